@@ -1,0 +1,270 @@
+"""The decorated object and the functional API.
+
+``forward_gradient(fn)`` returns a :class:`ForwardGradient`: a drop-in
+replacement for ``fn`` (same call, same metadata, picklable by reference)
+with ``.jvp``, ``.forward_grad`` and ``.source``.  The transformation runs
+once per function and set of differentiated parameters, never per call.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import numbers
+import weakref
+
+import numpy as np
+
+from . import compiler
+
+BACKENDS = ("python",)
+
+
+def _is_float_value(value):
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (float, complex, np.floating, np.complexfloating)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "fc"
+    return False
+
+
+class ForwardGradient:
+    """A function together with its forward-mode derivative."""
+
+    def __init__(self, fn, wrt=None, backend="python"):
+        if isinstance(fn, ForwardGradient):
+            fn = fn.__fwdcompile_function__
+        if not callable(fn):
+            raise TypeError(f"forward_gradient needs a function, got {fn!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        functools.update_wrapper(self, fn)
+        self.__fwdcompile_function__ = fn
+        self.backend = backend
+        self._sig = inspect.signature(fn)
+        self._params = list(self._sig.parameters)
+        self._wrt = self._normalize_wrt(wrt)
+        self._last = None
+        compiler.check(fn)  # syntax errors surface now, at decoration time
+        if self._wrt is not None:
+            self._last = compiler.compile_jvp(fn, self._wrt)
+
+    # --------------------------------------------------------------- plain call
+    def __call__(self, *args, **kwargs):
+        return self.__fwdcompile_function__(*args, **kwargs)
+
+    def __reduce__(self):
+        return self.__qualname__  # pickled by reference, like the function it wraps
+
+    def __repr__(self):
+        return f"<fwdcompile.forward_gradient of {self.__qualname__}>"
+
+    def _normalize_wrt(self, wrt):
+        if wrt is None:
+            return None
+        if isinstance(wrt, (str, int)):
+            wrt = (wrt,)
+        names = []
+        for item in wrt:
+            if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+                if not 0 <= item < len(self._params):
+                    raise ValueError(f"wrt index {item} is out of range for "
+                                     f"{self.__qualname__}{self._sig}")
+                item = self._params[item]
+            if item not in self._params:
+                raise ValueError(f"wrt names {item!r}, which is not a parameter of "
+                                 f"{self.__qualname__}{self._sig}")
+            if item not in names:
+                names.append(item)
+        kinds = {self._sig.parameters[n].kind for n in names}
+        if inspect.Parameter.VAR_POSITIONAL in kinds or inspect.Parameter.VAR_KEYWORD in kinds:
+            raise ValueError("wrt cannot name *args or **kwargs parameters")
+        return tuple(sorted(names, key=self._params.index))
+
+    # --------------------------------------------------------------- derivatives
+    def _bind(self, args, kwargs):
+        try:
+            bound = self._sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.__qualname__}(): {exc}") from None
+        return bound.arguments
+
+    def _wrt_for(self, arguments):
+        if self._wrt is not None:
+            for name in self._wrt:
+                if name not in arguments:
+                    raise TypeError(f"{self.__qualname__}: parameter {name!r} is in wrt but was "
+                                    "not passed; pass it explicitly")
+                value = arguments[name]
+                if not _is_float_value(value):
+                    raise TypeError(
+                        f"{self.__qualname__}: parameter {name!r} is in wrt but received "
+                        f"{type(value).__name__} {_short(value)}; derivatives are taken with "
+                        "respect to floating values (pass a float or a float array)")
+            return self._wrt
+        return tuple(n for n in self._params if n in arguments
+                     and _is_float_value(arguments[n]))
+
+    def jvp(self, *args, tangents, **kwargs):
+        """``(value, tangent)``: the function's value and its derivative along ``tangents``.
+
+        ``tangents`` has one entry per differentiated parameter (``wrt``, or by
+        default every parameter that receives a float or float array), in
+        signature order, each with the shape of its argument.  For a function
+        returning a tuple the tangent is a tuple of the same length.
+        """
+        arguments = self._bind(args, kwargs)
+        wrt = self._wrt_for(arguments)
+        tangent_values = _check_tangents(self.__qualname__, wrt, arguments, tangents)
+        compiled = compiler.compile_jvp(self.__fwdcompile_function__, wrt)
+        tangent_kwargs = dict(zip(compiled.tangent_params, tangent_values))
+        self._last = compiled
+        value, tangent = compiled.fn(*args, **kwargs, **tangent_kwargs)
+        return value, _output_tangent(value, tangent, compiled.out_activity)
+
+    def forward_grad(self, *args, rng=None, directions=1, **kwargs):
+        """``(value, g)`` with ``g = (grad f . v) v`` for ``v ~ N(0, I)``, averaged over
+        ``directions`` independent draws: an unbiased estimate of the gradient.
+
+        ``g`` has the structure of the differentiated parameters: one array
+        when there is one, a tuple otherwise.  ``rng`` is a seed or a
+        ``numpy.random.Generator``; the global random state is never used.
+        """
+        if not isinstance(directions, numbers.Integral) or directions < 1:
+            raise ValueError(f"directions must be a positive integer, got {directions!r}")
+        rng = np.random.default_rng(rng)
+        arguments = self._bind(args, kwargs)
+        wrt = self._wrt_for(arguments)
+        if not wrt:
+            raise TypeError(f"{self.__qualname__}: no parameter receives a float; nothing to "
+                            "differentiate (pass floats, or name the parameters in wrt)")
+        grads = [np.zeros(np.shape(arguments[n])) for n in wrt]
+        value = None
+        for _ in range(int(directions)):
+            vs = [rng.standard_normal(np.shape(arguments[n])) for n in wrt]
+            value, dval = self.jvp(*args, tangents=tuple(vs), **kwargs)
+            if np.ndim(dval) != 0:
+                raise ValueError(f"{self.__qualname__}: forward_grad needs a scalar-valued "
+                                 f"function, but it returned shape {np.shape(value)}")
+            for g, v in zip(grads, vs):
+                g += float(dval) * v
+        grads = [g / directions for g in grads]
+        grads = [float(g) if np.ndim(arguments[n]) == 0 else g for g, n in zip(grads, wrt)]
+        return value, grads[0] if len(grads) == 1 else tuple(grads)
+
+    # --------------------------------------------------------------- inspection
+    @property
+    def source(self):
+        """The generated Python (value and tangent) of the last compiled signature."""
+        if self._last is None:
+            self._last = compiler.compile_jvp(self.__fwdcompile_function__,
+                                              self._default_wrt())
+        return self._last.source
+
+    def _default_wrt(self):
+        """Before any call: every parameter not annotated or defaulted as an int/bool/str."""
+        out = []
+        for name, p in self._sig.parameters.items():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if p.annotation in (int, bool, str) or isinstance(p.default, (int, bool, str)) \
+                    and not isinstance(p.default, float) or p.default is None:
+                continue
+            out.append(name)
+        return tuple(out)
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) < 40 else text[:37] + "..."
+
+
+def _check_tangents(qualname, wrt, arguments, tangents):
+    if isinstance(tangents, dict):
+        unknown = set(tangents) - set(wrt)
+        if unknown:
+            raise ValueError(f"{qualname}: tangents given for {sorted(unknown)}, which are not "
+                             f"differentiated parameters {list(wrt)}")
+        tangents = tuple(tangents.get(n) for n in wrt)
+    elif not isinstance(tangents, (tuple, list)):
+        tangents = (tangents,)
+    if len(tangents) != len(wrt):
+        raise ValueError(f"{qualname}: expected {len(wrt)} tangent(s), one per differentiated "
+                         f"parameter {list(wrt)}, got {len(tangents)}")
+    out = []
+    for name, t in zip(wrt, tangents):
+        arg = arguments[name]
+        if t is None:
+            raise ValueError(f"{qualname}: the tangent for parameter {name!r} is None")
+        if isinstance(t, (bool, np.bool_)) or (isinstance(t, np.ndarray) and t.dtype.kind == "b"):
+            raise ValueError(f"{qualname}: the tangent for parameter {name!r} is boolean; "
+                             "tangents must be floating point")
+        if isinstance(t, np.ndarray) and t.dtype.kind not in "fc":
+            raise ValueError(f"{qualname}: the tangent for parameter {name!r} has dtype "
+                             f"{t.dtype}; tangents must be floating point like the argument "
+                             f"({np.asarray(arg).dtype})")
+        if np.shape(t) != np.shape(arg):
+            raise ValueError(f"{qualname}: the tangent for parameter {name!r} has shape "
+                             f"{np.shape(t)} but the argument has shape {np.shape(arg)}")
+        if not isinstance(t, np.ndarray):
+            if not isinstance(t, numbers.Number):
+                t = np.asarray(t, dtype=float)
+                if np.ndim(arg) == 0:
+                    t = float(t)
+            elif np.ndim(arg) == 0 and not isinstance(t, complex):
+                t = float(t)
+        out.append(t)
+    return out
+
+
+def _output_tangent(value, tangent, out_activity):
+    """Give statically zero tangents the shape of their value."""
+    if isinstance(value, tuple) and isinstance(tangent, tuple):
+        return tuple(_output_tangent(v, t, True) for v, t in zip(value, tangent))
+    if value is None:
+        return None
+    if tangent is None:
+        tangent = 0.0
+    if isinstance(value, np.ndarray) and np.shape(tangent) != value.shape:
+        return np.broadcast_to(tangent, value.shape).astype(float)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return 0.0 if not isinstance(tangent, np.ndarray) else tangent
+    return tangent
+
+
+def forward_gradient(fn=None, *, wrt=None, backend="python"):
+    """Decorate a numeric function with its forward-mode derivative.
+
+    Use bare (``@forward_gradient``) or configured
+    (``@forward_gradient(wrt=("W", "b"))``).  ``wrt`` names the parameters
+    (or their indices) that carry derivatives; by default every parameter
+    that receives a float or a float array.  Unsupported syntax raises
+    :class:`fwdcompile.UnsupportedSyntax` here, at decoration time.
+    """
+    if fn is None:
+        return functools.partial(forward_gradient, wrt=wrt, backend=backend)
+    return ForwardGradient(fn, wrt=wrt, backend=backend)
+
+
+_FUNCTIONAL = weakref.WeakKeyDictionary()
+
+
+def jvp(fn, primals, tangents, *, wrt=None, backend="python"):
+    """``(value, tangent)`` of ``fn(*primals)`` along ``tangents``, without a decorator.
+
+    By default every primal carries a tangent (one tangent per primal), as in
+    ``jax.jvp``; pass ``wrt`` to differentiate with respect to some only.
+    """
+    if isinstance(fn, ForwardGradient):
+        fn = fn.__fwdcompile_function__
+    primals = tuple(primals)
+    if wrt is None:
+        params = list(inspect.signature(fn).parameters)
+        wrt = tuple(params[:len(primals)])
+    key = (wrt, backend)
+    cache = _FUNCTIONAL.setdefault(fn, {})
+    if key not in cache:
+        cache[key] = ForwardGradient(fn, wrt=wrt, backend=backend)
+    return cache[key].jvp(*primals, tangents=tangents)

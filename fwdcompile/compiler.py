@@ -1,0 +1,158 @@
+"""The pipeline driver: parse -> fence -> activity -> jvp -> simplify -> unparse -> load.
+
+Contract: :func:`check` runs the stages that need no knowledge of which
+arguments carry tangents (parse, name resolution, fence) and is what the
+decorator calls.  :func:`compile_jvp` produces, once per ``(function, wrt)``
+pair, a :class:`Compiled` holding the loaded ``<name>_jvp`` function and its
+source (with the sources of the helpers it calls).  Helpers called by the
+function are compiled recursively for the arguments that are active at the
+call, and cached the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from dataclasses import dataclass, field
+
+import gast
+
+from .codegen.load import load
+from .codegen.unparse import to_source
+from .errors import UnsupportedSyntax
+from .frontend import fence
+from .frontend.activity import ExprActivity, analyze
+from .frontend.parse import check_free_names, parse_function
+from .transform.jvp import Transformer
+from .transform.simplify import remove_dead
+
+_LOCK = threading.RLock()
+_PARSED = {}
+_COMPILED = {}
+_IN_PROGRESS = set()
+
+
+@dataclass
+class Compiled:
+    fn: object                 # the generated function
+    name: str
+    wrt: tuple
+    out_activity: object
+    own_source: str
+    tangent_params: tuple = ()  # keyword names of the tangent parameters, in wrt order
+    helpers: list = field(default_factory=list)  # Compiled of the helpers it calls
+
+    @property
+    def source(self):
+        """This function's generated source followed by its helpers', each once."""
+        seen, parts = set(), []
+
+        def visit(c):
+            if id(c) in seen:
+                return
+            seen.add(id(c))
+            parts.append(c.own_source)
+            for h in c.helpers:
+                visit(h)
+
+        visit(self)
+        return "\n\n".join(parts)
+
+
+def check(fn):
+    """Parse and fence ``fn`` (cached); raises the located errors of those stages."""
+    with _LOCK:
+        parsed = _PARSED.get(fn)
+        if parsed is None:
+            parsed = parse_function(fn)
+            check_free_names(parsed)
+            fence.check(parsed)
+            _PARSED[fn] = parsed
+        return parsed
+
+
+def clear_cache():
+    """Forget every parsed and compiled function (rules registered later apply)."""
+    with _LOCK:
+        _PARSED.clear()
+        _COMPILED.clear()
+
+
+def compile_jvp(fn, wrt):
+    wrt = tuple(wrt)
+    with _LOCK:
+        key = (fn, wrt)
+        if key in _COMPILED:
+            return _COMPILED[key]
+        parsed = check(fn)
+        _IN_PROGRESS.add(fn)
+        try:
+            compiled = _compile(parsed, wrt)
+        finally:
+            _IN_PROGRESS.discard(fn)
+        _COMPILED[key] = compiled
+        return compiled
+
+
+def _bind_active(fn, call, names, expr_activity):
+    sig = inspect.signature(fn)
+    args = [a for a in call.args]
+    keywords = {k.arg: k.value for k in call.keywords if k.arg is not None}
+    try:
+        bound = sig.bind(*args, **keywords)
+    except TypeError:
+        return ()
+    return tuple(p for p, v in bound.arguments.items() if expr_activity(v, names))
+
+
+def _compile(parsed, wrt):
+    fn = parsed.fn
+    helpers_used = []
+    helper_names = {}
+
+    def compile_helper(helper, active, call):
+        if helper in _IN_PROGRESS:
+            raise UnsupportedSyntax(f"recursive call to {helper.__qualname__} is not supported",
+                                    **parsed.loc.of(call),
+                                    hint="rewrite the recursion as a loop")
+        return compile_jvp(helper, active)
+
+    def helper_outputs(helper, call, names):
+        active = _bind_active(helper, call, names, expr_activity)
+        if not active:
+            return False
+        return compile_helper(helper, active, call).out_activity
+
+    expr_activity = ExprActivity(parsed.scope, helper_outputs)
+    activity = analyze(parsed, wrt, expr_activity)
+
+    def helpers(helper, active, call):
+        compiled = compile_helper(helper, active, call)
+        key = (helper, active)
+        if key not in helper_names:
+            helper_names[key] = transformer_namer.fresh(compiled.name)
+            helpers_used.append((helper_names[key], compiled))
+        return helper_names[key], compiled.out_activity, compiled.tangent_params
+
+    name = f"{fn.__name__}_jvp"
+    transformer = Transformer(parsed, wrt, activity, expr_activity, helpers, name)
+    transformer_namer = transformer.namer
+    result = transformer.run()
+    removable = (result.tangent_names | result.temp_names) - set(parsed.params) \
+        - {transformer.namer.tangent(p) for p in wrt}
+    remove_dead(result.node, removable)
+    source = to_source(result.node, result.comments)
+    filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}>"
+    names = {n.id for n in gast.walk(result.node) if isinstance(n, gast.Name)}
+    namespace = parsed.scope.namespace(names)
+    namespace.update(result.namespace)
+    for ident, compiled in helpers_used:
+        namespace[ident] = compiled.fn
+    generated = load(source, name, filename, namespace)
+    generated.__defaults__ = fn.__defaults__
+    if fn.__kwdefaults__:
+        generated.__kwdefaults__ = dict(fn.__kwdefaults__)
+    tangent_params = tuple(transformer.namer.tangent(p) for p in wrt)
+    return Compiled(generated, name, wrt, result.out_activity, source, tangent_params,
+                    [c for _, c in helpers_used])
+

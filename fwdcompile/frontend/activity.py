@@ -1,0 +1,352 @@
+"""Activity analysis: which variables need a tangent.
+
+Contract: :func:`analyze` returns an :class:`Activity` whose ``active`` set
+holds every local name that is *varied* (depends differentiably on a ``wrt``
+parameter) and *useful* (can reach a returned value).  Only active names get
+a tangent variable; everything else is a compile-time zero.
+
+The analysis is flow-insensitive (one fact per name for the whole function),
+which is conservative and needs no fixpoint over loops.  Names that may
+alias one array (``b = a``, ``b = a[1:]``, ``b = a.T``, ``u, v = v, u``,
+``for row in A``) are merged into one class and share their facts, so an
+in-place write through one name is seen by the others.  Integer and boolean
+results (comparisons, ``len``, ``//``, ``floor``, index functions) are never
+varied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gast
+
+from .calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS, NONDIFF_ATTRIBUTES,
+                    Method, RuleCall, UserCall, classify_call)
+
+# methods and functions whose result may share memory with their first argument
+_VIEW_METHODS = {"reshape", "transpose", "ravel", "squeeze", "swapaxes", "diagonal", "view"}
+_VIEW_FUNCTIONS = {"reshape", "transpose", "ravel", "squeeze", "swapaxes", "asarray",
+                   "moveaxis", "expand_dims", "atleast_1d", "atleast_2d", "broadcast_to",
+                   "diagonal", "real", "imag", "flip", "fliplr", "flipud"}
+
+
+class _Classes:
+    """Union-find over names that may alias one object."""
+
+    def __init__(self):
+        self.parent = {}
+
+    def find(self, x):
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a, b):
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def members(self, x):
+        root = self.find(x)
+        return {n for n in list(self.parent) if self.find(n) == root}
+
+
+@dataclass
+class Activity:
+    varied: set = field(default_factory=set)
+    useful: set = field(default_factory=set)
+    active: set = field(default_factory=set)
+    mutated: set = field(default_factory=set)  # names written in place (x[i] = ..., x += ...)
+    classes: _Classes = field(default_factory=_Classes)
+
+    def is_active(self, ident):
+        return ident in self.active
+
+
+def base_name(target):
+    """``a`` for ``a``, ``a[i]``, ``a[i][j]``; None otherwise."""
+    while isinstance(target, gast.Subscript):
+        target = target.value
+    return target.id if isinstance(target, gast.Name) else None
+
+
+def target_names(target):
+    if isinstance(target, gast.Name):
+        return [target.id]
+    if isinstance(target, (gast.Tuple, gast.List)):
+        return [n for elt in target.elts for n in target_names(elt)]
+    name = base_name(target)
+    return [name] if name else []
+
+
+def read_names(node):
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)
+            and isinstance(n.ctx, gast.Load)}
+
+
+class ExprActivity:
+    """Decides whether an expression's value carries a tangent, given a set of
+    names that do.  Shared by the analysis and the transform."""
+
+    def __init__(self, scope, helper_outputs):
+        self.scope = scope
+        self.helper_outputs = helper_outputs  # (fn, call, names) -> bool or tuple of bools
+
+    def __call__(self, node, names):
+        return any(self.elements(node, names)) if isinstance(node, gast.AST) else False
+
+    def elements(self, node, names):
+        """Activity of a value, element-wise when it is a tuple (a tuple literal
+        or a helper returning a tuple): a tuple of bools, or a 1-tuple."""
+        if isinstance(node, gast.Tuple):
+            return tuple(self(e, names) for e in node.elts)
+        if isinstance(node, gast.Call):
+            kind = classify_call(node, self.scope)
+            if isinstance(kind, UserCall):
+                if not self._any_arg(node, names):
+                    return (False,)
+                out = self.helper_outputs(kind.fn, node, names)
+                return out if isinstance(out, tuple) else (out,)
+        return (self.single(node, names),)
+
+    def _any_arg(self, call, names):
+        args = list(call.args) + [k.value for k in call.keywords]
+        return any(self(a, names) for a in args)
+
+    def single(self, node, names):
+        if isinstance(node, gast.Name):
+            return node.id in names
+        if isinstance(node, (gast.Constant, gast.Compare, gast.JoinedStr, gast.Dict, gast.Set)):
+            return False
+        if isinstance(node, gast.UnaryOp):
+            return not isinstance(node.op, (gast.Not, gast.Invert)) and self(node.operand, names)
+        if isinstance(node, gast.BinOp):
+            if isinstance(node.op, (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
+                                    gast.LShift, gast.RShift)):
+                return False
+            return self(node.left, names) or self(node.right, names)
+        if isinstance(node, gast.BoolOp):  # `a or b` returns one of its operands
+            return any(self(v, names) for v in node.values)
+        if isinstance(node, gast.IfExp):
+            return self(node.body, names) or self(node.orelse, names)
+        if isinstance(node, gast.Subscript):
+            return self(node.value, names)
+        if isinstance(node, gast.Attribute):
+            if node.attr in NONDIFF_ATTRIBUTES:
+                return False
+            return self(node.value, names)
+        if isinstance(node, (gast.List, gast.Tuple)):
+            return any(self(e, names) for e in node.elts)
+        if isinstance(node, gast.Starred):
+            return self(node.value, names)
+        if isinstance(node, (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp)):
+            return bool(read_names(node) & names)
+        if isinstance(node, gast.Call):
+            return self._call(node, names)
+        return bool(read_names(node) & names)
+
+    def _call(self, call, names):
+        kind = classify_call(call, self.scope)
+        args_active = self._any_arg(call, names)
+        if isinstance(kind, Method):
+            if kind.name in LINEAR_METHODS or kind.name in METHOD_FUNCTIONS:
+                if kind.name == "astype":
+                    return False
+                return self(kind.receiver, names) or args_active
+            if kind.name == "astype":
+                return self(kind.receiver, names) and _float_dtype(call, self.scope)
+            if kind.name in _nondiff_methods():
+                return False
+            return self(kind.receiver, names) or args_active
+        if isinstance(kind, RuleCall):
+            if kind.rule.kind == "nondiff":
+                return False
+            return args_active
+        if isinstance(kind, UserCall):
+            return any(self.elements(call, names))
+        return args_active
+
+
+def _nondiff_methods():
+    from .calls import NONDIFF_METHODS
+    return NONDIFF_METHODS
+
+
+def _float_dtype(call, scope):
+    """Whether ``x.astype(dtype)`` keeps a floating dtype (then it is linear)."""
+    import numpy as np
+    if not call.args:
+        return True
+    arg = call.args[0]
+    if isinstance(arg, gast.Constant):
+        value = arg.value
+    else:
+        value = scope.resolve(arg)
+    try:
+        return np.dtype(value).kind in "fc"
+    except TypeError:
+        return True
+
+
+def may_alias(value, scope):
+    """Names whose memory the value of ``value`` may share."""
+    if isinstance(value, gast.Name):
+        return {value.id}
+    if isinstance(value, gast.Subscript):
+        return may_alias(value.value, scope)
+    if isinstance(value, gast.Attribute) and value.attr in LINEAR_ATTRIBUTES:
+        return may_alias(value.value, scope)
+    if isinstance(value, gast.IfExp):
+        return may_alias(value.body, scope) | may_alias(value.orelse, scope)
+    if isinstance(value, gast.Call):
+        func = value.func
+        if isinstance(func, gast.Attribute) and func.attr in _VIEW_METHODS:
+            return may_alias(func.value, scope)
+        obj = scope.resolve(func)
+        if getattr(obj, "__name__", None) in _VIEW_FUNCTIONS and value.args:
+            return may_alias(value.args[0], scope)
+    return set()
+
+
+def _flows(body):
+    """Yield (statement, targets, value) for every binding in a block, recursively."""
+    for stmt in body:
+        if isinstance(stmt, (gast.Assign, gast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, gast.Assign) else [stmt.target]
+            for target in targets:
+                yield stmt, target, stmt.value
+        elif isinstance(stmt, gast.AugAssign):
+            yield stmt, stmt.target, stmt
+        elif isinstance(stmt, gast.For):
+            yield stmt, stmt.target, stmt
+        for block in ("body", "orelse"):
+            if isinstance(stmt, (gast.If, gast.For, gast.While)):
+                yield from _flows(getattr(stmt, block))
+
+
+def loop_target_activity(stmt, expr_activity, names):
+    """Pairs (target node, varied) for the leaves bound by a for loop."""
+    it, target = stmt.iter, stmt.target
+    out = []
+    if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and not it.keywords:
+        fname = it.func.id
+        if fname == "range":
+            return [(n, False) for n in _leaves(target)]
+        if fname == "enumerate" and isinstance(target, gast.Tuple) and len(target.elts) == 2:
+            out.extend((n, False) for n in _leaves(target.elts[0]))
+            varied = expr_activity(it.args[0], names)
+            out.extend((n, varied) for n in _leaves(target.elts[1]))
+            return out
+        if fname == "zip" and isinstance(target, gast.Tuple) and len(target.elts) == len(it.args):
+            for elt, arg in zip(target.elts, it.args):
+                varied = expr_activity(arg, names)
+                out.extend((n, varied) for n in _leaves(elt))
+            return out
+    varied = expr_activity(it, names)
+    return [(n, varied) for n in _leaves(target)]
+
+
+def _leaves(target):
+    if isinstance(target, (gast.Tuple, gast.List)):
+        return [leaf for elt in target.elts for leaf in _leaves(elt)]
+    return [target]
+
+
+def analyze(parsed, wrt, expr_activity):
+    """Compute the active names of ``parsed`` when the parameters ``wrt`` carry tangents."""
+    act = Activity()
+    scope = parsed.scope
+    flows = list(_flows(parsed.node.body))
+    classes = act.classes
+
+    for stmt, target, value in flows:
+        if isinstance(stmt, (gast.Assign, gast.AnnAssign)):
+            if isinstance(target, gast.Name):
+                for other in may_alias(value, scope):
+                    classes.union(target.id, other)
+            elif isinstance(target, (gast.Tuple, gast.List)) and isinstance(value, gast.Tuple) \
+                    and len(value.elts) == len(target.elts):
+                for t, v in zip(target.elts, value.elts):
+                    if isinstance(t, gast.Name):
+                        for other in may_alias(v, scope):
+                            classes.union(t.id, other)
+            else:
+                name = base_name(target)
+                if name is not None and not isinstance(target, gast.Name):
+                    act.mutated.add(name)
+        elif isinstance(stmt, gast.AugAssign):
+            name = base_name(target)
+            if name:
+                act.mutated.add(name)
+        elif isinstance(stmt, gast.For):
+            for leaf in _leaves(target):
+                if isinstance(leaf, gast.Name):
+                    for other in may_alias(stmt.iter, scope):
+                        classes.union(leaf.id, other)
+
+    def close(names):
+        out = set()
+        for n in names:
+            out |= classes.members(n) if n in classes.parent else {n}
+        return out
+
+    varied = close(set(wrt))
+    changed = True
+    while changed:
+        changed = False
+        new = set()
+        for stmt, target, value in flows:
+            if isinstance(stmt, gast.For):
+                for leaf, is_varied in loop_target_activity(stmt, expr_activity, varied):
+                    if is_varied:
+                        new.update(target_names(leaf))
+            elif isinstance(stmt, gast.AugAssign):
+                if not isinstance(stmt.op, gast.FloorDiv) and expr_activity(stmt.value, varied):
+                    new.update(target_names(target))
+            elif isinstance(target, (gast.Tuple, gast.List)):
+                flags = expr_activity.elements(value, varied)
+                if len(flags) == len(target.elts):
+                    for elt, flag in zip(target.elts, flags):
+                        if flag:
+                            new.update(target_names(elt))
+                elif any(flags):
+                    new.update(target_names(target))
+            elif expr_activity(value, varied):
+                new.update(target_names(target))
+        new = close(new) - varied
+        if new:
+            varied |= new
+            changed = True
+
+    useful = set()
+    for sub in gast.walk(parsed.node):
+        if isinstance(sub, gast.Return) and sub.value is not None:
+            useful |= read_names(sub.value)
+        if isinstance(sub, gast.Expr) and isinstance(sub.value, gast.Call):
+            useful |= read_names(sub.value)  # a helper call may write into its arguments
+    useful = close(useful)
+    changed = True
+    while changed:
+        changed = False
+        new = set()
+        for stmt, target, value in flows:
+            if not set(target_names(target)) & useful:
+                continue
+            if isinstance(stmt, gast.For):
+                new |= read_names(stmt.iter)
+            elif isinstance(stmt, gast.AugAssign):
+                new |= read_names(stmt.value) | read_names(stmt.target)
+            else:
+                new |= read_names(value)
+                if not isinstance(target, (gast.Name, gast.Tuple, gast.List)):
+                    new |= read_names(target)
+        new = close(new) - useful
+        if new:
+            useful |= new
+            changed = True
+
+    act.varied, act.useful = varied, useful
+    act.active = varied & useful
+    return act

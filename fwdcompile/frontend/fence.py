@@ -1,0 +1,119 @@
+"""The language fence: a whitelist of the Python fwdcompile understands.
+
+Contract: :func:`check` walks a parsed function and raises
+:class:`UnsupportedSyntax` at the first node whose type is not listed below,
+with its location and a hint.  It runs at decoration time and depends only on
+syntax; constructs whose support depends on what carries a derivative (a list
+comprehension over differentiable values, a call with no rule) are rejected
+later by :mod:`fwdcompile.transform.jvp`, with the same kind of message.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from ..errors import UnsupportedSyntax
+
+STATEMENTS = (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.Expr, gast.Return, gast.If,
+              gast.While, gast.For, gast.Break, gast.Continue, gast.Pass, gast.Assert,
+              gast.Raise)
+
+EXPRESSIONS = (gast.BoolOp, gast.BinOp, gast.UnaryOp, gast.IfExp, gast.Compare, gast.Call,
+               gast.Constant, gast.Attribute, gast.Subscript, gast.Name, gast.List, gast.Tuple,
+               gast.Slice, gast.Dict, gast.Set, gast.JoinedStr, gast.FormattedValue,
+               gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp, gast.Starred)
+
+HELPERS = (gast.keyword, gast.comprehension, gast.expr_context, gast.operator, gast.unaryop,
+           gast.cmpop, gast.boolop, gast.arguments)
+
+# what to say about the constructs people most often reach for
+REJECTED = {
+    gast.ClassDef: ("class definitions inside a differentiated function are not supported",
+                    "define the class at module level"),
+    gast.FunctionDef: ("nested function definitions are not supported",
+                       "define the helper at module level; fwdcompile differentiates it "
+                       "when it is called"),
+    gast.AsyncFunctionDef: ("async functions are not supported", None),
+    gast.Lambda: ("lambda expressions are not supported",
+                  "define the function with `def` at module level"),
+    gast.Try: ("try/except is not supported",
+               "validate inputs before calling, or move the try block to the caller"),
+    gast.With: ("`with` blocks are not supported", "move the `with` block to the caller"),
+    gast.Global: ("`global` statements are not supported",
+                  "pass the value as an argument and return the new value"),
+    gast.Nonlocal: ("`nonlocal` statements are not supported",
+                    "pass the value as an argument and return the new value"),
+    gast.Yield: ("generators (`yield`) are not supported", "return an array or a tuple"),
+    gast.YieldFrom: ("generators (`yield from`) are not supported", "return an array or a tuple"),
+    gast.Await: ("`await` is not supported", None),
+    gast.NamedExpr: ("assignment expressions (`:=`) are not supported",
+                     "assign the value in its own statement"),
+    gast.Delete: ("`del` is not supported", "rebind the name instead"),
+    gast.Import: ("imports inside a differentiated function are not supported",
+                  "import at module level"),
+    gast.ImportFrom: ("imports inside a differentiated function are not supported",
+                      "import at module level"),
+    gast.Match: ("`match` statements are not supported", "use if/elif/else"),
+}
+
+
+def _reject(loc, node, message, hint):
+    raise UnsupportedSyntax(message, **loc.of(node), hint=hint)
+
+
+def check(parsed):
+    """Raise UnsupportedSyntax for the first construct outside the whitelist."""
+    fdef, loc = parsed.node, parsed.loc
+    args = fdef.args
+    if args.vararg is not None:
+        _reject(loc, args.vararg, "`*args` parameters are not supported",
+                "list the parameters explicitly, or pass a tuple/array")
+    if args.kwarg is not None:
+        _reject(loc, args.kwarg, "`**kwargs` parameters are not supported",
+                "list the parameters explicitly")
+    for stmt in fdef.body:
+        _check_node(loc, stmt)
+
+
+def _check_node(loc, node):
+    for sub in gast.walk(node):
+        if isinstance(sub, tuple(REJECTED)):
+            message, hint = REJECTED[type(sub)]
+            _reject(loc, sub, message, hint)
+        if isinstance(sub, gast.stmt) and not isinstance(sub, STATEMENTS):
+            _reject(loc, sub, f"`{type(sub).__name__}` statements are not supported", None)
+        if isinstance(sub, gast.expr) and not isinstance(sub, EXPRESSIONS):
+            _reject(loc, sub, f"`{type(sub).__name__}` expressions are not supported", None)
+        if isinstance(sub, (gast.For, gast.While)) and sub.orelse:
+            _reject(loc, sub, f"`{type(sub).__name__.lower()} ... else` is not supported",
+                    "use a flag variable set before `break`")
+        if isinstance(sub, gast.AnnAssign) and sub.value is None:
+            _reject(loc, sub, "a bare annotation without a value is not supported",
+                    "assign a value, or remove the line")
+        if isinstance(sub, (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.For)):
+            targets = sub.targets if isinstance(sub, gast.Assign) else [sub.target]
+            for target in targets:
+                _check_target(loc, target)
+
+
+def _check_target(loc, target):
+    if isinstance(target, gast.Name):
+        return
+    if isinstance(target, (gast.Tuple, gast.List)):
+        for elt in target.elts:
+            _check_target(loc, elt)
+        return
+    if isinstance(target, gast.Subscript):
+        base = target.value
+        while isinstance(base, gast.Subscript):
+            base = base.value
+        if isinstance(base, gast.Name):
+            return
+    if isinstance(target, gast.Starred):
+        _reject(loc, target, "starred assignment targets (`a, *rest = ...`) are not supported",
+                "index the sequence explicitly")
+    if isinstance(target, gast.Attribute):
+        _reject(loc, target, "assigning to an attribute is not supported",
+                "keep the value in a local variable and return it")
+    _reject(loc, target, "this assignment target is not supported",
+            "assign to a name, a tuple of names, or a subscript of a local array")

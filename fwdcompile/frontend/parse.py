@@ -1,0 +1,181 @@
+"""Parse a live function into gast and resolve the names it uses.
+
+Contract: :func:`parse_function` returns a :class:`ParsedFunction` holding the
+``FunctionDef`` (decorators removed), the original file name and line/column
+offsets (so every error points into the user's file), and a :class:`Scope`
+that maps any non-local name or dotted attribute chain (``np.linalg.norm``,
+``math.exp``, a closure variable, a builtin) to the live Python object.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+
+import gast
+
+from ..errors import NameResolutionError, SourceUnavailable, UnsupportedSyntax
+
+LOCAL = object()  # resolve() result for names bound inside the function
+
+
+@dataclass
+class Location:
+    filename: str
+    line_offset: int          # add to a node's lineno to get the file's line number
+    col_offset: int           # add to a node's col_offset to undo the dedent
+    lines: list = field(default_factory=list)      # dedented lines, as parsed
+    raw_lines: list = field(default_factory=list)  # the file's lines, for messages
+
+    def of(self, node):
+        """Keyword arguments locating ``node`` for a :class:`FwdcompileError`."""
+        lineno = getattr(node, "lineno", None)
+        if lineno is None:
+            return dict(filename=self.filename)
+        col = getattr(node, "col_offset", None)
+        idx = lineno - 1
+        text = self.raw_lines[idx] if 0 <= idx < len(self.raw_lines) else None
+        return dict(filename=self.filename, lineno=lineno + self.line_offset,
+                    col=None if col is None else col + self.col_offset, source_line=text)
+
+    def segment(self, node):
+        """The original source text of a statement, on one line."""
+        start, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if start is None:
+            return None
+        if end is None or end == start:
+            end_col = getattr(node, "end_col_offset", None)
+            return self.lines[start - 1][node.col_offset:end_col].strip()
+        chunk = self.lines[start - 1:end]
+        chunk[0] = chunk[0][node.col_offset:]
+        return " ".join(line.strip() for line in chunk)
+
+
+class Scope:
+    """Resolves names that are not local to the function to live objects."""
+
+    def __init__(self, fn, local_names):
+        self.fn = fn
+        self.globals = fn.__globals__
+        closure = {}
+        if fn.__closure__:
+            for var, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+                try:
+                    closure[var] = cell.cell_contents
+                except ValueError:  # empty cell: defined later in the enclosing scope
+                    pass
+        self.closure = closure
+        self.locals = set(local_names)
+
+    def lookup(self, ident):
+        """(found, value) for a free name: closure, then globals, then builtins."""
+        if ident in self.closure:
+            return True, self.closure[ident]
+        if ident in self.globals:
+            return True, self.globals[ident]
+        if hasattr(builtins, ident):
+            return True, getattr(builtins, ident)
+        return False, None
+
+    def resolve(self, node):
+        """The object an expression such as ``np.linalg.norm`` names, ``LOCAL``
+        when it starts from a local variable, or ``None`` when it is not a
+        plain name/attribute chain."""
+        if isinstance(node, gast.Name):
+            if node.id in self.locals:
+                return LOCAL
+            found, value = self.lookup(node.id)
+            return value if found else None
+        if isinstance(node, gast.Attribute):
+            base = self.resolve(node.value)
+            if base is LOCAL or base is None:
+                return base
+            return getattr(base, node.attr, None)
+        return None
+
+    def namespace(self, names):
+        """The free names a generated function needs (closure cells and globals;
+        builtins stay reachable through ``__builtins__``)."""
+        out = {}
+        for ident in names:
+            if ident in self.locals:
+                continue
+            if ident in self.closure:
+                out[ident] = self.closure[ident]
+            elif ident in self.globals:
+                out[ident] = self.globals[ident]
+        return out
+
+
+@dataclass
+class ParsedFunction:
+    fn: object
+    node: gast.FunctionDef
+    loc: Location
+    scope: Scope
+    params: list
+    local_names: set
+
+
+def _source(fn):
+    try:
+        lines, start = inspect.getsourcelines(fn)
+        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+    except (OSError, TypeError) as exc:
+        raise SourceUnavailable(
+            f"cannot read the source of {getattr(fn, '__qualname__', fn)!r}: {exc}",
+            hint="define the function in a .py file (or register its derivative with "
+                 "fwdcompile.custom_jvp)") from None
+    return lines, start, filename
+
+
+def parse_function(fn):
+    """Read, dedent and parse ``fn``; see the module docstring."""
+    fn = inspect.unwrap(fn)
+    if not inspect.isfunction(fn):
+        raise SourceUnavailable(f"{fn!r} is not a Python function",
+                                hint="fwdcompile differentiates plain `def` functions")
+    lines, start, filename = _source(fn)
+    raw = "".join(lines)
+    dedented = textwrap.dedent(raw)
+    col_offset = _indent(lines[0]) - _indent(dedented.splitlines()[0]) if lines else 0
+    loc = Location(filename, start - 1, col_offset, dedented.splitlines(), raw.splitlines())
+    if fn.__name__ == "<lambda>":
+        raise UnsupportedSyntax("lambda functions cannot be differentiated",
+                                filename=filename, lineno=start, source_line=lines[0],
+                                hint="write the function with `def`")
+    try:
+        tree = gast.parse(dedented)
+    except SyntaxError as exc:  # e.g. source that inspect cut mid-expression
+        raise SourceUnavailable(f"cannot parse the source of {fn.__qualname__}: {exc.msg}",
+                                filename=filename, lineno=start) from None
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, gast.FunctionDef):
+        raise UnsupportedSyntax(f"{fn.__qualname__} is not defined by a `def` statement",
+                                filename=filename, lineno=start, source_line=lines[0],
+                                hint="write the function with `def`")
+    node.decorator_list = []
+    params = [a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+    local_names = set(params)
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Name) and isinstance(sub.ctx, (gast.Store, gast.Del)):
+            local_names.add(sub.id)
+    return ParsedFunction(fn, node, loc, Scope(fn, local_names), params, local_names)
+
+
+def _indent(line):
+    return len(line) - len(line.lstrip())
+
+
+def check_free_names(parsed):
+    """Every name read but not bound locally must resolve now, not at call time."""
+    for sub in gast.walk(parsed.node):
+        if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load) \
+                and sub.id not in parsed.local_names:
+            found, _ = parsed.scope.lookup(sub.id)
+            if not found:
+                raise NameResolutionError(
+                    f"name {sub.id!r} is not defined", **parsed.loc.of(sub),
+                    hint="define it at module level before the function is differentiated")

@@ -1,0 +1,14 @@
+"""The calculus table: one module per family of functions, one registry.
+
+Importing this package fills the registry; :func:`lookup` finds the rule for
+a function object or operator class.
+"""
+
+from . import builtin_fns, math_fns, numpy_fns, operators  # noqa: F401  (fill the registry)
+from .registry import (CustomRule, LinearRule, MultilinearRule, NonDiffRule, PartialsRule, Rule,
+                       TemplateRule, custom_jvp, defjvp, deflinear, defmultilinear, defnondiff,
+                       deftemplate, lookup)
+
+__all__ = ["Rule", "PartialsRule", "LinearRule", "MultilinearRule", "TemplateRule",
+           "NonDiffRule", "CustomRule", "custom_jvp", "defjvp", "deflinear", "defmultilinear",
+           "defnondiff", "deftemplate", "lookup"]

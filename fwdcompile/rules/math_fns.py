@@ -1,0 +1,46 @@
+"""Rules for the ``math`` module: one line per function, one partial per argument.
+
+``x``/``y`` are the arguments, ``z`` the result; partials use ``_math`` so
+scalar code stays scalar.
+"""
+
+import math
+
+from .registry import defjvp, defnondiff
+
+#       function         signature  partial per argument
+defjvp(math.sqrt,        "x",       "0.5 / z")
+defjvp(math.exp,         "x",       "z")
+defjvp(math.expm1,       "x",       "z + 1")
+defjvp(math.log,         "x",       "1 / x")
+defjvp(math.log1p,       "x",       "1 / (1 + x)")
+defjvp(math.log2,        "x",       "1 / (x * 0.6931471805599453)")
+defjvp(math.log10,       "x",       "1 / (x * 2.302585092994046)")
+defjvp(math.pow,         "x, y",    "y * x ** (y - 1)",            "z * _math.log(x)")
+defjvp(math.sin,         "x",       "_math.cos(x)")
+defjvp(math.cos,         "x",       "-_math.sin(x)")
+defjvp(math.tan,         "x",       "1 + z ** 2")
+defjvp(math.asin,        "x",       "1 / _math.sqrt(1 - x ** 2)")
+defjvp(math.acos,        "x",       "-1 / _math.sqrt(1 - x ** 2)")
+defjvp(math.atan,        "x",       "1 / (1 + x ** 2)")
+defjvp(math.atan2,       "y, x",    "x / (x ** 2 + y ** 2)",       "-y / (x ** 2 + y ** 2)")
+defjvp(math.sinh,        "x",       "_math.cosh(x)")
+defjvp(math.cosh,        "x",       "_math.sinh(x)")
+defjvp(math.tanh,        "x",       "1 - z ** 2")
+defjvp(math.asinh,       "x",       "1 / _math.sqrt(x ** 2 + 1)")
+defjvp(math.acosh,       "x",       "1 / _math.sqrt(x ** 2 - 1)")
+defjvp(math.atanh,       "x",       "1 / (1 - x ** 2)")
+defjvp(math.erf,         "x",       "1.1283791670955126 * _math.exp(-x ** 2)")
+defjvp(math.erfc,        "x",       "-1.1283791670955126 * _math.exp(-x ** 2)")
+defjvp(math.hypot,       "x, y",    "x / z",                       "y / z")
+defjvp(math.fabs,        "x",       "_math.copysign(1.0, x)")
+defjvp(math.copysign,    "x, y",    "_math.copysign(1.0, x) * _math.copysign(1.0, y)", None)
+defjvp(math.fmod,        "x, y",    "1",                           "-_math.trunc(x / y)")
+defjvp(math.degrees,     "x",       "57.29577951308232")
+defjvp(math.radians,     "x",       "0.017453292519943295")
+defjvp(math.lgamma,      "x",       "_rt.digamma(x)")
+defjvp(math.gamma,       "x",       "z * _rt.digamma(x)")
+
+for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
+            math.factorial, math.comb, math.perm, math.gcd, math.isclose):
+    defnondiff(_fn)

@@ -1,0 +1,205 @@
+"""Rules for numpy: elementwise functions, reductions, shape functions and
+linear algebra.  Functions are named as attributes of ``numpy`` so that each
+rule also knows how generated code spells it (``_np.<name>``).
+
+Partials use ``x``/``y`` for the arguments and ``z`` for the result; a
+per-argument template that mentions ``d`` is a linear map of that argument's
+tangent (``solve(a, d)``) instead of a factor.
+"""
+
+import numpy as np
+
+from .registry import defjvp, deflinear, defmultilinear, defnondiff, deftemplate
+
+
+def _fn(path):
+    obj = np
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def partials(path, sig, *parts):
+    defjvp(_fn(path), sig, *parts, qualname="_np." + path)
+
+
+def linear(path, sig, linear_args=None):
+    deflinear(_fn(path), sig, "_np." + path, linear_args)
+
+
+def multilinear(path, sig, factors=None):
+    defmultilinear(_fn(path), sig, "_np." + path, factors)
+
+
+def template(path, sig, expr, diff):
+    deftemplate(_fn(path), sig, expr, diff)
+
+
+def nondiff(path, sig="*args, **kwargs", zero_derivative=True):
+    defnondiff(_fn(path), sig, zero_derivative)
+
+
+# ------------------------------------------------------------------ elementwise, one argument
+#        function     signature  partial
+partials("sin",       "x",  "_np.cos(x)")
+partials("cos",       "x",  "-_np.sin(x)")
+partials("tan",       "x",  "1 + z ** 2")
+partials("arcsin",    "x",  "1 / _np.sqrt(1 - x ** 2)")
+partials("arccos",    "x",  "-1 / _np.sqrt(1 - x ** 2)")
+partials("arctan",    "x",  "1 / (1 + x ** 2)")
+partials("sinh",      "x",  "_np.cosh(x)")
+partials("cosh",      "x",  "_np.sinh(x)")
+partials("tanh",      "x",  "1 - z ** 2")
+partials("arcsinh",   "x",  "1 / _np.sqrt(x ** 2 + 1)")
+partials("arccosh",   "x",  "1 / _np.sqrt(x ** 2 - 1)")
+partials("arctanh",   "x",  "1 / (1 - x ** 2)")
+partials("exp",       "x",  "z")
+partials("exp2",      "x",  "0.6931471805599453 * z")
+partials("expm1",     "x",  "z + 1")
+partials("log",       "x",  "1 / x")
+partials("log2",      "x",  "1 / (x * 0.6931471805599453)")
+partials("log10",     "x",  "1 / (x * 2.302585092994046)")
+partials("log1p",     "x",  "1 / (1 + x)")
+partials("sqrt",      "x",  "0.5 / z")
+partials("cbrt",      "x",  "1 / (3 * z ** 2)")
+partials("square",    "x",  "2 * x")
+partials("reciprocal", "x", "-z ** 2")
+partials("abs",       "x",  "_np.sign(x)")
+partials("absolute",  "x",  "_np.sign(x)")
+partials("fabs",      "x",  "_np.sign(x)")
+partials("negative",  "x",  "-1")
+partials("positive",  "x",  "1")
+partials("deg2rad",   "x",  "0.017453292519943295")
+partials("rad2deg",   "x",  "57.29577951308232")
+partials("degrees",   "x",  "57.29577951308232")
+partials("radians",   "x",  "0.017453292519943295")
+partials("sinc",      "x",  "_rt.sinc_derivative(x)")
+
+# ------------------------------------------------------------------ elementwise, two arguments
+#        function       signature  d/dx                     d/dy
+partials("add",         "x, y",  "1",                       "1")
+partials("subtract",    "x, y",  "1",                       "-1")
+partials("divide",      "x, y",  "1 / y",                   "-z / y")
+partials("true_divide", "x, y",  "1 / y",                   "-z / y")
+partials("power",       "x, y",  "y * x ** (y - 1)",        "z * _np.log(x)")
+partials("float_power", "x, y",  "y * x ** (y - 1)",        "z * _np.log(x)")
+partials("arctan2",     "x, y",  "y / (x ** 2 + y ** 2)",   "-x / (x ** 2 + y ** 2)")
+partials("hypot",       "x, y",  "x / z",                   "y / z")
+partials("logaddexp",   "x, y",  "_np.exp(x - z)",          "_np.exp(y - z)")
+partials("logaddexp2",  "x, y",  "_np.exp2(x - z)",         "_np.exp2(y - z)")
+partials("mod",         "x, y",  "1",                       "-_np.floor_divide(x, y)")
+partials("remainder",   "x, y",  "1",                       "-_np.floor_divide(x, y)")
+partials("fmod",        "x, y",  "1",                       "-_np.trunc(x / y)")
+partials("copysign",    "x, y",  "_np.sign(x) * _np.sign(z)", None)
+multilinear("multiply", "x, y")
+
+#        selections: a whole tangent template over x, y, d_x, d_y, z
+template("maximum", "x, y", "_np.where(x >= y, d_x, d_y)", "x y")
+template("minimum", "x, y", "_np.where(x <= y, d_x, d_y)", "x y")
+template("fmax",    "x, y", "_np.where((x >= y) | _np.isnan(y), d_x, d_y)", "x y")
+template("fmin",    "x, y", "_np.where((x <= y) | _np.isnan(y), d_x, d_y)", "x y")
+template("clip",    "a, a_min=None, a_max=None",
+         "_rt.clip_jvp(a, a_min, a_max, d_a, d_a_min, d_a_max)", "a a_min a_max")
+linear("where", "condition, x, y", "x y")
+
+# ------------------------------------------------------------------ reductions
+_RED = "a, axis=None, dtype=None, out=None, keepdims=False"
+linear("sum",     _RED)
+linear("mean",    _RED)
+linear("nansum",  _RED)
+linear("cumsum",  "a, axis=None, dtype=None, out=None")
+linear("trace",   "a, offset=0, axis1=0, axis2=1, dtype=None, out=None")
+linear("diff",    "a, n=1, axis=-1")
+template("max",   "a, axis=None, out=None, keepdims=False",
+         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a")
+template("amax",  "a, axis=None, out=None, keepdims=False",
+         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a")
+template("min",   "a, axis=None, out=None, keepdims=False",
+         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a")
+template("amin",  "a, axis=None, out=None, keepdims=False",
+         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a")
+template("prod",  "a, axis=None, dtype=None, out=None, keepdims=False",
+         "_rt.prod_jvp(a, d_a, axis=axis, keepdims=keepdims)", "a")
+template("cumprod", "a, axis=None, dtype=None, out=None",
+         "_rt.cumprod_jvp(a, z, d_a, axis=axis)", "a")
+template("var",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
+         "_rt.var_jvp(a, d_a, axis=axis, ddof=ddof, keepdims=keepdims)", "a")
+template("std",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
+         "_rt.var_jvp(a, d_a, axis=axis, ddof=ddof, keepdims=keepdims) / (2 * z)", "a")
+template("linalg.norm", "x, ord=None, axis=None, keepdims=False",
+         "_rt.norm_jvp(x, z, d_x, ord=ord, axis=axis, keepdims=keepdims)", "x")
+
+# ------------------------------------------------------------------ products and linear algebra
+multilinear("dot",       "a, b, out=None")
+multilinear("matmul",    "x1, x2")
+multilinear("inner",     "a, b")
+multilinear("vdot",      "a, b")
+multilinear("outer",     "a, b, out=None")
+multilinear("kron",      "a, b")
+multilinear("cross",     "a, b, axisa=-1, axisb=-1, axisc=-1, axis=None")
+multilinear("tensordot", "a, b, axes=2")
+multilinear("einsum",    "subscripts, *operands, out=None, optimize=False", "operands")
+#        function          signature  per-argument tangent (d: that argument's tangent)
+partials("linalg.solve",   "a, b",    "-_np.linalg.solve(a, d @ z)",  "_np.linalg.solve(a, d)")
+partials("linalg.inv",     "a",       "-z @ d @ z")
+partials("linalg.det",     "a",       "z * _np.trace(_np.linalg.solve(a, d), axis1=-2, axis2=-1)")
+
+# ------------------------------------------------------------------ shape and copy functions: linear
+linear("reshape",        "a, shape=None, order='C', newshape=None, copy=None")
+linear("transpose",      "a, axes=None")
+linear("swapaxes",       "a, axis1, axis2")
+linear("moveaxis",       "a, source, destination")
+linear("ravel",          "a, order='C'")
+linear("squeeze",        "a, axis=None")
+linear("expand_dims",    "a, axis")
+linear("atleast_1d",     "*arys", "arys")
+linear("atleast_2d",     "*arys", "arys")
+linear("flip",           "m, axis=None")
+linear("fliplr",         "m")
+linear("flipud",         "m")
+linear("roll",           "a, shift, axis=None")
+linear("tile",           "A, reps")
+linear("repeat",         "a, repeats, axis=None")
+linear("broadcast_to",   "array, shape, subok=False")
+linear("concatenate",    "arrays, axis=0, out=None, dtype=None, casting='same_kind'", "arrays")
+linear("stack",          "arrays, axis=0, out=None, dtype=None, casting='same_kind'", "arrays")
+linear("vstack",         "tup, dtype=None, casting='same_kind'", "tup")
+linear("hstack",         "tup, dtype=None, casting='same_kind'", "tup")
+linear("column_stack",   "tup", "tup")
+linear("triu",           "m, k=0")
+linear("tril",           "m, k=0")
+linear("diag",           "v, k=0")
+linear("diagonal",       "a, offset=0, axis1=0, axis2=1")
+linear("take",           "a, indices, axis=None, out=None, mode='raise'", "a")
+linear("take_along_axis", "arr, indices, axis", "arr")
+linear("real",           "val")
+linear("imag",           "val")
+linear("conj",           "x")
+linear("conjugate",      "x")
+linear("copy",           "a, order='K', subok=False")
+linear("array",          "object, dtype=None, copy=True, order='K', subok=False, ndmin=0, like=None",
+       "object")
+linear("asarray",        "a, dtype=None, order=None, device=None, copy=None, like=None")
+linear("ascontiguousarray", "a, dtype=None, like=None")
+linear("full",           "shape, fill_value, dtype=None, order='C', device=None, like=None",
+       "fill_value")
+linear("full_like",      "a, fill_value, dtype=None, order='K', subok=True, shape=None, device=None",
+       "fill_value")
+linear("linspace",       "start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0",
+       "start stop")
+
+# ------------------------------------------------------------------ no tangent
+for _name in ("sign", "floor", "ceil", "trunc", "rint", "round", "around", "fix",
+              "floor_divide", "heaviside", "isnan", "isinf", "isfinite", "isclose", "allclose",
+              "argmax", "argmin", "argsort", "argwhere", "nonzero", "flatnonzero", "searchsorted",
+              "count_nonzero", "any", "all", "shape", "ndim", "size", "zeros_like", "ones_like",
+              "empty_like", "greater", "greater_equal", "less", "less_equal", "equal",
+              "not_equal", "logical_and", "logical_or", "logical_not", "logical_xor",
+              "array_equal", "unique", "digitize", "bincount", "histogram"):
+    nondiff(_name)
+# creation functions: their arguments are sizes and ranges, never derivatives
+for _name in ("zeros", "ones", "empty", "eye", "identity", "arange", "indices",
+              "triu_indices", "tril_indices", "diag_indices", "meshgrid", "ix_", "logspace",
+              "geomspace", "tri"):
+    nondiff(_name, zero_derivative=False)
+

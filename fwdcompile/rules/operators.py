@@ -1,0 +1,24 @@
+"""Rules for Python operators, keyed by gast operator class.
+
+``x`` is the left operand, ``y`` the right one, ``z`` the result.
+"""
+
+import gast
+
+from .registry import defjvp, defmultilinear, defnondiff
+
+#       operator        signature  d/dx                     d/dy
+defjvp(gast.Add,        "x, y",    "1",                     "1")
+defjvp(gast.Sub,        "x, y",    "1",                     "-1")
+defjvp(gast.Div,        "x, y",    "1 / y",                 "-z / y")
+defjvp(gast.Pow,        "x, y",    "y * x ** (y - 1)",      "z * _np.log(x)")
+defjvp(gast.Mod,        "x, y",    "1",                     "-(x // y)")
+defmultilinear(gast.Mult,    "x, y", None)   # d_x * y + x * d_y, written by the transform
+defmultilinear(gast.MatMult, "x, y", None)
+defnondiff(gast.FloorDiv, "x, y")          # piecewise constant
+
+#       unary operator  signature  d/dx
+defjvp(gast.USub,       "x",       "-1")
+defjvp(gast.UAdd,       "x",       "1")
+defnondiff(gast.Not, "x")
+defnondiff(gast.Invert, "x")

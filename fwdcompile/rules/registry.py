@@ -1,0 +1,430 @@
+"""The derivative-rule registry and the combinators that fill it.
+
+A rule is looked up by the *object* a call resolves to (``numpy.sin``,
+``math.exp``, a user's C function) or, for operators, by the gast operator
+class (``gast.Mult``).  Rules never see values: they receive the call's bound
+arguments as small AST atoms (names, constants), the tangent AST of each
+argument or ``None`` when that tangent is statically zero, and the name of
+the result, and they return the tangent *expression*.  Statically zero
+tangents therefore produce no code at all.
+
+The combinators mirror JAX's ``defjvp``/``deflinear``/``defbilinear`` and
+DiffRules' one-partial-per-argument table:
+
+``defjvp(f, sig, *partials)``
+    ``d_z = sum(partial_i * d_arg_i)``; each partial is a Python expression
+    over the parameter names and ``z`` (the result), e.g. ``"_np.cos(x)"``.
+``deflinear(f, sig, linear=...)``
+    ``d_z = f(d_x, <other arguments unchanged>)``.
+``defmultilinear(f, sig, factors=...)``
+    the product rule: ``d_z = f(d_x, y) + f(x, d_y)``.
+``deftemplate(f, sig, expr)``
+    a whole tangent expression over the parameters, their tangents ``d_x``
+    and ``z`` (zero tangents become ``0.0``), for selections such as
+    ``maximum``.
+``defnondiff(f)``
+    the result carries no tangent (integers, booleans, shapes, piecewise
+    constants such as ``floor``).
+``custom_jvp(f)``
+    a user rule computed at run time: ``rule(primals, tangents) -> (z, d_z)``.
+
+In templates ``_np`` is numpy, ``_math`` is math and ``_rt`` is
+:mod:`fwdcompile.runtime`; generated code binds these reserved aliases so it
+never depends on the names a user chose.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import inspect
+from dataclasses import dataclass, field
+
+import gast
+
+from ..transform import build
+
+_REGISTRY: dict = {}
+KEYWORDS = "__keywords__"
+RESERVED = ("_np", "_math", "_rt")
+
+
+def _key(obj):
+    # numpy ufuncs and builtins are hashable; bound methods are not stable keys
+    return obj
+
+
+def lookup(obj):
+    try:
+        return _REGISTRY.get(_key(obj))
+    except TypeError:  # unhashable callables cannot carry rules
+        return None
+
+
+def register(obj, rule):
+    _REGISTRY[_key(obj)] = rule
+    return rule
+
+
+def _signature(sig):
+    """``"x, y, axis=None"`` -> an inspect.Signature used to bind calls."""
+    namespace = {}
+    exec(f"def _f({sig}): pass", namespace)  # the signature text comes from our own tables
+    return inspect.signature(namespace["_f"])
+
+
+def parse_expr(text):
+    return gast.parse(text, mode="eval").body
+
+
+def _mentions(template, ident):
+    return any(isinstance(n, gast.Name) and n.id == ident for n in gast.walk(template))
+
+
+def substitute(template, mapping):
+    """Replace Name nodes of ``template`` whose id is in ``mapping`` by copies."""
+    template = copy.deepcopy(template)
+
+    class _Sub(gast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id in mapping and isinstance(node.ctx, gast.Load):
+                return copy.deepcopy(mapping[node.id])
+            return node
+
+    return _Sub().visit(template)
+
+
+@dataclass
+class Rule(abc.ABC):
+    """Base of all rules. ``sig`` binds call arguments; ``name`` is for messages."""
+
+    name: str
+    sig: inspect.Signature | None
+    qualname: str | None = None  # how generated code spells the function, e.g. "_np.sum"
+
+    kind = "expr"
+
+    def bind(self, args, keywords):
+        """Bind AST arguments; returns an ordered dict name -> AST (tuple for *args).
+        The key KEYWORDS remembers which were passed by keyword."""
+        bound = self.sig.bind(*args, **keywords)
+        out = dict(bound.arguments)
+        out[KEYWORDS] = frozenset(keywords)
+        return out
+
+    def differentiable(self):
+        """Names of the parameters that may carry a tangent."""
+        return ()
+
+    @abc.abstractmethod
+    def jvp(self, bound, tangents, z):
+        """The tangent expression of the result, or None when it is zero."""
+
+
+@dataclass
+class PartialsRule(Rule):
+    partials: dict = field(default_factory=dict)  # param name -> template AST
+
+    def differentiable(self):
+        return tuple(self.partials)
+
+    def jvp(self, bound, tangents, z):
+        mapping = {k: v for k, v in bound.items() if isinstance(v, gast.AST)}
+        mapping["z"] = z
+        terms = []
+        for pname, template in self.partials.items():
+            d = tangents.get(pname)
+            if d is None:
+                continue
+            if _mentions(template, "d"):  # a linear map of the tangent, e.g. solve(a, d)
+                terms.append(substitute(template, {**mapping, "d": d}))
+            else:
+                terms.append(scale(substitute(template, mapping), d))
+        return add_terms(terms)
+
+
+@dataclass
+class LinearRule(Rule):
+    linear: tuple = ()
+
+    def differentiable(self):
+        return self.linear
+
+    def jvp(self, bound, tangents, z):
+        if all(tangents.get(p) is None for p in self.linear):
+            return None
+        new = dict(bound)
+        for p in self.linear:
+            if p in new:
+                new[p] = tangent_or_zero(bound[p], tangents.get(p))
+        return call_from_bound(self.qualname, self.sig, new)
+
+
+@dataclass
+class MultilinearRule(Rule):
+    factors: tuple = ()
+    operator: type | None = None  # gast.Mult / gast.MatMult: emit ``x * y``, not a call
+
+    def _emit(self, bound):
+        if self.operator is not None:
+            return build.binop(copy.deepcopy(bound["x"]), self.operator(),
+                               copy.deepcopy(bound["y"]))
+        return call_from_bound(self.qualname, self.sig, bound)
+
+    def differentiable(self):
+        return self.factors
+
+    def jvp(self, bound, tangents, z):
+        terms = []
+        for p in self.factors:
+            d = tangents.get(p)
+            if d is None:
+                continue
+            if isinstance(d, tuple):  # *operands: one term per active operand
+                for i, di in enumerate(d):
+                    if di is None:
+                        continue
+                    new = dict(bound)
+                    ops = list(bound[p])
+                    ops[i] = di
+                    new[p] = tuple(ops)
+                    terms.append(self._emit(new))
+                continue
+            new = dict(bound)
+            new[p] = d
+            terms.append(self._emit(new))
+        return add_terms(terms)
+
+
+@dataclass
+class TemplateRule(Rule):
+    template: gast.AST | None = None
+    diff: tuple = ()
+
+    def differentiable(self):
+        return self.diff
+
+    def jvp(self, bound, tangents, z):
+        if all(tangents.get(p) is None for p in self.diff):
+            return None
+        mapping = {k: v for k, v in bound.items() if isinstance(v, gast.AST)}
+        for p in self.sig.parameters:
+            if self.sig.parameters[p].kind in (inspect.Parameter.VAR_POSITIONAL,
+                                               inspect.Parameter.VAR_KEYWORD):
+                continue
+            if p not in mapping:
+                default = self.sig.parameters[p].default
+                mapping[p] = build.const(None if default is inspect.Parameter.empty else default)
+        for p in self.diff:
+            d = tangents.get(p)
+            mapping["d_" + p] = d if d is not None else build.const(0.0)
+        mapping["z"] = z
+        return _drop_default_keywords(substitute(self.template, mapping), self.sig)
+
+
+@dataclass
+class NonDiffRule(Rule):
+    """The result has no tangent. ``zero_derivative`` says active inputs are fine
+    (floor, sign, argmax, shape queries); otherwise an active input is an error
+    because the function's output would depend on it differentiably."""
+
+    zero_derivative: bool = True
+    kind = "nondiff"
+
+    def jvp(self, bound, tangents, z):
+        return None
+
+
+@dataclass
+class CustomRule(Rule):
+    """A user rule evaluated at run time: ``rule(primals, tangents) -> (z, d_z)``."""
+
+    function: object = None
+    jvp_function: object = None
+    kind = "joint"
+
+    def bind(self, args, keywords):
+        if keywords:
+            raise TypeError("keyword arguments are not passed to custom_jvp rules")
+        return {f"arg{i}": a for i, a in enumerate(args)}
+
+    def differentiable(self):
+        return None  # every argument
+
+    def jvp(self, bound, tangents, z):
+        return None  # computed jointly with the primal, see transform.jvp
+
+
+# ---------------------------------------------------------------- expression helpers
+
+def _drop_default_keywords(node, sig):
+    """``f(a, axis=None)`` -> ``f(a)`` when None is the rule's default for ``axis``."""
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Call):
+            kept = []
+            for kw in sub.keywords:
+                param = sig.parameters.get(kw.arg)
+                if param is not None and isinstance(kw.value, gast.Constant) \
+                        and param.default is not inspect.Parameter.empty \
+                        and type(kw.value.value) is type(param.default) \
+                        and kw.value.value == param.default:
+                    continue
+                kept.append(kw)
+            sub.keywords = kept
+    return node
+
+
+def is_zero_const(node):
+    return isinstance(node, gast.Constant) and type(node.value) in (int, float) and node.value == 0
+
+
+def scale(partial, d):
+    """``partial * d`` with the obvious simplifications (1, -1, 1/y)."""
+    if build.is_const(partial, 1):
+        return d
+    if isinstance(partial, gast.UnaryOp) and isinstance(partial.op, gast.USub) \
+            and build.is_const(partial.operand, 1):
+        return build.neg(d)
+    if isinstance(partial, gast.BinOp) and isinstance(partial.op, gast.Div) \
+            and build.is_const(partial.left, 1):
+        return build.binop(d, gast.Div(), partial.right)
+    if isinstance(partial, gast.UnaryOp) and isinstance(partial.op, gast.USub):
+        return build.neg(scale(partial.operand, d))
+    if isinstance(partial, gast.BinOp) and isinstance(partial.op, (gast.Mult, gast.Div)) \
+            and isinstance(partial.left, gast.UnaryOp) and isinstance(partial.left.op, gast.USub):
+        # (-a / b) * d  ->  -(a / b * d), so that sums read `p - q`
+        return build.neg(build.binop(build.binop(partial.left.operand, partial.op, partial.right),
+                                     gast.Mult(), d))
+    return build.binop(partial, gast.Mult(), d)
+
+
+def add_terms(terms):
+    """Sum tangent terms; ``a + -b`` is written ``a - b``; no terms -> None (zero)."""
+    if not terms:
+        return None
+    total = terms[0]
+    for term in terms[1:]:
+        if isinstance(term, gast.UnaryOp) and isinstance(term.op, gast.USub):
+            total = build.binop(total, gast.Sub(), term.operand)
+        else:
+            total = build.binop(total, gast.Add(), term)
+    return total
+
+
+def zero_like(atom):
+    """A zero tangent standing in for an inactive argument of a linear function."""
+    if isinstance(atom, gast.Constant):
+        return build.const(0.0)
+    return build.call("_rt.zeros_like", [copy.deepcopy(atom)])
+
+
+def tangent_or_zero(primal, tangent):
+    """Tangent of one linear argument; list literals are handled element-wise."""
+    if isinstance(tangent, (list, tuple)) and isinstance(primal, (gast.List, gast.Tuple)):
+        elts = [t if t is not None else zero_like(p) for p, t in zip(primal.elts, tangent)]
+        return type(primal)(elts=elts, ctx=gast.Load())
+    if isinstance(tangent, tuple) and isinstance(primal, tuple):  # *args
+        return tuple(t if t is not None else zero_like(p) for p, t in zip(primal, tangent))
+    if tangent is None:
+        return zero_like(primal)
+    return tangent
+
+
+def call_from_bound(qualname, sig, bound):
+    """Rebuild a call from bound arguments, spelling them as the user did
+    (positionally while possible, then by keyword)."""
+    args, keywords = [], []
+    positional_ok = True
+    by_keyword = bound.get(KEYWORDS, frozenset())
+    for pname, param in sig.parameters.items():
+        if pname in by_keyword:
+            positional_ok = False
+        if pname not in bound:
+            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                positional_ok = False
+            continue
+        value = bound[pname]
+        if param.kind == param.VAR_POSITIONAL:
+            args.extend(copy.deepcopy(v) for v in value)
+        elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and positional_ok:
+            args.append(copy.deepcopy(value))
+        elif param.kind == param.VAR_KEYWORD:
+            keywords.extend((k, copy.deepcopy(v)) for k, v in value.items())
+        else:
+            keywords.append((pname, copy.deepcopy(value)))
+    return build.call(qualname, args, keywords)
+
+
+# ---------------------------------------------------------------- combinators
+
+def _label(fn):
+    mod = getattr(fn, "__module__", None) or ""
+    return f"{mod}.{getattr(fn, '__name__', repr(fn))}".lstrip(".")
+
+
+def defjvp(fn, sig, *partials, qualname=None):
+    """One partial derivative template per parameter of ``sig`` (``None``: no tangent)."""
+    signature = _signature(sig)
+    names = list(signature.parameters)
+    table = {}
+    for pname, text in zip(names, partials):
+        if text is not None:
+            table[pname] = parse_expr(text)
+    return register(fn, PartialsRule(_label(fn), signature, qualname, partials=table))
+
+
+def deflinear(fn, sig, qualname, linear=None):
+    signature = _signature(sig)
+    linear = tuple(linear.split()) if isinstance(linear, str) else \
+        (linear or (next(iter(signature.parameters)),))
+    return register(fn, LinearRule(_label(fn), signature, qualname, linear=linear))
+
+
+def defmultilinear(fn, sig, qualname, factors=None):
+    signature = _signature(sig)
+    factors = tuple(factors.split()) if isinstance(factors, str) else \
+        (factors or tuple(signature.parameters)[:2])
+    operator = fn if isinstance(fn, type) and issubclass(fn, gast.operator) else None
+    return register(fn, MultilinearRule(_label(fn), signature, qualname, factors=factors,
+                                        operator=operator))
+
+
+def deftemplate(fn, sig, template, diff):
+    signature = _signature(sig)
+    return register(fn, TemplateRule(_label(fn), signature, None,
+                                     template=parse_expr(template), diff=tuple(diff.split())))
+
+
+def defnondiff(fn, sig="*args, **kwargs", zero_derivative=True):
+    return register(fn, NonDiffRule(_label(fn), _signature(sig), None,
+                                    zero_derivative=zero_derivative))
+
+
+def custom_jvp(fn):
+    """Register a run-time JVP rule for ``fn`` (any callable, e.g. a C function).
+
+    Use as a decorator::
+
+        @fwdcompile.custom_jvp(scipy.special.gamma)
+        def gamma_jvp(primals, tangents):
+            (x,), (dx,) = primals, tangents
+            z = scipy.special.gamma(x)
+            return z, z * scipy.special.digamma(x) * dx
+
+    ``primals`` and ``tangents`` are tuples with one entry per positional
+    argument of the call; the tangent of an argument that carries no
+    derivative is passed as zeros of its shape.  The rule must return
+    ``(value, tangent)``.  Registering a rule for a function replaces any
+    built-in rule for it, and functions transformed afterwards use it.
+    """
+    if not callable(fn):
+        raise TypeError(f"custom_jvp needs a callable, got {fn!r}")
+
+    def decorator(jvp_function):
+        if not callable(jvp_function):
+            raise TypeError("custom_jvp(...) must decorate a function(primals, tangents)")
+        register(fn, CustomRule(_label(fn), None, None, function=fn,
+                                jvp_function=jvp_function))
+        return jvp_function
+
+    return decorator

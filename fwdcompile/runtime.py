@@ -1,0 +1,143 @@
+"""Helpers that generated code calls as ``_rt.<name>``.
+
+They hold the tangent rules that are clearer as a few lines of numpy than as
+one template expression (reductions with ties, products with zeros, norms).
+Each takes primal values and tangents and returns the tangent of the result.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def zeros_like(x):
+    """A zero tangent for ``x``: ``0.0`` for a scalar, a fresh float array otherwise."""
+    if isinstance(x, np.ndarray):
+        return np.zeros(x.shape, dtype=np.result_type(x.dtype, np.float64))
+    if isinstance(x, (list, tuple)):
+        return np.zeros(np.shape(x))
+    if isinstance(x, complex):
+        return 0j
+    return 0.0
+
+
+def copy(x):
+    """A tangent that must not alias another one (see transform.jvp)."""
+    return x.copy() if isinstance(x, np.ndarray) else x
+
+
+def _expand(z, a, axis, keepdims):
+    if axis is None or keepdims:
+        return z
+    return np.expand_dims(z, axis)
+
+
+def max_jvp(a, z, d_a, axis=None, keepdims=False):
+    """Tangent of max/min reductions: the mean of the tangents at the extremal
+    entries, so ties split the derivative evenly (as JAX does)."""
+    a = np.asarray(a)
+    mask = a == _expand(z, a, axis, keepdims)
+    count = np.sum(mask, axis=axis, keepdims=keepdims)
+    return np.sum(np.where(mask, d_a, 0.0), axis=axis, keepdims=keepdims) / count
+
+
+def prod_jvp(a, d_a, axis=None, keepdims=False):
+    """Tangent of prod, exact when entries are zero (products of the others)."""
+    a = np.asarray(a, dtype=np.result_type(a, np.float64))
+    d_a = np.broadcast_to(d_a, a.shape)
+    if axis is None:
+        flat, d_flat = a.reshape(-1), d_a.reshape(-1)
+        out = np.sum(_others_product(flat, 0) * d_flat)
+        return np.reshape(out, (1,) * a.ndim) if keepdims else out
+    return np.sum(_others_product(a, axis) * d_a, axis=axis, keepdims=keepdims)
+
+
+def _others_product(a, axis):
+    """Product of all entries but one along ``axis``, without dividing."""
+    a = np.moveaxis(a, axis, -1)
+    ones = np.ones(a.shape[:-1] + (1,), dtype=a.dtype)
+    left = np.cumprod(np.concatenate([ones, a[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, a[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return np.moveaxis(left * right, -1, axis)
+
+
+def cumprod_jvp(a, z, d_a, axis=None):
+    """Tangent of cumprod by the product rule along the axis (no division)."""
+    a = np.asarray(a, dtype=np.result_type(a, np.float64))
+    d_a = np.broadcast_to(d_a, a.shape)
+    if axis is None:
+        a, d_a, axis = a.reshape(-1), d_a.reshape(-1), 0
+    a_m = np.moveaxis(a, axis, -1)
+    d_m = np.moveaxis(d_a, axis, -1)
+    out = np.empty(a_m.shape, dtype=a_m.dtype)
+    acc_val = np.ones(a_m.shape[:-1], dtype=a_m.dtype)
+    acc_tan = np.zeros(a_m.shape[:-1], dtype=a_m.dtype)
+    for k in range(a_m.shape[-1]):
+        acc_tan = acc_tan * a_m[..., k] + acc_val * d_m[..., k]
+        acc_val = acc_val * a_m[..., k]
+        out[..., k] = acc_tan
+    return np.moveaxis(out, -1, axis)
+
+
+def var_jvp(a, d_a, axis=None, ddof=0, keepdims=False):
+    """Tangent of var: 2 / (N - ddof) * sum((a - mean(a)) * d_a)."""
+    a = np.asarray(a)
+    centered = a - np.mean(a, axis=axis, keepdims=True)
+    d_centered = d_a - np.mean(np.broadcast_to(d_a, a.shape), axis=axis, keepdims=True)
+    n = a.size if axis is None else np.prod([a.shape[i] for i in np.atleast_1d(axis)])
+    return 2.0 * np.sum(centered * d_centered, axis=axis, keepdims=keepdims) / (n - ddof)
+
+
+def norm_jvp(x, z, d_x, ord=None, axis=None, keepdims=False):
+    """Tangent of numpy.linalg.norm for the 2-norm / Frobenius norm, the 1-norm
+    and the max-norm of vectors."""
+    x = np.asarray(x)
+    vector = (axis is None and x.ndim == 1) or isinstance(axis, int)
+    if ord is None or ord == "fro" or (vector and ord == 2):
+        axes = axis if axis is not None else None
+        zz = z if (keepdims or axes is None) else np.expand_dims(z, axes)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sum(x * d_x, axis=axes, keepdims=keepdims) / (zz if keepdims else z)
+    if vector and ord == 1:
+        return np.sum(np.sign(x) * d_x, axis=axis, keepdims=keepdims)
+    if vector and ord in (np.inf, float("inf")):
+        return max_jvp(np.abs(x), z, np.sign(x) * d_x, axis, keepdims)
+    raise ValueError(f"fwdcompile: no derivative rule for numpy.linalg.norm with ord={ord!r} "
+                     f"on an array of {x.ndim} dimensions (supported: ord None/'fro'/2, and 1 "
+                     "or inf for vectors)")
+
+
+def clip_jvp(a, a_min, a_max, d_a, d_min=0.0, d_max=0.0):
+    """Tangent of clip: the argument's tangent inside the bounds, a bound's outside."""
+    below = (a < a_min) if a_min is not None else False
+    above = (a > a_max) if a_max is not None else False
+    inside = np.logical_not(np.logical_or(below, above))
+    return np.where(inside, d_a, 0.0) + np.where(below, d_min, 0.0) + np.where(above, d_max, 0.0)
+
+
+def sinc_derivative(x):
+    """d/dx of numpy.sinc (normalized), with its limit 0 at x = 0."""
+    x = np.asarray(x, dtype=float)
+    px = np.pi * x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (np.cos(px) * px - np.sin(px)) / (px * x)
+    return np.where(x == 0, 0.0, out)
+
+
+def digamma(x):
+    """The digamma function for real x (recurrence, then the asymptotic series)."""
+    x = float(x)
+    if x <= 0 and x == math.floor(x):
+        return math.nan
+    result = 0.0
+    if x < 0.5:  # reflection
+        return digamma(1.0 - x) - math.pi / math.tan(math.pi * x)
+    while x < 6.0:
+        result -= 1.0 / x
+        x += 1.0
+    inv = 1.0 / x
+    inv2 = inv * inv
+    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
+    return result + math.log(x) - 0.5 * inv - series

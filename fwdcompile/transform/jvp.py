@@ -1,0 +1,810 @@
+"""The tangent transform: from a user function to its primal-and-tangent twin.
+
+Contract: :func:`transform` takes a parsed, fenced function, the parameters
+that carry tangents and the activity of every name, and returns a
+:class:`JvpFunction`: a ``gast.FunctionDef`` named ``<name>_jvp`` with the
+original parameters plus keyword-only tangent parameters ``d_<p>``, which
+returns ``(value, tangent)``.
+
+Each statement is processed once.  Inactive statements are copied as they
+are.  Active expressions are flattened on the fly into one operation per
+statement (A-normal form); only sub-expressions that carry a tangent, or
+that a tangent rule needs, become temporaries, and each temporary is named
+after what it holds.  A tangent that is statically zero is ``None`` here and
+produces no code; where a zero must exist at run time (an active variable
+assigned a constant) it is written ``0.0`` or ``_rt.zeros_like(x)``.
+
+Aliasing is mirrored: when two primal names share an array, their tangents
+share one too, so in-place writes (``out[i] = ...``, ``x += ...``) stay
+consistent.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import gast
+
+from ..codegen.unparse import expr_source
+from ..errors import FwdcompileError, InternalError, NoDerivativeRule, UnsupportedSyntax
+from ..frontend.activity import loop_target_activity, read_names, target_names
+from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS,
+                              NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
+                              classify_call)
+from ..rules import lookup
+from ..rules.registry import substitute, tangent_or_zero, zero_like
+from . import build
+from .naming import Namer
+from .simplify import fold
+
+Z = "__z__"  # placeholder for the result inside a tangent expression
+
+
+@dataclass
+class JvpFunction:
+    node: gast.FunctionDef
+    name: str
+    out_activity: object            # bool, or tuple of bools for tuple returns
+    namespace: dict = field(default_factory=dict)   # extra names the code needs
+    comments: dict = field(default_factory=dict)    # marker name -> comment text
+    tangent_names: set = field(default_factory=set)
+    temp_names: set = field(default_factory=set)
+
+
+@dataclass
+class Joint:
+    """A call computing value and tangent together: ``z, d_z = call``."""
+    call: gast.AST
+    out_activity: object = True
+
+
+class Transformer:
+    def __init__(self, parsed, wrt, activity, expr_activity, helpers, name):
+        self.parsed = parsed
+        self.loc = parsed.loc
+        self.scope = parsed.scope
+        self.wrt = list(wrt)
+        self.act = activity
+        self.expr_activity = expr_activity
+        self.helpers = helpers  # (fn, active params) -> (name in namespace, out_activity)
+        self.name = name
+        taken = set(parsed.local_names) | _all_names(parsed.node) | {"_np", "_math", "_rt", "_"}
+        self.namer = Namer(taken)
+        self.namer.taken.add(name)
+        self.namespace = {}
+        self.comments = {}
+        self.temps = set()
+        self.out = []
+        self.returns = []
+        self.current = parsed.node
+
+    # ------------------------------------------------------------------ helpers
+    def error(self, cls, message, node=None, hint=None):
+        node = node if node is not None and hasattr(node, "lineno") else self.current
+        return cls(message, **self.loc.of(node), hint=hint)
+
+    def active_name(self, ident):
+        return ident in self.act.active
+
+    def active(self, node):
+        return self.expr_activity(node, self.act.active)
+
+    def d(self, ident):
+        return build.name(self.namer.tangent(ident))
+
+    def emit(self, stmt):
+        self.out.append(stmt)
+
+    def temp(self, node):
+        ident = self.namer.temp(node)
+        self.temps.add(ident)
+        return ident
+
+    def comment(self, node):
+        text = self.loc.segment(node)
+        if text:
+            marker = f"__fc_comment_{len(self.comments)}__"
+            self.comments[marker] = text
+            self.emit(build.expr_stmt(build.name(marker)))
+
+    def block(self, stmts):
+        saved, self.out = self.out, []
+        for stmt in stmts:
+            self.statement(stmt)
+        result, self.out = self.out, saved
+        return result or [gast.Pass()]
+
+    # ------------------------------------------------------------------ entry
+    def run(self):
+        fdef = self.parsed.node
+        body = []
+        self.out = body
+        for p in self.parsed.params:
+            if self.active_name(p) and p not in self.wrt:
+                self.emit(build.assign(build.name(self.namer.tangent(p), True),
+                                       build.call("_rt.zeros_like", [build.name(p)])))
+        for stmt in fdef.body:
+            if _is_docstring(stmt):
+                continue
+            self.statement(stmt)
+        if not body or not isinstance(body[-1], gast.Return):
+            body.append(build.ret(build.tup([build.const(None), build.const(None)])))
+            self.returns.append(None)
+        args = copy.deepcopy(fdef.args)
+        for p in self.wrt:
+            args.kwonlyargs.append(build.param(self.namer.tangent(p)))
+            args.kw_defaults.append(None)
+        node = gast.FunctionDef(name=self.name, args=args, body=body, decorator_list=[],
+                                returns=None, type_comment=None, type_params=[])
+        gast.copy_location(node, fdef)
+        return JvpFunction(node, self.name, self._out_activity(), self.namespace, self.comments,
+                           set(self.namer.tangents.values()), self.temps)
+
+    def _out_activity(self):
+        flags = [r for r in self.returns if r is not None]
+        if not flags:
+            return False
+        if all(isinstance(f, tuple) for f in flags) and len({len(f) for f in flags}) == 1:
+            return tuple(any(col) for col in zip(*flags))
+        return any(any(f) if isinstance(f, tuple) else f for f in flags)
+
+    # ------------------------------------------------------------------ statements
+    def statement(self, stmt):
+        saved = self.current
+        self.current = stmt
+        try:
+            method = getattr(self, "stmt_" + type(stmt).__name__, None)
+            if method is None:
+                self.emit(stmt)
+            else:
+                method(stmt)
+        except FwdcompileError:
+            raise
+        except Exception as exc:  # a bug in fwdcompile: say where it happened
+            raise self.error(InternalError, f"fwdcompile failed on this statement "
+                             f"({type(exc).__name__}: {exc})", stmt,
+                             hint="please report this with the function's source") from exc
+        finally:
+            self.current = saved
+
+    def stmt_Expr(self, stmt):
+        value = stmt.value
+        if isinstance(value, gast.Call) and self.active(value):
+            kind = classify_call(value, self.scope)
+            if isinstance(kind, UserCall):
+                self.comment(stmt)
+                joint = self.compute(value)
+                self.emit(build.expr_stmt(joint.call))
+                return
+        self.emit(stmt)
+
+    def stmt_AnnAssign(self, stmt):
+        self.stmt_Assign(build.assign([stmt.target], stmt.value), original=stmt)
+
+    def stmt_Assign(self, stmt, original=None):
+        original = original or stmt
+        targets = stmt.targets
+        names = {n for t in targets for n in target_names(t)}
+        if not any(self.active_name(n) for n in names):
+            self.emit(original)
+            return
+        self.comment(original)
+        if len(targets) > 1:  # a = b = value
+            atom, tangent = self.emit_expr(stmt.value)
+            for target in targets:
+                self.assign_atom(target, atom, tangent)
+            return
+        self.assign(targets[0], stmt.value)
+
+    def stmt_AugAssign(self, stmt):
+        target = stmt.target
+        base = _base(target)
+        if base is None or not self.active_name(base):
+            self.emit(stmt)
+            return
+        op = stmt.op
+        if not isinstance(op, (gast.Add, gast.Sub, gast.Mult, gast.Div)):
+            # x **= y and friends: rebinding is what numpy does for these anyway
+            self.comment(stmt)
+            self.assign(target, build.binop(build.as_load(target), op, stmt.value))
+            return
+        self.comment(stmt)
+        atom, d_val = self.emit_expr(stmt.value)
+        t_target = self.tangent_target(target)
+        t_load = build.as_load(t_target)
+        t_store = build.as_store(t_target)
+        load = build.as_load(target)
+        if isinstance(op, (gast.Add, gast.Sub)):
+            self.emit(stmt if atom is stmt.value else build.aug_assign(target, op, atom))
+            if d_val is not None:
+                self.emit(build.aug_assign(t_store, type(op)(), d_val))
+            return
+        if isinstance(op, gast.Mult):
+            self.emit(build.aug_assign(t_store, gast.Mult(), copy.deepcopy(atom)))
+            if d_val is not None:
+                self.emit(build.aug_assign(build.as_store(t_load), gast.Add(),
+                                           fold(build.binop(load, gast.Mult(), d_val))))
+        else:
+            if d_val is not None:
+                term = build.binop(build.binop(load, gast.Div(), copy.deepcopy(atom)),
+                                   gast.Mult(), d_val)
+                self.emit(build.aug_assign(t_store, gast.Sub(), fold(term)))
+            self.emit(build.aug_assign(build.as_store(t_load), gast.Div(), copy.deepcopy(atom)))
+        self.emit(build.aug_assign(target, op, atom))
+
+    def stmt_Return(self, stmt):
+        value = stmt.value
+        if value is None:
+            self.returns.append(None)
+            self.emit(build.ret(build.tup([build.const(None), build.const(None)])))
+            return
+        if not self.active(value):
+            self.returns.append(tuple(False for _ in value.elts)
+                                if isinstance(value, gast.Tuple) else False)
+            zero = self.zero_tuple(value) if isinstance(value, gast.Tuple) else None
+            if zero is None:
+                tmp = value if _cheap(value) else None
+                if tmp is None:
+                    ident = self.temp(value)
+                    self.emit(build.assign(build.name(ident, True), value))
+                    tmp = build.name(ident)
+                self.emit(build.ret(build.tup([tmp, zero_like(tmp)])))
+            else:
+                self.emit(build.ret(build.tup([zero[0], zero[1]])))
+            return
+        self.comment(stmt)
+        if isinstance(value, gast.Tuple):
+            atoms, tangents = [], []
+            for elt in value.elts:
+                atom, tangent = self.emit_expr(elt)
+                atoms.append(atom)
+                tangents.append(tangent)
+            self.returns.append(tuple(t is not None for t in tangents))
+            self.emit(build.ret(build.tup([
+                build.tup(atoms),
+                build.tup([t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)])])))
+            return
+        atom, tangent = self.emit_expr(value)
+        if isinstance(tangent, tuple):  # a helper returning a tuple, passed through
+            self.returns.append(tuple(t is not None for t in tangent))
+            self.emit(build.ret(build.tup([atom, build.tup(
+                [t if t is not None else build.const(0.0) for t in tangent])])))
+            return
+        self.returns.append(tangent is not None)
+        self.emit(build.ret(build.tup([atom, tangent if tangent is not None
+                                       else zero_like(atom)])))
+
+    def zero_tuple(self, value):
+        atoms = []
+        for elt in value.elts:
+            if _cheap(elt):
+                atoms.append(elt)
+            else:
+                ident = self.temp(elt)
+                self.emit(build.assign(build.name(ident, True), elt))
+                atoms.append(build.name(ident))
+        return build.tup(atoms), build.tup([zero_like(a) for a in atoms])
+
+    def stmt_If(self, stmt):
+        self.emit(build.if_(stmt.test, self.block(stmt.body),
+                            self.block(stmt.orelse) if stmt.orelse else []))
+
+    def stmt_While(self, stmt):
+        self.emit(gast.While(test=stmt.test, body=self.block(stmt.body), orelse=[]))
+
+    def stmt_For(self, stmt):
+        leaves = loop_target_activity(stmt, self.expr_activity, self.act.active)
+        if not any(flag and self.active_name(leaf.id) for leaf, flag in leaves
+                   if isinstance(leaf, gast.Name)):
+            self.emit(gast.For(target=stmt.target, iter=stmt.iter, body=self.block(stmt.body),
+                               orelse=[], type_comment=None))
+            return
+        primal_iter, tangent_iter, tangent_target = self.loop_tangents(stmt)
+        target = build.tup([stmt.target, tangent_target], store=True)
+        loop_iter = build.call("zip", [primal_iter, tangent_iter])
+        self.emit(gast.For(target=target, iter=loop_iter, body=self.block(stmt.body),
+                           orelse=[], type_comment=None))
+
+    def loop_tangents(self, stmt):
+        """Iterate values and tangents side by side: ``for x, d_x in zip(xs, d_xs)``."""
+        it, target = stmt.iter, stmt.target
+        if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and not it.keywords:
+            if it.func.id == "enumerate" and isinstance(target, gast.Tuple):
+                seq, d_seq = self.emit_expr(it.args[0])
+                call = build.call("enumerate", [seq] + list(it.args[1:]))
+                return call, d_seq, self.loop_target(target.elts[1])
+            if it.func.id == "zip" and isinstance(target, gast.Tuple):
+                seqs, d_seqs, t_targets = [], [], []
+                for arg, elt in zip(it.args, target.elts):
+                    seq, d_seq = self.emit_expr(arg)
+                    seqs.append(seq)
+                    if d_seq is not None:
+                        d_seqs.append(d_seq)
+                        t_targets.append(self.loop_target(elt))
+                call = build.call("zip", seqs)
+                if len(d_seqs) == 1:
+                    return call, d_seqs[0], t_targets[0]
+                return call, build.call("zip", d_seqs), build.tup(t_targets, store=True)
+        seq, d_seq = self.emit_expr(it)
+        return seq, d_seq, self.loop_target(target)
+
+    def loop_target(self, target):
+        if isinstance(target, (gast.Tuple, gast.List)):
+            return build.tup([self.loop_target(e) for e in target.elts], store=True)
+        if isinstance(target, gast.Name):
+            return build.name(self.namer.tangent(target.id) if self.active_name(target.id)
+                              else "_", store=True)
+        raise self.error(UnsupportedSyntax, "this loop target is not supported", target,
+                         hint="loop over names, e.g. `for i, x in enumerate(xs)`")
+
+    # ------------------------------------------------------------------ assignment
+    def tangent_target(self, target):
+        """``d_x`` for ``x``; ``d_a[i]`` for ``a[i]``."""
+        if isinstance(target, gast.Name):
+            return build.name(self.namer.tangent(target.id), True)
+        if isinstance(target, gast.Subscript):
+            return build.subscript(build.as_load(self.tangent_target(target.value)),
+                                   self.static_index(target.slice), store=True)
+        raise self.error(UnsupportedSyntax, "this assignment target is not supported", target)
+
+    def assign(self, target, value):
+        if isinstance(target, (gast.Tuple, gast.List)):
+            self.assign_tuple(target, value)
+            return
+        if isinstance(value, gast.IfExp) and self.active(value):
+            self.assign_ifexp(target, value)
+            return
+        if not self.active(value):
+            self.emit(build.assign(target, value))
+            self.zero_tangent(target, value)
+            return
+        if isinstance(value, gast.Name):
+            self.emit(build.assign(target, value))
+            self.emit(build.assign(self.tangent_target(target), self.d(value.id)))
+            return
+        op = self.compute(value)
+        if isinstance(op, Joint):
+            self.emit(build.assign(build.tup([target, self.tangent_target(target)], store=True),
+                                   op.call))
+            return
+        primal, tangent = op
+        self.assign_op(target, primal, tangent, value)
+
+    def assign_op(self, target, primal, tangent, value):
+        base = _base(target)
+        load = build.as_load(target)
+        if tangent is None:
+            self.emit(build.assign(target, primal))
+            self.zero_tangent(target, primal)
+            return
+        reads = read_names(tangent)
+        if base in reads:  # the tangent needs the old value of the target
+            if Z in reads:
+                ident = self.temp(primal)
+                self.emit(build.assign(build.name(ident, True), primal))
+                self.emit(build.assign(self.tangent_target(target),
+                                       self.finish(tangent, build.name(ident))))
+                self.emit(build.assign(target, build.name(ident)))
+            else:
+                self.emit(build.assign(self.tangent_target(target), self.finish(tangent, load)))
+                self.emit(build.assign(target, primal))
+            return
+        self.emit(build.assign(target, primal))
+        self.emit(build.assign(self.tangent_target(target), self.finish(tangent, load)))
+
+    def finish(self, tangent, z):
+        tangent = substitute(tangent, {Z: z})
+        tangent = fold(tangent)
+        if isinstance(tangent, gast.Name) and tangent.id in self.namer.tangents.values() \
+                and self.act.mutated:
+            # a fresh primal whose tangent would alias another array that is
+            # written in place: copy, so the in-place write stays private
+            return build.call("_rt.copy", [tangent])
+        return tangent
+
+    def zero_tangent(self, target, value):
+        base = _base(target)
+        if base is None or not self.active_name(base):
+            return
+        if isinstance(target, gast.Subscript) or _is_number(value):
+            zero = build.const(0.0)
+        else:
+            zero = build.call("_rt.zeros_like", [build.as_load(target)])
+        self.emit(build.assign(self.tangent_target(target), zero))
+
+    def assign_atom(self, target, atom, tangent):
+        self.emit(build.assign(target, copy.deepcopy(atom)))
+        if tangent is not None:
+            self.emit(build.assign(self.tangent_target(target), copy.deepcopy(tangent)))
+        else:
+            self.zero_tangent(target, atom)
+
+    def assign_tuple(self, target, value):
+        if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts) \
+                and all(not isinstance(e, gast.Starred) for e in value.elts):
+            atoms, tangents = [], []
+            for elt in value.elts:
+                atom, tangent = self.emit_expr(elt)
+                atoms.append(atom)
+                tangents.append(tangent)
+            self.emit(build.assign(target, build.tup(atoms)))
+            t_targets, t_values = [], []
+            for elt, atom, tangent in zip(target.elts, atoms, tangents):
+                if isinstance(elt, (gast.Tuple, gast.List)):
+                    raise self.error(UnsupportedSyntax, "nested tuple targets with a tuple "
+                                     "value are not supported", elt,
+                                     hint="unpack in two statements")
+                base = _base(elt)
+                if base is None or not self.active_name(base):
+                    continue
+                t_targets.append(self.tangent_target(elt))
+                if tangent is not None:
+                    t_values.append(tangent)
+                elif isinstance(elt, gast.Subscript) or _is_number(atom):
+                    t_values.append(build.const(0.0))
+                else:
+                    t_values.append(build.call("_rt.zeros_like", [build.as_load(elt)]))
+            if len(t_targets) == 1:
+                self.emit(build.assign(t_targets[0], t_values[0]))
+            elif t_targets:
+                self.emit(build.assign(build.tup(t_targets, store=True), build.tup(t_values)))
+            return
+        if isinstance(value, gast.Call) and self.active(value):
+            op = self.compute(value)
+            if isinstance(op, Joint):
+                self.emit(build.assign(build.tup([target, self.unpack_target(target)],
+                                                 store=True), op.call))
+                return
+            primal, tangent = op
+            self.emit(build.assign(target, primal))
+            if tangent is not None:
+                self.emit(build.assign(self.unpack_target(target), fold(tangent)))
+            return
+        atom, tangent = self.emit_expr(value)
+        self.emit(build.assign(target, atom))
+        if tangent is not None:
+            self.emit(build.assign(self.unpack_target(target), tangent))
+        else:
+            for leaf in _leaf_targets(target):
+                self.zero_tangent(leaf, leaf)
+
+    def unpack_target(self, target):
+        if isinstance(target, (gast.Tuple, gast.List)):
+            return build.tup([self.unpack_target(e) for e in target.elts], store=True)
+        base = _base(target)
+        if base is None or not self.active_name(base):
+            return build.name("_", True)
+        return self.tangent_target(target)
+
+    def assign_ifexp(self, target, value):
+        """``t = a if c else b`` -> an if statement, so only one branch runs."""
+        test = value.test
+        if not _cheap(test):
+            ident = self.temp(test)
+            self.emit(build.assign(build.name(ident, True), test))
+            test = build.name(ident)
+        body = self._branch(target, value.body)
+        orelse = self._branch(target, value.orelse)
+        self.emit(build.if_(test, body, orelse))
+
+    def _branch(self, target, value):
+        saved, self.out = self.out, []
+        self.assign(copy.deepcopy(target), value)
+        result, self.out = self.out, saved
+        return result
+
+    # ------------------------------------------------------------------ expressions
+    def emit_expr(self, node):
+        """Flatten ``node`` to an atom; returns (atom, tangent or None)."""
+        if not self.active(node):
+            if _cheap(node):
+                return node, None
+            ident = self.temp(node)
+            self.emit(build.assign(build.name(ident, True), node))
+            return build.name(ident), None
+        if isinstance(node, gast.Name):
+            return node, self.d(node.id)
+        if isinstance(node, gast.IfExp):
+            ident = self.temp(node)
+            self.temps.discard(ident)
+            self.act.active.add(ident)
+            self.assign_ifexp(build.name(ident, True), node)
+            return build.name(ident), self.d(ident)
+        op = self.compute(node)
+        ident = self.temp(op.call if isinstance(op, Joint) else op[0])
+        target = build.name(ident, True)
+        if isinstance(op, Joint):
+            if isinstance(op.out_activity, tuple):
+                d_names = [self.namer.fresh(f"d_{ident}_{i}") if flag else None
+                           for i, flag in enumerate(op.out_activity)]
+                t_target = build.tup([build.name(n or "_", True) for n in d_names], store=True)
+                self.emit(build.assign(build.tup([target, t_target], store=True), op.call))
+                return build.name(ident), tuple(build.name(n) if n else None for n in d_names)
+            self.act.active.add(ident)
+            self.emit(build.assign(build.tup([target, self.d(ident)], store=True), op.call))
+            return build.name(ident), self.d(ident)
+        primal, tangent = op
+        self.emit(build.assign(target, primal))
+        if tangent is None:
+            return build.name(ident), None
+        self.act.active.add(ident)
+        d_ident = self.d(ident)
+        self.emit(build.assign(build.as_store(d_ident), self.finish(tangent, build.name(ident))))
+        return build.name(ident), d_ident
+
+    def static(self, node):
+        """An argument that carries no tangent, kept inline when cheap."""
+        if self.active(node):
+            raise self.error(UnsupportedSyntax, "this value is used where no derivative can "
+                             "flow (an index, a shape or an option)", node)
+        if _cheap(node):
+            return node
+        ident = self.temp(node)
+        self.emit(build.assign(build.name(ident, True), node))
+        return build.name(ident)
+
+    def static_index(self, index):
+        if isinstance(index, gast.Tuple):
+            return build.tup([self.static_index(e) for e in index.elts])
+        if isinstance(index, gast.Slice):
+            return gast.Slice(*(None if p is None else self.static(p)
+                                for p in (index.lower, index.upper, index.step)))
+        return self.static(index)
+
+    def compute(self, node):
+        """(primal expression over atoms, tangent expression or None), or a Joint."""
+        if isinstance(node, gast.BinOp):
+            left, d_left = self.emit_expr(node.left)
+            right, d_right = self.emit_expr(node.right)
+            primal = build.binop(left, node.op, right)
+            rule = lookup(type(node.op))
+            if rule is None:
+                raise self.error(NoDerivativeRule, f"the operator `{_op_symbol(node.op)}` has "
+                                 "no derivative rule", node)
+            return primal, rule.jvp({"x": left, "y": right}, {"x": d_left, "y": d_right},
+                                    build.name(Z))
+        if isinstance(node, gast.UnaryOp):
+            operand, d_operand = self.emit_expr(node.operand)
+            rule = lookup(type(node.op))
+            primal = gast.UnaryOp(op=node.op, operand=operand)
+            return primal, rule.jvp({"x": operand}, {"x": d_operand}, build.name(Z))
+        if isinstance(node, gast.Subscript):
+            value, d_value = self.emit_expr(node.value)
+            index = self.static_index(node.slice)
+            tangent = None if d_value is None else build.subscript(d_value, copy.deepcopy(index))
+            return build.subscript(value, index), tangent
+        if isinstance(node, gast.Attribute):
+            value, d_value = self.emit_expr(node.value)
+            primal = build.attr(value, node.attr)
+            if node.attr in NONDIFF_ATTRIBUTES or d_value is None:
+                return primal, None
+            if node.attr in LINEAR_ATTRIBUTES:
+                return primal, build.attr(d_value, node.attr)
+            raise self.error(UnsupportedSyntax, f"the attribute `.{node.attr}` of a "
+                             "differentiated value is not supported", node)
+        if isinstance(node, (gast.List, gast.Tuple)):
+            atoms, tangents = self.atoms(node.elts)
+            primal = type(node)(elts=atoms, ctx=gast.Load())
+            return primal, tangent_or_zero(primal, tangents)
+        if isinstance(node, gast.Call):
+            return self.compute_call(node)
+        if isinstance(node, gast.BoolOp):
+            raise self.error(UnsupportedSyntax, "`and`/`or` on differentiated values is not "
+                             "supported (it returns one of its operands)", node,
+                             hint="use `a if condition else b`")
+        if isinstance(node, (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp)):
+            raise self.error(UnsupportedSyntax, "comprehensions over differentiated values are "
+                             "not supported", node,
+                             hint="write a for loop, or use a numpy expression")
+        if isinstance(node, gast.Starred):
+            raise self.error(UnsupportedSyntax, "`*` unpacking of differentiated values is not "
+                             "supported", node)
+        raise self.error(UnsupportedSyntax, f"`{type(node).__name__}` cannot carry a "
+                         "derivative", node)
+
+    def atoms(self, elts):
+        atoms, tangents = [], []
+        for elt in elts:
+            if isinstance(elt, gast.Starred):
+                raise self.error(UnsupportedSyntax, "`*` unpacking of differentiated values is "
+                                 "not supported", elt)
+            atom, tangent = self.emit_expr(elt)
+            atoms.append(atom)
+            tangents.append(tangent)
+        return atoms, tangents
+
+    def call_args(self, call, literal_lists):
+        """Flatten a call's arguments; list literals stay literal for linear rules."""
+        args, d_args = [], []
+        for arg in call.args:
+            if isinstance(arg, gast.Starred):
+                if self.active(arg):
+                    raise self.error(UnsupportedSyntax, "`*args` in a call with "
+                                     "differentiated values is not supported", arg)
+                args.append(arg)
+                d_args.append(None)
+                continue
+            if literal_lists and isinstance(arg, (gast.List, gast.Tuple)) and self.active(arg):
+                atoms, tangents = self.atoms(arg.elts)
+                args.append(type(arg)(elts=atoms, ctx=gast.Load()))
+                d_args.append(tangents)
+                continue
+            atom, tangent = self.emit_expr(arg)
+            args.append(atom)
+            d_args.append(tangent)
+        keywords, d_keywords = {}, {}
+        for kw in call.keywords:
+            if kw.arg is None:
+                raise self.error(UnsupportedSyntax, "`**kwargs` in a call is not supported",
+                                 kw.value)
+            if literal_lists and isinstance(kw.value, (gast.List, gast.Tuple)) \
+                    and self.active(kw.value):
+                atoms, tangents = self.atoms(kw.value.elts)
+                keywords[kw.arg] = type(kw.value)(elts=atoms, ctx=gast.Load())
+                d_keywords[kw.arg] = tangents
+                continue
+            atom, tangent = self.emit_expr(kw.value)
+            keywords[kw.arg] = atom
+            d_keywords[kw.arg] = tangent
+        return args, d_args, keywords, d_keywords
+
+    def compute_call(self, call):
+        kind = classify_call(call, self.scope)
+        if isinstance(kind, Method):
+            return self.compute_method(call, kind)
+        if isinstance(kind, UserCall):
+            return self.compute_user_call(call, kind.fn)
+        if isinstance(kind, RuleCall):
+            return self.apply_rule(call, kind.rule, kind.obj, call.func)
+        raise self.error(NoDerivativeRule, f"no derivative rule for `{expr_source(call.func)}`"
+                         " and its source is not available", call,
+                         hint="register one with @fwdcompile.custom_jvp(fn), or pass the "
+                              "value as data (not in wrt)")
+
+    def apply_rule(self, call, rule, obj, func, receiver=None):
+        linear_kind = rule.__class__.__name__ in ("LinearRule", "MultilinearRule")
+        args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=linear_kind)
+        if receiver is not None:
+            args, d_args = [receiver[0]] + args, [receiver[1]] + d_args
+        if rule.kind == "joint":
+            return self.custom_call(call, rule, args, d_args, keywords, func, receiver)
+        try:
+            bound = rule.bind(args, keywords)
+            d_bound = rule.bind(d_args, d_keywords)
+        except TypeError as exc:
+            raise self.error(UnsupportedSyntax, f"cannot match this call to the derivative "
+                             f"rule of {rule.name}: {exc}", call) from None
+        if "out" in bound and not _is_none(bound["out"]):
+            raise self.error(UnsupportedSyntax, "`out=` arguments are not supported", call,
+                             hint="assign the result instead")
+        if rule.kind == "nondiff":
+            if not rule.zero_derivative and any(_has_tangent(t) for t in d_bound.values()):
+                raise self.error(NoDerivativeRule, f"{rule.name} takes no differentiated "
+                                 "arguments (they are sizes, ranges or options)", call)
+            tangent = None
+        else:
+            allowed = rule.differentiable()
+            for pname, tangent in d_bound.items():
+                if _has_tangent(tangent) and allowed is not None and pname not in allowed:
+                    raise self.error(NoDerivativeRule, f"argument `{pname}` of {rule.name} "
+                                     "has no derivative rule, but it carries a derivative here",
+                                     call, hint="pass it as data, or register a rule with "
+                                                "fwdcompile.custom_jvp")
+            tangent = rule.jvp(bound, d_bound, build.name(Z))
+        if receiver is not None:
+            primal = build.call(build.attr(receiver[0], call.func.attr), args[1:],
+                                list(keywords.items()))
+        else:
+            primal = build.call(func, args, list(keywords.items()))
+        return primal, tangent
+
+    def custom_call(self, call, rule, args, d_args, keywords, func, receiver):
+        if keywords:
+            raise self.error(UnsupportedSyntax, "keyword arguments to a function with a "
+                             "custom_jvp rule are not supported", call)
+        ident = self.namer.fresh(f"{getattr(rule.function, '__name__', 'rule')}_jvp_rule")
+        self.namespace[ident] = rule.jvp_function
+        tangents = [t if t is not None else zero_like(a) for a, t in zip(args, d_args)]
+        return Joint(build.call(ident, [build.tup(args), build.tup(tangents)]))
+
+    def compute_method(self, call, kind):
+        name = kind.name
+        receiver, d_receiver = self.emit_expr(kind.receiver)
+        if name in METHOD_FUNCTIONS:
+            rule = lookup(METHOD_FUNCTIONS[name])
+            return self.apply_rule(call, rule, None, None, receiver=(receiver, d_receiver))
+        args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=False)
+        primal = build.call(build.attr(receiver, name), args, list(keywords.items()))
+        if any(t is not None for t in d_args + list(d_keywords.values())):
+            raise self.error(NoDerivativeRule, f"the arguments of `.{name}()` cannot carry a "
+                             "derivative", call)
+        if d_receiver is None or name in NONDIFF_METHODS:
+            return primal, None
+        if name in LINEAR_METHODS or name == "astype":
+            return primal, build.call(build.attr(d_receiver, name), copy.deepcopy(args),
+                                      list(copy.deepcopy(keywords).items()))
+        raise self.error(NoDerivativeRule, f"the method `.{name}()` has no derivative rule",
+                         call, hint="use the numpy function instead, e.g. np.sum(x), "
+                                    "or register a rule with fwdcompile.custom_jvp")
+
+    def compute_user_call(self, call, fn):
+        import inspect
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            sig = None
+        args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=False)
+        try:
+            bound = sig.bind(*args, **keywords)
+            d_bound = sig.bind(*d_args, **d_keywords)
+        except TypeError as exc:
+            raise self.error(UnsupportedSyntax, f"cannot match this call to "
+                             f"{fn.__qualname__}: {exc}", call) from None
+        active = tuple(p for p in sig.parameters if d_bound.arguments.get(p) is not None)
+        name, out_activity, tangent_params = self.helpers(fn, active, call)
+        kw = list(keywords.items()) + [(tp, d_bound.arguments[p])
+                                       for p, tp in zip(active, tangent_params)]
+        return Joint(build.call(name, args, kw), out_activity)
+
+
+# ---------------------------------------------------------------------- small predicates
+
+def _all_names(node):
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+
+
+def _is_docstring(stmt):
+    return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) \
+        and isinstance(stmt.value.value, str)
+
+
+def _base(target):
+    while isinstance(target, gast.Subscript):
+        target = target.value
+    return target.id if isinstance(target, gast.Name) else None
+
+
+def _leaf_targets(target):
+    if isinstance(target, (gast.Tuple, gast.List)):
+        return [leaf for elt in target.elts for leaf in _leaf_targets(elt)]
+    return [target]
+
+
+def _is_number(node):
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
+        node = node.operand
+    return isinstance(node, gast.Constant) and isinstance(node.value, (int, float, complex)) \
+        and not isinstance(node.value, bool)
+
+
+def _is_none(node):
+    return isinstance(node, gast.Constant) and node.value is None
+
+
+def _has_tangent(t):
+    if isinstance(t, (list, tuple)):
+        return any(_has_tangent(x) for x in t)
+    return t is not None
+
+
+def _cheap(node, budget=8):
+    """Cheap to evaluate twice and side-effect free: names, constants,
+    attributes and small arithmetic on them, slices."""
+    count = 0
+    for sub in gast.walk(node):
+        count += 1
+        if isinstance(sub, (gast.Call, gast.ListComp, gast.GeneratorExp, gast.SetComp,
+                            gast.DictComp, gast.Dict, gast.Set, gast.List, gast.IfExp,
+                            gast.BoolOp, gast.Compare, gast.Starred, gast.JoinedStr)):
+            return False
+    return count <= budget
+
+
+def _op_symbol(op):
+    return {gast.BitAnd: "&", gast.BitOr: "|", gast.BitXor: "^", gast.LShift: "<<",
+            gast.RShift: ">>"}.get(type(op), type(op).__name__)
+
+
+def transform(parsed, wrt, activity, expr_activity, helpers, name):
+    return Transformer(parsed, wrt, activity, expr_activity, helpers, name).run()
