@@ -78,16 +78,18 @@ def clear_cache():
         _COMPILED.clear()
 
 
-def compile_jvp(fn, wrt):
+def compile_jvp(fn, wrt, name=None):
+    """The generated ``<name>_jvp`` of ``fn`` for tangents on the parameters ``wrt``."""
     wrt = tuple(wrt)
+    name = name or f"{fn.__name__}_jvp"
     with _LOCK:
-        key = (fn, wrt)
+        key = (fn, wrt, name)
         if key in _COMPILED:
             return _COMPILED[key]
         parsed = check(fn)
         _IN_PROGRESS.add(fn)
         try:
-            compiled = _compile(parsed, wrt)
+            compiled = _compile(parsed, wrt, name)
         finally:
             _IN_PROGRESS.discard(fn)
         _COMPILED[key] = compiled
@@ -105,17 +107,17 @@ def _bind_active(fn, call, names, expr_activity):
     return tuple(p for p, v in bound.arguments.items() if expr_activity(v, names))
 
 
-def _compile(parsed, wrt):
+def _compile(parsed, wrt, name):
     fn = parsed.fn
     helpers_used = []
     helper_names = {}
 
-    def compile_helper(helper, active, call):
+    def compile_helper(helper, active, call, helper_name=None):
         if helper in _IN_PROGRESS:
             raise UnsupportedSyntax(f"recursive call to {helper.__qualname__} is not supported",
                                     **parsed.loc.of(call),
                                     hint="rewrite the recursion as a loop")
-        return compile_jvp(helper, active)
+        return compile_jvp(helper, active, helper_name)
 
     def helper_outputs(helper, call, names):
         active = _bind_active(helper, call, names, expr_activity)
@@ -127,16 +129,15 @@ def _compile(parsed, wrt):
     activity = analyze(parsed, wrt, expr_activity)
 
     def helpers(helper, active, call):
-        compiled = compile_helper(helper, active, call)
         key = (helper, active)
         if key not in helper_names:
-            helper_names[key] = transformer_namer.fresh(compiled.name)
-            helpers_used.append((helper_names[key], compiled))
-        return helper_names[key], compiled.out_activity, compiled.tangent_params
+            helper_name = transformer.namer.fresh(f"{helper.__name__}_jvp")
+            helper_names[key] = compile_helper(helper, active, call, helper_name)
+            helpers_used.append((helper_name, helper_names[key]))
+        compiled = helper_names[key]
+        return compiled.name, compiled.out_activity, compiled.tangent_params
 
-    name = f"{fn.__name__}_jvp"
     transformer = Transformer(parsed, wrt, activity, expr_activity, helpers, name)
-    transformer_namer = transformer.namer
     result = transformer.run()
     removable = (result.tangent_names | result.temp_names) - set(parsed.params) \
         - {transformer.namer.tangent(p) for p in wrt}

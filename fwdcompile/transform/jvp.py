@@ -33,7 +33,7 @@ from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTION
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
                               classify_call)
 from ..rules import lookup
-from ..rules.registry import substitute, tangent_or_zero, zero_like
+from ..rules.registry import KEYWORDS, substitute, tangent_or_zero, zero_like
 from . import build
 from .naming import Namer
 from .simplify import fold
@@ -76,6 +76,7 @@ class Transformer:
         self.comments = {}
         self.temps = set()
         self.out = []
+        self.memo = {}
         self.returns = []
         self.current = parsed.node
 
@@ -153,6 +154,7 @@ class Transformer:
     def statement(self, stmt):
         saved = self.current
         self.current = stmt
+        self.memo = {}
         try:
             method = getattr(self, "stmt_" + type(stmt).__name__, None)
             if method is None:
@@ -266,11 +268,6 @@ class Transformer:
                 build.tup([t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)])])))
             return
         atom, tangent = self.emit_expr(value)
-        if isinstance(tangent, tuple):  # a helper returning a tuple, passed through
-            self.returns.append(tuple(t is not None for t in tangent))
-            self.emit(build.ret(build.tup([atom, build.tup(
-                [t if t is not None else build.const(0.0) for t in tangent])])))
-            return
         self.returns.append(tangent is not None)
         self.emit(build.ret(build.tup([atom, tangent if tangent is not None
                                        else zero_like(atom)])))
@@ -490,8 +487,9 @@ class Transformer:
 
     def _branch(self, target, value):
         saved, self.out = self.out, []
+        memo, self.memo = self.memo, {}
         self.assign(copy.deepcopy(target), value)
-        result, self.out = self.out, saved
+        result, self.out, self.memo = self.out, saved, memo
         return result
 
     # ------------------------------------------------------------------ expressions
@@ -505,6 +503,10 @@ class Transformer:
             return build.name(ident), None
         if isinstance(node, gast.Name):
             return node, self.d(node.id)
+        key = _pure_key(node, self.scope)
+        if key is not None and key in self.memo:
+            atom, tangent = self.memo[key]
+            return copy.deepcopy(atom), copy.deepcopy(tangent)
         if isinstance(node, gast.IfExp):
             ident = self.temp(node)
             self.temps.discard(ident)
@@ -514,24 +516,25 @@ class Transformer:
         op = self.compute(node)
         ident = self.temp(op.call if isinstance(op, Joint) else op[0])
         target = build.name(ident, True)
-        if isinstance(op, Joint):
-            if isinstance(op.out_activity, tuple):
-                d_names = [self.namer.fresh(f"d_{ident}_{i}") if flag else None
-                           for i, flag in enumerate(op.out_activity)]
-                t_target = build.tup([build.name(n or "_", True) for n in d_names], store=True)
-                self.emit(build.assign(build.tup([target, t_target], store=True), op.call))
-                return build.name(ident), tuple(build.name(n) if n else None for n in d_names)
+        if isinstance(op, Joint):  # a tuple-valued helper gets a tuple tangent
             self.act.active.add(ident)
             self.emit(build.assign(build.tup([target, self.d(ident)], store=True), op.call))
-            return build.name(ident), self.d(ident)
+            return self.remember(node, build.name(ident), self.d(ident))
         primal, tangent = op
         self.emit(build.assign(target, primal))
         if tangent is None:
-            return build.name(ident), None
+            return self.remember(node, build.name(ident), None)
         self.act.active.add(ident)
         d_ident = self.d(ident)
         self.emit(build.assign(build.as_store(d_ident), self.finish(tangent, build.name(ident))))
-        return build.name(ident), d_ident
+        return self.remember(node, build.name(ident), d_ident)
+
+    def remember(self, node, atom, tangent):
+        """Within one statement, an identical pure sub-expression is computed once."""
+        key = _pure_key(node, self.scope)
+        if key is not None:
+            self.memo[key] = (atom, tangent)
+        return copy.deepcopy(atom), copy.deepcopy(tangent)
 
     def static(self, node):
         """An argument that carries no tangent, kept inline when cheap."""
@@ -672,6 +675,7 @@ class Transformer:
         try:
             bound = rule.bind(args, keywords)
             d_bound = rule.bind(d_args, d_keywords)
+            d_bound.pop(KEYWORDS, None)
         except TypeError as exc:
             raise self.error(UnsupportedSyntax, f"cannot match this call to the derivative "
                              f"rule of {rule.name}: {exc}", call) from None
@@ -749,6 +753,20 @@ class Transformer:
 
 
 # ---------------------------------------------------------------------- small predicates
+
+def _pure_key(node, scope):
+    """A structural key for a side-effect-free expression, or None."""
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Call):
+            kind = classify_call(sub, scope)
+            if not isinstance(kind, (RuleCall, Method)) or getattr(kind, "rule", None) is None \
+                    and not isinstance(kind, Method):
+                return None
+        if isinstance(sub, (gast.IfExp, gast.ListComp, gast.GeneratorExp, gast.SetComp,
+                            gast.DictComp)):
+            return None
+    return gast.dump(node)
+
 
 def _all_names(node):
     return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}

@@ -16,7 +16,9 @@ import gast
 
 _OP_WORDS = {gast.Add: "plus", gast.Sub: "minus", gast.Mult: "times", gast.Div: "over",
              gast.Pow: "pow", gast.MatMult: "matmul", gast.Mod: "mod", gast.FloorDiv: "floordiv"}
-_MAX = 24
+_OP_NOUNS = {gast.Add: "total", gast.Sub: "diff", gast.Mult: "prod", gast.Div: "ratio",
+             gast.Pow: "power", gast.MatMult: "matmul", gast.Mod: "rem", gast.FloorDiv: "quot"}
+_MAX = 20
 
 
 class Namer:
@@ -62,10 +64,14 @@ def describe(node):
         return fname
     if isinstance(node, gast.BinOp):
         word = _OP_WORDS.get(type(node.op), "op")
-        left, right = _atom_word(node.left), _atom_word(node.right)
+        noun = _OP_NOUNS.get(type(node.op), "t")
+        left = node.left.id if isinstance(node.left, gast.Name) else None
+        right = node.right.id if isinstance(node.right, gast.Name) else None
         if left and right:
-            return _short(f"{left}_{word}_{right}", word)
-        return word
+            return _short(f"{left}_{word}_{right}", noun, 14)
+        if isinstance(node.op, gast.Pow) and left and _atom_word(node.right) == "2":
+            return _short(f"{left}_sq", noun, 14)
+        return noun
     if isinstance(node, gast.UnaryOp):
         inner = _atom_word(node.operand)
         return _short(f"neg_{inner}", "neg") if inner else "neg"
@@ -101,8 +107,8 @@ def _is_module_like(ident):
     return ident in ("np", "numpy", "math", "onp", "jnp", "sp", "scipy")
 
 
-def _short(text, fallback):
-    return text if len(text) <= _MAX else fallback
+def _short(text, fallback, limit=_MAX):
+    return text if len(text) <= limit else fallback
 
 
 def _clean(text):
