@@ -514,7 +514,7 @@ class Transformer:
             self.assign_ifexp(build.name(ident, True), node)
             return build.name(ident), self.d(ident)
         op = self.compute(node)
-        ident = self.temp(op.call if isinstance(op, Joint) else op[0])
+        ident = self.temp(node if isinstance(op, Joint) else op[0])
         target = build.name(ident, True)
         if isinstance(op, Joint):  # a tuple-valued helper gets a tuple tangent
             self.act.active.add(ident)
