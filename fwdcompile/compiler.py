@@ -40,6 +40,7 @@ class Compiled:
     out_activity: object
     own_source: str
     tangent_params: tuple = ()  # keyword names of the tangent parameters, in wrt order
+    positional_tangents: bool = False  # tangents may be passed after the arguments
     helpers: list = field(default_factory=list)  # Compiled of the helpers it calls
 
     @property
@@ -65,8 +66,8 @@ def check(fn):
         parsed = _PARSED.get(fn)
         if parsed is None:
             parsed = parse_function(fn)
-            check_free_names(parsed)
             fence.check(parsed)
+            check_free_names(parsed)
             _PARSED[fn] = parsed
         return parsed
 
@@ -155,5 +156,5 @@ def _compile(parsed, wrt, name):
         generated.__kwdefaults__ = dict(fn.__kwdefaults__)
     tangent_params = tuple(transformer.namer.tangent(p) for p in wrt)
     return Compiled(generated, name, wrt, result.out_activity, source, tangent_params,
-                    [c for _, c in helpers_used])
+                    result.positional_tangents, [c for _, c in helpers_used])
 

@@ -50,6 +50,7 @@ class JvpFunction:
     comments: dict = field(default_factory=dict)    # marker name -> comment text
     tangent_names: set = field(default_factory=set)
     temp_names: set = field(default_factory=set)
+    positional_tangents: bool = False  # f_jvp(x, y, d_x, d_y) rather than (..., *, d_x, d_y)
 
 
 @dataclass
@@ -133,14 +134,21 @@ class Transformer:
             body.append(build.ret(build.tup([build.const(None), build.const(None)])))
             self.returns.append(None)
         args = copy.deepcopy(fdef.args)
+        # tangents follow the parameters; keyword-only only when defaults or
+        # keyword-only parameters make positional tangents impossible
+        positional = not (args.defaults or args.kwonlyargs or args.posonlyargs)
         for p in self.wrt:
-            args.kwonlyargs.append(build.param(self.namer.tangent(p)))
-            args.kw_defaults.append(None)
+            if positional:
+                args.args.append(build.param(self.namer.tangent(p)))
+            else:
+                args.kwonlyargs.append(build.param(self.namer.tangent(p)))
+                args.kw_defaults.append(None)
+        self.positional_tangents = positional
         node = gast.FunctionDef(name=self.name, args=args, body=body, decorator_list=[],
                                 returns=None, type_comment=None, type_params=[])
         gast.copy_location(node, fdef)
         return JvpFunction(node, self.name, self._out_activity(), self.namespace, self.comments,
-                           set(self.namer.tangents.values()), self.temps)
+                           set(self.namer.tangents.values()), self.temps, positional)
 
     def _out_activity(self):
         flags = [r for r in self.returns if r is not None]
