@@ -141,3 +141,25 @@ def digamma(x):
     inv2 = inv * inv
     series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
     return result + math.log(x) - 0.5 * inv - series
+
+
+def pow_dx(x, y):
+    """d(x ** y)/dx = y * x ** (y - 1), and exactly 0 where y == 0."""
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = y * np.power(x, y - 1)
+        return np.where(np.asarray(y) == 0, 0.0, out)
+    if y == 0:
+        return 0.0
+    return y * x ** (y - 1)
+
+
+def pow_dy(x, z):
+    """d(x ** y)/dy = x ** y * log(x), and exactly 0 where x == 0."""
+    if isinstance(x, np.ndarray) or isinstance(z, np.ndarray):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = z * np.log(x)
+        return np.where(np.asarray(x) == 0, 0.0, out)
+    if x == 0:
+        return 0.0
+    return z * math.log(x) if x > 0 else z * np.log(x)

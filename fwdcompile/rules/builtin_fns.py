@@ -2,11 +2,11 @@
 
 import builtins
 
-from .registry import defjvp, deflinear, defnondiff, deftemplate
+from .registry import defjvp, defpower, deflinear, defnondiff, deftemplate
 
 #       function         signature   partial per argument
 defjvp(builtins.abs,     "x",        "_np.sign(x)")
-defjvp(builtins.pow,     "x, y",     "y * x ** (y - 1)",      "z * _np.log(x)")
+defpower(builtins.pow)
 deftemplate(builtins.max, "x, y",    "d_x if x >= y else d_y", "x y")
 deftemplate(builtins.min, "x, y",    "d_x if x <= y else d_y", "x y")
 deflinear(builtins.sum,   "iterable, start=0", "sum", "iterable start")

@@ -6,7 +6,7 @@ scalar code stays scalar.
 
 import math
 
-from .registry import defjvp, defnondiff
+from .registry import defjvp, defpower, defnondiff
 
 #       function         signature  partial per argument
 defjvp(math.sqrt,        "x",       "0.5 / z")
@@ -16,7 +16,7 @@ defjvp(math.log,         "x",       "1 / x")
 defjvp(math.log1p,       "x",       "1 / (1 + x)")
 defjvp(math.log2,        "x",       "1 / (x * 0.6931471805599453)")
 defjvp(math.log10,       "x",       "1 / (x * 2.302585092994046)")
-defjvp(math.pow,         "x, y",    "y * x ** (y - 1)",            "z * _math.log(x)")
+defpower(math.pow)
 defjvp(math.sin,         "x",       "_math.cos(x)")
 defjvp(math.cos,         "x",       "-_math.sin(x)")
 defjvp(math.tan,         "x",       "1 + z ** 2")

@@ -9,7 +9,7 @@ tangent (``solve(a, d)``) instead of a factor.
 
 import numpy as np
 
-from .registry import defjvp, deflinear, defmultilinear, defnondiff, deftemplate
+from .registry import defjvp, defpower, deflinear, defmultilinear, defnondiff, deftemplate
 
 
 def _fn(path):
@@ -81,8 +81,8 @@ partials("add",         "x, y",  "1",                       "1")
 partials("subtract",    "x, y",  "1",                       "-1")
 partials("divide",      "x, y",  "1 / y",                   "-z / y")
 partials("true_divide", "x, y",  "1 / y",                   "-z / y")
-partials("power",       "x, y",  "y * x ** (y - 1)",        "z * _np.log(x)")
-partials("float_power", "x, y",  "y * x ** (y - 1)",        "z * _np.log(x)")
+defpower(np.power, "_np.power")
+defpower(np.float_power, "_np.float_power")
 partials("arctan2",     "x, y",  "y / (x ** 2 + y ** 2)",   "-x / (x ** 2 + y ** 2)")
 partials("hypot",       "x, y",  "x / z",                   "y / z")
 partials("logaddexp",   "x, y",  "_np.exp(x - z)",          "_np.exp(y - z)")

@@ -5,13 +5,13 @@
 
 import gast
 
-from .registry import defjvp, defmultilinear, defnondiff
+from .registry import defjvp, defpower, defmultilinear, defnondiff
 
 #       operator        signature  d/dx                     d/dy
 defjvp(gast.Add,        "x, y",    "1",                     "1")
 defjvp(gast.Sub,        "x, y",    "1",                     "-1")
 defjvp(gast.Div,        "x, y",    "1 / y",                 "-z / y")
-defjvp(gast.Pow,        "x, y",    "y * x ** (y - 1)",      "z * _np.log(x)")
+defpower(gast.Pow)                   # y * x ** (y - 1), z * log(x)
 defjvp(gast.Mod,        "x, y",    "1",                     "-(x // y)")
 defmultilinear(gast.Mult,    "x, y", None)   # d_x * y + x * d_y, written by the transform
 defmultilinear(gast.MatMult, "x, y", None)

@@ -144,6 +144,38 @@ class PartialsRule(Rule):
 
 
 @dataclass
+class PowerRule(PartialsRule):
+    """``x ** y``: a numeric exponent gives the inline ``c * x ** (c - 1)``; a
+    variable one goes through ``_rt.pow_dx``/``_rt.pow_dy``, which are exact at
+    ``x == 0`` (where ``y * x ** (y - 1)`` would divide by zero for ``y == 0``
+    and ``z * log(x)`` would be ``0 * -inf``)."""
+
+    def jvp(self, bound, tangents, z):
+        x, y = bound["x"], bound["y"]
+        terms = []
+        if tangents.get("x") is not None:
+            if _number_value(y) is not None:
+                partial = parse_expr(f"{_number_value(y)!r} * x ** ({_number_value(y)!r} - 1)")
+                terms.append(scale(substitute(partial, {"x": x}), tangents["x"]))
+            else:
+                terms.append(scale(build.call("_rt.pow_dx", [copy.deepcopy(x), copy.deepcopy(y)]),
+                                   tangents["x"]))
+        if tangents.get("y") is not None:
+            terms.append(scale(build.call("_rt.pow_dy", [copy.deepcopy(x), copy.deepcopy(z)]),
+                               tangents["y"]))
+        return add_terms(terms)
+
+
+def _number_value(node):
+    if isinstance(node, gast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) \
+            and isinstance(node.operand, gast.Constant) and type(node.operand.value) in (int, float):
+        return -node.operand.value
+    return None
+
+
+@dataclass
 class LinearRule(Rule):
     linear: tuple = ()
 
@@ -371,6 +403,11 @@ def defjvp(fn, sig, *partials, qualname=None):
         if text is not None:
             table[pname] = parse_expr(text)
     return register(fn, PartialsRule(_label(fn), signature, qualname, partials=table))
+
+
+def defpower(fn, qualname=None):
+    """``fn(x, y) = x ** y`` with the exponent's tangent and exact zeros at x == 0."""
+    return register(fn, PowerRule(_label(fn), _signature("x, y"), qualname))
 
 
 def deflinear(fn, sig, qualname, linear=None):
