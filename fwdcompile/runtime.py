@@ -163,3 +163,25 @@ def pow_dy(x, z):
     if x == 0:
         return 0.0
     return z * math.log(x) if x > 0 else z * np.log(x)
+
+
+def _select(values, tangents, largest):
+    if len(values) == 1:  # max(iterable)
+        seq = list(values[0])
+        d_seq = list(tangents[0]) if not isinstance(tangents[0], float) else [0.0] * len(seq)
+        values, tangents = seq, d_seq
+    best = 0
+    for k in range(1, len(values)):
+        if (values[k] > values[best]) if largest else (values[k] < values[best]):
+            best = k
+    return tangents[best]
+
+
+def select_max(values, tangents):
+    """Tangent of builtin max(...): that of the first largest argument."""
+    return _select(values, tangents, True)
+
+
+def select_min(values, tangents):
+    """Tangent of builtin min(...): that of the first smallest argument."""
+    return _select(values, tangents, False)

@@ -226,26 +226,26 @@ def _flows(body):
                 yield from _flows(getattr(stmt, block))
 
 
+def iteration_pairs(it, target):
+    """Split ``for target in it`` into (sub-target, iterable) pairs through
+    ``enumerate`` and ``zip``; the iterable is None for enumerate's counter."""
+    if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and not it.keywords \
+            and isinstance(target, (gast.Tuple, gast.List)):
+        if it.func.id == "enumerate" and len(target.elts) == 2 and len(it.args) in (1, 2):
+            return [(target.elts[0], None)] + iteration_pairs(it.args[0], target.elts[1])
+        if it.func.id == "zip" and len(target.elts) == len(it.args):
+            return [pair for arg, elt in zip(it.args, target.elts)
+                    for pair in iteration_pairs(arg, elt)]
+    return [(target, it)]
+
+
 def loop_target_activity(stmt, expr_activity, names):
-    """Pairs (target node, varied) for the leaves bound by a for loop."""
-    it, target = stmt.iter, stmt.target
+    """Pairs (target leaf, varied) for the names bound by a for loop."""
     out = []
-    if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and not it.keywords:
-        fname = it.func.id
-        if fname == "range":
-            return [(n, False) for n in _leaves(target)]
-        if fname == "enumerate" and isinstance(target, gast.Tuple) and len(target.elts) == 2:
-            out.extend((n, False) for n in _leaves(target.elts[0]))
-            varied = expr_activity(it.args[0], names)
-            out.extend((n, varied) for n in _leaves(target.elts[1]))
-            return out
-        if fname == "zip" and isinstance(target, gast.Tuple) and len(target.elts) == len(it.args):
-            for elt, arg in zip(target.elts, it.args):
-                varied = expr_activity(arg, names)
-                out.extend((n, varied) for n in _leaves(elt))
-            return out
-    varied = expr_activity(it, names)
-    return [(n, varied) for n in _leaves(target)]
+    for sub_target, iterable in iteration_pairs(stmt.iter, stmt.target):
+        varied = iterable is not None and expr_activity(iterable, names)
+        out.extend((leaf, varied) for leaf in _leaves(sub_target))
+    return out
 
 
 def _leaves(target):

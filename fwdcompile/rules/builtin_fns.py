@@ -2,13 +2,13 @@
 
 import builtins
 
-from .registry import defjvp, defpower, deflinear, defnondiff, deftemplate
+from .registry import defjvp, deflinear, defnondiff, defpower, defselect
 
 #       function         signature   partial per argument
 defjvp(builtins.abs,     "x",        "_np.sign(x)")
 defpower(builtins.pow)
-deftemplate(builtins.max, "x, y",    "d_x if x >= y else d_y", "x y")
-deftemplate(builtins.min, "x, y",    "d_x if x <= y else d_y", "x y")
+defselect(builtins.max, largest=True)   # max(a, b): d_a if a >= b else d_b
+defselect(builtins.min, largest=False)
 deflinear(builtins.sum,   "iterable, start=0", "sum", "iterable start")
 deflinear(builtins.float, "x=0.0", "float")
 

@@ -90,7 +90,7 @@ partials("logaddexp2",  "x, y",  "_np.exp2(x - z)",         "_np.exp2(y - z)")
 partials("mod",         "x, y",  "1",                       "-_np.floor_divide(x, y)")
 partials("remainder",   "x, y",  "1",                       "-_np.floor_divide(x, y)")
 partials("fmod",        "x, y",  "1",                       "-_np.trunc(x / y)")
-partials("copysign",    "x, y",  "_np.sign(x) * _np.sign(z)", None)
+partials("copysign",    "x, y",  "_np.sign(x) * _np.sign(z)", "0")
 multilinear("multiply", "x, y")
 
 #        selections: a whole tangent template over x, y, d_x, d_y, z

@@ -124,9 +124,10 @@ class Rule(abc.ABC):
 @dataclass
 class PartialsRule(Rule):
     partials: dict = field(default_factory=dict)  # param name -> template AST
+    zeros: tuple = ()  # parameters whose partial is identically zero (no code)
 
     def differentiable(self):
-        return tuple(self.partials)
+        return tuple(self.partials) + tuple(self.zeros)
 
     def jvp(self, bound, tangents, z):
         mapping = {k: v for k, v in bound.items() if isinstance(v, gast.AST)}
@@ -149,6 +150,9 @@ class PowerRule(PartialsRule):
     variable one goes through ``_rt.pow_dx``/``_rt.pow_dy``, which are exact at
     ``x == 0`` (where ``y * x ** (y - 1)`` would divide by zero for ``y == 0``
     and ``z * log(x)`` would be ``0 * -inf``)."""
+
+    def differentiable(self):
+        return ("x", "y")
 
     def jvp(self, bound, tangents, z):
         x, y = bound["x"], bound["y"]
@@ -173,6 +177,64 @@ def _number_value(node):
             and isinstance(node.operand, gast.Constant) and type(node.operand.value) in (int, float):
         return -node.operand.value
     return None
+
+
+@dataclass
+class LogRule(PartialsRule):
+    """``log(x)`` and ``log(x, base)``."""
+
+    def differentiable(self):
+        return ("x", "base")
+
+    def jvp(self, bound, tangents, z):
+        x, base = bound["x"], bound.get("base")
+        terms = []
+        if base is None:
+            if tangents.get("x") is not None:
+                terms.append(build.binop(tangents["x"], gast.Div(), copy.deepcopy(x)))
+            return add_terms(terms)
+        log_base = build.call(f"{self.module}.log", [copy.deepcopy(base)])
+        if tangents.get("x") is not None:
+            terms.append(build.binop(tangents["x"], gast.Div(),
+                                     build.binop(copy.deepcopy(x), gast.Mult(), log_base)))
+        if tangents.get("base") is not None:
+            terms.append(build.neg(build.binop(
+                build.binop(copy.deepcopy(z), gast.Mult(), tangents["base"]), gast.Div(),
+                build.binop(copy.deepcopy(base), gast.Mult(), copy.deepcopy(log_base)))))
+        return add_terms(terms)
+
+    module: str = "_math"
+
+
+@dataclass
+class SelectRule(Rule):
+    """Builtin ``max``/``min``: the tangent of the selected argument (the first
+    one on ties); ``max(a, b)`` is written inline, other forms use ``_rt``."""
+
+    largest: bool = True
+
+    def bind(self, args, keywords):
+        if keywords:
+            raise TypeError("keyword arguments (key=, default=) are not supported")
+        return {f"arg{i}": a for i, a in enumerate(args)}
+
+    def differentiable(self):
+        return None
+
+    def jvp(self, bound, tangents, z):
+        names = [k for k in bound if k != KEYWORDS]
+        if all(tangents.get(k) is None for k in names):
+            return None
+        args = [bound[k] for k in names]
+        ds = [tangents.get(k) if tangents.get(k) is not None else build.const(0.0)
+              for k in names]
+        if len(args) == 2:
+            op = gast.GtE() if self.largest else gast.LtE()
+            test = gast.Compare(left=copy.deepcopy(args[0]), ops=[op],
+                                comparators=[copy.deepcopy(args[1])])
+            return build.ifexp(test, ds[0], ds[1])
+        helper = "_rt.select_max" if self.largest else "_rt.select_min"
+        return build.call(helper, [build.tup([copy.deepcopy(a) for a in args]), build.tup(ds)])
 
 
 @dataclass
@@ -398,16 +460,27 @@ def defjvp(fn, sig, *partials, qualname=None):
     """One partial derivative template per parameter of ``sig`` (``None``: no tangent)."""
     signature = _signature(sig)
     names = list(signature.parameters)
-    table = {}
+    table, zeros = {}, []
     for pname, text in zip(names, partials):
-        if text is not None:
+        if text == "0":
+            zeros.append(pname)
+        elif text is not None:
             table[pname] = parse_expr(text)
-    return register(fn, PartialsRule(_label(fn), signature, qualname, partials=table))
+    return register(fn, PartialsRule(_label(fn), signature, qualname, partials=table,
+                                     zeros=tuple(zeros)))
 
 
 def defpower(fn, qualname=None):
     """``fn(x, y) = x ** y`` with the exponent's tangent and exact zeros at x == 0."""
     return register(fn, PowerRule(_label(fn), _signature("x, y"), qualname))
+
+
+def deflog(fn, module):
+    return register(fn, LogRule(_label(fn), _signature("x, base=None"), None, module=module))
+
+
+def defselect(fn, largest):
+    return register(fn, SelectRule(_label(fn), None, None, largest=largest))
 
 
 def deflinear(fn, sig, qualname, linear=None):

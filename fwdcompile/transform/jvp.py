@@ -28,7 +28,8 @@ import gast
 
 from ..codegen.unparse import expr_source
 from ..errors import FwdcompileError, InternalError, NoDerivativeRule, UnsupportedSyntax
-from ..frontend.activity import loop_target_activity, read_names, target_names
+from ..frontend.activity import (iteration_pairs, loop_target_activity, read_names,
+                                 target_names)
 from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS,
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
                               classify_call)
@@ -220,13 +221,14 @@ class Transformer:
             self.assign(target, build.binop(build.as_load(target), op, stmt.value))
             return
         self.comment(stmt)
+        target = self.fixed_target(target)
         atom, d_val = self.emit_expr(stmt.value)
         t_target = self.tangent_target(target)
         t_load = build.as_load(t_target)
         t_store = build.as_store(t_target)
         load = build.as_load(target)
         if isinstance(op, (gast.Add, gast.Sub)):
-            self.emit(stmt if atom is stmt.value else build.aug_assign(target, op, atom))
+            self.emit(build.aug_assign(target, op, atom))
             if d_val is not None:
                 self.emit(build.aug_assign(t_store, type(op)(), d_val))
             return
@@ -312,27 +314,27 @@ class Transformer:
                            orelse=[], type_comment=None))
 
     def loop_tangents(self, stmt):
-        """Iterate values and tangents side by side: ``for x, d_x in zip(xs, d_xs)``."""
-        it, target = stmt.iter, stmt.target
-        if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and not it.keywords:
-            if it.func.id == "enumerate" and isinstance(target, gast.Tuple):
-                seq, d_seq = self.emit_expr(it.args[0])
-                call = build.call("enumerate", [seq] + list(it.args[1:]))
-                return call, d_seq, self.loop_target(target.elts[1])
-            if it.func.id == "zip" and isinstance(target, gast.Tuple):
-                seqs, d_seqs, t_targets = [], [], []
-                for arg, elt in zip(it.args, target.elts):
-                    seq, d_seq = self.emit_expr(arg)
-                    seqs.append(seq)
-                    if d_seq is not None:
-                        d_seqs.append(d_seq)
-                        t_targets.append(self.loop_target(elt))
-                call = build.call("zip", seqs)
-                if len(d_seqs) == 1:
-                    return call, d_seqs[0], t_targets[0]
-                return call, build.call("zip", d_seqs), build.tup(t_targets, store=True)
-        seq, d_seq = self.emit_expr(it)
-        return seq, d_seq, self.loop_target(target)
+        """Iterate values and tangents side by side: ``for x, d_x in zip(xs, d_xs)``;
+        through enumerate/zip only the sequences that carry tangents are paired."""
+        d_seqs, t_targets = [], []
+
+        def rebuild(it, target):
+            pairs = iteration_pairs(it, target)
+            if len(pairs) == 1 and pairs[0][1] is it:
+                seq, d_seq = self.emit_expr(it)
+                if d_seq is not None:
+                    d_seqs.append(d_seq)
+                    t_targets.append(self.loop_target(target))
+                return seq
+            if it.func.id == "enumerate":
+                return build.call("enumerate", [rebuild(it.args[0], target.elts[1])]
+                                  + list(it.args[1:]))
+            return build.call("zip", [rebuild(a, e) for a, e in zip(it.args, target.elts)])
+
+        primal_iter = rebuild(stmt.iter, stmt.target)
+        if len(d_seqs) == 1:
+            return primal_iter, d_seqs[0], t_targets[0]
+        return primal_iter, build.call("zip", d_seqs), build.tup(t_targets, store=True)
 
     def loop_target(self, target):
         if isinstance(target, (gast.Tuple, gast.List)):
@@ -353,7 +355,17 @@ class Transformer:
                                    self.static_index(target.slice), store=True)
         raise self.error(UnsupportedSyntax, "this assignment target is not supported", target)
 
+    def fixed_target(self, target):
+        """A subscript target whose index is evaluated once, before the store
+        (``y[y < 0] = 0`` must not recompute its mask after writing)."""
+        if isinstance(target, gast.Subscript):
+            return build.subscript(self.fixed_target(target.value) if isinstance(
+                target.value, gast.Subscript) else target.value,
+                self.static_index(target.slice), store=True)
+        return target
+
     def assign(self, target, value):
+        target = self.fixed_target(target)
         if isinstance(target, (gast.Tuple, gast.List)):
             self.assign_tuple(target, value)
             return
@@ -419,6 +431,7 @@ class Transformer:
         self.emit(build.assign(self.tangent_target(target), zero))
 
     def assign_atom(self, target, atom, tangent):
+        target = self.fixed_target(target)
         self.emit(build.assign(target, copy.deepcopy(atom)))
         if tangent is not None:
             self.emit(build.assign(self.tangent_target(target), copy.deepcopy(tangent)))
