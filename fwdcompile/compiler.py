@@ -40,6 +40,7 @@ class Compiled:
     out_activity: object
     own_source: str
     tangent_params: tuple = ()  # keyword names of the tangent parameters, in wrt order
+    writes: tuple = ()  # parameters the function writes differentiated values into
     positional_tangents: bool = False  # tangents may be passed after the arguments
     helpers: list = field(default_factory=list)  # Compiled of the helpers it calls
 
@@ -79,9 +80,21 @@ def clear_cache():
         _COMPILED.clear()
 
 
-def compile_jvp(fn, wrt, name=None):
-    """The generated ``<name>_jvp`` of ``fn`` for tangents on the parameters ``wrt``."""
-    wrt = tuple(wrt)
+def compile_jvp(fn, wrt, name=None, helper=False):
+    """The generated ``<name>_jvp`` of ``fn`` for tangents on the parameters ``wrt``.
+
+    A helper that writes differentiated values into an argument array
+    (``out[i] = ...``) must receive that argument's tangent too, so for
+    helpers the parameters it writes join ``wrt`` until all are included."""
+    compiled = _compile_jvp(fn, tuple(wrt), name)
+    while helper and set(compiled.writes) - set(compiled.wrt):
+        params = list(inspect.signature(fn).parameters)
+        wrt = tuple(p for p in params if p in set(compiled.wrt) | set(compiled.writes))
+        compiled = _compile_jvp(fn, wrt, name)
+    return compiled
+
+
+def _compile_jvp(fn, wrt, name):
     name = name or f"{fn.__name__}_jvp"
     with _LOCK:
         key = (fn, wrt, name)
@@ -118,7 +131,7 @@ def _compile(parsed, wrt, name):
             raise UnsupportedSyntax(f"recursive call to {helper.__qualname__} is not supported",
                                     **parsed.loc.of(call),
                                     hint="rewrite the recursion as a loop")
-        return compile_jvp(helper, active, helper_name)
+        return compile_jvp(helper, active, helper_name, helper=True)
 
     def helper_outputs(helper, call, names):
         active = _bind_active(helper, call, names, expr_activity)
@@ -126,7 +139,16 @@ def _compile(parsed, wrt, name):
             return False
         return compile_helper(helper, active, call).out_activity
 
-    expr_activity = ExprActivity(parsed.scope, helper_outputs)
+    def helper_writes(helper, call, names):
+        active = _bind_active(helper, call, names, expr_activity)
+        if not active:
+            return ()
+        compiled = compile_helper(helper, active, call)
+        bound = inspect.signature(helper).bind(
+            *call.args, **{k.arg: k.value for k in call.keywords if k.arg})
+        return tuple(bound.arguments[p] for p in compiled.writes if p in bound.arguments)
+
+    expr_activity = ExprActivity(parsed.scope, helper_outputs, helper_writes)
     activity = analyze(parsed, wrt, expr_activity)
 
     def helpers(helper, active, call):
@@ -156,5 +178,6 @@ def _compile(parsed, wrt, name):
         generated.__kwdefaults__ = dict(fn.__kwdefaults__)
     tangent_params = tuple(transformer.namer.tangent(p) for p in wrt)
     return Compiled(generated, name, wrt, result.out_activity, source, tangent_params,
-                    result.positional_tangents, [c for _, c in helpers_used])
+                    activity.written_params, result.positional_tangents,
+                    [c for _, c in helpers_used])
 

@@ -59,6 +59,7 @@ class Activity:
     useful: set = field(default_factory=set)
     active: set = field(default_factory=set)
     mutated: set = field(default_factory=set)  # names written in place (x[i] = ..., x += ...)
+    written_params: tuple = ()  # parameters whose array receives differentiated values
     classes: _Classes = field(default_factory=_Classes)
 
     def is_active(self, ident):
@@ -90,9 +91,11 @@ class ExprActivity:
     """Decides whether an expression's value carries a tangent, given a set of
     names that do.  Shared by the analysis and the transform."""
 
-    def __init__(self, scope, helper_outputs):
+    def __init__(self, scope, helper_outputs, helper_writes=None):
         self.scope = scope
         self.helper_outputs = helper_outputs  # (fn, call, names) -> bool or tuple of bools
+        # (fn, call, names) -> the call's argument nodes the helper writes varied data into
+        self.helper_writes = helper_writes or (lambda fn, call, names: ())
 
     def __call__(self, node, names):
         return any(self.elements(node, names)) if isinstance(node, gast.AST) else False
@@ -292,6 +295,12 @@ def analyze(parsed, wrt, expr_activity):
             out |= classes.members(n) if n in classes.parent else {n}
         return out
 
+    calls = {}
+    for sub in gast.walk(parsed.node):
+        if isinstance(sub, gast.Call):
+            kind = classify_call(sub, scope)
+            if isinstance(kind, UserCall):
+                calls[sub] = kind.fn
     varied = close(set(wrt))
     changed = True
     while changed:
@@ -315,6 +324,12 @@ def analyze(parsed, wrt, expr_activity):
                     new.update(target_names(target))
             elif expr_activity(value, varied):
                 new.update(target_names(target))
+        for call in calls:  # helpers that write differentiated values into their arguments
+            if expr_activity._any_arg(call, varied):
+                for arg in expr_activity.helper_writes(calls[call], call, varied):
+                    name = base_name(arg)
+                    if name is not None:
+                        new.add(name)
         new = close(new) - varied
         if new:
             varied |= new
@@ -326,6 +341,10 @@ def analyze(parsed, wrt, expr_activity):
             useful |= read_names(sub.value)
         if isinstance(sub, gast.Expr) and isinstance(sub.value, gast.Call):
             useful |= read_names(sub.value)  # a helper call may write into its arguments
+    # a parameter written in place is an output too: the caller sees its array
+    written = {m for n in act.mutated for m in (classes.members(n) if n in classes.parent
+                                                 else {n})}
+    useful |= {p for p in parsed.params if p in written}
     useful = close(useful)
     changed = True
     while changed:
@@ -349,4 +368,5 @@ def analyze(parsed, wrt, expr_activity):
 
     act.varied, act.useful = varied, useful
     act.active = varied & useful
+    act.written_params = tuple(p for p in parsed.params if p in written and p in varied)
     return act

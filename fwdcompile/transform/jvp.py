@@ -179,15 +179,29 @@ class Transformer:
         finally:
             self.current = saved
 
+    def writes_through_call(self, node):
+        """Whether ``node`` calls a helper that writes differentiated values into
+        one of its arguments: such a call needs its JVP even if its result does not."""
+        for sub in gast.walk(node):
+            if isinstance(sub, gast.Call):
+                kind = classify_call(sub, self.scope)
+                if isinstance(kind, UserCall) and \
+                        self.expr_activity._any_arg(sub, self.act.active) and \
+                        self.expr_activity.helper_writes(kind.fn, sub, self.act.active):
+                    return True
+        return False
+
     def stmt_Expr(self, stmt):
         value = stmt.value
-        if isinstance(value, gast.Call) and self.active(value):
-            kind = classify_call(value, self.scope)
-            if isinstance(kind, UserCall):
-                self.comment(stmt)
-                joint = self.compute(value)
-                self.emit(build.expr_stmt(joint.call))
-                return
+        if isinstance(value, gast.Call) and isinstance(classify_call(value, self.scope), UserCall) \
+                and self.expr_activity._any_arg(value, self.act.active):
+            self.comment(stmt)
+            self.emit(build.expr_stmt(self.compute(value).call))
+            return
+        if self.writes_through_call(value):
+            raise self.error(UnsupportedSyntax, "a helper that writes into its arguments must be "
+                             "called as its own statement here", value,
+                             hint="call it on a line of its own")
         self.emit(stmt)
 
     def stmt_AnnAssign(self, stmt):
@@ -197,7 +211,7 @@ class Transformer:
         original = original or stmt
         targets = stmt.targets
         names = {n for t in targets for n in target_names(t)}
-        if not any(self.active_name(n) for n in names):
+        if not any(self.active_name(n) for n in names) and not self.writes_through_call(stmt.value):
             self.emit(original)
             return
         self.comment(original)
