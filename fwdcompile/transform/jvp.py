@@ -427,12 +427,24 @@ class Transformer:
     def finish(self, tangent, z):
         tangent = substitute(tangent, {Z: z})
         tangent = fold(tangent)
-        if isinstance(tangent, gast.Name) and tangent.id in self.namer.tangents.values() \
-                and self.act.mutated:
-            # a fresh primal whose tangent would alias another array that is
-            # written in place: copy, so the in-place write stays private
-            return build.call("_rt.copy", [tangent])
+        if isinstance(tangent, gast.Name):
+            source = self.primal_of.get(tangent.id)
+            target = _base(z) if isinstance(z, (gast.Name, gast.Subscript)) else None
+            if source is not None and (self.written(source) or
+                                       (target is not None and self.written(target))):
+                # a fresh primal (x + c) whose tangent would alias another array
+                # that is written in place: copy, so the write stays private
+                return build.call("_rt.copy", [tangent])
         return tangent
+
+    @property
+    def primal_of(self):
+        return {t: p for p, t in self.namer.tangents.items()}
+
+    def written(self, ident):
+        classes = self.act.classes
+        members = classes.members(ident) if ident in classes.parent else {ident}
+        return bool(members & self.act.mutated)
 
     def zero_tangent(self, target, value):
         base = _base(target)
