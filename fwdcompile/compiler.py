@@ -24,7 +24,9 @@ from .frontend import fence
 from .frontend.activity import ExprActivity, analyze
 from .frontend.parse import check_free_names, parse_function
 from .transform.jvp import Transformer
-from .transform.simplify import remove_dead
+from .frontend.calls import Method, RuleCall, classify_call
+from .rules.registry import CustomRule
+from .transform.simplify import forward_substitute, remove_dead
 
 _LOCK = threading.RLock()
 _PARSED = {}
@@ -165,6 +167,17 @@ def _compile(parsed, wrt, name):
     removable = (result.tangent_names | result.temp_names) - set(parsed.params) \
         - {transformer.namer.tangent(p) for p in wrt}
     remove_dead(result.node, removable)
+    temps = result.temp_names
+    inlinable = temps | {transformer.namer.tangents[t] for t in temps
+                         if t in transformer.namer.tangents}
+
+    def is_pure_call(call):
+        kind = classify_call(call, parsed.scope)
+        if isinstance(kind, Method):
+            return True  # array methods we differentiate never write
+        return isinstance(kind, RuleCall) and not isinstance(kind.rule, CustomRule)
+
+    forward_substitute(result.node, inlinable, is_pure_call)
     source = to_source(result.node, result.comments)
     filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}>"
     names = {n.id for n in gast.walk(result.node) if isinstance(n, gast.Name)}

@@ -7,6 +7,7 @@ Contract:
   ``e / 1``, ``--e``), and ``a + -b`` -> ``a - b``.  It never changes what an
   expression computes for finite values, and never drops a term that is not
   a literal zero (``0 * x`` is kept: it is NaN for an infinite ``x``).
+* :func:`forward_substitute` inlines temporaries read exactly once.
 * :func:`remove_dead` deletes assignments to tangent variables and compiler
   temporaries that nothing reads, until none is left.  User variables are
   never removed: their assignments may be what the user wants to see.
@@ -16,6 +17,8 @@ facts and never emits them.
 """
 
 from __future__ import annotations
+
+import copy
 
 import gast
 
@@ -59,6 +62,17 @@ class _Folder(gast.NodeTransformer):
             return node.left
         if op is gast.Mult and left == -1:
             return build.neg(node.right)
+        if op is gast.Mult and left is not None:
+            inner = _leftmost_factor(node.right)
+            if inner is not None:  # a * (b * e) -> (a * b) * e: one pass less over arrays
+                inner[0].left = build.const(left * inner[1])
+                return node.right
+        if op is gast.Mult and _is_neg(node.right):
+            return build.neg(build.binop(node.left, gast.Mult(), node.right.operand))
+        if op is gast.Mult and _is_neg(node.left):
+            return build.neg(build.binop(node.left.operand, gast.Mult(), node.right))
+        if op is gast.Add and _is_neg(node.left) and not _is_neg(node.right):
+            return build.binop(node.right, gast.Sub(), node.left.operand)
         if op is gast.Add and isinstance(node.right, gast.UnaryOp) \
                 and isinstance(node.right.op, gast.USub):
             return build.binop(node.left, gast.Sub(), node.right.operand)
@@ -66,6 +80,21 @@ class _Folder(gast.NodeTransformer):
                 and isinstance(node.right.op, gast.USub):
             return build.binop(node.left, gast.Add(), node.right.operand)
         return node
+
+
+def _is_neg(node):
+    return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) \
+        and _number(node) is None
+
+
+def _leftmost_factor(node):
+    """(the Mult node holding it, value) for the numeric left end of a product chain."""
+    while isinstance(node, gast.BinOp) and isinstance(node.op, gast.Mult):
+        value = _number(node.left)
+        if value is not None:
+            return node, value
+        node = node.left
+    return None
 
 
 def fold(node):
@@ -118,3 +147,125 @@ def _pure(node):
             if not (isinstance(root, gast.Name) and root.id in ("_np", "_math", "_rt")):
                 return False
     return True
+
+
+def forward_substitute(fdef, candidates, is_pure_call):
+    """Inline each compiler temporary that is assigned once and read once, later
+    in the same block, with nothing in between that could change what it reads.
+
+    This turns one-operation-per-line code back into expressions where a value
+    is used once, which reads better and, for large arrays, keeps fewer
+    temporaries alive at once (numpy then reuses their memory instead of
+    asking the OS for fresh pages)."""
+    while True:
+        uses = {}
+        for n in gast.walk(fdef):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+                uses[n.id] = uses.get(n.id, 0) + 1
+        if not _substitute_block(fdef, "body", candidates, uses, is_pure_call):
+            return fdef
+
+
+def _substitute_block(node, field, candidates, uses, is_pure_call):
+    block = getattr(node, field, None)
+    if not isinstance(block, list):
+        return False
+    for i, stmt in enumerate(block):
+        if isinstance(stmt, (gast.If, gast.For, gast.While)):
+            for sub in ("body", "orelse"):
+                if _substitute_block(stmt, sub, candidates, uses, is_pure_call):
+                    return True
+            continue
+        if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name)):
+            continue
+        ident = stmt.targets[0].id
+        if ident not in candidates or uses.get(ident) != 1 \
+                or not _pure_expr(stmt.value, is_pure_call):
+            continue
+        reads = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
+        for later in block[i + 1:]:
+            holder = _use_site(later, ident)
+            if holder is None:
+                if _writes(later, is_pure_call) & (reads | {"*"}):
+                    break
+                continue
+            if holder is not later:  # the use sits inside a loop or branch body
+                break
+            trial = copy.deepcopy(later)
+            _replace_name(trial, ident, stmt.value)
+            if _too_long(trial):
+                break
+            block[block.index(later)] = fold(trial)
+            del block[i]
+            return True
+    return False
+
+
+def _too_long(stmt, limit=100):
+    import ast
+    try:
+        tree = ast.fix_missing_locations(gast.gast_to_ast(build.module([copy.deepcopy(stmt)])))
+        return len(ast.unparse(tree)) > limit
+    except Exception:  # an unparsable trial is simply not inlined
+        return True
+
+
+def _use_site(stmt, ident):
+    """``stmt`` if it reads ``ident`` in its own expressions, an inner statement
+    if it reads it inside a nested body, else None."""
+    if isinstance(stmt, (gast.If, gast.For, gast.While)):
+        heads = [stmt.test] if not isinstance(stmt, gast.For) else [stmt.iter]
+        for h in heads:
+            if any(isinstance(n, gast.Name) and n.id == ident for n in gast.walk(h)):
+                return stmt.body[0] if stmt.body else stmt  # never inline into a header
+        for n in gast.walk(stmt):
+            if isinstance(n, gast.Name) and n.id == ident and isinstance(n.ctx, gast.Load):
+                return stmt.body[0] if stmt.body else stmt
+        return None
+    for n in gast.walk(stmt):
+        if isinstance(n, gast.Name) and n.id == ident and isinstance(n.ctx, gast.Load):
+            return stmt
+    return None
+
+
+def _writes(stmt, is_pure_call):
+    """Names a statement may rebind or write into; "*" for in-place writes,
+    which may reach any aliasing name."""
+    out = set()
+    for n in gast.walk(stmt):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+            out.add(n.id)
+        if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store):
+            out.add("*")
+        if isinstance(n, gast.AugAssign):
+            out.add("*")
+        if isinstance(n, gast.Call) and not (_is_rule_call(n) or is_pure_call(n)):
+            out.add("*")
+    return out
+
+
+def _is_rule_call(call):
+    root = call.func
+    while isinstance(root, gast.Attribute):
+        root = root.value
+    return isinstance(root, gast.Name) and root.id in ("_np", "_math", "_rt")
+
+
+def _pure_expr(node, is_pure_call):
+    for sub in gast.walk(node):
+        if isinstance(sub, gast.Call) and not (_is_rule_call(sub) or is_pure_call(sub)):
+            return False
+        if isinstance(sub, (gast.IfExp, gast.BoolOp)):
+            return False
+    return True
+
+
+def _replace_name(stmt, ident, value):
+    class _Sub(gast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id == ident and isinstance(node.ctx, gast.Load):
+                return copy.deepcopy(value)
+            return node
+
+    _Sub().visit(stmt)
