@@ -247,10 +247,18 @@ class Transformer:
                 self.emit(build.aug_assign(t_store, type(op)(), d_val))
             return
         if isinstance(op, gast.Mult):
-            self.emit(build.aug_assign(t_store, gast.Mult(), copy.deepcopy(atom)))
+            # d(x * e) = d_x * e + x * d_e; x * d_e is taken before d_x is scaled
+            # in place, because d_e may share memory with d_x (x *= x, aliases)
+            increment = None
             if d_val is not None:
-                self.emit(build.aug_assign(build.as_store(t_load), gast.Add(),
-                                           fold(build.binop(load, gast.Mult(), d_val))))
+                ident = self.namer.fresh(f"{_base(t_target)}_inc")
+                self.temps.add(ident)
+                self.emit(build.assign(build.name(ident, True),
+                                       fold(build.binop(load, gast.Mult(), d_val))))
+                increment = build.name(ident)
+            self.emit(build.aug_assign(t_store, gast.Mult(), copy.deepcopy(atom)))
+            if increment is not None:
+                self.emit(build.aug_assign(build.as_store(t_load), gast.Add(), increment))
         else:
             if d_val is not None:
                 term = build.binop(build.binop(load, gast.Div(), copy.deepcopy(atom)),
