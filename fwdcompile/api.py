@@ -56,6 +56,12 @@ class ForwardGradient:
     def __call__(self, *args, **kwargs):
         return self.__fwdcompile_function__(*args, **kwargs)
 
+    def __get__(self, instance, owner=None):
+        """Decorating a method: ``obj.method.jvp(x, tangents=...)`` binds ``obj``."""
+        if instance is None:
+            return self
+        return BoundForwardGradient(self, instance)
+
     def __reduce__(self):
         return self.__qualname__  # pickled by reference, like the function it wraps
 
@@ -224,6 +230,26 @@ class ForwardGradient:
                 continue
             out.append(name)
         return tuple(out)
+
+
+class BoundForwardGradient:
+    """A decorated method bound to its instance (``self`` carries no tangent)."""
+
+    def __init__(self, parent, instance):
+        self.__func__, self.__self__ = parent, instance
+
+    def __call__(self, *args, **kwargs):
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    def jvp(self, *args, tangents, **kwargs):
+        return self.__func__.jvp(self.__self__, *args, tangents=tangents, **kwargs)
+
+    def forward_grad(self, *args, **kwargs):
+        return self.__func__.forward_grad(self.__self__, *args, **kwargs)
+
+    @property
+    def source(self):
+        return self.__func__.source
 
 
 def _short(value):

@@ -16,8 +16,10 @@ def zeros_like(x):
     """A zero tangent for ``x``: ``0.0`` for a scalar, a fresh float array otherwise."""
     if isinstance(x, np.ndarray):
         return np.zeros(x.shape, dtype=np.result_type(x.dtype, np.float64))
-    if isinstance(x, (list, tuple)):
-        return np.zeros(np.shape(x))
+    if isinstance(x, list):  # a list being built with .append keeps a list tangent
+        return [zeros_like(item) for item in x]
+    if isinstance(x, tuple):
+        return tuple(zeros_like(item) for item in x)
     if isinstance(x, complex):
         return 0j
     return 0.0
@@ -185,3 +187,13 @@ def select_max(values, tangents):
 def select_min(values, tangents):
     """Tangent of builtin min(...): that of the first smallest argument."""
     return _select(values, tangents, False)
+
+
+def sort_jvp(a, d_a, axis=-1):
+    """Tangent of numpy.sort: the tangents permuted like the values."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    if axis is None:
+        order = np.argsort(a, axis=None, kind="stable")
+        return d_a.reshape(-1)[order]
+    return np.take_along_axis(d_a, np.argsort(a, axis=axis, kind="stable"), axis=axis)

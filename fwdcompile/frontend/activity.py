@@ -224,9 +224,18 @@ def _flows(body):
             yield stmt, stmt.target, stmt
         elif isinstance(stmt, gast.For):
             yield stmt, stmt.target, stmt
+        elif _is_append(stmt):  # values.append(x) makes `values` carry x's tangent
+            yield stmt, stmt.value.func.value, stmt.value.args[0]
         for block in ("body", "orelse"):
             if isinstance(stmt, (gast.If, gast.For, gast.While)):
                 yield from _flows(getattr(stmt, block))
+
+
+def _is_append(stmt):
+    return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call) \
+        and isinstance(stmt.value.func, gast.Attribute) and stmt.value.func.attr == "append" \
+        and isinstance(stmt.value.func.value, gast.Name) and len(stmt.value.args) == 1 \
+        and not stmt.value.keywords
 
 
 def iteration_pairs(it, target):
@@ -279,7 +288,7 @@ def analyze(parsed, wrt, expr_activity):
                 name = base_name(target)
                 if name is not None and not isinstance(target, gast.Name):
                     act.mutated.add(name)
-        elif isinstance(stmt, gast.AugAssign):
+        elif isinstance(stmt, (gast.AugAssign, gast.Expr)):
             name = base_name(target)
             if name:
                 act.mutated.add(name)

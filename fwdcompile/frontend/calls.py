@@ -32,6 +32,7 @@ LINEAR_METHODS = {"sum", "mean", "cumsum", "reshape", "transpose", "ravel", "fla
 # x.<method>(...) differentiated with the rule of numpy.<function>(x, ...)
 METHOD_FUNCTIONS = {"max": np.max, "min": np.min, "prod": np.prod, "var": np.var,
                     "std": np.std, "dot": np.dot, "clip": np.clip, "cumprod": np.cumprod}
+# (x.sort() sorts in place and returns None: it is rejected as a discarded call)
 # methods whose result carries no derivative
 NONDIFF_METHODS = {"argmax", "argmin", "argsort", "nonzero", "any", "all", "tolist",
                    "searchsorted", "count", "index", "keys", "values", "items", "get",

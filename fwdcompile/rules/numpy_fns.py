@@ -129,6 +129,8 @@ template("std",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
 template("linalg.norm", "x, ord=None, axis=None, keepdims=False",
          "_rt.norm_jvp(x, z, d_x, ord=ord, axis=axis, keepdims=keepdims)", "x")
 
+template("sort",  "a, axis=-1, kind=None, order=None", "_rt.sort_jvp(a, d_a, axis=axis)", "a")
+
 # ------------------------------------------------------------------ products and linear algebra
 multilinear("dot",       "a, b, out=None")
 multilinear("matmul",    "x1, x2")

@@ -193,16 +193,36 @@ class Transformer:
 
     def stmt_Expr(self, stmt):
         value = stmt.value
-        if isinstance(value, gast.Call) and isinstance(classify_call(value, self.scope), UserCall) \
-                and self.expr_activity._any_arg(value, self.act.active):
+        if not isinstance(value, gast.Call) or not self.active(_call_inputs(value)):
+            if self.writes_through_call(value):
+                raise self.error(UnsupportedSyntax, "a helper that writes into its arguments "
+                                 "must be called as its own statement here", value,
+                                 hint="call it on a line of its own")
+            self.emit(stmt)
+            return
+        kind = classify_call(value, self.scope)
+        if isinstance(kind, UserCall):
             self.comment(stmt)
             self.emit(build.expr_stmt(self.compute(value).call))
             return
-        if self.writes_through_call(value):
-            raise self.error(UnsupportedSyntax, "a helper that writes into its arguments must be "
-                             "called as its own statement here", value,
-                             hint="call it on a line of its own")
-        self.emit(stmt)
+        if isinstance(kind, Method) and kind.name == "append" \
+                and isinstance(kind.receiver, gast.Name) and len(value.args) == 1 \
+                and self.active_name(kind.receiver.id):
+            self.comment(stmt)
+            atom, tangent = self.emit_expr(value.args[0])
+            self.emit(build.expr_stmt(build.call(build.attr(kind.receiver, "append"), [atom])))
+            self.emit(build.expr_stmt(build.call(build.attr(self.d(kind.receiver.id), "append"),
+                                                 [tangent if tangent is not None
+                                                  else zero_like(atom)])))
+            return
+        if isinstance(kind, RuleCall) and kind.rule.kind == "nondiff":
+            self.emit(stmt)  # print(x), and the like
+            return
+        raise self.error(UnsupportedSyntax, "this call's result is discarded but it receives "
+                         "differentiated values; if it writes into an array, fwdcompile cannot "
+                         "follow the write", value,
+                         hint="assign the result instead (y = f(x)), or use indexing "
+                              "(out[i] = ...) for in-place updates")
 
     def stmt_AnnAssign(self, stmt):
         self.stmt_Assign(build.assign([stmt.target], stmt.value), original=stmt)
@@ -460,6 +480,8 @@ class Transformer:
             return
         if isinstance(target, gast.Subscript) or _is_number(value):
             zero = build.const(0.0)
+        elif isinstance(value, gast.List) and not value.elts:
+            zero = gast.List(elts=[], ctx=gast.Load())
         else:
             zero = build.call("_rt.zeros_like", [build.as_load(target)])
         self.emit(build.assign(self.tangent_target(target), zero))
@@ -808,6 +830,14 @@ class Transformer:
 
 
 # ---------------------------------------------------------------------- small predicates
+
+def _call_inputs(call):
+    """The receiver and arguments of a call, as one tuple expression."""
+    parts = list(call.args) + [k.value for k in call.keywords]
+    if isinstance(call.func, gast.Attribute):
+        parts.append(call.func.value)
+    return build.tup(parts)
+
 
 def _pure_key(node, scope):
     """A structural key for a side-effect-free expression, or None."""
