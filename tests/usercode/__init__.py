@@ -1,0 +1,1 @@
+"""User modules that use fwdcompile's decorators directly (unlike tests/corpus)."""
