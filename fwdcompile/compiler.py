@@ -23,6 +23,7 @@ from .errors import UnsupportedSyntax
 from .frontend import fence
 from .frontend.activity import ExprActivity, analyze
 from .frontend.parse import check_free_names, parse_function
+from .transform import build
 from .transform.jvp import Transformer
 from .frontend.calls import Method, RuleCall, classify_call
 from .rules.registry import CustomRule
@@ -162,8 +163,22 @@ def _compile(parsed, wrt, name):
         compiled = helper_names[key]
         return compiled.name, compiled.out_activity, compiled.tangent_params
 
-    transformer = Transformer(parsed, wrt, activity, expr_activity, helpers, name)
-    result = transformer.run()
+    used = {n.id for n in gast.walk(parsed.node) if isinstance(n, gast.Name)}
+    spelled = {}
+    for reserved in build.RESERVED:
+        spelled[reserved] = reserved
+        k = 1
+        while spelled[reserved] in used:  # the user's own variable is called _np
+            k += 1
+            spelled[reserved] = f"{reserved}_{k}"
+    with build.aliases(spelled):
+        transformer = Transformer(parsed, wrt, activity, expr_activity, helpers, name)
+        result = transformer.run()
+        return _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spelled)
+
+
+def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spelled):
+    fn = parsed.fn
     removable = (result.tangent_names | result.temp_names) - set(parsed.params) \
         - {transformer.namer.tangent(p) for p in wrt}
     remove_dead(result.node, removable)
@@ -185,7 +200,7 @@ def _compile(parsed, wrt, name):
     namespace.update(result.namespace)
     for ident, compiled in helpers_used:
         namespace[ident] = compiled.fn
-    generated = load(source, name, filename, namespace)
+    generated = load(source, name, filename, namespace, spelled)
     generated.__defaults__ = fn.__defaults__
     if fn.__kwdefaults__:
         generated.__kwdefaults__ = dict(fn.__kwdefaults__)

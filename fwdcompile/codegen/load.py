@@ -18,14 +18,17 @@ import numpy as np
 from .. import runtime
 
 
-def base_namespace():
-    return {"_np": np, "_math": math, "_rt": runtime}
+def base_namespace(aliases=None):
+    """The reserved module aliases, spelled as ``aliases`` maps them."""
+    aliases = aliases or {}
+    modules = {"_np": np, "_math": math, "_rt": runtime}
+    return {aliases.get(k, k): v for k, v in modules.items()}
 
 
-def load(source, name, filename, namespace):
+def load(source, name, filename, namespace, aliases=None):
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     code = compile(source, filename, "exec")
-    scope = base_namespace()
+    scope = base_namespace(aliases)
     scope.update(namespace)
     exec(code, scope)  # the source is ours, generated from the user's own function
     return scope[name]

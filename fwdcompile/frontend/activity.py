@@ -164,8 +164,10 @@ class ExprActivity:
                 return False
             return self(kind.receiver, names) or args_active
         if isinstance(kind, RuleCall):
-            if kind.rule.kind == "nondiff":
+            if kind.rule.kind == "nondiff" and kind.rule.zero_derivative:
                 return False
+            # a function taking no derivatives (np.arange) given one is active,
+            # so that the transform reaches its rule and reports the misuse
             return args_active
         if isinstance(kind, UserCall):
             return any(self.elements(call, names))

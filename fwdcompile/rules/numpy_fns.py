@@ -183,6 +183,8 @@ linear("array",          "object, dtype=None, copy=True, order='K', subok=False,
        "object")
 linear("asarray",        "a, dtype=None, order=None, device=None, copy=None, like=None")
 linear("ascontiguousarray", "a, dtype=None, like=None")
+for _name in ("float64", "float32", "float16", "longdouble", "complex128", "complex64"):
+    linear(_name, "x=0")    # np.float64(x): a cast, like float(x)
 linear("full",           "shape, fill_value, dtype=None, order='C', device=None, like=None",
        "fill_value")
 linear("full_like",      "a, fill_value, dtype=None, order='K', subok=True, shape=None, device=None",
@@ -200,8 +202,12 @@ for _name in ("sign", "floor", "ceil", "trunc", "rint", "round", "around", "fix"
               "array_equal", "unique", "digitize", "bincount", "histogram"):
     nondiff(_name)
 # creation functions: their arguments are sizes and ranges, never derivatives
+linear("meshgrid",       "*xi, copy=True, sparse=False, indexing='xy'", "xi")
+template("logspace", "start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0",
+         "z * _np.log(base) * _np.linspace(d_start, d_stop, num, endpoint=endpoint, axis=axis)",
+         "start stop")
 for _name in ("zeros", "ones", "empty", "eye", "identity", "arange", "indices",
-              "triu_indices", "tril_indices", "diag_indices", "meshgrid", "ix_", "logspace",
+              "triu_indices", "tril_indices", "diag_indices", "ix_",
               "geomspace", "tri"):
     nondiff(_name, zero_derivative=False)
 

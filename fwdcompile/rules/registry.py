@@ -36,7 +36,6 @@ never depends on the names a user chose.
 from __future__ import annotations
 
 import abc
-import copy
 import inspect
 from dataclasses import dataclass, field
 
@@ -46,7 +45,6 @@ from ..transform import build
 
 _REGISTRY: dict = {}
 KEYWORDS = "__keywords__"
-RESERVED = ("_np", "_math", "_rt")
 
 
 def _key(obj):
@@ -81,17 +79,25 @@ def _mentions(template, ident):
     return any(isinstance(n, gast.Name) and n.id == ident for n in gast.walk(template))
 
 
-def substitute(template, mapping):
-    """Replace Name nodes of ``template`` whose id is in ``mapping`` by copies."""
-    template = copy.deepcopy(template)
+def substitute(node, mapping, template=False):
+    """A copy of ``node`` with Name nodes whose id is in ``mapping`` replaced by
+    copies of their values.  For a rule ``template``, its own ``_np``/``_math``/
+    ``_rt`` are also spelled as the current generation spells them."""
+    node = build.clone(node)
 
     class _Sub(gast.NodeTransformer):
-        def visit_Name(self, node):
-            if node.id in mapping and isinstance(node.ctx, gast.Load):
-                return copy.deepcopy(mapping[node.id])
-            return node
+        def visit_Name(self, name):
+            if name.id in mapping and isinstance(name.ctx, gast.Load):
+                return build.clone(mapping[name.id])
+            if template and name.id in build.RESERVED:
+                name.id = build.alias(name.id)
+            return name
 
-    return _Sub().visit(template)
+    return _Sub().visit(node)
+
+
+def instantiate(template, mapping):
+    return substitute(template, mapping, template=True)
 
 
 @dataclass
@@ -138,9 +144,9 @@ class PartialsRule(Rule):
             if d is None:
                 continue
             if _mentions(template, "d"):  # a linear map of the tangent, e.g. solve(a, d)
-                terms.append(substitute(template, {**mapping, "d": d}))
+                terms.append(instantiate(template, {**mapping, "d": d}))
             else:
-                terms.append(scale(substitute(template, mapping), d))
+                terms.append(scale(instantiate(template, mapping), d))
         return add_terms(terms)
 
 
@@ -160,12 +166,12 @@ class PowerRule(PartialsRule):
         if tangents.get("x") is not None:
             if _number_value(y) is not None:
                 partial = parse_expr(f"{_number_value(y)!r} * x ** ({_number_value(y)!r} - 1)")
-                terms.append(scale(substitute(partial, {"x": x}), tangents["x"]))
+                terms.append(scale(instantiate(partial, {"x": x}), tangents["x"]))
             else:
-                terms.append(scale(build.call("_rt.pow_dx", [copy.deepcopy(x), copy.deepcopy(y)]),
+                terms.append(scale(build.call("_rt.pow_dx", [build.clone(x), build.clone(y)]),
                                    tangents["x"]))
         if tangents.get("y") is not None:
-            terms.append(scale(build.call("_rt.pow_dy", [copy.deepcopy(x), copy.deepcopy(z)]),
+            terms.append(scale(build.call("_rt.pow_dy", [build.clone(x), build.clone(z)]),
                                tangents["y"]))
         return add_terms(terms)
 
@@ -191,16 +197,16 @@ class LogRule(PartialsRule):
         terms = []
         if base is None:
             if tangents.get("x") is not None:
-                terms.append(build.binop(tangents["x"], gast.Div(), copy.deepcopy(x)))
+                terms.append(build.binop(tangents["x"], gast.Div(), build.clone(x)))
             return add_terms(terms)
-        log_base = build.call(f"{self.module}.log", [copy.deepcopy(base)])
+        log_base = build.call(f"{self.module}.log", [build.clone(base)])
         if tangents.get("x") is not None:
             terms.append(build.binop(tangents["x"], gast.Div(),
-                                     build.binop(copy.deepcopy(x), gast.Mult(), log_base)))
+                                     build.binop(build.clone(x), gast.Mult(), log_base)))
         if tangents.get("base") is not None:
             terms.append(build.neg(build.binop(
-                build.binop(copy.deepcopy(z), gast.Mult(), tangents["base"]), gast.Div(),
-                build.binop(copy.deepcopy(base), gast.Mult(), copy.deepcopy(log_base)))))
+                build.binop(build.clone(z), gast.Mult(), tangents["base"]), gast.Div(),
+                build.binop(build.clone(base), gast.Mult(), build.clone(log_base)))))
         return add_terms(terms)
 
     module: str = "_math"
@@ -230,11 +236,11 @@ class SelectRule(Rule):
               for k in names]
         if len(args) == 2:
             op = gast.GtE() if self.largest else gast.LtE()
-            test = gast.Compare(left=copy.deepcopy(args[0]), ops=[op],
-                                comparators=[copy.deepcopy(args[1])])
+            test = gast.Compare(left=build.clone(args[0]), ops=[op],
+                                comparators=[build.clone(args[1])])
             return build.ifexp(test, ds[0], ds[1])
         helper = "_rt.select_max" if self.largest else "_rt.select_min"
-        return build.call(helper, [build.tup([copy.deepcopy(a) for a in args]), build.tup(ds)])
+        return build.call(helper, [build.tup([build.clone(a) for a in args]), build.tup(ds)])
 
 
 @dataclass
@@ -261,8 +267,8 @@ class MultilinearRule(Rule):
 
     def _emit(self, bound):
         if self.operator is not None:
-            return build.binop(copy.deepcopy(bound["x"]), self.operator(),
-                               copy.deepcopy(bound["y"]))
+            return build.binop(build.clone(bound["x"]), self.operator(),
+                               build.clone(bound["y"]))
         return call_from_bound(self.qualname, self.sig, bound)
 
     def differentiable(self):
@@ -313,7 +319,7 @@ class TemplateRule(Rule):
             d = tangents.get(p)
             mapping["d_" + p] = d if d is not None else build.const(0.0)
         mapping["z"] = z
-        return _drop_default_keywords(substitute(self.template, mapping), self.sig)
+        return _drop_default_keywords(instantiate(self.template, mapping), self.sig)
 
 
 @dataclass
@@ -409,7 +415,7 @@ def zero_like(atom):
     """A zero tangent standing in for an inactive argument of a linear function."""
     if isinstance(atom, gast.Constant):
         return build.const(0.0)
-    return build.call("_rt.zeros_like", [copy.deepcopy(atom)])
+    return build.call("_rt.zeros_like", [build.clone(atom)])
 
 
 def tangent_or_zero(primal, tangent):
@@ -439,13 +445,13 @@ def call_from_bound(qualname, sig, bound):
             continue
         value = bound[pname]
         if param.kind == param.VAR_POSITIONAL:
-            args.extend(copy.deepcopy(v) for v in value)
+            args.extend(build.clone(v) for v in value)
         elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and positional_ok:
-            args.append(copy.deepcopy(value))
+            args.append(build.clone(value))
         elif param.kind == param.VAR_KEYWORD:
-            keywords.extend((k, copy.deepcopy(v)) for k, v in value.items())
+            keywords.extend((k, build.clone(v)) for k, v in value.items())
         else:
-            keywords.append((pname, copy.deepcopy(value)))
+            keywords.append((pname, build.clone(value)))
     return build.call(qualname, args, keywords)
 
 

@@ -7,11 +7,37 @@ in gast's node signatures (which killed Tangent when gast 0.3 replaced
 
 from __future__ import annotations
 
-import copy
-
 import gast
 
+import contextlib
+
 LOAD, STORE = gast.Load(), gast.Store()
+
+# How generated code spells numpy, math and fwdcompile.runtime.  Rules are
+# written with these names; a function whose own variables use one of them
+# gets different spellings for its generated code (see `aliases`).
+RESERVED = ("_np", "_math", "_rt")
+_ALIASES = {name: name for name in RESERVED}
+
+
+@contextlib.contextmanager
+def aliases(mapping):
+    """Spell the reserved module aliases as ``mapping`` says while generating."""
+    saved = dict(_ALIASES)
+    _ALIASES.update(mapping)
+    try:
+        yield
+    finally:
+        _ALIASES.clear()
+        _ALIASES.update(saved)
+
+
+def alias(name):
+    return _ALIASES.get(name, name)
+
+
+def is_alias(ident):
+    return ident in _ALIASES.values()
 
 
 def name(ident, store=False):
@@ -38,7 +64,7 @@ def attr(value, attribute):
 def dotted(path):
     """``"_np.linalg.solve"`` -> nested Attribute nodes."""
     head, *rest = path.split(".")
-    node = name(head)
+    node = name(alias(head))
     for part in rest:
         node = attr(node, part)
     return node
@@ -95,15 +121,31 @@ def expr_stmt(value):
     return gast.Expr(value=value)
 
 
+_LOCATION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
+
+
+def clone(node):
+    """A deep copy of an AST (several times faster than copy.deepcopy)."""
+    if isinstance(node, list):
+        return [clone(n) for n in node]
+    if not isinstance(node, gast.AST):
+        return node  # str, int, float, None: immutable leaves
+    new = type(node)(**{f: clone(getattr(node, f, None)) for f in node._fields})
+    for attr in _LOCATION:
+        if hasattr(node, attr):
+            setattr(new, attr, getattr(node, attr))
+    return new
+
+
 def as_store(node):
     """A copy of a target expression with Store context everywhere on its spine."""
-    node = copy.deepcopy(node)
+    node = clone(node)
     _set_ctx(node, gast.Store())
     return node
 
 
 def as_load(node):
-    node = copy.deepcopy(node)
+    node = clone(node)
     _set_ctx(node, gast.Load())
     return node
 

@@ -21,7 +21,6 @@ consistent.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import gast
@@ -71,7 +70,8 @@ class Transformer:
         self.expr_activity = expr_activity
         self.helpers = helpers  # (fn, active params) -> (name in namespace, out_activity)
         self.name = name
-        taken = set(parsed.local_names) | _all_names(parsed.node) | {"_np", "_math", "_rt", "_"}
+        taken = set(parsed.local_names) | _all_names(parsed.node) | {"_"} \
+            | {build.alias(r) for r in build.RESERVED}
         self.namer = Namer(taken)
         self.namer.taken.add(name)
         self.namespace = {}
@@ -79,6 +79,7 @@ class Transformer:
         self.temps = set()
         self.out = []
         self.memo = {}
+        self.active_memo = {}
         self.returns = []
         self.current = parsed.node
 
@@ -91,7 +92,10 @@ class Transformer:
         return ident in self.act.active
 
     def active(self, node):
-        return self.expr_activity(node, self.act.active)
+        key = id(node)
+        if key not in self.active_memo:  # expressions are asked about repeatedly
+            self.active_memo[key] = (node, self.expr_activity(node, self.act.active))
+        return self.active_memo[key][1]
 
     def d(self, ident):
         return build.name(self.namer.tangent(ident))
@@ -134,7 +138,7 @@ class Transformer:
         if not body or not isinstance(body[-1], gast.Return):
             body.append(build.ret(build.tup([build.const(None), build.const(None)])))
             self.returns.append(None)
-        args = copy.deepcopy(fdef.args)
+        args = build.clone(fdef.args)
         # tangents follow the parameters; keyword-only only when defaults or
         # keyword-only parameters make positional tangents impossible
         positional = not (args.defaults or args.kwonlyargs or args.posonlyargs)
@@ -164,6 +168,7 @@ class Transformer:
         saved = self.current
         self.current = stmt
         self.memo = {}
+        self.active_memo = {}
         try:
             method = getattr(self, "stmt_" + type(stmt).__name__, None)
             if method is None:
@@ -276,15 +281,15 @@ class Transformer:
                 self.emit(build.assign(build.name(ident, True),
                                        fold(build.binop(load, gast.Mult(), d_val))))
                 increment = build.name(ident)
-            self.emit(build.aug_assign(t_store, gast.Mult(), copy.deepcopy(atom)))
+            self.emit(build.aug_assign(t_store, gast.Mult(), build.clone(atom)))
             if increment is not None:
                 self.emit(build.aug_assign(build.as_store(t_load), gast.Add(), increment))
         else:
             if d_val is not None:
-                term = build.binop(build.binop(load, gast.Div(), copy.deepcopy(atom)),
+                term = build.binop(build.binop(load, gast.Div(), build.clone(atom)),
                                    gast.Mult(), d_val)
                 self.emit(build.aug_assign(t_store, gast.Sub(), fold(term)))
-            self.emit(build.aug_assign(build.as_store(t_load), gast.Div(), copy.deepcopy(atom)))
+            self.emit(build.aug_assign(build.as_store(t_load), gast.Div(), build.clone(atom)))
         self.emit(build.aug_assign(target, op, atom))
 
     def stmt_Return(self, stmt):
@@ -488,9 +493,9 @@ class Transformer:
 
     def assign_atom(self, target, atom, tangent):
         target = self.fixed_target(target)
-        self.emit(build.assign(target, copy.deepcopy(atom)))
+        self.emit(build.assign(target, build.clone(atom)))
         if tangent is not None:
-            self.emit(build.assign(self.tangent_target(target), copy.deepcopy(tangent)))
+            self.emit(build.assign(self.tangent_target(target), build.clone(tangent)))
         else:
             self.zero_tangent(target, atom)
 
@@ -565,7 +570,7 @@ class Transformer:
     def _branch(self, target, value):
         saved, self.out = self.out, []
         memo, self.memo = self.memo, {}
-        self.assign(copy.deepcopy(target), value)
+        self.assign(build.clone(target), value)
         result, self.out, self.memo = self.out, saved, memo
         return result
 
@@ -583,7 +588,7 @@ class Transformer:
         key = _pure_key(node, self.scope)
         if key is not None and key in self.memo:
             atom, tangent = self.memo[key]
-            return copy.deepcopy(atom), copy.deepcopy(tangent)
+            return build.clone(atom), build.clone(tangent)
         if isinstance(node, gast.IfExp):
             ident = self.temp(node)
             self.temps.discard(ident)
@@ -611,7 +616,7 @@ class Transformer:
         key = _pure_key(node, self.scope)
         if key is not None:
             self.memo[key] = (atom, tangent)
-        return copy.deepcopy(atom), copy.deepcopy(tangent)
+        return build.clone(atom), build.clone(tangent)
 
     def static(self, node):
         """An argument that carries no tangent, kept inline when cheap."""
@@ -652,7 +657,7 @@ class Transformer:
         if isinstance(node, gast.Subscript):
             value, d_value = self.emit_expr(node.value)
             index = self.static_index(node.slice)
-            tangent = None if d_value is None else build.subscript(d_value, copy.deepcopy(index))
+            tangent = None if d_value is None else build.subscript(d_value, build.clone(index))
             return build.subscript(value, index), tangent
         if isinstance(node, gast.Attribute):
             value, d_value = self.emit_expr(node.value)
@@ -803,8 +808,8 @@ class Transformer:
         if d_receiver is None or name in NONDIFF_METHODS:
             return primal, None
         if name in LINEAR_METHODS or name == "astype":
-            return primal, build.call(build.attr(d_receiver, name), copy.deepcopy(args),
-                                      list(copy.deepcopy(keywords).items()))
+            return primal, build.call(build.attr(d_receiver, name), build.clone(args),
+                                      list(build.clone(keywords).items()))
         raise self.error(NoDerivativeRule, f"the method `.{name}()` has no derivative rule",
                          call, hint="use the numpy function instead, e.g. np.sum(x), "
                                     "or register a rule with fwdcompile.custom_jvp")

@@ -18,7 +18,6 @@ facts and never emits them.
 
 from __future__ import annotations
 
-import copy
 
 import gast
 
@@ -144,7 +143,7 @@ def _pure(node):
             root = func
             while isinstance(root, gast.Attribute):
                 root = root.value
-            if not (isinstance(root, gast.Name) and root.id in ("_np", "_math", "_rt")):
+            if not (isinstance(root, gast.Name) and build.is_alias(root.id)):
                 return False
     return True
 
@@ -157,76 +156,93 @@ def forward_substitute(fdef, candidates, is_pure_call):
     is used once, which reads better and, for large arrays, keeps fewer
     temporaries alive at once (numpy then reuses their memory instead of
     asking the OS for fresh pages)."""
-    while True:
-        uses = {}
-        for n in gast.walk(fdef):
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
-                uses[n.id] = uses.get(n.id, 0) + 1
-        if not _substitute_block(fdef, "body", candidates, uses, is_pure_call):
-            return fdef
+    uses = {}
+    for n in gast.walk(fdef):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            uses[n.id] = uses.get(n.id, 0) + 1
+    # Moving an expression keeps every other name's count, so `uses` stays
+    # valid; and an inlining never enables an earlier one (uses, writes and
+    # loop nesting are unchanged, sizes only grow), so one pass is enough.
+    _substitute_block(fdef, "body", candidates, uses, is_pure_call)
+    return fdef
 
 
 def _substitute_block(node, field, candidates, uses, is_pure_call):
     block = getattr(node, field, None)
     if not isinstance(block, list):
         return False
-    for i, stmt in enumerate(block):
+    changed = False
+    facts = {}  # id(stmt) -> (names it reads, names it writes), computed once
+    i = 0
+    while i < len(block):
+        stmt = block[i]
         if isinstance(stmt, (gast.If, gast.For, gast.While)):
             for sub in ("body", "orelse"):
-                if _substitute_block(stmt, sub, candidates, uses, is_pure_call):
-                    return True
+                changed |= _substitute_block(stmt, sub, candidates, uses, is_pure_call)
+            i += 1
             continue
-        if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], gast.Name)):
+        if _inline_one(block, i, candidates, uses, is_pure_call, facts):
+            changed = True
+            continue  # the next statement moved into position i
+        i += 1
+    return changed
+
+
+def _facts(stmt, is_pure_call, facts):
+    key = id(stmt)
+    if key not in facts:
+        loads = {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name)
+                 and isinstance(n.ctx, gast.Load)}
+        facts[key] = (stmt, loads, _writes(stmt, is_pure_call))
+    return facts[key][1], facts[key][2]
+
+
+def _inline_one(block, i, candidates, uses, is_pure_call, facts):
+    stmt = block[i]
+    if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], gast.Name)):
+        return False
+    ident = stmt.targets[0].id
+    if ident not in candidates or uses.get(ident) != 1 \
+            or not _pure_expr(stmt.value, is_pure_call):
+        return False
+    reads = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
+    for j in range(i + 1, len(block)):
+        later = block[j]
+        loads, writes = _facts(later, is_pure_call, facts)
+        if ident not in loads:
+            if writes & (reads | {"*"}):
+                return False
             continue
-        ident = stmt.targets[0].id
-        if ident not in candidates or uses.get(ident) != 1 \
-                or not _pure_expr(stmt.value, is_pure_call):
-            continue
-        reads = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
-        for later in block[i + 1:]:
-            holder = _use_site(later, ident)
-            if holder is None:
-                if _writes(later, is_pure_call) & (reads | {"*"}):
-                    break
-                continue
-            if holder is not later:  # the use sits inside a loop or branch body
-                break
-            trial = copy.deepcopy(later)
-            _replace_name(trial, ident, stmt.value)
-            if _too_long(trial):
-                break
-            block[block.index(later)] = fold(trial)
-            del block[i]
-            return True
+        if isinstance(later, (gast.If, gast.For, gast.While)):
+            return False  # never move work into a loop, a branch or a header
+        if _size(later) + _size(stmt.value) > _MAX_SIZE:
+            return False
+        _replace_name(later, ident, stmt.value)
+        block[j] = fold(later)
+        facts.pop(id(later), None)
+        uses[ident] = 0
+        del block[i]
+        return True
     return False
 
 
-def _too_long(stmt, limit=100):
-    import ast
-    try:
-        tree = ast.fix_missing_locations(gast.gast_to_ast(build.module([copy.deepcopy(stmt)])))
-        return len(ast.unparse(tree)) > limit
-    except Exception:  # an unparsable trial is simply not inlined
-        return True
+_MAX_SIZE = 120  # an estimate calibrated to about 100 characters of source
 
 
-def _use_site(stmt, ident):
-    """``stmt`` if it reads ``ident`` in its own expressions, an inner statement
-    if it reads it inside a nested body, else None."""
-    if isinstance(stmt, (gast.If, gast.For, gast.While)):
-        heads = [stmt.test] if not isinstance(stmt, gast.For) else [stmt.iter]
-        for h in heads:
-            if any(isinstance(n, gast.Name) and n.id == ident for n in gast.walk(h)):
-                return stmt.body[0] if stmt.body else stmt  # never inline into a header
-        for n in gast.walk(stmt):
-            if isinstance(n, gast.Name) and n.id == ident and isinstance(n.ctx, gast.Load):
-                return stmt.body[0] if stmt.body else stmt
-        return None
-    for n in gast.walk(stmt):
-        if isinstance(n, gast.Name) and n.id == ident and isinstance(n.ctx, gast.Load):
-            return stmt
-    return None
+def _size(node):
+    """A cheap estimate of a statement's length as source text."""
+    total = 0
+    for n in gast.walk(node):
+        if isinstance(n, gast.Name):
+            total += len(n.id) + 1
+        elif isinstance(n, gast.Constant):
+            total += len(repr(n.value))
+        elif isinstance(n, gast.Attribute):
+            total += len(n.attr) + 1
+        elif isinstance(n, (gast.BinOp, gast.Call, gast.Compare, gast.keyword)):
+            total += 4
+    return total
 
 
 def _writes(stmt, is_pure_call):
@@ -249,7 +265,7 @@ def _is_rule_call(call):
     root = call.func
     while isinstance(root, gast.Attribute):
         root = root.value
-    return isinstance(root, gast.Name) and root.id in ("_np", "_math", "_rt")
+    return isinstance(root, gast.Name) and build.is_alias(root.id)
 
 
 def _pure_expr(node, is_pure_call):
@@ -265,7 +281,7 @@ def _replace_name(stmt, ident, value):
     class _Sub(gast.NodeTransformer):
         def visit_Name(self, node):
             if node.id == ident and isinstance(node.ctx, gast.Load):
-                return copy.deepcopy(value)
+                return build.clone(value)
             return node
 
     _Sub().visit(stmt)
