@@ -163,7 +163,7 @@ def _compile(parsed, wrt, name):
         compiled = helper_names[key]
         return compiled.name, compiled.out_activity, compiled.tangent_params
 
-    used = {n.id for n in gast.walk(parsed.node) if isinstance(n, gast.Name)}
+    used = {n.id for n in build.walk(parsed.node) if isinstance(n, gast.Name)}
     spelled = {}
     for reserved in build.RESERVED:
         spelled[reserved] = reserved
@@ -195,7 +195,7 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
     forward_substitute(result.node, inlinable, is_pure_call)
     source = to_source(result.node, result.comments)
     filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}>"
-    names = {n.id for n in gast.walk(result.node) if isinstance(n, gast.Name)}
+    names = {n.id for n in build.walk(result.node) if isinstance(n, gast.Name)}
     namespace = parsed.scope.namespace(names)
     namespace.update(result.namespace)
     for ident, compiled in helpers_used:

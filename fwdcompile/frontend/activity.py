@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import gast
 
+from ..transform import build
+
 from .calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS, NONDIFF_ATTRIBUTES,
                     Method, RuleCall, UserCall, classify_call)
 
@@ -83,7 +85,7 @@ def target_names(target):
 
 
 def read_names(node):
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)
+    return {n.id for n in build.walk(node) if isinstance(n, gast.Name)
             and isinstance(n.ctx, gast.Load)}
 
 
@@ -307,7 +309,7 @@ def analyze(parsed, wrt, expr_activity):
         return out
 
     calls = {}
-    for sub in gast.walk(parsed.node):
+    for sub in build.walk(parsed.node):
         if isinstance(sub, gast.Call):
             kind = classify_call(sub, scope)
             if isinstance(kind, UserCall):
@@ -347,7 +349,7 @@ def analyze(parsed, wrt, expr_activity):
             changed = True
 
     useful = set()
-    for sub in gast.walk(parsed.node):
+    for sub in build.walk(parsed.node):
         if isinstance(sub, gast.Return) and sub.value is not None:
             useful |= read_names(sub.value)
         if isinstance(sub, gast.Expr) and isinstance(sub.value, gast.Call):

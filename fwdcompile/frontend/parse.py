@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import gast
 
+from ..transform import build
+
 from ..errors import NameResolutionError, SourceUnavailable, UnsupportedSyntax
 
 LOCAL = object()  # resolve() result for names bound inside the function
@@ -159,7 +161,7 @@ def parse_function(fn):
     node.decorator_list = []
     params = [a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
     local_names = set(params)
-    for sub in gast.walk(node):
+    for sub in build.walk(node):
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, (gast.Store, gast.Del)):
             local_names.add(sub.id)
     return ParsedFunction(fn, node, loc, Scope(fn, local_names), params, local_names)
@@ -171,7 +173,9 @@ def _indent(line):
 
 def check_free_names(parsed):
     """Every name read but not bound locally must resolve now, not at call time."""
-    for sub in gast.walk(parsed.node):
+    nodes = sorted((n for n in build.walk(parsed.node) if hasattr(n, "lineno")),
+                   key=lambda n: (n.lineno, n.col_offset))  # report the first in the file
+    for sub in nodes:
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load) \
                 and sub.id not in parsed.local_names:
             found, _ = parsed.scope.lookup(sub.id)

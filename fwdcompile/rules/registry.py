@@ -76,7 +76,7 @@ def parse_expr(text):
 
 
 def _mentions(template, ident):
-    return any(isinstance(n, gast.Name) and n.id == ident for n in gast.walk(template))
+    return any(isinstance(n, gast.Name) and n.id == ident for n in build.walk(template))
 
 
 def substitute(node, mapping, template=False):
@@ -359,7 +359,7 @@ class CustomRule(Rule):
 
 def _drop_default_keywords(node, sig):
     """``f(a, axis=None)`` -> ``f(a)`` when None is the rule's default for ``axis``."""
-    for sub in gast.walk(node):
+    for sub in build.walk(node):
         if isinstance(sub, gast.Call):
             kept = []
             for kw in sub.keywords:

@@ -137,6 +137,33 @@ def clone(node):
     return new
 
 
+def walk(node):
+    """Every node under ``node`` (itself included), in no particular order.
+    A plain stack over ``_fields``: several times faster than ``ast.walk``."""
+    out, stack = [], [node]
+    ast_type = gast.AST
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        for f in n._fields:
+            v = getattr(n, f, None)
+            if type(v) is list:
+                stack.extend(x for x in v if isinstance(x, ast_type))
+            elif isinstance(v, ast_type):
+                stack.append(v)
+    return out
+
+
+def structure(node):
+    """A hashable key equal for structurally identical expressions."""
+    if isinstance(node, list):
+        return tuple(structure(n) for n in node)
+    if not isinstance(node, gast.AST):
+        return node if not isinstance(node, float) or node == node else "nan"
+    return (type(node).__name__,) + tuple(
+        structure(getattr(node, f, None)) for f in node._fields if f != "ctx")
+
+
 def as_store(node):
     """A copy of a target expression with Store context everywhere on its spine."""
     node = clone(node)

@@ -187,7 +187,7 @@ class Transformer:
     def writes_through_call(self, node):
         """Whether ``node`` calls a helper that writes differentiated values into
         one of its arguments: such a call needs its JVP even if its result does not."""
-        for sub in gast.walk(node):
+        for sub in build.walk(node):
             if isinstance(sub, gast.Call):
                 kind = classify_call(sub, self.scope)
                 if isinstance(kind, UserCall) and \
@@ -846,7 +846,7 @@ def _call_inputs(call):
 
 def _pure_key(node, scope):
     """A structural key for a side-effect-free expression, or None."""
-    for sub in gast.walk(node):
+    for sub in build.walk(node):
         if isinstance(sub, gast.Call):
             kind = classify_call(sub, scope)
             if not isinstance(kind, (RuleCall, Method)) or getattr(kind, "rule", None) is None \
@@ -855,11 +855,11 @@ def _pure_key(node, scope):
         if isinstance(sub, (gast.IfExp, gast.ListComp, gast.GeneratorExp, gast.SetComp,
                             gast.DictComp)):
             return None
-    return gast.dump(node)
+    return build.structure(node)
 
 
 def _all_names(node):
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
+    return {n.id for n in build.walk(node) if isinstance(n, gast.Name)}
 
 
 def _is_docstring(stmt):
@@ -900,7 +900,7 @@ def _cheap(node, budget=8):
     """Cheap to evaluate twice and side-effect free: names, constants,
     attributes and small arithmetic on them, slices."""
     count = 0
-    for sub in gast.walk(node):
+    for sub in build.walk(node):
         count += 1
         if isinstance(sub, (gast.Call, gast.ListComp, gast.GeneratorExp, gast.SetComp,
                             gast.DictComp, gast.Dict, gast.Set, gast.List, gast.IfExp,

@@ -103,10 +103,10 @@ def fold(node):
 def remove_dead(fdef, removable):
     """Drop assignments whose single target is in ``removable`` and never read."""
     while True:
-        read = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name)
+        read = {n.id for n in build.walk(fdef) if isinstance(n, gast.Name)
                 and isinstance(n.ctx, gast.Load)}
         # `x += y` reads x, and may write through an alias: never dead
-        read |= {n.target.id for n in gast.walk(fdef) if isinstance(n, gast.AugAssign)
+        read |= {n.target.id for n in build.walk(fdef) if isinstance(n, gast.AugAssign)
                  and isinstance(n.target, gast.Name)}
         dead = {n for n in removable if n not in read}
         changed = _strip(fdef, dead)
@@ -137,7 +137,7 @@ def _strip(node, dead):
 
 def _pure(node):
     """No call to a user function (whose side effects must stay)."""
-    for sub in gast.walk(node):
+    for sub in build.walk(node):
         if isinstance(sub, gast.Call):
             func = sub.func
             root = func
@@ -157,7 +157,7 @@ def forward_substitute(fdef, candidates, is_pure_call):
     temporaries alive at once (numpy then reuses their memory instead of
     asking the OS for fresh pages)."""
     uses = {}
-    for n in gast.walk(fdef):
+    for n in build.walk(fdef):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             uses[n.id] = uses.get(n.id, 0) + 1
     # Moving an expression keeps every other name's count, so `uses` stays
@@ -191,7 +191,7 @@ def _substitute_block(node, field, candidates, uses, is_pure_call):
 def _facts(stmt, is_pure_call, facts):
     key = id(stmt)
     if key not in facts:
-        loads = {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name)
+        loads = {n.id for n in build.walk(stmt) if isinstance(n, gast.Name)
                  and isinstance(n.ctx, gast.Load)}
         facts[key] = (stmt, loads, _writes(stmt, is_pure_call))
     return facts[key][1], facts[key][2]
@@ -206,7 +206,7 @@ def _inline_one(block, i, candidates, uses, is_pure_call, facts):
     if ident not in candidates or uses.get(ident) != 1 \
             or not _pure_expr(stmt.value, is_pure_call):
         return False
-    reads = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
+    reads = {n.id for n in build.walk(stmt.value) if isinstance(n, gast.Name)}
     for j in range(i + 1, len(block)):
         later = block[j]
         loads, writes = _facts(later, is_pure_call, facts)
@@ -233,7 +233,7 @@ _MAX_SIZE = 120  # an estimate calibrated to about 100 characters of source
 def _size(node):
     """A cheap estimate of a statement's length as source text."""
     total = 0
-    for n in gast.walk(node):
+    for n in build.walk(node):
         if isinstance(n, gast.Name):
             total += len(n.id) + 1
         elif isinstance(n, gast.Constant):
@@ -249,7 +249,7 @@ def _writes(stmt, is_pure_call):
     """Names a statement may rebind or write into; "*" for in-place writes,
     which may reach any aliasing name."""
     out = set()
-    for n in gast.walk(stmt):
+    for n in build.walk(stmt):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
             out.add(n.id)
         if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store):
@@ -269,7 +269,7 @@ def _is_rule_call(call):
 
 
 def _pure_expr(node, is_pure_call):
-    for sub in gast.walk(node):
+    for sub in build.walk(node):
         if isinstance(sub, gast.Call) and not (_is_rule_call(sub) or is_pure_call(sub)):
             return False
         if isinstance(sub, (gast.IfExp, gast.BoolOp)):
