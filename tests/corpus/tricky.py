@@ -295,3 +295,85 @@ def linspace_active_endpoints(a, b):
 @case(lambda rng: (float(rng.uniform(0.5, 1.5)),))
 def full_active(x):
     return np.full(3, x) * np.arange(3) + np.full((2,), 2.0 * x).sum()
+
+
+# --------------------------------------------------------------------------
+# more statements and styles
+# --------------------------------------------------------------------------
+
+GRAVITY = 9.81
+WEIGHTS = np.array([0.5, -1.0, 2.0, 0.25])
+
+
+@case(lambda rng: (rng.uniform(-1, 1, 4), float(rng.uniform(0.5, 1.5))))
+def module_constants(x, h):
+    return WEIGHTS @ x * GRAVITY * h + GRAVITY * h ** 2
+
+
+@case(lambda rng: (rng.uniform(-1, 1, 7),))
+def comprehension_of_indices(x):
+    even = [i for i in range(len(x)) if i % 2 == 0]
+    pairs = [(i, i + 1) for i in range(0, len(x) - 1, 2)]
+    total = np.sum(x[even] ** 2)
+    for i, j in pairs:
+        total = total + x[i] * x[j]
+    return total
+
+
+@case(lambda rng: (rng.uniform(-1, 1, 5),))
+def list_append_then_array(x):
+    vals = []
+    for i in range(len(x)):
+        vals.append(x[i] ** 2 + i)
+    arr = np.array(vals)
+    return arr * x + sum(vals)
+
+
+@case(lambda rng: (rng.permutation(6) * 0.4 + rng.uniform(0, 0.04, 6),))
+def sort_values(x):
+    s = np.sort(x)
+    return s * np.arange(1, 7) + np.sort(-x ** 3)
+
+
+@case(lambda rng: (float(rng.uniform(0.5, 1.5)), 3))
+def assert_and_raise(x, n):
+    assert x > 0, "x must be positive"
+    if n < 0:
+        raise ValueError(f"n must be non-negative, got {n}")
+    return x ** n
+
+
+@case(lambda rng: (float(rng.uniform(0.5, 1.5)), 2))
+def annotated(x: float, n: int = 3) -> float:
+    """A docstring, annotations, pass, and an f-string that is not used."""
+    y: float = x * 2.0
+    label = f"{x:.3f} and {n}"
+    pass
+    return y ** n + len(label) * 0.0
+
+
+@case(lambda rng: (float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.5, 1.5))))
+def formatting_styles(x, y):
+    a = x * 2; b = a + y  # noqa: E702
+    c = (a * b
+         + math.sin(x)
+         - y ** 2)
+    d = a + \
+        b
+    return (c
+            * d)
+
+
+@case(lambda rng: (rng.uniform(-1, 1, 6), float(rng.uniform(0.5, 1.5))))
+def seeded_noise_inside(x, sigma):
+    rng = np.random.default_rng(1234)
+    noise = rng.normal(size=x.shape)
+    return np.sum((x + sigma * noise) ** 2)
+
+
+@case(lambda rng: (float(rng.uniform(0.3, 0.45)),), fd_scale=0.3)
+def math_isclose_and_floor_div(x):
+    if math.isclose(x, 2.0):
+        return 0.0
+    k = x // 0.25
+    return k * x + (x % 0.25) ** 2
