@@ -389,3 +389,144 @@ def test_custom_jvp_inactive_argument_gets_zero_tangent():
     assert dval == pytest.approx(2.0 * (-3.0 / 5.0))
     assert CALLS, "the custom rule was not called"
     np.testing.assert_array_equal(CALLS[-1][1], 0.0)
+
+
+# --------------------------------------------------------------------------
+# locations in less simple places
+# --------------------------------------------------------------------------
+
+def _helper_with_try(x):
+    y = x * 2.0
+    try:  # <- here
+        y = y + 1.0
+    except ZeroDivisionError:
+        pass
+    return y
+
+
+def calls_bad_helper(x):
+    return _helper_with_try(x) + x
+
+
+def _unused_decorator(*a, **k):
+    return lambda fn: fn
+
+
+@_unused_decorator(
+    "several",
+    lines=True,
+)
+def decorated_then_bad(x):
+    y = x + 1.0
+    sq = lambda t: t * t  # <- here
+    return sq(y)
+
+
+def with_generator_expression(x):
+    n = len(x)
+    return sum(x[i] ** 2 for i in range(n))  # <- here
+
+
+def test_error_inside_a_helper_points_into_the_helper():
+    x = 0.5
+    try:
+        f = forward_gradient(calls_bad_helper)
+        f.jvp(x, tangents=(1.0,))
+    except UnsupportedSyntax as exc:
+        assert "try" in str(exc).lower()
+        _check_location(exc, _helper_with_try, "try")
+    else:
+        pytest.fail("the helper's try/except must be rejected")
+
+
+def test_error_inside_a_helper_with_explicit_wrt_at_decoration():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(wrt=("x",))(calls_bad_helper)
+    _check_location(info.value, _helper_with_try, "try")
+
+
+def test_lineno_is_right_below_a_multiline_decorator():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(decorated_then_bad)
+    _check_location(info.value, decorated_then_bad, "lambda")
+
+
+def test_generator_expression_carrying_derivatives():
+    x = np.array([1.0, 2.0])
+    try:
+        f = forward_gradient(with_generator_expression)
+        f.jvp(x, tangents=(np.ones(2),))
+    except FwdcompileError as exc:
+        _check_location(exc, with_generator_expression, "x[i]")
+    else:
+        pytest.fail("a generator expression over differentiated values must be rejected")
+
+
+def test_lambda_object_is_rejected():
+    with pytest.raises(FwdcompileError):
+        f = forward_gradient(lambda x: x * x)
+        f.jvp(1.0, tangents=(1.0,))
+
+
+class Holder:
+    @staticmethod
+    def indented_bad(x):
+        for i in range(2):
+            with np.errstate(all="ignore"):  # <- here
+                x = x * 2.0
+        return x
+
+
+def test_location_in_an_indented_definition():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(Holder.indented_bad)
+    _check_location(info.value, Holder.indented_bad, "with")
+
+
+def test_function_defined_inside_a_function_is_fine():
+    scale = 3.0
+
+    def local_fn(x):
+        return math.sin(x) * scale
+
+    val, dval = forward_gradient(local_fn).jvp(0.3, tangents=(1.0,))
+    assert val == local_fn(0.3)
+    assert dval == pytest.approx(math.cos(0.3) * scale, rel=1e-14)
+
+
+class Model:
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def loss(self, w):
+        r = self.X @ w - self.y
+        return 0.5 * r @ r
+
+
+def test_bound_method():
+    rng = np.random.default_rng(0)
+    m = Model(rng.standard_normal((5, 3)), rng.standard_normal(5))
+    w, dw = rng.standard_normal(3), rng.standard_normal(3)
+    f = forward_gradient(m.loss)
+    val, dval = f.jvp(w, tangents=(dw,))
+    assert val == pytest.approx(m.loss(w), rel=1e-14)
+    assert dval == pytest.approx((m.X @ w - m.y) @ (m.X @ dw), rel=1e-12)
+
+
+class DecoratedModel:
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    @forward_gradient(wrt=("w",))
+    def loss(self, w):
+        r = self.X @ w - self.y
+        return 0.5 * r @ r
+
+
+def test_decorated_method():
+    rng = np.random.default_rng(1)
+    m = DecoratedModel(rng.standard_normal((5, 3)), rng.standard_normal(5))
+    w, dw = rng.standard_normal(3), rng.standard_normal(3)
+    assert m.loss(w) == pytest.approx(0.5 * np.sum((m.X @ w - m.y) ** 2), rel=1e-14)
+    val, dval = m.loss.jvp(w, tangents=(dw,))
+    assert dval == pytest.approx((m.X @ w - m.y) @ (m.X @ dw), rel=1e-12)
