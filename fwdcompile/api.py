@@ -321,6 +321,13 @@ def forward_gradient(fn=None, *, wrt=None, backend="python"):
     """
     if fn is None:
         return functools.partial(forward_gradient, wrt=wrt, backend=backend)
+    if inspect.ismethod(fn):  # obj.method: differentiate the function, keep obj bound
+        if isinstance(wrt, numbers.Integral) or (isinstance(wrt, (tuple, list)) and any(
+                isinstance(w, numbers.Integral) for w in wrt)):
+            wrt = [w + 1 if isinstance(w, numbers.Integral) else w
+                   for w in ((wrt,) if isinstance(wrt, numbers.Integral) else wrt)]
+        return BoundForwardGradient(ForwardGradient(fn.__func__, wrt=wrt, backend=backend),
+                                    fn.__self__)
     return ForwardGradient(fn, wrt=wrt, backend=backend)
 
 

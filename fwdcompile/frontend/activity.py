@@ -147,7 +147,14 @@ class ExprActivity:
         if isinstance(node, gast.Starred):
             return self(node.value, names)
         if isinstance(node, (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp)):
-            return bool(read_names(node) & names)
+            # active when an element depends on a differentiated value, given
+            # which loop variables draw from differentiated sequences
+            inner = set(names)
+            for gen in node.generators:
+                bound = set(target_names(gen.target))
+                inner = (inner | bound) if self(gen.iter, inner) else (inner - bound)
+            elts = [node.key, node.value] if isinstance(node, gast.DictComp) else [node.elt]
+            return any(self(e, inner) for e in elts)
         if isinstance(node, gast.Call):
             return self._call(node, names)
         return bool(read_names(node) & names)

@@ -79,21 +79,26 @@ def _mentions(template, ident):
     return any(isinstance(n, gast.Name) and n.id == ident for n in build.walk(template))
 
 
-def substitute(node, mapping, template=False):
-    """A copy of ``node`` with Name nodes whose id is in ``mapping`` replaced by
-    copies of their values.  For a rule ``template``, its own ``_np``/``_math``/
-    ``_rt`` are also spelled as the current generation spells them."""
-    node = build.clone(node)
+class _Substitution(gast.NodeTransformer):
+    def __init__(self, mapping, template):
+        self.mapping, self.template = mapping, template
 
-    class _Sub(gast.NodeTransformer):
-        def visit_Name(self, name):
-            if name.id in mapping and isinstance(name.ctx, gast.Load):
-                return build.clone(mapping[name.id])
-            if template and name.id in build.RESERVED:
-                name.id = build.alias(name.id)
-            return name
+    def visit_Name(self, name):
+        if name.id in self.mapping and isinstance(name.ctx, gast.Load):
+            return build.clone(self.mapping[name.id])
+        if self.template and name.id in build.RESERVED:  # the template's own _np/...
+            name.id = build.alias(name.id)
+        return name
 
-    return _Sub().visit(node)
+
+def substitute(node, mapping, template=False, in_place=False):
+    """``node`` with Name nodes whose id is in ``mapping`` replaced by copies of
+    their values (a copy of ``node`` unless ``in_place``).  For a rule
+    ``template``, its own ``_np``/``_math``/``_rt`` are also spelled as the
+    current generation spells them."""
+    if not in_place:
+        node = build.clone(node)
+    return _Substitution(mapping, template).visit(node)
 
 
 def instantiate(template, mapping):

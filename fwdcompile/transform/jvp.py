@@ -458,7 +458,7 @@ class Transformer:
         self.emit(build.assign(self.tangent_target(target), self.finish(tangent, load)))
 
     def finish(self, tangent, z):
-        tangent = substitute(tangent, {Z: z})
+        tangent = substitute(tangent, {Z: z}, in_place=True)  # built for this statement
         tangent = fold(tangent)
         if isinstance(tangent, gast.Name):
             source = self.primal_of.get(tangent.id)
