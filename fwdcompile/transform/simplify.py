@@ -193,8 +193,8 @@ def _facts(stmt, is_pure_call, facts):
     if key not in facts:
         loads = {n.id for n in build.walk(stmt) if isinstance(n, gast.Name)
                  and isinstance(n.ctx, gast.Load)}
-        facts[key] = (stmt, loads, _writes(stmt, is_pure_call))
-    return facts[key][1], facts[key][2]
+        facts[key] = (stmt, loads, _writes(stmt, is_pure_call), _size(stmt))
+    return facts[key][1], facts[key][2], facts[key][3]
 
 
 def _inline_one(block, i, candidates, uses, is_pure_call, facts):
@@ -209,14 +209,14 @@ def _inline_one(block, i, candidates, uses, is_pure_call, facts):
     reads = {n.id for n in build.walk(stmt.value) if isinstance(n, gast.Name)}
     for j in range(i + 1, len(block)):
         later = block[j]
-        loads, writes = _facts(later, is_pure_call, facts)
+        loads, writes, size = _facts(later, is_pure_call, facts)
         if ident not in loads:
             if writes & (reads | {"*"}):
                 return False
             continue
         if isinstance(later, (gast.If, gast.For, gast.While)):
             return False  # never move work into a loop, a branch or a header
-        if _size(later) + _size(stmt.value) > _MAX_SIZE:
+        if size + _size(stmt.value) > _MAX_SIZE:
             return False
         _replace_name(later, ident, stmt.value)
         block[j] = fold(later)
@@ -277,11 +277,15 @@ def _pure_expr(node, is_pure_call):
     return True
 
 
-def _replace_name(stmt, ident, value):
-    class _Sub(gast.NodeTransformer):
-        def visit_Name(self, node):
-            if node.id == ident and isinstance(node.ctx, gast.Load):
-                return build.clone(value)
-            return node
+class _ReplaceName(gast.NodeTransformer):
+    def __init__(self, ident, value):
+        self.ident, self.value = ident, value
 
-    _Sub().visit(stmt)
+    def visit_Name(self, node):
+        if node.id == self.ident and isinstance(node.ctx, gast.Load):
+            return build.clone(self.value)
+        return node
+
+
+def _replace_name(stmt, ident, value):
+    _ReplaceName(ident, value).visit(stmt)
