@@ -377,3 +377,51 @@ def math_isclose_and_floor_div(x):
         return 0.0
     k = x // 0.25
     return k * x + (x % 0.25) ** 2
+
+
+# --------------------------------------------------------------------------
+# containers that carry derivatives
+# --------------------------------------------------------------------------
+
+def _dense(params, x):
+    return np.tanh(params["W"] @ x + params["b"])
+
+
+@case(lambda rng: (rng.uniform(-1, 1, (3, 2)), rng.uniform(-0.5, 0.5, 3), rng.uniform(-1, 1, 2)))
+def dict_of_params(W, b, x):
+    params = {"W": W, "b": b}
+    h = _dense(params, x)
+    reg = 0.0
+    for name, value in params.items():
+        reg = reg + 0.01 * np.sum(value ** 2)
+    return np.sum(h ** 2) + reg
+
+
+@case(lambda rng: (float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.5, 1.5))))
+def dict_literal_lookup(x, y):
+    d = {"a": x * 2.0, "b": y}
+    d["c"] = d["a"] * y
+    return d["a"] * d["b"] + d["c"]
+
+
+@case(lambda rng: (float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.5, 1.5))))
+def star_args_call(x, y):
+    pair = (x, y * 2.0)
+    return _mul(*pair) + _mul(*[y, x])
+
+
+@case(lambda rng: (float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.5, 1.5))))
+def double_star_call(x, y):
+    kw = {"a": x, "b": y}
+    return _mul(**kw) + _mul(x, **{"b": y * y})
+
+
+@case(lambda rng: (float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.5, 1.5))))
+def list_literal_carrying(x, y):
+    v = [x, y * 3.0]
+    v[0] += y
+    pts = [(x, y), (y, x)]
+    s = 0.0
+    for a, b in pts:
+        s += a * b
+    return v[0] * v[1] + v[-1] + s + max([x, 2.0 * y])
