@@ -177,3 +177,28 @@ def test_decorating_twice_is_harmless():
     f = fwdcompile.forward_gradient(user.polymorphic)
     val, dval = f.jvp(0.4, tangents=(1.0,))
     assert dval == pytest.approx(math.cos(0.4) * 0.4 + math.sin(0.4) + 0.8, rel=1e-14)
+
+
+def test_argument_kinds():
+    f = user.polymorphic
+    deriv = lambda x: np.cos(x) * x + np.sin(x) + 2 * x
+    # float32 arrays are floating, hence active; the result keeps a float dtype
+    x32 = np.array([0.5, 1.0], dtype=np.float32)
+    val, dval = f.jvp(x32, tangents=(np.ones(2, dtype=np.float32),))
+    assert np.issubdtype(np.asarray(dval).dtype, np.floating)
+    np.testing.assert_allclose(dval, deriv(x32.astype(float)), rtol=1e-5)
+    # 0-d arrays
+    val, dval = f.jvp(np.array(0.5), tangents=(np.array(2.0),))
+    assert float(dval) == pytest.approx(2.0 * deriv(0.5), rel=1e-14)
+    # a Python int tangent for a float argument is fine
+    val, dval = f.jvp(0.5, tangents=(1,))
+    assert float(dval) == pytest.approx(deriv(0.5), rel=1e-14)
+    # a strided view as argument
+    x = np.arange(6.0)[::2] * 0.3
+    val, dval = f.jvp(x, tangents=(np.ones(3),))
+    np.testing.assert_allclose(dval, deriv(x), rtol=1e-13)
+    # boolean tangents are rejected
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        f.jvp(0.5, tangents=(True,))
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        f.jvp(np.ones(2), tangents=(np.ones(2, dtype=bool),))
