@@ -202,3 +202,18 @@ def test_argument_kinds():
         f.jvp(0.5, tangents=(True,))
     with pytest.raises(ValueError, match=r"\bx\b"):
         f.jvp(np.ones(2), tangents=(np.ones(2, dtype=bool),))
+
+
+def test_module_globals_are_read_at_call_time():
+    """Python semantics: a function sees the current value of a module global."""
+    old = user.GAIN
+    try:
+        val, dval = user.gained.jvp(0.5, tangents=(1.0,))
+        assert (val, dval) == (pytest.approx(old * 0.25), pytest.approx(old * 1.0))
+        user.GAIN = 3.0
+        assert user.gained(0.5) == pytest.approx(0.75)
+        val, dval = user.gained.jvp(0.5, tangents=(1.0,))
+        assert val == pytest.approx(0.75), "jvp value must equal the primal"
+        assert dval == pytest.approx(3.0)
+    finally:
+        user.GAIN = old
