@@ -169,3 +169,14 @@ def test_wrapped_function_keeps_its_name():
     f = fwdcompile.forward_gradient(_two_args)
     assert getattr(f, "__name__", "_two_args") == "_two_args"
     assert inspect.signature(f) == inspect.signature(_two_args)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_source_is_valid_python(case):
+    args = harness.make_args(case)
+    tangents = harness.make_tangents(case, args)
+    f = harness.compiled(case)
+    f.jvp(*harness.fresh(args), tangents=harness.fresh(tangents), **case.kwargs)
+    source = f.source
+    assert isinstance(source, str) and "def " in source
+    compile(source, f"<source of {case.name}>", "exec")
