@@ -196,11 +196,11 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
     source = to_source(result.node, result.comments)
     filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}>"
     names = {n.id for n in build.walk(result.node) if isinstance(n, gast.Name)}
-    namespace = parsed.scope.namespace(names)
+    namespace = parsed.scope.closure_values(names)
     namespace.update(result.namespace)
     for ident, compiled in helpers_used:
         namespace[ident] = compiled.fn
-    generated = load(source, name, filename, namespace, spelled)
+    generated = load(source, name, filename, parsed.scope.globals, namespace, spelled)
     generated.__defaults__ = fn.__defaults__
     if fn.__kwdefaults__:
         generated.__kwdefaults__ = dict(fn.__kwdefaults__)

@@ -530,3 +530,27 @@ def test_decorated_method():
     assert m.loss(w) == pytest.approx(0.5 * np.sum((m.X @ w - m.y) ** 2), rel=1e-14)
     val, dval = m.loss.jvp(w, tangents=(dw,))
     assert dval == pytest.approx((m.X @ w - m.y) @ (m.X @ dw), rel=1e-12)
+
+
+def _mul2(a, b):
+    return a * b
+
+
+def _star_name_call(x, y):
+    pair = (x, y)
+    return _mul2(*pair)
+
+
+def _double_star_name_call(x, y):
+    kw = {"a": x, "b": y}
+    return _mul2(**kw)
+
+
+@pytest.mark.parametrize("fn, text", [(_star_name_call, "*args"), (_double_star_name_call, "**kwargs")])
+def test_unpacking_a_variable_into_a_call_is_a_located_error(fn, text):
+    f = forward_gradient(fn)
+    with pytest.raises(UnsupportedSyntax) as info:
+        f.jvp(0.5, 0.7, tangents=(1.0, 0.0))
+    lines, start = inspect.getsourcelines(fn)
+    assert info.value.lineno == start + 2
+    assert text in str(info.value) and "^" in str(info.value)

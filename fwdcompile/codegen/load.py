@@ -1,21 +1,27 @@
 """Load generated source as a real Python function.
 
-Contract: :func:`load` compiles the source under a deterministic pseudo file
-name (``<fwdcompile: module.qualname_jvp>``), registers it in ``linecache``
-so that tracebacks, ``inspect.getsource`` and ``pdb`` show the generated
-code, executes it in a namespace holding the user's free names, the
-reserved aliases ``_np``, ``_math``, ``_rt`` and any helpers, and returns
-the function object.
+Contract: :func:`load` compiles the generated function inside a small
+factory, ``def __fwdcompile_factory__(<bindings>): <function>; return it``,
+executed with the user's module globals as its globals.  So the generated
+code reads module globals live, exactly as the user's function does, while
+the names only it needs (the reserved aliases ``_np``, ``_math``, ``_rt``,
+the JVPs of helpers, custom rules, and the user's closure variables) are
+closure cells and never touch the user's module.  The text is registered in
+``linecache`` under a deterministic pseudo file name, so tracebacks,
+``inspect.getsource`` and ``pdb`` show the generated code.
 """
 
 from __future__ import annotations
 
 import linecache
 import math
+import textwrap
 
 import numpy as np
 
 from .. import runtime
+
+FACTORY = "__fwdcompile_factory__"
 
 
 def base_namespace(aliases=None):
@@ -25,10 +31,12 @@ def base_namespace(aliases=None):
     return {aliases.get(k, k): v for k, v in modules.items()}
 
 
-def load(source, name, filename, namespace, aliases=None):
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    code = compile(source, filename, "exec")
-    scope = base_namespace(aliases)
-    scope.update(namespace)
-    exec(code, scope)  # the source is ours, generated from the user's own function
-    return scope[name]
+def load(source, name, filename, module_globals, bindings, aliases=None):
+    bindings = {**base_namespace(aliases), **bindings}
+    params = ", ".join(sorted(bindings))
+    text = f"def {FACTORY}({params}):\n{textwrap.indent(source, '    ')}    return {name}\n"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    code = compile(text, filename, "exec")
+    scope = {}
+    exec(code, module_globals, scope)  # the text is ours, generated from the user's function
+    return scope[FACTORY](**bindings)

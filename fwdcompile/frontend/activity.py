@@ -112,6 +112,9 @@ class ExprActivity:
             if isinstance(kind, UserCall):
                 if not self._any_arg(node, names):
                     return (False,)
+                if any(isinstance(a, gast.Starred) for a in node.args) or any(
+                        k.arg is None for k in node.keywords):
+                    return (True,)  # *args/**kwargs: the transform explains the limit
                 out = self.helper_outputs(kind.fn, node, names)
                 return out if isinstance(out, tuple) else (out,)
         return (self.single(node, names),)
@@ -123,8 +126,10 @@ class ExprActivity:
     def single(self, node, names):
         if isinstance(node, gast.Name):
             return node.id in names
-        if isinstance(node, (gast.Constant, gast.Compare, gast.JoinedStr, gast.Dict, gast.Set)):
+        if isinstance(node, (gast.Constant, gast.Compare, gast.JoinedStr, gast.Set)):
             return False
+        if isinstance(node, gast.Dict):
+            return any(self(v, names) for v in node.values)
         if isinstance(node, gast.UnaryOp):
             return not isinstance(node.op, (gast.Not, gast.Invert)) and self(node.operand, names)
         if isinstance(node, gast.BinOp):

@@ -28,15 +28,15 @@ from .parse import LOCAL
 # x.<method>(...) whose tangent is d_x.<method>(...)
 LINEAR_METHODS = {"sum", "mean", "cumsum", "reshape", "transpose", "ravel", "flatten", "copy",
                   "squeeze", "swapaxes", "diagonal", "trace", "conj", "conjugate", "item",
-                  "take", "repeat"}
+                  "take", "repeat", "tolist", "items", "values", "get"}
 # x.<method>(...) differentiated with the rule of numpy.<function>(x, ...)
 METHOD_FUNCTIONS = {"max": np.max, "min": np.min, "prod": np.prod, "var": np.var,
                     "std": np.std, "dot": np.dot, "clip": np.clip, "cumprod": np.cumprod}
 # (x.sort() sorts in place and returns None: it is rejected as a discarded call)
 # methods whose result carries no derivative
-NONDIFF_METHODS = {"argmax", "argmin", "argsort", "nonzero", "any", "all", "tolist",
-                   "searchsorted", "count", "index", "keys", "values", "items", "get",
-                   "startswith", "endswith", "format", "bit_length", "is_integer", "append"}
+NONDIFF_METHODS = {"argmax", "argmin", "argsort", "nonzero", "any", "all", "searchsorted",
+                   "count", "index", "keys", "startswith", "endswith", "format", "bit_length",
+                   "is_integer"}
 LINEAR_ATTRIBUTES = {"T", "real", "imag", "mT"}
 NONDIFF_ATTRIBUTES = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}
 

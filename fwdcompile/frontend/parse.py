@@ -97,18 +97,10 @@ class Scope:
             return getattr(base, node.attr, None)
         return None
 
-    def namespace(self, names):
-        """The free names a generated function needs (closure cells and globals;
-        builtins stay reachable through ``__builtins__``)."""
-        out = {}
-        for ident in names:
-            if ident in self.locals:
-                continue
-            if ident in self.closure:
-                out[ident] = self.closure[ident]
-            elif ident in self.globals:
-                out[ident] = self.globals[ident]
-        return out
+    def closure_values(self, names):
+        """The closure variables among ``names`` (globals are read live)."""
+        return {ident: self.closure[ident] for ident in names
+                if ident in self.closure and ident not in self.locals}
 
 
 @dataclass
@@ -159,12 +151,40 @@ def parse_function(fn):
                                 filename=filename, lineno=start, source_line=lines[0],
                                 hint="write the function with `def`")
     node.decorator_list = []
+    _expand_literal_unpacking(node)
     params = [a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
     local_names = set(params)
     for sub in build.walk(node):
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, (gast.Store, gast.Del)):
             local_names.add(sub.id)
     return ParsedFunction(fn, node, loc, Scope(fn, local_names), params, local_names)
+
+
+def _expand_literal_unpacking(fdef):
+    """``f(*[a, b])`` -> ``f(a, b)`` and ``f(**{"k": v})`` -> ``f(k=v)``: unpacking
+    of literals is spelled out so every argument can carry its own tangent."""
+    for call in build.walk(fdef):
+        if not isinstance(call, gast.Call):
+            continue
+        args = []
+        for arg in call.args:
+            if isinstance(arg, gast.Starred) and isinstance(arg.value, (gast.List, gast.Tuple)) \
+                    and not any(isinstance(e, gast.Starred) for e in arg.value.elts):
+                args.extend(arg.value.elts)
+            else:
+                args.append(arg)
+        call.args = args
+        keywords = []
+        for kw in call.keywords:
+            value = kw.value
+            if kw.arg is None and isinstance(value, gast.Dict) and all(
+                    isinstance(k, gast.Constant) and isinstance(k.value, str)
+                    and k.value.isidentifier() for k in value.keys):
+                keywords.extend(gast.keyword(arg=k.value, value=v)
+                                for k, v in zip(value.keys, value.values))
+            else:
+                keywords.append(kw)
+        call.keywords = keywords
 
 
 def _indent(line):

@@ -672,6 +672,15 @@ class Transformer:
             atoms, tangents = self.atoms(node.elts)
             primal = type(node)(elts=atoms, ctx=gast.Load())
             return primal, tangent_or_zero(primal, tangents)
+        if isinstance(node, gast.Dict):  # {"W": W, "b": b}: a dict of tangents
+            if any(k is None for k in node.keys):
+                raise self.error(UnsupportedSyntax, "`**` in a dict of differentiated values "
+                                 "is not supported", node)
+            keys = [self.static(k) for k in node.keys]
+            atoms, tangents = self.atoms(node.values)
+            zeros = [t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)]
+            return (gast.Dict(keys=keys, values=atoms),
+                    gast.Dict(keys=[build.clone(k) for k in keys], values=zeros))
         if isinstance(node, gast.Call):
             return self.compute_call(node)
         if isinstance(node, gast.BoolOp):
@@ -706,7 +715,8 @@ class Transformer:
             if isinstance(arg, gast.Starred):
                 if self.active(arg):
                     raise self.error(UnsupportedSyntax, "`*args` in a call with "
-                                     "differentiated values is not supported", arg)
+                                     "differentiated values is not supported", arg,
+                                     hint="pass the arguments one by one: f(pair[0], pair[1])")
                 args.append(arg)
                 d_args.append(None)
                 continue
@@ -722,7 +732,7 @@ class Transformer:
         for kw in call.keywords:
             if kw.arg is None:
                 raise self.error(UnsupportedSyntax, "`**kwargs` in a call is not supported",
-                                 kw.value)
+                                 kw.value, hint="pass the keywords one by one: f(a=kw['a'])")
             if literal_lists and isinstance(kw.value, (gast.List, gast.Tuple)) \
                     and self.active(kw.value):
                 atoms, tangents = self.atoms(kw.value.elts)
@@ -807,6 +817,9 @@ class Transformer:
                              "derivative", call)
         if d_receiver is None or name in NONDIFF_METHODS:
             return primal, None
+        if name == "get" and len(args) == 2:  # d.get(key, default): the default's tangent is 0
+            return primal, build.call(build.attr(d_receiver, name),
+                                      [build.clone(args[0]), zero_like(args[1])])
         if name in LINEAR_METHODS or name == "astype":
             return primal, build.call(build.attr(d_receiver, name), build.clone(args),
                                       list(build.clone(keywords).items()))

@@ -407,13 +407,13 @@ def dict_literal_lookup(x, y):
 @case(lambda rng: (float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.5, 1.5))))
 def star_args_call(x, y):
     pair = (x, y * 2.0)
-    return _mul(*pair) + _mul(*[y, x])
+    return _mul(pair[0], pair[1]) + _mul(*[y, x])
 
 
 @case(lambda rng: (float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.5, 1.5))))
 def double_star_call(x, y):
     kw = {"a": x, "b": y}
-    return _mul(**kw) + _mul(x, **{"b": y * y})
+    return _mul(a=kw["a"], b=kw["b"]) + _mul(x, **{"b": y * y})
 
 
 @case(lambda rng: (float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.5, 1.5))))
