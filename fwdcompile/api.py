@@ -152,6 +152,9 @@ class ForwardGradient:
         if not arrays and compiled.positional_tangents \
                 and all(type(args[i]) is float for i in positions):
             scalar = tuple(float for _ in positions)  # tangent types, compared at once
+            if all(type(a) is float for a in args) and len(positions) == len(args) \
+                    and "jvp" not in self.__dict__:
+                self.jvp = _scalar_entry(self, compiled.fn, len(args))
         self._fast[tuple(map(type, args))] = (scalar, compiled.fn, compiled, positions, arrays)
 
     def _jvp_fast(self, args, tangents, plan):
@@ -250,6 +253,35 @@ class BoundForwardGradient:
     @property
     def source(self):
         return self.__func__.source
+
+
+def _scalar_entry(owner, generated, arity):
+    """A ``jvp`` specialised to all-float calls, the case where per-call cost
+    shows (scalar code): it checks argument types inline and calls the
+    generated function directly; any other call takes the general path."""
+    names = [f"a{i}" for i in range(arity)]
+    args = ", ".join(names)
+    tangents = ", ".join(f"t{i}" for i in range(arity))
+    checks = " and ".join(f"type({n}) is float" for n in names)
+    tchecks = " and ".join(f"type(t{i}) is float" for i in range(arity))
+    text = (
+        f"def jvp(*args, tangents, **kwargs):\n"
+        f"    if not kwargs and len(args) == {arity} and type(tangents) is tuple "
+        f"and len(tangents) == {arity}:\n"
+        f"        {args}, = args\n"
+        f"        {tangents}, = tangents\n"
+        f"        if {checks} and {tchecks}:\n"
+        f"            value, tangent = generated({args}, {tangents})\n"
+        f"            if type(tangent) is float:\n"
+        f"                return value, tangent\n"
+        f"            return value, output_tangent(value, tangent, True)\n"
+        f"    return general(*args, tangents=tangents, **kwargs)\n")
+    scope = {"generated": generated, "output_tangent": _output_tangent,
+             "general": functools.partial(ForwardGradient.jvp, owner)}
+    exec(compile(text, f"<fwdcompile jvp entry of {owner.__qualname__}>", "exec"), scope)
+    entry = scope["jvp"]
+    entry.__doc__ = ForwardGradient.jvp.__doc__
+    return entry
 
 
 def _short(value):
