@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import linecache
 import textwrap
 from dataclasses import dataclass, field
 
@@ -114,9 +115,23 @@ class ParsedFunction:
 
 
 def _source(fn):
+    """(lines, first line number, file name) of ``fn``'s definition.  Reads the
+    file through linecache directly; ``inspect.getsourcelines`` first scans
+    every loaded module to find the function's, which costs milliseconds."""
+    code = fn.__code__
+    filename = code.co_filename
+    lines = linecache.getlines(filename, fn.__globals__)
+    start = code.co_firstlineno
+    if lines and 0 < start <= len(lines) and not filename.startswith("<"):
+        try:
+            block = inspect.getblock(lines[start - 1:])
+        except Exception:  # a tokenizer error: let inspect try its own way
+            block = None
+        if block and block[0].lstrip().startswith(("def ", "@", "async def ")):
+            return block, start, filename
     try:
         lines, start = inspect.getsourcelines(fn)
-        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+        filename = inspect.getsourcefile(fn) or filename
     except (OSError, TypeError) as exc:
         raise SourceUnavailable(
             f"cannot read the source of {getattr(fn, '__qualname__', fn)!r}: {exc}",
