@@ -25,7 +25,7 @@ from .frontend.activity import ExprActivity, analyze
 from .frontend.parse import check_free_names, parse_function
 from .transform import build
 from .transform.jvp import Transformer
-from .frontend.calls import Method, RuleCall, classify_call
+from .frontend.calls import Method, RuleCall, call_arguments, classify_call
 from .rules.registry import CustomRule
 from .transform.simplify import forward_substitute, remove_dead
 
@@ -98,7 +98,7 @@ def compile_jvp(fn, wrt, name=None, helper=False):
 
 
 def _compile_jvp(fn, wrt, name):
-    name = name or f"{fn.__name__}_jvp"
+    name = name or f"{check(fn).node.name}_jvp"
     with _LOCK:
         key = (fn, wrt, name)
         if key in _COMPILED:
@@ -115,8 +115,7 @@ def _compile_jvp(fn, wrt, name):
 
 def _bind_active(fn, call, names, expr_activity):
     sig = inspect.signature(fn)
-    args = [a for a in call.args]
-    keywords = {k.arg: k.value for k in call.keywords if k.arg is not None}
+    args, keywords = call_arguments(call, expr_activity.scope)
     try:
         bound = sig.bind(*args, **keywords)
     except TypeError:
@@ -147,8 +146,8 @@ def _compile(parsed, wrt, name):
         if not active:
             return ()
         compiled = compile_helper(helper, active, call)
-        bound = inspect.signature(helper).bind(
-            *call.args, **{k.arg: k.value for k in call.keywords if k.arg})
+        args, keywords = call_arguments(call, parsed.scope)
+        bound = inspect.signature(helper).bind(*args, **keywords)
         return tuple(bound.arguments[p] for p in compiled.writes if p in bound.arguments)
 
     expr_activity = ExprActivity(parsed.scope, helper_outputs, helper_writes)
@@ -157,7 +156,7 @@ def _compile(parsed, wrt, name):
     def helpers(helper, active, call):
         key = (helper, active)
         if key not in helper_names:
-            helper_name = transformer.namer.fresh(f"{helper.__name__}_jvp")
+            helper_name = transformer.namer.fresh(f"{check(helper).node.name}_jvp")
             helper_names[key] = compile_helper(helper, active, call, helper_name)
             helpers_used.append((helper_name, helper_names[key]))
         compiled = helper_names[key]

@@ -462,10 +462,17 @@ def test_generator_expression_carrying_derivatives():
         pytest.fail("a generator expression over differentiated values must be rejected")
 
 
-def test_lambda_object_is_rejected():
-    with pytest.raises(FwdcompileError):
-        f = forward_gradient(lambda x: x * x)
-        f.jvp(1.0, tangents=(1.0,))
+def test_lambda_object_is_differentiated():
+    f = forward_gradient(lambda x: x * x)
+    assert f.jvp(1.5, tangents=(1.0,)) == (2.25, 3.0)
+
+
+_twins = (lambda x: x * x, lambda x: 2.0 * x)  # two candidates on one line
+
+
+def test_ambiguous_lambda_is_rejected():
+    with pytest.raises(FwdcompileError, match="lambda"):
+        forward_gradient(_twins[0])
 
 
 class Holder:

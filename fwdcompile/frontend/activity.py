@@ -121,6 +121,10 @@ class ExprActivity:
 
     def _any_arg(self, call, names):
         args = list(call.args) + [k.value for k in call.keywords]
+        if isinstance(call.func, gast.Attribute):  # the receiver of obj.method(...)
+            kind = classify_call(call, self.scope)
+            if isinstance(kind, UserCall) and kind.receiver is not None:
+                args.append(kind.receiver)
         return any(self(a, names) for a in args)
 
     def single(self, node, names):

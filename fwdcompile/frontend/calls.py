@@ -56,6 +56,7 @@ class RuleCall:
 @dataclass
 class UserCall:
     fn: object
+    receiver: object = None  # the object AST when calling a bound method: model.loss(w)
 
 
 @dataclass
@@ -87,8 +88,21 @@ def classify_call(call, scope):
     rule = lookup(target)
     if rule is not None:
         return RuleCall(rule, target)
+    if inspect.ismethod(target) and isinstance(func, gast.Attribute) \
+            and user_function(target.__func__) is not None:
+        return UserCall(target.__func__, func.value)  # obj.method(...) on a global obj
     fn = user_function(target)
     if fn is not None:
         rule = lookup(fn)
         return RuleCall(rule, fn) if rule is not None else UserCall(fn)
     return Unknown(target)
+
+
+def call_arguments(call, scope):
+    """(positional, keyword) argument ASTs of a call to a user function, with
+    the receiver first when it calls a bound method."""
+    kind = classify_call(call, scope)
+    args = list(call.args)
+    if isinstance(kind, UserCall) and kind.receiver is not None:
+        args = [kind.receiver] + args
+    return args, {k.arg: k.value for k in call.keywords if k.arg is not None}

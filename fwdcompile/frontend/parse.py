@@ -151,16 +151,20 @@ def parse_function(fn):
     dedented = textwrap.dedent(raw)
     col_offset = _indent(lines[0]) - _indent(dedented.splitlines()[0]) if lines else 0
     loc = Location(filename, start - 1, col_offset, dedented.splitlines(), raw.splitlines())
-    if fn.__name__ == "<lambda>":
-        raise UnsupportedSyntax("lambda functions cannot be differentiated",
-                                filename=filename, lineno=start, source_line=lines[0],
-                                hint="write the function with `def`")
     try:
         tree = gast.parse(dedented)
-    except SyntaxError as exc:  # e.g. source that inspect cut mid-expression
+    except SyntaxError as exc:  # e.g. a lambda in the middle of a larger expression
         raise SourceUnavailable(f"cannot parse the source of {fn.__qualname__}: {exc.msg}",
-                                filename=filename, lineno=start) from None
-    node = tree.body[0] if tree.body else None
+                                filename=filename, lineno=start,
+                                hint="define the function with `def` at module level") from None
+    if fn.__name__ == "<lambda>":
+        node = _lambda_as_def(tree, fn)
+        if node is None:
+            raise UnsupportedSyntax("cannot tell which lambda on this line is the function",
+                                    filename=filename, lineno=start, source_line=lines[0],
+                                    hint="write the function with `def`")
+    else:
+        node = tree.body[0] if tree.body else None
     if not isinstance(node, gast.FunctionDef):
         raise UnsupportedSyntax(f"{fn.__qualname__} is not defined by a `def` statement",
                                 filename=filename, lineno=start, source_line=lines[0],
@@ -173,6 +177,29 @@ def parse_function(fn):
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, (gast.Store, gast.Del)):
             local_names.add(sub.id)
     return ParsedFunction(fn, node, loc, Scope(fn, local_names), params, local_names)
+
+
+def _lambda_as_def(tree, fn):
+    """``sq = lambda t: t * t`` -> ``def sq(t): return t * t`` (the one lambda on
+    its line with the function's parameters), or None when that is ambiguous."""
+    params = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+    found = []
+    for stmt in tree.body:
+        for node in build.walk(stmt):
+            if isinstance(node, gast.Lambda) and \
+                    tuple(a.id for a in node.args.args) == tuple(params):
+                name = "lambda_"
+                if isinstance(stmt, gast.Assign) and stmt.value is node \
+                        and isinstance(stmt.targets[0], gast.Name):
+                    name = stmt.targets[0].id
+                body = gast.Return(value=node.body)
+                gast.copy_location(body, node.body)
+                fdef = gast.FunctionDef(name=name, args=node.args, body=[body],
+                                        decorator_list=[], returns=None, type_comment=None,
+                                        type_params=[])
+                gast.copy_location(fdef, node)
+                found.append(fdef)
+    return found[0] if len(found) == 1 else None
 
 
 def _expand_literal_unpacking(fdef):

@@ -21,6 +21,7 @@ consistent.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import gast
@@ -749,7 +750,7 @@ class Transformer:
         if isinstance(kind, Method):
             return self.compute_method(call, kind)
         if isinstance(kind, UserCall):
-            return self.compute_user_call(call, kind.fn)
+            return self.compute_user_call(call, kind.fn, kind.receiver)
         if isinstance(kind, RuleCall):
             return self.apply_rule(call, kind.rule, kind.obj, call.func)
         raise self.error(NoDerivativeRule, f"no derivative rule for `{expr_source(call.func)}`"
@@ -827,13 +828,11 @@ class Transformer:
                          call, hint="use the numpy function instead, e.g. np.sum(x), "
                                     "or register a rule with fwdcompile.custom_jvp")
 
-    def compute_user_call(self, call, fn):
-        import inspect
-        try:
-            sig = inspect.signature(fn)
-        except (TypeError, ValueError):
-            sig = None
+    def compute_user_call(self, call, fn, receiver=None):
+        sig = inspect.signature(fn)
         args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=False)
+        if receiver is not None:  # model.loss(w) -> loss_jvp(model, w, d_w=d_w)
+            args, d_args = [self.static(receiver)] + args, [None] + d_args
         try:
             bound = sig.bind(*args, **keywords)
             d_bound = sig.bind(*d_args, **d_keywords)
