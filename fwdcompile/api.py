@@ -183,34 +183,58 @@ class ForwardGradient:
             return value, tangent
         return value, _output_tangent(value, tangent, compiled.out_activity)
 
-    def forward_grad(self, *args, rng=None, directions=1, **kwargs):
-        """``(value, g)`` with ``g = (grad f . v) v`` for ``v ~ N(0, I)``, averaged over
-        ``directions`` independent draws: an unbiased estimate of the gradient.
+    def forward_grad(self, *args, rng=None, directions=1, distribution="normal",
+                     combine="mean", **kwargs):
+        """``(value, g)``: the value and a forward-gradient estimate of the gradient.
 
-        ``g`` has the structure of the differentiated parameters: one array
-        when there is one, a tuple otherwise.  ``rng`` is a seed or a
-        ``numpy.random.Generator``; the global random state is never used.
+        Each of ``directions`` random directions ``v`` (with the structure of
+        the differentiated parameters) gives the directional derivative
+        ``grad f . v`` from one JVP.  ``combine="mean"`` averages
+        ``(grad f . v) v``, an unbiased estimate (Baydin et al. 2022);
+        ``combine="project"`` returns the orthogonal projection of the gradient
+        onto the span of the directions, which needs only the K directional
+        derivatives and a K x K solve.  ``distribution`` is ``"normal"``
+        (N(0, I)) or ``"rademacher"`` (entries +1 or -1).
+
+        ``g`` is one array (or float) for one differentiated parameter and a
+        tuple otherwise.  ``rng`` is a seed or a ``numpy.random.Generator``;
+        the same seed gives the same result, and numpy's global random state
+        is never used.
         """
-        if not isinstance(directions, numbers.Integral) or directions < 1:
+        if not isinstance(directions, numbers.Integral) or isinstance(directions, bool) \
+                or directions < 1:
             raise ValueError(f"directions must be a positive integer, got {directions!r}")
+        if distribution not in ("normal", "rademacher"):
+            raise ValueError(f"distribution must be 'normal' or 'rademacher', got "
+                             f"{distribution!r}")
+        if combine not in ("mean", "project"):
+            raise ValueError(f"combine must be 'mean' or 'project', got {combine!r}")
         rng = np.random.default_rng(rng)
         arguments = self._bind(args, kwargs)
         wrt = self._wrt_for(arguments)
         if not wrt:
             raise TypeError(f"{self.__qualname__}: no parameter receives a float; nothing to "
                             "differentiate (pass floats, or name the parameters in wrt)")
-        grads = [np.zeros(np.shape(arguments[n])) for n in wrt]
-        value = None
+        shapes = [np.shape(arguments[n]) for n in wrt]
+        value, draws, slopes = None, [], []
         for _ in range(int(directions)):
-            vs = [rng.standard_normal(np.shape(arguments[n])) for n in wrt]
-            value, dval = self.jvp(*args, tangents=tuple(vs), **kwargs)
-            if np.ndim(dval) != 0:
-                raise ValueError(f"{self.__qualname__}: forward_grad needs a scalar-valued "
-                                 f"function, but it returned shape {np.shape(value)}")
-            for g, v in zip(grads, vs):
-                g += float(dval) * v
-        grads = [g / directions for g in grads]
-        grads = [float(g) if np.ndim(arguments[n]) == 0 else g for g, n in zip(grads, wrt)]
+            vs = tuple(_direction(rng, shape, distribution) for shape in shapes)
+            value, slope = self.jvp(*args, tangents=vs, **kwargs)
+            if np.ndim(slope) != 0 or isinstance(slope, tuple):
+                raise ValueError(f"{self.__qualname__}: forward_grad needs a function returning "
+                                 f"a scalar, but it returned shape {np.shape(value)}")
+            draws.append(vs)
+            slopes.append(float(slope))
+        if combine == "mean":
+            weights = np.asarray(slopes) / len(slopes)
+        else:
+            gram = sum(np.array([[np.vdot(a[p], b[p]) for b in draws] for a in draws])
+                       for p in range(len(wrt)))
+            weights = np.linalg.lstsq(gram, np.asarray(slopes), rcond=None)[0]
+        grads = []
+        for p, shape in enumerate(shapes):
+            g = sum(w * vs[p] for w, vs in zip(weights, draws))
+            grads.append(float(g) if shape == () else np.asarray(g, dtype=float))
         return value, grads[0] if len(grads) == 1 else tuple(grads)
 
     # --------------------------------------------------------------- inspection
@@ -282,6 +306,14 @@ def _scalar_entry(owner, generated, arity):
     entry = scope["jvp"]
     entry.__doc__ = ForwardGradient.jvp.__doc__
     return entry
+
+
+def _direction(rng, shape, distribution):
+    if distribution == "normal":
+        v = rng.standard_normal(shape)
+    else:
+        v = rng.integers(0, 2, size=shape).astype(float) * 2.0 - 1.0
+    return float(v) if shape == () else v
 
 
 def _short(value):
