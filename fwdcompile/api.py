@@ -16,6 +16,7 @@ import weakref
 import numpy as np
 
 from . import compiler
+from .transform.batch import BatchUnsupported
 
 BACKENDS = ("python",)
 
@@ -114,14 +115,20 @@ class ForwardGradient:
         return tuple(n for n in self._params if n in arguments
                      and _is_float_value(arguments[n]))
 
-    def jvp(self, *args, tangents, **kwargs):
+    def jvp(self, *args, tangents, batched=False, **kwargs):
         """``(value, tangent)``: the function's value and its derivative along ``tangents``.
 
         ``tangents`` has one entry per differentiated parameter (``wrt``, or by
         default every parameter that receives a float or float array), in
         signature order, each with the shape of its argument.  For a function
         returning a tuple the tangent is a tuple of the same length.
+
+        With ``batched=True`` every tangent has a leading axis of K directions
+        (shape ``(K,) + argument shape``) and so does the result: one run of
+        the function gives K directional derivatives (vector mode).
         """
+        if batched:
+            return self._jvp_batched(args, kwargs, tangents)
         if not kwargs and type(tangents) is tuple:
             plan = self._fast.get(tuple(map(type, args)))
             # all-float calls seen before: one type comparison, then the generated code
@@ -144,6 +151,50 @@ class ForwardGradient:
             self._remember_fast(args, wrt, compiled)
         value, tangent = compiled.fn(*args, **kwargs, **tangent_kwargs)
         return value, _output_tangent(value, tangent, compiled.out_activity)
+
+    def _jvp_batched(self, args, kwargs, tangents):
+        arguments = self._bind(args, kwargs)
+        wrt = self._wrt_for(arguments)
+        if not isinstance(tangents, (tuple, list)):
+            tangents = (tangents,)
+        if len(tangents) != len(wrt):
+            raise ValueError(f"{self.__qualname__}: expected {len(wrt)} batched tangent(s), one "
+                             f"per differentiated parameter {list(wrt)}, got {len(tangents)}")
+        stacked, k = [], None
+        for name, t in zip(wrt, tangents):
+            t = np.asarray(t)
+            shape = np.shape(arguments[name])
+            if t.dtype.kind not in "fc" or t.shape[1:] != shape or t.ndim != len(shape) + 1:
+                raise ValueError(f"{self.__qualname__}: the batched tangent for parameter "
+                                 f"{name!r} has shape {t.shape} and dtype {t.dtype}; expected "
+                                 f"floating values of shape (K,) + {shape}")
+            if k is not None and t.shape[0] != k:
+                raise ValueError(f"{self.__qualname__}: batched tangents disagree on the number "
+                                 f"of directions ({k} and {t.shape[0]} for {name!r})")
+            k = t.shape[0]
+            stacked.append(t)
+        compiled = self._batched_variant(wrt)
+        if compiled is None:  # the vector-mode transform declined: one JVP per direction
+            results = [self.jvp(*args, tangents=tuple(_unbatch(t[i], arguments[n])
+                                                      for t, n in zip(stacked, wrt)), **kwargs)
+                       for i in range(k)]
+            value = results[0][0]
+            return value, _stack_tangents([r[1] for r in results])
+        tangent_kwargs = dict(zip(compiled.tangent_params, stacked))
+        value, tangent = compiled.fn(*args, **kwargs, **tangent_kwargs)
+        return value, _batched_output(value, tangent, k)
+
+    def _batched_variant(self, wrt):
+        """The vector-mode JVP for ``wrt``, or None when the code needs the
+        one-direction-at-a-time path (lists or dicts of tangents, ...)."""
+        key = ("batched", wrt)
+        if key not in self._fast:
+            try:
+                self._fast[key] = compiler.compile_jvp(self.__fwdcompile_function__, wrt,
+                                                       batched=True)
+            except BatchUnsupported:
+                self._fast[key] = None
+        return self._fast[key]
 
     def _remember_fast(self, args, wrt, compiled):
         positions = tuple(self._params.index(n) for n in wrt)
@@ -306,6 +357,31 @@ def _scalar_entry(owner, generated, arity):
     entry = scope["jvp"]
     entry.__doc__ = ForwardGradient.jvp.__doc__
     return entry
+
+
+def _unbatch(t, arg):
+    return float(t) if np.ndim(arg) == 0 and isinstance(arg, float) else t
+
+
+def _stack_tangents(tangents):
+    if isinstance(tangents[0], tuple):
+        return tuple(_stack_tangents(list(col)) for col in zip(*tangents))
+    return np.stack([np.asarray(t, dtype=float) for t in tangents])
+
+
+def _batched_output(value, tangent, k):
+    """Give statically zero or lower-rank tangents the shape (K,) + value shape."""
+    if isinstance(value, tuple) and isinstance(tangent, tuple):
+        return tuple(_batched_output(v, t, k) for v, t in zip(value, tangent))
+    if value is None:
+        return None
+    shape = (k,) + np.shape(value)
+    tangent = np.asarray(0.0 if tangent is None else tangent)
+    if tangent.shape != shape:
+        tangent = np.broadcast_to(tangent.reshape(tangent.shape[:1] + (1,) * (
+            len(shape) - tangent.ndim) + tangent.shape[1:]) if tangent.ndim else tangent,
+            shape)
+    return np.array(tangent, dtype=np.result_type(tangent.dtype, np.float64))
 
 
 def _direction(rng, shape, distribution):

@@ -83,30 +83,34 @@ def clear_cache():
         _COMPILED.clear()
 
 
-def compile_jvp(fn, wrt, name=None, helper=False):
+def compile_jvp(fn, wrt, name=None, helper=False, batched=False):
     """The generated ``<name>_jvp`` of ``fn`` for tangents on the parameters ``wrt``.
 
     A helper that writes differentiated values into an argument array
     (``out[i] = ...``) must receive that argument's tangent too, so for
-    helpers the parameters it writes join ``wrt`` until all are included."""
-    compiled = _compile_jvp(fn, tuple(wrt), name)
+    helpers the parameters it writes join ``wrt`` until all are included.
+
+    ``batched`` generates the vector-mode variant, whose tangents carry K
+    directions on a leading axis (see transform/batch.py); it raises
+    ``BatchUnsupported`` for code it cannot express that way."""
+    compiled = _compile_jvp(fn, tuple(wrt), name, batched)
     while helper and set(compiled.writes) - set(compiled.wrt):
         params = list(inspect.signature(fn).parameters)
         wrt = tuple(p for p in params if p in set(compiled.wrt) | set(compiled.writes))
-        compiled = _compile_jvp(fn, wrt, name)
+        compiled = _compile_jvp(fn, wrt, name, batched)
     return compiled
 
 
-def _compile_jvp(fn, wrt, name):
-    name = name or f"{check(fn).node.name}_jvp"
+def _compile_jvp(fn, wrt, name, batched=False):
+    name = name or f"{check(fn).node.name}_jvp" + ("_batched" if batched else "")
     with _LOCK:
-        key = (fn, wrt, name)
+        key = (fn, wrt, name, batched)
         if key in _COMPILED:
             return _COMPILED[key]
         parsed = check(fn)
         _IN_PROGRESS.add(fn)
         try:
-            compiled = _compile(parsed, wrt, name)
+            compiled = _compile(parsed, wrt, name, batched)
         finally:
             _IN_PROGRESS.discard(fn)
         _COMPILED[key] = compiled
@@ -123,17 +127,17 @@ def _bind_active(fn, call, names, expr_activity):
     return tuple(p for p, v in bound.arguments.items() if expr_activity(v, names))
 
 
-def _compile(parsed, wrt, name):
+def _compile(parsed, wrt, name, batched=False):
     fn = parsed.fn
     helpers_used = []
     helper_names = {}
 
-    def compile_helper(helper, active, call, helper_name=None):
+    def compile_helper(helper, active, call, helper_name=None, in_batch=False):
         if helper in _IN_PROGRESS:
             raise UnsupportedSyntax(f"recursive call to {helper.__qualname__} is not supported",
                                     **parsed.loc.of(call),
                                     hint="rewrite the recursion as a loop")
-        return compile_jvp(helper, active, helper_name, helper=True)
+        return compile_jvp(helper, active, helper_name, helper=True, batched=in_batch)
 
     def helper_outputs(helper, call, names):
         active = _bind_active(helper, call, names, expr_activity)
@@ -157,7 +161,7 @@ def _compile(parsed, wrt, name):
         key = (helper, active)
         if key not in helper_names:
             helper_name = transformer.namer.fresh(f"{check(helper).node.name}_jvp")
-            helper_names[key] = compile_helper(helper, active, call, helper_name)
+            helper_names[key] = compile_helper(helper, active, call, helper_name, batched)
             helpers_used.append((helper_name, helper_names[key]))
         compiled = helper_names[key]
         return compiled.name, compiled.out_activity, compiled.tangent_params
@@ -171,7 +175,7 @@ def _compile(parsed, wrt, name):
             k += 1
             spelled[reserved] = f"{reserved}_{k}"
     with build.aliases(spelled):
-        transformer = Transformer(parsed, wrt, activity, expr_activity, helpers, name)
+        transformer = Transformer(parsed, wrt, activity, expr_activity, helpers, name, batched)
         result = transformer.run()
         return _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spelled)
 
@@ -193,7 +197,8 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
 
     forward_substitute(result.node, inlinable, is_pure_call)
     source = to_source(result.node, result.comments)
-    filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}>"
+    filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}" \
+        f"{' batched' if transformer.batched else ''}>"
     names = {n.id for n in build.walk(result.node) if isinstance(n, gast.Name)}
     namespace = parsed.scope.closure_values(names)
     namespace.update(result.namespace)

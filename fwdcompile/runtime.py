@@ -197,3 +197,109 @@ def sort_jvp(a, d_a, axis=-1):
         order = np.argsort(a, axis=None, kind="stable")
         return d_a.reshape(-1)[order]
     return np.take_along_axis(d_a, np.argsort(a, axis=axis, kind="stable"), axis=axis)
+
+
+# ------------------------------------------------------------------ vector mode
+# In a batched JVP every tangent has a leading axis of K directions.
+
+def batch_size(*tangents):
+    """K, read off the first tangent argument."""
+    for t in tangents:
+        if np.ndim(t) > 0:
+            return np.shape(t)[0]
+    raise ValueError("fwdcompile: batched tangents need a leading axis of directions")
+
+
+def bzeros(k, x):
+    """K zero tangents for ``x``."""
+    if isinstance(x, tuple):
+        return tuple(bzeros(k, item) for item in x)
+    return np.zeros((k,) + np.shape(x), dtype=np.result_type(np.asarray(x).dtype, np.float64))
+
+
+def lift(d, z):
+    """Insert unit axes after the direction axis so that ``d`` (K directions of
+    a lower-rank value) broadcasts against values of ``z``'s rank."""
+    d = np.asarray(d)
+    missing = np.ndim(z) - (d.ndim - 1)
+    if missing <= 0:
+        return d
+    return d.reshape(d.shape[:1] + (1,) * missing + d.shape[1:])
+
+
+def fit(d, z, copy=False):
+    """K tangents of exactly the shape (K,) + shape(z), so that later in-place
+    updates (x += ..., out[i] = ...) see one array per variable, as the value
+    does; ``copy`` when the tangent must not share memory with another one."""
+    d = lift(d, z)
+    shape = d.shape[:1] + np.shape(z)
+    if d.shape == shape:
+        return d.copy() if copy else d
+    return np.array(np.broadcast_to(d, shape))
+
+
+def _inplace(d, v, x, op):
+    """``d_x op= v`` with the value's semantics: in place when ``x`` is an array
+    (aliases see the update), a new tangent when ``x`` is an immutable scalar."""
+    if isinstance(x, np.ndarray):
+        return op(d, v, out=d) if d.dtype.kind in "fc" else op(d, v)
+    return op(d, v)
+
+
+def inplace_add(d, v, x):
+    return _inplace(d, v, x, np.add)
+
+
+def inplace_sub(d, v, x):
+    return _inplace(d, v, x, np.subtract)
+
+
+def inplace_mul(d, v, x):
+    return _inplace(d, v, x, np.multiply)
+
+
+def inplace_div(d, v, x):
+    return _inplace(d, v, x, np.true_divide)
+
+
+def bsplit(d):
+    """Iterate K-direction tangents along the value's first axis."""
+    return np.moveaxis(np.asarray(d), 0, 1)
+
+
+def btranspose(d):
+    """``x.T`` for K-direction tangents: reverse every axis but the first."""
+    d = np.asarray(d)
+    return d.transpose((0,) + tuple(range(d.ndim - 1, 0, -1)))
+
+
+def matmul_left(d_a, b):
+    """K directions of ``d_a @ b``."""
+    d_a, b = np.asarray(d_a), np.asarray(b)
+    if d_a.ndim == 2 and b.ndim > 2:  # (K, n) would be read as one matrix
+        return np.stack([d @ b for d in d_a])
+    return d_a @ b
+
+
+def matmul_right(a, d_b):
+    """K directions of ``a @ d_b``."""
+    a, d_b = np.asarray(a), np.asarray(d_b)
+    if d_b.ndim == 2:  # b is a vector: (K, n) -> a @ each row
+        if a.ndim == 1:
+            return d_b @ a
+        if a.ndim == 2:
+            return d_b @ a.T
+        return np.stack([a @ d for d in d_b])
+    if a.ndim > 2:
+        return np.stack([a @ d for d in d_b])
+    return a @ d_b
+
+
+def custom_batched(rule, primals, tangents):
+    """A custom_jvp rule evaluated for K directions: (value, stacked tangents)."""
+    k = batch_size(*tangents)
+    value, outs = None, []
+    for i in range(k):
+        value, out = rule(primals, tuple(t[i] for t in tangents))
+        outs.append(out)
+    return value, np.stack(outs)

@@ -36,6 +36,8 @@ from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTION
 from ..rules import lookup
 from ..rules.registry import KEYWORDS, substitute, tangent_or_zero, zero_like
 from . import build
+from . import batch
+from .batch import BatchUnsupported
 from .naming import Namer
 from .simplify import fold
 
@@ -62,7 +64,7 @@ class Joint:
 
 
 class Transformer:
-    def __init__(self, parsed, wrt, activity, expr_activity, helpers, name):
+    def __init__(self, parsed, wrt, activity, expr_activity, helpers, name, batched=False):
         self.parsed = parsed
         self.loc = parsed.loc
         self.scope = parsed.scope
@@ -73,8 +75,10 @@ class Transformer:
         self.name = name
         taken = set(parsed.local_names) | _all_names(parsed.node) | {"_"} \
             | {build.alias(r) for r in build.RESERVED}
-        self.namer = Namer(taken)
+        self.namer = Namer(taken | {"_K"})
         self.namer.taken.add(name)
+        self.batched = batched  # tangents carry K directions on a leading axis
+        self.tangent_kind = "fallback"
         self.namespace = {}
         self.comments = {}
         self.temps = set()
@@ -104,6 +108,22 @@ class Transformer:
     def emit(self, stmt):
         self.out.append(stmt)
 
+    def lift_into(self, tangent, target):
+        """K-direction tangents stored into a slice get the slice's rank."""
+        if self.batched and isinstance(target, gast.Subscript):
+            return build.call("_rt.lift", [tangent, build.as_load(target)])
+        return tangent
+
+    def zero(self, atom):
+        """A zero tangent standing alone (a returned or assigned value)."""
+        if self.batched:
+            return build.call("_rt.bzeros", [build.name("_K"), build.clone(atom)])
+        return zero_like(atom)
+
+    def no_batch(self, what, node=None):
+        if self.batched:
+            raise BatchUnsupported(what)
+
     def temp(self, node):
         ident = self.namer.temp(node)
         self.temps.add(ident)
@@ -128,10 +148,13 @@ class Transformer:
         fdef = self.parsed.node
         body = []
         self.out = body
+        if self.batched:
+            self.emit(build.assign(build.name("_K", True), build.call(
+                "_rt.batch_size", [build.name(self.namer.tangent(p)) for p in self.wrt])))
         for p in self.parsed.params:
             if self.active_name(p) and p not in self.wrt:
                 self.emit(build.assign(build.name(self.namer.tangent(p), True),
-                                       build.call("_rt.zeros_like", [build.name(p)])))
+                                       self.zero(build.name(p))))
         for stmt in fdef.body:
             if _is_docstring(stmt):
                 continue
@@ -176,7 +199,7 @@ class Transformer:
                 self.emit(stmt)
             else:
                 method(stmt)
-        except FwdcompileError:
+        except (FwdcompileError, BatchUnsupported):
             raise
         except Exception as exc:  # a bug in fwdcompile: say where it happened
             raise self.error(InternalError, f"fwdcompile failed on this statement "
@@ -214,6 +237,7 @@ class Transformer:
         if isinstance(kind, Method) and kind.name == "append" \
                 and isinstance(kind.receiver, gast.Name) and len(value.args) == 1 \
                 and self.active_name(kind.receiver.id):
+            self.no_batch("lists of tangents")
             self.comment(stmt)
             atom, tangent = self.emit_expr(value.args[0])
             self.emit(build.expr_stmt(build.call(build.attr(kind.receiver, "append"), [atom])))
@@ -263,10 +287,15 @@ class Transformer:
         self.comment(stmt)
         target = self.fixed_target(target)
         atom, d_val = self.emit_expr(stmt.value)
+        if d_val is not None and self.batched:
+            d_val = build.call("_rt.lift", [d_val, build.as_load(target)])
         t_target = self.tangent_target(target)
         t_load = build.as_load(t_target)
         t_store = build.as_store(t_target)
         load = build.as_load(target)
+        if self.batched and isinstance(target, gast.Name):
+            self.batched_aug_assign(target, op, atom, d_val, t_store, t_load, load)
+            return
         if isinstance(op, (gast.Add, gast.Sub)):
             self.emit(build.aug_assign(target, op, atom))
             if d_val is not None:
@@ -293,6 +322,35 @@ class Transformer:
             self.emit(build.aug_assign(build.as_store(t_load), gast.Div(), build.clone(atom)))
         self.emit(build.aug_assign(target, op, atom))
 
+    def batched_aug_assign(self, target, op, atom, d_val, t_store, t_load, load):
+        """``x op= e`` with K-direction tangents: a scalar's tangent is an array
+        here, so updating it in place would leak into its aliases; the runtime
+        updates in place only when the value itself is an array."""
+        def update(name, value):
+            self.emit(build.assign(build.clone(t_store), build.call(
+                f"_rt.inplace_{name}", [build.clone(t_load), value, build.clone(load)])))
+
+        if isinstance(op, (gast.Add, gast.Sub)):
+            if d_val is not None:
+                update("add" if isinstance(op, gast.Add) else "sub", d_val)
+        elif isinstance(op, gast.Mult):
+            increment = None
+            if d_val is not None:
+                ident = self.namer.fresh(f"{target.id}_inc")
+                self.temps.add(ident)
+                self.emit(build.assign(build.name(ident, True),
+                                       build.binop(build.clone(load), gast.Mult(), d_val)))
+                increment = build.name(ident)
+            update("mul", build.clone(atom))
+            if increment is not None:
+                update("add", increment)
+        else:
+            if d_val is not None:
+                update("sub", build.binop(build.binop(build.clone(load), gast.Div(),
+                                                      build.clone(atom)), gast.Mult(), d_val))
+            update("div", build.clone(atom))
+        self.emit(build.aug_assign(target, op, atom))
+
     def stmt_Return(self, stmt):
         value = stmt.value
         if value is None:
@@ -309,7 +367,7 @@ class Transformer:
                     ident = self.temp(value)
                     self.emit(build.assign(build.name(ident, True), value))
                     tmp = build.name(ident)
-                self.emit(build.ret(build.tup([tmp, zero_like(tmp)])))
+                self.emit(build.ret(build.tup([tmp, self.zero(tmp)])))
             else:
                 self.emit(build.ret(build.tup([zero[0], zero[1]])))
             return
@@ -323,12 +381,12 @@ class Transformer:
             self.returns.append(tuple(t is not None for t in tangents))
             self.emit(build.ret(build.tup([
                 build.tup(atoms),
-                build.tup([t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)])])))
+                build.tup([t if t is not None else self.zero(a) for a, t in zip(atoms, tangents)])])))
             return
         atom, tangent = self.emit_expr(value)
         self.returns.append(tangent is not None)
         self.emit(build.ret(build.tup([atom, tangent if tangent is not None
-                                       else zero_like(atom)])))
+                                       else self.zero(atom)])))
 
     def zero_tuple(self, value):
         atoms = []
@@ -339,7 +397,7 @@ class Transformer:
                 ident = self.temp(elt)
                 self.emit(build.assign(build.name(ident, True), elt))
                 atoms.append(build.name(ident))
-        return build.tup(atoms), build.tup([zero_like(a) for a in atoms])
+        return build.tup(atoms), build.tup([self.zero(a) for a in atoms])
 
     def stmt_If(self, stmt):
         self.emit(build.if_(stmt.test, self.block(stmt.body),
@@ -380,6 +438,8 @@ class Transformer:
             return build.call("zip", [rebuild(a, e) for a, e in zip(it.args, target.elts)])
 
         primal_iter = rebuild(stmt.iter, stmt.target)
+        if self.batched:  # iterate the value's first axis, not the directions
+            d_seqs = [build.call("_rt.bsplit", [d]) for d in d_seqs]
         if len(d_seqs) == 1:
             return primal_iter, d_seqs[0], t_targets[0]
         return primal_iter, build.call("zip", d_seqs), build.tup(t_targets, store=True)
@@ -399,8 +459,10 @@ class Transformer:
         if isinstance(target, gast.Name):
             return build.name(self.namer.tangent(target.id), True)
         if isinstance(target, gast.Subscript):
-            return build.subscript(build.as_load(self.tangent_target(target.value)),
-                                   self.static_index(target.slice), store=True)
+            base = build.as_load(self.tangent_target(target.value))
+            if self.batched:
+                return build.as_store(batch.subscript(base, self.static_index(target.slice)))
+            return build.subscript(base, self.static_index(target.slice), store=True)
         raise self.error(UnsupportedSyntax, "this assignment target is not supported", target)
 
     def fixed_target(self, target):
@@ -426,7 +488,8 @@ class Transformer:
             return
         if isinstance(value, gast.Name):
             self.emit(build.assign(target, value))
-            self.emit(build.assign(self.tangent_target(target), self.d(value.id)))
+            self.emit(build.assign(self.tangent_target(target),
+                                   self.lift_into(self.d(value.id), target)))
             return
         op = self.compute(value)
         if isinstance(op, Joint):
@@ -443,6 +506,8 @@ class Transformer:
             self.emit(build.assign(target, primal))
             self.zero_tangent(target, primal)
             return
+        if self.batched and isinstance(target, gast.Subscript):
+            tangent = build.call("_rt.lift", [tangent, build.name(Z)])
         reads = read_names(tangent)
         if base in reads:  # the tangent needs the old value of the target
             if Z in reads:
@@ -461,14 +526,24 @@ class Transformer:
     def finish(self, tangent, z):
         tangent = substitute(tangent, {Z: z}, in_place=True)  # built for this statement
         tangent = fold(tangent)
-        if isinstance(tangent, gast.Name):
-            source = self.primal_of.get(tangent.id)
+        core = tangent
+        if self.batched and isinstance(core, gast.Call) and _is_rt_call(core, "lift"):
+            core = core.args[0]
+        private = False
+        if isinstance(core, gast.Name):
+            source = self.primal_of.get(core.id)
             target = _base(z) if isinstance(z, (gast.Name, gast.Subscript)) else None
-            if source is not None and (self.written(source) or
-                                       (target is not None and self.written(target))):
-                # a fresh primal (x + c) whose tangent would alias another array
-                # that is written in place: copy, so the write stays private
-                return build.call("_rt.copy", [tangent])
+            # a fresh primal (x + c) whose tangent would alias another array that
+            # is written in place: copy, so the write stays private
+            private = source is not None and (self.written(source) or
+                                              (target is not None and self.written(target)))
+        if self.batched:
+            if isinstance(tangent, gast.Call) and _is_rt_call(tangent, "fit") and not private:
+                return tangent
+            args = [tangent, build.clone(z)] + ([build.const(True)] if private else [])
+            return build.call("_rt.fit", args)
+        if private:
+            return build.call("_rt.copy", [tangent])
         return tangent
 
     @property
@@ -484,19 +559,21 @@ class Transformer:
         base = _base(target)
         if base is None or not self.active_name(base):
             return
-        if isinstance(target, gast.Subscript) or _is_number(value):
+        if isinstance(target, gast.Subscript) or (_is_number(value) and not self.batched):
             zero = build.const(0.0)
         elif isinstance(value, gast.List) and not value.elts:
+            self.no_batch("lists of tangents")
             zero = gast.List(elts=[], ctx=gast.Load())
         else:
-            zero = build.call("_rt.zeros_like", [build.as_load(target)])
+            zero = self.zero(build.as_load(target))
         self.emit(build.assign(self.tangent_target(target), zero))
 
     def assign_atom(self, target, atom, tangent):
         target = self.fixed_target(target)
         self.emit(build.assign(target, build.clone(atom)))
         if tangent is not None:
-            self.emit(build.assign(self.tangent_target(target), build.clone(tangent)))
+            self.emit(build.assign(self.tangent_target(target),
+                                   self.lift_into(build.clone(tangent), target)))
         else:
             self.zero_tangent(target, atom)
 
@@ -521,10 +598,10 @@ class Transformer:
                 t_targets.append(self.tangent_target(elt))
                 if tangent is not None:
                     t_values.append(tangent)
-                elif isinstance(elt, gast.Subscript) or _is_number(atom):
+                elif isinstance(elt, gast.Subscript) or (_is_number(atom) and not self.batched):
                     t_values.append(build.const(0.0))
                 else:
-                    t_values.append(build.call("_rt.zeros_like", [build.as_load(elt)]))
+                    t_values.append(self.zero(build.as_load(elt)))
             if len(t_targets) == 1:
                 self.emit(build.assign(t_targets[0], t_values[0]))
             elif t_targets:
@@ -600,6 +677,8 @@ class Transformer:
         ident = self.temp(node if isinstance(op, Joint) else op[0])
         target = build.name(ident, True)
         if isinstance(op, Joint):  # a tuple-valued helper gets a tuple tangent
+            if isinstance(op.out_activity, tuple):
+                self.no_batch("tuple-valued tangents used as values")
             self.act.active.add(ident)
             self.emit(build.assign(build.tup([target, self.d(ident)], store=True), op.call))
             return self.remember(node, build.name(ident), self.d(ident))
@@ -639,11 +718,25 @@ class Transformer:
         return self.static(index)
 
     def compute(self, node):
-        """(primal expression over atoms, tangent expression or None), or a Joint."""
+        """(primal expression over atoms, tangent expression or None), or a Joint;
+        in vector mode the tangent is made correct for K directions here."""
+        self.tangent_kind = "fallback"
+        op = self._compute(node)
+        if not self.batched or isinstance(op, Joint) or op[1] is None:
+            return op
+        primal, tangent = op
+        return primal, batch.batch_expression(tangent, self.tangent_kind, build.name(Z),
+                                              set(self.namer.tangents.values()))
+
+    def _compute(self, node):
         if isinstance(node, gast.BinOp):
             left, d_left = self.emit_expr(node.left)
             right, d_right = self.emit_expr(node.right)
             primal = build.binop(left, node.op, right)
+            if self.batched and isinstance(node.op, gast.MatMult):
+                self.tangent_kind = "exact"
+                return primal, batch.matmul_terms(left, right, d_left, d_right)
+            self.tangent_kind = "elementwise"
             rule = lookup(type(node.op))
             if rule is None:
                 raise self.error(NoDerivativeRule, f"the operator `{_op_symbol(node.op)}` has "
@@ -652,13 +745,20 @@ class Transformer:
                                     build.name(Z))
         if isinstance(node, gast.UnaryOp):
             operand, d_operand = self.emit_expr(node.operand)
+            self.tangent_kind = "elementwise"
             rule = lookup(type(node.op))
             primal = gast.UnaryOp(op=node.op, operand=operand)
             return primal, rule.jvp({"x": operand}, {"x": d_operand}, build.name(Z))
         if isinstance(node, gast.Subscript):
             value, d_value = self.emit_expr(node.value)
             index = self.static_index(node.slice)
-            tangent = None if d_value is None else build.subscript(d_value, build.clone(index))
+            self.tangent_kind = "exact"
+            if d_value is None:
+                tangent = None
+            elif self.batched:
+                tangent = batch.subscript(d_value, index)
+            else:
+                tangent = build.subscript(d_value, build.clone(index))
             return build.subscript(value, index), tangent
         if isinstance(node, gast.Attribute):
             value, d_value = self.emit_expr(node.value)
@@ -666,9 +766,16 @@ class Transformer:
             if node.attr in NONDIFF_ATTRIBUTES or d_value is None:
                 return primal, None
             if node.attr in LINEAR_ATTRIBUTES:
+                self.tangent_kind = "exact"
+                if self.batched and node.attr == "T":
+                    return primal, build.call("_rt.btranspose", [d_value])
+                if self.batched and node.attr == "mT":
+                    self.tangent_kind = "fallback"
                 return primal, build.attr(d_value, node.attr)
             raise self.error(UnsupportedSyntax, f"the attribute `.{node.attr}` of a "
                              "differentiated value is not supported", node)
+        if isinstance(node, (gast.List, gast.Tuple, gast.Dict)):
+            self.no_batch("containers of tangents")
         if isinstance(node, (gast.List, gast.Tuple)):
             atoms, tangents = self.atoms(node.elts)
             primal = type(node)(elts=atoms, ctx=gast.Load())
@@ -788,7 +895,24 @@ class Transformer:
                                      "has no derivative rule, but it carries a derivative here",
                                      call, hint="pass it as data, or register a rule with "
                                                 "fwdcompile.custom_jvp")
-            tangent = rule.jvp(bound, d_bound, build.name(Z))
+            if self.batched:
+                self.tangent_kind = batch.rule_kind(rule)
+                if type(rule).__name__ == "SelectRule" and len(args) == 1:
+                    self.tangent_kind = "fallback"  # max(iterable)
+                if rule.name in batch.TUPLE_VALUED:
+                    self.no_batch("functions returning tuples of tangents")
+                if any(isinstance(t, (list, tuple)) for t in d_bound.values()) \
+                        and self.tangent_kind != "fallback":
+                    self.tangent_kind = "fallback"
+            if self.batched and self.tangent_kind == "matmul":
+                self.tangent_kind = "exact"
+                first, second = list(rule.sig.parameters)[:2]
+                tangent = batch.matmul_terms(bound[first], bound[second],
+                                             d_bound.get(first), d_bound.get(second)) \
+                    if (d_bound.get(first) is not None or d_bound.get(second) is not None) \
+                    else None
+            else:
+                tangent = rule.jvp(bound, d_bound, build.name(Z))
         if receiver is not None:
             primal = build.call(build.attr(receiver[0], call.func.attr), args[1:],
                                 list(keywords.items()))
@@ -802,6 +926,10 @@ class Transformer:
                              "custom_jvp rule are not supported", call)
         ident = self.namer.fresh(f"{getattr(rule.function, '__name__', 'rule')}_jvp_rule")
         self.namespace[ident] = rule.jvp_function
+        if self.batched:
+            tangents = [t if t is not None else self.zero(a) for a, t in zip(args, d_args)]
+            return Joint(build.call("_rt.custom_batched", [build.name(ident), build.tup(args),
+                                                           build.tup(tangents)]))
         tangents = [t if t is not None else zero_like(a) for a, t in zip(args, d_args)]
         return Joint(build.call(ident, [build.tup(args), build.tup(tangents)]))
 
@@ -818,6 +946,7 @@ class Transformer:
                              "derivative", call)
         if d_receiver is None or name in NONDIFF_METHODS:
             return primal, None
+        self.tangent_kind = "exact" if name == "astype" else "fallback"
         if name == "get" and len(args) == 2:  # d.get(key, default): the default's tangent is 0
             return primal, build.call(build.attr(d_receiver, name),
                                       [build.clone(args[0]), zero_like(args[1])])
@@ -847,6 +976,12 @@ class Transformer:
 
 
 # ---------------------------------------------------------------------- small predicates
+
+def _is_rt_call(node, name):
+    func = node.func
+    return isinstance(func, gast.Attribute) and func.attr == name \
+        and isinstance(func.value, gast.Name) and build.is_alias(func.value.id)
+
 
 def _call_inputs(call):
     """The receiver and arguments of a call, as one tuple expression."""

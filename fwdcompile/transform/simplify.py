@@ -256,9 +256,15 @@ def _writes(stmt, is_pure_call):
             out.add("*")
         if isinstance(n, gast.AugAssign):
             out.add("*")
-        if isinstance(n, gast.Call) and not (_is_rule_call(n) or is_pure_call(n)):
+        if isinstance(n, gast.Call) and (not (_is_rule_call(n) or is_pure_call(n))
+                                         or _writes_in_place(n)):
             out.add("*")
     return out
+
+
+def _writes_in_place(call):
+    """``_rt.inplace_add(d, v, x)`` and friends update ``d`` in place."""
+    return isinstance(call.func, gast.Attribute) and call.func.attr.startswith("inplace_")
 
 
 def _is_rule_call(call):

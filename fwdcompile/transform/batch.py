@@ -1,0 +1,146 @@
+"""Vector mode: tangents that carry K directions along a leading axis.
+
+Contract: in a batched JVP every tangent has shape ``(K,) + primal.shape``
+(``(K,)`` for a scalar), so one run of the primal serves K directions.  The
+transform builds each tangent expression as for one direction and then calls
+:func:`batch_expression`, which makes it correct for K at once:
+
+* ``elementwise`` expressions (partials times tangents, sums of tangents,
+  ``where``/``maximum``) are fine under numpy broadcasting once every tangent
+  is *lifted* to the rank of the result: ``_rt.lift(d_a, z)`` inserts unit
+  axes after the K axis, so a scalar's ``(K,)`` tangent broadcasts against an
+  ``(n,)`` array as ``(K, 1)`` and never misaligns with a primal axis;
+* ``matmul`` products become ``_rt.matmul_left``/``_rt.matmul_right``, which
+  handle the K axis for every rank;
+* everything else (reductions, reshapes, linear algebra, templates) is
+  evaluated direction by direction:
+  ``_np.stack([<expression> for d_x_k in d_x])``.
+
+Subscripts are written ``d_x[:, idx]`` by the transform itself.  Constructs
+whose tangent is a container (lists, dicts, tuple-valued variables) raise
+:class:`BatchUnsupported`; the API then falls back to one JVP per direction.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from . import build
+
+
+class BatchUnsupported(Exception):
+    """The batched transform cannot express this construct (an internal signal)."""
+
+
+def tangent_leaves(node, tangent_names):
+    """Tangent variable names read by an expression, in first-use order."""
+    seen = []
+    for n in _ordered_names(node):
+        if n in tangent_names and n not in seen:
+            seen.append(n)
+    return seen
+
+
+def _ordered_names(node):
+    out = []
+
+    class _Visit(gast.NodeVisitor):
+        def visit_Name(self, name):
+            if isinstance(name.ctx, gast.Load):
+                out.append(name.id)
+
+    _Visit().visit(node)
+    return out
+
+
+def batch_expression(expr, kind, z, tangent_names):
+    """The batched form of a one-direction tangent expression (see module doc)."""
+    leaves = tangent_leaves(expr, tangent_names)
+    if not leaves:
+        return expr
+    if kind == "elementwise":
+        lifted = {leaf: build.call("_rt.lift", [build.name(leaf), build.clone(z)])
+                  for leaf in leaves}
+        return _replace(expr, lifted)
+    if kind == "exact":
+        return expr
+    return per_direction(expr, leaves)
+
+
+def per_direction(expr, leaves):
+    """``_np.stack([expr(d_a_k, d_b_k) for d_a_k, d_b_k in zip(d_a, d_b)])``."""
+    names = {leaf: f"{leaf}_k" for leaf in leaves}
+    body = _replace(expr, {leaf: build.name(k) for leaf, k in names.items()})
+    if len(leaves) == 1:
+        target = build.name(names[leaves[0]], True)
+        iterable = build.name(leaves[0])
+    else:
+        target = build.tup([build.name(names[leaf], True) for leaf in leaves], store=True)
+        iterable = build.call("zip", [build.name(leaf) for leaf in leaves])
+    comp = gast.comprehension(target=target, iter=iterable, ifs=[], is_async=0)
+    return build.call("_np.stack", [gast.ListComp(elt=body, generators=[comp])])
+
+
+def _replace(expr, mapping):
+    class _Sub(gast.NodeTransformer):
+        def visit_Name(self, name):
+            if name.id in mapping and isinstance(name.ctx, gast.Load):
+                return build.clone(mapping[name.id])
+            return name
+
+    return _Sub().visit(build.clone(expr))
+
+
+def subscript(d_value, index):
+    """``d_x[idx]`` for K directions: ``d_x[:, idx]``."""
+    whole = gast.Slice(lower=None, upper=None, step=None)
+    elts = index.elts if isinstance(index, gast.Tuple) else [index]
+    return build.subscript(d_value, build.tup([whole] + [build.clone(e) for e in elts]))
+
+
+# which rules keep their one-direction form under broadcasting
+ELEMENTWISE_TEMPLATES = {"numpy.maximum", "numpy.minimum", "numpy.fmax", "numpy.fmin",
+                         "numpy.clip"}
+ELEMENTWISE_LINEAR = {"numpy.where", "numpy.real", "numpy.imag", "numpy.conj",
+                      "numpy.conjugate", "numpy.asarray", "numpy.ascontiguousarray",
+                      "numpy.float64", "numpy.float32", "numpy.negative", "numpy.positive"}
+MATMUL = {"numpy.matmul"}
+TUPLE_VALUED = {"numpy.meshgrid", "numpy.atleast_1d", "numpy.atleast_2d"}
+
+
+def rule_kind(rule):
+    """'elementwise', 'matmul' or 'fallback' for a registry rule."""
+    cls = type(rule).__name__
+    if cls in ("PowerRule", "LogRule", "SelectRule"):
+        return "elementwise"
+    if cls == "PartialsRule":
+        return "fallback" if any(_mentions_d(t) for t in rule.partials.values()) \
+            else "elementwise"
+    if cls == "MultilinearRule":
+        if rule.operator is gast.Mult or rule.name == "numpy.multiply":
+            return "elementwise"
+        if rule.operator is gast.MatMult or rule.name in MATMUL:
+            return "matmul"
+        return "fallback"
+    if cls == "TemplateRule":
+        return "elementwise" if rule.name in ELEMENTWISE_TEMPLATES else "fallback"
+    if cls == "LinearRule":
+        return "elementwise" if rule.name in ELEMENTWISE_LINEAR else "fallback"
+    return "fallback"
+
+
+def _mentions_d(template):
+    return any(isinstance(n, gast.Name) and n.id == "d" for n in build.walk(template))
+
+
+def matmul_terms(left, right, d_left, d_right):
+    """Tangent of ``left @ right`` with K directions on the tangents."""
+    terms = []
+    if d_left is not None:
+        terms.append(build.call("_rt.matmul_left", [d_left, build.clone(right)]))
+    if d_right is not None:
+        terms.append(build.call("_rt.matmul_right", [build.clone(left), d_right]))
+    total = terms[0]
+    for term in terms[1:]:
+        total = build.binop(total, gast.Add(), term)
+    return total
