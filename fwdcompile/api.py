@@ -267,15 +267,19 @@ class ForwardGradient:
             raise TypeError(f"{self.__qualname__}: no parameter receives a float; nothing to "
                             "differentiate (pass floats, or name the parameters in wrt)")
         shapes = [np.shape(arguments[n]) for n in wrt]
-        value, draws, slopes = None, [], []
-        for _ in range(int(directions)):
-            vs = tuple(_direction(rng, shape, distribution) for shape in shapes)
-            value, slope = self.jvp(*args, tangents=vs, **kwargs)
-            if np.ndim(slope) != 0 or isinstance(slope, tuple):
-                raise ValueError(f"{self.__qualname__}: forward_grad needs a function returning "
-                                 f"a scalar, but it returned shape {np.shape(value)}")
-            draws.append(vs)
-            slopes.append(float(slope))
+        k = int(directions)
+        if k == 1:
+            draws = [tuple(_direction(rng, shape, distribution) for shape in shapes)]
+            value, slope = self.jvp(*args, tangents=draws[0], **kwargs)
+            slopes = [slope]
+        else:  # vector mode: all K directional derivatives from one run
+            stacked = tuple(_direction(rng, (k,) + shape, distribution) for shape in shapes)
+            value, slopes = self.jvp(*args, tangents=stacked, batched=True, **kwargs)
+            draws = [tuple(v[i] for v in stacked) for i in range(k)]
+        if isinstance(value, tuple) or np.ndim(value) != 0:
+            raise ValueError(f"{self.__qualname__}: forward_grad needs a function returning "
+                             f"a scalar, but it returned shape {np.shape(value)}")
+        slopes = [float(s) for s in np.reshape(slopes, -1)]
         if combine == "mean":
             weights = np.asarray(slopes) / len(slopes)
         else:

@@ -303,3 +303,27 @@ def custom_batched(rule, primals, tangents):
         value, out = rule(primals, tuple(t[i] for t in tangents))
         outs.append(out)
     return value, np.stack(outs)
+
+
+def _shift_axis(axis, ndim):
+    """An axis of the value, as an axis of its K-direction tangent."""
+    if axis is None:
+        return tuple(range(1, ndim + 1))
+    if isinstance(axis, (tuple, list)):
+        return tuple(_shift_axis(a, ndim)[0] if not isinstance(a, tuple) else a for a in axis)
+    return (axis + 1 if axis >= 0 else axis,)
+
+
+def breduce(fn, d, axis=None, keepdims=False):
+    """A linear reduction (numpy.sum, numpy.mean) of K-direction tangents."""
+    d = np.asarray(d)
+    return fn(d, axis=_shift_axis(axis, d.ndim - 1), keepdims=keepdims)
+
+
+def bmax_jvp(a, z, d, axis=None, keepdims=False):
+    """max_jvp for K-direction tangents: the tie mask is computed once."""
+    a = np.asarray(a)
+    mask = a == _expand(z, a, axis, keepdims)
+    count = np.sum(mask, axis=axis, keepdims=keepdims)
+    axes = _shift_axis(axis, a.ndim)
+    return np.sum(np.where(mask, d, 0.0), axis=axes, keepdims=keepdims) / count

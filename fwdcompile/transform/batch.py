@@ -144,3 +144,24 @@ def matmul_terms(left, right, d_left, d_right):
     for term in terms[1:]:
         total = build.binop(total, gast.Add(), term)
     return total
+
+
+_REDUCTIONS = {"numpy.sum": "_np.sum", "numpy.mean": "_np.mean", "numpy.nansum": "_np.nansum"}
+_MAX_TEMPLATES = {"numpy.max", "numpy.amax", "numpy.min", "numpy.amin"}
+
+
+def batched_reduction(rule, bound, d_bound):
+    """A direct K-direction tangent for sum/mean/max/min reductions (no loop
+    over directions), or None to use the general path."""
+    extra = set(k for k in bound if isinstance(k, str) and not k.startswith("__")) \
+        - {"a", "axis", "keepdims"}
+    d = d_bound.get("a")
+    if d is None or isinstance(d, (list, tuple)) or extra:
+        return None
+    keywords = [(k, build.clone(bound[k])) for k in ("axis", "keepdims") if k in bound]
+    if rule.name in _REDUCTIONS:
+        return build.call("_rt.breduce", [build.dotted(_REDUCTIONS[rule.name]), d], keywords)
+    if rule.name in _MAX_TEMPLATES:
+        return build.call("_rt.bmax_jvp", [build.clone(bound["a"]), build.name("__z__"), d],
+                          keywords)
+    return None

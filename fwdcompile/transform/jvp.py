@@ -904,7 +904,11 @@ class Transformer:
                 if any(isinstance(t, (list, tuple)) for t in d_bound.values()) \
                         and self.tangent_kind != "fallback":
                     self.tangent_kind = "fallback"
-            if self.batched and self.tangent_kind == "matmul":
+            fast = batch.batched_reduction(rule, bound, d_bound) if self.batched else None
+            if fast is not None:
+                self.tangent_kind = "exact"
+                tangent = fast
+            elif self.batched and self.tangent_kind == "matmul":
                 self.tangent_kind = "exact"
                 first, second = list(rule.sig.parameters)[:2]
                 tangent = batch.matmul_terms(bound[first], bound[second],
@@ -947,6 +951,11 @@ class Transformer:
         if d_receiver is None or name in NONDIFF_METHODS:
             return primal, None
         self.tangent_kind = "exact" if name == "astype" else "fallback"
+        if self.batched and name in ("sum", "mean") and d_receiver is not None \
+                and not args and set(keywords) <= {"axis", "keepdims"}:
+            self.tangent_kind = "exact"
+            return primal, build.call("_rt.breduce", [build.dotted(f"_np.{name}"), d_receiver],
+                                      list(build.clone(keywords).items()))
         if name == "get" and len(args) == 2:  # d.get(key, default): the default's tangent is 0
             return primal, build.call(build.attr(d_receiver, name),
                                       [build.clone(args[0]), zero_like(args[1])])
