@@ -278,6 +278,8 @@ def matmul_left(d_a, b):
     d_a, b = np.asarray(d_a), np.asarray(b)
     if d_a.ndim == 2 and b.ndim > 2:  # (K, n) would be read as one matrix
         return np.stack([d @ b for d in d_a])
+    if d_a.ndim >= 3 and b.ndim == 2:  # all K directions in one matrix product
+        return (d_a.reshape(-1, d_a.shape[-1]) @ b).reshape(d_a.shape[:-1] + b.shape[1:])
     return d_a @ b
 
 
