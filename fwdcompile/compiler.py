@@ -128,7 +128,6 @@ def _bind_active(fn, call, names, expr_activity):
 
 
 def _compile(parsed, wrt, name, batched=False):
-    fn = parsed.fn
     helpers_used = []
     helper_names = {}
 

@@ -1,0 +1,221 @@
+"""Assignments in the tangent transform: targets, ordering, zeros, tuples.
+
+Contract: :class:`AssignMixin` turns ``target = value`` (names, subscripts,
+tuples, conditional expressions) into the primal store and the matching
+tangent store.  The tangent is written after the primal unless it needs the
+target's old value, and through a temporary when it needs both.  Tangent
+arrays mirror the aliasing of values, and a tangent that would alias an
+array written in place is copied.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from ..errors import UnsupportedSyntax
+from ..frontend.activity import read_names
+from ..rules.registry import substitute
+from . import batch, build
+from .expressions import Joint
+from .predicates import Z, _base, _is_number, _is_rt_call, _leaf_targets, _cheap
+from .simplify import fold
+
+
+class AssignMixin:
+    def tangent_target(self, target):
+        """``d_x`` for ``x``; ``d_a[i]`` for ``a[i]``."""
+        if isinstance(target, gast.Name):
+            return build.name(self.namer.tangent(target.id), True)
+        if isinstance(target, gast.Subscript):
+            base = build.as_load(self.tangent_target(target.value))
+            if self.batched:
+                return build.as_store(batch.subscript(base, self.static_index(target.slice)))
+            return build.subscript(base, self.static_index(target.slice), store=True)
+        raise self.error(UnsupportedSyntax, "this assignment target is not supported", target)
+
+    def fixed_target(self, target):
+        """A subscript target whose index is evaluated once, before the store
+        (``y[y < 0] = 0`` must not recompute its mask after writing)."""
+        if isinstance(target, gast.Subscript):
+            return build.subscript(self.fixed_target(target.value) if isinstance(
+                target.value, gast.Subscript) else target.value,
+                self.static_index(target.slice), store=True)
+        return target
+
+    def assign(self, target, value):
+        target = self.fixed_target(target)
+        if isinstance(target, (gast.Tuple, gast.List)):
+            self.assign_tuple(target, value)
+            return
+        if isinstance(value, gast.IfExp) and self.active(value):
+            self.assign_ifexp(target, value)
+            return
+        if not self.active(value):
+            self.emit(build.assign(target, value))
+            self.zero_tangent(target, value)
+            return
+        if isinstance(value, gast.Name):
+            self.emit(build.assign(target, value))
+            self.emit(build.assign(self.tangent_target(target),
+                                   self.lift_into(self.d(value.id), target)))
+            return
+        op = self.compute(value)
+        if isinstance(op, Joint):
+            self.emit(build.assign(build.tup([target, self.tangent_target(target)], store=True),
+                                   op.call))
+            return
+        primal, tangent = op
+        self.assign_op(target, primal, tangent, value)
+
+    def assign_op(self, target, primal, tangent, value):
+        base = _base(target)
+        load = build.as_load(target)
+        if tangent is None:
+            self.emit(build.assign(target, primal))
+            self.zero_tangent(target, primal)
+            return
+        if self.batched and isinstance(target, gast.Subscript):
+            tangent = build.call("_rt.lift", [tangent, build.name(Z)])
+        reads = read_names(tangent)
+        if base in reads:  # the tangent needs the old value of the target
+            if Z in reads:
+                ident = self.temp(primal)
+                self.emit(build.assign(build.name(ident, True), primal))
+                self.emit(build.assign(self.tangent_target(target),
+                                       self.finish(tangent, build.name(ident))))
+                self.emit(build.assign(target, build.name(ident)))
+            else:
+                self.emit(build.assign(self.tangent_target(target), self.finish(tangent, load)))
+                self.emit(build.assign(target, primal))
+            return
+        self.emit(build.assign(target, primal))
+        self.emit(build.assign(self.tangent_target(target), self.finish(tangent, load)))
+
+    def finish(self, tangent, z):
+        tangent = substitute(tangent, {Z: z}, in_place=True)  # built for this statement
+        tangent = fold(tangent)
+        core = tangent
+        if self.batched and isinstance(core, gast.Call) and _is_rt_call(core, "lift"):
+            core = core.args[0]
+        private = False
+        if isinstance(core, gast.Name):
+            source = self.primal_of.get(core.id)
+            target = _base(z) if isinstance(z, (gast.Name, gast.Subscript)) else None
+            # a fresh primal (x + c) whose tangent would alias another array that
+            # is written in place: copy, so the write stays private
+            private = source is not None and (self.written(source) or
+                                              (target is not None and self.written(target)))
+        if self.batched:
+            if isinstance(tangent, gast.Call) and _is_rt_call(tangent, "fit") and not private:
+                return tangent
+            args = [tangent, build.clone(z)] + ([build.const(True)] if private else [])
+            return build.call("_rt.fit", args)
+        if private:
+            return build.call("_rt.copy", [tangent])
+        return tangent
+
+    @property
+    def primal_of(self):
+        return {t: p for p, t in self.namer.tangents.items()}
+
+    def written(self, ident):
+        classes = self.act.classes
+        members = classes.members(ident) if ident in classes.parent else {ident}
+        return bool(members & self.act.mutated)
+
+    def zero_tangent(self, target, value):
+        base = _base(target)
+        if base is None or not self.active_name(base):
+            return
+        if isinstance(target, gast.Subscript) or (_is_number(value) and not self.batched):
+            zero = build.const(0.0)
+        elif isinstance(value, gast.List) and not value.elts:
+            self.no_batch("lists of tangents")
+            zero = gast.List(elts=[], ctx=gast.Load())
+        else:
+            zero = self.zero(build.as_load(target))
+        self.emit(build.assign(self.tangent_target(target), zero))
+
+    def assign_atom(self, target, atom, tangent):
+        target = self.fixed_target(target)
+        self.emit(build.assign(target, build.clone(atom)))
+        if tangent is not None:
+            self.emit(build.assign(self.tangent_target(target),
+                                   self.lift_into(build.clone(tangent), target)))
+        else:
+            self.zero_tangent(target, atom)
+
+    def assign_tuple(self, target, value):
+        if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts) \
+                and all(not isinstance(e, gast.Starred) for e in value.elts):
+            atoms, tangents = [], []
+            for elt in value.elts:
+                atom, tangent = self.emit_expr(elt)
+                atoms.append(atom)
+                tangents.append(tangent)
+            self.emit(build.assign(target, build.tup(atoms)))
+            t_targets, t_values = [], []
+            for elt, atom, tangent in zip(target.elts, atoms, tangents):
+                if isinstance(elt, (gast.Tuple, gast.List)):
+                    raise self.error(UnsupportedSyntax, "nested tuple targets with a tuple "
+                                     "value are not supported", elt,
+                                     hint="unpack in two statements")
+                base = _base(elt)
+                if base is None or not self.active_name(base):
+                    continue
+                t_targets.append(self.tangent_target(elt))
+                if tangent is not None:
+                    t_values.append(tangent)
+                elif isinstance(elt, gast.Subscript) or (_is_number(atom) and not self.batched):
+                    t_values.append(build.const(0.0))
+                else:
+                    t_values.append(self.zero(build.as_load(elt)))
+            if len(t_targets) == 1:
+                self.emit(build.assign(t_targets[0], t_values[0]))
+            elif t_targets:
+                self.emit(build.assign(build.tup(t_targets, store=True), build.tup(t_values)))
+            return
+        if isinstance(value, gast.Call) and self.active(value):
+            op = self.compute(value)
+            if isinstance(op, Joint):
+                self.emit(build.assign(build.tup([target, self.unpack_target(target)],
+                                                 store=True), op.call))
+                return
+            primal, tangent = op
+            self.emit(build.assign(target, primal))
+            if tangent is not None:
+                self.emit(build.assign(self.unpack_target(target), fold(tangent)))
+            return
+        atom, tangent = self.emit_expr(value)
+        self.emit(build.assign(target, atom))
+        if tangent is not None:
+            self.emit(build.assign(self.unpack_target(target), tangent))
+        else:
+            for leaf in _leaf_targets(target):
+                self.zero_tangent(leaf, leaf)
+
+    def unpack_target(self, target):
+        if isinstance(target, (gast.Tuple, gast.List)):
+            return build.tup([self.unpack_target(e) for e in target.elts], store=True)
+        base = _base(target)
+        if base is None or not self.active_name(base):
+            return build.name("_", True)
+        return self.tangent_target(target)
+
+    def assign_ifexp(self, target, value):
+        """``t = a if c else b`` -> an if statement, so only one branch runs."""
+        test = value.test
+        if not _cheap(test):
+            ident = self.temp(test)
+            self.emit(build.assign(build.name(ident, True), test))
+            test = build.name(ident)
+        body = self._branch(target, value.body)
+        orelse = self._branch(target, value.orelse)
+        self.emit(build.if_(test, body, orelse))
+
+    def _branch(self, target, value):
+        saved, self.out = self.out, []
+        memo, self.memo = self.memo, {}
+        self.assign(build.clone(target), value)
+        result, self.out, self.memo = self.out, saved, memo
+        return result

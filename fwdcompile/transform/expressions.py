@@ -1,0 +1,365 @@
+"""Expressions in the tangent transform: flattening and derivative rules.
+
+Contract: :class:`ExpressionMixin` flattens a differentiated expression into
+one operation per statement (``emit_expr``), keeping inactive sub-expressions
+inline when they are cheap, and computes each operation's tangent from the
+rule registry (``compute``): operators, calls with rules, array methods,
+attributes, subscripts, calls to the user's own functions (``Joint``: value
+and tangent from one call) and ``custom_jvp`` rules.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import gast
+
+from ..codegen.unparse import expr_source
+from ..errors import NoDerivativeRule, UnsupportedSyntax
+from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS,
+                              NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
+                              classify_call)
+from ..rules import lookup
+from ..rules.registry import KEYWORDS, tangent_or_zero, zero_like
+from . import batch, build
+from .predicates import Z, _cheap, _has_tangent, _is_none, _op_symbol, _pure_key
+
+
+@dataclass
+class Joint:
+    """A call computing value and tangent together: ``z, d_z = call``."""
+    call: gast.AST
+    out_activity: object = True
+
+
+class ExpressionMixin:
+    def emit_expr(self, node):
+        """Flatten ``node`` to an atom; returns (atom, tangent or None)."""
+        if not self.active(node):
+            if _cheap(node):
+                return node, None
+            ident = self.temp(node)
+            self.emit(build.assign(build.name(ident, True), node))
+            return build.name(ident), None
+        if isinstance(node, gast.Name):
+            return node, self.d(node.id)
+        key = _pure_key(node, self.scope)
+        if key is not None and key in self.memo:
+            atom, tangent = self.memo[key]
+            return build.clone(atom), build.clone(tangent)
+        if isinstance(node, gast.IfExp):
+            ident = self.temp(node)
+            self.temps.discard(ident)
+            self.act.active.add(ident)
+            self.assign_ifexp(build.name(ident, True), node)
+            return build.name(ident), self.d(ident)
+        op = self.compute(node)
+        ident = self.temp(node if isinstance(op, Joint) else op[0])
+        target = build.name(ident, True)
+        if isinstance(op, Joint):  # a tuple-valued helper gets a tuple tangent
+            if isinstance(op.out_activity, tuple):
+                self.no_batch("tuple-valued tangents used as values")
+            self.act.active.add(ident)
+            self.emit(build.assign(build.tup([target, self.d(ident)], store=True), op.call))
+            return self.remember(node, build.name(ident), self.d(ident))
+        primal, tangent = op
+        self.emit(build.assign(target, primal))
+        if tangent is None:
+            return self.remember(node, build.name(ident), None)
+        self.act.active.add(ident)
+        d_ident = self.d(ident)
+        self.emit(build.assign(build.as_store(d_ident), self.finish(tangent, build.name(ident))))
+        return self.remember(node, build.name(ident), d_ident)
+
+    def remember(self, node, atom, tangent):
+        """Within one statement, an identical pure sub-expression is computed once."""
+        key = _pure_key(node, self.scope)
+        if key is not None:
+            self.memo[key] = (atom, tangent)
+        return build.clone(atom), build.clone(tangent)
+
+    def static(self, node):
+        """An argument that carries no tangent, kept inline when cheap."""
+        if self.active(node):
+            raise self.error(UnsupportedSyntax, "this value is used where no derivative can "
+                             "flow (an index, a shape or an option)", node)
+        if _cheap(node):
+            return node
+        ident = self.temp(node)
+        self.emit(build.assign(build.name(ident, True), node))
+        return build.name(ident)
+
+    def static_index(self, index):
+        if isinstance(index, gast.Tuple):
+            return build.tup([self.static_index(e) for e in index.elts])
+        if isinstance(index, gast.Slice):
+            return gast.Slice(*(None if p is None else self.static(p)
+                                for p in (index.lower, index.upper, index.step)))
+        return self.static(index)
+
+    def compute(self, node):
+        """(primal expression over atoms, tangent expression or None), or a Joint;
+        in vector mode the tangent is made correct for K directions here."""
+        self.tangent_kind = "fallback"
+        op = self._compute(node)
+        if not self.batched or isinstance(op, Joint) or op[1] is None:
+            return op
+        primal, tangent = op
+        return primal, batch.batch_expression(tangent, self.tangent_kind, build.name(Z),
+                                              set(self.namer.tangents.values()))
+
+    def _compute(self, node):
+        if isinstance(node, gast.BinOp):
+            left, d_left = self.emit_expr(node.left)
+            right, d_right = self.emit_expr(node.right)
+            primal = build.binop(left, node.op, right)
+            if self.batched and isinstance(node.op, gast.MatMult):
+                self.tangent_kind = "exact"
+                return primal, batch.matmul_terms(left, right, d_left, d_right)
+            self.tangent_kind = "elementwise"
+            rule = lookup(type(node.op))
+            if rule is None:
+                raise self.error(NoDerivativeRule, f"the operator `{_op_symbol(node.op)}` has "
+                                 "no derivative rule", node)
+            return primal, rule.jvp({"x": left, "y": right}, {"x": d_left, "y": d_right},
+                                    build.name(Z))
+        if isinstance(node, gast.UnaryOp):
+            operand, d_operand = self.emit_expr(node.operand)
+            self.tangent_kind = "elementwise"
+            rule = lookup(type(node.op))
+            primal = gast.UnaryOp(op=node.op, operand=operand)
+            return primal, rule.jvp({"x": operand}, {"x": d_operand}, build.name(Z))
+        if isinstance(node, gast.Subscript):
+            value, d_value = self.emit_expr(node.value)
+            index = self.static_index(node.slice)
+            self.tangent_kind = "exact"
+            if d_value is None:
+                tangent = None
+            elif self.batched:
+                tangent = batch.subscript(d_value, index)
+            else:
+                tangent = build.subscript(d_value, build.clone(index))
+            return build.subscript(value, index), tangent
+        if isinstance(node, gast.Attribute):
+            value, d_value = self.emit_expr(node.value)
+            primal = build.attr(value, node.attr)
+            if node.attr in NONDIFF_ATTRIBUTES or d_value is None:
+                return primal, None
+            if node.attr in LINEAR_ATTRIBUTES:
+                self.tangent_kind = "exact"
+                if self.batched and node.attr == "T":
+                    return primal, build.call("_rt.btranspose", [d_value])
+                if self.batched and node.attr == "mT":
+                    self.tangent_kind = "fallback"
+                return primal, build.attr(d_value, node.attr)
+            raise self.error(UnsupportedSyntax, f"the attribute `.{node.attr}` of a "
+                             "differentiated value is not supported", node)
+        if isinstance(node, (gast.List, gast.Tuple, gast.Dict)):
+            self.no_batch("containers of tangents")
+        if isinstance(node, (gast.List, gast.Tuple)):
+            atoms, tangents = self.atoms(node.elts)
+            primal = type(node)(elts=atoms, ctx=gast.Load())
+            return primal, tangent_or_zero(primal, tangents)
+        if isinstance(node, gast.Dict):  # {"W": W, "b": b}: a dict of tangents
+            if any(k is None for k in node.keys):
+                raise self.error(UnsupportedSyntax, "`**` in a dict of differentiated values "
+                                 "is not supported", node)
+            keys = [self.static(k) for k in node.keys]
+            atoms, tangents = self.atoms(node.values)
+            zeros = [t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)]
+            return (gast.Dict(keys=keys, values=atoms),
+                    gast.Dict(keys=[build.clone(k) for k in keys], values=zeros))
+        if isinstance(node, gast.Call):
+            return self.compute_call(node)
+        if isinstance(node, gast.BoolOp):
+            raise self.error(UnsupportedSyntax, "`and`/`or` on differentiated values is not "
+                             "supported (it returns one of its operands)", node,
+                             hint="use `a if condition else b`")
+        if isinstance(node, (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp)):
+            raise self.error(UnsupportedSyntax, "comprehensions over differentiated values are "
+                             "not supported", node,
+                             hint="write a for loop, or use a numpy expression")
+        if isinstance(node, gast.Starred):
+            raise self.error(UnsupportedSyntax, "`*` unpacking of differentiated values is not "
+                             "supported", node)
+        raise self.error(UnsupportedSyntax, f"`{type(node).__name__}` cannot carry a "
+                         "derivative", node)
+
+    def atoms(self, elts):
+        atoms, tangents = [], []
+        for elt in elts:
+            if isinstance(elt, gast.Starred):
+                raise self.error(UnsupportedSyntax, "`*` unpacking of differentiated values is "
+                                 "not supported", elt)
+            atom, tangent = self.emit_expr(elt)
+            atoms.append(atom)
+            tangents.append(tangent)
+        return atoms, tangents
+
+    def call_args(self, call, literal_lists):
+        """Flatten a call's arguments; list literals stay literal for linear rules."""
+        args, d_args = [], []
+        for arg in call.args:
+            if isinstance(arg, gast.Starred):
+                if self.active(arg):
+                    raise self.error(UnsupportedSyntax, "`*args` in a call with "
+                                     "differentiated values is not supported", arg,
+                                     hint="pass the arguments one by one: f(pair[0], pair[1])")
+                args.append(arg)
+                d_args.append(None)
+                continue
+            if literal_lists and isinstance(arg, (gast.List, gast.Tuple)) and self.active(arg):
+                atoms, tangents = self.atoms(arg.elts)
+                args.append(type(arg)(elts=atoms, ctx=gast.Load()))
+                d_args.append(tangents)
+                continue
+            atom, tangent = self.emit_expr(arg)
+            args.append(atom)
+            d_args.append(tangent)
+        keywords, d_keywords = {}, {}
+        for kw in call.keywords:
+            if kw.arg is None:
+                raise self.error(UnsupportedSyntax, "`**kwargs` in a call is not supported",
+                                 kw.value, hint="pass the keywords one by one: f(a=kw['a'])")
+            if literal_lists and isinstance(kw.value, (gast.List, gast.Tuple)) \
+                    and self.active(kw.value):
+                atoms, tangents = self.atoms(kw.value.elts)
+                keywords[kw.arg] = type(kw.value)(elts=atoms, ctx=gast.Load())
+                d_keywords[kw.arg] = tangents
+                continue
+            atom, tangent = self.emit_expr(kw.value)
+            keywords[kw.arg] = atom
+            d_keywords[kw.arg] = tangent
+        return args, d_args, keywords, d_keywords
+
+    def compute_call(self, call):
+        kind = classify_call(call, self.scope)
+        if isinstance(kind, Method):
+            return self.compute_method(call, kind)
+        if isinstance(kind, UserCall):
+            return self.compute_user_call(call, kind.fn, kind.receiver)
+        if isinstance(kind, RuleCall):
+            return self.apply_rule(call, kind.rule, kind.obj, call.func)
+        raise self.error(NoDerivativeRule, f"no derivative rule for `{expr_source(call.func)}`"
+                         " and its source is not available", call,
+                         hint="register one with @fwdcompile.custom_jvp(fn), or pass the "
+                              "value as data (not in wrt)")
+
+    def apply_rule(self, call, rule, obj, func, receiver=None):
+        linear_kind = rule.__class__.__name__ in ("LinearRule", "MultilinearRule")
+        args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=linear_kind)
+        if receiver is not None:
+            args, d_args = [receiver[0]] + args, [receiver[1]] + d_args
+        if rule.kind == "joint":
+            return self.custom_call(call, rule, args, d_args, keywords, func, receiver)
+        try:
+            bound = rule.bind(args, keywords)
+            d_bound = rule.bind(d_args, d_keywords)
+            d_bound.pop(KEYWORDS, None)
+        except TypeError as exc:
+            raise self.error(UnsupportedSyntax, f"cannot match this call to the derivative "
+                             f"rule of {rule.name}: {exc}", call) from None
+        if "out" in bound and not _is_none(bound["out"]):
+            raise self.error(UnsupportedSyntax, "`out=` arguments are not supported", call,
+                             hint="assign the result instead")
+        if rule.kind == "nondiff":
+            if not rule.zero_derivative and any(_has_tangent(t) for t in d_bound.values()):
+                raise self.error(NoDerivativeRule, f"{rule.name} takes no differentiated "
+                                 "arguments (they are sizes, ranges or options)", call)
+            tangent = None
+        else:
+            allowed = rule.differentiable()
+            for pname, tangent in d_bound.items():
+                if _has_tangent(tangent) and allowed is not None and pname not in allowed:
+                    raise self.error(NoDerivativeRule, f"argument `{pname}` of {rule.name} "
+                                     "has no derivative rule, but it carries a derivative here",
+                                     call, hint="pass it as data, or register a rule with "
+                                                "fwdcompile.custom_jvp")
+            if self.batched:
+                self.tangent_kind = batch.rule_kind(rule)
+                if type(rule).__name__ == "SelectRule" and len(args) == 1:
+                    self.tangent_kind = "fallback"  # max(iterable)
+                if rule.name in batch.TUPLE_VALUED:
+                    self.no_batch("functions returning tuples of tangents")
+                if any(isinstance(t, (list, tuple)) for t in d_bound.values()) \
+                        and self.tangent_kind != "fallback":
+                    self.tangent_kind = "fallback"
+            fast = batch.batched_reduction(rule, bound, d_bound) if self.batched else None
+            if fast is not None:
+                self.tangent_kind = "exact"
+                tangent = fast
+            elif self.batched and self.tangent_kind == "matmul":
+                self.tangent_kind = "exact"
+                first, second = list(rule.sig.parameters)[:2]
+                tangent = batch.matmul_terms(bound[first], bound[second],
+                                             d_bound.get(first), d_bound.get(second)) \
+                    if (d_bound.get(first) is not None or d_bound.get(second) is not None) \
+                    else None
+            else:
+                tangent = rule.jvp(bound, d_bound, build.name(Z))
+        if receiver is not None:
+            primal = build.call(build.attr(receiver[0], call.func.attr), args[1:],
+                                list(keywords.items()))
+        else:
+            primal = build.call(func, args, list(keywords.items()))
+        return primal, tangent
+
+    def custom_call(self, call, rule, args, d_args, keywords, func, receiver):
+        if keywords:
+            raise self.error(UnsupportedSyntax, "keyword arguments to a function with a "
+                             "custom_jvp rule are not supported", call)
+        ident = self.namer.fresh(f"{getattr(rule.function, '__name__', 'rule')}_jvp_rule")
+        self.namespace[ident] = rule.jvp_function
+        if self.batched:
+            tangents = [t if t is not None else self.zero(a) for a, t in zip(args, d_args)]
+            return Joint(build.call("_rt.custom_batched", [build.name(ident), build.tup(args),
+                                                           build.tup(tangents)]))
+        tangents = [t if t is not None else zero_like(a) for a, t in zip(args, d_args)]
+        return Joint(build.call(ident, [build.tup(args), build.tup(tangents)]))
+
+    def compute_method(self, call, kind):
+        name = kind.name
+        receiver, d_receiver = self.emit_expr(kind.receiver)
+        if name in METHOD_FUNCTIONS:
+            rule = lookup(METHOD_FUNCTIONS[name])
+            return self.apply_rule(call, rule, None, None, receiver=(receiver, d_receiver))
+        args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=False)
+        primal = build.call(build.attr(receiver, name), args, list(keywords.items()))
+        if any(t is not None for t in d_args + list(d_keywords.values())):
+            raise self.error(NoDerivativeRule, f"the arguments of `.{name}()` cannot carry a "
+                             "derivative", call)
+        if d_receiver is None or name in NONDIFF_METHODS:
+            return primal, None
+        self.tangent_kind = "exact" if name == "astype" else "fallback"
+        if self.batched and name in ("sum", "mean") and d_receiver is not None \
+                and not args and set(keywords) <= {"axis", "keepdims"}:
+            self.tangent_kind = "exact"
+            return primal, build.call("_rt.breduce", [build.dotted(f"_np.{name}"), d_receiver],
+                                      list(build.clone(keywords).items()))
+        if name == "get" and len(args) == 2:  # d.get(key, default): the default's tangent is 0
+            return primal, build.call(build.attr(d_receiver, name),
+                                      [build.clone(args[0]), zero_like(args[1])])
+        if name in LINEAR_METHODS or name == "astype":
+            return primal, build.call(build.attr(d_receiver, name), build.clone(args),
+                                      list(build.clone(keywords).items()))
+        raise self.error(NoDerivativeRule, f"the method `.{name}()` has no derivative rule",
+                         call, hint="use the numpy function instead, e.g. np.sum(x), "
+                                    "or register a rule with fwdcompile.custom_jvp")
+
+    def compute_user_call(self, call, fn, receiver=None):
+        sig = inspect.signature(fn)
+        args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=False)
+        if receiver is not None:  # model.loss(w) -> loss_jvp(model, w, d_w=d_w)
+            args, d_args = [self.static(receiver)] + args, [None] + d_args
+        try:
+            sig.bind(*args, **keywords)  # a call that cannot bind is reported here
+            d_bound = sig.bind(*d_args, **d_keywords)
+        except TypeError as exc:
+            raise self.error(UnsupportedSyntax, f"cannot match this call to "
+                             f"{fn.__qualname__}: {exc}", call) from None
+        active = tuple(p for p in sig.parameters if d_bound.arguments.get(p) is not None)
+        name, out_activity, tangent_params = self.helpers(fn, active, call)
+        kw = list(keywords.items()) + [(tp, d_bound.arguments[p])
+                                       for p, tp in zip(active, tangent_params)]
+        return Joint(build.call(name, args, kw), out_activity)
