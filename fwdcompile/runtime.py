@@ -329,3 +329,62 @@ def bmax_jvp(a, z, d, axis=None, keepdims=False):
     count = np.sum(mask, axis=axis, keepdims=keepdims)
     axes = _shift_axis(axis, a.ndim)
     return np.sum(np.where(mask, d, 0.0), axis=axes, keepdims=keepdims) / count
+
+
+# ------------------------------------------------------------------ linear algebra
+
+def _lower_symmetric(d):
+    """The symmetric matrix a routine reading only the lower triangle sees."""
+    d = np.asarray(d)
+    return np.tril(d) + np.swapaxes(np.tril(d, -1), -1, -2)
+
+
+def cholesky_jvp(L, d_a):
+    """dL = L Phi(L^-1 dA L^-T), Phi: the lower triangle with half its diagonal."""
+    L = np.asarray(L)
+    d_a = _lower_symmetric(d_a)  # numpy.linalg.cholesky reads only the lower triangle
+    inner = np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, d_a), -1, -2))
+    phi = np.tril(inner, -1) + 0.5 * np.eye(L.shape[-1]) * inner
+    return L @ phi
+
+
+def eigvalsh_jvp(a, d_a):
+    """d(lambda_i) = v_i^T dA v_i (distinct eigenvalues of a symmetric matrix)."""
+    _, v = np.linalg.eigh(a)
+    sym = _lower_symmetric(d_a)  # eigvalsh reads only the lower triangle (UPLO='L')
+    return np.einsum("...ji,...jk,...ki->...i", v, sym, v)
+
+
+def pinv_jvp(a, z, d_a):
+    """Tangent of the Moore-Penrose pseudo-inverse (constant rank)."""
+    zt = np.swapaxes(z, -1, -2)
+    d_at = np.swapaxes(d_a, -1, -2)
+    m, n = np.shape(a)[-2:]
+    eye_n, eye_m = np.eye(n), np.eye(m)
+    return (-z @ d_a @ z + z @ zt @ d_at @ (eye_m - a @ z)
+            + (eye_n - z @ a) @ d_at @ zt @ z)
+
+
+def polyval_jvp(p, x, d_p, d_x):
+    """Tangent of numpy.polyval in the coefficients and in x."""
+    p = np.asarray(p)
+    out = 0.0
+    if not (isinstance(d_x, float) and d_x == 0.0):
+        out = out + np.polyval(np.polyder(p), x) * d_x if p.size > 1 else out
+    if not (isinstance(d_p, float) and d_p == 0.0):
+        out = out + np.polyval(d_p, x)
+    return out
+
+
+def interp_jvp(x, xp, fp, d_x, d_fp):
+    """Tangent of numpy.interp in x (the local slope) and in fp (linear)."""
+    x, xp, fp = np.asarray(x, dtype=float), np.asarray(xp, dtype=float), np.asarray(fp)
+    out = 0.0
+    if not (isinstance(d_x, float) and d_x == 0.0):
+        i = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, len(xp) - 2)
+        slope = (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])
+        inside = (x >= xp[0]) & (x <= xp[-1])
+        out = out + np.where(inside, slope, 0.0) * d_x
+    if not (isinstance(d_fp, float) and d_fp == 0.0):
+        out = out + np.interp(x, xp, d_fp)
+    return out

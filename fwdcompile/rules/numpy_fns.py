@@ -145,6 +145,15 @@ multilinear("einsum",    "subscripts, *operands, out=None, optimize=False", "ope
 partials("linalg.solve",   "a, b",    "-_np.linalg.solve(a, d @ z)",  "_np.linalg.solve(a, d)")
 partials("linalg.inv",     "a",       "-z @ d @ z")
 partials("linalg.det",     "a",       "z * _np.trace(_np.linalg.solve(a, d), axis1=-2, axis2=-1)")
+partials("linalg.cholesky", "a",      "_rt.cholesky_jvp(z, d)")
+partials("linalg.eigvalsh", "a, UPLO='L'", "_rt.eigvalsh_jvp(a, d)")
+partials("linalg.pinv",    "a",       "_rt.pinv_jvp(a, z, d)")
+template("linalg.slogdet", "a", "(_np.zeros_like(z[0]), _np.trace(_np.linalg.solve(a, d_a), axis1=-2, axis2=-1))", "a")
+multilinear("convolve",    "a, v, mode='full'")
+multilinear("correlate",   "a, v, mode='valid'")
+template("polyval", "p, x", "_rt.polyval_jvp(p, x, d_p, d_x)", "p x")
+template("interp", "x, xp, fp, left=None, right=None, period=None",
+         "_rt.interp_jvp(x, xp, fp, d_x, d_fp)", "x fp")
 
 # ------------------------------------------------------------------ shape and copy functions: linear
 linear("reshape",        "a, shape=None, order='C', newshape=None, copy=None")

@@ -182,6 +182,13 @@ class AssignMixin:
                                                  store=True), op.call))
                 return
             primal, tangent = op
+            if tangent is not None and Z in read_names(tangent):  # the rule reads the result
+                ident = self.temp(primal)
+                self.emit(build.assign(build.name(ident, True), primal))
+                self.emit(build.assign(target, build.name(ident)))
+                self.emit(build.assign(self.unpack_target(target),
+                                       fold(substitute(tangent, {Z: build.name(ident)}))))
+                return
             self.emit(build.assign(target, primal))
             if tangent is not None:
                 self.emit(build.assign(self.unpack_target(target), fold(tangent)))

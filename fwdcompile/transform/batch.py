@@ -105,7 +105,7 @@ ELEMENTWISE_LINEAR = {"numpy.where", "numpy.real", "numpy.imag", "numpy.conj",
                       "numpy.conjugate", "numpy.asarray", "numpy.ascontiguousarray",
                       "numpy.float64", "numpy.float32", "numpy.negative", "numpy.positive"}
 MATMUL = {"numpy.matmul"}
-TUPLE_VALUED = {"numpy.meshgrid", "numpy.atleast_1d", "numpy.atleast_2d"}
+TUPLE_VALUED = {"numpy.meshgrid", "numpy.atleast_1d", "numpy.atleast_2d", "numpy.linalg.slogdet"}
 
 
 def rule_kind(rule):

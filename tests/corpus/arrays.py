@@ -520,3 +520,49 @@ def smooth_l1_where(pred, target):
 def transpose_dot_trace_like(A, B):
     C = A.dot(B)
     return (C * np.eye(2)).sum() + A.T.dot(A).sum()
+
+
+# --------------------------------------------------------------------------
+# more linear algebra and numpy functions with rules
+# --------------------------------------------------------------------------
+
+def _spd(rng, n=3):
+    a = rng.uniform(-1, 1, (n, n))
+    return a @ a.T + n * np.eye(n)
+
+
+@case(lambda rng: (_spd(rng),))
+def cholesky_logdet(S):
+    L = np.linalg.cholesky(S)
+    return 2.0 * np.sum(np.log(np.diag(L))), L
+
+
+@case(lambda rng: (_spd(rng),))
+def slogdet_unpacked(S):
+    sign, logdet = np.linalg.slogdet(S)
+    return sign * logdet
+
+
+@case(lambda rng: (_spd(rng, 4) + np.diag(np.arange(4.0)),))
+def symmetric_eigenvalues(S):
+    return np.linalg.eigvalsh(0.5 * (S + S.T))
+
+
+@case(lambda rng: (rng.uniform(-1, 1, (4, 3)) + np.eye(4, 3),))
+def pseudo_inverse(A):
+    return np.linalg.pinv(A)
+
+
+@case(lambda rng: (rng.uniform(-1, 1, 8), rng.uniform(-1, 1, 3)))  # correlate conjugates
+def convolution(x, w):
+    return np.convolve(x, w, mode="valid"), np.correlate(x, w)
+
+
+@case(lambda rng: (rng.uniform(-1, 1, 4), float(rng.uniform(-1, 1))), complex_ok=True)
+def polynomial(p, x):
+    return np.polyval(p, x)
+
+
+@case(lambda rng: (np.sort(rng.uniform(0.05, 0.95, 6)) + np.arange(6) * 0.0, rng.uniform(-1, 1, 5)))
+def interpolation(x, fp):
+    return np.interp(x, np.linspace(0.0, 1.0, 5), fp)
