@@ -72,6 +72,9 @@ def check(fn):
             parsed = parse_function(fn)
             fence.check(parsed)
             check_free_names(parsed)
+            for nested_fn, nested in parsed.nested.items():  # helpers defined inside
+                check_free_names(nested)
+                _PARSED[nested_fn] = nested
             _PARSED[fn] = parsed
         return parsed
 

@@ -32,8 +32,8 @@ def with_class(x):
 
 
 def with_lambda(x):
-    sq = lambda t: t * t  # <- here
-    return sq(x) + x
+    pair = sorted([x, 1.0], key=lambda t: -t)  # <- here
+    return pair[0] * x
 
 
 def with_try(x):
@@ -57,9 +57,11 @@ def with_yield(x):
 
 
 def with_nested_def(x):
-    def inner(t):  # <- here
-        return t * x
-    return inner(x) + 1.0
+    if x > 0:
+        def inner(t):  # <- here
+            return t * x
+        return inner(x) + 1.0
+    return x
 
 
 def with_with(x):
@@ -418,8 +420,8 @@ def _unused_decorator(*a, **k):
 )
 def decorated_then_bad(x):
     y = x + 1.0
-    sq = lambda t: t * t  # <- here
-    return sq(y)
+    ys = sorted([y, 2.0], key=lambda t: t)  # <- here
+    return ys[0]
 
 
 def with_generator_expression(x):
@@ -561,3 +563,40 @@ def test_unpacking_a_variable_into_a_call_is_a_located_error(fn, text):
     lines, start = inspect.getsourcelines(fn)
     assert info.value.lineno == start + 2
     assert text in str(info.value) and "^" in str(info.value)
+
+
+# helpers defined inside the function are lifted and differentiated
+
+
+def with_local_helpers(theta, y0):
+    rhs = lambda y: -theta * y
+    def step(y, h):
+        return y + h * rhs(y)
+    y = y0
+    for _ in range(5):
+        y = step(y, 0.1)
+    return y
+
+
+def test_local_helpers_are_differentiated():
+    f = forward_gradient(with_local_helpers)
+    val, dval = f.jvp(0.7, 1.3, tangents=(1.0, 0.5))
+    assert val == pytest.approx(with_local_helpers(0.7, 1.3), rel=1e-14)
+    h = 1e-6
+    fd = (with_local_helpers(0.7 + h, 1.3 + 0.5 * h) - with_local_helpers(0.7 - h, 1.3 - 0.5 * h)) / (2 * h)
+    assert dval == pytest.approx(fd, rel=1e-7)
+    assert "def rhs_jvp(y, theta" in f.source
+
+
+def _local_helper_as_value(x):
+    def g(t):
+        return t * x
+    return list(map(g, [x]))[0]  # <- here
+
+
+def test_local_helper_used_as_a_value_is_rejected():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(_local_helper_as_value)
+    lines, start = inspect.getsourcelines(_local_helper_as_value)
+    assert info.value.lineno == start + 3
+    assert "used as a value" in str(info.value)

@@ -70,6 +70,9 @@ def user_function(obj):
     inner = getattr(obj, "__fwdcompile_function__", None)
     if inner is not None:
         obj = inner
+    from .lift import NestedFunction
+    if isinstance(obj, NestedFunction):
+        return obj
     if not inspect.isfunction(obj):
         return None
     module = getattr(obj, "__module__", "") or ""

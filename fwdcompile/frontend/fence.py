@@ -30,12 +30,13 @@ HELPERS = (gast.keyword, gast.comprehension, gast.expr_context, gast.operator, g
 REJECTED = {
     gast.ClassDef: ("class definitions inside a differentiated function are not supported",
                     "define the class at module level"),
-    gast.FunctionDef: ("nested function definitions are not supported",
-                       "define the helper at module level; fwdcompile differentiates it "
-                       "when it is called"),
+    gast.FunctionDef: ("nested function definitions inside loops, branches or other local "
+                       "functions are not supported",
+                       "define the helper at the top of the function, or at module level"),
     gast.AsyncFunctionDef: ("async functions are not supported", None),
-    gast.Lambda: ("lambda expressions are not supported",
-                  "define the function with `def` at module level"),
+    gast.Lambda: ("lambda expressions are not supported here",
+                  "assign the lambda to a name at the top of the function (f = lambda x: ...),"
+                  " or use `def`"),
     gast.Try: ("try/except is not supported",
                "validate inputs before calling, or move the try block to the caller"),
     gast.With: ("`with` blocks are not supported", "move the `with` block to the caller"),
@@ -72,6 +73,10 @@ def check(parsed):
         _reject(loc, args.kwarg, "`**kwargs` parameters are not supported",
                 "list the parameters explicitly")
     for stmt in fdef.body:
+        if isinstance(stmt, gast.FunctionDef):  # a helper lifted by frontend/lift.py
+            for inner in stmt.body:
+                _check_node(loc, inner)
+            continue
         _check_node(loc, stmt)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import gast
 
 from ..transform import build
+from .lift import lift_nested, local_stores
 
 from ..errors import NameResolutionError, SourceUnavailable, UnsupportedSyntax
 
@@ -59,8 +60,9 @@ class Location:
 class Scope:
     """Resolves names that are not local to the function to live objects."""
 
-    def __init__(self, fn, local_names):
+    def __init__(self, fn, local_names, nested=None):
         self.fn = fn
+        self.nested = dict(nested or {})  # helpers defined inside: name -> NestedFunction
         self.globals = fn.__globals__
         closure = {}
         if fn.__closure__:
@@ -87,6 +89,8 @@ class Scope:
         when it starts from a local variable, or ``None`` when it is not a
         plain name/attribute chain."""
         if isinstance(node, gast.Name):
+            if node.id in self.nested:
+                return self.nested[node.id]
             if node.id in self.locals:
                 return LOCAL
             found, value = self.lookup(node.id)
@@ -112,6 +116,7 @@ class ParsedFunction:
     scope: Scope
     params: list
     local_names: set
+    nested: dict = field(default_factory=dict)  # NestedFunction -> its ParsedFunction
 
 
 def _source(fn):
@@ -171,12 +176,22 @@ def parse_function(fn):
                                 hint="write the function with `def`")
     node.decorator_list = []
     _expand_literal_unpacking(node)
+    nested = lift_nested(node, loc, fn)
     params = [a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
-    local_names = set(params)
-    for sub in build.walk(node):
-        if isinstance(sub, gast.Name) and isinstance(sub.ctx, (gast.Store, gast.Del)):
-            local_names.add(sub.id)
-    return ParsedFunction(fn, node, loc, Scope(fn, local_names), params, local_names)
+    local_names = local_stores(node)
+    scope = Scope(fn, local_names, nested)
+    parsed = ParsedFunction(fn, node, loc, scope, params, local_names)
+    parsed.nested = {f: parse_nested(f, parsed) for f in nested.values()}
+    return parsed
+
+
+def parse_nested(fn, outer):
+    """The ParsedFunction of a helper lifted out of ``outer`` (see lift.py)."""
+    node = fn.node
+    params = [a.id for a in node.args.args]
+    local_names = local_stores(node)
+    scope = Scope(outer.fn, local_names, outer.scope.nested)
+    return ParsedFunction(fn, node, outer.loc, scope, params, local_names)
 
 
 def _lambda_as_def(tree, fn):
@@ -233,13 +248,24 @@ def _indent(line):
     return len(line) - len(line.lstrip())
 
 
+def _walk_own(fdef):
+    """The nodes of a function, not those of functions defined inside it."""
+    out, stack = [], list(fdef.body) + [fdef.args]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        if not isinstance(n, gast.FunctionDef):
+            stack.extend(gast.iter_child_nodes(n))
+    return out
+
+
 def check_free_names(parsed):
     """Every name read but not bound locally must resolve now, not at call time."""
-    nodes = sorted((n for n in build.walk(parsed.node) if hasattr(n, "lineno")),
+    nodes = sorted((n for n in _walk_own(parsed.node) if hasattr(n, "lineno")),
                    key=lambda n: (n.lineno, n.col_offset))  # report the first in the file
     for sub in nodes:
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load) \
-                and sub.id not in parsed.local_names:
+                and sub.id not in parsed.local_names and sub.id not in parsed.scope.nested:
             found, _ = parsed.scope.lookup(sub.id)
             if not found:
                 raise NameResolutionError(
