@@ -1,0 +1,70 @@
+"""The command line: show, check, demo, and its errors."""
+
+import textwrap
+
+import pytest
+
+from fwdcompile.__main__ import main
+
+
+@pytest.fixture
+def user_file(tmp_path):
+    path = tmp_path / "usermod.py"
+    path.write_text(textwrap.dedent("""
+        import numpy as np
+
+        def loss(w, X):
+            return np.sum(np.tanh(X @ w) ** 2)
+
+        def bad(x):
+            try:
+                return x
+            except ValueError:
+                return 0.0
+    """))
+    return path
+
+
+def test_show_prints_the_generated_source(user_file, capsys):
+    assert main(["show", f"{user_file}:loss", "--wrt", "w"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("def loss_jvp(w, X, d_w):")
+    assert "d_w" in out
+
+
+def test_show_batched(user_file, capsys):
+    assert main(["show", f"{user_file}:loss", "--wrt", "w", "--batched"]) == 0
+    assert "def loss_jvp_batched(" in capsys.readouterr().out
+
+
+def test_check_reports_a_small_error(user_file, capsys):
+    code = main(["check", f"{user_file}:loss", "--args", "(np.ones(3), np.eye(3))",
+                 "--wrt", "w", "--points", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    worst = float(out.strip().splitlines()[-1].split(":")[1].split()[0])
+    assert worst < 1e-6
+
+
+def test_errors_go_to_stderr_with_status_1(user_file, capsys):
+    assert main(["show", f"{user_file}:bad"]) == 1
+    err = capsys.readouterr().err
+    assert "try/except" in err and "^" in err
+
+
+def test_missing_file_and_bad_target(tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(["show", f"{tmp_path}/nope.py:f"])
+    assert info.value.code != 0
+    with pytest.raises(SystemExit):
+        main(["show", "no_colon_here"])
+
+
+def test_demo_runs(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "def rosenbrock_jvp" in out and "central difference" in out
+
+
+def test_no_command_is_usage_error(capsys):
+    assert main([]) == 2
