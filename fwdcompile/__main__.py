@@ -31,7 +31,8 @@ def rosenbrock(x):
     return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
-def demo(out=sys.stdout):
+def demo(out=None):
+    out = out or sys.stdout
     import inspect
 
     f = forward_gradient(rosenbrock)
@@ -91,7 +92,8 @@ def load_target(target):
     return getattr(obj, "__fwdcompile_function__", obj)
 
 
-def show(args, out=sys.stdout):
+def show(args, out=None):
+    out = out or sys.stdout
     f = forward_gradient(load_target(args.target), wrt=args.wrt or None)
     if args.batched:
         from . import compiler
@@ -103,7 +105,8 @@ def show(args, out=sys.stdout):
     return 0
 
 
-def check(args, out=sys.stdout):
+def check(args, out=None):
+    out = out or sys.stdout
     fn = load_target(args.target)
     f = forward_gradient(fn, wrt=args.wrt or None)
     base = eval(args.args, {"np": np, "__builtins__": __builtins__})  # the user's own expression
