@@ -19,10 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import gast
+import numpy as np
 
 from ..transform import build
+from .parse import LOCAL
 
-from .calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS, NONDIFF_ATTRIBUTES,
+from .calls import (LINEAR_ATTRIBUTES, NONDIFF_ATTRIBUTES, NONDIFF_METHODS,
                     Method, RuleCall, UserCall, classify_call)
 
 # methods and functions whose result may share memory with their first argument
@@ -172,13 +174,9 @@ class ExprActivity:
         kind = classify_call(call, self.scope)
         args_active = self._any_arg(call, names)
         if isinstance(kind, Method):
-            if kind.name in LINEAR_METHODS or kind.name in METHOD_FUNCTIONS:
-                if kind.name == "astype":
-                    return False
-                return self(kind.receiver, names) or args_active
-            if kind.name == "astype":
-                return self(kind.receiver, names) and _float_dtype(call, self.scope)
-            if kind.name in _nondiff_methods():
+            if kind.name == "astype":  # unknown dtypes count as floating: the transform asks
+                return self(kind.receiver, names) and float_dtype(call, self.scope) is not False
+            if kind.name in NONDIFF_METHODS:
                 return False
             return self(kind.receiver, names) or args_active
         if isinstance(kind, RuleCall):
@@ -192,25 +190,19 @@ class ExprActivity:
         return args_active
 
 
-def _nondiff_methods():
-    from .calls import NONDIFF_METHODS
-    return NONDIFF_METHODS
-
-
-def _float_dtype(call, scope):
-    """Whether ``x.astype(dtype)`` keeps a floating dtype (then it is linear)."""
-    import numpy as np
+def float_dtype(call, scope):
+    """Whether ``x.astype(dtype)`` keeps a floating dtype (then it is linear):
+    True or False when the dtype is a literal or a resolvable name, else None."""
     if not call.args:
-        return True
+        return None
     arg = call.args[0]
-    if isinstance(arg, gast.Constant):
-        value = arg.value
-    else:
-        value = scope.resolve(arg)
+    value = arg.value if isinstance(arg, gast.Constant) else scope.resolve(arg)
+    if value is None or value is LOCAL:
+        return None
     try:
         return np.dtype(value).kind in "fc"
     except TypeError:
-        return True
+        return None
 
 
 def may_alias(value, scope):

@@ -17,6 +17,7 @@ import gast
 
 from ..codegen.unparse import expr_source
 from ..errors import NoDerivativeRule, UnsupportedSyntax
+from ..frontend.activity import float_dtype
 from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS,
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
                               classify_call)
@@ -340,6 +341,10 @@ class ExpressionMixin:
         if name == "get" and len(args) == 2:  # d.get(key, default): the default's tangent is 0
             return primal, build.call(build.attr(d_receiver, name),
                                       [build.clone(args[0]), zero_like(args[1])])
+        if name == "astype" and float_dtype(call, self.scope) is None:
+            raise self.error(UnsupportedSyntax, "cannot tell whether this `.astype(...)` keeps "
+                             "a floating dtype", call,
+                             hint="write the dtype literally, e.g. x.astype(float)")
         if name in LINEAR_METHODS or name == "astype":
             return primal, build.call(build.attr(d_receiver, name), build.clone(args),
                                       list(build.clone(keywords).items()))
