@@ -280,6 +280,12 @@ class MultilinearRule(Rule):
         return self.factors
 
     def jvp(self, bound, tangents, z):
+        x, y = bound.get("x"), bound.get("y")
+        if self.operator is gast.Mult and isinstance(x, gast.Name) and isinstance(y, gast.Name) \
+                and x.id == y.id and tangents.get("x") is not None:
+            # x * x: one term, 2 * x * d_x
+            return build.binop(build.binop(build.const(2), gast.Mult(), build.clone(x)),
+                               gast.Mult(), tangents["x"])
         terms = []
         for p in self.factors:
             d = tangents.get(p)
