@@ -67,8 +67,8 @@ def workloads():
     X = rng.standard_normal((2000, 64))
     y = rng.integers(0, 10, 2000)
     return [
-        ("2-D Rosenbrock (scalars)", rosen2, (-1.0, 0.5), (0, 1), None),
-        ("Beale (scalars)", beale, (0.3, 0.5), (0, 1), None),
+        ("2-D Rosenbrock (scalars)", rosen2, (-1.0, 0.5), (0, 1), "rosen2"),
+        ("Beale (scalars)", beale, (0.3, 0.5), (0, 1), "beale"),
         ("heat stencil, 16 points x 20 steps (loops)", heat,
          (0.1, np.sin(np.linspace(0, np.pi, 16))), (0,), None),
         ("Rosenbrock, n = 1e5 (numpy)", rosen, (rng.standard_normal(100000),), (0,), "rosen"),
@@ -116,8 +116,15 @@ def jax_jvp(name, args, active):
             z = z - jnp.max(z, axis=1, keepdims=True)
             logp = z - jnp.log(jnp.sum(jnp.exp(z), axis=1, keepdims=True))
             return -jnp.mean(logp[jnp.arange(len(y)), y])
+    elif name == "rosen2":
+        def f(x, y):
+            return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
+    elif name == "beale":
+        def f(x, y):
+            return ((1.5 - x + x * y) ** 2 + (2.25 - x + x * y * y) ** 2
+                    + (2.625 - x + x * y * y * y) ** 2)
     else:
-        return "n/a (loops/scalars)"
+        return "n/a (in-place loops)"
     n = len(active)
 
     def jvp(*all_args):
@@ -143,7 +150,7 @@ def torch_jvp(name, args, active):
             logp = torch.log_softmax(z, dim=1)
             return -torch.mean(logp[torch.arange(len(y)), y])
     else:
-        return "n/a (loops/scalars)"
+        return "n/a (not written for torch)"
     n = len(active)
 
     def run(*all_args):
