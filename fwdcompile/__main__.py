@@ -80,10 +80,18 @@ def load_target(target):
             os.path.splitext(os.path.basename(where))[0], where)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's module failed to import: say so, briefly
+            raise SystemExit(f"fwdcompile: cannot import {where}: {type(exc).__name__}: {exc}"
+                             + ("\nhint: use the dotted module name (package.module:function)"
+                                if isinstance(exc, ImportError) else ""))
     else:
         sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(where)
+        try:
+            module = importlib.import_module(where)
+        except Exception as exc:
+            raise SystemExit(f"fwdcompile: cannot import {where}: {type(exc).__name__}: {exc}")
     obj = module
     for part in name.split("."):
         if not hasattr(obj, part):
