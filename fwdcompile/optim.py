@@ -1,0 +1,273 @@
+"""Optimizers driven by forward gradients, and a small training loop.
+
+Contract:
+
+* An optimizer (:class:`FGD`, :class:`Momentum`, :class:`Adam`) is a value
+  object with ``init(params) -> state`` and
+  ``update(params, grads, state) -> (new_params, new_state)``.  ``params`` and
+  ``grads`` are tuples with one float or float array per differentiated
+  parameter; nothing the caller holds is modified.  Every optimizer takes the
+  paper's schedule ``lr_i = lr * exp(-decay * i)`` (``decay=0``: constant).
+* :func:`minimize` trains ``f`` with forward gradients: each step draws K
+  directions ``v``, gets the K directional derivatives ``grad f . v`` from one
+  (batched) JVP, optionally clips each to ``[-clip, clip]`` (reproductions of
+  the paper needed this to keep deep networks stable), combines them into an
+  estimate of the gradient (``mean``: the average of ``(grad f . v) v``;
+  ``project``: the projection onto the directions' span) and takes an
+  optimizer step.  It returns a :class:`MinimizeResult` whose ``state`` can be
+  passed back to continue exactly where it stopped (optimizer state, step
+  count and random generator state included).  A callback returning True,
+  Ctrl-C, or a non-finite loss stops the loop cleanly with the last good
+  parameters; a non-finite loss also warns, naming the step.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import numbers
+import sys
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .api import ForwardGradient, forward_gradient
+
+__all__ = ["FGD", "Momentum", "Adam", "minimize", "MinimizeResult"]
+
+
+def _check_lr(lr, decay):
+    if not isinstance(lr, numbers.Real) or not lr > 0 or not math.isfinite(lr):
+        raise ValueError(f"the learning rate must be a positive finite number, got {lr!r}")
+    if not isinstance(decay, numbers.Real) or decay < 0 or not math.isfinite(decay):
+        raise ValueError(f"decay must be a finite number >= 0, got {decay!r}")
+
+
+@dataclass(frozen=True)
+class FGD:
+    """Forward gradient descent: ``p <- p - lr_i g`` (Baydin et al. 2022, Algorithm 1)."""
+
+    lr: float
+    decay: float = 0.0
+
+    def __post_init__(self):
+        _check_lr(self.lr, self.decay)
+
+    def rate(self, step):
+        return self.lr * math.exp(-self.decay * step)
+
+    def init(self, params):
+        return {"step": 0}
+
+    def update(self, params, grads, state):
+        lr = self.rate(state["step"])
+        new = tuple(p - lr * g for p, g in zip(params, grads))
+        return new, {"step": state["step"] + 1}
+
+
+@dataclass(frozen=True)
+class Momentum:
+    """Heavy-ball momentum: ``m <- beta m + g``, ``p <- p - lr_i m``."""
+
+    lr: float
+    beta: float = 0.9
+    decay: float = 0.0
+
+    def __post_init__(self):
+        _check_lr(self.lr, self.decay)
+        if not 0 <= self.beta < 1:
+            raise ValueError(f"beta must be in [0, 1), got {self.beta!r}")
+
+    def rate(self, step):
+        return self.lr * math.exp(-self.decay * step)
+
+    def init(self, params):
+        return {"step": 0, "m": tuple(np.zeros_like(np.asarray(p, dtype=float)) for p in params)}
+
+    def update(self, params, grads, state):
+        lr = self.rate(state["step"])
+        m = tuple(self.beta * mi + g for mi, g in zip(state["m"], grads))
+        new = tuple(_like(p, p - lr * mi) for p, mi in zip(params, m))
+        return new, {"step": state["step"] + 1, "m": m}
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam (Kingma and Ba 2015) on forward-gradient estimates."""
+
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    decay: float = 0.0
+
+    def __post_init__(self):
+        _check_lr(self.lr, self.decay)
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError("beta1 and beta2 must be in [0, 1)")
+
+    def rate(self, step):
+        return self.lr * math.exp(-self.decay * step)
+
+    def init(self, params):
+        zeros = tuple(np.zeros_like(np.asarray(p, dtype=float)) for p in params)
+        return {"step": 0, "m": zeros, "v": zeros}
+
+    def update(self, params, grads, state):
+        t = state["step"] + 1
+        lr = self.rate(state["step"])
+        m = tuple(self.beta1 * mi + (1 - self.beta1) * g for mi, g in zip(state["m"], grads))
+        v = tuple(self.beta2 * vi + (1 - self.beta2) * g * g for vi, g in zip(state["v"], grads))
+        c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t
+        new = tuple(_like(p, p - lr * (mi / c1) / (np.sqrt(vi / c2) + self.eps))
+                    for p, mi, vi in zip(params, m, v))
+        return new, {"step": t, "m": m, "v": v}
+
+
+def _like(template, value):
+    return float(value) if isinstance(template, float) else value
+
+
+@dataclass
+class MinimizeResult:
+    x: object                      # the parameters, shaped like x0
+    fun: float                     # the last finite loss
+    history: list = field(default_factory=list)   # loss at every step taken
+    stopped: str = "steps"         # "steps", "callback", "interrupted" or "non-finite"
+    state: dict = field(default_factory=dict)     # pass back as minimize(..., state=...)
+
+    @property
+    def nit(self):
+        return len(self.history)
+
+
+def _as_params(x0):
+    single = not isinstance(x0, (tuple, list))
+    params = (x0,) if single else tuple(x0)
+    out = []
+    for i, p in enumerate(params):
+        if isinstance(p, (bool, np.bool_)) or not (
+                isinstance(p, (float, np.floating)) or
+                (isinstance(p, np.ndarray) and p.dtype.kind == "f")):
+            raise TypeError(f"parameter {i} must be a float or a floating-point array, got "
+                            f"{type(p).__name__}"
+                            + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else ""))
+        out.append(float(p) if np.ndim(p) == 0 else np.array(p, dtype=float))
+    return single, tuple(out)
+
+
+def _directions(rng, shapes, k, distribution):
+    if distribution == "normal":
+        return tuple(rng.standard_normal((k,) + s) for s in shapes)
+    if distribution == "rademacher":
+        return tuple(rng.integers(0, 2, size=(k,) + s).astype(float) * 2.0 - 1.0 for s in shapes)
+    raise ValueError(f"distribution must be 'normal' or 'rademacher', got {distribution!r}")
+
+
+def _progress(steps, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=steps, disable=not sys.stderr.isatty(), leave=False)
+
+
+def minimize(f, x0, *, args=(), steps=1000, optimizer=None, rng=None, directions=1,
+             distribution="normal", combine="mean", clip=None, callback=None, progress=True,
+             log=None, state=None):
+    """Train ``f(*x, *args)`` with forward gradients; see the module docstring.
+
+    ``x0`` is one float or array, or a tuple of them (the first parameters of
+    ``f``).  ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed or
+    a ``numpy.random.Generator``.  ``callback(step, loss, x)`` may return True
+    to stop.  ``log`` is a CSV path receiving ``step,loss,lr``; pass the
+    returned ``state`` back to resume.
+    """
+    if not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if not isinstance(directions, numbers.Integral) or directions < 1:
+        raise ValueError(f"directions must be a positive integer, got {directions!r}")
+    if combine not in ("mean", "project"):
+        raise ValueError(f"combine must be 'mean' or 'project', got {combine!r}")
+    if clip is not None and not (isinstance(clip, numbers.Real) and clip > 0):
+        raise ValueError(f"clip must be a positive number or None, got {clip!r}")
+    optimizer = optimizer if optimizer is not None else FGD(lr=1e-3)
+    single, params = _as_params(x0)
+    n = len(params)
+    if not isinstance(f, ForwardGradient):
+        f = forward_gradient(f, wrt=tuple(range(n)))
+    rng = np.random.default_rng(rng)
+    if state is not None:
+        opt_state = copy.deepcopy(state["optimizer"])
+        rng.bit_generator.state = copy.deepcopy(state["rng"])
+        start = state["step"]
+    else:
+        opt_state = optimizer.init(params)
+        start = 0
+    shapes = [np.shape(p) for p in params]
+    history, stopped, last_loss = [], "steps", math.nan
+    bar = _progress(steps, progress)
+    writer = None
+    log_file = open(log, "a", newline="") if log is not None else None
+    if log_file is not None:
+        writer = csv.writer(log_file)
+        if log_file.tell() == 0:
+            writer.writerow(["step", "loss", "lr"])
+    try:
+        for i in range(start, start + steps):
+            v = _directions(rng, shapes, directions, distribution)
+            if directions == 1:
+                loss, slope = f.jvp(*params, *args, tangents=tuple(
+                    float(t[0]) if isinstance(p, float) else t[0] for t, p in zip(v, params)))
+                slopes = np.array([float(slope)])
+            else:
+                loss, slopes = f.jvp(*params, *args, tangents=v, batched=True)
+                slopes = np.asarray(slopes, dtype=float).reshape(-1)
+            loss = float(loss)
+            if not (math.isfinite(loss) and np.all(np.isfinite(slopes))):
+                warnings.warn(f"minimize: the loss or its derivative is not finite at step {i} "
+                              f"(loss={loss}); stopping with the last finite parameters",
+                              RuntimeWarning, stacklevel=2)
+                stopped = "non-finite"
+                break
+            if clip is not None:
+                slopes = np.clip(slopes, -clip, clip)
+            grads = _combine(v, slopes, combine)
+            grads = tuple(float(g) if isinstance(p, float) else g for g, p in zip(grads, params))
+            history.append(loss)
+            last_loss = loss
+            if writer is not None:
+                writer.writerow([i, repr(loss), repr(optimizer.rate(opt_state["step"]))])
+            params, opt_state = optimizer.update(params, grads, opt_state)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            if callback is not None and callback(i, loss, params[0] if single else params):
+                stopped = "callback"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        if bar is not None:
+            bar.close()
+        if log_file is not None:
+            log_file.close()
+    state = {"step": start + len(history), "optimizer": opt_state,
+             "rng": copy.deepcopy(rng.bit_generator.state)}
+    return MinimizeResult(params[0] if single else params, last_loss, history, stopped, state)
+
+
+def _combine(v, slopes, combine):
+    """The gradient estimate from K directions ``v`` and their slopes."""
+    k = len(slopes)
+    if combine == "mean":
+        w = slopes / k
+    else:
+        gram = sum(np.tensordot(vi.reshape(k, -1), vi.reshape(k, -1), axes=([1], [1]))
+                   for vi in v)
+        w = np.linalg.lstsq(gram, slopes, rcond=None)[0]
+    return tuple(np.tensordot(w, vi, axes=1) for vi in v)

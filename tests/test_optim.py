@@ -1,0 +1,161 @@
+"""Forward-gradient estimates and the optimizers that use them."""
+
+import math
+
+import numpy as np
+import pytest
+
+from fwdcompile import forward_gradient
+from fwdcompile.optim import FGD, Adam, Momentum, minimize
+
+
+def quadratic(x, A, b):
+    return 0.5 * x @ (A @ x) - b @ x
+
+
+def quad2(W, c):
+    return np.sum((W - 1.0) ** 2) + 0.5 * (c + 2.0) ** 2
+
+
+A = np.diag([1.0, 2.0, 3.0, 4.0])
+B = np.array([1.0, -1.0, 0.5, 2.0])
+X0 = np.zeros(4)
+GRAD = A @ X0 - B  # the true gradient at X0
+
+
+def _draws(distribution, n, rng):
+    f = forward_gradient(quadratic, wrt=("x",))
+    return np.array([f.forward_grad(X0, A, B, rng=rng, distribution=distribution)[1]
+                     for _ in range(n)])
+
+
+@pytest.mark.parametrize("distribution", ["normal", "rademacher"])
+def test_forward_gradient_is_unbiased(distribution):
+    # g = (grad . v) v.  Normal v: Var(g_i) = |grad|^2 + grad_i^2.
+    # Rademacher v: g_i = grad_i + sum_{j != i} grad_j v_j v_i, Var(g_i) = |grad|^2 - grad_i^2.
+    n = 4000
+    g = _draws(distribution, n, np.random.default_rng(0))
+    norm2 = GRAD @ GRAD
+    var = norm2 + GRAD ** 2 if distribution == "normal" else norm2 - GRAD ** 2
+    stderr = np.sqrt(var / n)
+    assert np.all(np.abs(g.mean(axis=0) - GRAD) < 5 * stderr)  # 5 sigma: fails by chance ~1e-6
+    # and the spread is the predicted one (a biased or mis-scaled estimator fails here)
+    np.testing.assert_allclose(g.var(axis=0), var, rtol=0.15)
+
+
+def test_rademacher_is_exact_on_a_single_coordinate():
+    f = forward_gradient(lambda_free, wrt=("x",))
+    _, g = f.forward_grad(np.array([2.0]), rng=3, distribution="rademacher")
+    assert g[0] == pytest.approx(4.0)  # v = +-1, so (f' v) v = f' exactly
+
+
+def lambda_free(x):
+    return np.sum(x ** 2)
+
+
+def test_project_combine_is_the_orthogonal_projection():
+    f = forward_gradient(quad2)
+    W, c = np.array([[0.2, -0.5], [1.5, 0.0]]), 0.3
+    true = (2 * (W - 1.0), c + 2.0)
+    rng = np.random.default_rng(5)
+    _, g = f.forward_grad(W, c, rng=rng, directions=3, combine="project")
+    # redraw the same directions and project the true gradient onto their span
+    rng = np.random.default_rng(5)
+    V = np.concatenate([rng.standard_normal((3, 2, 2)).reshape(3, -1),
+                        rng.standard_normal((3,)).reshape(3, 1)], axis=1)
+    flat_true = np.concatenate([true[0].ravel(), [true[1]]])
+    proj = V.T @ np.linalg.solve(V @ V.T, V @ flat_true)
+    np.testing.assert_allclose(np.concatenate([g[0].ravel(), [g[1]]]), proj, rtol=1e-10)
+
+
+def test_project_with_as_many_directions_as_parameters_is_the_gradient():
+    f = forward_gradient(quadratic, wrt=("x",))
+    _, g = f.forward_grad(X0, A, B, rng=1, directions=4, combine="project")
+    np.testing.assert_allclose(g, GRAD, rtol=1e-9, atol=1e-12)
+
+
+def test_seeds_reproduce_and_global_state_is_untouched():
+    f = forward_gradient(quadratic, wrt=("x",))
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    a = f.forward_grad(X0, A, B, rng=42, directions=3)[1]
+    b = f.forward_grad(X0, A, B, rng=np.random.default_rng(42), directions=3)[1]
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_schedule():
+    opt = FGD(lr=0.1, decay=0.01)
+    assert opt.rate(0) == 0.1
+    assert opt.rate(100) == pytest.approx(0.1 * math.exp(-1.0))
+    assert FGD(lr=0.1).rate(10 ** 6) == 0.1
+
+
+@pytest.mark.parametrize("optimizer", [FGD(0.05), Momentum(0.02, beta=0.8), Adam(0.05)],
+                         ids=["fgd", "momentum", "adam"])
+def test_optimizers_decrease_a_convex_loss(optimizer):
+    res = minimize(quadratic, X0, args=(A, B), steps=600, optimizer=optimizer, rng=0,
+                   directions=2, progress=False)
+    x_star = np.linalg.solve(A, B)
+    assert res.stopped == "steps" and res.nit == 600
+    assert quadratic(res.x, A, B) < quadratic(X0, A, B)
+    assert np.linalg.norm(res.x - x_star) < 0.2 * np.linalg.norm(x_star)
+
+
+def test_several_parameters_and_floats():
+    res = minimize(quad2, (np.zeros((2, 2)), 0.0), steps=800, optimizer=FGD(0.02), rng=1,
+                   progress=False)
+    W, c = res.x
+    assert isinstance(c, float)
+    np.testing.assert_allclose(W, 1.0, atol=0.1)
+    assert c == pytest.approx(-2.0, abs=0.1)
+
+
+def test_resume_gives_the_uninterrupted_trajectory():
+    kw = dict(args=(A, B), optimizer=Adam(0.05), directions=2, progress=False)
+    full = minimize(quadratic, X0, steps=40, rng=7, **kw)
+    first = minimize(quadratic, X0, steps=25, rng=7, **kw)
+    rest = minimize(quadratic, first.x, steps=15, state=first.state, **kw)
+    np.testing.assert_array_equal(rest.x, full.x)
+    assert first.history + rest.history == full.history
+
+
+def test_callback_stops_and_csv_log(tmp_path):
+    path = tmp_path / "loss.csv"
+    res = minimize(quadratic, X0, args=(A, B), steps=100, optimizer=FGD(0.05), rng=0,
+                   progress=False, log=str(path), callback=lambda i, loss, x: i == 9)
+    assert res.stopped == "callback" and res.nit == 10
+    rows = path.read_text().strip().splitlines()
+    assert rows[0] == "step,loss,lr" and len(rows) == 11
+    assert float(rows[1].split(",")[1]) == res.history[0]
+
+
+def test_clipping_bounds_each_step():
+    # one direction, lr 1: a step moves x by lr * clip(slope) * v
+    res = minimize(quadratic, X0, args=(A, 100.0 * B), steps=1, optimizer=FGD(1.0), rng=0,
+                   clip=0.5, progress=False)
+    v = np.random.default_rng(0).standard_normal((1, 4))[0]
+    np.testing.assert_allclose(np.abs(res.x), 0.5 * np.abs(v))
+
+
+def test_non_finite_loss_stops_with_a_warning():
+    def blows_up(x):
+        return np.sum(np.exp(1e3 * x))
+
+    with pytest.warns(RuntimeWarning, match="step 0"), np.errstate(all="ignore"):
+        res = minimize(blows_up, np.ones(2), steps=5, optimizer=FGD(0.1), rng=0, progress=False)
+    assert res.stopped == "non-finite" and res.nit == 0
+    np.testing.assert_array_equal(res.x, np.ones(2))
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="learning rate"):
+        FGD(lr=0.0)
+    with pytest.raises(ValueError, match="learning rate"):
+        Adam(lr=-1.0)
+    with pytest.raises(TypeError, match="floating"):
+        minimize(quadratic, np.zeros(4, dtype=int), args=(A, B), steps=1, progress=False)
+    with pytest.raises(ValueError, match="directions"):
+        minimize(quadratic, X0, args=(A, B), directions=0, progress=False)
+    with pytest.raises(ValueError, match="clip"):
+        minimize(quadratic, X0, args=(A, B), clip=-1.0, progress=False)
