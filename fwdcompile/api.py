@@ -260,8 +260,11 @@ class ForwardGradient:
                              f"{distribution!r}")
         if combine not in ("mean", "project"):
             raise ValueError(f"combine must be 'mean' or 'project', got {combine!r}")
-        rng = np.random.default_rng(rng)
-        arguments = self._bind(args, kwargs)
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        if not kwargs and len(args) == len(self._params):  # skip inspect's slower binding
+            arguments = dict(zip(self._params, args))
+        else:
+            arguments = self._bind(args, kwargs)
         wrt = self._wrt_for(arguments)
         if not wrt:
             raise TypeError(f"{self.__qualname__}: no parameter receives a float; nothing to "
@@ -271,6 +274,8 @@ class ForwardGradient:
         if k == 1:
             draws = [tuple(_direction(rng, shape, distribution) for shape in shapes)]
             value, slope = self.jvp(*args, tangents=draws[0], **kwargs)
+            if type(slope) is float and combine == "mean":  # the common scalar case, directly
+                return value, _single_direction(draws[0], slope)
             slopes = [slope]
         else:  # vector mode: all K directional derivatives from one run
             stacked = tuple(_direction(rng, (k,) + shape, distribution) for shape in shapes)
@@ -388,8 +393,15 @@ def _batched_output(value, tangent, k):
     return np.array(tangent, dtype=np.result_type(tangent.dtype, np.float64))
 
 
+def _single_direction(v, slope):
+    grads = tuple(slope * vi for vi in v)
+    return grads[0] if len(grads) == 1 else grads
+
+
 def _direction(rng, shape, distribution):
     if distribution == "normal":
+        if shape == ():
+            return rng.standard_normal()
         v = rng.standard_normal(shape)
     else:
         v = rng.integers(0, 2, size=shape).astype(float) * 2.0 - 1.0
