@@ -15,7 +15,7 @@ import weakref
 
 import numpy as np
 
-from . import compiler
+from . import compiler, runtime
 from .transform.batch import BatchUnsupported
 
 BACKENDS = ("python",)
@@ -404,7 +404,7 @@ def _direction(rng, shape, distribution):
             return rng.standard_normal()
         v = rng.standard_normal(shape)
     else:
-        v = rng.integers(0, 2, size=shape).astype(float) * 2.0 - 1.0
+        v = runtime.rademacher(rng, shape)
     return float(v) if shape == () else v
 
 

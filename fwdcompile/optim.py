@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .api import ForwardGradient, forward_gradient
+from .runtime import rademacher
 
 __all__ = ["FGD", "Momentum", "Adam", "minimize", "MinimizeResult"]
 
@@ -162,7 +163,7 @@ def _directions(rng, shapes, k, distribution):
     if distribution == "normal":
         return tuple(rng.standard_normal((k,) + s) for s in shapes)
     if distribution == "rademacher":
-        return tuple(rng.integers(0, 2, size=(k,) + s).astype(float) * 2.0 - 1.0 for s in shapes)
+        return tuple(rademacher(rng, (k,) + s) for s in shapes)
     raise ValueError(f"distribution must be 'normal' or 'rademacher', got {distribution!r}")
 
 

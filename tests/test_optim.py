@@ -159,3 +159,16 @@ def test_bad_inputs():
         minimize(quadratic, X0, args=(A, B), directions=0, progress=False)
     with pytest.raises(ValueError, match="clip"):
         minimize(quadratic, X0, args=(A, B), clip=-1.0, progress=False)
+
+
+def test_rademacher_directions_are_balanced_signs():
+    from fwdcompile.runtime import rademacher
+    v = rademacher(np.random.default_rng(0), (1000, 100))
+    assert set(np.unique(v)) == {-1.0, 1.0}
+    # mean of 1e5 +-1 entries: standard error 1/sqrt(1e5) ~ 0.0032
+    assert abs(v.mean()) < 5 * 0.0032
+    # neighbouring entries uncorrelated (bits are not reused)
+    flat = v.ravel()
+    assert abs(np.mean(flat[1:] * flat[:-1])) < 5 * 0.0032
+    again = rademacher(np.random.default_rng(0), (1000, 100))
+    np.testing.assert_array_equal(v, again)
