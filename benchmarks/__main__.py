@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bench_core import machine  # noqa: E402
+from bench_core import machine, softmax_loss  # noqa: E402
 from fwdcompile import forward_gradient  # noqa: E402
 
 
@@ -53,13 +53,6 @@ def heat(kappa, u0):
 
 def rosen(x):
     return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
-def softmax_loss(W, b, X, y):
-    z = X @ W + b
-    z = z - np.max(z, axis=1, keepdims=True)
-    logp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
-    return -np.mean(logp[np.arange(len(y)), y])
 
 
 def workloads():

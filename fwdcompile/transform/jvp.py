@@ -292,13 +292,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         if isinstance(op, gast.Mult):
             # d(x * e) = d_x * e + x * d_e; x * d_e is taken before d_x is scaled
             # in place, because d_e may share memory with d_x (x *= x, aliases)
-            increment = None
-            if d_val is not None:
-                ident = self.namer.fresh(f"{_base(t_target)}_inc")
-                self.temps.add(ident)
-                self.emit(build.assign(build.name(ident, True),
-                                       fold(build.binop(load, gast.Mult(), d_val))))
-                increment = build.name(ident)
+            increment = self.increment(_base(t_target), load, d_val)
             self.emit(build.aug_assign(t_store, gast.Mult(), build.clone(atom)))
             if increment is not None:
                 self.emit(build.aug_assign(build.as_store(t_load), gast.Add(), increment))
@@ -309,6 +303,17 @@ class Transformer(AssignMixin, ExpressionMixin):
                 self.emit(build.aug_assign(t_store, gast.Sub(), fold(term)))
             self.emit(build.aug_assign(build.as_store(t_load), gast.Div(), build.clone(atom)))
         self.emit(build.aug_assign(target, op, atom))
+
+    def increment(self, base, load, d_val):
+        """``<base>_inc = x * d_e``, the product-rule term of ``x *= e``, saved
+        before ``d_x`` is scaled in place (``d_e`` may share memory with it)."""
+        if d_val is None:
+            return None
+        ident = self.namer.fresh(f"{base}_inc")
+        self.temps.add(ident)
+        self.emit(build.assign(build.name(ident, True),
+                               fold(build.binop(build.clone(load), gast.Mult(), d_val))))
+        return build.name(ident)
 
     def batched_aug_assign(self, target, op, atom, d_val, t_store, t_load, load):
         """``x op= e`` with K-direction tangents: a scalar's tangent is an array
@@ -322,13 +327,7 @@ class Transformer(AssignMixin, ExpressionMixin):
             if d_val is not None:
                 update("add" if isinstance(op, gast.Add) else "sub", d_val)
         elif isinstance(op, gast.Mult):
-            increment = None
-            if d_val is not None:
-                ident = self.namer.fresh(f"{target.id}_inc")
-                self.temps.add(ident)
-                self.emit(build.assign(build.name(ident, True),
-                                       build.binop(build.clone(load), gast.Mult(), d_val)))
-                increment = build.name(ident)
+            increment = self.increment(target.id, load, d_val)
             update("mul", build.clone(atom))
             if increment is not None:
                 update("add", increment)
