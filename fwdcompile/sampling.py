@@ -1,0 +1,323 @@
+"""A fast, reproducible sampler of random directions for forward gradients.
+
+Contract: ``DirectionSampler(seed).normal(shape, step)`` returns standard
+normal float64 numbers that depend only on ``(seed, step, offset, index)``:
+a *counter-based* generator, so a direction can be regenerated instead of
+stored (as MeZO does), and no state is carried between calls.
+``rademacher`` returns +1.0/-1.0 from the same stream's bits, and
+:func:`directions` draws one direction for several parameter arrays at once,
+each from its own non-overlapping counter range.
+
+How: each pair of numbers hashes two counters with SplitMix64's finalizer
+(Steele, Lea and Flood 2014; the generator behind Java's SplittableRandom),
+turns the two 53-bit results into uniforms u1 in (0, 1] and u2 in [0, 1), and
+applies the Box-Muller transform r = sqrt(-2 log u1), (r cos 2πu2, r sin 2πu2).
+``log``, ``sin`` and ``cos`` are fdlibm's polynomial kernels written out as
+plain arithmetic, so LLVM vectorizes the whole loop (libm calls would not
+vectorize).  The kernel is compiled once per process through llvmlite,
+imported lazily; where that is impossible the same arithmetic runs in numpy
+(same numbers to about 1e-15, about 30× slower), and :attr:`backend` says
+which is in use.  Measured here (``python benchmarks/bench_sampling.py``):
+about 2.5 ns per normal on two threads against 11 ns for numpy's
+``standard_normal``; the issue's target of about 1 ns is not met yet (LLVM
+keeps to 256-bit vectors on this CPU and emulates the 64-bit multiplies).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+__all__ = ["DirectionSampler", "directions"]
+
+_GOLDEN = 0x9E3779B97F4A7C15
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_MASK = (1 << 64) - 1
+
+# fdlibm constants (e_log.c, k_sin.c, k_cos.c)
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+       2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+       1.479819860511658591e-01)
+_S = (-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
+      2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10)
+_C = (4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05,
+      -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11)
+_SQRT2 = 1.4142135623730951
+_HALF_PI = 1.5707963267948966
+
+
+def _mix(z):
+    z = (z ^ (z >> 30)) * _M1 & _MASK
+    z = (z ^ (z >> 27)) * _M2 & _MASK
+    return z ^ (z >> 31)
+
+
+def _key(seed, step, offset):
+    """A 64-bit stream key for (seed, step, offset); distinct inputs, distinct keys."""
+    k = _mix((int(seed) * _GOLDEN + 0x632BE59BD9B4E019) & _MASK)
+    k = _mix((k + int(step) * _GOLDEN + 0x8CB92BA72F3D8DD7) & _MASK)
+    return _mix((k + int(offset) * _GOLDEN + 0x5851F42D4C957F2D) & _MASK)
+
+
+# ---------------------------------------------------------------- numpy reference
+
+def _normals_numpy(n, key):
+    pairs = (n + 1) // 2
+    with np.errstate(over="ignore"):
+        c = np.arange(2 * pairs, dtype=np.uint64) * np.uint64(_GOLDEN) + np.uint64(key)
+        z = c
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
+        z = z ^ (z >> np.uint64(31))
+    bits = z >> np.uint64(11)
+    u1 = (bits[0::2].astype(np.float64) + 1.0) * 2.0 ** -53      # (0, 1]
+    u2 = bits[1::2].astype(np.float64) * 2.0 ** -53              # [0, 1)
+    r = np.sqrt(-2.0 * _log(u1))
+    s, co = _sincos_turns(u2)
+    out = np.empty(2 * pairs)
+    out[0::2] = r * co
+    out[1::2] = r * s
+    return out[:n]
+
+
+def _log(x):
+    """fdlibm's log for x in (0, 1], as array arithmetic."""
+    bits = x.view(np.uint64)
+    e = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
+    m = ((bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FF0000000000000)).view(np.float64)
+    big = m > _SQRT2
+    m = np.where(big, 0.5 * m, m)
+    k = (e + big).astype(np.float64)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
+    t2 = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
+    R = t2 + t1
+    hfsq = 0.5 * f * f
+    return k * _LN2_HI - ((hfsq - (s * (hfsq + R) + k * _LN2_LO)) - f)
+
+
+def _sincos_turns(u):
+    """(sin 2πu, cos 2πu) for u in [0, 1): quadrant from 4u, fdlibm kernels."""
+    t = 4.0 * u
+    q = np.floor(t + 0.5)
+    x = (t - q) * _HALF_PI
+    z = x * x
+    sin_x = x + x * z * (_S[0] + z * (_S[1] + z * (_S[2] + z * (_S[3] + z * (_S[4] + z * _S[5])))))
+    cos_x = 1.0 - 0.5 * z + z * z * (_C[0] + z * (_C[1] + z * (_C[2] + z * (_C[3] + z * (
+        _C[4] + z * _C[5])))))
+    qi = q.astype(np.int64) & 3
+    sin = np.select([qi == 0, qi == 1, qi == 2], [sin_x, cos_x, -sin_x], -cos_x)
+    cos = np.select([qi == 0, qi == 1, qi == 2], [cos_x, -sin_x, -cos_x], sin_x)
+    return sin, cos
+
+
+# ---------------------------------------------------------------- llvmlite kernel
+
+_KERNEL = None
+_LOCK = threading.Lock()
+_PARALLEL_PAIRS = 1 << 16  # below this a second thread costs more than it saves
+
+
+def _build_kernel():
+    """Compile ``void normals(double* out, i64 start, i64 stop, i64 key)``, which
+    fills pairs ``start`` to ``stop``; None if impossible."""
+    try:
+        import ctypes
+
+        import llvmlite.binding as llvm
+        from llvmlite import ir
+    except ImportError:
+        return None
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    f64, i64 = ir.DoubleType(), ir.IntType(64)
+    module = ir.Module(name="fwdcompile_sampling")
+    module.triple = llvm.get_process_triple()
+    fnty = ir.FunctionType(ir.VoidType(), [f64.as_pointer(), i64, i64, i64])
+    fn = ir.Function(module, fnty, name="fwdcompile_normals")
+    out, start, pairs, key = fn.args
+    out.add_attribute("noalias")
+    entry = fn.append_basic_block("entry")
+    loop = fn.append_basic_block("loop")
+    done = fn.append_basic_block("done")
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed(">", pairs, start), loop, done)
+    b.position_at_end(loop)
+    i = b.phi(i64)
+    i.add_incoming(start, entry)
+    flags = ("contract",)
+    sqrt = module.declare_intrinsic("llvm.sqrt", [f64])
+    floor = module.declare_intrinsic("llvm.floor", [f64])
+
+    def c(v):
+        return ir.Constant(f64, v)
+
+    def mix(z):
+        z = b.mul(b.xor(z, b.lshr(z, i64(30))), i64(_M1))
+        z = b.mul(b.xor(z, b.lshr(z, i64(27))), i64(_M2))
+        return b.xor(z, b.lshr(z, i64(31)))
+
+    def fmul(x, y):
+        return b.fmul(x, y, flags=flags)
+
+    def fadd(x, y):
+        return b.fadd(x, y, flags=flags)
+
+    def fsub(x, y):
+        return b.fsub(x, y, flags=flags)
+
+    def poly(z, coeffs):
+        acc = c(coeffs[-1])
+        for coef in reversed(coeffs[:-1]):
+            acc = fadd(c(coef), fmul(z, acc))
+        return acc
+
+    two_i = b.shl(i, i64(1))
+    h1 = mix(b.add(b.mul(two_i, i64(_GOLDEN)), key))
+    h2 = mix(b.add(b.mul(b.add(two_i, i64(1)), i64(_GOLDEN)), key))
+    scale = c(2.0 ** -53)
+    u1 = fmul(fadd(b.uitofp(b.lshr(h1, i64(11)), f64), c(1.0)), scale)
+    u2 = fmul(b.uitofp(b.lshr(h2, i64(11)), f64), scale)
+    # log(u1), fdlibm e_log.c for u1 in (0, 1]
+    bits = b.bitcast(u1, i64)
+    e = b.sub(b.and_(b.lshr(bits, i64(52)), i64(0x7FF)), i64(1023))
+    m = b.bitcast(b.or_(b.and_(bits, i64(0x000FFFFFFFFFFFFF)), i64(0x3FF0000000000000)), f64)
+    big = b.fcmp_ordered(">", m, c(_SQRT2))
+    m = b.select(big, fmul(m, c(0.5)), m)
+    k = b.sitofp(b.add(e, b.zext(big, i64)), f64)
+    f = fsub(m, c(1.0))
+    s = b.fdiv(f, fadd(c(2.0), f))
+    z = fmul(s, s)
+    w = fmul(z, z)
+    t1 = fmul(w, fadd(c(_LG[1]), fmul(w, fadd(c(_LG[3]), fmul(w, c(_LG[5]))))))
+    t2 = fmul(z, fadd(c(_LG[0]), fmul(w, fadd(c(_LG[2]), fmul(w, fadd(c(_LG[4]),
+                                                                      fmul(w, c(_LG[6]))))))))
+    R = fadd(t2, t1)
+    hfsq = fmul(c(0.5), fmul(f, f))
+    inner = fsub(hfsq, fadd(fmul(s, fadd(hfsq, R)), fmul(k, c(_LN2_LO))))
+    logu = fsub(fmul(k, c(_LN2_HI)), fsub(inner, f))
+    r = b.call(sqrt, [fmul(c(-2.0), logu)])
+    # sin and cos of 2π u2 (k_sin.c, k_cos.c after quadrant reduction)
+    t = fmul(c(4.0), u2)
+    q = b.call(floor, [fadd(t, c(0.5))])
+    x = fmul(fsub(t, q), c(_HALF_PI))
+    zz = fmul(x, x)
+    sin_x = fadd(x, fmul(fmul(x, zz), poly(zz, _S)))
+    cos_x = fadd(fsub(c(1.0), fmul(c(0.5), zz)), fmul(fmul(zz, zz), poly(zz, _C)))
+    qi = b.and_(b.fptosi(q, i64), i64(3))
+    neg_sin, neg_cos = b.fneg(sin_x), b.fneg(cos_x)
+    is0, is1, is2 = (b.icmp_signed("==", qi, i64(v)) for v in (0, 1, 2))
+    sin = b.select(is0, sin_x, b.select(is1, cos_x, b.select(is2, neg_sin, neg_cos)))
+    cos = b.select(is0, cos_x, b.select(is1, neg_sin, b.select(is2, neg_cos, sin_x)))
+    b.store(fmul(r, cos), b.gep(out, [two_i]))
+    b.store(fmul(r, sin), b.gep(out, [b.add(two_i, i64(1))]))
+    nxt = b.add(i, i64(1))
+    i.add_incoming(nxt, loop)
+    b.cbranch(b.icmp_signed("<", nxt, pairs), loop, done)
+    b.position_at_end(done)
+    b.ret_void()
+
+    target = llvm.Target.from_triple(module.triple)
+    tm = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                      features=llvm.get_host_cpu_features().flatten(), opt=3,
+                                      reloc="static", codemodel="jitdefault", jit=True)
+    module.data_layout = str(tm.target_data)
+    text = str(module)
+    if "avx512dq" in llvm.get_host_cpu_features().flatten():
+        # full-width vectors: native 64-bit multiplies for the hash (LLVM prefers
+        # 256-bit vectors on this CPU family by default)
+        text = text.replace('i64 %".3", i64 %".4")', 'i64 %".3", i64 %".4") #0', 1)
+        text += '\nattributes #0 = { "prefer-vector-width"="512" "min-legal-vector-width"="512" }\n'
+    mod = llvm.parse_assembly(text)
+    mod.verify()
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    engine = llvm.create_mcjit_compiler(mod, tm)
+    for decl in mod.functions:  # MCJIT leaves unresolved symbols NULL: never call those
+        if decl.is_declaration and not decl.name.startswith("llvm.") \
+                and not llvm.address_of_symbol(decl.name):
+            return None
+    engine.finalize_object()
+    address = engine.get_function_address("fwdcompile_normals")
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                             ctypes.c_int64)
+    kernel = proto(address)
+    kernel.engine = engine  # keep the compiled code alive with the function
+    return kernel
+
+
+def _kernel():
+    global _KERNEL
+    with _LOCK:
+        if _KERNEL is None:
+            try:
+                _KERNEL = _build_kernel() or False
+            except Exception:  # any failure to JIT: the numpy path gives the same numbers
+                _KERNEL = False
+        return _KERNEL or None
+
+
+# ---------------------------------------------------------------- public API
+
+class DirectionSampler:
+    """Counter-based directions keyed by ``(seed, step, offset)``; see the module doc."""
+
+    def __init__(self, seed=0, use_llvm=True):
+        self.seed = int(seed)
+        self.use_llvm = use_llvm
+
+    @property
+    def backend(self):
+        return "llvm" if self.use_llvm and _kernel() is not None else "numpy"
+
+    def normal(self, shape, step=0, offset=0):
+        """Standard normal float64 numbers of ``shape`` for this step."""
+        n = int(np.prod(shape, dtype=np.int64))
+        key = _key(self.seed, step, offset)
+        kernel = _kernel() if self.use_llvm else None
+        if kernel is None:
+            return _normals_numpy(n, key).reshape(shape)
+        pairs = (n + 1) // 2
+        out = np.empty(2 * pairs)
+        signed_key = int(np.uint64(key).view(np.int64))
+        if pairs < _PARALLEL_PAIRS:
+            kernel(out.ctypes.data, 0, pairs, signed_key)
+        else:  # the ctypes call releases the GIL: both cores fill half each
+            half = pairs // 2
+            worker = threading.Thread(target=kernel,
+                                      args=(out.ctypes.data, half, pairs, signed_key))
+            worker.start()
+            kernel(out.ctypes.data, 0, half, signed_key)
+            worker.join()
+        return out[:n].reshape(shape)
+
+    def rademacher(self, shape, step=0, offset=0):
+        """+1.0 or -1.0, one bit of the counter-based stream each."""
+        n = int(np.prod(shape, dtype=np.int64))
+        key = _key(self.seed, step, offset)
+        words = (n + 63) // 64
+        with np.errstate(over="ignore"):
+            z = np.arange(words, dtype=np.uint64) * np.uint64(_GOLDEN) + np.uint64(key)
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
+            z = z ^ (z >> np.uint64(31))
+        bits = np.unpackbits(z.view(np.uint8), count=n)
+        return np.array([1.0, -1.0])[bits].reshape(shape)
+
+
+def directions(seed, step, shapes, distribution="normal"):
+    """One direction over several parameter arrays: a tuple, one array per shape,
+    each drawn from its own counter range (offset = its position)."""
+    if distribution not in ("normal", "rademacher"):
+        raise ValueError(f"distribution must be 'normal' or 'rademacher', got {distribution!r}")
+    sampler = DirectionSampler(seed)
+    draw = sampler.normal if distribution == "normal" else sampler.rademacher
+    return tuple(draw(shape, step, offset) for offset, shape in enumerate(shapes))

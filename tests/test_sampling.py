@@ -1,0 +1,76 @@
+"""The counter-based direction sampler: distribution, independence, reproducibility."""
+
+import numpy as np
+import pytest
+
+from fwdcompile.sampling import DirectionSampler, directions
+
+N = 400_000
+
+
+@pytest.fixture(scope="module")
+def draws():
+    return DirectionSampler(7).normal(N, step=3)
+
+
+def test_moments_match_a_standard_normal(draws):
+    # standard errors for N draws: mean 1/sqrt(N), variance sqrt(2/N),
+    # skewness sqrt(6/N), excess kurtosis sqrt(24/N); 5 sigma each
+    x = draws
+    m, v = x.mean(), x.var()
+    skew = np.mean((x - m) ** 3) / v ** 1.5
+    kurt = np.mean((x - m) ** 4) / v ** 2 - 3.0
+    assert abs(m) < 5 / np.sqrt(N)
+    assert abs(v - 1.0) < 5 * np.sqrt(2 / N)
+    assert abs(skew) < 5 * np.sqrt(6 / N)
+    assert abs(kurt) < 5 * np.sqrt(24 / N)
+
+
+def test_distribution_against_the_normal_cdf(draws):
+    stats = pytest.importorskip("scipy.stats")
+    assert stats.kstest(draws[:100_000], "norm").pvalue > 1e-4
+
+
+def test_no_correlation_between_neighbours_steps_and_seeds(draws):
+    limit = 5 / np.sqrt(N)
+    assert abs(np.corrcoef(draws[1:], draws[:-1])[0, 1]) < limit
+    assert abs(np.corrcoef(draws[0::2], draws[1::2])[0, 1]) < 5 / np.sqrt(N / 2)
+    other_step = DirectionSampler(7).normal(N, step=4)
+    other_seed = DirectionSampler(8).normal(N, step=3)
+    assert abs(np.corrcoef(draws, other_step)[0, 1]) < limit
+    assert abs(np.corrcoef(draws, other_seed)[0, 1]) < limit
+
+
+def test_reproducible_and_keyed():
+    a = DirectionSampler(1).normal((30, 7), step=2)
+    np.testing.assert_array_equal(a, DirectionSampler(1).normal((30, 7), step=2))
+    assert not np.array_equal(a, DirectionSampler(1).normal((30, 7), step=3))
+    assert a.shape == (30, 7) and a.dtype == np.float64
+
+
+def test_compiled_and_numpy_paths_agree():
+    fast = DirectionSampler(5).normal(200_001, step=9)  # odd, and above the threaded size
+    slow = DirectionSampler(5, use_llvm=False).normal(200_001, step=9)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)
+
+
+def test_rademacher_signs():
+    r = DirectionSampler(2).rademacher(N, step=1)
+    assert set(np.unique(r)) == {-1.0, 1.0}
+    assert abs(r.mean()) < 5 / np.sqrt(N)
+    assert abs(np.mean(r[1:] * r[:-1])) < 5 / np.sqrt(N)
+
+
+def test_directions_for_several_parameters_do_not_overlap():
+    a, b = directions(3, 0, [(100,), (100,)])
+    assert not np.array_equal(a, b)
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.5
+    with pytest.raises(ValueError, match="distribution"):
+        directions(3, 0, [(2,)], distribution="uniform")
+
+
+def test_global_random_state_untouched():
+    np.random.seed(0)
+    before = np.random.get_state()[1].copy()
+    DirectionSampler(1).normal(1000)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
