@@ -16,9 +16,10 @@ import weakref
 import numpy as np
 
 from . import compiler, runtime
+from .errors import UnsupportedSyntax
 from .transform.batch import BatchUnsupported
 
-BACKENDS = ("python",)
+BACKENDS = ("python", "llvm")
 
 
 def _is_float_value(value):
@@ -34,13 +35,17 @@ def _is_float_value(value):
 class ForwardGradient:
     """A function together with its forward-mode derivative."""
 
-    def __init__(self, fn, wrt=None, backend="python"):
+    def __init__(self, fn, wrt=None, backend="python", fallback=None):
         if isinstance(fn, ForwardGradient):
             fn = fn.__fwdcompile_function__
         if not callable(fn):
             raise TypeError(f"forward_gradient needs a function, got {fn!r}")
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        if fallback not in (None, "python"):
+            raise ValueError(f"fallback must be None or 'python', got {fallback!r}")
+        self.fallback = fallback
+        self._native = {}  # (wrt, argument types) -> Kernel, or the reason it cannot be
         functools.update_wrapper(self, fn)
         self.__fwdcompile_function__ = fn
         self.backend = backend
@@ -129,6 +134,10 @@ class ForwardGradient:
         """
         if batched:
             return self._jvp_batched(args, kwargs, tangents)
+        if self.backend == "llvm":
+            result = self._jvp_native(args, kwargs, tangents)
+            if result is not None:
+                return result
         if not kwargs and type(tangents) is tuple:
             plan = self._fast.get(tuple(map(type, args)))
             # all-float calls seen before: one type comparison, then the generated code
@@ -183,6 +192,77 @@ class ForwardGradient:
         tangent_kwargs = dict(zip(compiled.tangent_params, stacked))
         value, tangent = compiled.fn(*args, **kwargs, **tangent_kwargs)
         return value, _batched_output(value, tangent, k)
+
+    def _jvp_native(self, args, kwargs, tangents):
+        """The JVP through the native backend (backends/llvm), or None to take
+        the Python path (``fallback="python"``, with one warning)."""
+        arguments = self._bind(args, kwargs)
+        wrt = self._wrt_for(arguments)
+        tangent_values = _check_tangents(self.__qualname__, wrt, arguments, tangents)
+        bound = self._sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        types = tuple(_native_type(self, n, values[n]) for n in self._params)
+        key = (wrt, types)
+        entry = self._native.get(key)
+        if entry is None:
+            entry = self._native[key] = self._compile_native(wrt, types)
+        if isinstance(entry, str):
+            if self.fallback == "python":
+                return None
+            raise TypeError(entry) if entry.startswith("TypeError: ") else \
+                UnsupportedSyntax(entry, hint="use backend='python', or "
+                                              "forward_gradient(..., fallback='python')")
+        kernel, order = entry
+        pool = {**values, **dict(zip(self._tangent_names(wrt), map(float, tangent_values)))}
+        return kernel(*[pool[name] for name in order])
+
+    def _tangent_names(self, wrt):
+        return compiler.compile_jvp(self.__fwdcompile_function__, wrt).tangent_params
+
+    def _compile_native(self, wrt, types):
+        """(kernel, parameter order), or a message saying why this cannot be native."""
+        import warnings
+        import gast
+
+        if any(t is None for t in types):
+            message = (f"TypeError: {self.__qualname__}: backend='llvm' takes float, int and "
+                       "bool arguments (arrays are not supported by the native backend yet)")
+        else:
+            compiled = compiler.compile_jvp(self.__fwdcompile_function__, wrt)
+            fdef = gast.parse(compiled.own_source).body[0]
+            order = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
+            type_of = dict(zip(self._params, types))
+            all_types = tuple(type_of.get(name, float) for name in order)
+            try:
+                from .backends.llvm.jit import compile_kernel
+                from .backends.llvm.lower import LoweringError
+            except ImportError as exc:
+                message = f"the native backend needs llvmlite: {exc}"
+            else:
+                try:
+                    kernel = compile_kernel(fdef, all_types)
+                    self._llvm_ir = kernel.llvm_ir
+                    return kernel, order
+                except LoweringError as exc:
+                    where = ""
+                    if exc.node is not None and getattr(exc.node, "lineno", None):
+                        line = compiled.own_source.splitlines()[exc.node.lineno - 1].strip()
+                        where = f" (generated code: `{line}`)"
+                    message = (f"{self.__qualname__} cannot run on the native backend: "
+                               f"{exc}{where}")
+        if self.fallback == "python":
+            warnings.warn(f"{message}; using the Python backend", RuntimeWarning, stacklevel=4)
+        return message
+
+    @property
+    def llvm_ir(self):
+        """The optimized LLVM IR of the last native kernel compiled."""
+        ir = getattr(self, "_llvm_ir", None)
+        if ir is None:
+            raise AttributeError("no native kernel compiled yet: call jvp with "
+                                 "backend='llvm' first")
+        return ir
 
     def _batched_variant(self, wrt):
         """The vector-mode JVP for ``wrt``, or None when the code needs the
@@ -408,6 +488,17 @@ def _direction(rng, shape, distribution):
     return float(v) if shape == () else v
 
 
+def _native_type(owner, name, value):
+    """float, int or bool for a scalar the native backend accepts, else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool
+    if isinstance(value, (int, np.integer)):
+        return int
+    if isinstance(value, (float, np.floating)):
+        return float
+    return None
+
+
 def _short(value):
     text = repr(value)
     return text if len(text) < 40 else text[:37] + "..."
@@ -466,7 +557,7 @@ def _output_tangent(value, tangent, out_activity):
     return tangent
 
 
-def forward_gradient(fn=None, *, wrt=None, backend="python"):
+def forward_gradient(fn=None, *, wrt=None, backend="python", fallback=None):
     """Decorate a numeric function with its forward-mode derivative.
 
     Use bare (``@forward_gradient``) or configured
@@ -474,17 +565,23 @@ def forward_gradient(fn=None, *, wrt=None, backend="python"):
     (or their indices) that carry derivatives; by default every parameter
     that receives a float or a float array.  Unsupported syntax raises
     :class:`fwdcompile.UnsupportedSyntax` here, at decoration time.
+
+    ``backend="llvm"`` runs scalar code (float, int and bool arguments; the
+    subset in docs/native-backend.md) as native code compiled through
+    llvmlite; code outside that subset raises ``UnsupportedSyntax`` at the
+    first ``jvp``, or with ``fallback="python"`` runs on the Python backend
+    after one warning.
     """
     if fn is None:
-        return functools.partial(forward_gradient, wrt=wrt, backend=backend)
+        return functools.partial(forward_gradient, wrt=wrt, backend=backend, fallback=fallback)
     if inspect.ismethod(fn):  # obj.method: differentiate the function, keep obj bound
         if isinstance(wrt, numbers.Integral) or (isinstance(wrt, (tuple, list)) and any(
                 isinstance(w, numbers.Integral) for w in wrt)):
             wrt = [w + 1 if isinstance(w, numbers.Integral) else w
                    for w in ((wrt,) if isinstance(wrt, numbers.Integral) else wrt)]
-        return BoundForwardGradient(ForwardGradient(fn.__func__, wrt=wrt, backend=backend),
-                                    fn.__self__)
-    return ForwardGradient(fn, wrt=wrt, backend=backend)
+        return BoundForwardGradient(ForwardGradient(fn.__func__, wrt=wrt, backend=backend,
+                                                    fallback=fallback), fn.__self__)
+    return ForwardGradient(fn, wrt=wrt, backend=backend, fallback=fallback)
 
 
 _FUNCTIONAL = weakref.WeakKeyDictionary()

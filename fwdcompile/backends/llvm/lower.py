@@ -1,0 +1,516 @@
+"""Lower a generated scalar JVP function to LLVM IR.
+
+Contract: :func:`lower` takes the gast ``FunctionDef`` the Python backend
+generated (``f_jvp(args..., d_args...)`` returning ``(value, tangent)``) and
+the types of its parameters (``float``, ``int`` or ``bool``), and returns an
+``llvmlite.ir.Module`` with one function
+``void <name>(<args as double/i64/i1>, double* out)`` that writes the value
+and the tangent (each a float or a tuple of floats) into ``out``.
+
+The subset is scalar code: arithmetic, comparisons, ``and``/``or``/``not``,
+conditional expressions, ``if``/``while``/``for ... in range``, ``break``,
+``continue``, ``return``, ``math`` functions, ``abs``/``min``/``max``/
+``float``/``int``, and the runtime helpers scalar rules emit
+(``_rt.pow_dx``, ``_rt.pow_dy``, ``_np.sign``, ``_np.log``).  Anything else
+raises :class:`LoweringError` naming the construct; the API turns that into a
+located ``UnsupportedSyntax`` or falls back to Python.  Semantics that differ
+from Python are documented in docs/native-backend.md: a ``math`` domain
+error gives NaN instead of raising, and float division by zero gives
+inf/NaN as in numpy.
+"""
+
+from __future__ import annotations
+
+import gast
+from llvmlite import ir
+
+F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
+
+# math functions: name -> (LLVM intrinsic or libm symbol, arity)
+_INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
+               "cos": "llvm.cos", "fabs": "llvm.fabs", "floor": "llvm.floor",
+               "ceil": "llvm.ceil", "trunc": "llvm.trunc", "log2": "llvm.log2",
+               "log10": "llvm.log10", "pow": "llvm.pow", "copysign": "llvm.copysign",
+               "exp2": "llvm.exp2"}
+_LIBM = {"tan": 1, "asin": 1, "acos": 1, "atan": 1, "atan2": 2, "sinh": 1, "cosh": 1,
+         "tanh": 1, "asinh": 1, "acosh": 1, "atanh": 1, "expm1": 1, "log1p": 1, "erf": 1,
+         "erfc": 1, "hypot": 2, "fmod": 2, "cbrt": 1}
+_MODULES = {"math", "_math", "_np", "np", "numpy"}
+
+
+class LoweringError(Exception):
+    """A construct outside the native subset; ``node`` locates it."""
+
+    def __init__(self, message, node=None):
+        super().__init__(message)
+        self.node = node
+
+
+class _Lowering:
+    def __init__(self, fdef, arg_types):
+        self.fdef = fdef
+        self.module = ir.Module(name=f"fwdcompile_{fdef.name}")
+        params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
+        self.params = params  # defaults are applied by the caller, before the native call
+        self.types = dict(zip(params, arg_types))
+        self.infer_types()
+        ll_args = [self.ll(self.types[p]) for p in params] + [F64.as_pointer()]
+        self.fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), ll_args),
+                              name=fdef.name)
+        self.out = self.fn.args[-1]
+        self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.slots = {}
+        for name, arg in zip(params, self.fn.args):
+            self.store(name, arg)
+        self.loops = []  # (continue block, break block)
+        self.out_size = None
+        self.value_kinds = None  # "int" or "float" per returned value, to rebuild them
+
+    # ------------------------------------------------------------ types
+    @staticmethod
+    def ll(t):
+        return {float: F64, int: I64, bool: I1}[t]
+
+    def infer_types(self):
+        """One type per variable: int unless some assignment makes it float."""
+        changed = True
+        while changed:
+            changed = False
+            for node in gast.walk(self.fdef):
+                targets, value = None, None
+                if isinstance(node, gast.Assign):
+                    targets, value = node.targets, node.value
+                elif isinstance(node, gast.AugAssign):
+                    targets, value = [node.target], node
+                elif isinstance(node, gast.For):
+                    targets, value = [node.target], None
+                if targets is None:
+                    continue
+                for target in targets:
+                    for name, t in self.target_types(target, value):
+                        old = self.types.get(name)
+                        new = t if old is None else self.join(old, t)
+                        if new != old:
+                            self.types[name] = new
+                            changed = True
+
+    def target_types(self, target, value):
+        if isinstance(target, gast.Name):
+            if value is None:
+                return [(target.id, int)]  # a range loop counter
+            if isinstance(value, gast.AugAssign):
+                return [(target.id, self.join(self.types.get(target.id, int),
+                                              self.expr_type(value.value)))]
+            return [(target.id, self.expr_type(value))]
+        if isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple) \
+                and len(value.elts) == len(target.elts):
+            return [pair for t, v in zip(target.elts, value.elts) for pair in self.target_types(t, v)]
+        if isinstance(target, gast.Name) or target is None:
+            return []
+        raise LoweringError("only assignments to names (or tuples of names from tuples) "
+                            "lower to native code", target)
+
+    @staticmethod
+    def join(a, b):
+        if a is float or b is float:
+            return float
+        if a is int or b is int:
+            return int
+        return bool
+
+    def expr_type(self, node):
+        if isinstance(node, gast.Constant):
+            if isinstance(node.value, bool):
+                return bool
+            if isinstance(node.value, int):
+                return int
+            if isinstance(node.value, float):
+                return float
+            raise LoweringError(f"the constant {node.value!r} does not lower", node)
+        if isinstance(node, gast.Name):
+            return self.types.get(node.id, int)
+        if isinstance(node, gast.BinOp):
+            left, right = self.expr_type(node.left), self.expr_type(node.right)
+            if isinstance(node.op, (gast.Div,)) or isinstance(node.op, gast.Pow) and (
+                    left is float or right is float):
+                return float
+            if isinstance(node.op, gast.Pow):
+                return float  # int ** negative int is a float in Python
+            return self.join(self.join(left, right), int)
+        if isinstance(node, gast.UnaryOp):
+            if isinstance(node.op, gast.Not):
+                return bool
+            return self.join(self.expr_type(node.operand), int)
+        if isinstance(node, (gast.Compare, gast.BoolOp)):
+            return bool
+        if isinstance(node, gast.IfExp):
+            return self.join(self.expr_type(node.body), self.expr_type(node.orelse))
+        if isinstance(node, gast.Call):
+            name = _call_name(node)
+            if name in ("int", "len", "round"):
+                return int
+            if name in ("abs", "min", "max"):
+                t = int
+                for a in node.args:
+                    t = self.join(t, self.expr_type(a))
+                return t
+            return float
+        raise LoweringError(f"`{type(node).__name__}` does not lower to native code", node)
+
+    # ------------------------------------------------------------ storage
+    def slot(self, name):
+        if name not in self.slots:
+            with self.builder.goto_entry_block():
+                self.slots[name] = self.builder.alloca(self.ll(self.types[name]), name=name)
+        return self.slots[name]
+
+    def store(self, name, value):
+        self.builder.store(self.convert(value, self.types[name]), self.slot(name))
+
+    def convert(self, value, t):
+        b = self.builder
+        if value.type == self.ll(t):
+            return value
+        if t is float:
+            return b.sitofp(value, F64) if value.type == I64 else b.uitofp(value, F64)
+        if t is int:
+            if value.type == I1:
+                return b.zext(value, I64)
+            return b.fptosi(value, I64)
+        if t is bool:
+            if value.type == F64:
+                return b.fcmp_ordered("!=", value, ir.Constant(F64, 0.0))
+            return b.icmp_signed("!=", value, ir.Constant(value.type, 0))
+        raise LoweringError("unsupported conversion")
+
+    # ------------------------------------------------------------ statements
+    def run(self):
+        self.block(self.fdef.body)
+        if not self.builder.block.is_terminated:
+            raise LoweringError("the function can end without returning a value", self.fdef)
+        return self.module, self.out_size, self.value_kinds
+
+    def block(self, stmts):
+        for stmt in stmts:
+            if self.builder.block.is_terminated:
+                return
+            method = getattr(self, "stmt_" + type(stmt).__name__, None)
+            if method is None:
+                raise LoweringError(f"`{type(stmt).__name__}` statements do not lower", stmt)
+            method(stmt)
+
+    def stmt_Expr(self, stmt):
+        if isinstance(stmt.value, gast.Constant):
+            return  # a docstring or a stray constant
+        raise LoweringError("expression statements (calls for their effects) do not lower",
+                            stmt)
+
+    def stmt_Pass(self, stmt):
+        pass
+
+    def stmt_Assign(self, stmt):
+        if len(stmt.targets) != 1:
+            raise LoweringError("chained assignment does not lower", stmt)
+        target, value = stmt.targets[0], stmt.value
+        if isinstance(target, gast.Name):
+            self.store(target.id, self.expr(value))
+        elif isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple):
+            values = [self.expr(v) for v in value.elts]  # all read before any is written
+            for t, v in zip(target.elts, values):
+                if not isinstance(t, gast.Name):
+                    raise LoweringError("nested tuple targets do not lower", t)
+                self.store(t.id, v)
+        else:
+            raise LoweringError("this assignment does not lower (arrays and tuples of "
+                                "values are not in the native subset yet)", stmt)
+
+    def stmt_AugAssign(self, stmt):
+        if not isinstance(stmt.target, gast.Name):
+            raise LoweringError("augmented assignment to a subscript does not lower", stmt)
+        load = gast.Name(id=stmt.target.id, ctx=gast.Load(), annotation=None, type_comment=None)
+        self.store(stmt.target.id, self.expr(gast.BinOp(left=load, op=stmt.op,
+                                                        right=stmt.value)))
+
+    def stmt_Return(self, stmt):
+        value = stmt.value
+        if not (isinstance(value, gast.Tuple) and len(value.elts) == 2):
+            raise LoweringError("the generated function must return (value, tangent)", stmt)
+        leaves = []
+        for part in value.elts:
+            items = part.elts if isinstance(part, gast.Tuple) else [part]
+            leaves.extend(items)
+        if self.out_size is None:
+            self.out_size = (len(value.elts[0].elts) if isinstance(value.elts[0], gast.Tuple)
+                             else None)
+        elif self.out_size != (len(value.elts[0].elts) if isinstance(value.elts[0], gast.Tuple)
+                               else None):
+            raise LoweringError("return statements of different shapes do not lower", stmt)
+        values = value.elts[0].elts if isinstance(value.elts[0], gast.Tuple) else [value.elts[0]]
+        kinds = ["int" if self.expr_type(v) in (int, bool) else "float" for v in values]
+        if self.value_kinds is None:
+            self.value_kinds = kinds
+        elif self.value_kinds != kinds:
+            self.value_kinds = ["float"] * len(kinds)  # returns disagree: floats, like numpy
+        for k, leaf in enumerate(leaves):
+            v = self.convert(self.expr(leaf), float)
+            self.builder.store(v, self.builder.gep(self.out, [ir.Constant(I64, k)]))
+        self.builder.ret_void()
+
+    def stmt_If(self, stmt):
+        b = self.builder
+        then, other, after = (self.fn.append_basic_block(n) for n in ("then", "else", "endif"))
+        b.cbranch(self.truth(stmt.test), then, other)
+        for block, body in ((then, stmt.body), (other, stmt.orelse)):
+            b.position_at_end(block)
+            self.block(body)
+            if not b.block.is_terminated:
+                b.branch(after)
+        b.position_at_end(after)
+
+    def stmt_While(self, stmt):
+        b = self.builder
+        head, body, after = (self.fn.append_basic_block(n) for n in ("while", "body", "endwhile"))
+        b.branch(head)
+        b.position_at_end(head)
+        b.cbranch(self.truth(stmt.test), body, after)
+        b.position_at_end(body)
+        self.loops.append((head, after))
+        self.block(stmt.body)
+        self.loops.pop()
+        if not b.block.is_terminated:
+            b.branch(head)
+        b.position_at_end(after)
+
+    def stmt_For(self, stmt):
+        it = stmt.iter
+        if not (isinstance(it, gast.Call) and _call_name(it) == "range"
+                and isinstance(stmt.target, gast.Name) and 1 <= len(it.args) <= 3):
+            raise LoweringError("only `for name in range(...)` loops lower", stmt)
+        args = [self.convert(self.expr(a), int) for a in it.args]
+        start, stop, step = (ir.Constant(I64, 0), args[0], ir.Constant(I64, 1)) \
+            if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3
+                                    else ir.Constant(I64, 1))
+        b = self.builder
+        with b.goto_entry_block():
+            counter = b.alloca(I64, name="range_i")
+        b.store(start, counter)
+        head, body, step_block, after = (self.fn.append_basic_block(n)
+                                         for n in ("for", "forbody", "forstep", "endfor"))
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.load(counter)
+        positive = b.icmp_signed(">", step, ir.Constant(I64, 0))
+        going = b.select(positive, b.icmp_signed("<", i, stop), b.icmp_signed(">", i, stop))
+        b.cbranch(going, body, after)
+        b.position_at_end(body)
+        self.store(stmt.target.id, i)
+        self.loops.append((step_block, after))
+        self.block(stmt.body)
+        self.loops.pop()
+        if not b.block.is_terminated:
+            b.branch(step_block)
+        b.position_at_end(step_block)
+        b.store(b.add(b.load(counter), step), counter)
+        b.branch(head)
+        b.position_at_end(after)
+
+    def stmt_Break(self, stmt):
+        self.builder.branch(self.loops[-1][1])
+
+    def stmt_Continue(self, stmt):
+        self.builder.branch(self.loops[-1][0])
+
+    # ------------------------------------------------------------ expressions
+    def truth(self, node):
+        return self.convert(self.expr(node), bool)
+
+    def expr(self, node):
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            raise LoweringError(f"`{type(node).__name__}` does not lower to native code", node)
+        return method(node)
+
+    def expr_Constant(self, node):
+        t = self.expr_type(node)
+        return ir.Constant(self.ll(t), node.value)
+
+    def expr_Name(self, node):
+        if node.id not in self.types:
+            raise LoweringError(f"the name `{node.id}` is not a local scalar", node)
+        return self.builder.load(self.slot(node.id))
+
+    def expr_BinOp(self, node):
+        b = self.builder
+        t = self.expr_type(node)
+        left, right = self.expr(node.left), self.expr(node.right)
+        op = node.op
+        if isinstance(op, gast.Pow):
+            return self.call_math("pow", [self.convert(left, float), self.convert(right, float)])
+        if t is float or isinstance(op, gast.Div):
+            x, y = self.convert(left, float), self.convert(right, float)
+            if isinstance(op, gast.Add):
+                return b.fadd(x, y)
+            if isinstance(op, gast.Sub):
+                return b.fsub(x, y)
+            if isinstance(op, gast.Mult):
+                return b.fmul(x, y)
+            if isinstance(op, gast.Div):
+                return b.fdiv(x, y)
+            if isinstance(op, gast.FloorDiv):
+                return self.call_math("floor", [b.fdiv(x, y)])
+            if isinstance(op, gast.Mod):  # Python's sign convention: the divisor's
+                return b.fsub(x, b.fmul(y, self.call_math("floor", [b.fdiv(x, y)])))
+        else:
+            x, y = self.convert(left, int), self.convert(right, int)
+            if isinstance(op, gast.Add):
+                return b.add(x, y)
+            if isinstance(op, gast.Sub):
+                return b.sub(x, y)
+            if isinstance(op, gast.Mult):
+                return b.mul(x, y)
+            if isinstance(op, (gast.FloorDiv, gast.Mod)):
+                q = b.sdiv(x, y)
+                r = b.srem(x, y)
+                fix = b.and_(b.icmp_signed("!=", r, ir.Constant(I64, 0)),
+                             b.icmp_signed("!=", b.icmp_signed("<", r, ir.Constant(I64, 0)),
+                                           b.icmp_signed("<", y, ir.Constant(I64, 0))))
+                if isinstance(op, gast.FloorDiv):
+                    return b.select(fix, b.sub(q, ir.Constant(I64, 1)), q)
+                return b.select(fix, b.add(r, y), r)
+        raise LoweringError(f"the operator {type(op).__name__} does not lower", node)
+
+    def expr_UnaryOp(self, node):
+        value = self.expr(node.operand)
+        if isinstance(node.op, gast.Not):
+            return self.builder.not_(self.convert(value, bool))
+        if isinstance(node.op, gast.UAdd):
+            return value
+        if isinstance(node.op, gast.USub):
+            return self.builder.fneg(value) if value.type == F64 else self.builder.neg(value)
+        raise LoweringError("`~` does not lower", node)
+
+    def expr_Compare(self, node):
+        b = self.builder
+        result = None
+        left = self.expr(node.left)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self.expr(comparator)
+            symbol = {gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=",
+                      gast.Eq: "==", gast.NotEq: "!="}.get(type(op))
+            if symbol is None:
+                raise LoweringError(f"the comparison {type(op).__name__} does not lower", node)
+            if left.type == F64 or right.type == F64:
+                x, y = self.convert(left, float), self.convert(right, float)
+                cmp = b.fcmp_unordered(symbol, x, y) if symbol == "!=" else \
+                    b.fcmp_ordered(symbol, x, y)
+            else:
+                cmp = b.icmp_signed(symbol, self.convert(left, int), self.convert(right, int))
+            result = cmp if result is None else b.and_(result, cmp)
+            left = right
+        return result
+
+    def expr_BoolOp(self, node):
+        values = [self.truth(v) for v in node.values]
+        combine = self.builder.and_ if isinstance(node.op, gast.And) else self.builder.or_
+        out = values[0]
+        for v in values[1:]:
+            out = combine(out, v)
+        return out
+
+    def expr_IfExp(self, node):
+        t = self.expr_type(node)
+        b = self.builder
+        then, other, after = (self.fn.append_basic_block(n) for n in ("ifx", "elsex", "endifx"))
+        b.cbranch(self.truth(node.test), then, other)
+        b.position_at_end(then)
+        x = self.convert(self.expr(node.body), t)
+        then_end = b.block
+        b.branch(after)
+        b.position_at_end(other)
+        y = self.convert(self.expr(node.orelse), t)
+        other_end = b.block
+        b.branch(after)
+        b.position_at_end(after)
+        phi = b.phi(self.ll(t))
+        phi.add_incoming(x, then_end)
+        phi.add_incoming(y, other_end)
+        return phi
+
+    def expr_Call(self, node):
+        if node.keywords:
+            raise LoweringError("keyword arguments do not lower", node)
+        name = _call_name(node)
+        args = [self.expr(a) for a in node.args]
+        b = self.builder
+        if name == "float":
+            return self.convert(args[0], float)
+        if name == "zeros_like" and len(args) == 1:  # a scalar's zero tangent
+            return ir.Constant(F64, 0.0)
+        if name == "copy" and len(args) == 1:  # scalars are values: nothing to copy
+            return args[0]
+        if name == "int":
+            return self.convert(args[0], int)
+        if name in ("abs", "fabs", "sign") and len(args) == 1:
+            x = args[0]
+            if name == "sign":
+                x = self.convert(x, float)
+                pos = b.uitofp(b.fcmp_ordered(">", x, ir.Constant(F64, 0.0)), F64)
+                neg = b.uitofp(b.fcmp_ordered("<", x, ir.Constant(F64, 0.0)), F64)
+                return b.fsub(pos, neg)
+            if x.type == F64 or name == "fabs":
+                return self.call_math("fabs", [self.convert(x, float)])
+            return b.select(b.icmp_signed("<", x, ir.Constant(I64, 0)), b.neg(x), x)
+        if name in ("min", "max") and len(args) >= 2:
+            t = self.expr_type(node)
+            out = self.convert(args[0], t)
+            for a in args[1:]:
+                a = self.convert(a, t)
+                symbol = ">" if name == "max" else "<"
+                better = b.fcmp_ordered(symbol, a, out) if t is float else \
+                    b.icmp_signed(symbol, a, out)
+                out = b.select(better, a, out)
+            return out
+        if name == "pow_dx":  # y * x ** (y - 1), and 0 where y == 0
+            x, y = (self.convert(a, float) for a in args)
+            value = b.fmul(y, self.call_math("pow", [x, b.fsub(y, ir.Constant(F64, 1.0))]))
+            return b.select(b.fcmp_ordered("==", y, ir.Constant(F64, 0.0)),
+                            ir.Constant(F64, 0.0), value)
+        if name == "pow_dy":  # z * log(x), and 0 where x == 0
+            x, z = (self.convert(a, float) for a in args)
+            value = b.fmul(z, self.call_math("log", [x]))
+            return b.select(b.fcmp_ordered("==", x, ir.Constant(F64, 0.0)),
+                            ir.Constant(F64, 0.0), value)
+        if name in _INTRINSICS or name in _LIBM:
+            return self.call_math(name, [self.convert(a, float) for a in args])
+        raise LoweringError(f"the call to `{name}` does not lower to native code", node)
+
+    def call_math(self, name, args):
+        arity = 2 if name in ("pow", "copysign") else _LIBM.get(name, 1)
+        if len(args) != arity:
+            if name == "log" and len(args) == 2:  # math.log(x, base)
+                return self.builder.fdiv(self.call_math("log", args[:1]),
+                                         self.call_math("log", args[1:]))
+            raise LoweringError(f"`{name}` with {len(args)} arguments does not lower")
+        if name in _INTRINSICS:
+            fn = self.module.declare_intrinsic(_INTRINSICS[name], [F64],
+                                               ir.FunctionType(F64, [F64] * arity))
+        else:
+            fn = self.module.globals.get(name) or ir.Function(
+                self.module, ir.FunctionType(F64, [F64] * len(args)), name=name)
+        return self.builder.call(fn, args)
+
+
+def _call_name(node):
+    """``math.sin`` -> "sin", ``abs`` -> "abs", ``_rt.pow_dx`` -> "pow_dx"."""
+    func = node.func
+    if isinstance(func, gast.Name):
+        return func.id
+    if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name):
+        return func.attr
+    raise LoweringError("calls through expressions do not lower", node)
+
+
+def lower(fdef, arg_types):
+    """(module, number of values or None for a scalar, "int"/"float" per value)."""
+    return _Lowering(fdef, arg_types).run()
+
