@@ -46,6 +46,7 @@ class ForwardGradient:
             raise ValueError(f"fallback must be None or 'python', got {fallback!r}")
         self.fallback = fallback
         self._native = {}  # (wrt, argument types) -> Kernel, or the reason it cannot be
+        self._native_fast = {}  # positional argument types -> (Kernel, number of tangents)
         functools.update_wrapper(self, fn)
         self.__fwdcompile_function__ = fn
         self.backend = backend
@@ -135,6 +136,11 @@ class ForwardGradient:
         if batched:
             return self._jvp_batched(args, kwargs, tangents)
         if self.backend == "llvm":
+            if not kwargs and type(tangents) is tuple:  # a signature seen before, positional
+                fast = self._native_fast.get(tuple(map(type, args)))
+                if fast is not None and len(tangents) == fast[1] \
+                        and all(type(t) is float for t in tangents):
+                    return fast[0](*args, *tangents)
             result = self._jvp_native(args, kwargs, tangents)
             if result is not None:
                 return result
@@ -213,12 +219,12 @@ class ForwardGradient:
             raise TypeError(entry) if entry.startswith("TypeError: ") else \
                 UnsupportedSyntax(entry, hint="use backend='python', or "
                                               "forward_gradient(..., fallback='python')")
-        kernel, order = entry
-        pool = {**values, **dict(zip(self._tangent_names(wrt), map(float, tangent_values)))}
+        kernel, order, tangent_names = entry
+        if not kwargs and len(args) == len(self._params) \
+                and order == list(self._params) + list(tangent_names):
+            self._native_fast[tuple(map(type, args))] = (kernel, len(tangent_names))
+        pool = {**values, **dict(zip(tangent_names, map(float, tangent_values)))}
         return kernel(*[pool[name] for name in order])
-
-    def _tangent_names(self, wrt):
-        return compiler.compile_jvp(self.__fwdcompile_function__, wrt).tangent_params
 
     def _compile_native(self, wrt, types):
         """(kernel, parameter order), or a message saying why this cannot be native."""
@@ -243,7 +249,7 @@ class ForwardGradient:
                 try:
                     kernel = compile_kernel(fdef, all_types)
                     self._llvm_ir = kernel.llvm_ir
-                    return kernel, order
+                    return kernel, order, compiled.tangent_params
                 except LoweringError as exc:
                     where = ""
                     if exc.node is not None and getattr(exc.node, "lineno", None):

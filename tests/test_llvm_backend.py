@@ -141,3 +141,22 @@ def test_nan_and_inf_propagate():
     assert math.isnan(val) and math.isnan(dval)
     val, _ = f.jvp(float("inf"), 0.2, tangents=(1.0, 0.0))
     assert val == float("inf")
+
+
+def test_integer_division_by_zero_raises_like_python():
+    def f(x, n):
+        return x * (7 // n)
+
+    native = forward_gradient(f, backend="llvm")
+    assert native.jvp(2.0, 2, tangents=(1.0,)) == (6.0, 3.0)
+    with pytest.raises(ZeroDivisionError):
+        native.jvp(2.0, 0, tangents=(1.0,))
+
+
+def test_float_division_by_zero_follows_numpy():
+    def f(x, y):
+        return x / y
+
+    native = forward_gradient(f, backend="llvm")
+    val, _ = native.jvp(1.0, 0.0, tangents=(1.0, 0.0))
+    assert val == float("inf")  # documented: Python would raise ZeroDivisionError

@@ -44,7 +44,10 @@ class Kernel:
 
     def __call__(self, *args):
         out = (ctypes.c_double * self._slots)()
-        self._fn(*args, out)
+        err = ctypes.c_int64(0)
+        self._fn(*args, out, ctypes.byref(err))
+        if err.value:
+            raise ZeroDivisionError("integer division or modulo by zero")
         if self._n_values is None:
             return (int(out[0]) if self._ints[0] else out[0]), out[1]
         k = self._n_values
@@ -81,5 +84,5 @@ def compile_kernel(fdef, types, opt=3):
         engine.finalize_object()
         address = engine.get_function_address(fdef.name)
         proto = ctypes.CFUNCTYPE(None, *[_CTYPES[t] for t in types],
-                                 ctypes.POINTER(ctypes.c_double))
+                                 ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int64))
         return Kernel(proto(address), engine, n_values, str(mod), types, value_kinds)

@@ -4,8 +4,9 @@ Contract: :func:`lower` takes the gast ``FunctionDef`` the Python backend
 generated (``f_jvp(args..., d_args...)`` returning ``(value, tangent)``) and
 the types of its parameters (``float``, ``int`` or ``bool``), and returns an
 ``llvmlite.ir.Module`` with one function
-``void <name>(<args as double/i64/i1>, double* out)`` that writes the value
-and the tangent (each a float or a tuple of floats) into ``out``.
+``void <name>(<args as double/i64/i1>, double* out, i64* err)`` that writes
+the value and the tangent (each a float or a tuple of floats) into ``out``
+and sets ``*err`` to 1 after an integer division by zero.
 
 The subset is scalar code: arithmetic, comparisons, ``and``/``or``/``not``,
 conditional expressions, ``if``/``while``/``for ... in range``, ``break``,
@@ -54,10 +55,10 @@ class _Lowering:
         self.params = params  # defaults are applied by the caller, before the native call
         self.types = dict(zip(params, arg_types))
         self.infer_types()
-        ll_args = [self.ll(self.types[p]) for p in params] + [F64.as_pointer()]
+        ll_args = [self.ll(self.types[p]) for p in params] + [F64.as_pointer(), I64.as_pointer()]
         self.fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), ll_args),
                               name=fdef.name)
-        self.out = self.fn.args[-1]
+        self.out, self.err = self.fn.args[-2], self.fn.args[-1]
         self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.slots = {}
         for name, arg in zip(params, self.fn.args):
@@ -369,6 +370,11 @@ class _Lowering:
             if isinstance(op, gast.Mult):
                 return b.mul(x, y)
             if isinstance(op, (gast.FloorDiv, gast.Mod)):
+                # x // 0 is ZeroDivisionError in Python and undefined in LLVM: flag
+                # it (the caller raises) and divide by 1 instead
+                zero = b.icmp_signed("==", y, ir.Constant(I64, 0))
+                b.store(b.or_(b.load(self.err), b.zext(zero, I64)), self.err)
+                y = b.select(zero, ir.Constant(I64, 1), y)
                 q = b.sdiv(x, y)
                 r = b.srem(x, y)
                 fix = b.and_(b.icmp_signed("!=", r, ir.Constant(I64, 0)),
