@@ -222,7 +222,11 @@ class ForwardGradient:
         kernel, order, tangent_names = entry
         if not kwargs and len(args) == len(self._params) \
                 and order == list(self._params) + list(tangent_names):
-            self._native_fast[tuple(map(type, args))] = (kernel, len(tangent_names))
+            self._native_fast[tuple(map(type, args))] = (kernel.fast or kernel,
+                                                         len(tangent_names))
+            if kernel.fast is not None and len(tangent_names) == len(args) \
+                    and all(type(a) is float for a in args) and "jvp" not in self.__dict__:
+                self.jvp = _scalar_entry(self, kernel.fast, len(args))
         pool = {**values, **dict(zip(tangent_names, map(float, tangent_values)))}
         return kernel(*[pool[name] for name in order])
 

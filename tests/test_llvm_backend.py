@@ -160,3 +160,35 @@ def test_float_division_by_zero_follows_numpy():
     native = forward_gradient(f, backend="llvm")
     val, _ = native.jvp(1.0, 0.0, tangents=(1.0, 0.0))
     assert val == float("inf")  # documented: Python would raise ZeroDivisionError
+
+
+def test_fastcall_wrapper_matches_and_checks_its_arguments():
+    import gast
+
+    from fwdcompile.backends.llvm.jit import compile_kernel
+
+    python = forward_gradient(rosen2)
+    python.jvp(0.5, 0.2, tangents=(1.0, 0.0))
+    fdef = gast.parse(python._last.own_source).body[0]
+    kernel = compile_kernel(fdef, (float, float, float, float))
+    assert kernel.fast is not None
+    assert kernel.fast(0.5, 0.2, 1.0, 0.0) == kernel(0.5, 0.2, 1.0, 0.0)
+    assert kernel.fast(1, 0.2, 1.0, 0.0) == kernel(1.0, 0.2, 1.0, 0.0)  # ints convert
+    with pytest.raises(TypeError):
+        kernel.fast(0.5, "no", 1.0, 0.0)
+    with pytest.raises(TypeError, match="takes 4 arguments"):
+        kernel.fast(0.5)
+    for _ in range(1000):  # references: the tuples returned are owned by the caller
+        result = kernel.fast(0.5, 0.2, 1.0, 0.0)
+    import sys
+    assert sys.getrefcount(result) == 2
+
+
+def test_fastcall_wrapper_raises_zero_division_and_returns_ints():
+    def f(x, n):
+        return n // 2 + 0 * x if n > 100 else x * (7 // n)
+
+    native = forward_gradient(f, backend="llvm")
+    assert native.jvp(2.0, 2, tangents=(1.0,)) == (6.0, 3.0)
+    with pytest.raises(ZeroDivisionError):
+        native.jvp(2.0, 0, tangents=(1.0,))
