@@ -338,8 +338,10 @@ class ForwardGradient:
         (N(0, I)) or ``"rademacher"`` (entries +1 or -1).
 
         ``g`` is one array (or float) for one differentiated parameter and a
-        tuple otherwise.  ``rng`` is a seed or a ``numpy.random.Generator``;
-        the same seed gives the same result, and numpy's global random state
+        tuple otherwise.  ``rng`` is a seed, a ``numpy.random.Generator``, or
+        a :class:`fwdcompile.sampling.DirectionSampler` (compiled, counter-based:
+        several times faster for large models; each call uses its next step).
+        The same seed gives the same result, and numpy's global random state
         is never used.
         """
         if not isinstance(directions, numbers.Integral) or isinstance(directions, bool) \
@@ -350,7 +352,14 @@ class ForwardGradient:
                              f"{distribution!r}")
         if combine not in ("mean", "project"):
             raise ValueError(f"combine must be 'mean' or 'project', got {combine!r}")
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        counter_based = type(rng).__name__ == "DirectionSampler"
+        if counter_based:  # fwdcompile.sampling: directions keyed by (seed, step)
+            draw = rng.stream(distribution)
+        else:
+            rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+            def draw(shape, offset):
+                return _direction(rng, shape, distribution)
         if not kwargs and len(args) == len(self._params):  # skip inspect's slower binding
             arguments = dict(zip(self._params, args))
         else:
@@ -362,13 +371,13 @@ class ForwardGradient:
         shapes = [np.shape(arguments[n]) for n in wrt]
         k = int(directions)
         if k == 1:
-            draws = [tuple(_direction(rng, shape, distribution) for shape in shapes)]
+            draws = [tuple(draw(shape, i) for i, shape in enumerate(shapes))]
             value, slope = self.jvp(*args, tangents=draws[0], **kwargs)
             if type(slope) is float and combine == "mean":  # the common scalar case, directly
                 return value, _single_direction(draws[0], slope)
             slopes = [slope]
         else:  # vector mode: all K directional derivatives from one run
-            stacked = tuple(_direction(rng, (k,) + shape, distribution) for shape in shapes)
+            stacked = tuple(draw((k,) + shape, i) for i, shape in enumerate(shapes))
             value, slopes = self.jvp(*args, tangents=stacked, batched=True, **kwargs)
             draws = [tuple(v[i] for v in stacked) for i in range(k)]
         if isinstance(value, tuple) or np.ndim(value) != 0:

@@ -273,6 +273,22 @@ class DirectionSampler:
     def __init__(self, seed=0, use_llvm=True):
         self.seed = int(seed)
         self.use_llvm = use_llvm
+        self.step = 0  # the next step used by stream(): forward_grad draws advance it
+
+    def stream(self, distribution="normal"):
+        """``draw(shape, offset)`` for the next step (what ``forward_grad`` uses)."""
+        if distribution not in ("normal", "rademacher"):
+            raise ValueError(f"distribution must be 'normal' or 'rademacher', got "
+                             f"{distribution!r}")
+        step = self.step
+        self.step += 1
+        method = self.normal if distribution == "normal" else self.rademacher
+
+        def draw(shape, offset):
+            v = method(shape, step=step, offset=offset)
+            return float(v) if shape == () else v
+
+        return draw
 
     @property
     def backend(self):

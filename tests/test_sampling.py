@@ -74,3 +74,26 @@ def test_global_random_state_untouched():
     before = np.random.get_state()[1].copy()
     DirectionSampler(1).normal(1000)
     np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_forward_grad_with_the_counter_based_sampler():
+    from fwdcompile import forward_gradient
+
+    def quad(x, y):
+        return np.sum(x ** 2) + 3.0 * y * y
+
+    f = forward_gradient(quad)
+    x = np.array([1.0, -2.0, 0.5])
+    a = f.forward_grad(x, 0.5, rng=DirectionSampler(11), directions=4)[1]
+    b = f.forward_grad(x, 0.5, rng=DirectionSampler(11), directions=4)[1]
+    np.testing.assert_array_equal(a[0], b[0])
+    sampler = DirectionSampler(11)
+    first = f.forward_grad(x, 0.5, rng=sampler)[1]
+    second = f.forward_grad(x, 0.5, rng=sampler)[1]
+    assert sampler.step == 2 and not np.array_equal(first[0], second[0])
+    # unbiased: the mean of many single-direction estimates approaches the gradient
+    sampler = DirectionSampler(3)
+    est = np.mean([f.forward_grad(x, 0.5, rng=sampler)[1][0] for _ in range(4000)], axis=0)
+    grad = 2 * x
+    var = grad @ grad + 9.0 + grad ** 2  # |grad|^2 (both parameters) + grad_i^2
+    assert np.all(np.abs(est - grad) < 5 * np.sqrt(var / 4000))
