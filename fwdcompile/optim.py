@@ -160,6 +160,9 @@ def _as_params(x0):
 
 
 def _directions(rng, shapes, k, distribution):
+    if type(rng).__name__ == "DirectionSampler":  # compiled, counter-based (fwdcompile.sampling)
+        draw = rng.stream(distribution)
+        return tuple(draw((k,) + s, i) for i, s in enumerate(shapes))
     if distribution == "normal":
         return tuple(rng.standard_normal((k,) + s) for s in shapes)
     if distribution == "rademacher":
@@ -183,8 +186,9 @@ def minimize(f, x0, *, args=(), steps=1000, optimizer=None, rng=None, directions
     """Train ``f(*x, *args)`` with forward gradients; see the module docstring.
 
     ``x0`` is one float or array, or a tuple of them (the first parameters of
-    ``f``).  ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed or
-    a ``numpy.random.Generator``.  ``callback(step, loss, x)`` may return True
+    ``f``).  ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed, a
+    ``numpy.random.Generator``, or a ``fwdcompile.sampling.DirectionSampler``
+    (compiled, counter-based directions: faster for large models).  ``callback(step, loss, x)`` may return True
     to stop.  ``log`` is a CSV path receiving ``step,loss,lr``; pass the
     returned ``state`` back to resume.
     """
@@ -201,10 +205,15 @@ def minimize(f, x0, *, args=(), steps=1000, optimizer=None, rng=None, directions
     n = len(params)
     if not isinstance(f, ForwardGradient):
         f = forward_gradient(f, wrt=tuple(range(n)))
-    rng = np.random.default_rng(rng)
+    sampler = type(rng).__name__ == "DirectionSampler"
+    if not sampler:
+        rng = np.random.default_rng(rng)
     if state is not None:
         opt_state = copy.deepcopy(state["optimizer"])
-        rng.bit_generator.state = copy.deepcopy(state["rng"])
+        if sampler:
+            rng.step = state["rng"]
+        else:
+            rng.bit_generator.state = copy.deepcopy(state["rng"])
         start = state["step"]
     else:
         opt_state = optimizer.init(params)
@@ -258,7 +267,7 @@ def minimize(f, x0, *, args=(), steps=1000, optimizer=None, rng=None, directions
         if log_file is not None:
             log_file.close()
     state = {"step": start + len(history), "optimizer": opt_state,
-             "rng": copy.deepcopy(rng.bit_generator.state)}
+             "rng": rng.step if sampler else copy.deepcopy(rng.bit_generator.state)}
     return MinimizeResult(params[0] if single else params, last_loss, history, stopped, state)
 
 

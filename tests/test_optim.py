@@ -172,3 +172,14 @@ def test_rademacher_directions_are_balanced_signs():
     assert abs(np.mean(flat[1:] * flat[:-1])) < 5 * 0.0032
     again = rademacher(np.random.default_rng(0), (1000, 100))
     np.testing.assert_array_equal(v, again)
+
+
+def test_minimize_with_the_counter_based_sampler_resumes_exactly():
+    from fwdcompile.sampling import DirectionSampler
+
+    kw = dict(args=(A, B), optimizer=FGD(0.05), directions=2, progress=False)
+    full = minimize(quadratic, X0, steps=30, rng=DirectionSampler(4), **kw)
+    first = minimize(quadratic, X0, steps=12, rng=DirectionSampler(4), **kw)
+    rest = minimize(quadratic, first.x, steps=18, rng=DirectionSampler(4), state=first.state, **kw)
+    np.testing.assert_array_equal(rest.x, full.x)
+    assert quadratic(full.x, A, B) < quadratic(X0, A, B)
