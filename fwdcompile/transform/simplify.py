@@ -188,12 +188,41 @@ def _substitute_block(node, field, candidates, uses, is_pure_call):
     return changed
 
 
+def _scan(node, is_pure_call):
+    """(names read, names written or "*", size estimate, pure) in one walk."""
+    loads, writes, size, pure = set(), set(), 0, True
+    for n in build.walk(node):
+        kind = type(n)
+        if kind is gast.Name:
+            size += len(n.id) + 1
+            if isinstance(n.ctx, gast.Load):
+                loads.add(n.id)
+            elif isinstance(n.ctx, gast.Store):
+                writes.add(n.id)
+        elif kind is gast.Constant:
+            size += len(repr(n.value))
+        elif kind is gast.Attribute:
+            size += len(n.attr) + 1
+        elif kind is gast.Call:
+            size += 4
+            if not (_is_rule_call(n) or is_pure_call(n)):
+                writes.add("*")
+                pure = False
+            elif _writes_in_place(n):
+                writes.add("*")
+        elif kind in (gast.BinOp, gast.Compare, gast.keyword):
+            size += 4
+        elif kind in (gast.IfExp, gast.BoolOp):
+            pure = False
+        elif kind is gast.AugAssign or (kind is gast.Subscript and isinstance(n.ctx, gast.Store)):
+            writes.add("*")
+    return loads, writes, size, pure
+
+
 def _facts(stmt, is_pure_call, facts):
     key = id(stmt)
     if key not in facts:
-        loads = {n.id for n in build.walk(stmt) if isinstance(n, gast.Name)
-                 and isinstance(n.ctx, gast.Load)}
-        facts[key] = (stmt, loads, _writes(stmt, is_pure_call), _size(stmt))
+        facts[key] = (stmt,) + _scan(stmt, is_pure_call)[:3]
     return facts[key][1], facts[key][2], facts[key][3]
 
 
@@ -203,10 +232,11 @@ def _inline_one(block, i, candidates, uses, is_pure_call, facts):
             and isinstance(stmt.targets[0], gast.Name)):
         return False
     ident = stmt.targets[0].id
-    if ident not in candidates or uses.get(ident) != 1 \
-            or not _pure_expr(stmt.value, is_pure_call):
+    if ident not in candidates or uses.get(ident) != 1:
         return False
-    reads = {n.id for n in build.walk(stmt.value) if isinstance(n, gast.Name)}
+    reads, _, value_size, pure = _scan(stmt.value, is_pure_call)
+    if not pure:
+        return False
     for j in range(i + 1, len(block)):
         later = block[j]
         loads, writes, size = _facts(later, is_pure_call, facts)
@@ -216,7 +246,7 @@ def _inline_one(block, i, candidates, uses, is_pure_call, facts):
             continue
         if isinstance(later, (gast.If, gast.For, gast.While)):
             return False  # never move work into a loop, a branch or a header
-        if size + _size(stmt.value) > _MAX_SIZE:
+        if size + value_size > _MAX_SIZE:
             return False
         _replace_name(later, ident, stmt.value)
         block[j] = fold(later)
@@ -283,15 +313,27 @@ def _pure_expr(node, is_pure_call):
     return True
 
 
-class _ReplaceName(gast.NodeTransformer):
-    def __init__(self, ident, value):
-        self.ident, self.value = ident, value
-
-    def visit_Name(self, node):
-        if node.id == self.ident and isinstance(node.ctx, gast.Load):
-            return build.clone(self.value)
-        return node
-
-
 def _replace_name(stmt, ident, value):
-    _ReplaceName(ident, value).visit(stmt)
+    """Put ``value`` (not a copy: its statement is deleted) where ``stmt`` reads
+    ``ident``; there is exactly one such place."""
+    stack = [stmt]
+    while stack:
+        node = stack.pop()
+        for field in node._fields:
+            child = getattr(node, field, None)
+            if isinstance(child, list):
+                for k, item in enumerate(child):
+                    if _is_load_of(item, ident):
+                        child[k] = value
+                        return
+                    if isinstance(item, gast.AST):
+                        stack.append(item)
+            elif _is_load_of(child, ident):
+                setattr(node, field, value)
+                return
+            elif isinstance(child, gast.AST):
+                stack.append(child)
+
+
+def _is_load_of(node, ident):
+    return type(node) is gast.Name and node.id == ident and isinstance(node.ctx, gast.Load)
