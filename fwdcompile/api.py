@@ -250,8 +250,14 @@ class ForwardGradient:
             except ImportError as exc:
                 message = f"the native backend needs llvmlite: {exc}"
             else:
+                helpers, pending = {}, list(compiled.helpers)
+                while pending:  # every generated helper it calls, by the name it calls
+                    helper = pending.pop()
+                    if helper.name not in helpers:
+                        helpers[helper.name] = gast.parse(helper.own_source).body[0]
+                        pending.extend(helper.helpers)
                 try:
-                    kernel = compile_kernel(fdef, all_types)
+                    kernel = compile_kernel(fdef, all_types, helpers=helpers)
                     self._llvm_ir = kernel.llvm_ir
                     return kernel, order, compiled.tangent_params
                 except LoweringError as exc:

@@ -60,10 +60,10 @@ class Kernel:
         return values, tuple(out[k:2 * k])
 
 
-def compile_kernel(fdef, types, opt=3):
+def compile_kernel(fdef, types, opt=3, helpers=None):
     with _LOCK:
         _init()
-        module, n_values, value_kinds = lower(fdef, types)
+        module, n_values, value_kinds = lower(fdef, types, helpers)
         wrapper = None
         if n_values is None and value_kinds:  # one value and one tangent: a CPython wrapper
             wrapper = wrapper_ir(module, module.get_global(fdef.name), types,

@@ -48,16 +48,18 @@ class LoweringError(Exception):
 
 
 class _Lowering:
-    def __init__(self, fdef, arg_types):
+    def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None):
         self.fdef = fdef
-        self.module = ir.Module(name=f"fwdcompile_{fdef.name}")
+        self.helpers = helpers or {}  # generated helper name -> its FunctionDef
+        self.cache = cache if cache is not None else {}  # (helper, types) -> lowered helper
+        self.module = module or ir.Module(name=f"fwdcompile_{fdef.name}")
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
         self.params = params  # defaults are applied by the caller, before the native call
         self.types = dict(zip(params, arg_types))
         self.infer_types()
         ll_args = [self.ll(self.types[p]) for p in params] + [F64.as_pointer(), I64.as_pointer()]
         self.fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), ll_args),
-                              name=fdef.name)
+                              name=name or fdef.name)
         self.out, self.err = self.fn.args[-2], self.fn.args[-1]
         self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.slots = {}
@@ -106,10 +108,65 @@ class _Lowering:
         if isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple) \
                 and len(value.elts) == len(target.elts):
             return [pair for t, v in zip(target.elts, value.elts) for pair in self.target_types(t, v)]
+        if isinstance(target, gast.Tuple) and self.is_helper_call(value):
+            _, _, kinds = self.helper(value)
+            names = self.joint_targets(target, len(kinds))
+            types = [int if k == "int" else float for k in kinds] + [float] * len(kinds)
+            return [(n, t) for n, t in zip(names, types) if n is not None]
         if isinstance(target, gast.Name) or target is None:
             return []
         raise LoweringError("only assignments to names (or tuples of names from tuples) "
                             "lower to native code", target)
+
+    # ------------------------------------------------------------ helper calls
+    def is_helper_call(self, node):
+        return isinstance(node, gast.Call) and isinstance(node.func, gast.Name) \
+            and node.func.id in self.helpers
+
+    def helper_arguments(self, call):
+        """The call's argument nodes in the helper's parameter order."""
+        fdef = self.helpers[call.func.id]
+        params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
+        bound = dict(zip(params, call.args))
+        bound.update({k.arg: k.value for k in call.keywords})
+        missing = [p for p in params if p not in bound]
+        if missing:
+            raise LoweringError(f"a call leaving {missing} to defaults does not lower", call)
+        return [bound[p] for p in params]
+
+    def helper(self, call):
+        """(function, number of values or None, value kinds) for a helper call."""
+        args = self.helper_arguments(call)
+        types = tuple(self.expr_type(a) for a in args)
+        key = (call.func.id, types)
+        if key not in self.cache:
+            self.cache[key] = None  # being lowered (recursion is rejected earlier anyway)
+            sub = _Lowering(self.helpers[call.func.id], types, self.helpers, self.module,
+                            self.cache, name=f"{call.func.id}__{len(self.cache)}")
+            _, n_values, kinds = sub.run()
+            self.cache[key] = (sub.fn, n_values, kinds)
+        if self.cache[key] is None:
+            raise LoweringError("recursive helpers do not lower", call)
+        return self.cache[key]
+
+    @staticmethod
+    def joint_targets(target, n):
+        """Names bound by ``v, d_v = helper(...)`` or ``(a, b), (d_a, d_b) = ...``;
+        None for `_` and for targets that are not names."""
+        parts = target.elts
+        if len(parts) != 2:
+            raise LoweringError("a helper call must be unpacked into (value, tangent)", target)
+        out = []
+        for part in parts:
+            leaves = part.elts if isinstance(part, gast.Tuple) else [part]
+            if len(leaves) != n:
+                raise LoweringError("this unpacking of a helper's result does not lower", target)
+            for leaf in leaves:
+                if not isinstance(leaf, gast.Name):
+                    raise LoweringError("this unpacking of a helper's result does not lower",
+                                        target)
+                out.append(None if leaf.id == "_" else leaf.id)
+        return out
 
     @staticmethod
     def join(a, b):
@@ -209,12 +266,28 @@ class _Lowering:
     def stmt_Pass(self, stmt):
         pass
 
+    def stmt_FunctionDef(self, stmt):
+        pass  # a helper defined inside: its JVP is lowered where it is called
+
     def stmt_Assign(self, stmt):
         if len(stmt.targets) != 1:
             raise LoweringError("chained assignment does not lower", stmt)
         target, value = stmt.targets[0], stmt.value
         if isinstance(target, gast.Name):
             self.store(target.id, self.expr(value))
+        elif isinstance(target, gast.Tuple) and self.is_helper_call(value):
+            fn, _, kinds = self.helper(value)
+            args = self.helper_arguments(value)
+            b = self.builder
+            converted = [self.convert(self.expr(a), t) for a, t in
+                         zip(args, [self.param_type(fn, k) for k in range(len(args))])]
+            with b.goto_entry_block():
+                out = b.alloca(F64, size=ir.Constant(I64, 2 * len(kinds)))
+            b.call(fn, converted + [out, self.err])
+            names = self.joint_targets(target, len(kinds))
+            for k, name in enumerate(names):
+                if name is not None:
+                    self.store(name, b.load(b.gep(out, [ir.Constant(I64, k)])))
         elif isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple):
             values = [self.expr(v) for v in value.elts]  # all read before any is written
             for t, v in zip(target.elts, values):
@@ -224,6 +297,11 @@ class _Lowering:
         else:
             raise LoweringError("this assignment does not lower (arrays and tuples of "
                                 "values are not in the native subset yet)", stmt)
+
+    @staticmethod
+    def param_type(fn, k):
+        ll = fn.args[k].type
+        return float if ll == F64 else (int if ll == I64 else bool)
 
     def stmt_AugAssign(self, stmt):
         if not isinstance(stmt.target, gast.Name):
@@ -516,7 +594,9 @@ def _call_name(node):
     raise LoweringError("calls through expressions do not lower", node)
 
 
-def lower(fdef, arg_types):
-    """(module, number of values or None for a scalar, "int"/"float" per value)."""
-    return _Lowering(fdef, arg_types).run()
+def lower(fdef, arg_types, helpers=None):
+    """(module, number of values or None for a scalar, "int"/"float" per value).
+    ``helpers`` maps the names of generated helper JVPs the code calls to their
+    FunctionDefs; they are lowered into the same module."""
+    return _Lowering(fdef, arg_types, helpers).run()
 
