@@ -220,14 +220,17 @@ class ForwardGradient:
                 UnsupportedSyntax(entry, hint="use backend='python', or "
                                               "forward_gradient(..., fallback='python')")
         kernel, order, tangent_names = entry
-        if not kwargs and len(args) == len(self._params) \
+        if not kwargs and len(args) == len(self._params) and not kernel.takes_arrays \
                 and order == list(self._params) + list(tangent_names):
             self._native_fast[tuple(map(type, args))] = (kernel.fast or kernel,
                                                          len(tangent_names))
             if kernel.fast is not None and len(tangent_names) == len(args) \
                     and all(type(a) is float for a in args) and "jvp" not in self.__dict__:
                 self.jvp = _scalar_entry(self, kernel.fast, len(args))
-        pool = {**values, **dict(zip(tangent_names, map(float, tangent_values)))}
+        tangent_values = [float(t) if types[self._params.index(n)] in (float, int, bool)
+                          else _native_array(self, n, t, types[self._params.index(n)])
+                          for n, t in zip(wrt, tangent_values)]
+        pool = {**values, **dict(zip(tangent_names, tangent_values))}
         return kernel(*[pool[name] for name in order])
 
     def _compile_native(self, wrt, types):
@@ -235,14 +238,17 @@ class ForwardGradient:
         import warnings
         import gast
 
-        if any(t is None for t in types):
+        bad = [(n, t) for n, t in zip(self._params, types) if isinstance(t, str)]
+        if bad:
             message = (f"TypeError: {self.__qualname__}: backend='llvm' takes float, int and "
-                       "bool arguments (arrays are not supported by the native backend yet)")
+                       f"bool scalars and float64 arrays of 1 or 2 dimensions; argument "
+                       f"{bad[0][0]!r} is {bad[0][1]}")
         else:
             compiled = compiler.compile_jvp(self.__fwdcompile_function__, wrt)
             fdef = gast.parse(compiled.own_source).body[0]
             order = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
             type_of = dict(zip(self._params, types))
+            type_of.update({d: type_of[n] for n, d in zip(wrt, compiled.tangent_params)})
             all_types = tuple(type_of.get(name, float) for name in order)
             try:
                 from .backends.llvm.jit import compile_kernel
@@ -514,14 +520,30 @@ def _direction(rng, shape, distribution):
 
 
 def _native_type(owner, name, value):
-    """float, int or bool for a scalar the native backend accepts, else None."""
+    """float, int or bool for a scalar, an ArrayType for a float64 array the
+    native backend accepts, else a description of what the value is."""
     if isinstance(value, (bool, np.bool_)):
         return bool
     if isinstance(value, (int, np.integer)):
         return int
     if isinstance(value, (float, np.floating)):
         return float
-    return None
+    if isinstance(value, np.ndarray):
+        if value.dtype != np.float64 or value.ndim not in (1, 2):
+            return (f"an array of dtype {value.dtype} with {value.ndim} dimension(s) "
+                    "(convert it with np.asarray(x, dtype=np.float64))")
+        from .backends.llvm.arrays import ArrayType
+        return ArrayType(value.ndim)
+    return f"a {type(value).__name__}"
+
+
+def _native_array(owner, name, tangent, t):
+    """The tangent for an array parameter, checked against its primal's rank."""
+    tangent = np.asarray(tangent, dtype=np.float64)
+    if tangent.ndim != t.ndim:
+        raise ValueError(f"{owner.__qualname__}: the tangent for {name!r} has "
+                         f"{tangent.ndim} dimension(s); its argument has {t.ndim}")
+    return tangent
 
 
 def _short(value):

@@ -18,9 +18,12 @@ import ctypes
 import threading
 
 import llvmlite.binding as llvm
+import numpy as np
 
+from .arrays import ArrayType
 from .callwrap import as_builtin, wrapper_ir
-from .lower import LoweringError, lower
+from .errors import LoweringError, raise_for
+from .lower import lower
 
 _LOCK = threading.Lock()
 _READY = False
@@ -35,37 +38,81 @@ def _init():
         _READY = True
 
 
+_LIBC_FREE = ctypes.CDLL(None).free
+_LIBC_FREE.argtypes = [ctypes.c_void_p]
+
+
 class Kernel:
+    """Calls a compiled kernel with Python values: arrays are passed as a data
+    pointer and their dimensions (converted to C-contiguous float64 first,
+    once), and arrays the kernel returns are copied into numpy arrays."""
+
     fast = None  # a METH_FASTCALL builtin doing the same call, when generated
 
-    def __init__(self, fn, engine, n_values, llvm_ir, types, value_kinds):
+    def __init__(self, fn, engine, n_values, llvm_ir, types, value_kinds, tangent_kinds):
         self._fn = fn
-        self._ints = [kind == "int" for kind in value_kinds]
         self._engine = engine  # keeps the machine code alive
         self._n_values = n_values
+        self._kinds = list(value_kinds) + list(tangent_kinds)
         self.llvm_ir = llvm_ir
         self.types = types
-        self._slots = 2 if n_values is None else 2 * n_values
+        self.takes_arrays = any(isinstance(t, ArrayType) for t in types)
+        self._slots = sum(6 if k.startswith("array") else 1 for k in self._kinds)
 
     def __call__(self, *args):
+        if self.takes_arrays:
+            args = [np.ascontiguousarray(a) if isinstance(t, ArrayType) else a
+                    for a, t in zip(args, self.types)]  # alive until the call returns
+            flat = self._flatten(args)
+        else:
+            flat = args
         out = (ctypes.c_double * self._slots)()
         err = ctypes.c_int64(0)
-        self._fn(*args, out, ctypes.byref(err))
+        self._fn(*flat, out, ctypes.byref(err))
+        leaves = self._leaves(out)  # first: arrays handed over are freed even on error
         if err.value:
-            raise ZeroDivisionError("integer division or modulo by zero")
+            raise_for(err.value)
+        k = len(leaves) // 2
+        values, tangents = leaves[:k], leaves[k:]
         if self._n_values is None:
-            return (int(out[0]) if self._ints[0] else out[0]), out[1]
-        k = self._n_values
-        values = tuple(int(v) if is_int else v for v, is_int in zip(out[:k], self._ints))
-        return values, tuple(out[k:2 * k])
+            return values[0], tangents[0]
+        return tuple(values), tuple(tangents)
+
+    def _flatten(self, args):
+        flat = []
+        for a, t in zip(args, self.types):
+            if isinstance(t, ArrayType):
+                flat += [a.ctypes.data, *a.shape]
+            else:
+                flat.append(a)
+        return flat
+
+    def _leaves(self, out):
+        leaves, slot = [], 0
+        raw = ctypes.cast(out, ctypes.POINTER(ctypes.c_int64))
+        for kind in self._kinds:
+            if kind.startswith("array"):
+                owner, data, n0, n1, s0, s1 = raw[slot:slot + 6]
+                shape, strides = ((n0,), (8 * s0,)) if kind == "array1" \
+                    else ((n0, n1), (8 * s0, 8 * s1))
+                leaves.append(_copy_out(data, shape, strides))
+                if owner:
+                    _release(owner)
+                slot += 6
+            else:
+                leaves.append(int(out[slot]) if kind == "int" else out[slot])
+                slot += 1
+        return leaves
 
 
 def compile_kernel(fdef, types, opt=3, helpers=None):
     with _LOCK:
         _init()
-        module, n_values, value_kinds = lower(fdef, types, helpers)
+        module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers)
         wrapper = None
-        if n_values is None and value_kinds:  # one value and one tangent: a CPython wrapper
+        if n_values is None and value_kinds and not any(isinstance(t, ArrayType) for t in types) \
+                and not (value_kinds[0] + tangent_kinds[0]).count("array"):
+            # one value and one tangent, all scalars: a CPython wrapper
             wrapper = wrapper_ir(module, module.get_global(fdef.name), types,
                                  value_kinds[0] == "int")
         triple = llvm.get_process_triple()
@@ -94,9 +141,33 @@ def compile_kernel(fdef, types, opt=3, helpers=None):
                                    "available in this process")
         engine.finalize_object()
         address = engine.get_function_address(fdef.name)
-        proto = ctypes.CFUNCTYPE(None, *[_CTYPES[t] for t in types],
-                                 ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int64))
-        kernel = Kernel(proto(address), engine, n_values, str(mod), types, value_kinds)
+        params = []
+        for t in types:
+            params += [ctypes.c_void_p] + [ctypes.c_int64] * t.ndim \
+                if isinstance(t, ArrayType) else [_CTYPES[t]]
+        proto = ctypes.CFUNCTYPE(None, *params, ctypes.POINTER(ctypes.c_double),
+                                 ctypes.POINTER(ctypes.c_int64))
+        kernel = Kernel(proto(address), engine, n_values, str(mod), types, value_kinds,
+                        tangent_kinds)
         if wrapper is not None:
             kernel.fast = as_builtin(wrapper, engine.get_function_address(wrapper), kernel)
         return kernel
+
+
+def _copy_out(address, shape, strides):
+    """A numpy copy of ``shape`` float64 elements at ``address`` (byte strides)."""
+    if any(n == 0 for n in shape):
+        return np.zeros(shape)
+    span = 8 + sum((n - 1) * abs(s) for n, s in zip(shape, strides))
+    low = address + sum((n - 1) * s for n, s in zip(shape, strides) if s < 0)
+    buffer = (ctypes.c_char * span).from_address(low)
+    view = np.ndarray(shape, np.float64, buffer, offset=address - low, strides=strides)
+    return view.copy()
+
+
+def _release(owner):
+    """Drop the caller's reference to a block a kernel handed over."""
+    count = ctypes.c_int64.from_address(owner)
+    count.value -= 1
+    if count.value == 0:
+        _LIBC_FREE(owner)

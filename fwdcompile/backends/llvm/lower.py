@@ -25,6 +25,9 @@ from __future__ import annotations
 import gast
 from llvmlite import ir
 
+from .arrays import Arr, ArrayLowering, ArrayType
+from .errors import LoweringError
+
 F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
 
 # math functions: name -> (LLVM intrinsic or libm symbol, arity)
@@ -36,18 +39,9 @@ _INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin":
 _LIBM = {"tan": 1, "asin": 1, "acos": 1, "atan": 1, "atan2": 2, "sinh": 1, "cosh": 1,
          "tanh": 1, "asinh": 1, "acosh": 1, "atanh": 1, "expm1": 1, "log1p": 1, "erf": 1,
          "erfc": 1, "hypot": 2, "fmod": 2, "cbrt": 1}
-_MODULES = {"math", "_math", "_np", "np", "numpy"}
 
 
-class LoweringError(Exception):
-    """A construct outside the native subset; ``node`` locates it."""
-
-    def __init__(self, message, node=None):
-        super().__init__(message)
-        self.node = node
-
-
-class _Lowering:
+class _Lowering(ArrayLowering):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None):
         self.fdef = fdef
         self.helpers = helpers or {}  # generated helper name -> its FunctionDef
@@ -57,17 +51,30 @@ class _Lowering:
         self.params = params  # defaults are applied by the caller, before the native call
         self.types = dict(zip(params, arg_types))
         self.infer_types()
-        ll_args = [self.ll(self.types[p]) for p in params] + [F64.as_pointer(), I64.as_pointer()]
+        ll_args = []
+        for p in params:
+            t = self.types[p]
+            ll_args += [F64.as_pointer()] + [I64] * t.ndim if isinstance(t, ArrayType) \
+                else [self.ll(t)]
+        ll_args += [F64.as_pointer(), I64.as_pointer()]
         self.fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), ll_args),
                               name=name or fdef.name)
         self.out, self.err = self.fn.args[-2], self.fn.args[-1]
         self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.exit = self.fn.append_basic_block("exit")  # every return and error leaves here
         self.slots = {}
-        for name, arg in zip(params, self.fn.args):
-            self.store(name, arg)
+        llargs = list(self.fn.args)
+        for p in params:
+            t = self.types[p]
+            if isinstance(t, ArrayType):
+                self.array_param(p, t, llargs[:1 + t.ndim])
+                del llargs[:1 + t.ndim]
+            else:
+                self.store(p, llargs.pop(0))
         self.loops = []  # (continue block, break block)
         self.out_size = None
-        self.value_kinds = None  # "int" or "float" per returned value, to rebuild them
+        self.value_kinds = None  # "int", "float", "array1" or "array2" per returned value
+        self.tangent_kinds = None  # the same per returned tangent
 
     # ------------------------------------------------------------ types
     @staticmethod
@@ -90,7 +97,9 @@ class _Lowering:
                 if targets is None:
                     continue
                 for target in targets:
-                    for name, t in self.target_types(target, value):
+                    pairs = self.iteration_types(node) if isinstance(node, gast.For) else None
+                    for name, t in pairs if pairs is not None else \
+                            self.target_types(target, value):
                         old = self.types.get(name)
                         new = t if old is None else self.join(old, t)
                         if new != old:
@@ -108,6 +117,11 @@ class _Lowering:
         if isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple) \
                 and len(value.elts) == len(target.elts):
             return [pair for t, v in zip(target.elts, value.elts) for pair in self.target_types(t, v)]
+        if isinstance(target, gast.Subscript):
+            return []  # a write into an array
+        if isinstance(target, gast.Tuple) and isinstance(value, gast.Attribute) \
+                and value.attr == "shape":
+            return [(t.id, int) for t in target.elts if isinstance(t, gast.Name)]
         if isinstance(target, gast.Tuple) and self.is_helper_call(value):
             _, _, kinds = self.helper(value)
             names = self.joint_targets(target, len(kinds))
@@ -138,12 +152,16 @@ class _Lowering:
         """(function, number of values or None, value kinds) for a helper call."""
         args = self.helper_arguments(call)
         types = tuple(self.expr_type(a) for a in args)
+        if any(isinstance(t, ArrayType) for t in types):
+            raise LoweringError("helpers taking arrays do not lower yet", call)
         key = (call.func.id, types)
         if key not in self.cache:
             self.cache[key] = None  # being lowered (recursion is rejected earlier anyway)
             sub = _Lowering(self.helpers[call.func.id], types, self.helpers, self.module,
                             self.cache, name=f"{call.func.id}__{len(self.cache)}")
-            _, n_values, kinds = sub.run()
+            _, n_values, kinds, tangent_kinds = sub.run()
+            if any(k.startswith("array") for k in kinds + tangent_kinds):
+                raise LoweringError("helpers returning arrays do not lower yet", call)
             self.cache[key] = (sub.fn, n_values, kinds)
         if self.cache[key] is None:
             raise LoweringError("recursive helpers do not lower", call)
@@ -170,6 +188,10 @@ class _Lowering:
 
     @staticmethod
     def join(a, b):
+        if isinstance(a, ArrayType) or isinstance(b, ArrayType):
+            if a != b:
+                raise LoweringError(f"a variable holding both {a!r} and {b!r} does not lower")
+            return a
         if a is float or b is float:
             return float
         if a is int or b is int:
@@ -177,6 +199,9 @@ class _Lowering:
         return bool
 
     def expr_type(self, node):
+        t = self.array_expr_type(node)
+        if t is not None:
+            return t
         if isinstance(node, gast.Constant):
             if isinstance(node.value, bool):
                 return bool
@@ -217,6 +242,8 @@ class _Lowering:
 
     # ------------------------------------------------------------ storage
     def slot(self, name):
+        if isinstance(self.types[name], ArrayType):
+            raise LoweringError(f"the array `{name}` is used where a number is expected")
         if name not in self.slots:
             with self.builder.goto_entry_block():
                 self.slots[name] = self.builder.alloca(self.ll(self.types[name]), name=name)
@@ -246,7 +273,10 @@ class _Lowering:
         self.block(self.fdef.body)
         if not self.builder.block.is_terminated:
             raise LoweringError("the function can end without returning a value", self.fdef)
-        return self.module, self.out_size, self.value_kinds
+        self.builder.position_at_end(self.exit)
+        self.release_arrays()
+        self.builder.ret_void()
+        return self.module, self.out_size, self.value_kinds, self.tangent_kinds
 
     def block(self, stmts):
         for stmt in stmts:
@@ -273,8 +303,19 @@ class _Lowering:
         if len(stmt.targets) != 1:
             raise LoweringError("chained assignment does not lower", stmt)
         target, value = stmt.targets[0], stmt.value
-        if isinstance(target, gast.Name):
+        if isinstance(target, gast.Name) and isinstance(self.types[target.id], ArrayType):
+            self.assign_array(target.id, value)
+        elif isinstance(target, gast.Name):
             self.store(target.id, self.expr(value))
+        elif isinstance(target, gast.Subscript):
+            self.assign_subscript(target, value)
+        elif isinstance(target, gast.Tuple) and isinstance(value, gast.Attribute) \
+                and value.attr == "shape":
+            arr = self.array_value(value.value)
+            if len(target.elts) != arr.ndim:
+                raise LoweringError("unpacking a shape into the wrong number of names", stmt)
+            for t, n in zip(target.elts, arr.shape):
+                self.store(t.id, n)
         elif isinstance(target, gast.Tuple) and self.is_helper_call(value):
             fn, _, kinds = self.helper(value)
             args = self.helper_arguments(value)
@@ -289,14 +330,27 @@ class _Lowering:
                 if name is not None:
                     self.store(name, b.load(b.gep(out, [ir.Constant(I64, k)])))
         elif isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple):
-            values = [self.expr(v) for v in value.elts]  # all read before any is written
+            values = [self.tuple_item(v) for v in value.elts]  # all read before any write
+            for v in values:
+                if isinstance(v, Arr):
+                    self.incref(v.owner)
             for t, v in zip(target.elts, values):
                 if not isinstance(t, gast.Name):
                     raise LoweringError("nested tuple targets do not lower", t)
-                self.store(t.id, v)
+                if isinstance(v, Arr):
+                    self.store_array(t.id, v, acquired=True)
+                else:
+                    self.store(t.id, v)
         else:
             raise LoweringError("this assignment does not lower (arrays and tuples of "
                                 "values are not in the native subset yet)", stmt)
+
+    def tuple_item(self, node):
+        if not isinstance(self.expr_type(node), ArrayType):
+            return self.expr(node)
+        if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
+            return self.array_value(node)
+        return self.materialize(self.lazy(node))
 
     @staticmethod
     def param_type(fn, k):
@@ -304,8 +358,15 @@ class _Lowering:
         return float if ll == F64 else (int if ll == I64 else bool)
 
     def stmt_AugAssign(self, stmt):
-        if not isinstance(stmt.target, gast.Name):
-            raise LoweringError("augmented assignment to a subscript does not lower", stmt)
+        if isinstance(stmt.target, gast.Subscript):
+            self.assign_subscript(stmt.target, stmt.value, stmt.op)
+            return
+        if isinstance(self.types.get(stmt.target.id), ArrayType):  # in place, as numpy does
+            load = gast.Name(id=stmt.target.id, ctx=gast.Load(), annotation=None,
+                             type_comment=None)
+            self.write_into(self.load_array(stmt.target.id),
+                            self.lazy(gast.BinOp(left=load, op=stmt.op, right=stmt.value)), stmt)
+            return
         load = gast.Name(id=stmt.target.id, ctx=gast.Load(), annotation=None, type_comment=None)
         self.store(stmt.target.id, self.expr(gast.BinOp(left=load, op=stmt.op,
                                                         right=stmt.value)))
@@ -325,15 +386,32 @@ class _Lowering:
                                else None):
             raise LoweringError("return statements of different shapes do not lower", stmt)
         values = value.elts[0].elts if isinstance(value.elts[0], gast.Tuple) else [value.elts[0]]
-        kinds = ["int" if self.expr_type(v) in (int, bool) else "float" for v in values]
+        kinds = [self.kind(v) for v in values]
+        tangent_kinds = [self.kind(v) for v in leaves[len(values):]]
         if self.value_kinds is None:
-            self.value_kinds = kinds
-        elif self.value_kinds != kinds:
+            self.value_kinds, self.tangent_kinds = kinds, tangent_kinds
+        elif self.value_kinds != kinds or self.tangent_kinds != tangent_kinds:
+            if any(k.startswith("array") for k in
+                   kinds + tangent_kinds + self.value_kinds + self.tangent_kinds):
+                raise LoweringError("returns mixing arrays and numbers do not lower", stmt)
             self.value_kinds = ["float"] * len(kinds)  # returns disagree: floats, like numpy
-        for k, leaf in enumerate(leaves):
-            v = self.convert(self.expr(leaf), float)
-            self.builder.store(v, self.builder.gep(self.out, [ir.Constant(I64, k)]))
-        self.builder.ret_void()
+        slot = 0
+        for leaf in leaves:
+            if self.kind(leaf).startswith("array"):
+                self.return_array(self.tuple_item(leaf), slot)
+                slot += 6
+            else:
+                v = self.convert(self.expr(leaf), float)
+                self.builder.store(v, self.builder.gep(self.out, [ir.Constant(I64, slot)]))
+                slot += 1
+        self.builder.branch(self.exit)
+
+    def kind(self, node):
+        t = self.expr_type(node)
+        if isinstance(t, ArrayType):
+            return f"array{t.ndim}"
+        return "int" if t in (int, bool) else "float"
+
 
     def stmt_If(self, stmt):
         b = self.builder
@@ -362,6 +440,12 @@ class _Lowering:
 
     def stmt_For(self, stmt):
         it = stmt.iter
+        over_arrays = self.array_iteration(stmt)
+        if over_arrays is not None:
+            length, bind = over_arrays
+            self.counted_loop(ir.Constant(I64, 0), length, ir.Constant(I64, 1), bind,
+                              stmt.body)
+            return
         if not (isinstance(it, gast.Call) and _call_name(it) == "range"
                 and isinstance(stmt.target, gast.Name) and 1 <= len(it.args) <= 3):
             raise LoweringError("only `for name in range(...)` loops lower", stmt)
@@ -369,6 +453,10 @@ class _Lowering:
         start, stop, step = (ir.Constant(I64, 0), args[0], ir.Constant(I64, 1)) \
             if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3
                                     else ir.Constant(I64, 1))
+        self.counted_loop(start, stop, step, lambda i: self.store(stmt.target.id, i),
+                          stmt.body)
+
+    def counted_loop(self, start, stop, step, bind, body_stmts):
         b = self.builder
         with b.goto_entry_block():
             counter = b.alloca(I64, name="range_i")
@@ -382,9 +470,9 @@ class _Lowering:
         going = b.select(positive, b.icmp_signed("<", i, stop), b.icmp_signed(">", i, stop))
         b.cbranch(going, body, after)
         b.position_at_end(body)
-        self.store(stmt.target.id, i)
+        bind(i)
         self.loops.append((step_block, after))
-        self.block(stmt.body)
+        self.block(body_stmts)
         self.loops.pop()
         if not b.block.is_terminated:
             b.branch(step_block)
@@ -419,10 +507,16 @@ class _Lowering:
         return self.builder.load(self.slot(node.id))
 
     def expr_BinOp(self, node):
+        if isinstance(self.expr_type(node), ArrayType):
+            raise LoweringError("an array is used where a number is expected", node)
+        return self.binop(node.op, self.expr(node.left), self.expr(node.right),
+                          self.expr_type(node), node)
+
+    def float_binop(self, op, left, right, node):
+        return self.binop(op, left, right, float, node)
+
+    def binop(self, op, left, right, t, node):
         b = self.builder
-        t = self.expr_type(node)
-        left, right = self.expr(node.left), self.expr(node.right)
-        op = node.op
         if isinstance(op, gast.Pow):
             return self.call_math("pow", [self.convert(left, float), self.convert(right, float)])
         if t is float or isinstance(op, gast.Div):
@@ -474,24 +568,51 @@ class _Lowering:
         raise LoweringError("`~` does not lower", node)
 
     def expr_Compare(self, node):
-        b = self.builder
+        if isinstance(self.expr_type(node), ArrayType):
+            raise LoweringError("an array of comparisons is used where a bool is expected", node)
         result = None
         left = self.expr(node.left)
         for op, comparator in zip(node.ops, node.comparators):
             right = self.expr(comparator)
-            symbol = {gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=",
-                      gast.Eq: "==", gast.NotEq: "!="}.get(type(op))
-            if symbol is None:
-                raise LoweringError(f"the comparison {type(op).__name__} does not lower", node)
-            if left.type == F64 or right.type == F64:
-                x, y = self.convert(left, float), self.convert(right, float)
-                cmp = b.fcmp_unordered(symbol, x, y) if symbol == "!=" else \
-                    b.fcmp_ordered(symbol, x, y)
-            else:
-                cmp = b.icmp_signed(symbol, self.convert(left, int), self.convert(right, int))
-            result = cmp if result is None else b.and_(result, cmp)
+            cmp = self.compare_values(op, left, right, node)
+            result = cmp if result is None else self.builder.and_(result, cmp)
             left = right
         return result
+
+    def compare_values(self, op, left, right, node):
+        b = self.builder
+        symbol = {gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=",
+                  gast.Eq: "==", gast.NotEq: "!="}.get(type(op))
+        if symbol is None:
+            raise LoweringError(f"the comparison {type(op).__name__} does not lower", node)
+        if left.type == F64 or right.type == F64:
+            x, y = self.convert(left, float), self.convert(right, float)
+            return b.fcmp_unordered(symbol, x, y) if symbol == "!=" else \
+                b.fcmp_ordered(symbol, x, y)
+        return b.icmp_signed(symbol, self.convert(left, int), self.convert(right, int))
+
+    def expr_Subscript(self, node):
+        base = node.value
+        if isinstance(base, gast.Attribute) and base.attr == "shape":
+            arr = self.array_value(base.value)
+            k = node.slice
+            if not (isinstance(k, gast.Constant) and isinstance(k.value, int)
+                    and -arr.ndim <= k.value < arr.ndim):
+                raise LoweringError("`.shape[k]` lowers for a constant k within the rank",
+                                    node)
+            return arr.shape[k.value]
+        where = self.subscript(node)
+        if isinstance(where, Arr):
+            raise LoweringError("an array is used where a number is expected", node)
+        return self.builder.load(where)
+
+    def expr_Attribute(self, node):
+        arr = self.array_value(node.value)
+        if node.attr == "size":
+            return self.size_of(arr.shape)
+        if node.attr == "ndim":
+            return ir.Constant(I64, arr.ndim)
+        raise LoweringError(f"`.{node.attr}` does not lower here", node)
 
     def expr_BoolOp(self, node):
         values = [self.truth(v) for v in node.values]
@@ -521,6 +642,20 @@ class _Lowering:
         return phi
 
     def expr_Call(self, node):
+        receiver = self.method_receiver(node)
+        if receiver is not None and isinstance(self.expr_type(receiver), ArrayType):
+            if node.args or node.keywords or node.func.attr not in (
+                    "sum", "mean", "max", "min", "prod"):
+                raise LoweringError(f"the array method `.{node.func.attr}()` does not lower "
+                                    "here", node)
+            return self.reduce(node.func.attr, [receiver], node)
+        if any(isinstance(self.expr_type(a), ArrayType) for a in node.args):
+            name = _call_name(node)
+            if isinstance(self.expr_type(node), ArrayType):
+                raise LoweringError("an array is used where a number is expected", node)
+            if name == "len":
+                return self.array_value(node.args[0]).shape[0]
+            return self.reduce(name, node.args, node)
         if node.keywords:
             raise LoweringError("keyword arguments do not lower", node)
         name = _call_name(node)

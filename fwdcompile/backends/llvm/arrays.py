@@ -1,0 +1,764 @@
+"""Arrays in the native backend: float64 arrays of 1 and 2 dimensions.
+
+Contract: :class:`ArrayLowering` is mixed into the scalar lowering
+(lower.py) and gives it
+
+- array parameters, passed as ``double* data, i64 n0[, i64 n1]``
+  (C-contiguous; the caller converts);
+- element reads and writes with Python's negative indices and a bounds
+  check (an out-of-range index sets the ``INDEX`` error bit and leaves the
+  function: an ``IndexError``, never a stray write);
+- views that share memory as in numpy: basic slices, rows ``A[i]``,
+  columns ``A[:, j]`` and ``A.T``;
+- elementwise expressions over arrays, views and scalars, lowered to one
+  fused loop: materialized into a new array when assigned to a name, written
+  straight into the target for ``view[...] = expr`` (through a temporary
+  when the two overlap in memory, as numpy's semantics require), and reduced
+  without any temporary under ``np.sum``/``np.dot``/``np.mean``/``np.max``/
+  ``np.min``;
+- ``np.zeros``/``np.ones``/``np.empty`` (and ``_like``), ``.copy()``,
+  ``len``, ``.shape``, ``.size``, iteration with ``for`` (also ``zip`` and
+  ``enumerate``), and arrays returned to the caller.
+
+Memory: every array made inside the function lives in a block
+``[refcount, data...]`` from ``malloc``; a variable holding it counts as one
+reference, reassignment releases the old block, and the function's single
+exit releases every variable's block, so no call leaks.  A returned array's
+block is handed to the caller with one reference (jit.py copies it into a
+numpy array and frees it).  Arguments' memory is borrowed (no block).
+Shapes that differ where numpy would broadcast are not lowered beyond
+"equal shapes or a scalar": a mismatch at run time sets the ``SHAPE`` bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gast
+from llvmlite import ir
+
+from .errors import EMPTY, INDEX, SHAPE, LoweringError
+
+F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
+F64P, I64P = F64.as_pointer(), I64.as_pointer()
+NULL = ir.Constant(I64P, None)
+
+
+
+@dataclass(frozen=True)
+class ArrayType:
+    """The type of a float64 array variable of ``ndim`` dimensions."""
+    ndim: int
+
+    def __repr__(self):
+        return f"float64[{', '.join(':' * self.ndim)}]"
+
+
+@dataclass
+class Arr:
+    """An array value during lowering: LLVM values for its block (or null),
+    data pointer, shape and strides (in elements)."""
+    owner: ir.Value
+    data: ir.Value
+    shape: tuple
+    strides: tuple
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+
+class _Lazy:
+    """An elementwise expression not yet computed: its shape and a function
+    emitting the element at given indices (as LLVM values)."""
+
+    def __init__(self, shape, element, leaves):
+        self.shape, self.element, self.leaves = shape, element, leaves
+
+
+# numpy elementwise function -> math name the scalar lowering knows
+_UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan",
+           "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "sqrt": "sqrt", "abs": "fabs",
+           "absolute": "fabs", "fabs": "fabs", "log1p": "log1p", "expm1": "expm1",
+           "arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh",
+           "arccosh": "acosh", "arctanh": "atanh", "log2": "log2", "log10": "log10",
+           "exp2": "exp2", "floor": "floor", "ceil": "ceil", "sign": "sign",
+           "cbrt": "cbrt", "square": "square", "arctan2": "atan2", "hypot": "hypot",
+           "maximum": "maximum", "minimum": "minimum", "power": "pow", "where": "where"}
+_REDUCTIONS = ("sum", "mean", "max", "min", "amax", "amin", "dot", "vdot", "prod", "max_jvp")
+_MAKERS = ("zeros", "ones", "empty", "zeros_like", "ones_like", "empty_like", "copy")
+
+
+class ArrayLowering:
+    """Array methods of the lowering; see the module docstring."""
+
+    # ------------------------------------------------------------ types
+    def array_param(self, name, t, llargs):
+        """Store an array parameter from its LLVM arguments (data, n0[, n1])."""
+        data, shape = llargs[0], tuple(llargs[1:1 + t.ndim])
+        strides = (ir.Constant(I64, 1),) if t.ndim == 1 else (shape[1], ir.Constant(I64, 1))
+        self.store_array(name, Arr(NULL, data, shape, strides), borrowed=True)
+
+    def array_expr_type(self, node):
+        """The type of an array-valued or array-derived expression, or None
+        when ``node`` does not involve arrays."""
+        if isinstance(node, gast.Name):
+            t = self.types.get(node.id)
+            return t if isinstance(t, ArrayType) else None
+        if isinstance(node, gast.Subscript):
+            base = node.value
+            if isinstance(base, gast.Attribute) and base.attr == "shape":
+                return int
+            t = self.array_expr_type(base)
+            if not isinstance(t, ArrayType):
+                return None
+            parts = self.index_parts(node, t.ndim)
+            kept = t.ndim - len(parts) + sum(isinstance(p, gast.Slice) for p in parts)
+            return float if kept == 0 else ArrayType(kept)
+        if isinstance(node, gast.Attribute):
+            t = self.array_expr_type(node.value)
+            if t is None:
+                return None
+            if node.attr == "T":
+                return t
+            if node.attr in ("size", "ndim"):
+                return int
+            raise LoweringError(f"the array attribute `.{node.attr}` does not lower", node)
+        if isinstance(node, gast.BinOp):
+            left, right = self.array_expr_type(node.left), self.array_expr_type(node.right)
+            if isinstance(node.op, gast.MatMult):
+                raise LoweringError("`@` does not lower yet (write the loop, or use np.dot "
+                                    "on vectors)", node)
+            if isinstance(left, ArrayType) or isinstance(right, ArrayType):
+                return self.broadcast_type(left, right, node)
+            return None
+        if isinstance(node, gast.UnaryOp):
+            t = self.array_expr_type(node.operand)
+            return t if isinstance(t, ArrayType) else None
+        if isinstance(node, gast.Compare):
+            types = [self.array_expr_type(v) for v in [node.left] + node.comparators]
+            if any(isinstance(t, ArrayType) for t in types):
+                return ArrayType(max(t.ndim for t in types if isinstance(t, ArrayType)))
+            return None
+        if isinstance(node, gast.Call):
+            return self.call_array_type(node)
+        return None
+
+    def broadcast_type(self, a, b, node):
+        nd = {t.ndim for t in (a, b) if isinstance(t, ArrayType)}
+        if len(nd) > 1:
+            raise LoweringError("broadcasting a vector against a matrix does not lower "
+                                "(shapes must be equal, or one side a scalar)", node)
+        return ArrayType(nd.pop())
+
+    def call_array_type(self, node):
+        func = node.func
+        receiver = self.method_receiver(node)
+        if receiver is not None:  # x.copy(), x.sum(), ...
+            t = self.array_expr_type(receiver)
+            if t is None:
+                return None
+            if func.attr == "copy":
+                return t
+            if func.attr in _REDUCTIONS:
+                return float
+            raise LoweringError(f"the array method `.{func.attr}()` does not lower", node)
+        name = _name_of(node)
+        arg_types = [self.array_expr_type(a) for a in node.args]
+        if name in ("zeros", "ones", "empty"):
+            shape = node.args[0] if node.args else None
+            return ArrayType(len(shape.elts) if isinstance(shape, gast.Tuple) else 1)
+        if not any(isinstance(t, ArrayType) for t in arg_types):
+            return None
+        if name in ("zeros_like", "ones_like", "empty_like", "copy", "array", "asarray"):
+            return arg_types[0]
+        if name in _REDUCTIONS or name == "len":
+            arity = {"dot": 2, "vdot": 2, "max_jvp": 3}.get(name, 1)
+            if node.keywords or len(node.args) > arity:
+                raise LoweringError(f"`{name}` with an axis or options does not lower", node)
+            if name in ("dot", "vdot") and any(not isinstance(t, ArrayType) or t.ndim != 1
+                                               for t in arg_types):
+                raise LoweringError("np.dot lowers for two vectors only", node)
+            return int if name == "len" else float
+        if name in _UFUNCS:
+            t = None
+            for a in arg_types:
+                if isinstance(a, ArrayType):
+                    t = a if t is None else self.broadcast_type(t, a, node)
+            return t
+        if name == "sum" and len(node.args) == 1:  # builtin sum over a vector
+            return float
+        raise LoweringError(f"the call to `{name}` on arrays does not lower", node)
+
+    @staticmethod
+    def method_receiver(node):
+        func = node.func
+        if isinstance(func, gast.Attribute) and not (
+                isinstance(func.value, gast.Name) and func.value.id in _MODULES):
+            return func.value
+        return None
+
+    @staticmethod
+    def index_parts(node, ndim):
+        """The index items of ``a[...]``, with ``...`` expanded into full slices."""
+        index = node.slice
+        parts = list(index.elts) if isinstance(index, gast.Tuple) else [index]
+        for k, p in enumerate(parts):
+            if isinstance(p, gast.Constant) and p.value is Ellipsis:
+                full = gast.Slice(lower=None, upper=None, step=None)
+                parts[k:k + 1] = [full] * (ndim - len(parts) + 1)
+                break
+        for p in parts:
+            if isinstance(p, gast.Constant) and p.value is None:
+                raise LoweringError("new axes (`None` in an index) do not lower", node)
+        if len(parts) > ndim:
+            raise LoweringError("too many indices for the array", node)
+        return parts
+
+    # ------------------------------------------------------------ storage
+    def array_slots(self, name, ndim):
+        if name not in self.slots:
+            with self.builder.goto_entry_block():
+                b = self.builder
+                owner = b.alloca(I64P, name=f"{name}.owner")
+                b.store(NULL, owner)
+                slots = (owner, b.alloca(F64P, name=f"{name}.data"),
+                         tuple(b.alloca(I64, name=f"{name}.n{k}") for k in range(ndim)),
+                         tuple(b.alloca(I64, name=f"{name}.s{k}") for k in range(ndim)))
+            self.slots[name] = slots
+        return self.slots[name]
+
+    def load_array(self, name):
+        owner, data, shape, strides = self.array_slots(name, self.types[name].ndim)
+        b = self.builder
+        return Arr(b.load(owner), b.load(data), tuple(b.load(s) for s in shape),
+                   tuple(b.load(s) for s in strides))
+
+    def store_array(self, name, arr, borrowed=False, acquired=False):
+        """Bind ``name`` to ``arr``; the variable takes a reference unless
+        ``borrowed`` (an argument) or ``acquired`` (taken already: a tuple
+        assignment takes every new reference before it drops any old one)."""
+        t = self.types[name]
+        if not isinstance(t, ArrayType) or t.ndim != arr.ndim:
+            raise LoweringError(f"`{name}` holds arrays of different ranks, or an array "
+                                "and a scalar")
+        owner, data, shape, strides = self.array_slots(name, t.ndim)
+        b = self.builder
+        if not borrowed:
+            if not acquired:
+                self.incref(arr.owner)
+            self.decref(b.load(owner))
+        b.store(arr.owner, owner)
+        b.store(arr.data, data)
+        for slot, v in zip(shape + strides, arr.shape + arr.strides):
+            b.store(v, slot)
+
+    def incref(self, owner):
+        b = self.builder
+        with b.if_then(b.icmp_unsigned("!=", owner, NULL)):
+            b.store(b.add(b.load(owner), ir.Constant(I64, 1)), owner)
+
+    def decref(self, owner):
+        b = self.builder
+        with b.if_then(b.icmp_unsigned("!=", owner, NULL)):
+            count = b.sub(b.load(owner), ir.Constant(I64, 1))
+            b.store(count, owner)
+            with b.if_then(b.icmp_signed("==", count, ir.Constant(I64, 0))):
+                b.call(self.libc("free", ir.VoidType(), [I64P]), [owner])
+
+    def release_arrays(self):
+        """At the function's exit: drop every array variable's reference."""
+        for name, slots in self.slots.items():
+            if isinstance(self.types.get(name), ArrayType):
+                self.decref(self.builder.load(slots[0]))
+
+    def libc(self, name, ret, params):
+        return self.module.globals.get(name) or ir.Function(
+            self.module, ir.FunctionType(ret, params), name=name)
+
+    def allocate(self, shape):
+        """A new C-contiguous array (one reference to be taken by its holder)."""
+        b = self.builder
+        size = self.size_of(shape)
+        nbytes = b.mul(b.add(size, ir.Constant(I64, 1)), ir.Constant(I64, 8))
+        block = b.call(self.libc("malloc", ir.IntType(8).as_pointer(), [I64]), [nbytes])
+        owner = b.bitcast(block, I64P)
+        b.store(ir.Constant(I64, 0), owner)
+        data = b.bitcast(b.gep(owner, [ir.Constant(I64, 1)]), F64P)
+        strides = (ir.Constant(I64, 1),) if len(shape) == 1 else (shape[1], ir.Constant(I64, 1))
+        return Arr(owner, data, tuple(shape), strides)
+
+    def size_of(self, shape):
+        size = shape[0]
+        for n in shape[1:]:
+            size = self.builder.mul(size, n)
+        return size
+
+    # ------------------------------------------------------------ errors
+    def fail_if(self, condition, bit):
+        """Set ``bit`` in *err and leave the function when ``condition`` holds."""
+        b = self.builder
+        with b.if_then(condition, likely=False):
+            b.store(b.or_(b.load(self.err), ir.Constant(I64, bit)), self.err)
+            b.branch(self.exit)
+        # if_then's merge block needs a live predecessor: the false edge
+
+    # ------------------------------------------------------------ indexing
+    def array_value(self, node):
+        """An :class:`Arr` for an array-valued name, view or attribute."""
+        if isinstance(node, gast.Name):
+            return self.load_array(node.id)
+        if isinstance(node, gast.Attribute) and node.attr == "T":
+            a = self.array_value(node.value)
+            return Arr(a.owner, a.data, a.shape[::-1], a.strides[::-1])
+        if isinstance(node, gast.Subscript):
+            return self.subscript(node)
+        raise LoweringError("this array expression does not lower here", node)
+
+    def subscript(self, node):
+        """The view (an :class:`Arr`) or the element pointer ``node`` selects."""
+        base = self.array_value(node.value)
+        parts = self.index_parts(node, base.ndim)
+        b = self.builder
+        offset = ir.Constant(I64, 0)
+        shape, strides = [], []
+        for k, part in enumerate(parts):
+            n, s = base.shape[k], base.strides[k]
+            if isinstance(part, gast.Slice):
+                start, length, step = self.slice_bounds(part, n)
+                offset = b.add(offset, b.mul(start, s))
+                shape.append(length)
+                strides.append(b.mul(s, step))
+            else:
+                if self.expr_type(part) not in (int, bool):
+                    raise LoweringError("array indices must be integers or slices", part)
+                i = self.convert(self.expr(part), int)
+                i = b.select(b.icmp_signed("<", i, ir.Constant(I64, 0)), b.add(i, n), i)
+                outside = b.or_(b.icmp_signed("<", i, ir.Constant(I64, 0)),
+                                b.icmp_signed(">=", i, n))
+                self.fail_if(outside, INDEX)
+                offset = b.add(offset, b.mul(i, s))
+        shape += base.shape[len(parts):]
+        strides += base.strides[len(parts):]
+        data = b.gep(base.data, [offset])
+        if not shape:
+            return data  # a pointer to one element
+        return Arr(base.owner, data, tuple(shape), tuple(strides))
+
+    def slice_bounds(self, part, n):
+        """(start, length, step) of ``lo:hi:step`` over ``n`` items, clamped as in Python."""
+        b = self.builder
+        zero, one = ir.Constant(I64, 0), ir.Constant(I64, 1)
+        step_value = 1 if part.step is None else _constant_int(part.step)
+        if not step_value:
+            raise LoweringError("slice steps must be nonzero integer constants", part)
+        step = ir.Constant(I64, step_value)
+        forward = step_value > 0
+
+        def bound(node, default):
+            if node is None:
+                return default
+            v = self.convert(self.expr(node), int)
+            v = b.select(b.icmp_signed("<", v, zero), b.add(v, n), v)
+            if forward:  # clamp into [0, n]
+                v = b.select(b.icmp_signed("<", v, zero), zero, v)
+                return b.select(b.icmp_signed(">", v, n), n, v)
+            minus = ir.Constant(I64, -1)  # clamp into [-1, n - 1]
+            v = b.select(b.icmp_signed("<", v, minus), minus, v)
+            last = b.sub(n, one)
+            return b.select(b.icmp_signed(">", v, last), last, v)
+
+        if forward:
+            lo, hi = bound(part.lower, zero), bound(part.upper, n)
+            span = b.sub(hi, lo)
+            length = b.sdiv(b.add(span, b.sub(step, one)), step)
+        else:
+            lo, hi = bound(part.lower, b.sub(n, one)), bound(part.upper, ir.Constant(I64, -1))
+            span = b.sub(lo, hi)
+            length = b.sdiv(b.add(span, b.sub(b.neg(step), one)), b.neg(step))
+        length = b.select(b.icmp_signed("<", length, zero), zero, length)
+        return lo, length, step
+
+    def element_pointer(self, arr, index):
+        offset = ir.Constant(I64, 0)
+        for i, s in zip(index, arr.strides):
+            offset = self.builder.add(offset, self.builder.mul(i, s))
+        return self.builder.gep(arr.data, [offset])
+
+    # ------------------------------------------------------------ loops
+    def loop_nest(self, shape, body):
+        """Emit ``for i0 in range(shape[0]): for i1 ...: body([i0, i1])``."""
+        b = self.builder
+        index = []
+
+        def level(k):
+            if k == len(shape):
+                body(index)
+                return
+            with b.goto_entry_block():
+                counter = b.alloca(I64, name=f"ew{k}")
+            b.store(ir.Constant(I64, 0), counter)
+            head, inner, after = (self.fn.append_basic_block(n)
+                                  for n in (f"ew{k}", f"ew{k}.body", f"ew{k}.end"))
+            b.branch(head)
+            b.position_at_end(head)
+            i = b.load(counter)
+            b.cbranch(b.icmp_signed("<", i, shape[k]), inner, after)
+            b.position_at_end(inner)
+            index.append(i)
+            level(k + 1)
+            index.pop()
+            b.store(b.add(b.load(counter), ir.Constant(I64, 1)), counter)
+            b.branch(head)
+            b.position_at_end(after)
+
+        level(0)
+
+    # ------------------------------------------------------------ elementwise
+    def lazy(self, node):
+        """A :class:`_Lazy` for an elementwise expression (scalars hoisted)."""
+        t = self.array_expr_type(node)
+        if not isinstance(t, ArrayType):
+            value = self.convert(self.expr(node), float) if self.expr_type(node) is not bool \
+                else self.expr(node)
+            return _Lazy(None, lambda index: value, [])
+        if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
+            arr = self.array_value(node)
+            return _Lazy(arr.shape, lambda index: self.builder.load(
+                self.element_pointer(arr, index)), [arr])
+        if isinstance(node, gast.BinOp):
+            return self.combine(node, [node.left, node.right],
+                                lambda x, y: self.float_binop(node.op, x, y, node))
+        if isinstance(node, gast.UnaryOp):
+            if not isinstance(node.op, (gast.USub, gast.UAdd)):
+                raise LoweringError("this unary operator on arrays does not lower", node)
+            inner = self.lazy(node.operand)
+            neg = isinstance(node.op, gast.USub)
+            return _Lazy(inner.shape, lambda index: self.builder.fneg(inner.element(index))
+                         if neg else inner.element(index), inner.leaves)
+        if isinstance(node, gast.Compare):
+            if len(node.ops) != 1:
+                raise LoweringError("chained comparisons of arrays do not lower", node)
+            return self.combine(node, [node.left, node.comparators[0]],
+                                lambda x, y: self.compare_values(node.ops[0], x, y, node))
+        if isinstance(node, gast.Call):
+            name = _name_of(node)
+            receiver = self.method_receiver(node)
+            if receiver is not None and node.func.attr == "copy" or name in (
+                    "copy", "array", "asarray"):
+                return self.lazy(receiver if receiver is not None else node.args[0])
+            if name not in _UFUNCS or node.keywords:
+                raise LoweringError(f"`{name}` on arrays does not lower", node)
+            return self.combine(node, node.args, lambda *xs: self.ufunc(name, xs, node))
+        raise LoweringError(f"`{type(node).__name__}` on arrays does not lower", node)
+
+    def combine(self, node, operands, op):
+        parts = [self.lazy(a) for a in operands]
+        shape = None
+        for p in parts:
+            if p.shape is None:
+                continue
+            if shape is None:
+                shape = p.shape
+            else:
+                self.require_same_shape(shape, p.shape)
+        leaves = [leaf for p in parts for leaf in p.leaves]
+        return _Lazy(shape, lambda index: op(*[p.element(index) for p in parts]), leaves)
+
+    def require_same_shape(self, a, b):
+        bad = ir.Constant(I1, 0)
+        for x, y in zip(a, b):
+            bad = self.builder.or_(bad, self.builder.icmp_signed("!=", x, y))
+        self.fail_if(bad, SHAPE)
+
+    def ufunc(self, name, xs, node):
+        b = self.builder
+        fl = [self.convert(x, float) if x.type != I1 else x for x in xs]
+        if name == "where":
+            cond = self.convert(xs[0], bool)
+            return b.select(cond, self.convert(xs[1], float), self.convert(xs[2], float))
+        if name == "square":
+            return b.fmul(fl[0], fl[0])
+        if name in ("maximum", "minimum"):  # numpy propagates NaN from either side
+            x, y = fl
+            pick = b.fcmp_ordered(">=" if name == "maximum" else "<=", x, y)
+            nan = b.fcmp_unordered("uno", x, x)
+            return b.select(nan, x, b.select(pick, x, y))
+        if name == "sign":
+            x = fl[0]
+            pos = b.uitofp(b.fcmp_ordered(">", x, ir.Constant(F64, 0.0)), F64)
+            neg = b.uitofp(b.fcmp_ordered("<", x, ir.Constant(F64, 0.0)), F64)
+            nan = b.fcmp_unordered("uno", x, x)
+            return b.select(nan, x, b.fsub(pos, neg))
+        return self.call_math(_UFUNCS[name], fl)
+
+    def materialize(self, lazy):
+        out = self.allocate(lazy.shape)
+        self.loop_nest(lazy.shape, lambda index: self.builder.store(
+            self.convert(lazy.element(index), float), self.element_pointer(out, index)))
+        return out
+
+    def write_into(self, target, lazy, node):
+        """``target[...] = lazy`` elementwise, as numpy does it: the right side
+        is computed in full first when it overlaps the target in memory."""
+        if lazy.shape is not None:
+            if len(lazy.shape) != target.ndim:
+                raise LoweringError("assigning arrays of different ranks does not lower", node)
+            self.require_same_shape(target.shape, lazy.shape)
+
+        def copy(source):
+            self.loop_nest(target.shape, lambda index: self.builder.store(
+                self.convert(source.element(index), float), self.element_pointer(target, index)))
+
+        if not lazy.leaves:
+            copy(lazy)
+            return
+        b = self.builder
+        overlap = ir.Constant(I1, 0)
+        lo, hi = self.extent(target)
+        for leaf in lazy.leaves:
+            l_lo, l_hi = self.extent(leaf)
+            overlap = b.or_(overlap, b.and_(b.icmp_unsigned("<", l_lo, hi),
+                                            b.icmp_unsigned("<", lo, l_hi)))
+        with b.if_else(overlap, likely=False) as (through_temp, direct):
+            with through_temp:
+                temp = self.materialize(lazy)
+                copy(_Lazy(temp.shape, lambda index: b.load(self.element_pointer(temp, index)),
+                           []))
+                b.call(self.libc("free", ir.VoidType(), [I64P]), [temp.owner])
+            with direct:
+                copy(lazy)
+
+    def extent(self, arr):
+        """The byte range ``[lo, hi)`` an array's elements may occupy (an over-
+        approximation for negative strides: the whole span either way)."""
+        b = self.builder
+        base = b.ptrtoint(arr.data, I64)
+        lo, hi = base, base
+        for n, s in zip(arr.shape, arr.strides):
+            reach = b.mul(b.mul(b.sub(n, ir.Constant(I64, 1)), s), ir.Constant(I64, 8))
+            positive = b.icmp_signed(">", reach, ir.Constant(I64, 0))
+            hi = b.add(hi, b.select(positive, reach, ir.Constant(I64, 0)))
+            lo = b.add(lo, b.select(positive, ir.Constant(I64, 0), reach))
+        return lo, b.add(hi, ir.Constant(I64, 8))
+
+    # ------------------------------------------------------------ reductions
+    def reduce(self, name, operands, node):
+        b = self.builder
+        if name == "max_jvp":
+            return self.extremum_tangent(operands, node)
+        if name in ("dot", "vdot"):
+            lazy = self.combine(node, operands, lambda x, y: b.fmul(self.convert(x, float),
+                                                                    self.convert(y, float)))
+            name = "sum"
+        else:
+            lazy = self.lazy(operands[0])
+        with b.goto_entry_block():
+            acc = b.alloca(F64, name=name)
+        start = {"sum": 0.0, "mean": 0.0, "prod": 1.0}.get(name)
+        if start is None:  # max/min: numpy raises on an empty array
+            self.fail_if(b.icmp_signed("==", self.size_of(lazy.shape), ir.Constant(I64, 0)),
+                         EMPTY)
+            b.store(ir.Constant(F64, float("-inf") if name in ("max", "amax") else float("inf")),
+                    acc)
+        else:
+            b.store(ir.Constant(F64, start), acc)
+
+        def step(index):
+            x = self.convert(lazy.element(index), float)
+            old = b.load(acc)
+            if name in ("sum", "mean"):
+                new = b.fadd(old, x)
+            elif name == "prod":
+                new = b.fmul(old, x)
+            else:  # NaN wins, as in numpy
+                better = b.fcmp_unordered(">" if name in ("max", "amax") else "<", x, old)
+                new = b.select(b.fcmp_unordered("uno", old, old), old, b.select(better, x, old))
+            b.store(new, acc)
+
+        self.loop_nest(lazy.shape, step)
+        result = b.load(acc)
+        if name == "mean":
+            result = b.fdiv(result, b.sitofp(self.size_of(lazy.shape), F64))
+        return result
+
+    def extremum_tangent(self, operands, node):
+        """``_rt.max_jvp(a, z, d_a)``: the mean of ``d_a`` where ``a == z``
+        (ties share the derivative; NaN when ``z`` is NaN, as in runtime.py)."""
+        if len(operands) != 3 or node.keywords:
+            raise LoweringError("max/min tangents along an axis do not lower", node)
+        b = self.builder
+        a, d_a = self.lazy(operands[0]), self.lazy(operands[2])
+        z = self.convert(self.expr(operands[1]), float)
+        self.require_same_shape(a.shape, d_a.shape)
+        with b.goto_entry_block():
+            total, count = b.alloca(F64, name="tie_sum"), b.alloca(F64, name="ties")
+        b.store(ir.Constant(F64, 0.0), total)
+        b.store(ir.Constant(F64, 0.0), count)
+
+        def step(index):
+            hit = b.fcmp_ordered("==", a.element(index), z)
+            b.store(b.fadd(b.load(total), b.select(hit, d_a.element(index),
+                                                   ir.Constant(F64, 0.0))), total)
+            b.store(b.fadd(b.load(count), b.uitofp(hit, F64)), count)
+
+        self.loop_nest(a.shape, step)
+        return b.fdiv(b.load(total), b.load(count))
+
+    # ------------------------------------------------------------ statements
+    def assign_array(self, name, value):
+        """``name = <array expression>``: a view shares memory, anything else is new."""
+        if isinstance(value, (gast.Name, gast.Subscript, gast.Attribute)):
+            self.store_array(name, self.array_value(value))
+            return
+        maker = self.make_array(value)
+        self.store_array(name, maker if maker is not None else self.materialize(self.lazy(value)))
+
+    def make_array(self, node):
+        """np.zeros/ones/empty(_like) as a new array, or None for other calls."""
+        if not isinstance(node, gast.Call) or self.method_receiver(node) is not None:
+            return None
+        name = _name_of(node)
+        if name not in _MAKERS or name == "copy":
+            return None
+        if name.endswith("_like"):
+            like = self.array_value(node.args[0])
+            shape = like.shape
+        else:
+            spec = node.args[0]
+            items = spec.elts if isinstance(spec, gast.Tuple) else [spec]
+            shape = tuple(self.convert(self.expr(s), int) for s in items)
+            negative = ir.Constant(I1, 0)
+            for n in shape:
+                negative = self.builder.or_(negative, self.builder.icmp_signed(
+                    "<", n, ir.Constant(I64, 0)))
+            self.fail_if(negative, SHAPE)
+        extra = [k.arg for k in node.keywords if not (
+            k.arg == "dtype" and isinstance(k.value, (gast.Name, gast.Attribute))
+            and getattr(k.value, "id", getattr(k.value, "attr", None)) in ("float", "float64"))]
+        if extra or len(node.args) > 1:
+            raise LoweringError(f"np.{name} with options other than dtype=float does not "
+                                "lower", node)
+        out = self.allocate(shape)
+        if not name.startswith("empty"):
+            fill = ir.Constant(F64, 1.0 if name.startswith("ones") else 0.0)
+            self.loop_nest(shape, lambda index: self.builder.store(
+                fill, self.element_pointer(out, index)))
+        return out
+
+    def assign_subscript(self, target, value, op=None):
+        """``a[...] = value`` or ``a[...] op= value``."""
+        where = self.subscript(target)
+        if isinstance(where, Arr):
+            source = self.lazy(value)
+            if op is not None:
+                current = _Lazy(where.shape, lambda index: self.builder.load(
+                    self.element_pointer(where, index)), [where])
+                rhs = source
+                source = _Lazy(where.shape, lambda index: self.float_binop(
+                    op, current.element(index), rhs.element(index), target),
+                    [where] + rhs.leaves)
+                if rhs.shape is not None:
+                    self.require_same_shape(where.shape, rhs.shape)
+            self.write_into(where, source, target)
+            return
+        if self.array_expr_type(value) is not None and isinstance(
+                self.array_expr_type(value), ArrayType):
+            raise LoweringError("assigning an array to one element does not lower", target)
+        x = self.convert(self.expr(value), float)
+        if op is not None:
+            x = self.float_binop(op, self.builder.load(where), x, target)
+        self.builder.store(x, where)
+
+    def array_iteration(self, stmt):
+        """``for x in a``, ``for x, y in zip(a, b)``, ``for i, x in enumerate(a)``:
+        (length, bind(index)) or None when ``stmt.iter`` is not over arrays."""
+        it = stmt.iter
+        sources, enumerated = None, False
+        if isinstance(it, gast.Call) and _name_of(it) == "zip" and not it.keywords:
+            sources = it.args
+        elif isinstance(it, gast.Call) and _name_of(it) == "enumerate" and len(it.args) == 1:
+            sources, enumerated = [it.args[0]], True
+        elif isinstance(self.array_expr_type(it), ArrayType):
+            sources = [it]
+        if sources is None or not all(isinstance(self.array_expr_type(s), ArrayType)
+                                      for s in sources):
+            return None
+        arrays = [self.array_value(s) for s in sources]
+        b = self.builder
+        length = arrays[0].shape[0]
+        for a in arrays[1:]:
+            length = b.select(b.icmp_signed("<", a.shape[0], length), a.shape[0], length)
+        targets = stmt.target.elts if isinstance(stmt.target, gast.Tuple) else [stmt.target]
+        if len(sources) > 1 or enumerated:
+            if len(targets) != len(sources) + enumerated:
+                raise LoweringError("this loop's unpacking does not lower", stmt)
+        elif len(targets) != 1:
+            raise LoweringError("unpacking array items does not lower", stmt)
+        if not all(isinstance(t, gast.Name) for t in targets):
+            raise LoweringError("loop targets must be names", stmt)
+
+        def bind(i):
+            names = [t.id for t in targets]
+            if enumerated:
+                self.store(names.pop(0), i)
+            for name, a in zip(names, arrays):
+                if a.ndim == 1:
+                    self.store(name, b.load(b.gep(a.data, [b.mul(i, a.strides[0])])))
+                else:
+                    row = b.gep(a.data, [b.mul(i, a.strides[0])])
+                    self.store_array(name, Arr(a.owner, row, a.shape[1:], a.strides[1:]))
+
+        return length, bind
+
+    def iteration_types(self, stmt):
+        """Types of a loop's targets when it iterates over arrays, else None."""
+        it = stmt.iter
+        sources, enumerated = None, False
+        if isinstance(it, gast.Call) and _name_of(it) == "zip":
+            sources = it.args
+        elif isinstance(it, gast.Call) and _name_of(it) == "enumerate" and len(it.args) == 1:
+            sources, enumerated = [it.args[0]], True
+        else:
+            sources = [it]
+        types = [self.array_expr_type(s) for s in sources]
+        if not all(isinstance(t, ArrayType) for t in types):
+            return None
+        targets = stmt.target.elts if isinstance(stmt.target, gast.Tuple) else [stmt.target]
+        items = ([int] if enumerated else []) + [
+            float if t.ndim == 1 else ArrayType(t.ndim - 1) for t in types]
+        return [(t.id, ty) for t, ty in zip(targets, items) if isinstance(t, gast.Name)]
+
+    # ------------------------------------------------------------ returns
+    def return_array(self, arr, slot):
+        """Hand an array to the caller: 6 slots (block, data, shape, strides)."""
+        b = self.builder
+        self.incref(arr.owner)
+        out = b.bitcast(self.out, I64P)
+        fields = [b.ptrtoint(arr.owner, I64), b.ptrtoint(arr.data, I64)]
+        fields += list(arr.shape) + [ir.Constant(I64, 1)] * (2 - arr.ndim)
+        fields += list(arr.strides) + [ir.Constant(I64, 0)] * (2 - arr.ndim)
+        for k, v in enumerate(fields):
+            b.store(v, b.gep(out, [ir.Constant(I64, slot + k)]))
+
+
+def _constant_int(node):
+    """The value of ``3`` or ``-3`` as written, else None."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        inner = _constant_int(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, gast.Constant) and type(node.value) is int:
+        return node.value
+    return None
+
+
+def _name_of(node):
+    func = node.func
+    if isinstance(func, gast.Name):
+        return func.id
+    if isinstance(func, gast.Attribute):
+        return func.attr
+    raise LoweringError("calls through expressions do not lower", node)
+
+
+_MODULES = {"math", "_math", "_np", "np", "numpy", "_rt"}
