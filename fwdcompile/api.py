@@ -35,7 +35,7 @@ def _is_float_value(value):
 class ForwardGradient:
     """A function together with its forward-mode derivative."""
 
-    def __init__(self, fn, wrt=None, backend="python", fallback=None):
+    def __init__(self, fn, wrt=None, backend="python", fallback=None, boundscheck=True):
         if isinstance(fn, ForwardGradient):
             fn = fn.__fwdcompile_function__
         if not callable(fn):
@@ -45,6 +45,7 @@ class ForwardGradient:
         if fallback not in (None, "python"):
             raise ValueError(f"fallback must be None or 'python', got {fallback!r}")
         self.fallback = fallback
+        self.boundscheck = bool(boundscheck)
         self._native = {}  # (wrt, argument types) -> Kernel, or the reason it cannot be
         self._native_fast = {}  # positional argument types -> (Kernel, number of tangents)
         functools.update_wrapper(self, fn)
@@ -226,7 +227,8 @@ class ForwardGradient:
                                                          len(tangent_names))
             if kernel.fast is not None and len(tangent_names) == len(args) \
                     and all(type(a) is float for a in args) and "jvp" not in self.__dict__:
-                self.jvp = _scalar_entry(self, kernel.fast, len(args))
+                self.jvp = _native_entry(self, kernel) or _scalar_entry(self, kernel.fast,
+                                                                          len(args))
         tangent_values = [float(t) if types[self._params.index(n)] in (float, int, bool)
                           else _native_array(self, n, t, types[self._params.index(n)])
                           for n, t in zip(wrt, tangent_values)]
@@ -263,7 +265,12 @@ class ForwardGradient:
                         helpers[helper.name] = gast.parse(helper.own_source).body[0]
                         pending.extend(helper.helpers)
                 try:
-                    kernel = compile_kernel(fdef, all_types, helpers=helpers)
+                    arity = len(self._params)
+                    whole = order == list(self._params) + list(compiled.tangent_params) \
+                        and len(compiled.tangent_params) == arity
+                    kernel = compile_kernel(fdef, all_types, helpers=helpers,
+                                            boundscheck=self.boundscheck,
+                                            entry_arity=arity if whole else None)
                     self._llvm_ir = kernel.llvm_ir
                     return kernel, order, compiled.tangent_params
                 except LoweringError as exc:
@@ -450,6 +457,17 @@ class BoundForwardGradient:
         return self.__func__.source
 
 
+def _native_entry(owner, kernel):
+    """``f.jvp`` as a builtin generated with the kernel (callwrap.entry_ir):
+    all-float calls go straight to native code, any other call to the
+    general ``jvp`` with the same arguments.  None when not generated."""
+    if kernel.entry is None:
+        return None
+    from .backends.llvm.callwrap import as_builtin
+    return as_builtin("jvp", kernel.entry, kernel, functools.partial(ForwardGradient.jvp, owner),
+                      ForwardGradient.jvp.__doc__)
+
+
 def _scalar_entry(owner, generated, arity):
     """A ``jvp`` specialised to all-float calls, the case where per-call cost
     shows (scalar code): it checks argument types inline and calls the
@@ -604,7 +622,7 @@ def _output_tangent(value, tangent, out_activity):
     return tangent
 
 
-def forward_gradient(fn=None, *, wrt=None, backend="python", fallback=None):
+def forward_gradient(fn=None, *, wrt=None, backend="python", fallback=None, boundscheck=True):
     """Decorate a numeric function with its forward-mode derivative.
 
     Use bare (``@forward_gradient``) or configured
@@ -613,22 +631,26 @@ def forward_gradient(fn=None, *, wrt=None, backend="python", fallback=None):
     that receives a float or a float array.  Unsupported syntax raises
     :class:`fwdcompile.UnsupportedSyntax` here, at decoration time.
 
-    ``backend="llvm"`` runs scalar code (float, int and bool arguments; the
-    subset in docs/native-backend.md) as native code compiled through
-    llvmlite; code outside that subset raises ``UnsupportedSyntax`` at the
-    first ``jvp``, or with ``fallback="python"`` runs on the Python backend
-    after one warning.
+    ``backend="llvm"`` runs the function as native code compiled through
+    llvmlite (float, int and bool scalars and float64 arrays of 1 or 2
+    dimensions; the subset in docs/native-backend.md); code outside that
+    subset raises ``UnsupportedSyntax`` at the first ``jvp``, or with
+    ``fallback="python"`` runs on the Python backend after one warning.
+    ``boundscheck=False`` drops the native backend's index checks (an index
+    out of range is then undefined behaviour, as in C) for loops that
+    vectorize.
     """
+    options = dict(backend=backend, fallback=fallback, boundscheck=boundscheck)
     if fn is None:
-        return functools.partial(forward_gradient, wrt=wrt, backend=backend, fallback=fallback)
+        return functools.partial(forward_gradient, wrt=wrt, **options)
     if inspect.ismethod(fn):  # obj.method: differentiate the function, keep obj bound
         if isinstance(wrt, numbers.Integral) or (isinstance(wrt, (tuple, list)) and any(
                 isinstance(w, numbers.Integral) for w in wrt)):
             wrt = [w + 1 if isinstance(w, numbers.Integral) else w
                    for w in ((wrt,) if isinstance(wrt, numbers.Integral) else wrt)]
-        return BoundForwardGradient(ForwardGradient(fn.__func__, wrt=wrt, backend=backend,
-                                                    fallback=fallback), fn.__self__)
-    return ForwardGradient(fn, wrt=wrt, backend=backend, fallback=fallback)
+        return BoundForwardGradient(ForwardGradient(fn.__func__, wrt=wrt, **options),
+                                    fn.__self__)
+    return ForwardGradient(fn, wrt=wrt, **options)
 
 
 _FUNCTIONAL = weakref.WeakKeyDictionary()

@@ -220,3 +220,42 @@ def test_fastcall_wrapper_raises_zero_division_and_returns_ints():
     assert native.jvp(2.0, 2, tangents=(1.0,)) == (6.0, 3.0)
     with pytest.raises(ZeroDivisionError):
         native.jvp(2.0, 0, tangents=(1.0,))
+
+
+def safe_ratio(x, y):
+    return x / y + 7 // int(y)
+
+
+def test_jvp_becomes_a_native_entry_that_hands_anything_else_to_the_general_path():
+    import sys
+
+    native, python = forward_gradient(rosen2, backend="llvm"), forward_gradient(rosen2)
+    first = native.jvp(0.5, 0.2, tangents=(1.0, 0.0))
+    assert type(native.jvp).__name__ == "builtin_function_or_method"  # the native entry
+    assert native.jvp(0.5, 0.2, tangents=(1.0, 0.0)) == first
+    calls = [((0.5, 0.2), dict(tangents=(1.0, 0.0))),
+             ((np.float64(0.5), 0.2), dict(tangents=(1.0, 0.0))),
+             ((0.5, 0.2), dict(tangents=[1.0, 0.0])),
+             ((0.5, 0.2), dict(tangents=(1, 0.0))),
+             ((), dict(x=0.5, y=0.2, tangents=(1.0, 0.0))),
+             ((0.5,), dict(y=0.2, tangents=(1.0, 0.0)))]
+    for args, kwargs in calls:
+        assert native.jvp(*args, **kwargs) == pytest.approx(python.jvp(*args, **kwargs),
+                                                            rel=1e-15), (args, kwargs)
+    with pytest.raises(ValueError, match="expected 2 tangent"):
+        native.jvp(0.5, 0.2, tangents=(1.0,))
+    with pytest.raises(TypeError, match="tangents"):
+        native.jvp(0.5, 0.2)
+    x, y, t = 0.5, 0.2, (1.0, 0.0)
+    before = [sys.getrefcount(o) for o in (x, y, t)]
+    for _ in range(1000):
+        result = native.jvp(x, y, tangents=t)
+    assert [sys.getrefcount(o) for o in (x, y, t)] == before
+    assert sys.getrefcount(result) == 2
+
+
+def test_the_native_entry_raises_what_the_kernel_flags():
+    native = forward_gradient(safe_ratio, backend="llvm")
+    assert native.jvp(1.0, 2.0, tangents=(1.0, 0.0)) == (3.5, 0.5)
+    with pytest.raises(ZeroDivisionError):
+        native.jvp(1.0, 0.5, tangents=(1.0, 0.0))  # 7 // int(0.5)

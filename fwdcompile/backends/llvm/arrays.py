@@ -334,9 +334,10 @@ class ArrayLowering:
                     raise LoweringError("array indices must be integers or slices", part)
                 i = self.convert(self.expr(part), int)
                 i = b.select(b.icmp_signed("<", i, ir.Constant(I64, 0)), b.add(i, n), i)
-                outside = b.or_(b.icmp_signed("<", i, ir.Constant(I64, 0)),
-                                b.icmp_signed(">=", i, n))
-                self.fail_if(outside, INDEX)
+                if self.boundscheck:
+                    outside = b.or_(b.icmp_signed("<", i, ir.Constant(I64, 0)),
+                                    b.icmp_signed(">=", i, n))
+                    self.fail_if(outside, INDEX)
                 offset = b.add(offset, b.mul(i, s))
         shape += base.shape[len(parts):]
         strides += base.strides[len(parts):]
@@ -567,8 +568,8 @@ class ArrayLowering:
         def step(index):
             x = self.convert(lazy.element(index), float)
             old = b.load(acc)
-            if name in ("sum", "mean"):
-                new = b.fadd(old, x)
+            if name in ("sum", "mean"):  # reassociated: the loop vectorizes
+                new = b.fadd(old, x, flags=("reassoc", "contract"))
             elif name == "prod":
                 new = b.fmul(old, x)
             else:  # NaN wins, as in numpy

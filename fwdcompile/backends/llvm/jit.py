@@ -21,7 +21,7 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from .arrays import ArrayType
-from .callwrap import as_builtin, wrapper_ir
+from .callwrap import LAYOUT_OK, as_builtin, entry_ir, wrapper_ir
 from .errors import LoweringError, raise_for
 from .lower import lower
 
@@ -48,6 +48,7 @@ class Kernel:
     once), and arrays the kernel returns are copied into numpy arrays."""
 
     fast = None  # a METH_FASTCALL builtin doing the same call, when generated
+    entry = None  # address of the ``f.jvp``-shaped wrapper (callwrap.entry_ir), if any
 
     def __init__(self, fn, engine, n_values, llvm_ir, types, value_kinds, tangent_kinds):
         self._fn = fn
@@ -105,16 +106,25 @@ class Kernel:
         return leaves
 
 
-def compile_kernel(fdef, types, opt=3, helpers=None):
+def compile_kernel(fdef, types, opt=3, helpers=None, boundscheck=True, entry_arity=None):
+    """A :class:`Kernel` for the generated JVP ``fdef`` at argument ``types``.
+    ``entry_arity=n`` also builds the ``f.jvp(x1..xn, tangents=(t1..tn))``
+    wrapper when the kernel takes n floats then n float tangents."""
     with _LOCK:
         _init()
-        module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers)
+        module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers, boundscheck)
         wrapper = None
         if n_values is None and value_kinds and not any(isinstance(t, ArrayType) for t in types) \
                 and not (value_kinds[0] + tangent_kinds[0]).count("array"):
             # one value and one tangent, all scalars: a CPython wrapper
             wrapper = wrapper_ir(module, module.get_global(fdef.name), types,
                                  value_kinds[0] == "int")
+        entry = None
+        if wrapper is not None and entry_arity and LAYOUT_OK \
+                and hasattr(ctypes.pythonapi, "PyObject_Vectorcall") \
+                and types == (float,) * (2 * entry_arity):
+            entry = entry_ir(module, module.get_global(fdef.name), entry_arity,
+                             value_kinds[0] == "int")
         triple = llvm.get_process_triple()
         module.triple = triple
         target = llvm.Target.from_triple(triple)
@@ -151,6 +161,8 @@ def compile_kernel(fdef, types, opt=3, helpers=None):
                         tangent_kinds)
         if wrapper is not None:
             kernel.fast = as_builtin(wrapper, engine.get_function_address(wrapper), kernel)
+        if entry is not None:
+            kernel.entry = engine.get_function_address(entry)
         return kernel
 
 

@@ -42,8 +42,10 @@ _LIBM = {"tan": 1, "asin": 1, "acos": 1, "atan": 1, "atan2": 2, "sinh": 1, "cosh
 
 
 class _Lowering(ArrayLowering):
-    def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None):
+    def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
+                 boundscheck=True):
         self.fdef = fdef
+        self.boundscheck = boundscheck
         self.helpers = helpers or {}  # generated helper name -> its FunctionDef
         self.cache = cache if cache is not None else {}  # (helper, types) -> lowered helper
         self.module = module or ir.Module(name=f"fwdcompile_{fdef.name}")
@@ -158,7 +160,8 @@ class _Lowering(ArrayLowering):
         if key not in self.cache:
             self.cache[key] = None  # being lowered (recursion is rejected earlier anyway)
             sub = _Lowering(self.helpers[call.func.id], types, self.helpers, self.module,
-                            self.cache, name=f"{call.func.id}__{len(self.cache)}")
+                            self.cache, name=f"{call.func.id}__{len(self.cache)}",
+                            boundscheck=self.boundscheck)
             _, n_values, kinds, tangent_kinds = sub.run()
             if any(k.startswith("array") for k in kinds + tangent_kinds):
                 raise LoweringError("helpers returning arrays do not lower yet", call)
@@ -305,6 +308,10 @@ class _Lowering(ArrayLowering):
         target, value = stmt.targets[0], stmt.value
         if isinstance(target, gast.Name) and isinstance(self.types[target.id], ArrayType):
             self.assign_array(target.id, value)
+        elif isinstance(target, gast.Name) and self.types[target.id] is float \
+                and isinstance(value, gast.BinOp) and isinstance(value.op, (gast.Add, gast.Sub)) \
+                and isinstance(value.left, gast.Name) and value.left.id == target.id:
+            self.accumulate(target.id, value.op, value.right)  # s = s + x
         elif isinstance(target, gast.Name):
             self.store(target.id, self.expr(value))
         elif isinstance(target, gast.Subscript):
@@ -367,9 +374,22 @@ class _Lowering(ArrayLowering):
             self.write_into(self.load_array(stmt.target.id),
                             self.lazy(gast.BinOp(left=load, op=stmt.op, right=stmt.value)), stmt)
             return
-        load = gast.Name(id=stmt.target.id, ctx=gast.Load(), annotation=None, type_comment=None)
-        self.store(stmt.target.id, self.expr(gast.BinOp(left=load, op=stmt.op,
-                                                        right=stmt.value)))
+        name = stmt.target.id
+        if self.types[name] is float and isinstance(stmt.op, (gast.Add, gast.Sub)):
+            self.accumulate(name, stmt.op, stmt.value)
+            return
+        load = gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
+        self.store(name, self.expr(gast.BinOp(left=load, op=stmt.op, right=stmt.value)))
+
+    def accumulate(self, name, op, value):
+        """``s += x`` on a float: a sum LLVM may reassociate, so that loops
+        accumulating into ``s`` vectorize (documented: last-bit differences
+        from Python's left-to-right order, as with numpy's pairwise sums)."""
+        b = self.builder
+        x = self.convert(self.expr(value), float)
+        s = b.load(self.slot(name))
+        combine = b.fadd if isinstance(op, gast.Add) else b.fsub
+        self.store(name, combine(s, x, flags=("reassoc", "contract")))
 
     def stmt_Return(self, stmt):
         value = stmt.value
@@ -729,9 +749,9 @@ def _call_name(node):
     raise LoweringError("calls through expressions do not lower", node)
 
 
-def lower(fdef, arg_types, helpers=None):
+def lower(fdef, arg_types, helpers=None, boundscheck=True):
     """(module, number of values or None for a scalar, "int"/"float" per value).
     ``helpers`` maps the names of generated helper JVPs the code calls to their
     FunctionDefs; they are lowered into the same module."""
-    return _Lowering(fdef, arg_types, helpers).run()
+    return _Lowering(fdef, arg_types, helpers, boundscheck=boundscheck).run()
 
