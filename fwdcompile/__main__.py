@@ -7,6 +7,10 @@
 ``show TARGET [--wrt NAME ...] [--batched]``
     print the generated source of a function, ``TARGET`` being
     ``package.module:function`` or ``path/to/file.py:function``.
+``show TARGET --backend llvm --signature TYPE ... [--asm]``
+    compile the native kernel for one type per parameter (``float``, ``int``,
+    ``bool``, ``'float64[:]'``, ``'float64[:, :]'``) and print its optimized
+    LLVM IR, or its assembly with ``--asm``.
 ``check TARGET --args EXPR [--wrt NAME ...] [--points N]``
     compare the JVP with central finite differences at random points near the
     arguments ``EXPR`` (a Python expression giving a tuple, evaluated with
@@ -102,6 +106,19 @@ def load_target(target):
 
 def show(args, out=None):
     out = out or sys.stdout
+    if getattr(args, "backend", "python") == "llvm":
+        if not args.signature:
+            print("fwdcompile: show --backend llvm needs --signature, one type per parameter "
+                  "(float, int, bool, 'float64[:]' or 'float64[:, :]')", file=sys.stderr)
+            return 2
+        f = forward_gradient(load_target(args.target), backend="llvm")
+        try:
+            f.compile(*args.signature, wrt=args.wrt or None)
+        except TypeError as exc:
+            print(f"fwdcompile: {exc}", file=sys.stderr)
+            return 2
+        print(f.llvm_asm if args.asm else f.llvm_ir, file=out, end="")
+        return 0
     f = forward_gradient(load_target(args.target), wrt=args.wrt or None)
     if args.batched:
         from . import compiler
@@ -167,6 +184,13 @@ def main(argv=None):
     p_show.add_argument("target", help="module:function or path/to/file.py:function")
     p_show.add_argument("--wrt", nargs="+", help="the parameters to differentiate")
     p_show.add_argument("--batched", action="store_true", help="the vector-mode variant")
+    p_show.add_argument("--backend", choices=("python", "llvm"), default="python",
+                        help="llvm: print the native kernel's IR instead of Python")
+    p_show.add_argument("--signature", nargs="+", metavar="TYPE",
+                        help="with --backend llvm: one type per parameter, e.g. "
+                             "'float64[:]' int")
+    p_show.add_argument("--asm", action="store_true",
+                        help="with --backend llvm: print assembly instead of IR")
     p_check = sub.add_parser("check", help="compare the JVP with finite differences")
     p_check.add_argument("target", help="module:function or path/to/file.py:function")
     p_check.add_argument("--args", required=True,

@@ -271,7 +271,7 @@ class ForwardGradient:
                     kernel = compile_kernel(fdef, all_types, helpers=helpers,
                                             boundscheck=self.boundscheck,
                                             entry_arity=arity if whole else None)
-                    self._llvm_ir = kernel.llvm_ir
+                    self._kernel = kernel
                     return kernel, order, compiled.tangent_params
                 except LoweringError as exc:
                     where = ""
@@ -284,14 +284,48 @@ class ForwardGradient:
             warnings.warn(f"{message}; using the Python backend", RuntimeWarning, stacklevel=4)
         return message
 
+    def compile(self, *signature, wrt=None):
+        """Compile the native kernel for ``signature`` now instead of at the
+        first call: one entry per parameter, ``float``, ``int``, ``bool``,
+        ``"float64[:]"`` or ``"float64[:, :]"``.  ``wrt`` defaults to the
+        float and array parameters.  Returns ``self``; raises
+        ``UnsupportedSyntax`` (or ``TypeError``) as the first call would."""
+        if self.backend != "llvm":
+            raise ValueError("compile() builds native kernels: use backend='llvm'")
+        if len(signature) != len(self._params):
+            raise TypeError(f"{self.__qualname__} takes {len(self._params)} parameters "
+                            f"{self._params}; the signature has {len(signature)} entries")
+        types = tuple(_signature_type(self, n, s) for n, s in zip(self._params, signature))
+        if wrt is None:
+            wrt = self._wrt or tuple(n for n, t in zip(self._params, types)
+                                     if t is float or not isinstance(t, type))
+        else:
+            wrt = self._normalize_wrt(wrt)
+        key = (wrt, types)
+        if key not in self._native:
+            self._native[key] = self._compile_native(wrt, types)
+        entry = self._native[key]
+        if isinstance(entry, str):
+            raise TypeError(entry) if entry.startswith("TypeError: ") else \
+                UnsupportedSyntax(entry, hint="use backend='python'")
+        return self
+
     @property
     def llvm_ir(self):
         """The optimized LLVM IR of the last native kernel compiled."""
-        ir = getattr(self, "_llvm_ir", None)
-        if ir is None:
-            raise AttributeError("no native kernel compiled yet: call jvp with "
+        return self._last_kernel().llvm_ir
+
+    @property
+    def llvm_asm(self):
+        """The machine code (assembly) of the last native kernel compiled."""
+        return self._last_kernel().asm
+
+    def _last_kernel(self):
+        kernel = getattr(self, "_kernel", None)
+        if kernel is None:
+            raise AttributeError("no native kernel compiled yet: call jvp (or compile) with "
                                  "backend='llvm' first")
-        return ir
+        return kernel
 
     def _batched_variant(self, wrt):
         """The vector-mode JVP for ``wrt``, or None when the code needs the
@@ -553,6 +587,24 @@ def _native_type(owner, name, value):
         from .backends.llvm.arrays import ArrayType
         return ArrayType(value.ndim)
     return f"a {type(value).__name__}"
+
+
+_SIGNATURE_NAMES = {"float": float, "float64": float, "int": int, "int64": int, "bool": bool}
+
+
+def _signature_type(owner, name, spec):
+    """The native type for one entry of an explicit signature."""
+    if spec in (float, int, bool):
+        return spec
+    if isinstance(spec, str):
+        text = spec.replace(" ", "")
+        if text in _SIGNATURE_NAMES:
+            return _SIGNATURE_NAMES[text]
+        if text in ("float64[:]", "float64[:,:]"):
+            from .backends.llvm.arrays import ArrayType
+            return ArrayType(text.count(":"))
+    raise TypeError(f"{owner.__qualname__}: the signature entry for {name!r} is {spec!r}; "
+                    "expected float, int, bool, 'float64[:]' or 'float64[:, :]'")
 
 
 def _native_array(owner, name, tangent, t):

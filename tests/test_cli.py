@@ -16,6 +16,12 @@ def user_file(tmp_path):
         def loss(w, X):
             return np.sum(np.tanh(X @ w) ** 2)
 
+        def squares(x, n):
+            s = 0.0
+            for i in range(n):
+                s += x[i] * x[i]
+            return s
+
         def bad(x):
             try:
                 return x
@@ -68,3 +74,21 @@ def test_demo_runs(capsys):
 
 def test_no_command_is_usage_error(capsys):
     assert main([]) == 2
+
+
+def test_show_native_ir_and_assembly(user_file, capsys):
+    pytest.importorskip("llvmlite")
+    target = f"{user_file}:squares"
+    assert main(["show", target, "--backend", "llvm", "--signature", "float64[:]", "int"]) == 0
+    assert "define void @squares_jvp(" in capsys.readouterr().out
+    assert main(["show", target, "--backend", "llvm", "--signature", "float64[:]", "int",
+                 "--asm"]) == 0
+    assert "squares_jvp:" in capsys.readouterr().out
+
+
+def test_show_native_needs_a_valid_signature(user_file, capsys):
+    target = f"{user_file}:squares"
+    assert main(["show", target, "--backend", "llvm"]) == 2
+    assert "--signature" in capsys.readouterr().err
+    assert main(["show", target, "--backend", "llvm", "--signature", "float32[:]", "int"]) == 2
+    assert "'float64[:]'" in capsys.readouterr().err

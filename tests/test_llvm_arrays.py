@@ -187,3 +187,23 @@ def test_arrays_made_in_a_kernel_are_freed():
     for _ in range(2000):  # 2000 calls x 22 arrays x 8 kB: 350 MB if nothing were freed
         f.jvp(x, 5, tangents=(np.ones(1000),))
     assert _rss_bytes() - before < 30 * 2 ** 20
+
+
+def test_eager_compilation_from_a_signature():
+    f = forward_gradient(loop_with_temporaries, backend="llvm").compile("float64[:]", int)
+    assert "loop_with_temporaries_jvp" in f.llvm_ir
+    assert "loop_with_temporaries_jvp" in f.llvm_asm
+    x = np.linspace(0.0, 1.0, 5)
+    got = f.jvp(x, 3, tangents=(np.ones(5),))
+    want = forward_gradient(loop_with_temporaries).jvp(x, 3, tangents=(np.ones(5),))
+    np.testing.assert_allclose(got[0][1], want[0][1], rtol=1e-13)
+    with pytest.raises(TypeError, match="signature entry for 'x'"):
+        forward_gradient(loop_with_temporaries, backend="llvm").compile("float32[:]", int)
+    with pytest.raises(TypeError, match="takes 2 parameters"):
+        forward_gradient(loop_with_temporaries, backend="llvm").compile(float)
+    with pytest.raises(UnsupportedSyntax, match="native backend"):
+        forward_gradient(uses_a_list, backend="llvm").compile(float)
+
+
+def uses_a_list(x):
+    return [x, x][0]

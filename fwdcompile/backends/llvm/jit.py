@@ -79,6 +79,13 @@ class Kernel:
             return values[0], tangents[0]
         return tuple(values), tuple(tangents)
 
+    @property
+    def asm(self):
+        """The kernel's machine code as assembly text."""
+        tm, mod = self._machine
+        with _LOCK:
+            return tm.emit_assembly(mod)
+
     def _flatten(self, args):
         flat = []
         for a, t in zip(args, self.types):
@@ -159,6 +166,7 @@ def compile_kernel(fdef, types, opt=3, helpers=None, boundscheck=True, entry_ari
                                  ctypes.POINTER(ctypes.c_int64))
         kernel = Kernel(proto(address), engine, n_values, str(mod), types, value_kinds,
                         tangent_kinds)
+        kernel._machine = (tm, mod)
         if wrapper is not None:
             kernel.fast = as_builtin(wrapper, engine.get_function_address(wrapper), kernel)
         if entry is not None:
