@@ -2,8 +2,10 @@
 
 For each workload it times the primal and the JVP with fwdcompile and with
 the tools a user would otherwise pick, when they are installed (JAX
-``jit(jvp)``, ``torch.func.jvp``); a missing peer is reported as "not
-installed".  Every JVP is checked against central finite differences before
+``jit(jvp)``, ``torch.func.jvp``, numba with hand-written dual-number
+kernels); a missing peer is reported as "not installed".  fwdcompile runs on
+its Python backend and on its native backend (``backend="llvm"``) where the
+workload is inside the native subset.  Every JVP is checked against central finite differences before
 it is timed, so a fast wrong answer cannot win.  Results go to stdout as a
 Markdown table, to ``benchmarks/results/suite.{md,json}``, and to
 ``benchmarks/results/suite.png`` when matplotlib is installed.  The README's
@@ -26,7 +28,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bench_core import machine, softmax_loss  # noqa: E402
-from fwdcompile import forward_gradient  # noqa: E402
+from bench_llvm import rosen2_dual, rosen_loop_dual  # noqa: E402
+from fwdcompile import UnsupportedSyntax, forward_gradient  # noqa: E402
 
 
 # ---------------------------------------------------------------- workloads (plain Python)
@@ -127,6 +130,31 @@ def jax_jvp(name, args, active):
     return jax.jit(jvp)
 
 
+def numba_jvp(name, args, active):
+    """A hand-written numba dual-number kernel (fastmath=True), where one exists."""
+    try:
+        import numba
+    except ImportError:
+        return "not installed"
+    if name == "rosen2":
+        return numba.njit(fastmath=True)(rosen2_dual)
+    if name == "rosen":
+        return numba.njit(fastmath=True)(rosen_loop_dual)
+    return "n/a (no hand-written kernel)"
+
+
+def native_jvp(fn, args, active, tangents):
+    """fwdcompile's native backend, or the reason it does not run this workload."""
+    try:
+        f = forward_gradient(fn, wrt=active, backend="llvm")
+        f.jvp(*args, tangents=tangents)
+    except ImportError:
+        return "llvmlite not installed"
+    except (UnsupportedSyntax, TypeError):
+        return "outside the native subset"
+    return f
+
+
 def torch_jvp(name, args, active):
     try:
         import torch
@@ -172,11 +200,16 @@ def main(argv=None):
             raise AssertionError(f"{label}: JVP {d} differs from finite differences {ref}")
         row = {"workload": label, "primal_us": best(lambda: fn(*fargs), budget) * 1e6,
                "fwdcompile_us": best(lambda: f.jvp(*fargs, tangents=tangents), budget) * 1e6}
-        for peer, make in (("jax", jax_jvp), ("torch", torch_jvp)):
+        peers = (("native", lambda *_: native_jvp(fn, fargs, active, tangents)),
+                 ("jax", jax_jvp), ("torch", torch_jvp), ("numba", numba_jvp))
+        for peer, make in peers:
             runner = make(peer_name, fargs, active)
             if isinstance(runner, str):
                 row[peer] = runner
                 continue
+            if peer == "native":  # timed exactly like the Python backend's column
+                native = runner.jvp
+                runner = lambda *a: native(*fargs, tangents=tangents)  # noqa: E731
             out = runner(*fargs, *tangents)
             slope = float(out[1])
             if not abs(slope - ref) <= 1e-5 * max(1.0, abs(ref)):
@@ -188,17 +221,18 @@ def main(argv=None):
     m = machine()
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}"
              f", fwdcompile {m['fwdcompile']}.", "",
-             "| workload | primal | fwdcompile JVP (ratio) | JAX jit(jvp) | torch.func.jvp |",
-             "|---|---|---|---|---|"]
+             "| workload | primal | fwdcompile JVP (ratio) | fwdcompile native JVP | "
+             "JAX jit(jvp) | torch.func.jvp | numba dual kernel (fastmath) |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
         cells = []
-        for peer in ("jax", "torch"):
+        for peer in ("native", "jax", "torch", "numba"):
             v = row[peer]
             cells.append(v if isinstance(v, str) else
                          f"{v:.1f} µs ({v / row['fwdcompile_us']:.2f}× ours)")
         lines.append(f"| {row['workload']} | {row['primal_us']:.1f} µs | "
                      f"{row['fwdcompile_us']:.1f} µs ({row['fwdcompile_us'] / row['primal_us']:.2f}×) "
-                     f"| {cells[0]} | {cells[1]} |")
+                     f"| {' | '.join(cells)} |")
     text = "\n".join(lines)
     print(text)
     out = HERE / "results"

@@ -217,7 +217,7 @@ class ForwardGradient:
         if isinstance(entry, str):
             if self.fallback == "python":
                 return None
-            raise TypeError(entry) if entry.startswith("TypeError: ") else \
+            raise TypeError(entry[len("TypeError: "):]) if entry.startswith("TypeError: ") else \
                 UnsupportedSyntax(entry, hint="use backend='python', or "
                                               "forward_gradient(..., fallback='python')")
         kernel, order, tangent_names = entry
@@ -306,7 +306,7 @@ class ForwardGradient:
             self._native[key] = self._compile_native(wrt, types)
         entry = self._native[key]
         if isinstance(entry, str):
-            raise TypeError(entry) if entry.startswith("TypeError: ") else \
+            raise TypeError(entry[len("TypeError: "):]) if entry.startswith("TypeError: ") else \
                 UnsupportedSyntax(entry, hint="use backend='python'")
         return self
 

@@ -20,6 +20,15 @@ Contract: :class:`ArrayLowering` is mixed into the scalar lowering
   ``len``, ``.shape``, ``.size``, iteration with ``for`` (also ``zip`` and
   ``enumerate``), and arrays returned to the caller.
 
+Temporaries: an array variable assigned once from an elementwise expression
+and read only inside other elementwise expressions and reductions of the
+same block, with nothing it reads reassigned or written in between, is not
+stored at all: each use recomputes it inside the consumer's loop
+(:func:`inlinable_temporaries`).  That is what turns
+``d = x[1:] - x[:-1] ** 2; np.sum(d * d_d)`` into one loop with no
+allocation.  Expressions with transcendental calls are inlined only when
+used once, so work is never repeated where it costs more than memory.
+
 Memory: every array made inside the function lives in a block
 ``[refcount, data...]`` from ``malloc``; a variable holding it counts as one
 reference, reassignment releases the old block, and the function's single
@@ -418,6 +427,8 @@ class ArrayLowering:
     # ------------------------------------------------------------ elementwise
     def lazy(self, node):
         """A :class:`_Lazy` for an elementwise expression (scalars hoisted)."""
+        if isinstance(node, gast.Name) and node.id in self.inlined:
+            return self.lazy(self.inlined[node.id].value)
         t = self.array_expr_type(node)
         if not isinstance(t, ArrayType):
             value = self.convert(self.expr(node), float) if self.expr_type(node) is not bool \
@@ -741,6 +752,122 @@ class ArrayLowering:
         fields += list(arr.strides) + [ir.Constant(I64, 0)] * (2 - arr.ndim)
         for k, v in enumerate(fields):
             b.store(v, b.gep(out, [ir.Constant(I64, slot + k)]))
+
+
+_CHEAP = {"fabs", "abs", "absolute", "sign", "where", "maximum", "minimum", "square", "floor",
+          "ceil", "sqrt"}
+
+
+def inlinable_temporaries(fdef, types):
+    """``{name: its Assign}`` for the array temporaries that need no storage
+    (see the module docstring)."""
+    defs, parents = {}, {}
+    for node in gast.walk(fdef):
+        for child in gast.iter_child_nodes(node):
+            parents[child] = node
+    stores = {}
+    for node in gast.walk(fdef):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        if isinstance(node, gast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], gast.Name) \
+                and isinstance(types.get(node.targets[0].id), ArrayType) \
+                and isinstance(node.value, (gast.BinOp, gast.UnaryOp, gast.Call)):
+            defs[node.targets[0].id] = node
+    chosen = {}
+    for name, stmt in defs.items():
+        if stores.get(name) != 1 or not _elementwise_only(stmt.value):
+            continue
+        block = _block_of(stmt, parents, fdef)
+        position = block.index(stmt)
+        uses = [n for n in gast.walk(fdef) if isinstance(n, gast.Name) and n.id == name
+                and isinstance(n.ctx, gast.Load)]
+        if not uses or any(not _consumed_elementwise(u, parents) for u in uses):
+            continue
+        last = position
+        for u in uses:
+            top = _statement_in(u, block, parents)
+            if top is None or block.index(top) <= position:
+                last = None
+                break
+            last = max(last, block.index(top))
+        if last is None:
+            continue
+        expensive = any(isinstance(n, gast.Call) and _name_of(n) not in _CHEAP
+                        for n in gast.walk(stmt.value))
+        if expensive and len(uses) > 1:
+            continue
+        reads = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
+        between = block[position + 1:last + 1]
+        if any(_writes(s, reads) for s in between):
+            continue
+        chosen[name] = stmt
+    return chosen
+
+
+def _elementwise_only(node):
+    for n in gast.walk(node):
+        if isinstance(n, gast.Call) and _name_of(n) not in _UFUNCS:
+            return False
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and not (
+                isinstance(n.func.value, gast.Name) and n.func.value.id in _MODULES):
+            return False  # a method call
+        if isinstance(n, (gast.Lambda, gast.IfExp, gast.BoolOp, gast.NamedExpr)):
+            return False
+    return True
+
+
+def _consumed_elementwise(use, parents):
+    parent = parents.get(use)
+    if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare)):
+        return True
+    if isinstance(parent, gast.Call) and use in parent.args and not parent.keywords:
+        name = _name_of(parent) if not isinstance(parent.func, gast.Attribute) or (
+            isinstance(parent.func.value, gast.Name)
+            and parent.func.value.id in _MODULES) else None
+        return name in _UFUNCS or name in ("sum", "mean", "dot", "vdot", "prod", "max",
+                                           "min", "amax", "amin")
+    return False
+
+
+def _block_of(stmt, parents, fdef):
+    parent = parents.get(stmt, fdef)
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and any(s is stmt for s in block):
+            return block
+    return [stmt]
+
+
+def _statement_in(node, block, parents):
+    """The statement of ``block`` that contains ``node``, or None."""
+    while node is not None:
+        if any(node is s for s in block):
+            return node
+        node = parents.get(node)
+    return None
+
+
+def _writes(stmt, names):
+    for n in gast.walk(stmt):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and n.id in names:
+            return True
+        if isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store):
+            return True
+        if isinstance(n, gast.AugAssign):
+            return True
+        if isinstance(n, gast.Call) and not _elementwise_call(n):
+            return True  # a helper might write into an array it is given
+    return False
+
+
+def _elementwise_call(call):
+    try:
+        name = _name_of(call)
+    except LoweringError:
+        return False
+    return name in _UFUNCS or name in _REDUCTIONS or name in ("len", "range", "float", "int",
+                                                              "abs", "min", "max")
 
 
 def _constant_int(node):

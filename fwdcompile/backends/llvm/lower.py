@@ -25,7 +25,7 @@ from __future__ import annotations
 import gast
 from llvmlite import ir
 
-from .arrays import Arr, ArrayLowering, ArrayType
+from .arrays import Arr, ArrayLowering, ArrayType, inlinable_temporaries
 from .errors import LoweringError
 
 F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
@@ -53,6 +53,7 @@ class _Lowering(ArrayLowering):
         self.params = params  # defaults are applied by the caller, before the native call
         self.types = dict(zip(params, arg_types))
         self.infer_types()
+        self.inlined = inlinable_temporaries(fdef, self.types)  # name -> its Assign
         ll_args = []
         for p in params:
             t = self.types[p]
@@ -306,6 +307,8 @@ class _Lowering(ArrayLowering):
         if len(stmt.targets) != 1:
             raise LoweringError("chained assignment does not lower", stmt)
         target, value = stmt.targets[0], stmt.value
+        if isinstance(target, gast.Name) and self.inlined.get(target.id) is stmt:
+            return  # recomputed where it is used (arrays.inlinable_temporaries)
         if isinstance(target, gast.Name) and isinstance(self.types[target.id], ArrayType):
             self.assign_array(target.id, value)
         elif isinstance(target, gast.Name) and self.types[target.id] is float \
