@@ -267,3 +267,22 @@ def test_temporaries_whose_inputs_change_keep_their_values(fn, args):
     want = forward_gradient(fn).jvp(*args, tangents=tangents)
     np.testing.assert_allclose(got, want, rtol=1e-13)
     assert got[0] == pytest.approx(fn(*args), rel=1e-13)
+
+
+def products(A, B, x):
+    y = A @ x
+    C = np.dot(A, B)
+    return np.sum(C * C) + x @ y + np.sum(np.dot(x, A))
+
+
+def test_matrix_products_match_numpy_and_check_shapes():
+    rng = np.random.default_rng(3)
+    A, B, x = rng.standard_normal((3, 3)), rng.standard_normal((3, 4)), rng.standard_normal(3)
+    tangents = (rng.standard_normal((3, 3)), rng.standard_normal((3, 4)),
+                rng.standard_normal(3))
+    f = forward_gradient(products, backend="llvm")
+    got = f.jvp(A, B, x, tangents=tangents)
+    want = forward_gradient(products).jvp(A, B, x, tangents=tangents)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError, match="broadcast"):
+        f.jvp(A, B.T.copy(), x, tangents=(tangents[0], tangents[1].T.copy(), tangents[2]))

@@ -136,8 +136,7 @@ class ArrayLowering:
         if isinstance(node, gast.BinOp):
             left, right = self.array_expr_type(node.left), self.array_expr_type(node.right)
             if isinstance(node.op, gast.MatMult):
-                raise LoweringError("`@` does not lower yet (write the loop, or use np.dot "
-                                    "on vectors)", node)
+                return self.matmul_type(left, right, node)
             if isinstance(left, ArrayType) or isinstance(right, ArrayType):
                 return self.broadcast_type(left, right, node)
             return None
@@ -152,6 +151,13 @@ class ArrayLowering:
         if isinstance(node, gast.Call):
             return self.call_array_type(node)
         return None
+
+    @staticmethod
+    def matmul_type(a, b, node):
+        if not (isinstance(a, ArrayType) and isinstance(b, ArrayType)):
+            raise LoweringError("`@` / np.dot with a scalar operand does not lower", node)
+        return {(1, 1): float, (2, 1): ArrayType(1), (1, 2): ArrayType(1),
+                (2, 2): ArrayType(2)}[(a.ndim, b.ndim)]
 
     def broadcast_type(self, a, b, node):
         nd = {t.ndim for t in (a, b) if isinstance(t, ArrayType)}
@@ -181,13 +187,15 @@ class ArrayLowering:
             return None
         if name in ("zeros_like", "ones_like", "empty_like", "copy", "array", "asarray"):
             return arg_types[0]
+        if name in ("dot", "matmul") and len(node.args) == 2 and not node.keywords:
+            return self.matmul_type(*arg_types, node)
         if name in _REDUCTIONS or name == "len":
             arity = {"dot": 2, "vdot": 2, "max_jvp": 3}.get(name, 1)
             if node.keywords or len(node.args) > arity:
                 raise LoweringError(f"`{name}` with an axis or options does not lower", node)
-            if name in ("dot", "vdot") and any(not isinstance(t, ArrayType) or t.ndim != 1
-                                               for t in arg_types):
-                raise LoweringError("np.dot lowers for two vectors only", node)
+            if name == "vdot" and any(not isinstance(t, ArrayType) or t.ndim != 1
+                                      for t in arg_types):
+                raise LoweringError("np.vdot lowers for two vectors only", node)
             return int if name == "len" else float
         if name in _UFUNCS:
             t = None
@@ -438,6 +446,8 @@ class ArrayLowering:
             arr = self.array_value(node)
             return _Lazy(arr.shape, lambda index: self.builder.load(
                 self.element_pointer(arr, index)), [arr])
+        if isinstance(node, gast.BinOp) and isinstance(node.op, gast.MatMult):
+            return self.matmul(node.left, node.right, node)
         if isinstance(node, gast.BinOp):
             return self.combine(node, [node.left, node.right],
                                 lambda x, y: self.float_binop(node.op, x, y, node))
@@ -459,6 +469,8 @@ class ArrayLowering:
             if receiver is not None and node.func.attr == "copy" or name in (
                     "copy", "array", "asarray"):
                 return self.lazy(receiver if receiver is not None else node.args[0])
+            if name in ("dot", "matmul") and len(node.args) == 2:
+                return self.matmul(node.args[0], node.args[1], node)
             if name not in _UFUNCS or node.keywords:
                 raise LoweringError(f"`{name}` on arrays does not lower", node)
             return self.combine(node, node.args, lambda *xs: self.ufunc(name, xs, node))
@@ -476,6 +488,31 @@ class ArrayLowering:
                 self.require_same_shape(shape, p.shape)
         leaves = [leaf for p in parts for leaf in p.leaves]
         return _Lazy(shape, lambda index: op(*[p.element(index) for p in parts]), leaves)
+
+    def matmul(self, left, right, node):
+        """``left @ right`` with a matrix on either side, as a lazy array whose
+        elements are inner products (each its own loop, summed in order)."""
+        a, c = self.lazy(left), self.lazy(right)
+        b = self.builder
+        inner_a, inner_c = a.shape[-1], c.shape[0]
+        self.fail_if(b.icmp_signed("!=", inner_a, inner_c), SHAPE)
+        shape = a.shape[:-1] + c.shape[1:]
+
+        def element(index):
+            outer_a, outer_c = index[:len(a.shape) - 1], index[len(a.shape) - 1:]
+            with b.goto_entry_block():
+                acc = b.alloca(F64, name="inner")
+            b.store(ir.Constant(F64, 0.0), acc)
+
+            def step(k):
+                term = b.fmul(self.convert(a.element(outer_a + [k[0]]), float),
+                              self.convert(c.element([k[0]] + outer_c), float))
+                b.store(b.fadd(b.load(acc), term, flags=("reassoc", "contract")), acc)
+
+            self.loop_nest((inner_a,), step)
+            return b.load(acc)
+
+        return _Lazy(shape, element, a.leaves + c.leaves)
 
     def require_same_shape(self, a, b):
         bad = ir.Constant(I1, 0)
@@ -559,7 +596,7 @@ class ArrayLowering:
         b = self.builder
         if name == "max_jvp":
             return self.extremum_tangent(operands, node)
-        if name in ("dot", "vdot"):
+        if name in ("dot", "vdot", "matmul"):
             lazy = self.combine(node, operands, lambda x, y: b.fmul(self.convert(x, float),
                                                                     self.convert(y, float)))
             name = "sum"
@@ -794,9 +831,10 @@ def inlinable_temporaries(fdef, types):
         if last is None:
             continue
         expensive = any(isinstance(n, gast.Call) and _name_of(n) not in _CHEAP
+                        or isinstance(n, gast.BinOp) and isinstance(n.op, gast.MatMult)
                         for n in gast.walk(stmt.value))
-        if expensive and len(uses) > 1:
-            continue
+        if expensive and (len(uses) > 1 or any(_in_product(u, parents) for u in uses)):
+            continue  # recomputing would repeat costly work: store it
         reads = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
         between = block[position + 1:last + 1]
         if any(_writes(s, reads) for s in between):
@@ -825,9 +863,16 @@ def _consumed_elementwise(use, parents):
         name = _name_of(parent) if not isinstance(parent.func, gast.Attribute) or (
             isinstance(parent.func.value, gast.Name)
             and parent.func.value.id in _MODULES) else None
-        return name in _UFUNCS or name in ("sum", "mean", "dot", "vdot", "prod", "max",
+        return name in _UFUNCS or name in ("sum", "mean", "dot", "vdot", "matmul", "prod", "max",
                                            "min", "amax", "amin")
     return False
+
+
+def _in_product(use, parents):
+    """Is ``use`` an operand of ``@`` or np.dot (each element read many times)?"""
+    parent = parents.get(use)
+    return isinstance(parent, gast.BinOp) and isinstance(parent.op, gast.MatMult) or \
+        isinstance(parent, gast.Call) and _name_of(parent) in ("dot", "matmul")
 
 
 def _block_of(stmt, parents, fdef):

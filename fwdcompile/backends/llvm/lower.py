@@ -532,6 +532,8 @@ class _Lowering(ArrayLowering):
     def expr_BinOp(self, node):
         if isinstance(self.expr_type(node), ArrayType):
             raise LoweringError("an array is used where a number is expected", node)
+        if isinstance(node.op, gast.MatMult):  # vector @ vector
+            return self.reduce("dot", [node.left, node.right], node)
         return self.binop(node.op, self.expr(node.left), self.expr(node.right),
                           self.expr_type(node), node)
 
