@@ -259,10 +259,12 @@ class ForwardGradient:
                 message = f"the native backend needs llvmlite: {exc}"
             else:
                 helpers, pending = {}, list(compiled.helpers)
+                sources = {fdef.name: compiled.own_source}
                 while pending:  # every generated helper it calls, by the name it calls
                     helper = pending.pop()
                     if helper.name not in helpers:
                         helpers[helper.name] = gast.parse(helper.own_source).body[0]
+                        sources[helper.name] = helper.own_source
                         pending.extend(helper.helpers)
                 try:
                     arity = len(self._params)
@@ -275,8 +277,9 @@ class ForwardGradient:
                     return kernel, order, compiled.tangent_params
                 except LoweringError as exc:
                     where = ""
-                    if exc.node is not None and getattr(exc.node, "lineno", None):
-                        line = compiled.own_source.splitlines()[exc.node.lineno - 1].strip()
+                    source = sources.get(exc.function, "").splitlines()
+                    if exc.node is not None and 0 < getattr(exc.node, "lineno", 0) <= len(source):
+                        line = source[exc.node.lineno - 1].strip()
                         where = f" (generated code: `{line}`)"
                     message = (f"{self.__qualname__} cannot run on the native backend: "
                                f"{exc}{where}")

@@ -102,11 +102,35 @@ class ArrayLowering:
     """Array methods of the lowering; see the module docstring."""
 
     # ------------------------------------------------------------ types
+    def array_abi(self, t):
+        """LLVM parameter types of an array: ``data, n0[, n1]`` for a kernel
+        (C-contiguous), the whole view ``block, data, shape, strides`` for a helper."""
+        if self.is_helper:
+            return [I64P, F64P] + [I64] * (2 * t.ndim)
+        return [F64P] + [I64] * t.ndim
+
     def array_param(self, name, t, llargs):
-        """Store an array parameter from its LLVM arguments (data, n0[, n1])."""
+        """Store an array parameter from its LLVM arguments (see :meth:`array_abi`)."""
+        if self.is_helper:  # the helper's variable takes its own reference
+            owner, data = llargs[0], llargs[1]
+            shape, strides = tuple(llargs[2:2 + t.ndim]), tuple(llargs[2 + t.ndim:])
+            self.store_array(name, Arr(owner, data, shape, strides))
+            return
         data, shape = llargs[0], tuple(llargs[1:1 + t.ndim])
         strides = (ir.Constant(I64, 1),) if t.ndim == 1 else (shape[1], ir.Constant(I64, 1))
         self.store_array(name, Arr(NULL, data, shape, strides), borrowed=True)
+
+    @staticmethod
+    def view_arguments(arr):
+        return [arr.owner, arr.data, *arr.shape, *arr.strides]
+
+    def returned_array(self, out, slot, ndim):
+        """The array a helper wrote at ``out[slot:slot + 6]`` (see :meth:`return_array`)."""
+        b = self.builder
+        raw = b.bitcast(out, I64P)
+        field = [b.load(b.gep(raw, [ir.Constant(I64, slot + k)])) for k in range(6)]
+        return Arr(b.inttoptr(field[0], I64P), b.inttoptr(field[1], F64P),
+                   tuple(field[2:2 + ndim]), tuple(field[4:4 + ndim]))
 
     def array_expr_type(self, node):
         """The type of an array-valued or array-derived expression, or None
@@ -316,7 +340,8 @@ class ArrayLowering:
         """Set ``bit`` in *err and leave the function when ``condition`` holds."""
         b = self.builder
         with b.if_then(condition, likely=False):
-            b.store(b.or_(b.load(self.err), ir.Constant(I64, bit)), self.err)
+            if bit:
+                b.store(b.or_(b.load(self.err), ir.Constant(I64, bit)), self.err)
             b.branch(self.exit)
         # if_then's merge block needs a live predecessor: the false edge
 

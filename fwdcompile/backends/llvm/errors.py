@@ -23,6 +23,7 @@ class LoweringError(Exception):
     def __init__(self, message, node=None):
         super().__init__(message)
         self.node = node
+        self.function = None  # the generated function holding ``node`` (set by lower.py)
 
 
 def raise_for(err):

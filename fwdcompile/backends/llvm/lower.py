@@ -41,9 +41,22 @@ _LIBM = {"tan": 1, "asin": 1, "acos": 1, "atan": 1, "atan2": 2, "sinh": 1, "cosh
          "erfc": 1, "hypot": 2, "fmod": 2, "cbrt": 1}
 
 
+_KIND_TYPES = {"int": int, "float": float, "array1": ArrayType(1), "array2": ArrayType(2)}
+
+
+class _Helper:
+    """A helper lowered into the module: its function, parameter types and
+    the kinds of the values and tangents it returns."""
+
+    def __init__(self, fn, types, kinds, tangent_kinds):
+        self.fn, self.types, self.kinds, self.tangent_kinds = fn, types, kinds, tangent_kinds
+
+
 class _Lowering(ArrayLowering):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
                  boundscheck=True):
+        """``name`` set: a helper, whose array parameters arrive as whole views
+        (block, data, shape, strides) instead of a contiguous buffer."""
         self.fdef = fdef
         self.boundscheck = boundscheck
         self.helpers = helpers or {}  # generated helper name -> its FunctionDef
@@ -54,11 +67,14 @@ class _Lowering(ArrayLowering):
         self.types = dict(zip(params, arg_types))
         self.infer_types()
         self.inlined = inlinable_temporaries(fdef, self.types)  # name -> its Assign
+        self.is_helper = name is not None
         ll_args = []
         for p in params:
             t = self.types[p]
-            ll_args += [F64.as_pointer()] + [I64] * t.ndim if isinstance(t, ArrayType) \
-                else [self.ll(t)]
+            if isinstance(t, ArrayType):
+                ll_args += self.array_abi(t)
+            else:
+                ll_args.append(self.ll(t))
         ll_args += [F64.as_pointer(), I64.as_pointer()]
         self.fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), ll_args),
                               name=name or fdef.name)
@@ -70,8 +86,9 @@ class _Lowering(ArrayLowering):
         for p in params:
             t = self.types[p]
             if isinstance(t, ArrayType):
-                self.array_param(p, t, llargs[:1 + t.ndim])
-                del llargs[:1 + t.ndim]
+                k = len(self.array_abi(t))
+                self.array_param(p, t, llargs[:k])
+                del llargs[:k]
             else:
                 self.store(p, llargs.pop(0))
         self.loops = []  # (continue block, break block)
@@ -126,9 +143,9 @@ class _Lowering(ArrayLowering):
                 and value.attr == "shape":
             return [(t.id, int) for t in target.elts if isinstance(t, gast.Name)]
         if isinstance(target, gast.Tuple) and self.is_helper_call(value):
-            _, _, kinds = self.helper(value)
-            names = self.joint_targets(target, len(kinds))
-            types = [int if k == "int" else float for k in kinds] + [float] * len(kinds)
+            lowered = self.helper(value)
+            names = self.joint_targets(target, len(lowered.kinds))
+            types = [_KIND_TYPES[k] for k in lowered.kinds + lowered.tangent_kinds]
             return [(n, t) for n, t in zip(names, types) if n is not None]
         if isinstance(target, gast.Name) or target is None:
             return []
@@ -152,24 +169,59 @@ class _Lowering(ArrayLowering):
         return [bound[p] for p in params]
 
     def helper(self, call):
-        """(function, number of values or None, value kinds) for a helper call."""
+        """The lowered helper (a :class:`_Helper`) for a call, per argument types."""
         args = self.helper_arguments(call)
         types = tuple(self.expr_type(a) for a in args)
-        if any(isinstance(t, ArrayType) for t in types):
-            raise LoweringError("helpers taking arrays do not lower yet", call)
         key = (call.func.id, types)
         if key not in self.cache:
             self.cache[key] = None  # being lowered (recursion is rejected earlier anyway)
             sub = _Lowering(self.helpers[call.func.id], types, self.helpers, self.module,
                             self.cache, name=f"{call.func.id}__{len(self.cache)}",
                             boundscheck=self.boundscheck)
-            _, n_values, kinds, tangent_kinds = sub.run()
-            if any(k.startswith("array") for k in kinds + tangent_kinds):
-                raise LoweringError("helpers returning arrays do not lower yet", call)
-            self.cache[key] = (sub.fn, n_values, kinds)
+            _, _, kinds, tangent_kinds = sub.run()
+            self.cache[key] = _Helper(sub.fn, types, kinds, tangent_kinds)
         if self.cache[key] is None:
             raise LoweringError("recursive helpers do not lower", call)
         return self.cache[key]
+
+    def call_helper(self, target, call):
+        """``v, d_v = helper(...)``: arrays go in as views (a temporary for an
+        expression), come back with one reference each for their new holder."""
+        lowered = self.helper(call)
+        b = self.builder
+        values, temporaries = [], []
+        for node, t in zip(self.helper_arguments(call), lowered.types):
+            if isinstance(t, ArrayType):
+                arr = self.tuple_item(node)
+                if not isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
+                    self.incref(arr.owner)  # a fresh temporary: ours until the call returns
+                    temporaries.append(arr)
+                values += self.view_arguments(arr)
+            else:
+                values.append(self.convert(self.expr(node), t))
+        kinds = lowered.kinds + lowered.tangent_kinds
+        size = sum(6 if k.startswith("array") else 1 for k in kinds)
+        with b.goto_entry_block():
+            out = b.alloca(F64, size=ir.Constant(I64, size))
+        b.call(lowered.fn, values + [out, self.err])
+        for arr in temporaries:
+            self.decref(arr.owner)
+        # an index, shape or empty-reduction error inside: leave now, as Python would
+        self.fail_if(b.icmp_unsigned(">", b.load(self.err), ir.Constant(I64, 1)), 0)
+        names = self.joint_targets(target, len(lowered.kinds))
+        slot = 0
+        for name, kind in zip(names, kinds):
+            if kind.startswith("array"):
+                arr = self.returned_array(out, slot, int(kind[-1]))
+                if name is None:
+                    self.decref(arr.owner)
+                else:
+                    self.store_array(name, arr, acquired=True)
+                slot += 6
+            else:
+                if name is not None:
+                    self.store(name, b.load(b.gep(out, [ir.Constant(I64, slot)])))
+                slot += 1
 
     @staticmethod
     def joint_targets(target, n):
@@ -274,6 +326,14 @@ class _Lowering(ArrayLowering):
 
     # ------------------------------------------------------------ statements
     def run(self):
+        try:
+            return self.lower_body()
+        except LoweringError as exc:
+            if exc.function is None:
+                exc.function = self.fdef.name
+            raise
+
+    def lower_body(self):
         self.block(self.fdef.body)
         if not self.builder.block.is_terminated:
             raise LoweringError("the function can end without returning a value", self.fdef)
@@ -327,18 +387,7 @@ class _Lowering(ArrayLowering):
             for t, n in zip(target.elts, arr.shape):
                 self.store(t.id, n)
         elif isinstance(target, gast.Tuple) and self.is_helper_call(value):
-            fn, _, kinds = self.helper(value)
-            args = self.helper_arguments(value)
-            b = self.builder
-            converted = [self.convert(self.expr(a), t) for a, t in
-                         zip(args, [self.param_type(fn, k) for k in range(len(args))])]
-            with b.goto_entry_block():
-                out = b.alloca(F64, size=ir.Constant(I64, 2 * len(kinds)))
-            b.call(fn, converted + [out, self.err])
-            names = self.joint_targets(target, len(kinds))
-            for k, name in enumerate(names):
-                if name is not None:
-                    self.store(name, b.load(b.gep(out, [ir.Constant(I64, k)])))
+            self.call_helper(target, value)
         elif isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple):
             values = [self.tuple_item(v) for v in value.elts]  # all read before any write
             for v in values:
@@ -362,10 +411,6 @@ class _Lowering(ArrayLowering):
             return self.array_value(node)
         return self.materialize(self.lazy(node))
 
-    @staticmethod
-    def param_type(fn, k):
-        ll = fn.args[k].type
-        return float if ll == F64 else (int if ll == I64 else bool)
 
     def stmt_AugAssign(self, stmt):
         if isinstance(stmt.target, gast.Subscript):
