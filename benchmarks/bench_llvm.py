@@ -231,7 +231,9 @@ def main(argv=None):
     record["compile_ms"] = {k: v * 1e3 for k, v in compile_ms.items()}
 
     m = record["machine"]
-    versions = f"numba {numba.__version__}" if numba is not None else "numba not installed"
+    import llvmlite
+    versions = f"llvmlite {llvmlite.__version__}, " + (
+        f"numba {numba.__version__}" if numba is not None else "numba not installed")
     text = (f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy "
             f"{m['numpy']}, {versions}.\n\n" + "\n".join(rows))
     print(text)
