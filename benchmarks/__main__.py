@@ -5,7 +5,8 @@ the tools a user would otherwise pick, when they are installed (JAX
 ``jit(jvp)``, ``torch.func.jvp``, numba with hand-written dual-number
 kernels); a missing peer is reported as "not installed".  fwdcompile runs on
 its Python backend and on its native backend (``backend="llvm"``) where the
-workload is inside the native subset.  Every JVP is checked against central finite differences before
+workload is inside the native subset.  Every JVP is checked against central
+finite differences before
 it is timed, so a fast wrong answer cannot win.  Results go to stdout as a
 Markdown table, to ``benchmarks/results/suite.{md,json}``, and to
 ``benchmarks/results/suite.png`` when matplotlib is installed.  The README's
@@ -231,7 +232,8 @@ def main(argv=None):
             cells.append(v if isinstance(v, str) else
                          f"{v:.1f} µs ({v / row['fwdcompile_us']:.2f}× ours)")
         lines.append(f"| {row['workload']} | {row['primal_us']:.1f} µs | "
-                     f"{row['fwdcompile_us']:.1f} µs ({row['fwdcompile_us'] / row['primal_us']:.2f}×) "
+                     f"{row['fwdcompile_us']:.1f} µs "
+                     f"({row['fwdcompile_us'] / row['primal_us']:.2f}×) "
                      f"| {' | '.join(cells)} |")
     text = "\n".join(lines)
     print(text)

@@ -103,7 +103,8 @@ def check_jvp(f, fn, args, tangents, rtol=1e-6):
     """The JVP must match central differences before it may be timed."""
     _, d = f.jvp(*args, tangents=tangents)
     d = d[0] if isinstance(d, tuple) else d
-    scale = max(1.0, max(float(np.max(np.abs(a))) for a in args if isinstance(a, (float, np.ndarray))))
+    scale = max(1.0, max(float(np.max(np.abs(a))) for a in args
+                         if isinstance(a, (float, np.ndarray))))
     h = 1e-6 * scale
     active = [i for i, a in enumerate(args) if isinstance(a, (float, np.ndarray))
               and (not isinstance(a, np.ndarray) or a.dtype.kind == "f")][:len(tangents)]
@@ -183,7 +184,8 @@ def tuned_malloc_rows(quick):
     env = {**os.environ, **TUNED_MALLOC}
     code = ("import json, sys; sys.argv = ['x']; import bench_core as b; "
             f"r = {3 if quick else 7}; "
-            "print(json.dumps([b.ratio_rosenbrock(10**5, 10, r), b.ratio_rosenbrock(10**6, 2, r)]))")
+            "print(json.dumps([b.ratio_rosenbrock(10**5, 10, r), "
+            "b.ratio_rosenbrock(10**6, 2, r)]))")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=HERE, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])

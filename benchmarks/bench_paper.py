@@ -178,7 +178,8 @@ def main(argv=None):
             tcells = "not installed | | | | |"
         lines.append(f"| {r['name']} ({r['parameters']:,}) | {r['f'] * us:.0f} µs | "
                      f"{r['jvp'] * us:.0f} µs | {r['jvp'] / r['f']:.2f} | {r['draw'] * us:.0f} µs"
-                     f" | {r['fg_step'] * us:.0f} µs | {r['fg_step_fast'] * us:.0f} µs | {tcells} |")
+                     f" | {r['fg_step'] * us:.0f} µs | {r['fg_step_fast'] * us:.0f} µs"
+                     f" | {tcells} |")
     text = "\n".join(lines)
     print(text)
     out = HERE / "results"

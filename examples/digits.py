@@ -85,9 +85,9 @@ def train(loss, params, Xtr, ytr, Xte, yte, *, method, epochs, batch, opt, rng):
         for start in range(0, len(ytr) - batch + 1, batch):
             idx = order[start:start + batch]
             if method == "forward gradient":
-                value, g = f.forward_grad(*params, Xtr[idx], ytr[idx], rng=rng)
+                _, g = f.forward_grad(*params, Xtr[idx], ytr[idx], rng=rng)
             else:
-                value, g = loss(*params, Xtr[idx], ytr[idx]), backprop(params, Xtr[idx], ytr[idx])
+                g = backprop(params, Xtr[idx], ytr[idx])
             params, state = opt.update(params, tuple(g), state)
         curve.append((epoch + 1, time.perf_counter() - t0, loss(*params, Xtr, ytr),
                       accuracy(params, Xte, yte)))

@@ -75,7 +75,8 @@ def load_target(target):
     import os
 
     if ":" not in target:
-        raise SystemExit(f"fwdcompile: expected MODULE:FUNCTION or FILE.py:FUNCTION, got {target!r}")
+        raise SystemExit("fwdcompile: expected MODULE:FUNCTION or FILE.py:FUNCTION, "
+                         f"got {target!r}")
     where, _, name = target.rpartition(":")
     if where.endswith(".py") or os.sep in where:
         if not os.path.exists(where):
@@ -89,13 +90,14 @@ def load_target(target):
         except Exception as exc:  # the user's module failed to import: say so, briefly
             raise SystemExit(f"fwdcompile: cannot import {where}: {type(exc).__name__}: {exc}"
                              + ("\nhint: use the dotted module name (package.module:function)"
-                                if isinstance(exc, ImportError) else ""))
+                                if isinstance(exc, ImportError) else "")) from None
     else:
         sys.path.insert(0, os.getcwd())
         try:
             module = importlib.import_module(where)
         except Exception as exc:
-            raise SystemExit(f"fwdcompile: cannot import {where}: {type(exc).__name__}: {exc}")
+            raise SystemExit(f"fwdcompile: cannot import {where}: {type(exc).__name__}: "
+                             f"{exc}") from None
     obj = module
     for part in name.split("."):
         if not hasattr(obj, part):

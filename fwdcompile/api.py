@@ -12,6 +12,8 @@ import functools
 import inspect
 import numbers
 import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Union
 
 import numpy as np
 
@@ -20,6 +22,10 @@ from .errors import UnsupportedSyntax
 from .transform.batch import BatchUnsupported
 
 BACKENDS = ("python", "llvm")
+
+Wrt = Union[str, int, Sequence[Union[str, int]], None]
+"""Differentiated parameters: names or positions (None: every float argument)."""
+Backend = Literal["python", "llvm"]
 
 
 def _is_float_value(value):
@@ -35,7 +41,11 @@ def _is_float_value(value):
 class ForwardGradient:
     """A function together with its forward-mode derivative."""
 
-    def __init__(self, fn, wrt=None, backend="python", fallback=None, boundscheck=True):
+    __fwdcompile_function__: Callable[..., Any]
+    __qualname__: str  # copied from the function by functools.update_wrapper
+
+    def __init__(self, fn: Callable[..., Any], wrt: Wrt = None, backend: Backend = "python",
+                 fallback: Literal["python"] | None = None, boundscheck: bool = True) -> None:
         if isinstance(fn, ForwardGradient):
             fn = fn.__fwdcompile_function__
         if not callable(fn):
@@ -46,8 +56,10 @@ class ForwardGradient:
             raise ValueError(f"fallback must be None or 'python', got {fallback!r}")
         self.fallback = fallback
         self.boundscheck = bool(boundscheck)
-        self._native = {}  # (wrt, argument types) -> Kernel, or the reason it cannot be
-        self._native_fast = {}  # positional argument types -> (Kernel, number of tangents)
+        # (wrt, argument types) -> Kernel, or the reason it cannot be
+        self._native: dict[Any, Any] = {}
+        # positional argument types -> (Kernel, number of tangents)
+        self._native_fast: dict[Any, Any] = {}
         functools.update_wrapper(self, fn)
         self.__fwdcompile_function__ = fn
         self.backend = backend
@@ -55,13 +67,13 @@ class ForwardGradient:
         self._params = list(self._sig.parameters)
         self._wrt = self._normalize_wrt(wrt)
         self._last = None
-        self._fast = {}  # argument type key -> (compiled, wrt positions)
+        self._fast: dict[Any, Any] = {}  # argument type key -> (compiled, wrt positions)
         compiler.check(fn)  # syntax errors surface now, at decoration time
         if self._wrt is not None:
             self._last = compiler.compile_jvp(fn, self._wrt)
 
     # --------------------------------------------------------------- plain call
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.__fwdcompile_function__(*args, **kwargs)
 
     def __get__(self, instance, owner=None):
@@ -122,7 +134,8 @@ class ForwardGradient:
         return tuple(n for n in self._params if n in arguments
                      and _is_float_value(arguments[n]))
 
-    def jvp(self, *args, tangents, batched=False, **kwargs):
+    def jvp(self, *args: Any, tangents: Any, batched: bool = False,
+            **kwargs: Any) -> tuple[Any, Any]:
         """``(value, tangent)``: the function's value and its derivative along ``tangents``.
 
         ``tangents`` has one entry per differentiated parameter (``wrt``, or by
@@ -287,7 +300,7 @@ class ForwardGradient:
             warnings.warn(f"{message}; using the Python backend", RuntimeWarning, stacklevel=4)
         return message
 
-    def compile(self, *signature, wrt=None):
+    def compile(self, *signature: type | str, wrt: Wrt = None) -> ForwardGradient:
         """Compile the native kernel for ``signature`` now instead of at the
         first call: one entry per parameter, ``float``, ``int``, ``bool``,
         ``"float64[:]"`` or ``"float64[:, :]"``.  ``wrt`` defaults to the
@@ -314,12 +327,12 @@ class ForwardGradient:
         return self
 
     @property
-    def llvm_ir(self):
+    def llvm_ir(self) -> str:
         """The optimized LLVM IR of the last native kernel compiled."""
         return self._last_kernel().llvm_ir
 
     @property
-    def llvm_asm(self):
+    def llvm_asm(self) -> str:
         """The machine code (assembly) of the last native kernel compiled."""
         return self._last_kernel().asm
 
@@ -380,8 +393,10 @@ class ForwardGradient:
             return value, tangent
         return value, _output_tangent(value, tangent, compiled.out_activity)
 
-    def forward_grad(self, *args, rng=None, directions=1, distribution="normal",
-                     combine="mean", **kwargs):
+    def forward_grad(self, *args: Any, rng: Any = None, directions: int = 1,
+                     distribution: Literal["normal", "rademacher"] = "normal",
+                     combine: Literal["mean", "project"] = "mean",
+                     **kwargs: Any) -> tuple[Any, Any]:
         """``(value, g)``: the value and a forward-gradient estimate of the gradient.
 
         Each of ``directions`` random directions ``v`` (with the structure of
@@ -454,7 +469,7 @@ class ForwardGradient:
 
     # --------------------------------------------------------------- inspection
     @property
-    def source(self):
+    def source(self) -> str:
         """The generated Python (value and tangent) of the last compiled signature."""
         if self._last is None:
             self._last = compiler.compile_jvp(self.__fwdcompile_function__,
@@ -677,7 +692,9 @@ def _output_tangent(value, tangent, out_activity):
     return tangent
 
 
-def forward_gradient(fn=None, *, wrt=None, backend="python", fallback=None, boundscheck=True):
+def forward_gradient(fn: Callable[..., Any] | None = None, *, wrt: Wrt = None,
+                     backend: Backend = "python", fallback: Literal["python"] | None = None,
+                     boundscheck: bool = True) -> Any:
     """Decorate a numeric function with its forward-mode derivative.
 
     Use bare (``@forward_gradient``) or configured
@@ -695,23 +712,25 @@ def forward_gradient(fn=None, *, wrt=None, backend="python", fallback=None, boun
     out of range is then undefined behaviour, as in C) for loops that
     vectorize.
     """
-    options = dict(backend=backend, fallback=fallback, boundscheck=boundscheck)
+    options: dict[str, Any] = dict(backend=backend, fallback=fallback, boundscheck=boundscheck)
     if fn is None:
         return functools.partial(forward_gradient, wrt=wrt, **options)
     if inspect.ismethod(fn):  # obj.method: differentiate the function, keep obj bound
         if isinstance(wrt, numbers.Integral) or (isinstance(wrt, (tuple, list)) and any(
                 isinstance(w, numbers.Integral) for w in wrt)):
-            wrt = [w + 1 if isinstance(w, numbers.Integral) else w
-                   for w in ((wrt,) if isinstance(wrt, numbers.Integral) else wrt)]
+            items: Any = (wrt,) if isinstance(wrt, numbers.Integral) else wrt
+            wrt = [int(w) + 1 if isinstance(w, numbers.Integral) else w for w in items]
         return BoundForwardGradient(ForwardGradient(fn.__func__, wrt=wrt, **options),
                                     fn.__self__)
     return ForwardGradient(fn, wrt=wrt, **options)
 
 
-_FUNCTIONAL = weakref.WeakKeyDictionary()
+_FUNCTIONAL: weakref.WeakKeyDictionary[Callable[..., Any], dict[Any, ForwardGradient]] = \
+    weakref.WeakKeyDictionary()
 
 
-def jvp(fn, primals, tangents, *, wrt=None, backend="python"):
+def jvp(fn: Callable[..., Any], primals: Sequence[Any], tangents: Any, *, wrt: Wrt = None,
+        backend: Backend = "python") -> tuple[Any, Any]:
     """``(value, tangent)`` of ``fn(*primals)`` along ``tangents``, without a decorator.
 
     By default every primal carries a tangent (one tangent per primal), as in

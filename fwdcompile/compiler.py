@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import gast
 
@@ -30,9 +31,9 @@ from .rules.registry import CustomRule
 from .transform.simplify import forward_substitute, remove_dead
 
 _LOCK = threading.RLock()
-_PARSED = {}
-_COMPILED = {}
-_IN_PROGRESS = set()
+_PARSED: dict[Any, Any] = {}  # function -> its parsed, analysed form
+_COMPILED: dict[Any, Any] = {}  # (function, wrt, variant) -> compiled JVP
+_IN_PROGRESS: set[Any] = set()  # functions being compiled (recursion guard)
 
 
 @dataclass
@@ -79,7 +80,7 @@ def check(fn):
         return parsed
 
 
-def clear_cache():
+def clear_cache() -> None:
     """Forget every parsed and compiled function (rules registered later apply)."""
     with _LOCK:
         _PARSED.clear()

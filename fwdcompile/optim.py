@@ -29,7 +29,9 @@ import math
 import numbers
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
@@ -53,16 +55,17 @@ class FGD:
     lr: float
     decay: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_lr(self.lr, self.decay)
 
-    def rate(self, step):
+    def rate(self, step: int) -> float:
         return self.lr * math.exp(-self.decay * step)
 
-    def init(self, params):
+    def init(self, params: Sequence[Any]) -> dict[str, Any]:
         return {"step": 0}
 
-    def update(self, params, grads, state):
+    def update(self, params: Sequence[Any], grads: Sequence[Any],
+               state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         lr = self.rate(state["step"])
         new = tuple(p - lr * g for p, g in zip(params, grads))
         return new, {"step": state["step"] + 1}
@@ -76,18 +79,19 @@ class Momentum:
     beta: float = 0.9
     decay: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_lr(self.lr, self.decay)
         if not 0 <= self.beta < 1:
             raise ValueError(f"beta must be in [0, 1), got {self.beta!r}")
 
-    def rate(self, step):
+    def rate(self, step: int) -> float:
         return self.lr * math.exp(-self.decay * step)
 
-    def init(self, params):
+    def init(self, params: Sequence[Any]) -> dict[str, Any]:
         return {"step": 0, "m": tuple(np.zeros_like(np.asarray(p, dtype=float)) for p in params)}
 
-    def update(self, params, grads, state):
+    def update(self, params: Sequence[Any], grads: Sequence[Any],
+               state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         lr = self.rate(state["step"])
         m = tuple(self.beta * mi + g for mi, g in zip(state["m"], grads))
         new = tuple(_like(p, p - lr * mi) for p, mi in zip(params, m))
@@ -104,19 +108,20 @@ class Adam:
     eps: float = 1e-8
     decay: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_lr(self.lr, self.decay)
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError("beta1 and beta2 must be in [0, 1)")
 
-    def rate(self, step):
+    def rate(self, step: int) -> float:
         return self.lr * math.exp(-self.decay * step)
 
-    def init(self, params):
+    def init(self, params: Sequence[Any]) -> dict[str, Any]:
         zeros = tuple(np.zeros_like(np.asarray(p, dtype=float)) for p in params)
         return {"step": 0, "m": zeros, "v": zeros}
 
-    def update(self, params, grads, state):
+    def update(self, params: Sequence[Any], grads: Sequence[Any],
+               state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         t = state["step"] + 1
         lr = self.rate(state["step"])
         m = tuple(self.beta1 * mi + (1 - self.beta1) * g for mi, g in zip(state["m"], grads))
@@ -140,7 +145,7 @@ class MinimizeResult:
     state: dict = field(default_factory=dict)     # pass back as minimize(..., state=...)
 
     @property
-    def nit(self):
+    def nit(self) -> int:
         return len(self.history)
 
 
@@ -180,17 +185,21 @@ def _progress(steps, enabled):
     return tqdm(total=steps, disable=not sys.stderr.isatty(), leave=False)
 
 
-def minimize(f, x0, *, args=(), steps=1000, optimizer=None, rng=None, directions=1,
-             distribution="normal", combine="mean", clip=None, callback=None, progress=True,
-             log=None, state=None):
+def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps: int = 1000,
+             optimizer: FGD | Momentum | Adam | None = None, rng: Any = None,
+             directions: int = 1, distribution: Literal["normal", "rademacher"] = "normal",
+             combine: Literal["mean", "project"] = "mean", clip: float | None = None,
+             callback: Callable[[int, float, Any], Any] | None = None, progress: bool = True,
+             log: str | None = None, state: dict[str, Any] | None = None) -> MinimizeResult:
     """Train ``f(*x, *args)`` with forward gradients; see the module docstring.
 
     ``x0`` is one float or array, or a tuple of them (the first parameters of
     ``f``).  ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed, a
     ``numpy.random.Generator``, or a ``fwdcompile.sampling.DirectionSampler``
-    (compiled, counter-based directions: faster for large models).  ``callback(step, loss, x)`` may return True
-    to stop.  ``log`` is a CSV path receiving ``step,loss,lr``; pass the
-    returned ``state`` back to resume.
+    (compiled, counter-based directions: faster for large models).
+    ``callback(step, loss, x)`` may return True to stop.  ``log`` is a CSV
+    path receiving ``step,loss,lr``; pass the returned ``state`` back to
+    resume.
     """
     if not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")

@@ -26,8 +26,13 @@ keeps to 256-bit vectors on this CPU and emulates the 64-bit multiplies).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
+
+Shape = tuple[int, ...]
+Distribution = Literal["normal", "rademacher"]
 
 __all__ = ["DirectionSampler", "directions"]
 
@@ -270,12 +275,12 @@ def _kernel():
 class DirectionSampler:
     """Counter-based directions keyed by ``(seed, step, offset)``; see the module doc."""
 
-    def __init__(self, seed=0, use_llvm=True):
+    def __init__(self, seed: int = 0, use_llvm: bool = True) -> None:
         self.seed = int(seed)
         self.use_llvm = use_llvm
         self.step = 0  # the next step used by stream(): forward_grad draws advance it
 
-    def stream(self, distribution="normal"):
+    def stream(self, distribution: Distribution = "normal") -> Callable[[Shape, int], Any]:
         """``draw(shape, offset)`` for the next step (what ``forward_grad`` uses)."""
         if distribution not in ("normal", "rademacher"):
             raise ValueError(f"distribution must be 'normal' or 'rademacher', got "
@@ -291,10 +296,10 @@ class DirectionSampler:
         return draw
 
     @property
-    def backend(self):
+    def backend(self) -> str:
         return "llvm" if self.use_llvm and _kernel() is not None else "numpy"
 
-    def normal(self, shape, step=0, offset=0):
+    def normal(self, shape: Shape, step: int = 0, offset: int = 0) -> np.ndarray:
         """Standard normal float64 numbers of ``shape`` for this step."""
         n = int(np.prod(shape, dtype=np.int64))
         key = _key(self.seed, step, offset)
@@ -315,7 +320,7 @@ class DirectionSampler:
             worker.join()
         return out[:n].reshape(shape)
 
-    def rademacher(self, shape, step=0, offset=0):
+    def rademacher(self, shape: Shape, step: int = 0, offset: int = 0) -> np.ndarray:
         """+1.0 or -1.0, one bit of the counter-based stream each."""
         n = int(np.prod(shape, dtype=np.int64))
         key = _key(self.seed, step, offset)
@@ -329,7 +334,8 @@ class DirectionSampler:
         return np.array([1.0, -1.0])[bits].reshape(shape)
 
 
-def directions(seed, step, shapes, distribution="normal"):
+def directions(seed: int, step: int, shapes: Sequence[Shape],
+               distribution: Distribution = "normal") -> tuple[np.ndarray, ...]:
     """One direction over several parameter arrays: a tuple, one array per shape,
     each drawn from its own counter range (offset = its position)."""
     if distribution not in ("normal", "rademacher"):

@@ -46,7 +46,8 @@ def test_jvp(case):
         assert isinstance(dval, tuple) and len(dval) == len(expected), \
             "a tuple-returning function needs a tuple of tangents of the same length"
     for k, (v, d) in enumerate(zip(oracle.leaves(val), oracle.leaves(dval))):
-        assert np.shape(d) == np.shape(v), f"tangent {k} has shape {np.shape(d)}, value {np.shape(v)}"
+        assert np.shape(d) == np.shape(v), \
+            f"tangent {k} has shape {np.shape(d)}, value {np.shape(v)}"
 
     ref, _ = oracle.jvp_reference(case.fn, args, active, tangents, case.kwargs,
                                   complex_ok=case.complex_ok, scale=case.fd_scale)

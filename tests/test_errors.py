@@ -3,7 +3,6 @@ error; jvp rejects malformed tangents with a ValueError naming the parameter."""
 
 import inspect
 import math
-import re
 
 import numpy as np
 import pytest
@@ -480,7 +479,7 @@ def test_ambiguous_lambda_is_rejected():
 class Holder:
     @staticmethod
     def indented_bad(x):
-        for i in range(2):
+        for _ in range(2):
             with np.errstate(all="ignore"):  # <- here
                 x = x * 2.0
         return x
@@ -555,7 +554,8 @@ def _double_star_name_call(x, y):
     return _mul2(**kw)
 
 
-@pytest.mark.parametrize("fn, text", [(_star_name_call, "*args"), (_double_star_name_call, "**kwargs")])
+@pytest.mark.parametrize("fn, text", [(_star_name_call, "*args"),
+                                      (_double_star_name_call, "**kwargs")])
 def test_unpacking_a_variable_into_a_call_is_a_located_error(fn, text):
     f = forward_gradient(fn)
     with pytest.raises(UnsupportedSyntax) as info:
@@ -583,7 +583,8 @@ def test_local_helpers_are_differentiated():
     val, dval = f.jvp(0.7, 1.3, tangents=(1.0, 0.5))
     assert val == pytest.approx(with_local_helpers(0.7, 1.3), rel=1e-14)
     h = 1e-6
-    fd = (with_local_helpers(0.7 + h, 1.3 + 0.5 * h) - with_local_helpers(0.7 - h, 1.3 - 0.5 * h)) / (2 * h)
+    fd = (with_local_helpers(0.7 + h, 1.3 + 0.5 * h)
+          - with_local_helpers(0.7 - h, 1.3 - 0.5 * h)) / (2 * h)
     assert dval == pytest.approx(fd, rel=1e-7)
     assert "def rhs_jvp(y, theta" in f.source
 

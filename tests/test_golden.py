@@ -68,7 +68,7 @@ def _golden_path(name):
 
 
 def test_golden_set_is_in_the_corpus():
-    harness.CASES  # loads the corpus
+    assert harness.CASES  # loads the corpus
     for name in GOLDEN:
         assert name in corpus.CASES
 

@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import abc
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import gast
 
@@ -527,7 +529,10 @@ def defnondiff(fn, sig="*args, **kwargs", zero_derivative=True):
                                     zero_derivative=zero_derivative))
 
 
-def custom_jvp(fn):
+JvpRule = TypeVar("JvpRule", bound=Callable[[tuple, tuple], tuple])
+
+
+def custom_jvp(fn: Callable[..., Any]) -> Callable[[JvpRule], JvpRule]:
     """Register a run-time JVP rule for ``fn`` (any callable, e.g. a C function).
 
     Use as a decorator::
@@ -547,7 +552,7 @@ def custom_jvp(fn):
     if not callable(fn):
         raise TypeError(f"custom_jvp needs a callable, got {fn!r}")
 
-    def decorator(jvp_function):
+    def decorator(jvp_function: JvpRule) -> JvpRule:
         if not callable(jvp_function):
             raise TypeError("custom_jvp(...) must decorate a function(primals, tangents)")
         register(fn, CustomRule(_label(fn), None, None, function=fn,

@@ -368,7 +368,8 @@ class Transformer(AssignMixin, ExpressionMixin):
             self.returns.append(tuple(t is not None for t in tangents))
             self.emit(build.ret(build.tup([
                 build.tup(atoms),
-                build.tup([t if t is not None else self.zero(a) for a, t in zip(atoms, tangents)])])))
+                build.tup([t if t is not None else self.zero(a)
+                           for a, t in zip(atoms, tangents)])])))
             return
         atom, tangent = self.emit_expr(value)
         self.returns.append(tangent is not None)

@@ -144,7 +144,8 @@ def compile_kernel(fdef, types, opt=3, helpers=None, boundscheck=True, entry_ari
             mod = llvm.parse_assembly(str(module))
             mod.verify()
         except RuntimeError as exc:  # IR the verifier rejects: a lowering gap, not a crash
-            raise LoweringError(f"LLVM rejected the lowered code ({str(exc).splitlines()[0]})")
+            raise LoweringError("LLVM rejected the lowered code "
+                                f"({str(exc).splitlines()[0]})") from exc
         pto = llvm.create_pipeline_tuning_options(speed_level=opt)
         pb = llvm.create_pass_builder(tm, pto)
         pb.getModulePassManager().run(mod, pb)

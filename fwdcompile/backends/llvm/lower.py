@@ -136,7 +136,8 @@ class _Lowering(ArrayLowering):
             return [(target.id, self.expr_type(value))]
         if isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple) \
                 and len(value.elts) == len(target.elts):
-            return [pair for t, v in zip(target.elts, value.elts) for pair in self.target_types(t, v)]
+            return [pair for t, v in zip(target.elts, value.elts)
+                    for pair in self.target_types(t, v)]
         if isinstance(target, gast.Subscript):
             return []  # a write into an array
         if isinstance(target, gast.Tuple) and isinstance(value, gast.Attribute) \
