@@ -17,8 +17,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
-from . import compiler, runtime
-from .errors import UnsupportedSyntax
+from . import compiler, native, runtime
 from .transform.batch import BatchUnsupported
 
 BACKENDS = ("python", "llvm")
@@ -222,17 +221,16 @@ class ForwardGradient:
         bound = self._sig.bind(*args, **kwargs)
         bound.apply_defaults()
         values = dict(bound.arguments)
-        types = tuple(_native_type(self, n, values[n]) for n in self._params)
+        types = tuple(native.native_type(values[n]) for n in self._params)
         key = (wrt, types)
         entry = self._native.get(key)
         if entry is None:
             entry = self._native[key] = self._compile_native(wrt, types)
-        if isinstance(entry, str):
+        if isinstance(entry, native.Refusal):
             if self.fallback == "python":
                 return None
-            raise TypeError(entry[len("TypeError: "):]) if entry.startswith("TypeError: ") else \
-                UnsupportedSyntax(entry, hint="use backend='python', or "
-                                              "forward_gradient(..., fallback='python')")
+            raise entry.error("use backend='python', or forward_gradient(..., "
+                              "fallback='python')")
         kernel, order, tangent_names = entry
         if not kwargs and len(args) == len(self._params) and not kernel.takes_arrays \
                 and order == list(self._params) + list(tangent_names):
@@ -240,65 +238,30 @@ class ForwardGradient:
                                                          len(tangent_names))
             if kernel.fast is not None and len(tangent_names) == len(args) \
                     and all(type(a) is float for a in args) and "jvp" not in self.__dict__:
-                self.jvp = _native_entry(self, kernel) or _scalar_entry(self, kernel.fast,
-                                                                          len(args))
+                general = functools.partial(ForwardGradient.jvp, self)
+                self.jvp = native.jvp_entry(kernel, general, ForwardGradient.jvp.__doc__) \
+                    or _scalar_entry(self, kernel.fast, len(args))
         tangent_values = [float(t) if types[self._params.index(n)] in (float, int, bool)
-                          else _native_array(self, n, t, types[self._params.index(n)])
+                          else native.native_array(self.__qualname__, n, t,
+                                                   types[self._params.index(n)])
                           for n, t in zip(wrt, tangent_values)]
         pool = {**values, **dict(zip(tangent_names, tangent_values))}
         return kernel(*[pool[name] for name in order])
 
     def _compile_native(self, wrt, types):
-        """(kernel, parameter order), or a message saying why this cannot be native."""
+        """(kernel, parameter order, tangent names), or a :class:`native.Refusal`
+        (warned about once when falling back to Python)."""
         import warnings
-        import gast
 
-        bad = [(n, t) for n, t in zip(self._params, types) if isinstance(t, str)]
-        if bad:
-            message = (f"TypeError: {self.__qualname__}: backend='llvm' takes float, int and "
-                       f"bool scalars and float64 arrays of 1 or 2 dimensions; argument "
-                       f"{bad[0][0]!r} is {bad[0][1]}")
+        entry = native.compile_native(self.__fwdcompile_function__, self.__qualname__,
+                                      self._params, wrt, types, self.boundscheck)
+        if isinstance(entry, native.Refusal):
+            if self.fallback == "python":
+                warnings.warn(f"{entry.message}; using the Python backend", RuntimeWarning,
+                              stacklevel=4)
         else:
-            compiled = compiler.compile_jvp(self.__fwdcompile_function__, wrt)
-            fdef = gast.parse(compiled.own_source).body[0]
-            order = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
-            type_of = dict(zip(self._params, types))
-            type_of.update({d: type_of[n] for n, d in zip(wrt, compiled.tangent_params)})
-            all_types = tuple(type_of.get(name, float) for name in order)
-            try:
-                from .backends.llvm.jit import compile_kernel
-                from .backends.llvm.lower import LoweringError
-            except ImportError as exc:
-                message = f"the native backend needs llvmlite: {exc}"
-            else:
-                helpers, pending = {}, list(compiled.helpers)
-                sources = {fdef.name: compiled.own_source}
-                while pending:  # every generated helper it calls, by the name it calls
-                    helper = pending.pop()
-                    if helper.name not in helpers:
-                        helpers[helper.name] = gast.parse(helper.own_source).body[0]
-                        sources[helper.name] = helper.own_source
-                        pending.extend(helper.helpers)
-                try:
-                    arity = len(self._params)
-                    whole = order == list(self._params) + list(compiled.tangent_params) \
-                        and len(compiled.tangent_params) == arity
-                    kernel = compile_kernel(fdef, all_types, helpers=helpers,
-                                            boundscheck=self.boundscheck,
-                                            entry_arity=arity if whole else None)
-                    self._kernel = kernel
-                    return kernel, order, compiled.tangent_params
-                except LoweringError as exc:
-                    where = ""
-                    source = sources.get(exc.function, "").splitlines()
-                    if exc.node is not None and 0 < getattr(exc.node, "lineno", 0) <= len(source):
-                        line = source[exc.node.lineno - 1].strip()
-                        where = f" (generated code: `{line}`)"
-                    message = (f"{self.__qualname__} cannot run on the native backend: "
-                               f"{exc}{where}")
-        if self.fallback == "python":
-            warnings.warn(f"{message}; using the Python backend", RuntimeWarning, stacklevel=4)
-        return message
+            self._kernel = entry[0]
+        return entry
 
     def compile(self, *signature: type | str, wrt: Wrt = None) -> ForwardGradient:
         """Compile the native kernel for ``signature`` now instead of at the
@@ -311,7 +274,8 @@ class ForwardGradient:
         if len(signature) != len(self._params):
             raise TypeError(f"{self.__qualname__} takes {len(self._params)} parameters "
                             f"{self._params}; the signature has {len(signature)} entries")
-        types = tuple(_signature_type(self, n, s) for n, s in zip(self._params, signature))
+        types = tuple(native.signature_type(self.__qualname__, n, s)
+                      for n, s in zip(self._params, signature))
         if wrt is None:
             wrt = self._wrt or tuple(n for n, t in zip(self._params, types)
                                      if t is float or not isinstance(t, type))
@@ -321,9 +285,8 @@ class ForwardGradient:
         if key not in self._native:
             self._native[key] = self._compile_native(wrt, types)
         entry = self._native[key]
-        if isinstance(entry, str):
-            raise TypeError(entry[len("TypeError: "):]) if entry.startswith("TypeError: ") else \
-                UnsupportedSyntax(entry, hint="use backend='python'")
+        if isinstance(entry, native.Refusal):
+            raise entry.error("use backend='python'")
         return self
 
     @property
@@ -509,15 +472,6 @@ class BoundForwardGradient:
         return self.__func__.source
 
 
-def _native_entry(owner, kernel):
-    """``f.jvp`` as a builtin generated with the kernel (callwrap.entry_ir):
-    all-float calls go straight to native code, any other call to the
-    general ``jvp`` with the same arguments.  None when not generated."""
-    if kernel.entry is None:
-        return None
-    from .backends.llvm.callwrap import as_builtin
-    return as_builtin("jvp", kernel.entry, kernel, functools.partial(ForwardGradient.jvp, owner),
-                      ForwardGradient.jvp.__doc__)
 
 
 def _scalar_entry(owner, generated, arity):
@@ -589,49 +543,10 @@ def _direction(rng, shape, distribution):
     return float(v) if shape == () else v
 
 
-def _native_type(owner, name, value):
-    """float, int or bool for a scalar, an ArrayType for a float64 array the
-    native backend accepts, else a description of what the value is."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool
-    if isinstance(value, (int, np.integer)):
-        return int
-    if isinstance(value, (float, np.floating)):
-        return float
-    if isinstance(value, np.ndarray):
-        if value.dtype != np.float64 or value.ndim not in (1, 2):
-            return (f"an array of dtype {value.dtype} with {value.ndim} dimension(s) "
-                    "(convert it with np.asarray(x, dtype=np.float64))")
-        from .backends.llvm.arrays import ArrayType
-        return ArrayType(value.ndim)
-    return f"a {type(value).__name__}"
 
 
-_SIGNATURE_NAMES = {"float": float, "float64": float, "int": int, "int64": int, "bool": bool}
 
 
-def _signature_type(owner, name, spec):
-    """The native type for one entry of an explicit signature."""
-    if spec in (float, int, bool):
-        return spec
-    if isinstance(spec, str):
-        text = spec.replace(" ", "")
-        if text in _SIGNATURE_NAMES:
-            return _SIGNATURE_NAMES[text]
-        if text in ("float64[:]", "float64[:,:]"):
-            from .backends.llvm.arrays import ArrayType
-            return ArrayType(text.count(":"))
-    raise TypeError(f"{owner.__qualname__}: the signature entry for {name!r} is {spec!r}; "
-                    "expected float, int, bool, 'float64[:]' or 'float64[:, :]'")
-
-
-def _native_array(owner, name, tangent, t):
-    """The tangent for an array parameter, checked against its primal's rank."""
-    tangent = np.asarray(tangent, dtype=np.float64)
-    if tangent.ndim != t.ndim:
-        raise ValueError(f"{owner.__qualname__}: the tangent for {name!r} has "
-                         f"{tangent.ndim} dimension(s); its argument has {t.ndim}")
-    return tangent
 
 
 def _short(value):

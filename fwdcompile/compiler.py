@@ -19,7 +19,7 @@ from typing import Any
 import gast
 
 from .codegen.load import load
-from .codegen.unparse import to_source
+from .codegen.unparse import line_origins, to_source
 from .errors import UnsupportedSyntax
 from .frontend import fence
 from .frontend.activity import ExprActivity, analyze
@@ -47,6 +47,7 @@ class Compiled:
     writes: tuple = ()  # parameters the function writes differentiated values into
     positional_tangents: bool = False  # tangents may be passed after the arguments
     helpers: list = field(default_factory=list)  # Compiled of the helpers it calls
+    origins: dict = field(default_factory=dict)  # generated line -> the user's statement
 
     @property
     def source(self):
@@ -214,5 +215,5 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
     tangent_params = tuple(transformer.namer.tangent(p) for p in wrt)
     return Compiled(generated, name, wrt, result.out_activity, source, tangent_params,
                     activity.written_params, result.positional_tangents,
-                    [c for _, c in helpers_used])
+                    [c for _, c in helpers_used], line_origins(result.node, source))
 

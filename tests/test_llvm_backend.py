@@ -126,10 +126,16 @@ def uses_list(x):
     return v[0] * v[1]
 
 
-def test_outside_the_subset_is_a_clear_error():
+def test_outside_the_subset_is_a_clear_error_located_in_the_users_code():
+    import inspect
+
     f = forward_gradient(uses_list, backend="llvm")
-    with pytest.raises(UnsupportedSyntax, match="native backend"):
+    with pytest.raises(UnsupportedSyntax, match="native backend") as info:
         f.jvp(0.5, tangents=(1.0,))
+    lines, first = inspect.getsourcelines(uses_list)
+    assert info.value.filename == __file__
+    assert info.value.lineno == first + 1  # `v = [x, 2.0]`
+    assert "v = [x, 2.0]" in str(info.value)
 
 
 def test_helpers_are_lowered_into_the_same_module():
@@ -259,3 +265,44 @@ def test_the_native_entry_raises_what_the_kernel_flags():
     assert native.jvp(1.0, 2.0, tangents=(1.0, 0.0)) == (3.5, 0.5)
     with pytest.raises(ZeroDivisionError):
         native.jvp(1.0, 0.5, tangents=(1.0, 0.0))  # 7 // int(0.5)
+
+
+def test_without_the_layout_check_jvp_stays_a_python_function(monkeypatch):
+    from fwdcompile.backends.llvm import jit
+
+    monkeypatch.setattr(jit, "LAYOUT_OK", False)  # as on an interpreter with another layout
+    native = forward_gradient(rosen2, backend="llvm")
+    first = native.jvp(0.5, 0.2, tangents=(1.0, 0.0))
+    assert type(native.jvp).__name__ != "builtin_function_or_method"
+    assert native.jvp(0.5, 0.2, tangents=(1.0, 0.0)) == first
+    assert first == forward_gradient(rosen2).jvp(0.5, 0.2, tangents=(1.0, 0.0))
+
+
+def _series(x, n):
+    s = 0.0
+    for k in range(1, n):
+        s += math.sin(k * x) / k
+    return s
+
+
+def test_compiling_from_several_threads_gives_one_answer_each():
+    import threading
+
+    results, errors = {}, []
+
+    def work(i):
+        try:
+            f = forward_gradient(_series, backend="llvm")
+            results[i] = f.jvp(0.1 * i, 50 + i, tangents=(1.0,))
+        except Exception as exc:  # reported below with the thread's index
+            errors.append((i, exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for i, got in results.items():
+        want = forward_gradient(_series).jvp(0.1 * i, 50 + i, tangents=(1.0,))
+        assert got == pytest.approx(want, rel=1e-12)

@@ -33,6 +33,37 @@ def to_source(node, comments=None):
     return "\n".join(lines) + "\n"
 
 
+def line_origins(node, source):
+    """``{generated line: location of the user's statement it comes from}``,
+    from the statements the transform tagged with ``fc_origin`` (a location
+    dict for :class:`fwdcompile.errors.FwdcompileError`).  The generated tree
+    and ``source`` parsed back have the same statements, but for the comment
+    markers; when they do not line up the map is left empty."""
+    origins = {}
+
+    def pair(generated, parsed):
+        generated = [s for s in generated if not (
+            isinstance(s, gast.Expr) and isinstance(s.value, gast.Name)
+            and _MARKER.match(s.value.id))]
+        if len(generated) != len(parsed):
+            raise ValueError("the generated statements do not line up")
+        for g, p in zip(generated, parsed):
+            where = getattr(g, "fc_origin", None)
+            if where is not None:
+                for line in range(p.lineno, (p.end_lineno or p.lineno) + 1):
+                    origins[line] = where  # nested statements overwrite below
+            for field in ("body", "orelse", "finalbody"):
+                inner = getattr(g, field, None)
+                if isinstance(inner, list) and inner and isinstance(inner[0], gast.stmt):
+                    pair(inner, getattr(p, field))
+
+    try:
+        pair([node], gast.parse(source).body)
+    except (ValueError, SyntaxError, AttributeError):
+        origins.clear()
+    return origins
+
+
 def expr_source(node):
     """One expression as source text, for error messages."""
     try:

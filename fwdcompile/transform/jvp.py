@@ -181,12 +181,16 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.current = stmt
         self.memo = {}
         self.active_memo = {}
+        out, start = self.out, len(self.out)
         try:
             method = getattr(self, "stmt_" + type(stmt).__name__, None)
             if method is None:
                 self.emit(stmt)
             else:
                 method(stmt)
+            for node in out[start:]:  # where each generated statement comes from
+                if not hasattr(node, "fc_origin"):
+                    node.fc_origin = self.loc.of(stmt)
         except (FwdcompileError, BatchUnsupported):
             raise
         except Exception as exc:  # a bug in fwdcompile: say where it happened

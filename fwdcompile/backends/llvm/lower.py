@@ -22,6 +22,8 @@ inf/NaN as in numpy.
 
 from __future__ import annotations
 
+import contextlib
+
 import gast
 from llvmlite import ir
 
@@ -176,10 +178,11 @@ class _Lowering(ArrayLowering):
         key = (call.func.id, types)
         if key not in self.cache:
             self.cache[key] = None  # being lowered (recursion is rejected earlier anyway)
-            sub = _Lowering(self.helpers[call.func.id], types, self.helpers, self.module,
-                            self.cache, name=f"{call.func.id}__{len(self.cache)}",
-                            boundscheck=self.boundscheck)
-            _, _, kinds, tangent_kinds = sub.run()
+            with _attributed(call.func.id):
+                sub = _Lowering(self.helpers[call.func.id], types, self.helpers, self.module,
+                                self.cache, name=f"{call.func.id}__{len(self.cache)}",
+                                boundscheck=self.boundscheck)
+                _, _, kinds, tangent_kinds = sub.run()
             self.cache[key] = _Helper(sub.fn, types, kinds, tangent_kinds)
         if self.cache[key] is None:
             raise LoweringError("recursive helpers do not lower", call)
@@ -327,14 +330,6 @@ class _Lowering(ArrayLowering):
 
     # ------------------------------------------------------------ statements
     def run(self):
-        try:
-            return self.lower_body()
-        except LoweringError as exc:
-            if exc.function is None:
-                exc.function = self.fdef.name
-            raise
-
-    def lower_body(self):
         self.block(self.fdef.body)
         if not self.builder.block.is_terminated:
             raise LoweringError("the function can end without returning a value", self.fdef)
@@ -804,5 +799,17 @@ def lower(fdef, arg_types, helpers=None, boundscheck=True):
     """(module, number of values or None for a scalar, "int"/"float" per value).
     ``helpers`` maps the names of generated helper JVPs the code calls to their
     FunctionDefs; they are lowered into the same module."""
-    return _Lowering(fdef, arg_types, helpers, boundscheck=boundscheck).run()
+    with _attributed(fdef.name):
+        return _Lowering(fdef, arg_types, helpers, boundscheck=boundscheck).run()
+
+
+@contextlib.contextmanager
+def _attributed(function):
+    """Name the generated function a LoweringError raised inside comes from."""
+    try:
+        yield
+    except LoweringError as exc:
+        if exc.function is None:
+            exc.function = function
+        raise
 

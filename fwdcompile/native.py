@@ -1,0 +1,129 @@
+"""The bridge between the API and the native backend (backends/llvm).
+
+Contract: :func:`compile_native` turns a decorated function, its
+differentiated parameters and a native signature into
+``(kernel, parameter order, tangent parameter names)``, or a
+:class:`Refusal` saying why that signature cannot run natively: an argument
+type the backend does not take (a ``TypeError``), or a construct outside the
+native subset (an ``UnsupportedSyntax`` located at the user's statement,
+with the generated line that could not be lowered).  The helpers below map
+Python values and explicit signature entries to native types.
+"""
+
+from __future__ import annotations
+
+import gast
+import numpy as np
+
+from . import compiler
+from .errors import UnsupportedSyntax
+
+_SIGNATURE_NAMES = {"float": float, "float64": float, "int": int, "int64": int, "bool": bool}
+
+
+class Refusal:
+    """Why a signature cannot run on the native backend (remembered per signature)."""
+
+    def __init__(self, kind, message, location=None):
+        self.kind, self.message, self.location = kind, message, location or {}
+
+    def error(self, hint):
+        """A fresh exception to raise (one per call, so tracebacks do not pile up)."""
+        if self.kind is TypeError:
+            return TypeError(self.message)
+        return UnsupportedSyntax(self.message, **self.location, hint=hint)
+
+
+def native_type(value):
+    """float, int or bool for a scalar, an ArrayType for a float64 array the
+    native backend takes, else a description of what the value is."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool
+    if isinstance(value, (int, np.integer)):
+        return int
+    if isinstance(value, (float, np.floating)):
+        return float
+    if isinstance(value, np.ndarray):
+        if value.dtype != np.float64 or value.ndim not in (1, 2):
+            return (f"an array of dtype {value.dtype} with {value.ndim} dimension(s) "
+                    "(convert it with np.asarray(x, dtype=np.float64))")
+        from .backends.llvm.arrays import ArrayType
+        return ArrayType(value.ndim)
+    return f"a {type(value).__name__}"
+
+
+def signature_type(qualname, name, spec):
+    """The native type for one entry of an explicit signature."""
+    if spec in (float, int, bool):
+        return spec
+    if isinstance(spec, str):
+        text = spec.replace(" ", "")
+        if text in _SIGNATURE_NAMES:
+            return _SIGNATURE_NAMES[text]
+        if text in ("float64[:]", "float64[:,:]"):
+            from .backends.llvm.arrays import ArrayType
+            return ArrayType(text.count(":"))
+    raise TypeError(f"{qualname}: the signature entry for {name!r} is {spec!r}; "
+                    "expected float, int, bool, 'float64[:]' or 'float64[:, :]'")
+
+
+def native_array(qualname, name, tangent, t):
+    """The tangent for an array parameter, checked against its primal's rank."""
+    tangent = np.asarray(tangent, dtype=np.float64)
+    if tangent.ndim != t.ndim:
+        raise ValueError(f"{qualname}: the tangent for {name!r} has "
+                         f"{tangent.ndim} dimension(s); its argument has {t.ndim}")
+    return tangent
+
+
+def compile_native(fn, qualname, params, wrt, types, boundscheck=True):
+    """``(kernel, order, tangent names)`` or a :class:`Refusal` (see the module doc)."""
+    bad = [(n, t) for n, t in zip(params, types) if isinstance(t, str)]
+    if bad:
+        return Refusal(TypeError, f"{qualname}: backend='llvm' takes float, int and bool "
+                                  "scalars and float64 arrays of 1 or 2 dimensions; argument "
+                                  f"{bad[0][0]!r} is {bad[0][1]}")
+    try:
+        from .backends.llvm.jit import compile_kernel
+        from .backends.llvm.lower import LoweringError
+    except ImportError as exc:
+        return Refusal(UnsupportedSyntax, f"the native backend needs llvmlite: {exc}")
+    compiled = compiler.compile_jvp(fn, wrt)
+    fdef = gast.parse(compiled.own_source).body[0]
+    order = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
+    type_of = dict(zip(params, types))
+    type_of.update({d: type_of[n] for n, d in zip(wrt, compiled.tangent_params)})
+    helpers, generated, pending = {}, {fdef.name: compiled}, list(compiled.helpers)
+    while pending:  # every generated helper it calls, by the name it calls
+        helper = pending.pop()
+        if helper.name not in helpers:
+            helpers[helper.name] = gast.parse(helper.own_source).body[0]
+            generated[helper.name] = helper
+            pending.extend(helper.helpers)
+    whole = order == list(params) + list(compiled.tangent_params) \
+        and len(compiled.tangent_params) == len(params)  # f.jvp(x.., tangents=(dx..))
+    try:
+        kernel = compile_kernel(fdef, tuple(type_of.get(name, float) for name in order),
+                                helpers=helpers, boundscheck=boundscheck,
+                                entry_arity=len(params) if whole else None)
+    except LoweringError as exc:
+        where, location = "", {}
+        source = generated.get(exc.function)
+        lineno = getattr(exc.node, "lineno", 0) if exc.node is not None else 0
+        if source is not None and 0 < lineno <= len(source.own_source.splitlines()):
+            line = source.own_source.splitlines()[lineno - 1].strip()
+            where = f" (generated code: `{line}`)"
+            location = source.origins.get(lineno, {})
+        return Refusal(UnsupportedSyntax, f"{qualname} cannot run on the native backend: "
+                                          f"{exc}{where}", location)
+    return kernel, order, compiled.tangent_params
+
+
+def jvp_entry(kernel, general, doc):
+    """``f.jvp`` as a builtin generated with the kernel (callwrap.entry_ir):
+    all-float calls go straight to native code, any other call to ``general``
+    with the same arguments.  None when the kernel has no such entry."""
+    if kernel.entry is None:
+        return None
+    from .backends.llvm.callwrap import as_builtin
+    return as_builtin("jvp", kernel.entry, kernel, general, doc)
