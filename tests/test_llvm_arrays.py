@@ -339,3 +339,53 @@ def test_an_index_error_in_a_helper_leaves_the_caller():
     assert f.jvp(np.arange(3.0), -1, tangents=(np.ones(3),)) == (4.0, 2.0)
     with pytest.raises(IndexError):
         f.jvp(np.arange(3.0), 3, tangents=(np.ones(3),))
+
+
+# --------------------------------------------------------------------------
+# broadcasting, as numpy does it
+# --------------------------------------------------------------------------
+
+def affine_rows(A, b):
+    C = np.zeros_like(A)
+    C[:] = b  # a row stretched over every row
+    return np.sum(np.tanh(A + b) * C) + np.sum(A[:, 0:1] * A), A * b - C
+
+
+def test_vectors_and_single_columns_broadcast_against_matrices():
+    rng = np.random.default_rng(5)
+    A, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    tangents = (rng.standard_normal((3, 4)), rng.standard_normal(4))
+    got = forward_gradient(affine_rows, backend="llvm").jvp(A, b, tangents=tangents)
+    want = forward_gradient(affine_rows).jvp(A, b, tangents=tangents)
+    np.testing.assert_allclose(got[0][0], want[0][0], rtol=1e-12)
+    np.testing.assert_allclose(got[1][0], want[1][0], rtol=1e-12)
+    np.testing.assert_allclose(got[0][1], want[0][1], rtol=1e-13)
+    np.testing.assert_allclose(got[1][1], want[1][1], rtol=1e-13)
+    with pytest.raises(ValueError, match="broadcast"):
+        forward_gradient(affine_rows, backend="llvm").jvp(
+            A, np.ones(3), tangents=(tangents[0], np.ones(3)))
+
+
+def _logsumexp(z, axis=-1):
+    m = np.max(z, axis=axis, keepdims=True)
+    return m[..., 0] + np.log(np.sum(np.exp(z - m), axis=axis))
+
+
+def axis_reductions(A):
+    s0 = np.sum(A, axis=0)
+    m1 = A.mean(axis=1)
+    top = np.max(A, axis=1, keepdims=True)
+    low = A.min(0)
+    return np.sum(s0 * s0) + np.sum(m1) + np.sum(A - top) + np.sum(low) + np.sum(_logsumexp(A))
+
+
+def test_reductions_along_an_axis_with_keepdims_and_helper_defaults():
+    rng = np.random.default_rng(7)
+    A, dA = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    A[1, 2] = A[1, 3] = A[1].max() + 1.0  # a tie: the derivative is shared
+    got = forward_gradient(axis_reductions, backend="llvm").jvp(A, tangents=(dA,))
+    want = forward_gradient(axis_reductions).jvp(A, tangents=(dA,))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError, match="zero-size"):
+        forward_gradient(axis_reductions, backend="llvm").jvp(np.ones((3, 0)),
+                                                              tangents=(np.ones((3, 0)),))

@@ -79,10 +79,26 @@ class Arr:
 
 class _Lazy:
     """An elementwise expression not yet computed: its shape and a function
-    emitting the element at given indices (as LLVM values)."""
+    emitting the element at given indices (as LLVM values).
 
-    def __init__(self, shape, element, leaves):
+    When operands may broadcast, ``same`` is an LLVM i1 that holds at run
+    time when none does (every operand has the result's shape), and
+    ``direct`` emits the element without the broadcasting index arithmetic;
+    consumers loop over ``direct`` when ``same`` holds, so the common case
+    vectorizes (see :meth:`ArrayLowering.each`)."""
+
+    def __init__(self, shape, element, leaves, direct=None, same=None):
         self.shape, self.element, self.leaves = shape, element, leaves
+        self.direct, self.same = direct, same
+
+    def fast(self, index):
+        return (self.direct or self.element)(index)
+
+    def map(self, fn):
+        """``fn`` applied to every element (a unary operation)."""
+        direct = None if self.direct is None else (lambda index: fn(self.direct(index)))
+        return _Lazy(self.shape, lambda index: fn(self.element(index)), self.leaves, direct,
+                     self.same)
 
 
 # numpy elementwise function -> math name the scalar lowering knows
@@ -176,6 +192,57 @@ class ArrayLowering:
             return self.call_array_type(node)
         return None
 
+    def reduction_spec(self, node):
+        """``(name, operands, axis or None, keepdims)`` of ``np.sum(a, axis=...)``,
+        ``a.sum(axis=...)`` or ``_rt.max_jvp(a, z, d_a, axis=..., keepdims=...)``."""
+        receiver = self.method_receiver(node)
+        name = node.func.attr if isinstance(node.func, gast.Attribute) else _name_of(node)
+        operands = [receiver] if receiver is not None else list(node.args)
+        extra = list(node.args) if receiver is not None else []
+        count = 3 if name == "max_jvp" else 1
+        extra += operands[count:]
+        operands = operands[:count]
+        options = {k.arg: k.value for k in node.keywords}
+        if extra:
+            if len(extra) > 1 or "axis" in options:
+                raise LoweringError(f"`{name}` with these arguments does not lower", node)
+            options["axis"] = extra[0]
+        unknown = set(options) - {"axis", "keepdims"}
+        if unknown:
+            raise LoweringError(f"`{name}` with {sorted(unknown)} does not lower", node)
+        axis = options.get("axis")
+        if isinstance(axis, gast.Name) and axis.id in self.constants:
+            axis = self.constants[axis.id]  # a helper's parameter, passed as a constant
+        elif isinstance(axis, gast.Tuple):  # every axis: the same as none
+            rank = getattr(self.array_expr_type(operands[0]), "ndim", 0)
+            if sorted(_constant_int(e) % max(rank, 1) if _constant_int(e) is not None else -1
+                      for e in axis.elts) != list(range(rank)):
+                raise LoweringError("a reduction over some of several axes does not lower", node)
+            axis = None
+        elif axis is not None and not (isinstance(axis, gast.Constant) and axis.value is None):
+            axis = _constant_int(axis)
+            if axis is None:
+                raise LoweringError("a reduction's axis must be an integer constant", node)
+        else:
+            axis = None
+        keep = options.get("keepdims")
+        if keep is not None and not (isinstance(keep, gast.Constant)
+                                     and isinstance(keep.value, bool)):
+            raise LoweringError("keepdims must be True or False", node)
+        return name, operands, axis, bool(keep is not None and keep.value)
+
+    def reduction_type(self, node):
+        name, operands, axis, keep = self.reduction_spec(node)
+        t = self.array_expr_type(operands[0])
+        if not isinstance(t, ArrayType):
+            return None
+        if axis is not None and not -t.ndim <= axis < t.ndim:
+            raise LoweringError(f"axis {axis} is out of range for a {t.ndim}-D array", node)
+        if keep:
+            return t
+        rank = 0 if axis is None else t.ndim - 1
+        return float if rank == 0 else ArrayType(rank)
+
     @staticmethod
     def matmul_type(a, b, node):
         if not (isinstance(a, ArrayType) and isinstance(b, ArrayType)):
@@ -183,12 +250,9 @@ class ArrayLowering:
         return {(1, 1): float, (2, 1): ArrayType(1), (1, 2): ArrayType(1),
                 (2, 2): ArrayType(2)}[(a.ndim, b.ndim)]
 
-    def broadcast_type(self, a, b, node):
-        nd = {t.ndim for t in (a, b) if isinstance(t, ArrayType)}
-        if len(nd) > 1:
-            raise LoweringError("broadcasting a vector against a matrix does not lower "
-                                "(shapes must be equal, or one side a scalar)", node)
-        return ArrayType(nd.pop())
+    @staticmethod
+    def broadcast_type(a, b, node):
+        return ArrayType(max(t.ndim for t in (a, b) if isinstance(t, ArrayType)))
 
     def call_array_type(self, node):
         func = node.func
@@ -200,7 +264,7 @@ class ArrayLowering:
             if func.attr == "copy":
                 return t
             if func.attr in _REDUCTIONS:
-                return float
+                return self.reduction_type(node)
             raise LoweringError(f"the array method `.{func.attr}()` does not lower", node)
         name = _name_of(node)
         arg_types = [self.array_expr_type(a) for a in node.args]
@@ -213,10 +277,13 @@ class ArrayLowering:
             return arg_types[0]
         if name in ("dot", "matmul") and len(node.args) == 2 and not node.keywords:
             return self.matmul_type(*arg_types, node)
+        if name in ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp") \
+                and name != "sum" or name == "sum" and (len(node.args) > 1 or node.keywords):
+            return self.reduction_type(node)
         if name in _REDUCTIONS or name == "len":
-            arity = {"dot": 2, "vdot": 2, "max_jvp": 3}.get(name, 1)
+            arity = {"dot": 2, "vdot": 2}.get(name, 1)
             if node.keywords or len(node.args) > arity:
-                raise LoweringError(f"`{name}` with an axis or options does not lower", node)
+                raise LoweringError(f"`{name}` with options does not lower", node)
             if name == "vdot" and any(not isinstance(t, ArrayType) or t.ndim != 1
                                       for t in arg_types):
                 raise LoweringError("np.vdot lowers for two vectors only", node)
@@ -480,9 +547,9 @@ class ArrayLowering:
             if not isinstance(node.op, (gast.USub, gast.UAdd)):
                 raise LoweringError("this unary operator on arrays does not lower", node)
             inner = self.lazy(node.operand)
-            neg = isinstance(node.op, gast.USub)
-            return _Lazy(inner.shape, lambda index: self.builder.fneg(inner.element(index))
-                         if neg else inner.element(index), inner.leaves)
+            if isinstance(node.op, gast.USub):
+                return inner.map(self.builder.fneg)
+            return inner
         if isinstance(node, gast.Compare):
             if len(node.ops) != 1:
                 raise LoweringError("chained comparisons of arrays do not lower", node)
@@ -496,6 +563,8 @@ class ArrayLowering:
                 return self.lazy(receiver if receiver is not None else node.args[0])
             if name in ("dot", "matmul") and len(node.args) == 2:
                 return self.matmul(node.args[0], node.args[1], node)
+            if name in _REDUCTIONS:
+                return self.reduce_along(node)
             if name not in _UFUNCS or node.keywords:
                 raise LoweringError(f"`{name}` on arrays does not lower", node)
             return self.combine(node, node.args, lambda *xs: self.ufunc(name, xs, node))
@@ -503,16 +572,86 @@ class ArrayLowering:
 
     def combine(self, node, operands, op):
         parts = [self.lazy(a) for a in operands]
-        shape = None
-        for p in parts:
-            if p.shape is None:
-                continue
-            if shape is None:
-                shape = p.shape
-            else:
-                self.require_same_shape(shape, p.shape)
+        shape = self.broadcast_shape([p.shape for p in parts])
+        parts = [self.align_to(p, shape) for p in parts]
         leaves = [leaf for p in parts for leaf in p.leaves]
-        return _Lazy(shape, lambda index: op(*[p.element(index) for p in parts]), leaves)
+        same = self.all_of([p.same for p in parts])
+        direct = None if same is None else (lambda index: op(*[p.fast(index) for p in parts]))
+        return _Lazy(shape, lambda index: op(*[p.element(index) for p in parts]), leaves,
+                     direct, same)
+
+    def align_to(self, part, shape):
+        """``part`` read at the indices of the broadcast ``shape``."""
+        if part.shape is None or part.shape is shape:
+            return part
+        b = self.builder
+        equal = ir.Constant(I1, int(len(part.shape) == len(shape)))
+        if len(part.shape) == len(shape):
+            for n, m in zip(part.shape, shape):
+                equal = b.and_(equal, b.icmp_signed("==", n, m))
+        return _Lazy(shape, lambda index: self.aligned(part, shape, index), part.leaves,
+                     part.fast, self.all_of([equal, part.same]))
+
+    def all_of(self, flags):
+        flags = [f for f in flags if f is not None]
+        if not flags:
+            return None
+        out = flags[0]
+        for f in flags[1:]:
+            out = self.builder.and_(out, f)
+        return out
+
+    def each(self, lazy, shape, body):
+        """``body(element, index)`` over ``shape``: one loop reading ``lazy``
+        directly when no operand broadcasts, another when one does."""
+        if lazy.same is None:
+            self.loop_nest(shape, lambda index: body(lazy.element(index), index))
+            return
+        with self.builder.if_else(lazy.same) as (unbroadcast, broadcast):
+            with unbroadcast:
+                self.loop_nest(shape, lambda index: body(lazy.fast(index), index))
+            with broadcast:
+                self.loop_nest(shape, lambda index: body(lazy.element(index), index))
+
+    def broadcast_shape(self, shapes):
+        """The shape operands of ``shapes`` broadcast to, by numpy's rules
+        (right-aligned; a dimension of 1 stretches), checked at run time."""
+        ranked = [s for s in shapes if s is not None]
+        if not ranked:
+            return None
+        if all(s is ranked[0] for s in ranked):
+            return ranked[0]
+        b = self.builder
+        one = ir.Constant(I64, 1)
+        rank = max(len(s) for s in ranked)
+        out, bad = [], ir.Constant(I1, 0)
+        for k in range(rank):
+            size = None
+            for s in ranked:
+                j = k - (rank - len(s))
+                if j < 0:
+                    continue
+                n = s[j]
+                if size is None:
+                    size = n
+                    continue
+                size_one, n_one = b.icmp_signed("==", size, one), b.icmp_signed("==", n, one)
+                differ = b.icmp_signed("!=", size, n)
+                bad = b.or_(bad, b.and_(differ, b.not_(b.or_(size_one, n_one))))
+                size = b.select(size_one, n, size)
+            out.append(size)
+        self.fail_if(bad, SHAPE)
+        return tuple(out)
+
+    def aligned(self, part, shape, index):
+        """``part``'s element at ``index`` of the broadcast ``shape``."""
+        if part.shape is None or part.shape is shape:
+            return part.element(index)
+        b = self.builder
+        offset = len(shape) - len(part.shape)
+        own = [b.select(b.icmp_signed("==", n, ir.Constant(I64, 1)), ir.Constant(I64, 0),
+                        index[offset + j]) for j, n in enumerate(part.shape)]
+        return part.element(own)
 
     def matmul(self, left, right, node):
         """``left @ right`` with a matrix on either side, as a lazy array whose
@@ -568,21 +707,27 @@ class ArrayLowering:
 
     def materialize(self, lazy):
         out = self.allocate(lazy.shape)
-        self.loop_nest(lazy.shape, lambda index: self.builder.store(
-            self.convert(lazy.element(index), float), self.element_pointer(out, index)))
+        self.each(lazy, lazy.shape, lambda x, index: self.builder.store(
+            self.convert(x, float), self.element_pointer(out, index)))
         return out
 
     def write_into(self, target, lazy, node):
         """``target[...] = lazy`` elementwise, as numpy does it: the right side
         is computed in full first when it overlaps the target in memory."""
         if lazy.shape is not None:
-            if len(lazy.shape) != target.ndim:
-                raise LoweringError("assigning arrays of different ranks does not lower", node)
-            self.require_same_shape(target.shape, lazy.shape)
+            if len(lazy.shape) > target.ndim:
+                raise LoweringError("assigning an array of higher rank does not lower", node)
+            b = self.builder
+            bad = ir.Constant(I1, 0)  # each dimension equal to the target's, or 1
+            for n, m in zip(lazy.shape, target.shape[target.ndim - len(lazy.shape):]):
+                bad = b.or_(bad, b.and_(b.icmp_signed("!=", n, m),
+                                        b.icmp_signed("!=", n, ir.Constant(I64, 1))))
+            self.fail_if(bad, SHAPE)
+            lazy = self.align_to(lazy, target.shape)
 
         def copy(source):
-            self.loop_nest(target.shape, lambda index: self.builder.store(
-                self.convert(source.element(index), float), self.element_pointer(target, index)))
+            self.each(source, target.shape, lambda x, index: self.builder.store(
+                self.convert(x, float), self.element_pointer(target, index)))
 
         if not lazy.leaves:
             copy(lazy)
@@ -619,6 +764,10 @@ class ArrayLowering:
     # ------------------------------------------------------------ reductions
     def reduce(self, name, operands, node):
         b = self.builder
+        if name in ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp") \
+                and isinstance(node, gast.Call) and (node.keywords or len(operands) > (
+                    3 if name == "max_jvp" else 1)):
+            operands = self.reduction_spec(node)[1]  # an axis that leaves a number
         if name == "max_jvp":
             return self.extremum_tangent(operands, node)
         if name in ("dot", "vdot", "matmul"):
@@ -638,8 +787,8 @@ class ArrayLowering:
         else:
             b.store(ir.Constant(F64, start), acc)
 
-        def step(index):
-            x = self.convert(lazy.element(index), float)
+        def step(x, index):
+            x = self.convert(x, float)
             old = b.load(acc)
             if name in ("sum", "mean"):  # reassociated: the loop vectorizes
                 new = b.fadd(old, x, flags=("reassoc", "contract"))
@@ -650,17 +799,88 @@ class ArrayLowering:
                 new = b.select(b.fcmp_unordered("uno", old, old), old, b.select(better, x, old))
             b.store(new, acc)
 
-        self.loop_nest(lazy.shape, step)
+        self.each(lazy, lazy.shape, step)
         result = b.load(acc)
         if name == "mean":
             result = b.fdiv(result, b.sitofp(self.size_of(lazy.shape), F64))
         return result
 
+    def reduce_along(self, node):
+        """A reduction whose result is an array (an axis, or keepdims), as a
+        lazy array whose elements each run an inner loop along the axis."""
+        name, operands, axis, keep = self.reduction_spec(node)
+        b = self.builder
+        parts = [self.lazy(o) for o in operands]
+        a = parts[0]
+        rank = len(a.shape)
+        axes = list(range(rank)) if axis is None else [axis % rank]
+        if axis is None:  # keepdims over everything: shape (1, ..., 1)
+            out_shape = tuple(ir.Constant(I64, 1) for _ in a.shape)
+        else:
+            k = axis % rank
+            out_shape = a.shape[:k] + ((ir.Constant(I64, 1),) if keep else ()) + a.shape[k + 1:]
+        if name == "max_jvp":
+            self.require_same_shape(a.shape, parts[2].shape)
+            extremes = self.align_to(parts[1], out_shape)
+        elif name in ("max", "min", "amax", "amin"):
+            for k in axes:
+                self.fail_if(b.icmp_signed("==", a.shape[k], ir.Constant(I64, 0)), EMPTY)
+
+        def full_index(index, inner):
+            """The operand index for output ``index`` and position ``inner`` on the axes."""
+            if axis is None:
+                return list(inner)
+            k = axis % rank
+            outer = list(index)
+            if keep:
+                outer[k] = inner[0]
+                return outer
+            return outer[:k] + [inner[0]] + outer[k:]
+
+        def element(index):
+            with b.goto_entry_block():
+                acc, count = b.alloca(F64, name=name), b.alloca(F64, name="count")
+            start = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "max_jvp": 0.0}.get(
+                name, float("-inf") if name in ("max", "amax") else float("inf"))
+            b.store(ir.Constant(F64, start), acc)
+            b.store(ir.Constant(F64, 0.0), count)
+            z = self.convert(extremes.element(index), float) if name == "max_jvp" else None
+
+            def step(inner):
+                where = full_index(index, inner)
+                x = self.convert(a.element(where), float)
+                old = b.load(acc)
+                if name == "max_jvp":  # ties share the derivative, as in runtime.max_jvp
+                    hit = b.fcmp_ordered("==", x, z)
+                    d = self.convert(parts[2].element(where), float)
+                    b.store(b.fadd(old, b.select(hit, d, ir.Constant(F64, 0.0))), acc)
+                    b.store(b.fadd(b.load(count), b.uitofp(hit, F64)), count)
+                    return
+                if name in ("sum", "mean"):
+                    new = b.fadd(old, x, flags=("reassoc", "contract"))
+                elif name == "prod":
+                    new = b.fmul(old, x)
+                else:
+                    better = b.fcmp_unordered(">" if name in ("max", "amax") else "<", x, old)
+                    new = b.select(b.fcmp_unordered("uno", old, old), old,
+                                   b.select(better, x, old))
+                b.store(new, acc)
+
+            self.loop_nest(tuple(a.shape[k] for k in axes), step)
+            result = b.load(acc)
+            if name == "mean":
+                result = b.fdiv(result, b.sitofp(self.size_of([a.shape[k] for k in axes]), F64))
+            if name == "max_jvp":
+                result = b.fdiv(result, b.load(count))
+            return result
+
+        return _Lazy(out_shape, element, [leaf for p in parts for leaf in p.leaves])
+
     def extremum_tangent(self, operands, node):
         """``_rt.max_jvp(a, z, d_a)``: the mean of ``d_a`` where ``a == z``
         (ties share the derivative; NaN when ``z`` is NaN, as in runtime.py)."""
-        if len(operands) != 3 or node.keywords:
-            raise LoweringError("max/min tangents along an axis do not lower", node)
+        if len(operands) != 3:
+            raise LoweringError("this max/min tangent does not lower", node)
         b = self.builder
         a, d_a = self.lazy(operands[0]), self.lazy(operands[2])
         z = self.convert(self.expr(operands[1]), float)

@@ -56,11 +56,12 @@ class _Helper:
 
 class _Lowering(ArrayLowering):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
-                 boundscheck=True):
+                 boundscheck=True, constants=None):
         """``name`` set: a helper, whose array parameters arrive as whole views
         (block, data, shape, strides) instead of a contiguous buffer."""
         self.fdef = fdef
         self.boundscheck = boundscheck
+        self.constants = constants or {}  # parameters known to be these integers
         self.helpers = helpers or {}  # generated helper name -> its FunctionDef
         self.cache = cache if cache is not None else {}  # (helper, types) -> lowered helper
         self.module = module or ir.Module(name=f"fwdcompile_{fdef.name}")
@@ -166,6 +167,14 @@ class _Lowering(ArrayLowering):
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
         bound = dict(zip(params, call.args))
         bound.update({k.arg: k.value for k in call.keywords})
+        positional = [a.id for a in fdef.args.args]
+        defaults = dict(zip(positional[len(positional) - len(fdef.args.defaults):],
+                            fdef.args.defaults))
+        defaults.update({a.id: d for a, d in zip(fdef.args.kwonlyargs, fdef.args.kw_defaults)
+                         if d is not None})
+        for p in params:  # constant defaults (numbers, axes) are filled in
+            if p not in bound and _constant(defaults.get(p)) is not None:
+                bound[p] = defaults[p]
         missing = [p for p in params if p not in bound]
         if missing:
             raise LoweringError(f"a call leaving {missing} to defaults does not lower", call)
@@ -175,13 +184,18 @@ class _Lowering(ArrayLowering):
         """The lowered helper (a :class:`_Helper`) for a call, per argument types."""
         args = self.helper_arguments(call)
         types = tuple(self.expr_type(a) for a in args)
-        key = (call.func.id, types)
+        fdef = self.helpers[call.func.id]
+        params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
+        # integer constants passed (axes, sizes) are known inside: one specialisation each
+        constants = tuple((p, _constant(a)) for p, a in zip(params, args)
+                          if isinstance(_constant(a), int))
+        key = (call.func.id, types, constants)
         if key not in self.cache:
             self.cache[key] = None  # being lowered (recursion is rejected earlier anyway)
             with _attributed(call.func.id):
-                sub = _Lowering(self.helpers[call.func.id], types, self.helpers, self.module,
+                sub = _Lowering(fdef, types, self.helpers, self.module,
                                 self.cache, name=f"{call.func.id}__{len(self.cache)}",
-                                boundscheck=self.boundscheck)
+                                boundscheck=self.boundscheck, constants=dict(constants))
                 _, _, kinds, tangent_kinds = sub.run()
             self.cache[key] = _Helper(sub.fn, types, kinds, tangent_kinds)
         if self.cache[key] is None:
@@ -710,10 +724,11 @@ class _Lowering(ArrayLowering):
     def expr_Call(self, node):
         receiver = self.method_receiver(node)
         if receiver is not None and isinstance(self.expr_type(receiver), ArrayType):
-            if node.args or node.keywords or node.func.attr not in (
-                    "sum", "mean", "max", "min", "prod"):
+            if node.func.attr not in ("sum", "mean", "max", "min", "prod"):
                 raise LoweringError(f"the array method `.{node.func.attr}()` does not lower "
                                     "here", node)
+            if isinstance(self.expr_type(node), ArrayType):
+                raise LoweringError("an array is used where a number is expected", node)
             return self.reduce(node.func.attr, [receiver], node)
         if any(isinstance(self.expr_type(a), ArrayType) for a in node.args):
             name = _call_name(node)
@@ -801,6 +816,16 @@ def lower(fdef, arg_types, helpers=None, boundscheck=True):
     FunctionDefs; they are lowered into the same module."""
     with _attributed(fdef.name):
         return _Lowering(fdef, arg_types, helpers, boundscheck=boundscheck).run()
+
+
+def _constant(node):
+    """The number a constant node (``2``, ``-1``, ``0.5``) stands for, else None."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        inner = _constant(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, gast.Constant) and type(node.value) in (int, float):
+        return node.value
+    return None
 
 
 @contextlib.contextmanager
