@@ -235,6 +235,9 @@ def main(argv=None):
                      f"{row['fwdcompile_us']:.1f} µs "
                      f"({row['fwdcompile_us'] / row['primal_us']:.2f}×) "
                      f"| {' | '.join(cells)} |")
+    lines += ["", "The numba column runs a hand-written dual-number loop kernel "
+              "(`benchmarks/bench_llvm.py`), not the numpy code; \"ours\" is the Python "
+              "backend's JVP."]
     text = "\n".join(lines)
     print(text)
     out = HERE / "results"
