@@ -306,3 +306,26 @@ def test_compiling_from_several_threads_gives_one_answer_each():
     for i, got in results.items():
         want = forward_gradient(_series).jvp(0.1 * i, 50 + i, tangents=(1.0,))
         assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_a_million_native_calls_do_not_grow_memory():
+    import os
+
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("needs /proc to read the resident set")
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    native = forward_gradient(rosen2, backend="llvm")
+    jvp = native.jvp
+    jvp(0.5, 0.2, tangents=(1.0, 0.0))
+    jvp = native.jvp  # now the generated entry
+    t = (1.0, 0.0)
+    for _ in range(10000):
+        jvp(0.5, 0.2, tangents=t)
+    before = rss()
+    for _ in range(1_000_000):  # a leaked float or tuple per call would be 50+ MB
+        jvp(0.5, 0.2, tangents=t)
+    assert rss() - before < 4 * 2 ** 20
