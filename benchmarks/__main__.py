@@ -9,9 +9,9 @@ workload is inside the native subset.  Every JVP is checked against central
 finite differences before
 it is timed, so a fast wrong answer cannot win.  Results go to stdout as a
 Markdown table, to ``benchmarks/results/suite.{md,json}``, and to
-``benchmarks/results/suite.png`` when matplotlib is installed.  The README's
-suite table is rewritten from the Markdown (between the ``suite`` markers)
-with ``--update-readme``.
+``benchmarks/results/suite.png`` when matplotlib is installed.  The suite
+tables of the README and of ``docs/benchmarks.md`` are rewritten from the
+Markdown (between the ``suite`` markers) with ``--update-readme``.
 """
 
 from __future__ import annotations
@@ -259,15 +259,19 @@ def main(argv=None):
         fig.savefig(out / "suite.png", dpi=100)
     except ImportError:
         print("\n(matplotlib not installed: no chart)")
-    if args.update_readme:
-        readme = HERE.parent / "README.md"
-        body = readme.read_text()
-        start, end = "<!-- suite:start -->", "<!-- suite:end -->"
-        if start in body and end in body:
-            head, rest = body.split(start, 1)
-            _, tail = rest.split(end, 1)
-            readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+    if args.update_readme:  # the README's table and the docs' benchmarks page
+        for page in (HERE.parent / "README.md", HERE.parent / "docs" / "benchmarks.md"):
+            replace_between_markers(page, text)
     return 0
+
+
+def replace_between_markers(page, text):
+    body = page.read_text()
+    start, end = "<!-- suite:start -->", "<!-- suite:end -->"
+    if start in body and end in body:
+        head, rest = body.split(start, 1)
+        _, tail = rest.split(end, 1)
+        page.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
 if __name__ == "__main__":

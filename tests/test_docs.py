@@ -1,0 +1,57 @@
+"""The documentation: every page in the navigation exists, every relative
+link and image resolves, the generated benchmark tables agree, and (when
+MkDocs is installed, `pip install ".[docs]"`) the site builds strictly."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]
+
+
+def _nav_files():
+    text = (ROOT / "mkdocs.yml").read_text()
+    return re.findall(r"^\s*-\s*[^:]+:\s*(\S+\.md)\s*$", text, re.M)
+
+
+def test_every_page_is_in_the_navigation_and_exists():
+    nav = _nav_files()
+    assert nav, "mkdocs.yml lists no pages"
+    for name in nav:
+        assert (DOCS / name).exists(), name
+    assert sorted(nav) == sorted(p.name for p in DOCS.glob("*.md"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_relative_links_resolve(page):
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # not inside code
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://|#|mailto:", target):
+            continue
+        path = (page.parent / target.split("#")[0]).resolve()
+        assert path.exists(), f"{page.name}: {target}"
+
+
+def _suite_table(page):
+    text = page.read_text()
+    return text.split("<!-- suite:start -->", 1)[1].split("<!-- suite:end -->", 1)[0]
+
+
+def test_the_generated_suite_tables_agree():
+    assert _suite_table(ROOT / "README.md") == _suite_table(DOCS / "benchmarks.md")
+    results = (ROOT / "benchmarks" / "results" / "suite.md").read_text().strip()
+    assert _suite_table(ROOT / "README.md").strip() == results
+
+
+def test_the_site_builds_strictly(tmp_path):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
+                           "-d", str(tmp_path / "site")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
