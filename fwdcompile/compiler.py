@@ -30,7 +30,7 @@ from .frontend.calls import Method, RuleCall, call_arguments, classify_call
 from .rules.registry import CustomRule
 from .transform.simplify import forward_substitute, remove_dead
 
-_LOCK = threading.RLock()
+LOCK = threading.RLock()  # held while ASTs are built or parsed (CPython is not thread-safe there)
 _PARSED: dict[Any, Any] = {}  # function -> its parsed, analysed form
 _COMPILED: dict[Any, Any] = {}  # (function, wrt, variant) -> compiled JVP
 _IN_PROGRESS: set[Any] = set()  # functions being compiled (recursion guard)
@@ -68,7 +68,7 @@ class Compiled:
 
 def check(fn):
     """Parse and fence ``fn`` (cached); raises the located errors of those stages."""
-    with _LOCK:
+    with LOCK:
         parsed = _PARSED.get(fn)
         if parsed is None:
             parsed = parse_function(fn)
@@ -83,7 +83,7 @@ def check(fn):
 
 def clear_cache() -> None:
     """Forget every parsed and compiled function (rules registered later apply)."""
-    with _LOCK:
+    with LOCK:
         _PARSED.clear()
         _COMPILED.clear()
 
@@ -108,7 +108,7 @@ def compile_jvp(fn, wrt, name=None, helper=False, batched=False):
 
 def _compile_jvp(fn, wrt, name, batched=False):
     name = name or f"{check(fn).node.name}_jvp" + ("_batched" if batched else "")
-    with _LOCK:
+    with LOCK:
         key = (fn, wrt, name, batched)
         if key in _COMPILED:
             return _COMPILED[key]

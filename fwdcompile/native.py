@@ -77,7 +77,15 @@ def native_array(qualname, name, tangent, t):
 
 
 def compile_native(fn, qualname, params, wrt, types, boundscheck=True):
-    """``(kernel, order, tangent names)`` or a :class:`Refusal` (see the module doc)."""
+    """``(kernel, order, tangent names)`` or a :class:`Refusal` (see the module doc).
+    Holds the compiler's lock: CPython's AST constructors are not safe to run
+    from several threads at once (3.11 raises "AST constructor recursion depth
+    mismatch")."""
+    with compiler.LOCK:
+        return _compile_native(fn, qualname, params, wrt, types, boundscheck)
+
+
+def _compile_native(fn, qualname, params, wrt, types, boundscheck):
     bad = [(n, t) for n, t in zip(params, types) if isinstance(t, str)]
     if bad:
         return Refusal(TypeError, f"{qualname}: backend='llvm' takes float, int and bool "
