@@ -54,6 +54,13 @@ def test_compiled_and_numpy_paths_agree():
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 1000, 300_001])  # 300_001: threaded
+def test_compiled_and_numpy_signs_are_identical(n):
+    fast = DirectionSampler(6).rademacher((n,), step=4, offset=2)
+    slow = DirectionSampler(6, use_llvm=False).rademacher((n,), step=4, offset=2)
+    np.testing.assert_array_equal(fast, slow)
+
+
 def test_rademacher_signs():
     r = DirectionSampler(2).rademacher(N, step=1)
     assert set(np.unique(r)) == {-1.0, 1.0}
