@@ -10,7 +10,8 @@ random data, it times in float64:
 * ``JVP``: fwdcompile's ``jvp`` along one random direction, giving
   R_f = time(f, grad f . v) / time(f) (the paper reports R_f = 2.46);
 * ``FG step``: draw v for every parameter (numpy), one JVP, update; and the
-  same with directions from ``fwdcompile.sampling`` (counter-based, compiled);
+  same with directions from ``fwdcompile.sampling`` (counter-based, compiled,
+  drawn into buffers reused from step to step);
 * PyTorch (CPU, if installed): forward alone, and a backprop step (forward,
   backward, SGD update) in float64 and float32, giving
   R_b = time(f, grad f) / time(f) (the paper reports R_b = 4.17).
@@ -130,13 +131,16 @@ def workload(name, loss, sizes, batch, budget, rng):
     shapes = [p.shape for p in params]
     counter = {"step": 0}
 
-    def fg_step_fast(lr=1e-4):  # directions from the counter-based sampler
+    buffers = [np.empty(shape) for shape in shapes]
+
+    def fg_step_fast(lr=1e-4):  # directions from the counter-based sampler, drawn in place
         p = state["params"]
         counter["step"] += 1
-        vs = directions(0, counter["step"], shapes)
+        vs = directions(0, counter["step"], shapes, out=buffers)
         _, s = f.jvp(*p, X, y, tangents=vs)
         for q, vi in zip(p, vs):  # in place, as an optimizer would
-            q -= (lr * s) * vi
+            vi *= lr * s
+            q -= vi
 
     row = {"name": name, "parameters": int(sum(p.size for p in params)),
            "fg_step_fast": best(fg_step_fast, budget),

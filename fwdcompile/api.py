@@ -529,7 +529,9 @@ def _batched_output(value, tangent, k):
 
 
 def _single_direction(v, slope):
-    grads = tuple(slope * vi for vi in v)
+    # the directions were drawn for this call alone: scale them in place
+    grads = tuple(np.multiply(vi, slope, out=vi) if type(vi) is np.ndarray else slope * vi
+                  for vi in v)
     return grads[0] if len(grads) == 1 else grads
 
 

@@ -339,9 +339,20 @@ class DirectionSampler:
     def backend(self) -> str:
         return "llvm" if self.use_llvm and _kernel() is not None else "numpy"
 
-    def normal(self, shape: Shape, step: int = 0, offset: int = 0) -> np.ndarray:
-        """Standard normal float64 numbers of ``shape`` for this step."""
+    def normal(self, shape: Shape, step: int = 0, offset: int = 0,
+               out: np.ndarray | None = None) -> np.ndarray:
+        """Standard normal float64 numbers of ``shape`` for this step (written
+        into ``out``, a C-contiguous float64 array of that shape, if given:
+        reusing a buffer spares a large model the page faults of a new one)."""
         n = int(np.prod(shape, dtype=np.int64))
+        if out is not None:
+            _check_out(out, shape)
+            if self.use_llvm and _kernel() is not None and n % 2 == 0:
+                _fill(_kernel().normals, out, n // 2, _key(self.seed, step, offset),
+                      n // 2 >= _PARALLEL_PAIRS)
+            else:
+                out[...] = self.normal(shape, step, offset)
+            return out
         key = _key(self.seed, step, offset)
         kernel = _kernel() if self.use_llvm else None
         if kernel is None:
@@ -370,6 +381,12 @@ class DirectionSampler:
         return np.array([1.0, -1.0])[bits].reshape(shape)
 
 
+def _check_out(out, shape):
+    if not (isinstance(out, np.ndarray) and out.dtype == np.float64
+            and out.flags.c_contiguous and out.shape == tuple(shape)):
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {tuple(shape)}")
+
+
 def _fill(kernel, out, count, key, parallel):
     """Run ``kernel`` over items ``0..count`` of ``out``; with ``parallel``, half
     on a second thread (the ctypes call releases the GIL: both cores fill)."""
@@ -385,11 +402,18 @@ def _fill(kernel, out, count, key, parallel):
 
 
 def directions(seed: int, step: int, shapes: Sequence[Shape],
-               distribution: Distribution = "normal") -> tuple[np.ndarray, ...]:
+               distribution: Distribution = "normal",
+               out: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
     """One direction over several parameter arrays: a tuple, one array per shape,
-    each drawn from its own counter range (offset = its position)."""
+    each drawn from its own counter range (offset = its position).  Normal
+    directions can be written into ``out`` (arrays of those shapes)."""
     if distribution not in ("normal", "rademacher"):
         raise ValueError(f"distribution must be 'normal' or 'rademacher', got {distribution!r}")
     sampler = DirectionSampler(seed)
+    if out is not None:
+        if distribution != "normal" or len(out) != len(shapes):
+            raise ValueError("out takes one array per shape, for normal directions")
+        return tuple(sampler.normal(shape, step, offset, out=o)
+                     for offset, (shape, o) in enumerate(zip(shapes, out)))
     draw = sampler.normal if distribution == "normal" else sampler.rademacher
     return tuple(draw(shape, step, offset) for offset, shape in enumerate(shapes))

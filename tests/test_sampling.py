@@ -104,3 +104,17 @@ def test_forward_grad_with_the_counter_based_sampler():
     grad = 2 * x
     var = grad @ grad + 9.0 + grad ** 2  # |grad|^2 (both parameters) + grad_i^2
     assert np.all(np.abs(est - grad) < 5 * np.sqrt(var / 4000))
+
+
+@pytest.mark.parametrize("shape", [(6,), (7,), (3, 200_001)])  # even, odd, threaded
+def test_drawing_into_a_buffer_gives_the_same_numbers(shape):
+    buffer = np.empty(shape)
+    got = DirectionSampler(8).normal(shape, step=3, offset=1, out=buffer)
+    assert got is buffer
+    np.testing.assert_array_equal(got, DirectionSampler(8).normal(shape, step=3, offset=1))
+    shapes = [shape, (5,)]
+    buffers = [np.empty(s) for s in shapes]
+    for a, b in zip(directions(1, 2, shapes, out=buffers), directions(1, 2, shapes)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        DirectionSampler(8).normal(shape, out=np.empty(shape, dtype=np.float32))
