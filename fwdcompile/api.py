@@ -236,11 +236,15 @@ class ForwardGradient:
                 and order == list(self._params) + list(tangent_names):
             self._native_fast[tuple(map(type, args))] = (kernel.fast or kernel,
                                                          len(tangent_names))
-            if kernel.fast is not None and len(tangent_names) == len(args) \
-                    and all(type(a) is float for a in args) and "jvp" not in self.__dict__:
-                general = functools.partial(ForwardGradient.jvp, self)
-                self.jvp = native.jvp_entry(kernel, general, ForwardGradient.jvp.__doc__) \
-                    or _scalar_entry(self, kernel.fast, len(args))
+        if not kwargs and len(args) == len(self._params) and "jvp" not in self.__dict__:
+            general = functools.partial(ForwardGradient.jvp, self)
+            entry = native.jvp_entry(kernel, general, ForwardGradient.jvp.__doc__)
+            if entry is None and kernel.fast is not None and len(tangent_names) == len(args) \
+                    and all(type(a) is float for a in args) \
+                    and order == list(self._params) + list(tangent_names):
+                entry = _scalar_entry(self, kernel.fast, len(args))
+            if entry is not None:
+                self.jvp = entry
         tangent_values = [float(t) if types[self._params.index(n)] in (float, int, bool)
                           else native.native_array(self.__qualname__, n, t,
                                                    types[self._params.index(n)])

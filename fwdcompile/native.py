@@ -108,12 +108,17 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck):
             helpers[helper.name] = gast.parse(helper.own_source).body[0]
             generated[helper.name] = helper
             pending.extend(helper.helpers)
-    whole = order == list(params) + list(compiled.tangent_params) \
-        and len(compiled.tangent_params) == len(params)  # f.jvp(x.., tangents=(dx..))
+    plan = []  # where f.jvp(*args, tangents=...) finds each kernel argument
+    for name in order:
+        if name in params:
+            plan.append(("arg", params.index(name), type_of[name]))
+        else:
+            j = list(compiled.tangent_params).index(name)
+            plan.append(("tangent", j, (type_of[name], params.index(wrt[j]))))
     try:
         kernel = compile_kernel(fdef, tuple(type_of.get(name, float) for name in order),
                                 helpers=helpers, boundscheck=boundscheck,
-                                entry_arity=len(params) if whole else None)
+                                entry=(plan, len(params), len(wrt)))
     except LoweringError as exc:
         where, location = "", {}
         source = generated.get(exc.function)

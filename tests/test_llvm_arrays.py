@@ -389,3 +389,50 @@ def test_reductions_along_an_axis_with_keepdims_and_helper_defaults():
     with pytest.raises(ValueError, match="zero-size"):
         forward_gradient(axis_reductions, backend="llvm").jvp(np.ones((3, 0)),
                                                               tangents=(np.ones((3, 0)),))
+
+
+# --------------------------------------------------------------------------
+# the generated f.jvp entry with arrays
+# --------------------------------------------------------------------------
+
+def scaled_pick(x, i, flip, s):
+    v = x[i] * s
+    return -v if flip else v
+
+
+def test_the_native_entry_takes_arrays_and_hands_the_rest_to_the_general_path():
+    import sys
+
+    f = forward_gradient(scaled_pick, backend="llvm")
+    python = forward_gradient(scaled_pick)
+    x, t = np.arange(1.0, 7.0), np.ones(6)
+    first = f.jvp(x, 2, False, 0.5, tangents=(t, 1.0))
+    assert type(f.jvp).__name__ == "builtin_function_or_method"
+    calls = [((x, 2, False, 0.5), (t, 1.0)),
+             ((x, -1, True, 2.0), (t, 0.5)),
+             ((x[::2], 1, False, 0.5), (t[::2], 1.0)),           # not contiguous
+             ((list(x), 2, False, 0.5), (t, 1.0)),               # not an array
+             ((x, np.int64(2), False, 0.5), (t, 1.0)),           # not an exact int
+             ((x, 2, 0, 0.5), (t, 1.0)),                         # not a bool
+             ((x, 2, False, np.float64(0.5)), (t, 1.0))]         # not an exact float
+    for args, tangents in calls:
+        try:
+            want = python.jvp(*args, tangents=tangents)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                f.jvp(*args, tangents=tangents)
+            continue
+        got = f.jvp(*args, tangents=tangents)
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+    assert f.jvp(x, 2, False, 0.5, tangents=(t, 1.0)) == first
+    with pytest.raises(ValueError, match="shape"):
+        f.jvp(x, 2, False, 0.5, tangents=(np.ones(5), 1.0))  # a tangent of another shape
+    with pytest.raises(TypeError, match="float32"):
+        f.jvp(x.astype(np.float32), 2, False, 0.5, tangents=(t, 1.0))
+    with pytest.raises(IndexError):
+        f.jvp(x, 6, False, 0.5, tangents=(t, 1.0))  # raised by the kernel, through the entry
+    before = [sys.getrefcount(o) for o in (x, t)]
+    for _ in range(1000):
+        result = f.jvp(x, 2, False, 0.5, tangents=(t, 1.0))
+    assert [sys.getrefcount(o) for o in (x, t)] == before
+    assert sys.getrefcount(result) == 2

@@ -31,6 +31,8 @@ import sys
 
 from llvmlite import ir
 
+from .errors import MESSAGES
+
 F64, I64, I32, I8P = ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
 METH_FASTCALL, METH_KEYWORDS = 0x80, 0x02
 _OB_TYPE = 8  # offsetof(PyObject, ob_type) in CPython's default build
@@ -95,11 +97,13 @@ class _Builder:
             err = b.alloca(I64, name="err")
         b.store(ir.Constant(I64, 0), err)
         b.call(self.kernel, values + [out, err])
-        fine = self.fn.append_basic_block("fine")
-        b.cbranch(b.icmp_signed("!=", b.load(err), ir.Constant(I64, 0)),
-                  self.raise_block("PyExc_ZeroDivisionError",
-                                   "integer division or modulo by zero", "zero_div"), fine)
-        b.position_at_end(fine)
+        for bit, (kind, message) in MESSAGES.items():  # the lowest bit set is raised
+            fine = self.fn.append_basic_block(f"no_error_{bit}")
+            flagged = b.icmp_unsigned("!=", b.and_(b.load(err), ir.Constant(I64, bit)),
+                                      ir.Constant(I64, 0))
+            b.cbranch(flagged, self.raise_block(f"PyExc_{kind.__name__}", message,
+                                                f"error_{bit}"), fine)
+            b.position_at_end(fine)
         from_double = self.declare("PyFloat_FromDouble", I8P, [F64])
         value = b.load(b.gep(out, [ir.Constant(I64, 0)]))
         first = b.call(self.declare("PyLong_FromLongLong", I8P, [I64]),
@@ -151,49 +155,131 @@ def wrapper_ir(module, kernel, types, value_is_int):
     return fn.name
 
 
-def entry_ir(module, kernel, arity, value_is_int):
-    """Add ``<kernel>_entry`` (``f.jvp`` for all-float calls) to ``module``;
-    returns its name.  The kernel takes ``arity`` floats and ``arity`` tangents."""
+def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int):
+    """Add ``<kernel>_entry``, ``f.jvp(*args, tangents=(...))`` as a builtin, to
+    ``module``; returns its name.  ``plan`` says, for each kernel argument in
+    order, ``(source, position, type)``: ``source`` is ``"arg"`` (the
+    position-th argument) or ``"tangent"`` (the position-th tangent, whose
+    primal is the argument at index ``type[1]``), and type is float, int,
+    bool or an ArrayType.  A call whose arguments are not exactly of those
+    types (exact float, int or bool; exactly a C-contiguous, aligned float64
+    ndarray of that rank, tangents of their primal's shape) goes to
+    ``self[0]``, the general ``jvp``, unchanged."""
     fn = ir.Function(module, ir.FunctionType(I8P, [I8P, I8P.as_pointer(), I64, I8P]),
                      name=f"{kernel.name}_entry")
     w = _Builder(module, kernel, fn)
     b = w.b
     owner, args, nargs, kwnames = fn.args
     general = fn.append_basic_block("general")
-    float_type = w.global_object("PyFloat_Type").bitcast(I8P)
-    tuple_type = w.global_object("PyTuple_Type").bitcast(I8P)
     tuple_size = w.declare("PyTuple_Size", I64, [I8P])
     tuple_item = w.declare("PyTuple_GetItem", I8P, [I8P, I64])
-    as_double = w.declare("PyFloat_AsDouble", F64, [I8P])
+    types = {name: w.global_object(name).bitcast(I8P)
+             for name in ("PyFloat_Type", "PyLong_Type", "PyBool_Type", "PyTuple_Type")}
+    ndarray = ir.Constant(I64, NDARRAY_TYPE).inttoptr(I8P) if NDARRAY_TYPE else None
 
     def require(condition, label):
         nxt = fn.append_basic_block(label)
         b.cbranch(condition, nxt, general)
         b.position_at_end(nxt)
 
-    require(b.and_(b.icmp_signed("==", nargs, ir.Constant(I64, arity)),
+    def field(obj, offset, kind):
+        return b.load(b.bitcast(b.gep(obj, [ir.Constant(I64, offset)]), kind.as_pointer()))
+
+    require(b.and_(b.icmp_signed("==", nargs, ir.Constant(I64, n_args)),
                    b.icmp_unsigned("!=", kwnames, w.null)), "has_keyword")
     require(b.icmp_signed("==", b.call(tuple_size, [kwnames]), ir.Constant(I64, 1)), "one")
     compare = w.declare("PyUnicode_CompareWithASCIIString", I32, [I8P, I8P])
     name = b.call(tuple_item, [kwnames, ir.Constant(I64, 0)])
     require(b.icmp_signed("==", b.call(compare, [name, w.cstring("tangents", "kw")]),
                           ir.Constant(I32, 0)), "is_tangents")
-    tangents = b.load(b.gep(args, [ir.Constant(I64, arity)]))
-    require(b.icmp_unsigned("==", w.type_of(tangents), tuple_type), "tuple")
-    require(b.icmp_signed("==", b.call(tuple_size, [tangents]), ir.Constant(I64, arity)),
-            "sized")
-    items = [b.load(b.gep(args, [ir.Constant(I64, k)])) for k in range(arity)]
-    items += [b.call(tuple_item, [tangents, ir.Constant(I64, k)]) for k in range(arity)]
-    exact = ir.Constant(ir.IntType(1), 1)
-    for item in items:
-        exact = b.and_(exact, b.icmp_unsigned("==", w.type_of(item), float_type))
-    require(exact, "floats")
-    w.call_and_return([b.call(as_double, [item]) for item in items], value_is_int)
+    tangents = b.load(b.gep(args, [ir.Constant(I64, n_args)]))
+    require(b.icmp_unsigned("==", w.type_of(tangents), types["PyTuple_Type"]), "tuple")
+    require(b.icmp_signed("==", b.call(tuple_size, [tangents]),
+                          ir.Constant(I64, n_tangents)), "sized")
+    values, dims = [], {}
+    for step, (source, position, t) in enumerate(plan):
+        if source == "arg":
+            item = b.load(b.gep(args, [ir.Constant(I64, position)]))
+        else:
+            item = b.call(tuple_item, [tangents, ir.Constant(I64, position)])
+            t, primal = t
+        kind = w.type_of(item)
+        if t is float:
+            require(b.icmp_unsigned("==", kind, types["PyFloat_Type"]), f"float{step}")
+            values.append(b.call(w.declare("PyFloat_AsDouble", F64, [I8P]), [item]))
+        elif t is bool:
+            require(b.icmp_unsigned("==", kind, types["PyBool_Type"]), f"bool{step}")
+            true = w.global_object("_Py_TrueStruct").bitcast(I8P)
+            values.append(b.icmp_unsigned("==", item, true))
+        elif t is int:
+            require(b.icmp_unsigned("==", kind, types["PyLong_Type"]), f"int{step}")
+            with b.goto_entry_block():
+                overflow = b.alloca(I32)
+            as_long = w.declare("PyLong_AsLongLongAndOverflow", I64, [I8P, I32.as_pointer()])
+            v = b.call(as_long, [item, overflow])
+            require(b.icmp_signed("==", b.load(overflow), ir.Constant(I32, 0)), f"fits{step}")
+            values.append(v)
+        else:  # an ndarray: exact type, float64, the rank, C-contiguous and aligned
+            require(b.icmp_unsigned("==", kind, ndarray), f"ndarray{step}")
+            require(b.icmp_signed("==", field(item, _ND, I32), ir.Constant(I32, t.ndim)),
+                    f"rank{step}")
+            descr = field(item, _DESCR, I8P)
+            require(b.icmp_signed("==", field(descr, _TYPE_NUM, I32),
+                                  ir.Constant(I32, _NPY_DOUBLE)), f"float64_{step}")
+            flags = b.and_(field(item, _FLAGS, I32), ir.Constant(I32, _CONTIGUOUS_ALIGNED))
+            require(b.icmp_signed("==", flags, ir.Constant(I32, _CONTIGUOUS_ALIGNED)),
+                    f"contiguous{step}")
+            shape_ptr = field(item, _DIMS, I64.as_pointer())
+            shape = [b.load(b.gep(shape_ptr, [ir.Constant(I64, k)])) for k in range(t.ndim)]
+            if source == "arg":
+                dims[position] = shape
+            else:  # a tangent has its argument's shape
+                same = ir.Constant(ir.IntType(1), 1)
+                for n, m in zip(shape, dims[primal]):
+                    same = b.and_(same, b.icmp_signed("==", n, m))
+                require(same, f"shape{step}")
+            values.append(b.bitcast(field(item, _DATA, I8P), F64.as_pointer()))
+            values.extend(shape)
+    w.call_and_return(values, value_is_int)
     with b.goto_block(general):  # anything else: the general jvp, same arguments
         fallback = b.call(tuple_item, [owner, ir.Constant(I64, 0)])
         vectorcall = w.declare("PyObject_Vectorcall", I8P, [I8P, I8P.as_pointer(), I64, I8P])
         b.ret(b.call(vectorcall, [fallback, args, nargs, kwnames]))
     return fn.name
+
+
+# numpy's PyArrayObject and PyArray_Descr fields (stable since numpy 1.7, and
+# kept by numpy 2 for ABI compatibility); checked at import (NUMPY_LAYOUT_OK)
+_DATA, _ND, _DIMS, _DESCR, _FLAGS = 16, 24, 32, 56, 64
+_TYPE_NUM = 28
+_NPY_DOUBLE = 12
+_CONTIGUOUS_ALIGNED = 0x0001 | 0x0100  # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
+
+
+def _numpy_layout():
+    """``id(numpy.ndarray)`` when the fields above are where numpy keeps them, else 0."""
+    try:
+        import numpy as np
+
+        def at(obj, offset, kind):
+            return kind.from_address(id(obj) + offset).value
+
+        a = np.zeros((3, 5))
+        view = a[:, 1]
+        dims = ctypes.cast(at(a, _DIMS, ctypes.c_void_p), ctypes.POINTER(ctypes.c_int64))
+        ok = (at(a, _DATA, ctypes.c_void_p) == a.ctypes.data and at(a, _ND, ctypes.c_int) == 2
+              and (dims[0], dims[1]) == (3, 5)
+              and at(a, _DESCR, ctypes.c_void_p) == id(a.dtype)
+              and at(a.dtype, _TYPE_NUM, ctypes.c_int) == _NPY_DOUBLE
+              and at(np.zeros(2, np.int64).dtype, _TYPE_NUM, ctypes.c_int) != _NPY_DOUBLE
+              and at(a, _FLAGS, ctypes.c_int) & _CONTIGUOUS_ALIGNED == _CONTIGUOUS_ALIGNED
+              and at(view, _FLAGS, ctypes.c_int) & 0x0001 == 0)
+        return id(np.ndarray) if ok and LAYOUT_OK else 0
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+NDARRAY_TYPE = _numpy_layout()
 
 
 class _MethodDef(ctypes.Structure):

@@ -21,7 +21,7 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from .arrays import ArrayType
-from .callwrap import LAYOUT_OK, as_builtin, entry_ir, wrapper_ir
+from .callwrap import LAYOUT_OK, NDARRAY_TYPE, as_builtin, entry_ir, wrapper_ir
 from .errors import LoweringError, raise_for
 from .lower import lower
 
@@ -113,24 +113,27 @@ class Kernel:
         return leaves
 
 
-def compile_kernel(fdef, types, opt=3, helpers=None, boundscheck=True, entry_arity=None):
+def compile_kernel(fdef, types, opt=3, helpers=None, boundscheck=True, entry=None):
     """A :class:`Kernel` for the generated JVP ``fdef`` at argument ``types``.
-    ``entry_arity=n`` also builds the ``f.jvp(x1..xn, tangents=(t1..tn))``
-    wrapper when the kernel takes n floats then n float tangents."""
+    ``entry=(plan, number of arguments, number of tangents)`` also builds the
+    ``f.jvp(*args, tangents=(...))`` builtin (see callwrap.entry_ir) when the
+    kernel returns one value and one tangent."""
+    entry_spec = entry
     with _LOCK:
         _init()
         module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers, boundscheck)
-        wrapper = None
-        if n_values is None and value_kinds and not any(isinstance(t, ArrayType) for t in types) \
-                and not (value_kinds[0] + tangent_kinds[0]).count("array"):
+        wrapper = entry = None
+        scalar_result = n_values is None and value_kinds \
+            and not (value_kinds[0] + tangent_kinds[0]).count("array")
+        if scalar_result and not any(isinstance(t, ArrayType) for t in types):
             # one value and one tangent, all scalars: a CPython wrapper
             wrapper = wrapper_ir(module, module.get_global(fdef.name), types,
                                  value_kinds[0] == "int")
-        entry = None
-        if wrapper is not None and entry_arity and LAYOUT_OK \
+        if scalar_result and entry_spec is not None and LAYOUT_OK \
                 and hasattr(ctypes.pythonapi, "PyObject_Vectorcall") \
-                and types == (float,) * (2 * entry_arity):
-            entry = entry_ir(module, module.get_global(fdef.name), entry_arity,
+                and (NDARRAY_TYPE or not any(isinstance(t, ArrayType) for t in types)):
+            plan, n_args, n_tangents = entry_spec
+            entry = entry_ir(module, module.get_global(fdef.name), plan, n_args, n_tangents,
                              value_kinds[0] == "int")
         triple = llvm.get_process_triple()
         module.triple = triple
