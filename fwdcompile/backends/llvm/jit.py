@@ -135,6 +135,10 @@ def compile_kernel(fdef, types, opt=3, helpers=None, boundscheck=True, entry=Non
             plan, n_args, n_tangents = entry_spec
             entry = entry_ir(module, module.get_global(fdef.name), plan, n_args, n_tangents,
                              value_kinds[0] == "int")
+        if wrapper is not None or entry is not None:
+            # one optimized copy of the kernel, called by its wrappers: inlined into
+            # each, O3 would optimize it two or three times (compile time doubles)
+            module.get_global(fdef.name).attributes.add("noinline")
         triple = llvm.get_process_triple()
         module.triple = triple
         target = llvm.Target.from_triple(triple)
