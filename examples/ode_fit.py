@@ -1,19 +1,23 @@
 """Fit a parameter of your own simulation with forward gradients: a damped
 oscillator integrated with hand-written RK4 loops.
 
-    python examples/ode_fit.py [--out examples/output]
+    python examples/ode_fit.py [--out examples/output] [--backend llvm]
 
 The "measurements" come from damping c = 0.3; starting from c = 1.0 we
 minimise the squared error of the simulated trajectory with forward gradient
 descent.  The simulation is plain Python and numpy (loops, a preallocated
-array, in-place writes, a helper defined inside the function).
+array, in-place writes, a helper defined inside the function).  With
+``--backend llvm`` the same code runs as native code (about 90× faster per
+step here).
 """
 
 import argparse
 import os
+import time
 
 import numpy as np
 
+from fwdcompile import forward_gradient
 from fwdcompile.optim import FGD, minimize
 
 
@@ -42,10 +46,16 @@ def misfit(c, data):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "output"))
+    parser.add_argument("--backend", choices=("python", "llvm"), default="python")
     args = parser.parse_args()
     data = simulate(0.3)
-    result = minimize(misfit, 1.0, args=(data,), steps=300, optimizer=FGD(lr=0.5), rng=0,
-                      progress=False)
+    f = forward_gradient(misfit, wrt=("c",), backend=args.backend)
+    for attempt in ("first run, compiling included", "second run"):
+        start = time.perf_counter()
+        result = minimize(f, 1.0, args=(data,), steps=300, optimizer=FGD(lr=0.5), rng=0,
+                          progress=False)
+        print(f"300 steps on the {args.backend} backend ({attempt}): "
+              f"{time.perf_counter() - start:.3f} s")
     print(f"{'step':>5} {'misfit':>12}")
     for step in (0, 10, 30, 100, 299):
         print(f"{step:>5} {result.history[step]:>12.3e}")
