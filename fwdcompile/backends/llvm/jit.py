@@ -113,7 +113,7 @@ class Kernel:
         return leaves
 
 
-def compile_kernel(fdef, types, opt=3, helpers=None, boundscheck=True, entry=None):
+def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=None):
     """A :class:`Kernel` for the generated JVP ``fdef`` at argument ``types``.
     ``entry=(plan, number of arguments, number of tangents)`` also builds the
     ``f.jvp(*args, tangents=(...))`` builtin (see callwrap.entry_ir) when the
@@ -137,7 +137,7 @@ def compile_kernel(fdef, types, opt=3, helpers=None, boundscheck=True, entry=Non
                              value_kinds[0] == "int")
         if wrapper is not None or entry is not None:
             # one optimized copy of the kernel, called by its wrappers: inlined into
-            # each, O3 would optimize it two or three times (compile time doubles)
+            # each, it would be optimized two or three times
             module.get_global(fdef.name).attributes.add("noinline")
         triple = llvm.get_process_triple()
         module.triple = triple
