@@ -68,7 +68,9 @@ class _Lowering(ArrayLowering):
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
         self.params = params  # defaults are applied by the caller, before the native call
         self.types = dict(zip(params, arg_types))
+        self.known_types = None
         self.infer_types()
+        self.known_types = {}  # id(node) -> (node, type), once every variable's type is fixed
         self.inlined = inlinable_temporaries(fdef, self.types)  # name -> its Assign
         self.is_helper = name is not None
         ll_args = []
@@ -273,6 +275,14 @@ class _Lowering(ArrayLowering):
         return bool
 
     def expr_type(self, node):
+        if self.known_types is None:  # still inferring: variables' types may change
+            return self.infer_expr_type(node)
+        entry = self.known_types.get(id(node))
+        if entry is None:
+            entry = self.known_types[id(node)] = (node, self.infer_expr_type(node))
+        return entry[1]
+
+    def infer_expr_type(self, node):
         t = self.array_expr_type(node)
         if t is not None:
             return t
