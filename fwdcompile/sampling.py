@@ -129,8 +129,8 @@ def _sincos_turns(u):
 
 _KERNEL = None
 _LOCK = threading.Lock()
-_PARALLEL_PAIRS = 1 << 16
-_INTERLEAVE = 4  # vectors in flight per loop iteration (measured: 2 and 8 are slower)  # below this a second thread costs more than it saves
+_PARALLEL_PAIRS = 1 << 16  # below this a second thread costs more than it saves
+_INTERLEAVE = 4  # vectors in flight per loop iteration (measured: 2 and 8 are slower)
 
 
 class _Kernels:
