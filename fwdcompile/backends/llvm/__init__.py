@@ -1,9 +1,18 @@
 """The native backend: lower the generated JVP to LLVM IR and call it.
 
-``lower.py`` (scalars, control flow, helpers) and ``arrays.py`` (arrays)
-turn the generated function into IR; ``callwrap.py`` adds the CPython entry
-points; ``jit.py`` optimizes the module at O2 (O3 ran no faster in
-``benchmarks/bench_llvm.py`` and compiled about 20% slower), compiles it with
-MCJIT and returns a callable.  ``errors.py`` holds what can go wrong.
+The pipeline, one module per job:
+
+- ``lower.py``: scalars, control flow, helper calls, returns (the lowering);
+- ``arrays.py``: array values, memory, indexing and array statements;
+- ``array_types.py``: the types and shapes of array expressions;
+- ``elementwise.py``: elementwise expressions as fused loops, broadcasting, ``@``;
+- ``reductions.py``: sums, means, extremes, along an axis or not;
+- ``temporaries.py``: which array temporaries need no storage;
+- ``numpy_names.py``: the numpy and math calls it knows, by name;
+- ``callwrap.py``: CPython entry points generated in IR;
+- ``jit.py``: optimizes at O2 (O3 ran no faster in ``benchmarks/bench_llvm.py``
+  and compiled about 20% slower), compiles with MCJIT, returns a callable;
+- ``errors.py``: what can go wrong, at compile time and at run time.
+
 llvmlite is imported only when this package is.
 """

@@ -27,7 +27,12 @@ import contextlib
 import gast
 from llvmlite import ir
 
-from .arrays import Arr, ArrayLowering, ArrayType, inlinable_temporaries
+from .array_types import ArrayTyping
+from .arrays import Arr, ArrayLowering, ArrayType
+from .elementwise import ElementwiseLowering
+from .reductions import ReductionLowering
+from .numpy_names import name_of
+from .temporaries import inlinable_temporaries
 from .errors import LoweringError
 
 F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
@@ -54,7 +59,7 @@ class _Helper:
         self.fn, self.types, self.kinds, self.tangent_kinds = fn, types, kinds, tangent_kinds
 
 
-class _Lowering(ArrayLowering):
+class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLowering):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
                  boundscheck=True, constants=None):
         """``name`` set: a helper, whose array parameters arrive as whole views
@@ -313,7 +318,7 @@ class _Lowering(ArrayLowering):
         if isinstance(node, gast.IfExp):
             return self.join(self.expr_type(node.body), self.expr_type(node.orelse))
         if isinstance(node, gast.Call):
-            name = _call_name(node)
+            name = name_of(node)
             if name in ("int", "len", "round"):
                 return int
             if name in ("abs", "min", "max"):
@@ -388,7 +393,7 @@ class _Lowering(ArrayLowering):
             raise LoweringError("chained assignment does not lower", stmt)
         target, value = stmt.targets[0], stmt.value
         if isinstance(target, gast.Name) and self.inlined.get(target.id) is stmt:
-            return  # recomputed where it is used (arrays.inlinable_temporaries)
+            return  # recomputed where it is used (temporaries.py)
         if isinstance(target, gast.Name) and isinstance(self.types[target.id], ArrayType):
             self.assign_array(target.id, value)
         elif isinstance(target, gast.Name) and self.types[target.id] is float \
@@ -534,7 +539,7 @@ class _Lowering(ArrayLowering):
             self.counted_loop(ir.Constant(I64, 0), length, ir.Constant(I64, 1), bind,
                               stmt.body)
             return
-        if not (isinstance(it, gast.Call) and _call_name(it) == "range"
+        if not (isinstance(it, gast.Call) and name_of(it) == "range"
                 and isinstance(stmt.target, gast.Name) and 1 <= len(it.args) <= 3):
             raise LoweringError("only `for name in range(...)` loops lower", stmt)
         args = [self.convert(self.expr(a), int) for a in it.args]
@@ -741,7 +746,7 @@ class _Lowering(ArrayLowering):
                 raise LoweringError("an array is used where a number is expected", node)
             return self.reduce(node.func.attr, [receiver], node)
         if any(isinstance(self.expr_type(a), ArrayType) for a in node.args):
-            name = _call_name(node)
+            name = name_of(node)
             if isinstance(self.expr_type(node), ArrayType):
                 raise LoweringError("an array is used where a number is expected", node)
             if name == "len":
@@ -749,7 +754,7 @@ class _Lowering(ArrayLowering):
             return self.reduce(name, node.args, node)
         if node.keywords:
             raise LoweringError("keyword arguments do not lower", node)
-        name = _call_name(node)
+        name = name_of(node)
         args = [self.expr(a) for a in node.args]
         b = self.builder
         if name == "float":
@@ -808,16 +813,6 @@ class _Lowering(ArrayLowering):
             fn = self.module.globals.get(name) or ir.Function(
                 self.module, ir.FunctionType(F64, [F64] * len(args)), name=name)
         return self.builder.call(fn, args)
-
-
-def _call_name(node):
-    """``math.sin`` -> "sin", ``abs`` -> "abs", ``_rt.pow_dx`` -> "pow_dx"."""
-    func = node.func
-    if isinstance(func, gast.Name):
-        return func.id
-    if isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name):
-        return func.attr
-    raise LoweringError("calls through expressions do not lower", node)
 
 
 def lower(fdef, arg_types, helpers=None, boundscheck=True):

@@ -1,0 +1,197 @@
+"""Types of array expressions in the native backend.
+
+Contract: :class:`ArrayTyping` (mixed into the lowering) answers
+``array_expr_type(node)``: an :class:`ArrayType` for an array-valued
+expression, ``float``/``int`` for an array-derived number (an element, a
+reduction, ``len``, ``.shape[k]``), or None when the expression involves no
+array.  Shapes follow numpy (broadcasting, reductions with ``axis`` and
+``keepdims``, ``@``); constructs outside the native subset raise
+:class:`LoweringError` here, before any code is emitted.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .arrays import ArrayType
+from .errors import LoweringError
+from .numpy_names import MODULES, REDUCTIONS, UFUNCS, constant_int, name_of
+
+
+class ArrayTyping:
+    """Type inference for array expressions; see the module docstring."""
+
+    def array_expr_type(self, node):
+        """The type of an array-valued or array-derived expression, or None
+        when ``node`` does not involve arrays."""
+        if isinstance(node, gast.Name):
+            t = self.types.get(node.id)
+            return t if isinstance(t, ArrayType) else None
+        if isinstance(node, gast.Subscript):
+            base = node.value
+            if isinstance(base, gast.Attribute) and base.attr == "shape":
+                return int
+            t = self.array_expr_type(base)
+            if not isinstance(t, ArrayType):
+                return None
+            parts = self.index_parts(node, t.ndim)
+            kept = t.ndim - len(parts) + sum(isinstance(p, gast.Slice) for p in parts)
+            return float if kept == 0 else ArrayType(kept)
+        if isinstance(node, gast.Attribute):
+            t = self.array_expr_type(node.value)
+            if t is None:
+                return None
+            if node.attr == "T":
+                return t
+            if node.attr in ("size", "ndim"):
+                return int
+            raise LoweringError(f"the array attribute `.{node.attr}` does not lower", node)
+        if isinstance(node, gast.BinOp):
+            left, right = self.array_expr_type(node.left), self.array_expr_type(node.right)
+            if isinstance(node.op, gast.MatMult):
+                return self.matmul_type(left, right, node)
+            if isinstance(left, ArrayType) or isinstance(right, ArrayType):
+                return self.broadcast_type(left, right, node)
+            return None
+        if isinstance(node, gast.UnaryOp):
+            t = self.array_expr_type(node.operand)
+            return t if isinstance(t, ArrayType) else None
+        if isinstance(node, gast.Compare):
+            types = [self.array_expr_type(v) for v in [node.left] + node.comparators]
+            if any(isinstance(t, ArrayType) for t in types):
+                return ArrayType(max(t.ndim for t in types if isinstance(t, ArrayType)))
+            return None
+        if isinstance(node, gast.Call):
+            return self.call_array_type(node)
+        return None
+
+    def reduction_spec(self, node):
+        """``(name, operands, axis or None, keepdims)`` of ``np.sum(a, axis=...)``,
+        ``a.sum(axis=...)`` or ``_rt.max_jvp(a, z, d_a, axis=..., keepdims=...)``."""
+        receiver = self.method_receiver(node)
+        name = node.func.attr if isinstance(node.func, gast.Attribute) else name_of(node)
+        operands = [receiver] if receiver is not None else list(node.args)
+        extra = list(node.args) if receiver is not None else []
+        count = 3 if name == "max_jvp" else 1
+        extra += operands[count:]
+        operands = operands[:count]
+        options = {k.arg: k.value for k in node.keywords}
+        if extra:
+            if len(extra) > 1 or "axis" in options:
+                raise LoweringError(f"`{name}` with these arguments does not lower", node)
+            options["axis"] = extra[0]
+        unknown = set(options) - {"axis", "keepdims"}
+        if unknown:
+            raise LoweringError(f"`{name}` with {sorted(unknown)} does not lower", node)
+        axis = options.get("axis")
+        if isinstance(axis, gast.Name) and axis.id in self.constants:
+            axis = self.constants[axis.id]  # a helper's parameter, passed as a constant
+        elif isinstance(axis, gast.Tuple):  # every axis: the same as none
+            rank = getattr(self.array_expr_type(operands[0]), "ndim", 0)
+            if sorted(constant_int(e) % max(rank, 1) if constant_int(e) is not None else -1
+                      for e in axis.elts) != list(range(rank)):
+                raise LoweringError("a reduction over some of several axes does not lower", node)
+            axis = None
+        elif axis is not None and not (isinstance(axis, gast.Constant) and axis.value is None):
+            axis = constant_int(axis)
+            if axis is None:
+                raise LoweringError("a reduction's axis must be an integer constant", node)
+        else:
+            axis = None
+        keep = options.get("keepdims")
+        if keep is not None and not (isinstance(keep, gast.Constant)
+                                     and isinstance(keep.value, bool)):
+            raise LoweringError("keepdims must be True or False", node)
+        return name, operands, axis, bool(keep is not None and keep.value)
+
+    def reduction_type(self, node):
+        name, operands, axis, keep = self.reduction_spec(node)
+        t = self.array_expr_type(operands[0])
+        if not isinstance(t, ArrayType):
+            return None
+        if axis is not None and not -t.ndim <= axis < t.ndim:
+            raise LoweringError(f"axis {axis} is out of range for a {t.ndim}-D array", node)
+        if keep:
+            return t
+        rank = 0 if axis is None else t.ndim - 1
+        return float if rank == 0 else ArrayType(rank)
+
+    @staticmethod
+    def matmul_type(a, b, node):
+        if not (isinstance(a, ArrayType) and isinstance(b, ArrayType)):
+            raise LoweringError("`@` / np.dot with a scalar operand does not lower", node)
+        return {(1, 1): float, (2, 1): ArrayType(1), (1, 2): ArrayType(1),
+                (2, 2): ArrayType(2)}[(a.ndim, b.ndim)]
+
+    @staticmethod
+    def broadcast_type(a, b, node):
+        return ArrayType(max(t.ndim for t in (a, b) if isinstance(t, ArrayType)))
+
+    def call_array_type(self, node):
+        func = node.func
+        receiver = self.method_receiver(node)
+        if receiver is not None:  # x.copy(), x.sum(), ...
+            t = self.array_expr_type(receiver)
+            if t is None:
+                return None
+            if func.attr == "copy":
+                return t
+            if func.attr in REDUCTIONS:
+                return self.reduction_type(node)
+            raise LoweringError(f"the array method `.{func.attr}()` does not lower", node)
+        name = name_of(node)
+        arg_types = [self.array_expr_type(a) for a in node.args]
+        if name in ("zeros", "ones", "empty"):
+            shape = node.args[0] if node.args else None
+            return ArrayType(len(shape.elts) if isinstance(shape, gast.Tuple) else 1)
+        if not any(isinstance(t, ArrayType) for t in arg_types):
+            return None
+        if name in ("zeros_like", "ones_like", "empty_like", "copy", "array", "asarray"):
+            return arg_types[0]
+        if name in ("dot", "matmul") and len(node.args) == 2 and not node.keywords:
+            return self.matmul_type(*arg_types, node)
+        if name in ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp") \
+                and name != "sum" or name == "sum" and (len(node.args) > 1 or node.keywords):
+            return self.reduction_type(node)
+        if name in REDUCTIONS or name == "len":
+            arity = {"dot": 2, "vdot": 2}.get(name, 1)
+            if node.keywords or len(node.args) > arity:
+                raise LoweringError(f"`{name}` with options does not lower", node)
+            if name == "vdot" and any(not isinstance(t, ArrayType) or t.ndim != 1
+                                      for t in arg_types):
+                raise LoweringError("np.vdot lowers for two vectors only", node)
+            return int if name == "len" else float
+        if name in UFUNCS:
+            t = None
+            for a in arg_types:
+                if isinstance(a, ArrayType):
+                    t = a if t is None else self.broadcast_type(t, a, node)
+            return t
+        if name == "sum" and len(node.args) == 1:  # builtin sum over a vector
+            return float
+        raise LoweringError(f"the call to `{name}` on arrays does not lower", node)
+
+    @staticmethod
+    def method_receiver(node):
+        func = node.func
+        if isinstance(func, gast.Attribute) and not (
+                isinstance(func.value, gast.Name) and func.value.id in MODULES):
+            return func.value
+        return None
+
+    @staticmethod
+    def index_parts(node, ndim):
+        """The index items of ``a[...]``, with ``...`` expanded into full slices."""
+        index = node.slice
+        parts = list(index.elts) if isinstance(index, gast.Tuple) else [index]
+        for k, p in enumerate(parts):
+            if isinstance(p, gast.Constant) and p.value is Ellipsis:
+                full = gast.Slice(lower=None, upper=None, step=None)
+                parts[k:k + 1] = [full] * (ndim - len(parts) + 1)
+                break
+        for p in parts:
+            if isinstance(p, gast.Constant) and p.value is None:
+                raise LoweringError("new axes (`None` in an index) do not lower", node)
+        if len(parts) > ndim:
+            raise LoweringError("too many indices for the array", node)
+        return parts

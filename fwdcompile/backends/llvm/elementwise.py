@@ -1,0 +1,263 @@
+"""Elementwise array expressions in the native backend, as fused loops.
+
+Contract: :class:`ElementwiseLowering` (mixed into the lowering) turns an
+array expression into a :class:`Lazy`: its shape and a function emitting one
+element inside a consumer's loop, so that ``x[1:] - x[:-1] ** 2`` inside
+``np.sum`` is one loop with no temporary.  Operands broadcast as in numpy
+(checked at run time: the ``SHAPE`` bit); consumers (:meth:`materialize`,
+:meth:`write_into`, reductions) loop through :meth:`each`, which runs a
+second copy of the loop without the broadcasting index arithmetic when no
+operand broadcasts, so the common case vectorizes.  ``view[...] = expr``
+goes through a temporary when the two overlap in memory, as numpy's
+semantics require.  ``@`` with a matrix is a lazy array of inner products.
+"""
+
+from __future__ import annotations
+
+import gast
+from llvmlite import ir
+
+from .arrays import F64, I1, I64, I64P, ArrayType, Lazy
+from .errors import SHAPE, LoweringError
+from .numpy_names import REDUCTIONS, UFUNCS, name_of
+
+
+
+class ElementwiseLowering:
+    """Elementwise expressions and matrix products; see the module docstring."""
+
+    def lazy(self, node):
+        """A :class:`Lazy` for an elementwise expression (scalars hoisted)."""
+        if isinstance(node, gast.Name) and node.id in self.inlined:
+            return self.lazy(self.inlined[node.id].value)
+        t = self.array_expr_type(node)
+        if not isinstance(t, ArrayType):
+            value = self.convert(self.expr(node), float) if self.expr_type(node) is not bool \
+                else self.expr(node)
+            return Lazy(None, lambda index: value, [])
+        if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
+            arr = self.array_value(node)
+            return Lazy(arr.shape, lambda index: self.builder.load(
+                self.element_pointer(arr, index)), [arr])
+        if isinstance(node, gast.BinOp) and isinstance(node.op, gast.MatMult):
+            return self.matmul(node.left, node.right, node)
+        if isinstance(node, gast.BinOp):
+            return self.combine(node, [node.left, node.right],
+                                lambda x, y: self.float_binop(node.op, x, y, node))
+        if isinstance(node, gast.UnaryOp):
+            if not isinstance(node.op, (gast.USub, gast.UAdd)):
+                raise LoweringError("this unary operator on arrays does not lower", node)
+            inner = self.lazy(node.operand)
+            if isinstance(node.op, gast.USub):
+                return inner.map(self.builder.fneg)
+            return inner
+        if isinstance(node, gast.Compare):
+            if len(node.ops) != 1:
+                raise LoweringError("chained comparisons of arrays do not lower", node)
+            return self.combine(node, [node.left, node.comparators[0]],
+                                lambda x, y: self.compare_values(node.ops[0], x, y, node))
+        if isinstance(node, gast.Call):
+            name = name_of(node)
+            receiver = self.method_receiver(node)
+            if receiver is not None and node.func.attr == "copy" or name in (
+                    "copy", "array", "asarray"):
+                return self.lazy(receiver if receiver is not None else node.args[0])
+            if name in ("dot", "matmul") and len(node.args) == 2:
+                return self.matmul(node.args[0], node.args[1], node)
+            if name in REDUCTIONS:
+                return self.reduce_along(node)
+            if name not in UFUNCS or node.keywords:
+                raise LoweringError(f"`{name}` on arrays does not lower", node)
+            return self.combine(node, node.args, lambda *xs: self.ufunc(name, xs, node))
+        raise LoweringError(f"`{type(node).__name__}` on arrays does not lower", node)
+
+    def combine(self, node, operands, op):
+        parts = [self.lazy(a) for a in operands]
+        shape = self.broadcast_shape([p.shape for p in parts])
+        parts = [self.align_to(p, shape) for p in parts]
+        leaves = [leaf for p in parts for leaf in p.leaves]
+        same = self.all_of([p.same for p in parts])
+        direct = None if same is None else (lambda index: op(*[p.fast(index) for p in parts]))
+        return Lazy(shape, lambda index: op(*[p.element(index) for p in parts]), leaves,
+                     direct, same)
+
+    def align_to(self, part, shape):
+        """``part`` read at the indices of the broadcast ``shape``."""
+        if part.shape is None or part.shape is shape:
+            return part
+        b = self.builder
+        equal = ir.Constant(I1, int(len(part.shape) == len(shape)))
+        if len(part.shape) == len(shape):
+            for n, m in zip(part.shape, shape):
+                equal = b.and_(equal, b.icmp_signed("==", n, m))
+        return Lazy(shape, lambda index: self.aligned(part, shape, index), part.leaves,
+                     part.fast, self.all_of([equal, part.same]))
+
+    def all_of(self, flags):
+        flags = [f for f in flags if f is not None]
+        if not flags:
+            return None
+        out = flags[0]
+        for f in flags[1:]:
+            out = self.builder.and_(out, f)
+        return out
+
+    def each(self, lazy, shape, body):
+        """``body(element, index)`` over ``shape``: one loop reading ``lazy``
+        directly when no operand broadcasts, another when one does."""
+        if lazy.same is None:
+            self.loop_nest(shape, lambda index: body(lazy.element(index), index))
+            return
+        with self.builder.if_else(lazy.same) as (unbroadcast, broadcast):
+            with unbroadcast:
+                self.loop_nest(shape, lambda index: body(lazy.fast(index), index))
+            with broadcast:
+                self.loop_nest(shape, lambda index: body(lazy.element(index), index))
+
+    def broadcast_shape(self, shapes):
+        """The shape operands of ``shapes`` broadcast to, by numpy's rules
+        (right-aligned; a dimension of 1 stretches), checked at run time."""
+        ranked = [s for s in shapes if s is not None]
+        if not ranked:
+            return None
+        if all(s is ranked[0] for s in ranked):
+            return ranked[0]
+        b = self.builder
+        one = ir.Constant(I64, 1)
+        rank = max(len(s) for s in ranked)
+        out, bad = [], ir.Constant(I1, 0)
+        for k in range(rank):
+            size = None
+            for s in ranked:
+                j = k - (rank - len(s))
+                if j < 0:
+                    continue
+                n = s[j]
+                if size is None:
+                    size = n
+                    continue
+                size_one, n_one = b.icmp_signed("==", size, one), b.icmp_signed("==", n, one)
+                differ = b.icmp_signed("!=", size, n)
+                bad = b.or_(bad, b.and_(differ, b.not_(b.or_(size_one, n_one))))
+                size = b.select(size_one, n, size)
+            out.append(size)
+        self.fail_if(bad, SHAPE)
+        return tuple(out)
+
+    def aligned(self, part, shape, index):
+        """``part``'s element at ``index`` of the broadcast ``shape``."""
+        if part.shape is None or part.shape is shape:
+            return part.element(index)
+        b = self.builder
+        offset = len(shape) - len(part.shape)
+        own = [b.select(b.icmp_signed("==", n, ir.Constant(I64, 1)), ir.Constant(I64, 0),
+                        index[offset + j]) for j, n in enumerate(part.shape)]
+        return part.element(own)
+
+    def matmul(self, left, right, node):
+        """``left @ right`` with a matrix on either side, as a lazy array whose
+        elements are inner products (each its own loop, summed in order)."""
+        a, c = self.lazy(left), self.lazy(right)
+        b = self.builder
+        inner_a, inner_c = a.shape[-1], c.shape[0]
+        self.fail_if(b.icmp_signed("!=", inner_a, inner_c), SHAPE)
+        shape = a.shape[:-1] + c.shape[1:]
+
+        def element(index):
+            outer_a, outer_c = index[:len(a.shape) - 1], index[len(a.shape) - 1:]
+            with b.goto_entry_block():
+                acc = b.alloca(F64, name="inner")
+            b.store(ir.Constant(F64, 0.0), acc)
+
+            def step(k):
+                term = b.fmul(self.convert(a.element(outer_a + [k[0]]), float),
+                              self.convert(c.element([k[0]] + outer_c), float))
+                b.store(b.fadd(b.load(acc), term, flags=("reassoc", "contract")), acc)
+
+            self.loop_nest((inner_a,), step)
+            return b.load(acc)
+
+        return Lazy(shape, element, a.leaves + c.leaves)
+
+    def require_same_shape(self, a, b):
+        bad = ir.Constant(I1, 0)
+        for x, y in zip(a, b):
+            bad = self.builder.or_(bad, self.builder.icmp_signed("!=", x, y))
+        self.fail_if(bad, SHAPE)
+
+    def ufunc(self, name, xs, node):
+        b = self.builder
+        fl = [self.convert(x, float) if x.type != I1 else x for x in xs]
+        if name == "where":
+            cond = self.convert(xs[0], bool)
+            return b.select(cond, self.convert(xs[1], float), self.convert(xs[2], float))
+        if name == "square":
+            return b.fmul(fl[0], fl[0])
+        if name in ("maximum", "minimum"):  # numpy propagates NaN from either side
+            x, y = fl
+            pick = b.fcmp_ordered(">=" if name == "maximum" else "<=", x, y)
+            nan = b.fcmp_unordered("uno", x, x)
+            return b.select(nan, x, b.select(pick, x, y))
+        if name == "sign":
+            x = fl[0]
+            pos = b.uitofp(b.fcmp_ordered(">", x, ir.Constant(F64, 0.0)), F64)
+            neg = b.uitofp(b.fcmp_ordered("<", x, ir.Constant(F64, 0.0)), F64)
+            nan = b.fcmp_unordered("uno", x, x)
+            return b.select(nan, x, b.fsub(pos, neg))
+        return self.call_math(UFUNCS[name], fl)
+
+    def materialize(self, lazy):
+        out = self.allocate(lazy.shape)
+        self.each(lazy, lazy.shape, lambda x, index: self.builder.store(
+            self.convert(x, float), self.element_pointer(out, index)))
+        return out
+
+    def write_into(self, target, lazy, node):
+        """``target[...] = lazy`` elementwise, as numpy does it: the right side
+        is computed in full first when it overlaps the target in memory."""
+        if lazy.shape is not None:
+            if len(lazy.shape) > target.ndim:
+                raise LoweringError("assigning an array of higher rank does not lower", node)
+            b = self.builder
+            bad = ir.Constant(I1, 0)  # each dimension equal to the target's, or 1
+            for n, m in zip(lazy.shape, target.shape[target.ndim - len(lazy.shape):]):
+                bad = b.or_(bad, b.and_(b.icmp_signed("!=", n, m),
+                                        b.icmp_signed("!=", n, ir.Constant(I64, 1))))
+            self.fail_if(bad, SHAPE)
+            lazy = self.align_to(lazy, target.shape)
+
+        def copy(source):
+            self.each(source, target.shape, lambda x, index: self.builder.store(
+                self.convert(x, float), self.element_pointer(target, index)))
+
+        if not lazy.leaves:
+            copy(lazy)
+            return
+        b = self.builder
+        overlap = ir.Constant(I1, 0)
+        lo, hi = self.extent(target)
+        for leaf in lazy.leaves:
+            l_lo, l_hi = self.extent(leaf)
+            overlap = b.or_(overlap, b.and_(b.icmp_unsigned("<", l_lo, hi),
+                                            b.icmp_unsigned("<", lo, l_hi)))
+        with b.if_else(overlap, likely=False) as (through_temp, direct):
+            with through_temp:
+                temp = self.materialize(lazy)
+                copy(Lazy(temp.shape, lambda index: b.load(self.element_pointer(temp, index)),
+                           []))
+                b.call(self.libc("free", ir.VoidType(), [I64P]), [temp.owner])
+            with direct:
+                copy(lazy)
+
+    def extent(self, arr):
+        """The byte range ``[lo, hi)`` an array's elements may occupy (an over-
+        approximation for negative strides: the whole span either way)."""
+        b = self.builder
+        base = b.ptrtoint(arr.data, I64)
+        lo, hi = base, base
+        for n, s in zip(arr.shape, arr.strides):
+            reach = b.mul(b.mul(b.sub(n, ir.Constant(I64, 1)), s), ir.Constant(I64, 8))
+            positive = b.icmp_signed(">", reach, ir.Constant(I64, 0))
+            hi = b.add(hi, b.select(positive, reach, ir.Constant(I64, 0)))
+            lo = b.add(lo, b.select(positive, ir.Constant(I64, 0), reach))
+        return lo, b.add(hi, ir.Constant(I64, 8))

@@ -1,0 +1,159 @@
+"""Reductions in the native backend: sums, means, extremes and products.
+
+Contract: :class:`ReductionLowering` (mixed into the lowering) reduces an
+elementwise expression to a number in one loop (:meth:`reduce`; sums are
+reassociated so that the loop vectorizes), or along one axis to a lazy
+array whose elements each run an inner loop (:meth:`reduce_along`, with
+``keepdims``).  ``np.max``/``np.min`` of an empty array set the ``EMPTY``
+bit, as numpy raises; NaN wins, as in numpy.  ``_rt.max_jvp`` (the tangent
+of a max or min) shares the derivative between ties, as runtime.py does.
+"""
+
+from __future__ import annotations
+
+import gast
+from llvmlite import ir
+
+from .arrays import F64, I64, Lazy
+from .errors import EMPTY, LoweringError
+
+
+class ReductionLowering:
+    """Reductions; see the module docstring."""
+
+    def reduce(self, name, operands, node):
+        b = self.builder
+        if name in ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp") \
+                and isinstance(node, gast.Call) and (node.keywords or len(operands) > (
+                    3 if name == "max_jvp" else 1)):
+            operands = self.reduction_spec(node)[1]  # an axis that leaves a number
+        if name == "max_jvp":
+            return self.extremum_tangent(operands, node)
+        if name in ("dot", "vdot", "matmul"):
+            lazy = self.combine(node, operands, lambda x, y: b.fmul(self.convert(x, float),
+                                                                    self.convert(y, float)))
+            name = "sum"
+        else:
+            lazy = self.lazy(operands[0])
+        with b.goto_entry_block():
+            acc = b.alloca(F64, name=name)
+        start = {"sum": 0.0, "mean": 0.0, "prod": 1.0}.get(name)
+        if start is None:  # max/min: numpy raises on an empty array
+            self.fail_if(b.icmp_signed("==", self.size_of(lazy.shape), ir.Constant(I64, 0)),
+                         EMPTY)
+            b.store(ir.Constant(F64, float("-inf") if name in ("max", "amax") else float("inf")),
+                    acc)
+        else:
+            b.store(ir.Constant(F64, start), acc)
+
+        def step(x, index):
+            x = self.convert(x, float)
+            old = b.load(acc)
+            if name in ("sum", "mean"):  # reassociated: the loop vectorizes
+                new = b.fadd(old, x, flags=("reassoc", "contract"))
+            elif name == "prod":
+                new = b.fmul(old, x)
+            else:  # NaN wins, as in numpy
+                better = b.fcmp_unordered(">" if name in ("max", "amax") else "<", x, old)
+                new = b.select(b.fcmp_unordered("uno", old, old), old, b.select(better, x, old))
+            b.store(new, acc)
+
+        self.each(lazy, lazy.shape, step)
+        result = b.load(acc)
+        if name == "mean":
+            result = b.fdiv(result, b.sitofp(self.size_of(lazy.shape), F64))
+        return result
+
+    def reduce_along(self, node):
+        """A reduction whose result is an array (an axis, or keepdims), as a
+        lazy array whose elements each run an inner loop along the axis."""
+        name, operands, axis, keep = self.reduction_spec(node)
+        b = self.builder
+        parts = [self.lazy(o) for o in operands]
+        a = parts[0]
+        rank = len(a.shape)
+        axes = list(range(rank)) if axis is None else [axis % rank]
+        if axis is None:  # keepdims over everything: shape (1, ..., 1)
+            out_shape = tuple(ir.Constant(I64, 1) for _ in a.shape)
+        else:
+            k = axis % rank
+            out_shape = a.shape[:k] + ((ir.Constant(I64, 1),) if keep else ()) + a.shape[k + 1:]
+        if name == "max_jvp":
+            self.require_same_shape(a.shape, parts[2].shape)
+            extremes = self.align_to(parts[1], out_shape)
+        elif name in ("max", "min", "amax", "amin"):
+            for k in axes:
+                self.fail_if(b.icmp_signed("==", a.shape[k], ir.Constant(I64, 0)), EMPTY)
+
+        def full_index(index, inner):
+            """The operand index for output ``index`` and position ``inner`` on the axes."""
+            if axis is None:
+                return list(inner)
+            k = axis % rank
+            outer = list(index)
+            if keep:
+                outer[k] = inner[0]
+                return outer
+            return outer[:k] + [inner[0]] + outer[k:]
+
+        def element(index):
+            with b.goto_entry_block():
+                acc, count = b.alloca(F64, name=name), b.alloca(F64, name="count")
+            start = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "max_jvp": 0.0}.get(
+                name, float("-inf") if name in ("max", "amax") else float("inf"))
+            b.store(ir.Constant(F64, start), acc)
+            b.store(ir.Constant(F64, 0.0), count)
+            z = self.convert(extremes.element(index), float) if name == "max_jvp" else None
+
+            def step(inner):
+                where = full_index(index, inner)
+                x = self.convert(a.element(where), float)
+                old = b.load(acc)
+                if name == "max_jvp":  # ties share the derivative, as in runtime.max_jvp
+                    hit = b.fcmp_ordered("==", x, z)
+                    d = self.convert(parts[2].element(where), float)
+                    b.store(b.fadd(old, b.select(hit, d, ir.Constant(F64, 0.0))), acc)
+                    b.store(b.fadd(b.load(count), b.uitofp(hit, F64)), count)
+                    return
+                if name in ("sum", "mean"):
+                    new = b.fadd(old, x, flags=("reassoc", "contract"))
+                elif name == "prod":
+                    new = b.fmul(old, x)
+                else:
+                    better = b.fcmp_unordered(">" if name in ("max", "amax") else "<", x, old)
+                    new = b.select(b.fcmp_unordered("uno", old, old), old,
+                                   b.select(better, x, old))
+                b.store(new, acc)
+
+            self.loop_nest(tuple(a.shape[k] for k in axes), step)
+            result = b.load(acc)
+            if name == "mean":
+                result = b.fdiv(result, b.sitofp(self.size_of([a.shape[k] for k in axes]), F64))
+            if name == "max_jvp":
+                result = b.fdiv(result, b.load(count))
+            return result
+
+        return Lazy(out_shape, element, [leaf for p in parts for leaf in p.leaves])
+
+    def extremum_tangent(self, operands, node):
+        """``_rt.max_jvp(a, z, d_a)``: the mean of ``d_a`` where ``a == z``
+        (ties share the derivative; NaN when ``z`` is NaN, as in runtime.py)."""
+        if len(operands) != 3:
+            raise LoweringError("this max/min tangent does not lower", node)
+        b = self.builder
+        a, d_a = self.lazy(operands[0]), self.lazy(operands[2])
+        z = self.convert(self.expr(operands[1]), float)
+        self.require_same_shape(a.shape, d_a.shape)
+        with b.goto_entry_block():
+            total, count = b.alloca(F64, name="tie_sum"), b.alloca(F64, name="ties")
+        b.store(ir.Constant(F64, 0.0), total)
+        b.store(ir.Constant(F64, 0.0), count)
+
+        def step(index):
+            hit = b.fcmp_ordered("==", a.element(index), z)
+            b.store(b.fadd(b.load(total), b.select(hit, d_a.element(index),
+                                                   ir.Constant(F64, 0.0))), total)
+            b.store(b.fadd(b.load(count), b.uitofp(hit, F64)), count)
+
+        self.loop_nest(a.shape, step)
+        return b.fdiv(b.load(total), b.load(count))

@@ -1,0 +1,142 @@
+"""Which array temporaries the native backend never stores.
+
+Contract: :func:`inlinable_temporaries` returns the array variables assigned
+once from an elementwise expression and read only inside other elementwise
+expressions and reductions of the same block, with nothing they read
+reassigned or written in between.  The lowering does not store those: each
+use recomputes the expression inside its consumer's loop, which is what turns
+``d = x[1:] - x[:-1] ** 2; np.sum(d * d_d)`` into one loop with no
+allocation.  Expressions with transcendental calls or matrix products are
+chosen only when used once (and not inside a product), so work is never
+repeated where it costs more than memory.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .arrays import ArrayType
+from .errors import LoweringError
+from .numpy_names import CHEAP, MODULES, REDUCTIONS, UFUNCS, name_of
+
+
+
+
+def inlinable_temporaries(fdef, types):
+    """``{name: its Assign}`` for the array temporaries that need no storage
+    (see the module docstring)."""
+    defs, parents = {}, {}
+    for node in gast.walk(fdef):
+        for child in gast.iter_child_nodes(node):
+            parents[child] = node
+    stores = {}
+    for node in gast.walk(fdef):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        if isinstance(node, gast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], gast.Name) \
+                and isinstance(types.get(node.targets[0].id), ArrayType) \
+                and isinstance(node.value, (gast.BinOp, gast.UnaryOp, gast.Call)):
+            defs[node.targets[0].id] = node
+    chosen = {}
+    for name, stmt in defs.items():
+        if stores.get(name) != 1 or not _elementwise_only(stmt.value):
+            continue
+        block = _block_of(stmt, parents, fdef)
+        position = block.index(stmt)
+        uses = [n for n in gast.walk(fdef) if isinstance(n, gast.Name) and n.id == name
+                and isinstance(n.ctx, gast.Load)]
+        if not uses or any(not _consumed_elementwise(u, parents) for u in uses):
+            continue
+        last = position
+        for u in uses:
+            top = _statement_in(u, block, parents)
+            if top is None or block.index(top) <= position:
+                last = None
+                break
+            last = max(last, block.index(top))
+        if last is None:
+            continue
+        expensive = any(isinstance(n, gast.Call) and name_of(n) not in CHEAP
+                        or isinstance(n, gast.BinOp) and isinstance(n.op, gast.MatMult)
+                        for n in gast.walk(stmt.value))
+        if expensive and (len(uses) > 1 or any(_in_product(u, parents) for u in uses)):
+            continue  # recomputing would repeat costly work: store it
+        reads = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
+        between = block[position + 1:last + 1]
+        if any(_writes(s, reads) for s in between):
+            continue
+        chosen[name] = stmt
+    return chosen
+
+
+def _elementwise_only(node):
+    for n in gast.walk(node):
+        if isinstance(n, gast.Call) and name_of(n) not in UFUNCS:
+            return False
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and not (
+                isinstance(n.func.value, gast.Name) and n.func.value.id in MODULES):
+            return False  # a method call
+        if isinstance(n, (gast.Lambda, gast.IfExp, gast.BoolOp, gast.NamedExpr)):
+            return False
+    return True
+
+
+def _consumed_elementwise(use, parents):
+    parent = parents.get(use)
+    if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare)):
+        return True
+    if isinstance(parent, gast.Call) and use in parent.args and not parent.keywords:
+        name = name_of(parent) if not isinstance(parent.func, gast.Attribute) or (
+            isinstance(parent.func.value, gast.Name)
+            and parent.func.value.id in MODULES) else None
+        return name in UFUNCS or name in ("sum", "mean", "dot", "vdot", "matmul", "prod", "max",
+                                           "min", "amax", "amin")
+    return False
+
+
+def _in_product(use, parents):
+    """Is ``use`` an operand of ``@`` or np.dot (each element read many times)?"""
+    parent = parents.get(use)
+    return isinstance(parent, gast.BinOp) and isinstance(parent.op, gast.MatMult) or \
+        isinstance(parent, gast.Call) and name_of(parent) in ("dot", "matmul")
+
+
+def _block_of(stmt, parents, fdef):
+    parent = parents.get(stmt, fdef)
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and any(s is stmt for s in block):
+            return block
+    return [stmt]
+
+
+def _statement_in(node, block, parents):
+    """The statement of ``block`` that contains ``node``, or None."""
+    while node is not None:
+        if any(node is s for s in block):
+            return node
+        node = parents.get(node)
+    return None
+
+
+def _writes(stmt, names):
+    for n in gast.walk(stmt):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and n.id in names:
+            return True
+        if isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store):
+            return True
+        if isinstance(n, gast.AugAssign):
+            return True
+        if isinstance(n, gast.Call) and not _elementwise_call(n):
+            return True  # a helper might write into an array it is given
+    return False
+
+
+def _elementwise_call(call):
+    try:
+        name = name_of(call)
+    except LoweringError:
+        return False
+    return name in UFUNCS or name in REDUCTIONS or name in ("len", "range", "float", "int",
+                                                              "abs", "min", "max")
