@@ -28,6 +28,7 @@ long dependency chains of the log and sin/cos polynomials overlap.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -354,7 +355,7 @@ class DirectionSampler:
         """Standard normal float64 numbers of ``shape`` for this step (written
         into ``out``, a C-contiguous float64 array of that shape, if given:
         reusing a buffer spares a large model the page faults of a new one)."""
-        n = int(np.prod(shape, dtype=np.int64))
+        n = _size(shape)
         if out is not None:
             _check_out(out, shape)
             if self.use_llvm and _kernel() is not None and n % 2 == 0:
@@ -374,7 +375,7 @@ class DirectionSampler:
 
     def rademacher(self, shape: Shape, step: int = 0, offset: int = 0) -> np.ndarray:
         """+1.0 or -1.0, one bit of the counter-based stream each."""
-        n = int(np.prod(shape, dtype=np.int64))
+        n = _size(shape)
         key = _key(self.seed, step, offset)
         words = (n + 63) // 64
         kernel = _kernel() if self.use_llvm else None
@@ -391,6 +392,12 @@ class DirectionSampler:
         return np.array([1.0, -1.0])[bits].reshape(shape)
 
 
+def _size(shape):
+    if isinstance(shape, tuple):
+        return math.prod(shape)
+    return int(np.prod(shape, dtype=np.int64))
+
+
 def _check_out(out, shape):
     if not (isinstance(out, np.ndarray) and out.dtype == np.float64
             and out.flags.c_contiguous and out.shape == tuple(shape)):
@@ -400,7 +407,7 @@ def _check_out(out, shape):
 def _fill(kernel, out, count, key, parallel):
     """Run ``kernel`` over items ``0..count`` of ``out``; with ``parallel``, half
     on a second thread (the ctypes call releases the GIL: both cores fill)."""
-    signed_key = int(np.uint64(key).view(np.int64))
+    signed_key = key - (1 << 64) if key >= 1 << 63 else key  # the same bits, as int64
     if not parallel:
         kernel(out.ctypes.data, 0, count, signed_key)
         return
