@@ -150,6 +150,10 @@ class ArrayTyping:
             return arg_types[0]
         if name in ("dot", "matmul") and len(node.args) == 2 and not node.keywords:
             return self.matmul_type(*arg_types, node)
+        if name in ("norm", "norm_jvp"):  # the 2-norm (Frobenius for a matrix) and its tangent
+            if node.keywords or len(node.args) != (1 if name == "norm" else 3):
+                raise LoweringError("np.linalg.norm with ord or axis does not lower", node)
+            return float
         if name in ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp") \
                 and name != "sum" or name == "sum" and (len(node.args) > 1 or node.keywords):
             return self.reduction_type(node)
@@ -173,11 +177,16 @@ class ArrayTyping:
 
     @staticmethod
     def method_receiver(node):
+        """``x`` for ``x.sum()``; None for ``np.sum(x)`` or ``np.linalg.norm(x)``."""
         func = node.func
-        if isinstance(func, gast.Attribute) and not (
-                isinstance(func.value, gast.Name) and func.value.id in MODULES):
-            return func.value
-        return None
+        if not isinstance(func, gast.Attribute):
+            return None
+        root = func.value
+        while isinstance(root, gast.Attribute):  # np.linalg.norm: a module's function
+            root = root.value
+        if isinstance(root, gast.Name) and root.id in MODULES:
+            return None
+        return func.value
 
     @staticmethod
     def index_parts(node, ndim):

@@ -29,6 +29,11 @@ class ReductionLowering:
             operands = self.reduction_spec(node)[1]  # an axis that leaves a number
         if name == "max_jvp":
             return self.extremum_tangent(operands, node)
+        if name == "norm":  # sqrt(sum(x * x))
+            return self.call_math("sqrt", [self.reduce("dot", [operands[0]] * 2, node)])
+        if name == "norm_jvp":  # sum(x * dx) / norm, as runtime.norm_jvp (0/0 is NaN)
+            total = self.reduce("dot", [operands[0], operands[2]], node)
+            return b.fdiv(total, self.convert(self.expr(operands[1]), float))
         if name in ("dot", "vdot", "matmul"):
             lazy = self.combine(node, operands, lambda x, y: b.fmul(self.convert(x, float),
                                                                     self.convert(y, float)))
