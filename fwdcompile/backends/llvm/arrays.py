@@ -40,7 +40,6 @@ F64P, I64P = F64.as_pointer(), I64.as_pointer()
 NULL = ir.Constant(I64P, None)
 
 
-
 @dataclass(frozen=True)
 class ArrayType:
     """The type of a float64 array variable of ``ndim`` dimensions."""
@@ -85,14 +84,13 @@ class Lazy:
         """``fn`` applied to every element (a unary operation)."""
         direct = None if self.direct is None else (lambda index: fn(self.direct(index)))
         return Lazy(self.shape, lambda index: fn(self.element(index)), self.leaves, direct,
-                     self.same)
-
+                    self.same)
 
 
 class ArrayLowering:
     """Array methods of the lowering; see the module docstring."""
 
-    # ------------------------------------------------------------ types
+    # ------------------------------------------------------------ parameters
     def array_abi(self, t):
         """LLVM parameter types of an array: ``data, n0[, n1]`` for a kernel
         (C-contiguous), the whole view ``block, data, shape, strides`` for a helper."""

@@ -22,7 +22,6 @@ from .errors import SHAPE, LoweringError
 from .numpy_names import REDUCTIONS, UFUNCS, name_of
 
 
-
 class ElementwiseLowering:
     """Elementwise expressions and matrix products; see the module docstring."""
 

@@ -20,8 +20,6 @@ from .errors import LoweringError
 from .numpy_names import CHEAP, MODULES, REDUCTIONS, UFUNCS, name_of
 
 
-
-
 def inlinable_temporaries(fdef, types):
     """``{name: its Assign}`` for the array temporaries that need no storage
     (see the module docstring)."""
