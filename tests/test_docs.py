@@ -55,3 +55,16 @@ def test_the_site_builds_strictly(tmp_path):
                            "-d", str(tmp_path / "site")], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_getting_started_page_runs_and_shows_the_source_it_prints(tmp_path):
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "index.md").read_text(), re.S)
+    first, shown, native = blocks[0], blocks[1], blocks[2]
+    script = tmp_path / "getting_started.py"  # a file: fwdcompile reads source
+    script.write_text(first + native + "\nprint(fast.jvp(x, tangents=(v,)) == "
+                      "tuple(map(float, rosen.jvp(x, tangents=(v,)))))\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert shown.strip() in done.stdout
+    assert done.stdout.strip().endswith("True")
