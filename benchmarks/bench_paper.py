@@ -16,6 +16,10 @@ random data, it times in float64:
   backward, SGD update) in float64 and float32, giving
   R_b = time(f, grad f) / time(f) (the paper reports R_b = 4.17).
 
+It also times whether one BLAS call for a primal matmul and its tangent
+(``h @ W`` with ``dh @ W``, ``X @ W1`` with ``X @ dW1``) would be cheaper
+than two.
+
 Before timing, fwdcompile's JVP is checked against PyTorch's gradient dotted
 with the same direction.  Times are the best of several repeats; numpy and
 PyTorch both use this machine's 2 cores.
@@ -153,6 +157,22 @@ def workload(name, loss, sizes, batch, budget, rng):
     return row
 
 
+def matmul_sharing(budget):
+    """Would one BLAS call for a primal matmul and its tangent pay?  The MLP's
+    JVP computes ``h @ W`` and ``dh @ W`` (same right operand: stack the rows)
+    and ``X @ W1`` and ``X @ dW1`` (same left operand: join the columns)."""
+    rng = np.random.default_rng(3)
+    h, dh, W = (rng.standard_normal(s) for s in ((64, 1024), (64, 1024), (1024, 1024)))
+    X, W1, dW1 = (rng.standard_normal(s) for s in ((64, 784), (784, 1024), (784, 1024)))
+    return {
+        "h @ W and dh @ W, two calls": best(lambda: (h @ W, dh @ W), budget),
+        "the same, rows stacked into one call": best(
+            lambda: np.concatenate([h, dh]) @ W, budget),
+        "X @ W1 and X @ dW1, two calls": best(lambda: (X @ W1, X @ dW1), budget),
+        "the same, columns joined into one call": best(
+            lambda: X @ np.concatenate([W1, dW1], axis=1), budget)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -184,6 +204,11 @@ def main(argv=None):
                      f"{r['jvp'] * us:.0f} µs | {r['jvp'] / r['f']:.2f} | {r['draw'] * us:.0f} µs"
                      f" | {r['fg_step'] * us:.0f} µs | {r['fg_step_fast'] * us:.0f} µs"
                      f" | {tcells} |")
+    sharing = matmul_sharing(budget)
+    lines += ["", "Sharing one BLAS call between a primal matmul and its tangent "
+              "(the 784-1024-1024-10 MLP's shapes):", "",
+              "| variant | time |", "|---|---|"]
+    lines += [f"| {k} | {v * us:.0f} µs |" for k, v in sharing.items()]
     text = "\n".join(lines)
     print(text)
     out = HERE / "results"
