@@ -407,6 +407,15 @@ class ForwardGradient:
             raise TypeError(f"{self.__qualname__}: no parameter receives a float; nothing to "
                             "differentiate (pass floats, or name the parameters in wrt)")
         shapes = [np.shape(arguments[n]) for n in wrt]
+        # directions (and g) in each parameter's precision: float32 models stay float32
+        dtypes = [_other_float(arguments[n]) for n in wrt]
+        if any(dtypes):
+            float64_draw = draw
+
+            def draw(shape, offset):
+                v = float64_draw(shape, offset)
+                dtype = dtypes[offset]
+                return v if dtype is None or np.ndim(v) == 0 else v.astype(dtype)
         k = int(directions)
         if k == 1:
             draws = [tuple(draw(shape, i) for i, shape in enumerate(shapes))]
@@ -431,7 +440,7 @@ class ForwardGradient:
         grads = []
         for p, shape in enumerate(shapes):
             g = sum(w * vs[p] for w, vs in zip(weights, draws))
-            grads.append(float(g) if shape == () else np.asarray(g, dtype=float))
+            grads.append(float(g) if shape == () else np.asarray(g, dtype=dtypes[p] or float))
         return value, grads[0] if len(grads) == 1 else tuple(grads)
 
     # --------------------------------------------------------------- inspection
@@ -537,6 +546,13 @@ def _single_direction(v, slope):
     grads = tuple(np.multiply(vi, slope, out=vi) if type(vi) is np.ndarray else slope * vi
                   for vi in v)
     return grads[0] if len(grads) == 1 else grads
+
+
+def _other_float(value):
+    """The dtype of a floating array that is not float64 (float32, ...), else None."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != np.float64:
+        return value.dtype
+    return None
 
 
 def _direction(rng, shape, distribution):

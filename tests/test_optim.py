@@ -84,6 +84,23 @@ def test_seeds_reproduce_and_global_state_is_untouched():
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 
+@pytest.mark.parametrize("directions", [1, 3])
+def test_float32_parameters_get_float32_directions_and_gradients(directions):
+    from fwdcompile.sampling import DirectionSampler
+
+    f = forward_gradient(quad2, wrt=("W", "c"))
+    W = np.arange(6.0).reshape(2, 3)
+    for make_rng in (lambda: 5, lambda: DirectionSampler(5)):
+        value, (gW, gc) = f.forward_grad(W.astype(np.float32), 0.5, rng=make_rng(),
+                                         directions=directions)
+        assert gW.dtype == np.float32 and isinstance(gc, float)
+        _, (gW64, gc64) = f.forward_grad(W, 0.5, rng=make_rng(), directions=directions)
+        assert gW64.dtype == np.float64
+        # the same directions, rounded to float32
+        np.testing.assert_allclose(gW, gW64, rtol=1e-5, atol=1e-5)
+        assert gc == pytest.approx(gc64, rel=1e-5)
+
+
 def test_schedule():
     opt = FGD(lr=0.1, decay=0.01)
     assert opt.rate(0) == 0.1
