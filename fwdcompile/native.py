@@ -44,11 +44,12 @@ def native_type(value):
     if isinstance(value, (float, np.floating)):
         return float
     if isinstance(value, np.ndarray):
-        if value.dtype != np.float64 or value.ndim not in (1, 2):
+        if value.dtype not in (np.float64, np.int64) or value.ndim not in (1, 2):
             return (f"an array of dtype {value.dtype} with {value.ndim} dimension(s) "
-                    "(convert it with np.asarray(x, dtype=np.float64))")
+                    "(convert it with np.asarray(x, dtype=np.float64), or np.int64 for "
+                    "indices)")
         from .backends.llvm.arrays import ArrayType
-        return ArrayType(value.ndim)
+        return ArrayType(value.ndim, value.dtype == np.int64)
     return f"a {type(value).__name__}"
 
 
@@ -60,11 +61,12 @@ def signature_type(qualname, name, spec):
         text = spec.replace(" ", "")
         if text in _SIGNATURE_NAMES:
             return _SIGNATURE_NAMES[text]
-        if text in ("float64[:]", "float64[:,:]"):
+        if text in ("float64[:]", "float64[:,:]", "int64[:]", "int64[:,:]"):
             from .backends.llvm.arrays import ArrayType
-            return ArrayType(text.count(":"))
+            return ArrayType(text.count(":"), text.startswith("int"))
     raise TypeError(f"{qualname}: the signature entry for {name!r} is {spec!r}; "
-                    "expected float, int, bool, 'float64[:]' or 'float64[:, :]'")
+                    "expected float, int, bool, 'float64[:]', 'float64[:, :]', 'int64[:]' "
+                    "or 'int64[:, :]'")
 
 
 def native_array(qualname, name, tangent, t):

@@ -36,7 +36,9 @@ class ArrayTyping:
                 return None
             parts = self.index_parts(node, t.ndim)
             kept = t.ndim - len(parts) + sum(isinstance(p, gast.Slice) for p in parts)
-            return float if kept == 0 else ArrayType(kept)
+            if kept == 0:
+                return int if t.integer else float
+            return ArrayType(kept, t.integer)
         if isinstance(node, gast.Attribute):
             t = self.array_expr_type(node.value)
             if t is None:
@@ -48,6 +50,7 @@ class ArrayTyping:
             raise LoweringError(f"the array attribute `.{node.attr}` does not lower", node)
         if isinstance(node, gast.BinOp):
             left, right = self.array_expr_type(node.left), self.array_expr_type(node.right)
+            _only_indexed(node, left, right)
             if isinstance(node.op, gast.MatMult):
                 return self.matmul_type(left, right, node)
             if isinstance(left, ArrayType) or isinstance(right, ArrayType):
@@ -55,9 +58,11 @@ class ArrayTyping:
             return None
         if isinstance(node, gast.UnaryOp):
             t = self.array_expr_type(node.operand)
+            _only_indexed(node, t)
             return t if isinstance(t, ArrayType) else None
         if isinstance(node, gast.Compare):
             types = [self.array_expr_type(v) for v in [node.left] + node.comparators]
+            _only_indexed(node, *types)
             if any(isinstance(t, ArrayType) for t in types):
                 return ArrayType(max(t.ndim for t in types if isinstance(t, ArrayType)))
             return None
@@ -134,6 +139,7 @@ class ArrayTyping:
             t = self.array_expr_type(receiver)
             if t is None:
                 return None
+            _only_indexed(node, t)
             if func.attr == "copy":
                 return t
             if func.attr in REDUCTIONS:
@@ -141,6 +147,8 @@ class ArrayTyping:
             raise LoweringError(f"the array method `.{func.attr}()` does not lower", node)
         name = name_of(node)
         arg_types = [self.array_expr_type(a) for a in node.args]
+        if name not in ("len", "range", "zip", "enumerate"):
+            _only_indexed(node, *arg_types)
         if name in ("zeros", "ones", "empty"):
             shape = node.args[0] if node.args else None
             return ArrayType(len(shape.elts) if isinstance(shape, gast.Tuple) else 1)
@@ -204,3 +212,10 @@ class ArrayTyping:
         if len(parts) > ndim:
             raise LoweringError("too many indices for the array", node)
         return parts
+
+
+def _only_indexed(node, *types):
+    """Integer arrays are index data here: read element by element only."""
+    if any(isinstance(t, ArrayType) and t.integer for t in types):
+        raise LoweringError("integer arrays only lower as index data, read element by "
+                            "element (`idx[i]`); convert them to float64 for arithmetic", node)

@@ -42,11 +42,13 @@ NULL = ir.Constant(I64P, None)
 
 @dataclass(frozen=True)
 class ArrayType:
-    """The type of a float64 array variable of ``ndim`` dimensions."""
+    """The type of an array variable of ``ndim`` dimensions: float64, or
+    int64 (``integer``: index arrays, read element by element only)."""
     ndim: int
+    integer: bool = False
 
     def __repr__(self):
-        return f"float64[{', '.join(':' * self.ndim)}]"
+        return f"{'int64' if self.integer else 'float64'}[{', '.join(':' * self.ndim)}]"
 
 
 @dataclass
@@ -287,6 +289,13 @@ class ArrayLowering:
         length = b.select(b.icmp_signed("<", length, zero), zero, length)
         return lo, length, step
 
+    def load_element(self, pointer, integer=False):
+        """The element at ``pointer``: data pointers are typed double*, and an
+        int64 array's are reinterpreted."""
+        if integer:
+            return self.builder.load(self.builder.bitcast(pointer, I64P))
+        return self.builder.load(pointer)
+
     def element_pointer(self, arr, index):
         offset = ir.Constant(I64, 0)
         for i, s in zip(index, arr.strides):
@@ -365,6 +374,9 @@ class ArrayLowering:
 
     def assign_subscript(self, target, value, op=None):
         """``a[...] = value`` or ``a[...] op= value``."""
+        if self.array_expr_type(target.value).integer:
+            raise LoweringError("writing into an integer array does not lower (they are "
+                                "index data)", target)
         where = self.subscript(target)
         if isinstance(where, Arr):
             source = self.lazy(value)
@@ -415,13 +427,16 @@ class ArrayLowering:
         if not all(isinstance(t, gast.Name) for t in targets):
             raise LoweringError("loop targets must be names", stmt)
 
+        integer = [self.array_expr_type(s).integer for s in sources]
+
         def bind(i):
             names = [t.id for t in targets]
             if enumerated:
                 self.store(names.pop(0), i)
-            for name, a in zip(names, arrays):
+            for name, a, is_int in zip(names, arrays, integer):
                 if a.ndim == 1:
-                    self.store(name, b.load(b.gep(a.data, [b.mul(i, a.strides[0])])))
+                    self.store(name, self.load_element(b.gep(a.data, [b.mul(i, a.strides[0])]),
+                                                       is_int))
                 else:
                     row = b.gep(a.data, [b.mul(i, a.strides[0])])
                     self.store_array(name, Arr(a.owner, row, a.shape[1:], a.strides[1:]))
@@ -443,7 +458,8 @@ class ArrayLowering:
             return None
         targets = stmt.target.elts if isinstance(stmt.target, gast.Tuple) else [stmt.target]
         items = ([int] if enumerated else []) + [
-            float if t.ndim == 1 else ArrayType(t.ndim - 1) for t in types]
+            (int if t.integer else float) if t.ndim == 1 else ArrayType(t.ndim - 1, t.integer)
+            for t in types]
         return [(t.id, ty) for t, ty in zip(targets, items) if isinstance(t, gast.Name)]
 
     # ------------------------------------------------------------ returns

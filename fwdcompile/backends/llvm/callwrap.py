@@ -163,7 +163,7 @@ def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int):
     primal is the argument at index ``type[1]``), and type is float, int,
     bool or an ArrayType.  A call whose arguments are not exactly of those
     types (exact float, int or bool; exactly a C-contiguous, aligned float64
-    ndarray of that rank, tangents of their primal's shape) goes to
+    or int64 ndarray of that rank, tangents of their primal's shape) goes to
     ``self[0]``, the general ``jvp``, unchanged."""
     fn = ir.Function(module, ir.FunctionType(I8P, [I8P, I8P.as_pointer(), I64, I8P]),
                      name=f"{kernel.name}_entry")
@@ -224,8 +224,9 @@ def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int):
             require(b.icmp_signed("==", field(item, _ND, I32), ir.Constant(I32, t.ndim)),
                     f"rank{step}")
             descr = field(item, _DESCR, I8P)
+            type_num = _NPY_INT64 if t.integer else _NPY_DOUBLE
             require(b.icmp_signed("==", field(descr, _TYPE_NUM, I32),
-                                  ir.Constant(I32, _NPY_DOUBLE)), f"float64_{step}")
+                                  ir.Constant(I32, type_num)), f"dtype{step}")
             flags = b.and_(field(item, _FLAGS, I32), ir.Constant(I32, _CONTIGUOUS_ALIGNED))
             require(b.icmp_signed("==", flags, ir.Constant(I32, _CONTIGUOUS_ALIGNED)),
                     f"contiguous{step}")
@@ -253,6 +254,7 @@ def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int):
 _DATA, _ND, _DIMS, _DESCR, _FLAGS = 16, 24, 32, 56, 64
 _TYPE_NUM = 28
 _NPY_DOUBLE = 12
+_NPY_INT64 = 7  # NPY_LONG: int64 on LP64 platforms (checked by _numpy_layout)
 _CONTIGUOUS_ALIGNED = 0x0001 | 0x0100  # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
 
 
@@ -271,7 +273,7 @@ def _numpy_layout():
               and (dims[0], dims[1]) == (3, 5)
               and at(a, _DESCR, ctypes.c_void_p) == id(a.dtype)
               and at(a.dtype, _TYPE_NUM, ctypes.c_int) == _NPY_DOUBLE
-              and at(np.zeros(2, np.int64).dtype, _TYPE_NUM, ctypes.c_int) != _NPY_DOUBLE
+              and at(np.zeros(2, np.int64).dtype, _TYPE_NUM, ctypes.c_int) == _NPY_INT64
               and at(a, _FLAGS, ctypes.c_int) & _CONTIGUOUS_ALIGNED == _CONTIGUOUS_ALIGNED
               and at(view, _FLAGS, ctypes.c_int) & 0x0001 == 0)
         return id(np.ndarray) if ok and LAYOUT_OK else 0

@@ -502,6 +502,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     def kind(self, node):
         t = self.expr_type(node)
         if isinstance(t, ArrayType):
+            if t.integer:
+                raise LoweringError("returning an integer array does not lower", node)
             return f"array{t.ndim}"
         return "int" if t in (int, bool) else "float"
 
@@ -699,7 +701,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         where = self.subscript(node)
         if isinstance(where, Arr):
             raise LoweringError("an array is used where a number is expected", node)
-        return self.builder.load(where)
+        return self.load_element(where, self.expr_type(node) is int)
 
     def expr_Attribute(self, node):
         arr = self.array_value(node.value)
