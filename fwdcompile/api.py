@@ -641,10 +641,11 @@ def forward_gradient(fn: Callable[..., Any] | None = None, *, wrt: Wrt = None,
     :class:`fwdcompile.UnsupportedSyntax` here, at decoration time.
 
     ``backend="llvm"`` runs the function as native code compiled through
-    llvmlite (float, int and bool scalars and float64 arrays of 1 or 2
-    dimensions; the subset in docs/native-backend.md); code outside that
-    subset raises ``UnsupportedSyntax`` at the first ``jvp``, or with
-    ``fallback="python"`` runs on the Python backend after one warning.
+    llvmlite (float, int and bool scalars, float64 arrays of 1 or 2
+    dimensions and int64 index arrays; the subset in docs/native-backend.md);
+    code outside that subset raises ``UnsupportedSyntax`` at the first
+    ``jvp``, or with ``fallback="python"`` runs on the Python backend after
+    one warning.
     ``boundscheck=False`` drops the native backend's index checks (an index
     out of range is then undefined behaviour, as in C) for loops that
     vectorize.

@@ -91,8 +91,8 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck):
     bad = [(n, t) for n, t in zip(params, types) if isinstance(t, str)]
     if bad:
         return Refusal(TypeError, f"{qualname}: backend='llvm' takes float, int and bool "
-                                  "scalars and float64 arrays of 1 or 2 dimensions; argument "
-                                  f"{bad[0][0]!r} is {bad[0][1]}")
+                                  "scalars and float64 (or int64 index) arrays of 1 or 2 "
+                                  f"dimensions; argument {bad[0][0]!r} is {bad[0][1]}")
     try:
         from .backends.llvm.jit import compile_kernel
         from .backends.llvm.lower import LoweringError
