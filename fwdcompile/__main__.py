@@ -11,7 +11,7 @@
     compile the native kernel for one type per parameter (``float``, ``int``,
     ``bool``, ``'float64[:]'``, ``'float64[:, :]'``) and print its optimized
     LLVM IR, or its assembly with ``--asm``.
-``check TARGET --args EXPR [--wrt NAME ...] [--points N]``
+``check TARGET --args EXPR [--wrt NAME ...] [--points N] [--backend llvm]``
     compare the JVP with central finite differences at random points near the
     arguments ``EXPR`` (a Python expression giving a tuple, evaluated with
     ``np`` available) and print the largest relative error.
@@ -135,7 +135,7 @@ def show(args, out=None):
 def check(args, out=None):
     out = out or sys.stdout
     fn = load_target(args.target)
-    f = forward_gradient(fn, wrt=args.wrt or None)
+    f = forward_gradient(fn, wrt=args.wrt or None, backend=getattr(args, "backend", "python"))
     base = eval(args.args, {"np": np, "__builtins__": __builtins__})  # the user's own expression
     base = base if isinstance(base, tuple) else (base,)
     rng = np.random.default_rng(args.seed)
@@ -200,6 +200,8 @@ def main(argv=None):
     p_check.add_argument("--wrt", nargs="+", help="the parameters to differentiate")
     p_check.add_argument("--points", type=int, default=3, help="random points (default 3)")
     p_check.add_argument("--seed", type=int, default=0)
+    p_check.add_argument("--backend", choices=("python", "llvm"), default="python",
+                         help="check the native backend's JVP instead")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":

@@ -76,6 +76,15 @@ def test_no_command_is_usage_error(capsys):
     assert main([]) == 2
 
 
+def test_check_on_the_native_backend(user_file, capsys):
+    pytest.importorskip("llvmlite")
+    code = main(["check", f"{user_file}:squares", "--args", "(np.linspace(0.1, 1, 4), 4)",
+                 "--backend", "llvm", "--points", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert float(out.strip().splitlines()[-1].split(":")[1].split()[0]) < 1e-6
+
+
 def test_show_native_ir_and_assembly(user_file, capsys):
     pytest.importorskip("llvmlite")
     target = f"{user_file}:squares"
