@@ -215,12 +215,18 @@ class ForwardGradient:
     def _jvp_native(self, args, kwargs, tangents):
         """The JVP through the native backend (backends/llvm), or None to take
         the Python path (``fallback="python"``, with one warning)."""
-        arguments = self._bind(args, kwargs)
+        if not kwargs and len(args) == len(self._params):  # every argument, in order
+            arguments = values = dict(zip(self._params, args))
+        else:
+            try:
+                bound = self._sig.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{self.__qualname__}(): {exc}") from None
+            arguments = dict(bound.arguments)  # what the caller passed decides wrt
+            bound.apply_defaults()
+            values = dict(bound.arguments)
         wrt = self._wrt_for(arguments)
         tangent_values = _check_tangents(self.__qualname__, wrt, arguments, tangents)
-        bound = self._sig.bind(*args, **kwargs)
-        bound.apply_defaults()
-        values = dict(bound.arguments)
         types = tuple(native.native_type(values[n]) for n in self._params)
         key = (wrt, types)
         entry = self._native.get(key)
