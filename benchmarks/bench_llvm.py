@@ -219,6 +219,19 @@ def main(argv=None):
                 f"({t_fit_py / t_fit_nat:.0f}× faster) |")
     record["ode_fit_us"] = {"primal": t_fit_plain * 1e6, "python": t_fit_py * 1e6,
                             "native": t_fit_nat * 1e6}
+    py_sim = forward_gradient(simulate, wrt=("c",))
+    nat_sim = forward_gradient(simulate, wrt=("c",), backend="llvm")
+    np.testing.assert_allclose(nat_sim.jvp(1.0, tangents=(1.0,))[1],
+                               py_sim.jvp(1.0, tangents=(1.0,))[1], rtol=1e-12)
+    names.update({"py_sim": py_sim.jvp, "nat_sim": nat_sim.jvp, "simulate": simulate})
+    t_sim_plain = per_statement("simulate(1.0)", names, max(5, number // 10))
+    t_sim_py = per_statement("py_sim(1.0, tangents=t)", names, max(5, number // 10))
+    t_sim_nat = per_statement("nat_sim(1.0, tangents=t)", names, number)
+    rows.append(f"| ODE trajectory (arrays returned, through ctypes): {t_sim_plain * 1e6:.0f} µs | "
+                f"{t_sim_py * 1e6:.0f} µs | {t_sim_nat * 1e6:.1f} µs "
+                f"({t_sim_py / t_sim_nat:.0f}× faster) |")
+    record["ode_trajectory_us"] = {"primal": t_sim_plain * 1e6, "python": t_sim_py * 1e6,
+                                   "native": t_sim_nat * 1e6}
 
     # 4. compile time ----------------------------------------------------------
     from fwdcompile import compiler
