@@ -141,4 +141,4 @@ def jvp_entry(kernel, general, doc):
     if kernel.entry is None:
         return None
     from .backends.llvm.callwrap import as_builtin
-    return as_builtin("jvp", kernel.entry, kernel, general, doc)
+    return as_builtin("jvp", kernel.entry, kernel, general, doc, kernel.assemble)

@@ -491,3 +491,34 @@ def test_integer_arrays_outside_indexing_are_clear_errors():
     with pytest.raises(TypeError, match="int32"):
         forward_gradient(gather_squares, wrt=("x",), backend="llvm").jvp(
             x, np.arange(3, dtype=np.int32), tangents=(x,))
+
+
+def scaled_by_quotient(x, n):
+    return x * (7 // n) + 1.0
+
+
+def test_the_native_entry_returns_arrays_and_releases_them_on_errors():
+    import sys
+
+    f = forward_gradient(scaled_by_quotient, wrt=("x",), backend="llvm")
+    x = np.linspace(0.0, 1.0, 1000)
+    first = f.jvp(x, 2, tangents=(np.ones(1000),))
+    assert type(f.jvp).__name__ == "builtin_function_or_method"
+    value, tangent = f.jvp(x, 2, tangents=(np.ones(1000),))
+    np.testing.assert_array_equal(value, first[0])
+    np.testing.assert_array_equal(value, x * 3 + 1.0)
+    np.testing.assert_array_equal(tangent, np.full(1000, 3.0))
+    result = f.jvp(x, 2, tangents=(np.ones(1000),))
+    counts = sys.getrefcount(result), sys.getrefcount(result[0]), sys.getrefcount(result[1])
+    assert counts == (2, 2, 2)  # (computed first: pytest's assert rewriting holds references)
+    t = np.ones(1000)
+    for _ in range(100):
+        f.jvp(x, 2, tangents=(t,))
+        with pytest.raises(ZeroDivisionError):
+            f.jvp(x, 0, tangents=(t,))  # the kernel still returned arrays: released
+    before = _rss_bytes()
+    for _ in range(3000):  # 3000 x 2 arrays of 8 kB: 48 MB if either path leaked
+        f.jvp(x, 2, tangents=(t,))
+        with pytest.raises(ZeroDivisionError):
+            f.jvp(x, 0, tangents=(t,))
+    assert _rss_bytes() - before < 20 * 2 ** 20

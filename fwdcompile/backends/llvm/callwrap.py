@@ -75,9 +75,11 @@ class _Builder:
         g.initializer = ir.Constant(kind, data)
         return g.bitcast(I8P)
 
-    def raise_block(self, exception, message, label):
+    def raise_block(self, exception, message, label, drop=None):
         block = self.fn.append_basic_block(label)
         with self.b.goto_block(block):
+            if drop is not None:  # a result built already: release it
+                self.b.call(self.declare("Py_DecRef", ir.VoidType(), [I8P]), [drop])
             setter = self.declare("PyErr_SetString", ir.VoidType(), [I8P, I8P])
             self.b.call(setter, [self.b.load(self.global_object(exception)),
                                  self.cstring(message, label)])
@@ -89,21 +91,42 @@ class _Builder:
         field = b.gep(obj, [ir.Constant(I64, _OB_TYPE)])
         return b.load(b.bitcast(field, I8P.as_pointer()))
 
-    def call_and_return(self, values, value_is_int):
-        """Call the kernel on LLVM values; return ``(value, tangent)`` or raise."""
+    def call_and_return(self, values, value_is_int, slots=None, owner=None):
+        """Call the kernel on LLVM values; return ``(value, tangent)`` or raise.
+        With ``slots`` (the size of the kernel's out buffer), the result is
+        built in Python by ``owner[1]`` (Kernel.assemble) from the buffer's
+        address: results holding arrays."""
         b = self.b
         with b.goto_entry_block():
-            out = b.alloca(F64, size=ir.Constant(I64, 2), name="out")
+            out = b.alloca(F64, size=ir.Constant(I64, slots or 2), name="out")
             err = b.alloca(I64, name="err")
         b.store(ir.Constant(I64, 0), err)
         b.call(self.kernel, values + [out, err])
+        assembled = None
+        if slots is not None:  # first: arrays handed over are released even on error
+            tuple_item = self.declare("PyTuple_GetItem", I8P, [I8P, I64])
+            assemble = b.call(tuple_item, [owner, ir.Constant(I64, 1)])
+            address = b.call(self.declare("PyLong_FromVoidPtr", I8P, [I8P]),
+                             [b.bitcast(out, I8P)])
+            assembled = b.call(self.declare("PyObject_CallOneArg", I8P, [I8P, I8P]),
+                               [assemble, address])
+            b.call(self.declare("Py_DecRef", ir.VoidType(), [I8P]), [address])
+            failed = self.fn.append_basic_block("assemble_failed")
+            ok = self.fn.append_basic_block("assembled")
+            b.cbranch(b.icmp_unsigned("==", assembled, self.null), failed, ok)
+            with b.goto_block(failed):
+                b.ret(self.null)
+            b.position_at_end(ok)
         for bit, (kind, message) in MESSAGES.items():  # the lowest bit set is raised
             fine = self.fn.append_basic_block(f"no_error_{bit}")
             flagged = b.icmp_unsigned("!=", b.and_(b.load(err), ir.Constant(I64, bit)),
                                       ir.Constant(I64, 0))
             b.cbranch(flagged, self.raise_block(f"PyExc_{kind.__name__}", message,
-                                                f"error_{bit}"), fine)
+                                                f"error_{bit}", drop=assembled), fine)
             b.position_at_end(fine)
+        if assembled is not None:
+            b.ret(assembled)
+            return
         from_double = self.declare("PyFloat_FromDouble", I8P, [F64])
         value = b.load(b.gep(out, [ir.Constant(I64, 0)]))
         first = b.call(self.declare("PyLong_FromLongLong", I8P, [I64]),
@@ -155,7 +178,7 @@ def wrapper_ir(module, kernel, types, value_is_int):
     return fn.name
 
 
-def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int):
+def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int, slots=None):
     """Add ``<kernel>_entry``, ``f.jvp(*args, tangents=(...))`` as a builtin, to
     ``module``; returns its name.  ``plan`` says, for each kernel argument in
     order, ``(source, position, type)``: ``source`` is ``"arg"`` (the
@@ -164,7 +187,8 @@ def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int):
     bool or an ArrayType.  A call whose arguments are not exactly of those
     types (exact float, int or bool; exactly a C-contiguous, aligned float64
     or int64 ndarray of that rank, tangents of their primal's shape) goes to
-    ``self[0]``, the general ``jvp``, unchanged."""
+    ``self[0]``, the general ``jvp``, unchanged.  With ``slots`` the result
+    (holding arrays) is built by ``self[1]`` from the kernel's out buffer."""
     fn = ir.Function(module, ir.FunctionType(I8P, [I8P, I8P.as_pointer(), I64, I8P]),
                      name=f"{kernel.name}_entry")
     w = _Builder(module, kernel, fn)
@@ -241,7 +265,7 @@ def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int):
                 require(same, f"shape{step}")
             values.append(b.bitcast(field(item, _DATA, I8P), F64.as_pointer()))
             values.extend(shape)
-    w.call_and_return(values, value_is_int)
+    w.call_and_return(values, value_is_int, slots, owner)
     with b.goto_block(general):  # anything else: the general jvp, same arguments
         fallback = b.call(tuple_item, [owner, ir.Constant(I64, 0)])
         vectorcall = w.declare("PyObject_Vectorcall", I8P, [I8P, I8P.as_pointer(), I64, I8P])
@@ -294,12 +318,13 @@ _NEW.restype = ctypes.py_object
 _NEW.argtypes = [ctypes.POINTER(_MethodDef), ctypes.py_object, ctypes.py_object]
 
 
-def as_builtin(name, address, keep_alive, fallback=None, doc=None):
+def as_builtin(name, address, keep_alive, fallback=None, doc=None, assemble=None):
     """A builtin function calling the wrapper at ``address``: METH_FASTCALL,
-    or METH_FASTCALL|METH_KEYWORDS with ``fallback`` as ``__self__[0]``."""
+    or METH_FASTCALL|METH_KEYWORDS with ``fallback`` as ``__self__[0]`` and
+    ``assemble`` (results holding arrays) as ``__self__[1]``."""
     name_bytes = name.encode()
     doc_bytes = doc.encode() if doc else None
     flags = METH_FASTCALL if fallback is None else METH_FASTCALL | METH_KEYWORDS
     method = _MethodDef(name_bytes, address, flags, doc_bytes)
-    holder = (fallback, method, name_bytes, doc_bytes, keep_alive)  # owns all of it
+    holder = (fallback, assemble, method, name_bytes, doc_bytes, keep_alive)  # owns all
     return _NEW(ctypes.byref(method), holder, None)

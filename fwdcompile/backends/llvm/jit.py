@@ -60,6 +60,15 @@ class Kernel:
         self.takes_arrays = any(isinstance(t, ArrayType) for t in types)
         self._slots = sum(6 if k.startswith("array") else 1 for k in self._kinds)
 
+    def assemble(self, address):
+        """The ``(value, tangent)`` a kernel wrote into the out buffer at
+        ``address`` (called by the generated entry for results holding arrays)."""
+        leaves = self._leaves((ctypes.c_double * self._slots).from_address(address))
+        k = len(leaves) // 2
+        if self._n_values is None:
+            return leaves[0], leaves[k]
+        return tuple(leaves[:k]), tuple(leaves[k:])
+
     def __call__(self, *args):
         if self.takes_arrays:
             args = [np.ascontiguousarray(a) if isinstance(t, ArrayType) else a
@@ -125,16 +134,18 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
         wrapper = entry = None
         scalar_result = n_values is None and value_kinds \
             and not (value_kinds[0] + tangent_kinds[0]).count("array")
+        slots = None if scalar_result else sum(
+            6 if k.startswith("array") else 1 for k in (value_kinds or []) + (tangent_kinds or []))
         if scalar_result and not any(isinstance(t, ArrayType) for t in types):
             # one value and one tangent, all scalars: a CPython wrapper
             wrapper = wrapper_ir(module, module.get_global(fdef.name), types,
                                  value_kinds[0] == "int")
-        if scalar_result and entry_spec is not None and LAYOUT_OK \
+        if value_kinds and entry_spec is not None and LAYOUT_OK \
                 and hasattr(ctypes.pythonapi, "PyObject_Vectorcall") \
                 and (NDARRAY_TYPE or not any(isinstance(t, ArrayType) for t in types)):
             plan, n_args, n_tangents = entry_spec
             entry = entry_ir(module, module.get_global(fdef.name), plan, n_args, n_tangents,
-                             value_kinds[0] == "int")
+                             value_kinds[0] == "int", slots)
         if wrapper is not None or entry is not None:
             # one optimized copy of the kernel, called by its wrappers: inlined into
             # each, it would be optimized two or three times
