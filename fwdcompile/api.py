@@ -242,9 +242,10 @@ class ForwardGradient:
                 and order == list(self._params) + list(tangent_names):
             self._native_fast[tuple(map(type, args))] = (kernel.fast or kernel,
                                                          len(tangent_names))
-        if not kwargs and len(args) == len(self._params) and "jvp" not in self.__dict__:
-            general = functools.partial(ForwardGradient.jvp, self)
-            entry = native.jvp_entry(kernel, general, ForwardGradient.jvp.__doc__)
+        defaults = self._trailing_defaults(len(args))
+        if not kwargs and "jvp" not in self.__dict__ and (
+                len(args) == len(self._params) or defaults is not None):
+            entry = native.jvp_entry(kernel, self._entry_fallback(), ForwardGradient.jvp.__doc__)
             if entry is None and kernel.fast is not None and len(tangent_names) == len(args) \
                     and all(type(a) is float for a in args) \
                     and order == list(self._params) + list(tangent_names):
@@ -257,6 +258,33 @@ class ForwardGradient:
                           for n, t in zip(wrt, tangent_values)]
         pool = {**values, **dict(zip(tangent_names, tangent_values))}
         return kernel(*[pool[name] for name in order])
+
+    def _trailing_defaults(self, given):
+        """The defaults of the parameters after the first ``given``, when a call
+        may leave them out and still differentiate the same parameters (``wrt``
+        fixed by the user); else None."""
+        if self._wrt is None or given >= len(self._params):
+            return None
+        tail = [self._sig.parameters[n] for n in self._params[given:]]
+        if any(p.default is inspect.Parameter.empty
+               or p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in tail):
+            return None
+        return tuple(p.default for p in tail)
+
+    def _entry_fallback(self):
+        """What the generated ``f.jvp`` builtin calls when a call is not exactly
+        its signature: with defaults left out, the builtin again with them
+        filled in; anything else, the general ``jvp``."""
+        general = functools.partial(ForwardGradient.jvp, self)
+
+        def fallback(*args, **kwargs):
+            defaults = self._trailing_defaults(len(args)) if len(kwargs) == 1 \
+                and "tangents" in kwargs else None
+            if defaults is not None and "jvp" in self.__dict__:
+                return self.jvp(*args, *defaults, **kwargs)
+            return general(*args, **kwargs)
+
+        return fallback
 
     def _compile_native(self, wrt, types):
         """(kernel, parameter order, tangent names), or a :class:`native.Refusal`

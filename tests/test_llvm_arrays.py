@@ -522,3 +522,24 @@ def test_the_native_entry_returns_arrays_and_releases_them_on_errors():
         with pytest.raises(ZeroDivisionError):
             f.jvp(x, 0, tangents=(t,))
     assert _rss_bytes() - before < 20 * 2 ** 20
+
+
+def with_defaults(x, scale=2.0, steps=3):
+    y = x.copy()
+    for _ in range(steps):
+        y = y * scale - 0.5 * y * y
+    return np.sum(y), y
+
+
+def test_the_native_entry_fills_in_defaults_when_wrt_is_fixed():
+    x, t = np.linspace(0.1, 0.5, 5), np.ones(5)
+    f = forward_gradient(with_defaults, wrt=("x",), backend="llvm")
+    python = forward_gradient(with_defaults, wrt=("x",))
+    f.jvp(x, tangents=(t,))
+    assert type(f.jvp).__name__ == "builtin_function_or_method"
+    for args in [(x,), (x, 1.5), (x, 1.5, 4), (x, 2.0, 3)]:
+        got, want = f.jvp(*args, tangents=(t,)), python.jvp(*args, tangents=(t,))
+        np.testing.assert_allclose(got[0][0], want[0][0], rtol=1e-13)
+        np.testing.assert_allclose(got[1][1], want[1][1], rtol=1e-13)
+    with pytest.raises(ValueError, match="expected 1 tangent"):
+        f.jvp(x, tangents=(t, 1.0))
