@@ -227,7 +227,8 @@ def main(argv=None):
     t_sim_plain = per_statement("simulate(1.0)", names, max(5, number // 10))
     t_sim_py = per_statement("py_sim(1.0, tangents=t)", names, max(5, number // 10))
     t_sim_nat = per_statement("nat_sim(1.0, tangents=t)", names, number)
-    rows.append(f"| ODE trajectory (arrays returned, defaults left out): {t_sim_plain * 1e6:.0f} µs | "
+    rows.append("| ODE trajectory (arrays returned, defaults left out): "
+                f"{t_sim_plain * 1e6:.0f} µs | "
                 f"{t_sim_py * 1e6:.0f} µs | {t_sim_nat * 1e6:.1f} µs "
                 f"({t_sim_py / t_sim_nat:.0f}× faster) |")
     record["ode_trajectory_us"] = {"primal": t_sim_plain * 1e6, "python": t_sim_py * 1e6,
