@@ -47,9 +47,11 @@ def _same_on_both_backends(source_fn, source_probe, args, tangents):
         event("outside the native subset")
         return
     event("compared")
+    # reassociated sums differ in the last bits, which a division by a small
+    # sum can amplify: a loose tolerance still catches any wrong derivative
     for a, b in zip(_leaves(got[0]) + _leaves(got[1]), _leaves(want[0]) + _leaves(want[1])):
         assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9, equal_nan=True)
 
 
 @SETTINGS
