@@ -97,6 +97,23 @@ def test_integer_floor_division_and_modulo_follow_python():
         assert native.jvp(1.0, n, tangents=(1.0,))[0] == f(1.0, n)
 
 
+def float_mod_floordiv(x, y):
+    return x % y, x // y
+
+
+@pytest.mark.parametrize("x, y", [(7.3, 0.1), (5.0, math.inf), (-5.0, math.inf), (-7.5, 2.0),
+                                  (1e17 + 3, 3.0), (0.3, 0.1), (-0.0, 2.0), (2.0, -0.7),
+                                  (-2.0, -0.7), (1e300, 1e-300), (0.0, -3.0), (math.nan, 2.0)])
+def test_float_floor_division_and_modulo_are_pythons_bit_for_bit(x, y):
+    native = forward_gradient(float_mod_floordiv, backend="llvm")
+    (mod, div), (d_mod, d_div) = native.jvp(x, y, tangents=(1.0, 0.5))
+    for got, want in ((mod, x % y), (div, x // y)):  # x - y * floor(x / y) is not
+        assert got == want or (math.isnan(got) and math.isnan(want))
+        assert math.copysign(1.0, got) == math.copysign(1.0, want)
+    python = forward_gradient(float_mod_floordiv).jvp(x, y, tangents=(1.0, 0.5))[1]
+    np.testing.assert_allclose((d_mod, d_div), python, rtol=1e-15, equal_nan=True)
+
+
 def with_array(x):
     return np.sum(x)
 

@@ -626,10 +626,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                 return b.fmul(x, y)
             if isinstance(op, gast.Div):
                 return b.fdiv(x, y)
-            if isinstance(op, gast.FloorDiv):
-                return self.call_math("floor", [b.fdiv(x, y)])
-            if isinstance(op, gast.Mod):  # Python's sign convention: the divisor's
-                return b.fsub(x, b.fmul(y, self.call_math("floor", [b.fdiv(x, y)])))
+            if isinstance(op, (gast.FloorDiv, gast.Mod)):
+                return self.float_divmod(x, y)[0 if isinstance(op, gast.FloorDiv) else 1]
         else:
             x, y = self.convert(left, int), self.convert(right, int)
             if isinstance(op, gast.Add):
@@ -653,6 +651,27 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                     return b.select(fix, b.sub(q, ir.Constant(I64, 1)), q)
                 return b.select(fix, b.add(r, y), r)
         raise LoweringError(f"the operator {type(op).__name__} does not lower", node)
+
+    def float_divmod(self, x, y):
+        """``(x // y, x % y)`` for floats, computed as CPython's float_divmod
+        does (fmod, then the divisor's sign, then a rounded quotient): exact
+        where ``x - y * floor(x / y)`` is not (``7.3 % 0.1``, ``5.0 % inf``)."""
+        b = self.builder
+        zero, one, half = (ir.Constant(F64, v) for v in (0.0, 1.0, 0.5))
+        mod = self.call_math("fmod", [x, y])
+        div = b.fdiv(b.fsub(x, mod), y)
+        nonzero = b.fcmp_unordered("!=", mod, zero)
+        flip = b.and_(nonzero, b.xor(b.fcmp_ordered("<", y, zero),
+                                     b.fcmp_ordered("<", mod, zero)))
+        mod = b.select(flip, b.fadd(mod, y), mod)
+        div = b.select(flip, b.fsub(div, one), div)
+        mod = b.select(nonzero, mod, self.call_math("copysign", [zero, y]))
+        floor = self.call_math("floor", [div])
+        floor = b.select(b.fcmp_ordered(">", b.fsub(div, floor), half),
+                         b.fadd(floor, one), floor)
+        quotient = b.select(b.fcmp_unordered("!=", div, zero), floor,
+                            self.call_math("copysign", [zero, b.fdiv(x, y)]))
+        return quotient, mod
 
     def expr_UnaryOp(self, node):
         value = self.expr(node.operand)
