@@ -346,3 +346,25 @@ def test_a_million_native_calls_do_not_grow_memory():
     for _ in range(1_000_000):  # a leaked float or tuple per call would be 50+ MB
         jvp(0.5, 0.2, tangents=t)
     assert rss() - before < 4 * 2 ** 20
+
+
+def factorial_scaled(x, n):
+    p = 1
+    for k in range(1, n + 1):
+        p = p * k
+    return x * p
+
+
+def scaled_by_int(x, s):
+    return x * int(s)
+
+
+def test_integers_leaving_64_bits_are_an_overflow_error_not_a_wrapped_value():
+    f = forward_gradient(factorial_scaled, wrt=("x",), backend="llvm")
+    assert f.jvp(1.0, 20, tangents=(1.0,)) == (float(math.factorial(20)),) * 2
+    with pytest.raises(OverflowError, match="64-bit"):
+        f.jvp(1.0, 21, tangents=(1.0,))  # Python's ints would go on: 21! > 2**63
+    g = forward_gradient(scaled_by_int, wrt=("x",), backend="llvm")
+    assert g.jvp(2.0, -3.7, tangents=(1.0,)) == (-6.0, -3.0)
+    with pytest.raises(OverflowError):
+        g.jvp(2.0, 1e300, tangents=(1.0,))

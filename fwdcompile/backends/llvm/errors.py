@@ -6,7 +6,7 @@ native subset (the API turns it into a located ``UnsupportedSyntax``).  The
 time; jit.py and callwrap.py turn them into the exception Python would raise.
 """
 
-ZERO_DIVISION, INDEX, SHAPE, EMPTY = 1, 2, 4, 8
+ZERO_DIVISION, INDEX, SHAPE, EMPTY, OVERFLOW = 1, 2, 4, 8, 16
 
 MESSAGES = {
     ZERO_DIVISION: (ZeroDivisionError, "integer division or modulo by zero"),
@@ -14,6 +14,8 @@ MESSAGES = {
     SHAPE: (ValueError, "operands could not be broadcast together (the native backend "
                         "needs equal shapes, or a scalar), or a negative dimension"),
     EMPTY: (ValueError, "zero-size array to reduction operation which has no identity"),
+    OVERFLOW: (OverflowError, "an integer left the 64-bit range in native code (Python's "
+                              "ints are unbounded: use backend='python' for this)"),
 }
 
 

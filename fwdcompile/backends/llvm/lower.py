@@ -33,7 +33,7 @@ from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
 from .numpy_names import name_of
 from .temporaries import inlinable_temporaries
-from .errors import LoweringError
+from .errors import OVERFLOW, ZERO_DIVISION, LoweringError
 
 F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
 
@@ -350,7 +350,11 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         if t is int:
             if value.type == I1:
                 return b.zext(value, I64)
-            return b.fptosi(value, I64)
+            # int(x) of a float beyond 2**63 (or NaN) is no int64: flag it
+            outside = b.fcmp_unordered(">=", self.call_math("fabs", [value]),
+                                       ir.Constant(F64, 2.0 ** 63))
+            self.flag(outside, OVERFLOW)
+            return b.fptosi(b.select(outside, ir.Constant(F64, 0.0), value), I64)
         if t is bool:
             if value.type == F64:
                 return b.fcmp_ordered("!=", value, ir.Constant(F64, 0.0))
@@ -630,17 +634,17 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                 return self.float_divmod(x, y)[0 if isinstance(op, gast.FloorDiv) else 1]
         else:
             x, y = self.convert(left, int), self.convert(right, int)
-            if isinstance(op, gast.Add):
-                return b.add(x, y)
-            if isinstance(op, gast.Sub):
-                return b.sub(x, y)
-            if isinstance(op, gast.Mult):
-                return b.mul(x, y)
+            checked = {gast.Add: b.sadd_with_overflow, gast.Sub: b.ssub_with_overflow,
+                       gast.Mult: b.smul_with_overflow}.get(type(op))
+            if checked is not None:  # Python's ints do not wrap: flag it (OverflowError)
+                pair = checked(x, y)
+                self.flag(b.extract_value(pair, 1), OVERFLOW)
+                return b.extract_value(pair, 0)
             if isinstance(op, (gast.FloorDiv, gast.Mod)):
                 # x // 0 is ZeroDivisionError in Python and undefined in LLVM: flag
                 # it (the caller raises) and divide by 1 instead
                 zero = b.icmp_signed("==", y, ir.Constant(I64, 0))
-                b.store(b.or_(b.load(self.err), b.zext(zero, I64)), self.err)
+                self.flag(zero, ZERO_DIVISION)
                 y = b.select(zero, ir.Constant(I64, 1), y)
                 q = b.sdiv(x, y)
                 r = b.srem(x, y)
@@ -651,6 +655,14 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                     return b.select(fix, b.sub(q, ir.Constant(I64, 1)), q)
                 return b.select(fix, b.add(r, y), r)
         raise LoweringError(f"the operator {type(op).__name__} does not lower", node)
+
+    def flag(self, condition, bit):
+        """Set ``bit`` in *err when ``condition`` holds, and go on: the caller
+        raises once the kernel returns (the values computed meanwhile are
+        thrown away)."""
+        b = self.builder
+        b.store(b.or_(b.load(self.err), b.select(condition, ir.Constant(I64, bit),
+                                                 ir.Constant(I64, 0))), self.err)
 
     def float_divmod(self, x, y):
         """``(x // y, x % y)`` for floats, computed as CPython's float_divmod
