@@ -368,3 +368,30 @@ def test_integers_leaving_64_bits_are_an_overflow_error_not_a_wrapped_value():
     assert g.jvp(2.0, -3.7, tangents=(1.0,)) == (-6.0, -3.0)
     with pytest.raises(OverflowError):
         g.jvp(2.0, 1e300, tangents=(1.0,))
+
+
+def guarded_reads(x, i, n):
+    s = 0.0
+    if i < len(x) and x[i] > 0:  # x[i] is read only when i is in range
+        s += x[i]
+    if n != 0 and 10 // n > 2:  # 10 // n only when n is not 0
+        s += 1.0
+    k = n or 5  # the deciding operand's value, not a bool
+    m = n and 7
+    return s * k + m * x[0]
+
+
+def truth_of(x, y):
+    return 1.0 * x if y else 2.0 * x
+
+
+def test_and_or_short_circuit_and_give_operands_and_nan_is_true():
+    native = forward_gradient(guarded_reads, wrt=("x",), backend="llvm")
+    python = forward_gradient(guarded_reads, wrt=("x",))
+    x = np.array([0.5, -1.0, 2.0])
+    for i, n in [(0, 0), (3, 0), (2, 3), (5, 2), (1, -1)]:
+        assert native.jvp(x, i, n, tangents=(np.ones(3),)) == \
+            python.jvp(x, i, n, tangents=(np.ones(3),))
+    truth = forward_gradient(truth_of, wrt=("x",), backend="llvm")
+    assert truth.jvp(3.0, math.nan, tangents=(1.0,)) == (3.0, 1.0)  # bool(nan) is True
+    assert truth.jvp(3.0, 0.0, tangents=(1.0,)) == (6.0, 2.0)

@@ -313,8 +313,13 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             if isinstance(node.op, gast.Not):
                 return bool
             return self.join(self.expr_type(node.operand), int)
-        if isinstance(node, (gast.Compare, gast.BoolOp)):
+        if isinstance(node, gast.Compare):
             return bool
+        if isinstance(node, gast.BoolOp):  # the value of the operand that decides
+            t = bool
+            for v in node.values:
+                t = self.join(t, self.expr_type(v))
+            return t
         if isinstance(node, gast.IfExp):
             return self.join(self.expr_type(node.body), self.expr_type(node.orelse))
         if isinstance(node, gast.Call):
@@ -357,7 +362,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             return b.fptosi(b.select(outside, ir.Constant(F64, 0.0), value), I64)
         if t is bool:
             if value.type == F64:
-                return b.fcmp_ordered("!=", value, ir.Constant(F64, 0.0))
+                return b.fcmp_unordered("!=", value, ir.Constant(F64, 0.0))  # NaN is true
             return b.icmp_signed("!=", value, ir.Constant(value.type, 0))
         raise LoweringError("unsupported conversion")
 
@@ -743,12 +748,27 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         raise LoweringError(f"`.{node.attr}` does not lower here", node)
 
     def expr_BoolOp(self, node):
-        values = [self.truth(v) for v in node.values]
-        combine = self.builder.and_ if isinstance(node.op, gast.And) else self.builder.or_
-        out = values[0]
-        for v in values[1:]:
-            out = combine(out, v)
-        return out
+        """``a and b`` / ``a or b`` as Python runs them: short-circuit (``i < n
+        and x[i] > 0`` never reads ``x[n]``), the value of the deciding operand."""
+        b = self.builder
+        t = self.expr_type(node)
+        with b.goto_entry_block():
+            result = b.alloca(self.ll(t), name="boolop")
+        after = self.fn.append_basic_block("boolop.end")
+        for k, operand in enumerate(node.values):
+            value = self.expr(operand)
+            b.store(self.convert(value, t), result)
+            if k == len(node.values) - 1:
+                b.branch(after)
+                break
+            decided = self.convert(value, bool)
+            if isinstance(node.op, gast.And):
+                decided = b.not_(decided)
+            nxt = self.fn.append_basic_block("boolop.next")
+            b.cbranch(decided, after, nxt)
+            b.position_at_end(nxt)
+        b.position_at_end(after)
+        return b.load(result)
 
     def expr_IfExp(self, node):
         t = self.expr_type(node)
