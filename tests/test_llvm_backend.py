@@ -395,3 +395,26 @@ def test_and_or_short_circuit_and_give_operands_and_nan_is_true():
     truth = forward_gradient(truth_of, wrt=("x",), backend="llvm")
     assert truth.jvp(3.0, math.nan, tangents=(1.0,)) == (3.0, 1.0)  # bool(nan) is True
     assert truth.jvp(3.0, 0.0, tangents=(1.0,)) == (6.0, 2.0)
+
+
+def stepped_sum(x, a, b, s):
+    t = 0.0
+    for i in range(a, b, s):
+        t += x * i
+    return t
+
+
+def zero_step(x):
+    t = 0.0
+    for _ in range(3, 0, 0):
+        t += x
+    return t
+
+
+def test_a_zero_range_step_is_a_value_error_not_an_endless_loop():
+    f = forward_gradient(stepped_sum, wrt=("x",), backend="llvm")
+    assert f.jvp(1.0, 10, 0, -4, tangents=(1.0,)) == (18.0, 18.0)
+    with pytest.raises(ValueError, match="must not be zero"):
+        f.jvp(1.0, 5, 0, 0, tangents=(1.0,))
+    with pytest.raises(ValueError, match="must not be zero"):
+        forward_gradient(zero_step, backend="llvm").jvp(1.0, tangents=(1.0,))

@@ -6,7 +6,7 @@ native subset (the API turns it into a located ``UnsupportedSyntax``).  The
 time; jit.py and callwrap.py turn them into the exception Python would raise.
 """
 
-ZERO_DIVISION, INDEX, SHAPE, EMPTY, OVERFLOW = 1, 2, 4, 8, 16
+ZERO_DIVISION, INDEX, SHAPE, EMPTY, OVERFLOW, ZERO_STEP = 1, 2, 4, 8, 16, 32
 
 MESSAGES = {
     ZERO_DIVISION: (ZeroDivisionError, "integer division or modulo by zero"),
@@ -16,6 +16,7 @@ MESSAGES = {
     EMPTY: (ValueError, "zero-size array to reduction operation which has no identity"),
     OVERFLOW: (OverflowError, "an integer left the 64-bit range in native code (Python's "
                               "ints are unbounded: use backend='python' for this)"),
+    ZERO_STEP: (ValueError, "range() arg 3 must not be zero"),
 }
 
 

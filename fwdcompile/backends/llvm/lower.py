@@ -33,7 +33,7 @@ from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
 from .numpy_names import name_of
 from .temporaries import inlinable_temporaries
-from .errors import OVERFLOW, ZERO_DIVISION, LoweringError
+from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
 
 F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
 
@@ -562,6 +562,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
 
     def counted_loop(self, start, stop, step, bind, body_stmts):
         b = self.builder
+        if not (isinstance(step, ir.Constant) and step.constant):  # range(a, b, 0) raises
+            self.fail_if(b.icmp_signed("==", step, ir.Constant(I64, 0)), ZERO_STEP)
         with b.goto_entry_block():
             counter = b.alloca(I64, name="range_i")
         b.store(start, counter)
