@@ -543,3 +543,19 @@ def test_the_native_entry_fills_in_defaults_when_wrt_is_fixed():
         np.testing.assert_allclose(got[1][1], want[1][1], rtol=1e-13)
     with pytest.raises(ValueError, match="expected 1 tangent"):
         f.jvp(x, tangents=(t, 1.0))
+
+
+def asarray_aliases(x):
+    z = x.copy()
+    y = np.asarray(z)  # the same array: the write below reaches z
+    y[0] = 5.0
+    w = np.array(z)  # a copy: this one does not
+    w[1] = 7.0
+    return np.sum(z * z)
+
+
+def test_asarray_aliases_and_array_copies_as_in_numpy():
+    got = forward_gradient(asarray_aliases, backend="llvm").jvp(np.ones(3),
+                                                                tangents=(np.ones(3),))
+    assert got == forward_gradient(asarray_aliases).jvp(np.ones(3), tangents=(np.ones(3),))
+    assert got[0] == asarray_aliases(np.ones(3)) == 27.0

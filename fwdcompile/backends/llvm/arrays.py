@@ -334,6 +334,10 @@ class ArrayLowering:
     # ------------------------------------------------------------ statements
     def assign_array(self, name, value):
         """``name = <array expression>``: a view shares memory, anything else is new."""
+        if isinstance(value, gast.Call) and not value.keywords and len(value.args) == 1 \
+                and self.method_receiver(value) is None and name_of(value) == "asarray" \
+                and isinstance(value.args[0], (gast.Name, gast.Subscript, gast.Attribute)):
+            value = value.args[0]  # np.asarray of a float64 array is that array, not a copy
         if isinstance(value, (gast.Name, gast.Subscript, gast.Attribute)):
             self.store_array(name, self.array_value(value))
             return
