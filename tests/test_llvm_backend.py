@@ -418,3 +418,15 @@ def test_a_zero_range_step_is_a_value_error_not_an_endless_loop():
         f.jvp(1.0, 5, 0, 0, tangents=(1.0,))
     with pytest.raises(ValueError, match="must not be zero"):
         forward_gradient(zero_step, backend="llvm").jvp(1.0, tangents=(1.0,))
+
+
+def chained_guard(x, i):
+    return 1.0 * x[0] if -1 < i < len(x) > x[i] else 2.0 * x[0]  # x[i] last, only if in range
+
+
+def test_chained_comparisons_short_circuit():
+    native = forward_gradient(chained_guard, wrt=("x",), backend="llvm")
+    x = np.array([0.5, 9.0])
+    for i in (0, 1, 2, 7, -3):
+        assert native.jvp(x, i, tangents=(np.ones(2),)) == \
+            forward_gradient(chained_guard, wrt=("x",)).jvp(x, i, tangents=(np.ones(2),))

@@ -705,14 +705,27 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     def expr_Compare(self, node):
         if isinstance(self.expr_type(node), ArrayType):
             raise LoweringError("an array of comparisons is used where a bool is expected", node)
-        result = None
+        b = self.builder
         left = self.expr(node.left)
-        for op, comparator in zip(node.ops, node.comparators):
+        if len(node.ops) == 1:
+            return self.compare_values(node.ops[0], left, self.expr(node.comparators[0]), node)
+        # a < b < c: c is evaluated only when a < b holds, as in Python
+        with b.goto_entry_block():
+            result = b.alloca(I1, name="chain")
+        after = self.fn.append_basic_block("chain.end")
+        for k, (op, comparator) in enumerate(zip(node.ops, node.comparators)):
             right = self.expr(comparator)
             cmp = self.compare_values(op, left, right, node)
-            result = cmp if result is None else self.builder.and_(result, cmp)
+            b.store(cmp, result)
+            if k == len(node.ops) - 1:
+                b.branch(after)
+            else:
+                nxt = self.fn.append_basic_block("chain.next")
+                b.cbranch(cmp, nxt, after)
+                b.position_at_end(nxt)
             left = right
-        return result
+        b.position_at_end(after)
+        return b.load(result)
 
     def compare_values(self, op, left, right, node):
         b = self.builder
