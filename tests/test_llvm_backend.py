@@ -430,3 +430,17 @@ def test_chained_comparisons_short_circuit():
     for i in (0, 1, 2, 7, -3):
         assert native.jvp(x, i, tangents=(np.ones(2),)) == \
             forward_gradient(chained_guard, wrt=("x",)).jvp(x, i, tangents=(np.ones(2),))
+
+
+def floor_index(x, t):
+    k = math.floor(t)
+    return x[k] * math.ceil(t) + np.floor(t) * x[0], k
+
+
+def test_math_floor_and_ceil_are_ints_as_in_python():
+    x = np.arange(1.0, 6.0)
+    native = forward_gradient(floor_index, wrt=("x",), backend="llvm").jvp(
+        x, 2.5, tangents=(np.ones(5),))
+    assert native == forward_gradient(floor_index, wrt=("x",)).jvp(x, 2.5,
+                                                                   tangents=(np.ones(5),))
+    assert type(native[0][1]) is int

@@ -324,7 +324,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             return self.join(self.expr_type(node.body), self.expr_type(node.orelse))
         if isinstance(node, gast.Call):
             name = name_of(node)
-            if name in ("int", "len", "round"):
+            if name in ("int", "len", "round") or _math_rounding(node):
                 return int
             if name in ("abs", "min", "max"):
                 t = int
@@ -863,6 +863,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             value = b.fmul(z, self.call_math("log", [x]))
             return b.select(b.fcmp_ordered("==", x, ir.Constant(F64, 0.0)),
                             ir.Constant(F64, 0.0), value)
+        if _math_rounding(node):  # math.floor/ceil/trunc return ints in Python
+            return self.convert(self.call_math(name, [self.convert(args[0], float)]), int)
         if name in _INTRINSICS or name in _LIBM:
             return self.call_math(name, [self.convert(a, float) for a in args])
         raise LoweringError(f"the call to `{name}` does not lower to native code", node)
@@ -889,6 +891,15 @@ def lower(fdef, arg_types, helpers=None, boundscheck=True):
     FunctionDefs; they are lowered into the same module."""
     with _attributed(fdef.name):
         return _Lowering(fdef, arg_types, helpers, boundscheck=boundscheck).run()
+
+
+def _math_rounding(call):
+    """``math.floor(x)``, ``math.ceil(x)``, ``math.trunc(x)``: ints in Python
+    (``np.floor`` and friends stay floats)."""
+    func = call.func
+    return isinstance(func, gast.Attribute) and func.attr in ("floor", "ceil", "trunc") \
+        and isinstance(func.value, gast.Name) and func.value.id in ("math", "_math") \
+        and len(call.args) == 1
 
 
 def _constant(node):
