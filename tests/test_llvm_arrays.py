@@ -254,7 +254,17 @@ def written_in_a_loop(x, n):
     return s
 
 
+def nested_temporary_reads_reassigned(a):
+    t1 = -a
+    ratio = (0.5 + t1) / 2.0  # a temporary reading t1 ...
+    t2 = ratio * a  # ... inside another, used after t1 changes below
+    if np.sum(a) > np.sum(t2):
+        t1 = a
+    return np.sum(t2 * t1)
+
+
 @pytest.mark.parametrize("fn, args", [
+    (nested_temporary_reads_reassigned, (np.array([0.3, -0.2, 0.9]),)),
     (input_written_after, (np.arange(1.0, 5.0),)),
     (scalar_reassigned_after, (np.arange(1.0, 5.0), 2.0)),
     (viewed_temporary, (np.arange(1.0, 5.0),)),

@@ -36,7 +36,7 @@ def inlinable_temporaries(fdef, types):
                 and isinstance(types.get(node.targets[0].id), ArrayType) \
                 and isinstance(node.value, (gast.BinOp, gast.UnaryOp, gast.Call)):
             defs[node.targets[0].id] = node
-    chosen = {}
+    chosen, reads_of = {}, {}  # reads_of: every name a chosen temporary depends on
     for name, stmt in defs.items():
         if stores.get(name) != 1 or not _elementwise_only(stmt.value):
             continue
@@ -61,10 +61,13 @@ def inlinable_temporaries(fdef, types):
         if expensive and (len(uses) > 1 or any(_in_product(u, parents) for u in uses)):
             continue  # recomputing would repeat costly work: store it
         reads = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
+        for read in list(reads):  # a chosen temporary it reads is recomputed here too
+            reads |= reads_of.get(read, set())
         between = block[position + 1:last + 1]
         if any(_writes(s, reads) for s in between):
             continue
         chosen[name] = stmt
+        reads_of[name] = reads
     return chosen
 
 
