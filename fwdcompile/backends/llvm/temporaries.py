@@ -23,14 +23,14 @@ from .numpy_names import CHEAP, MODULES, REDUCTIONS, UFUNCS, name_of
 def inlinable_temporaries(fdef, types):
     """``{name: its Assign}`` for the array temporaries that need no storage
     (see the module docstring)."""
-    defs, parents = {}, {}
+    defs, parents, stores, loads = {}, {}, {}, {}  # one walk gathers all of them
     for node in gast.walk(fdef):
         for child in gast.iter_child_nodes(node):
             parents[child] = node
-    stores = {}
-    for node in gast.walk(fdef):
         if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
             stores[node.id] = stores.get(node.id, 0) + 1
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
+            loads.setdefault(node.id, []).append(node)
         if isinstance(node, gast.Assign) and len(node.targets) == 1 \
                 and isinstance(node.targets[0], gast.Name) \
                 and isinstance(types.get(node.targets[0].id), ArrayType) \
@@ -42,8 +42,7 @@ def inlinable_temporaries(fdef, types):
             continue
         block = _block_of(stmt, parents, fdef)
         position = block.index(stmt)
-        uses = [n for n in gast.walk(fdef) if isinstance(n, gast.Name) and n.id == name
-                and isinstance(n.ctx, gast.Load)]
+        uses = loads.get(name, [])
         if not uses or any(not _consumed_elementwise(u, parents) for u in uses):
             continue
         last = position
