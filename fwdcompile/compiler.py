@@ -28,6 +28,7 @@ from .transform import build
 from .transform.jvp import Transformer
 from .frontend.calls import Method, RuleCall, call_arguments, classify_call
 from .rules.registry import CustomRule
+from .transform.reuse import reuse_buffers
 from .transform.simplify import forward_substitute, remove_dead
 
 LOCK = threading.RLock()  # held while ASTs are built or parsed (CPython is not thread-safe there)
@@ -200,6 +201,9 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
         return isinstance(kind, RuleCall) and not isinstance(kind.rule, CustomRule)
 
     forward_substitute(result.node, inlinable, is_pure_call)
+    if transformer.batched:
+        reuse_buffers(result.node, (result.tangent_names & removable) - set(parsed.params),
+                      result.tangent_names)
     source = to_source(result.node, result.comments)
     filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}" \
         f"{' batched' if transformer.batched else ''}>"
