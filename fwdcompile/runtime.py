@@ -303,16 +303,34 @@ def matmul_right(a, d_b):
 REUSE_MIN_SIZE = 4096
 
 
-def _can_hold(buffer, other, condition=True):
-    """``buffer`` is a writable array of the result's shape and dtype."""
+def _can_hold(buffer, other):
+    """``buffer`` is a writable array of the result's shape and dtype (checked
+    in plain Python for the usual operands: numpy's own checks cost more than
+    the allocation saved)."""
     if type(buffer) is not np.ndarray or buffer.size < REUSE_MIN_SIZE \
             or not buffer.flags.writeable:
         return False
+    if type(other) is float:
+        return buffer.dtype.kind == "f"
+    if type(other) is np.ndarray:
+        return other.dtype == buffer.dtype and _fits(other.shape, buffer.shape)
     try:
-        return np.result_type(buffer, other) == buffer.dtype and buffer.shape \
-            == np.broadcast_shapes(buffer.shape, np.shape(other), np.shape(condition))
-    except (TypeError, ValueError):
+        return np.result_type(buffer, other) == buffer.dtype \
+            and _fits(np.shape(other), buffer.shape)
+    except TypeError:
         return False
+
+
+def _fits(shape, into):
+    """``shape`` broadcasts to ``into`` without growing it."""
+    if shape == into or not shape:
+        return True
+    if len(shape) > len(into):
+        return False
+    for s, t in zip(shape[::-1], into[::-1]):
+        if s != 1 and s != t:
+            return False
+    return True
 
 
 def reuse_add(a, b):
@@ -345,7 +363,8 @@ def reuse_where(condition, a, zero):
     NaN or inf kept where the condition holds), in one pass; numpy's masked
     ``copyto`` takes four times as long."""
     bits = _BITS.get(getattr(a, "dtype", None))
-    if bits is None or zero != 0 or np.signbit(zero) or not _can_hold(a, zero, condition):
+    if bits is None or zero != 0 or np.signbit(zero) or not _can_hold(a, zero) \
+            or not _fits(np.shape(condition), a.shape):
         return np.where(condition, a, zero)
     mask = np.asarray(condition, dtype=bool).astype(bits)
     np.negative(mask, out=mask)  # True -> all ones
