@@ -67,7 +67,9 @@ class FGD:
     def update(self, params: Sequence[Any], grads: Sequence[Any],
                state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         lr = self.rate(state["step"])
-        new = tuple(p - lr * g for p, g in zip(params, grads))
+        # (-lr) * g + p is p - lr * g bit for bit, and numpy adds p into the
+        # temporary (-lr) * g instead of allocating a second large array
+        new = tuple((-lr) * g + p for p, g in zip(params, grads))
         return new, {"step": state["step"] + 1}
 
 
@@ -94,7 +96,7 @@ class Momentum:
                state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         lr = self.rate(state["step"])
         m = tuple(self.beta * mi + g for mi, g in zip(state["m"], grads))
-        new = tuple(_like(p, p - lr * mi) for p, mi in zip(params, m))
+        new = tuple(_like(p, (-lr) * mi + p) for p, mi in zip(params, m))
         return new, {"step": state["step"] + 1, "m": m}
 
 
@@ -164,12 +166,15 @@ def _as_params(x0):
     return single, tuple(out)
 
 
-def _directions(rng, shapes, k, distribution):
+def _directions(rng, shapes, k, distribution, out):
+    """K directions per parameter, drawn into ``out`` (arrays of shape
+    ``(k,) + shape`` reused from step to step: a large model's directions are
+    tens of MB, and fresh ones would fault in new pages every step)."""
     if type(rng).__name__ == "DirectionSampler":  # compiled, counter-based (fwdcompile.sampling)
         draw = rng.stream(distribution)
-        return tuple(draw((k,) + s, i) for i, s in enumerate(shapes))
+        return tuple(draw((k,) + s, i, out=o) for i, (s, o) in enumerate(zip(shapes, out)))
     if distribution == "normal":
-        return tuple(rng.standard_normal((k,) + s) for s in shapes)
+        return tuple(rng.standard_normal(out=o) for o in out)
     if distribution == "rademacher":
         return tuple(rademacher(rng, (k,) + s) for s in shapes)
     raise ValueError(f"distribution must be 'normal' or 'rademacher', got {distribution!r}")
@@ -228,6 +233,10 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
         opt_state = optimizer.init(params)
         start = 0
     shapes = [np.shape(p) for p in params]
+    # directions and gradient estimates live in buffers reused every step;
+    # the optimizers never keep the grads they are given
+    v_out = [np.empty((directions,) + s) for s in shapes]
+    g_out = [np.empty(s) for s in shapes]
     history, stopped, last_loss = [], "steps", math.nan
     bar = _progress(steps, progress)
     writer = None
@@ -238,7 +247,7 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
             writer.writerow(["step", "loss", "lr"])
     try:
         for i in range(start, start + steps):
-            v = _directions(rng, shapes, directions, distribution)
+            v = _directions(rng, shapes, directions, distribution, v_out)
             if directions == 1:
                 loss, slope = f.jvp(*params, *args, tangents=tuple(
                     float(t[0]) if isinstance(p, float) else t[0] for t, p in zip(v, params)))
@@ -255,7 +264,7 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
                 break
             if clip is not None:
                 slopes = np.clip(slopes, -clip, clip)
-            grads = _combine(v, slopes, combine)
+            grads = _combine(v, slopes, combine, g_out)
             grads = tuple(float(g) if isinstance(p, float) else g for g, p in zip(grads, params))
             history.append(loss)
             last_loss = loss
@@ -280,8 +289,9 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     return MinimizeResult(params[0] if single else params, last_loss, history, stopped, state)
 
 
-def _combine(v, slopes, combine):
-    """The gradient estimate from K directions ``v`` and their slopes."""
+def _combine(v, slopes, combine, out):
+    """The gradient estimate from K directions ``v`` and their slopes, written
+    into ``out``."""
     k = len(slopes)
     if combine == "mean":
         w = slopes / k
@@ -289,4 +299,6 @@ def _combine(v, slopes, combine):
         gram = sum(np.tensordot(vi.reshape(k, -1), vi.reshape(k, -1), axes=([1], [1]))
                    for vi in v)
         w = np.linalg.lstsq(gram, slopes, rcond=None)[0]
-    return tuple(np.tensordot(w, vi, axes=1) for vi in v)
+    for vi, o in zip(v, out):
+        np.dot(w, vi.reshape(k, -1), out=o.reshape(-1))
+    return out

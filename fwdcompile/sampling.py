@@ -332,7 +332,8 @@ class DirectionSampler:
         self.step = 0  # the next step used by stream(): forward_grad draws advance it
 
     def stream(self, distribution: Distribution = "normal") -> Callable[[Shape, int], Any]:
-        """``draw(shape, offset)`` for the next step (what ``forward_grad`` uses)."""
+        """``draw(shape, offset, out=None)`` for the next step (what
+        ``forward_grad`` and ``minimize`` use)."""
         if distribution not in ("normal", "rademacher"):
             raise ValueError(f"distribution must be 'normal' or 'rademacher', got "
                              f"{distribution!r}")
@@ -340,8 +341,13 @@ class DirectionSampler:
         self.step += 1
         method = self.normal if distribution == "normal" else self.rademacher
 
-        def draw(shape, offset):
+        def draw(shape, offset, out=None):
+            if out is not None and distribution == "normal":
+                return self.normal(shape, step=step, offset=offset, out=out)
             v = method(shape, step=step, offset=offset)
+            if out is not None:
+                out[...] = v
+                return out
             return float(v) if shape == () else v
 
         return draw

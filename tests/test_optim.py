@@ -128,6 +128,40 @@ def test_several_parameters_and_floats():
     assert c == pytest.approx(-2.0, abs=0.1)
 
 
+def _reference_minimize(optimizer, x0, steps, k, combine, seed):
+    """minimize written out with fresh arrays everywhere (no reused buffers)."""
+    f = forward_gradient(quad2, wrt=(0, 1))
+    rng = np.random.default_rng(seed)
+    params, state = (np.array(x0[0]), float(x0[1])), optimizer.init(x0)
+    for _ in range(steps):
+        v = (rng.standard_normal((k, 2, 2)), rng.standard_normal((k,)))
+        if k == 1:
+            _, slope = f.jvp(*params, tangents=(v[0][0], float(v[1][0])))
+            slopes = np.array([slope])
+        else:
+            _, slopes = f.jvp(*params, tangents=v, batched=True)
+        flat = np.concatenate([v[0].reshape(k, -1), v[1].reshape(k, -1)], axis=1)
+        w = slopes / k if combine == "mean" else np.linalg.lstsq(flat @ flat.T, slopes,
+                                                                 rcond=None)[0]
+        grads = ((w[:, None, None] * v[0]).sum(axis=0), float(w @ v[1]))
+        params, state = optimizer.update(params, grads, state)
+    return params
+
+
+@pytest.mark.parametrize("optimizer", [FGD(0.02), Momentum(0.02), Adam(0.05)],
+                         ids=["fgd", "momentum", "adam"])
+@pytest.mark.parametrize("k, combine", [(1, "mean"), (3, "mean"), (3, "project")])
+def test_minimize_matches_a_loop_with_fresh_arrays(optimizer, k, combine):
+    # minimize draws into and combines into buffers reused every step: a
+    # buffer that an optimizer state or the result still held would show here
+    x0 = (np.full((2, 2), 0.5), 0.25)
+    res = minimize(quad2, x0, steps=30, optimizer=optimizer, rng=11, directions=k,
+                   combine=combine, progress=False)
+    W, c = _reference_minimize(optimizer, x0, 30, k, combine, 11)
+    np.testing.assert_allclose(res.x[0], W, rtol=1e-12, atol=1e-14)
+    assert res.x[1] == pytest.approx(c, rel=1e-12, abs=1e-14)
+
+
 def test_resume_gives_the_uninterrupted_trajectory():
     kw = dict(args=(A, B), optimizer=Adam(0.05), directions=2, progress=False)
     full = minimize(quadratic, X0, steps=40, rng=7, **kw)

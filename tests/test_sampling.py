@@ -118,3 +118,13 @@ def test_drawing_into_a_buffer_gives_the_same_numbers(shape):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="C-contiguous float64"):
         DirectionSampler(8).normal(shape, out=np.empty(shape, dtype=np.float32))
+
+
+@pytest.mark.parametrize("distribution", ["normal", "rademacher"])
+def test_a_stream_draws_into_a_buffer(distribution):
+    fresh, reused = DirectionSampler(5), DirectionSampler(5)
+    for _ in range(2):  # each stream is the next step
+        draw, draw_into = fresh.stream(distribution), reused.stream(distribution)
+        buffer = np.empty((2, 7))
+        assert draw_into((2, 7), 1, out=buffer) is buffer
+        np.testing.assert_array_equal(buffer, draw((2, 7), 1))
