@@ -12,6 +12,9 @@ random data, it times in float64:
 * ``FG step``: draw v for every parameter (numpy), one JVP, update; and the
   same with directions from ``fwdcompile.sampling`` (counter-based, compiled,
   drawn into buffers reused from step to step);
+* ``minimize() step``: what a user gets from ``fwdcompile.optim.minimize``
+  with ``FGD`` and the compiled sampler (20 steps per call, the start-up
+  copy of the parameters included);
 * PyTorch (CPU, if installed): forward alone, and a backprop step (forward,
   backward, SGD update) in float64 and float32, giving
   R_b = time(f, grad f) / time(f) (the paper reports R_b = 4.17).
@@ -42,6 +45,8 @@ sys.path.insert(0, str(HERE))
 
 from bench_core import machine  # noqa: E402
 from fwdcompile import forward_gradient  # noqa: E402
+from fwdcompile.optim import FGD, minimize  # noqa: E402
+from fwdcompile.sampling import DirectionSampler  # noqa: E402
 
 
 def logreg(W, b, X, y):
@@ -146,8 +151,13 @@ def workload(name, loss, sizes, batch, budget, rng):
             vi *= lr * s
             q -= vi
 
+    def minimize_steps(n=20):
+        minimize(f, tuple(params), args=(X, y), steps=n, optimizer=FGD(lr=1e-4),
+                 rng=DirectionSampler(0), progress=False)
+
     row = {"name": name, "parameters": int(sum(p.size for p in params)),
            "fg_step_fast": best(fg_step_fast, budget),
+           "minimize_step": best(minimize_steps, budget) / 20,
            "f": best(lambda: loss(*params, X, y), budget),
            "jvp": best(lambda: f.jvp(*params, X, y, tangents=v), budget),
            "draw": best(lambda: tuple(draw_rng.standard_normal(p.shape) for p in params),
@@ -188,9 +198,9 @@ def main(argv=None):
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, "
              f"threads {threads}; float64 unless marked; batch 64, random data.", "",
              "| model (parameters) | f (numpy) | JVP | R_f | draw v | FG step | "
-             "FG step, fast sampler | torch f | torch backprop step | R_b (torch) | "
-             "FG step (fast) / torch step | torch f32 step |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "FG step, fast sampler | minimize() step | torch f | torch backprop step | "
+             "R_b (torch) | FG step (fast) / torch step | torch f32 step |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     us = 1e6
     for r in rows:
         if "torch_step_float64" in r:
@@ -203,7 +213,7 @@ def main(argv=None):
         lines.append(f"| {r['name']} ({r['parameters']:,}) | {r['f'] * us:.0f} µs | "
                      f"{r['jvp'] * us:.0f} µs | {r['jvp'] / r['f']:.2f} | {r['draw'] * us:.0f} µs"
                      f" | {r['fg_step'] * us:.0f} µs | {r['fg_step_fast'] * us:.0f} µs"
-                     f" | {tcells} |")
+                     f" | {r['minimize_step'] * us:.0f} µs | {tcells} |")
     sharing = matmul_sharing(budget)
     lines += ["", "Sharing one BLAS call between a primal matmul and its tangent "
               "(the 784-1024-1024-10 MLP's shapes):", "",
