@@ -31,7 +31,7 @@ from .array_types import ArrayTyping
 from .arrays import Arr, ArrayLowering, ArrayType
 from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
-from .numpy_names import name_of
+from .numpy_names import constant_int, constant_number, name_of
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
 
@@ -180,7 +180,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         defaults.update({a.id: d for a, d in zip(fdef.args.kwonlyargs, fdef.args.kw_defaults)
                          if d is not None})
         for p in params:  # constant defaults (numbers, axes) are filled in
-            if p not in bound and _constant(defaults.get(p)) is not None:
+            if p not in bound and constant_number(defaults.get(p)) is not None:
                 bound[p] = defaults[p]
         missing = [p for p in params if p not in bound]
         if missing:
@@ -194,8 +194,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         fdef = self.helpers[call.func.id]
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
         # integer constants passed (axes, sizes) are known inside: one specialisation each
-        constants = tuple((p, _constant(a)) for p, a in zip(params, args)
-                          if isinstance(_constant(a), int))
+        constants = tuple((p, constant_int(a)) for p, a in zip(params, args)
+                          if constant_int(a) is not None)
         key = (call.func.id, types, constants)
         if key not in self.cache:
             self.cache[key] = None  # being lowered (recursion is rejected earlier anyway)
@@ -900,16 +900,6 @@ def _math_rounding(call):
     return isinstance(func, gast.Attribute) and func.attr in ("floor", "ceil", "trunc") \
         and isinstance(func.value, gast.Name) and func.value.id in ("math", "_math") \
         and len(call.args) == 1
-
-
-def _constant(node):
-    """The number a constant node (``2``, ``-1``, ``0.5``) stands for, else None."""
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        inner = _constant(node.operand)
-        return None if inner is None else -inner
-    if isinstance(node, gast.Constant) and type(node.value) in (int, float):
-        return node.value
-    return None
 
 
 @contextlib.contextmanager

@@ -28,14 +28,19 @@ CHEAP = {"fabs", "abs", "absolute", "sign", "where", "maximum", "minimum", "squa
          "ceil", "sqrt"}
 
 
-def constant_int(node):
-    """The value of ``3`` or ``-3`` as written, else None."""
+def constant_number(node, kinds=(int, float)):
+    """The value of ``3``, ``-3`` or ``0.5`` as written, else None."""
     if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        inner = constant_int(node.operand)
+        inner = constant_number(node.operand, kinds)
         return None if inner is None else -inner
-    if isinstance(node, gast.Constant) and type(node.value) is int:
+    if isinstance(node, gast.Constant) and type(node.value) in kinds:
         return node.value
     return None
+
+
+def constant_int(node):
+    """The value of ``3`` or ``-3`` as written, else None."""
+    return constant_number(node, (int,))
 
 
 def name_of(node):
