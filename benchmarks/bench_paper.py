@@ -15,6 +15,8 @@ random data, it times in float64:
 * ``minimize() step``: what a user gets from ``fwdcompile.optim.minimize``
   with ``FGD`` and the compiled sampler (20 steps per call, the start-up
   copy of the parameters included);
+* ``JVP f32``: the same JVP with float32 parameters, data and direction
+  (numpy keeps float32 throughout), next to PyTorch's float32 step;
 * PyTorch (CPU, if installed): forward alone, and a backprop step (forward,
   backward, SGD update) in float64 and float32, giving
   R_b = time(f, grad f) / time(f) (the paper reports R_b = 4.17).
@@ -163,6 +165,10 @@ def workload(name, loss, sizes, batch, budget, rng):
            "draw": best(lambda: tuple(draw_rng.standard_normal(p.shape) for p in params),
                         budget),
            "fg_step": best(fg_step, budget)}
+    p32 = [p.astype(np.float32) for p in params]
+    v32 = tuple(t.astype(np.float32) for t in v)
+    X32 = X.astype(np.float32)
+    row["jvp_float32"] = best(lambda: f.jvp(*p32, X32, y, tangents=v32), budget)
     row.update(torch_out or {"torch": missing})
     return row
 
@@ -199,8 +205,8 @@ def main(argv=None):
              f"threads {threads}; float64 unless marked; batch 64, random data.", "",
              "| model (parameters) | f (numpy) | JVP | R_f | draw v | FG step | "
              "FG step, fast sampler | minimize() step | torch f | torch backprop step | "
-             "R_b (torch) | FG step (fast) / torch step | torch f32 step |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "R_b (torch) | FG step (fast) / torch step | torch f32 step | JVP f32 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     us = 1e6
     for r in rows:
         if "torch_step_float64" in r:
@@ -213,7 +219,8 @@ def main(argv=None):
         lines.append(f"| {r['name']} ({r['parameters']:,}) | {r['f'] * us:.0f} µs | "
                      f"{r['jvp'] * us:.0f} µs | {r['jvp'] / r['f']:.2f} | {r['draw'] * us:.0f} µs"
                      f" | {r['fg_step'] * us:.0f} µs | {r['fg_step_fast'] * us:.0f} µs"
-                     f" | {r['minimize_step'] * us:.0f} µs | {tcells} |")
+                     f" | {r['minimize_step'] * us:.0f} µs | {tcells} | "
+                     f"{r['jvp_float32'] * us:.0f} µs |")
     sharing = matmul_sharing(budget)
     lines += ["", "Sharing one BLAS call between a primal matmul and its tangent "
               "(the 784-1024-1024-10 MLP's shapes):", "",
