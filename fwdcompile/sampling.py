@@ -342,12 +342,9 @@ class DirectionSampler:
         method = self.normal if distribution == "normal" else self.rademacher
 
         def draw(shape, offset, out=None):
-            if out is not None and distribution == "normal":
-                return self.normal(shape, step=step, offset=offset, out=out)
-            v = method(shape, step=step, offset=offset)
             if out is not None:
-                out[...] = v
-                return out
+                return method(shape, step=step, offset=offset, out=out)
+            v = method(shape, step=step, offset=offset)
             return float(v) if shape == () else v
 
         return draw
@@ -379,23 +376,41 @@ class DirectionSampler:
         _fill(kernel.normals, out, pairs, key, pairs >= _PARALLEL_PAIRS)
         return out[:n].reshape(shape)
 
-    def rademacher(self, shape: Shape, step: int = 0, offset: int = 0) -> np.ndarray:
-        """+1.0 or -1.0, one bit of the counter-based stream each."""
+    def rademacher(self, shape: Shape, step: int = 0, offset: int = 0,
+                   out: np.ndarray | None = None) -> np.ndarray:
+        """+1.0 or -1.0, one bit of the counter-based stream each (written into
+        ``out``, a C-contiguous float64 array of that shape, if given)."""
         n = _size(shape)
         key = _key(self.seed, step, offset)
-        words = (n + 63) // 64
         kernel = _kernel() if self.use_llvm else None
-        if kernel is not None:
-            out = np.empty(64 * words)
-            _fill(kernel.signs, out, words, key, 64 * words >= 2 * _PARALLEL_PAIRS)
-            return out[:n].reshape(shape)
-        with np.errstate(over="ignore"):
-            z = np.arange(words, dtype=np.uint64) * np.uint64(_GOLDEN) + np.uint64(key)
-            z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
-            z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
-            z = z ^ (z >> np.uint64(31))
-        bits = np.unpackbits(z.view(np.uint8), count=n)
-        return np.array([1.0, -1.0])[bits].reshape(shape)
+        if out is not None:
+            _check_out(out, shape)
+            flat = out.reshape(-1)
+            full = n // 64 if kernel is not None else 0  # whole words the kernel writes
+            if full:
+                _fill(kernel.signs, flat, full, key, 64 * full >= 2 * _PARALLEL_PAIRS)
+            if n > 64 * full:
+                flat[64 * full:] = _signs_numpy(key, full, n - 64 * full)
+            return out
+        if kernel is None:
+            return _signs_numpy(key, 0, n).reshape(shape)
+        words = (n + 63) // 64
+        out = np.empty(64 * words)
+        _fill(kernel.signs, out, words, key, 64 * words >= 2 * _PARALLEL_PAIRS)
+        return out[:n].reshape(shape)
+
+
+def _signs_numpy(key, first_word, count):
+    """``count`` signs from word ``first_word`` on, as the compiled kernel draws them."""
+    words = (count + 63) // 64
+    with np.errstate(over="ignore"):
+        z = np.arange(first_word, first_word + words, dtype=np.uint64) * np.uint64(_GOLDEN) \
+            + np.uint64(key)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
+        z = z ^ (z >> np.uint64(31))
+    bits = np.unpackbits(z.view(np.uint8), count=count)
+    return np.array([1.0, -1.0])[bits]
 
 
 def _size(shape):
@@ -428,15 +443,15 @@ def directions(seed: int, step: int, shapes: Sequence[Shape],
                distribution: Distribution = "normal",
                out: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
     """One direction over several parameter arrays: a tuple, one array per shape,
-    each drawn from its own counter range (offset = its position).  Normal
-    directions can be written into ``out`` (arrays of those shapes)."""
+    each drawn from its own counter range (offset = its position), written
+    into ``out`` (C-contiguous float64 arrays of those shapes) if given."""
     if distribution not in ("normal", "rademacher"):
         raise ValueError(f"distribution must be 'normal' or 'rademacher', got {distribution!r}")
     sampler = DirectionSampler(seed)
-    if out is not None:
-        if distribution != "normal" or len(out) != len(shapes):
-            raise ValueError("out takes one array per shape, for normal directions")
-        return tuple(sampler.normal(shape, step, offset, out=o)
-                     for offset, (shape, o) in enumerate(zip(shapes, out)))
     draw = sampler.normal if distribution == "normal" else sampler.rademacher
+    if out is not None:
+        if len(out) != len(shapes):
+            raise ValueError(f"out takes one array per shape: {len(shapes)}, got {len(out)}")
+        return tuple(draw(shape, step, offset, out=o)
+                     for offset, (shape, o) in enumerate(zip(shapes, out)))
     return tuple(draw(shape, step, offset) for offset, shape in enumerate(shapes))

@@ -128,3 +128,18 @@ def test_a_stream_draws_into_a_buffer(distribution):
         buffer = np.empty((2, 7))
         assert draw_into((2, 7), 1, out=buffer) is buffer
         np.testing.assert_array_equal(buffer, draw((2, 7), 1))
+
+
+@pytest.mark.parametrize("shape", [(64,), (3, 50), (1,), (2, 300_007)])  # words, tails, threads
+@pytest.mark.parametrize("use_llvm", [True, False])
+def test_signs_drawn_into_a_buffer_are_the_same_signs(shape, use_llvm):
+    sampler = DirectionSampler(9, use_llvm=use_llvm)
+    buffer = np.full(shape, np.nan)
+    got = sampler.rademacher(shape, step=2, offset=3, out=buffer)
+    assert got is buffer
+    np.testing.assert_array_equal(got, DirectionSampler(9).rademacher(shape, step=2, offset=3))
+    shapes = [shape, (5,)]
+    buffers = [np.empty(s) for s in shapes]
+    for a, b in zip(directions(1, 2, shapes, "rademacher", out=buffers),
+                    directions(1, 2, shapes, "rademacher")):
+        np.testing.assert_array_equal(a, b)
