@@ -387,7 +387,7 @@ class DirectionSampler:
             _check_out(out, shape)
             flat = out.reshape(-1)
             full = n // 64 if kernel is not None else 0  # whole words the kernel writes
-            if full:
+            if kernel is not None and full:
                 _fill(kernel.signs, flat, full, key, 64 * full >= 2 * _PARALLEL_PAIRS)
             if n > 64 * full:
                 flat[64 * full:] = _signs_numpy(key, full, n - 64 * full)
