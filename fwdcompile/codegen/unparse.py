@@ -20,7 +20,7 @@ _MARKER = re.compile(r"^(\s*)(__fc_comment_\d+__)$")
 def to_source(node, comments=None):
     comments = comments or {}
     tree = gast.gast_to_ast(node)
-    ast.fix_missing_locations(tree)
+    ast.fix_missing_locations(tree)  # unparse reads lineno (type comments)
     text = ast.unparse(tree)
     lines = []
     for line in text.splitlines():
@@ -58,7 +58,7 @@ def line_origins(node, source):
                     pair(inner, getattr(p, field))
 
     try:
-        pair([node], gast.parse(source).body)
+        pair([node], ast.parse(source).body)  # line numbers only: no gast needed
     except (ValueError, SyntaxError, AttributeError):
         origins.clear()
     return origins

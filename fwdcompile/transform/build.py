@@ -142,15 +142,18 @@ def walk(node):
     A plain stack over ``_fields``: several times faster than ``ast.walk``."""
     out, stack = [], [node]
     ast_type = gast.AST
+    pop, push, keep = stack.pop, stack.append, out.append
     while stack:
-        n = stack.pop()
-        out.append(n)
+        n = pop()
+        keep(n)
         for f in n._fields:
             v = getattr(n, f, None)
             if type(v) is list:
-                stack.extend(x for x in v if isinstance(x, ast_type))
+                for x in v:  # a plain loop: a generator here cost a third of walk's time
+                    if isinstance(x, ast_type):
+                        push(x)
             elif isinstance(v, ast_type):
-                stack.append(v)
+                push(v)
     return out
 
 

@@ -103,11 +103,13 @@ def fold(node):
 def remove_dead(fdef, removable):
     """Drop assignments whose single target is in ``removable`` and never read."""
     while True:
-        read = {n.id for n in build.walk(fdef) if isinstance(n, gast.Name)
-                and isinstance(n.ctx, gast.Load)}
-        # `x += y` reads x, and may write through an alias: never dead
-        read |= {n.target.id for n in build.walk(fdef) if isinstance(n, gast.AugAssign)
-                 and isinstance(n.target, gast.Name)}
+        read = set()
+        for n in build.walk(fdef):
+            kind = type(n)
+            if kind is gast.Name and isinstance(n.ctx, gast.Load):
+                read.add(n.id)
+            elif kind is gast.AugAssign and type(n.target) is gast.Name:
+                read.add(n.target.id)  # `x += y` reads x, and may write through an alias
         dead = {n for n in removable if n not in read}
         changed = _strip(fdef, dead)
         if not changed:
