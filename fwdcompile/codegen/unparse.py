@@ -14,13 +14,17 @@ import re
 
 import gast
 
+from ..transform.build import walk
+
 _MARKER = re.compile(r"^(\s*)(__fc_comment_\d+__)$")
 
 
 def to_source(node, comments=None):
     comments = comments or {}
     tree = gast.gast_to_ast(node)
-    ast.fix_missing_locations(tree)  # unparse reads lineno (type comments)
+    for n in walk(tree):  # unparse reads statements' lineno (for type comments), nothing else
+        if isinstance(n, ast.stmt) and not hasattr(n, "lineno"):
+            n.lineno = 0
     text = ast.unparse(tree)
     lines = []
     for line in text.splitlines():
