@@ -98,9 +98,28 @@ def substitute(node, mapping, template=False, in_place=False):
     their values (a copy of ``node`` unless ``in_place``).  For a rule
     ``template``, its own ``_np``/``_math``/``_rt`` are also spelled as the
     current generation spells them."""
-    if not in_place:
+    if in_place:
+        return _Substitution(mapping, template).visit(node)
+    return _substituted_copy(node, mapping, template)
+
+
+def _substituted_copy(node, mapping, template):
+    """``build.clone`` and ``_Substitution`` in one pass (rules are instantiated
+    a hundred times per function: this is on the transform's hot path)."""
+    if type(node) is list:
+        return [_substituted_copy(n, mapping, template) for n in node]
+    if not isinstance(node, gast.AST):
+        return node
+    if type(node) is gast.Name:
+        if node.id in mapping and isinstance(node.ctx, gast.Load):
+            return build.clone(mapping[node.id])
         node = build.clone(node)
-    return _Substitution(mapping, template).visit(node)
+        if template and node.id in build.RESERVED:
+            node.id = build.alias(node.id)
+        return node
+    return build.copy_location(type(node)(**{
+        f: _substituted_copy(getattr(node, f, None), mapping, template)
+        for f in node._fields}), node)
 
 
 def instantiate(template, mapping):

@@ -130,7 +130,12 @@ def clone(node):
         return [clone(n) for n in node]
     if not isinstance(node, gast.AST):
         return node  # str, int, float, None: immutable leaves
-    new = type(node)(**{f: clone(getattr(node, f, None)) for f in node._fields})
+    return copy_location(type(node)(**{f: clone(getattr(node, f, None))
+                                       for f in node._fields}), node)
+
+
+def copy_location(new, node):
+    """``new`` with ``node``'s line and column attributes, those it has."""
     for attr in _LOCATION:
         if hasattr(node, attr):
             setattr(new, attr, getattr(node, attr))
