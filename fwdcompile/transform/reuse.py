@@ -64,7 +64,7 @@ def reuse_buffers(fdef, owned, tangents):
     variables nobody outside the generated function can hold, ``tangents``
     all tangent variables (parameters included)."""
     eligible = _top_level_names(fdef, owned)
-    plan = {}  # id(node to replace) -> replacement
+    plan = {}  # id(BinOp or where call) -> which operand lends its memory
     defs = []
     current = {}
     for stmt in fdef.body:
