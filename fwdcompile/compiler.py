@@ -200,7 +200,7 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
             return True  # array methods we differentiate never write
         return isinstance(kind, RuleCall) and not isinstance(kind.rule, CustomRule)
 
-    forward_substitute(result.node, inlinable, is_pure_call)
+    forward_substitute(result.node, inlinable, is_pure_call, result.tangent_names)
     if transformer.batched:
         reuse_buffers(result.node, (result.tangent_names & removable) - set(parsed.params),
                       result.tangent_names)

@@ -37,10 +37,11 @@ def test_jvp(case):
     args = harness.make_args(case)
     active = harness.active_positions(case, args)
     tangents = harness.make_tangents(case, args, active)
-    args_before = harness.fresh(args)
-    val, dval = _jvp(case, args, tangents)
-
-    expected = case.fn(*harness.fresh(args), **case.kwargs)
+    given = harness.fresh(args)
+    val, dval = harness.compiled(case).jvp(*given, tangents=harness.fresh(tangents),
+                                           **case.kwargs)
+    called = harness.fresh(args)
+    expected = case.fn(*called, **case.kwargs)
     harness.assert_same_structure_equal(val, expected, exact=False, rtol=1e-12)
     if isinstance(expected, tuple):
         assert isinstance(dval, tuple) and len(dval) == len(expected), \
@@ -53,8 +54,9 @@ def test_jvp(case):
                                   complex_ok=case.complex_ok, scale=case.fd_scale)
     ok, worst = oracle.close(dval, ref, rtol=RTOL)
     assert ok, f"tangent differs from the oracle: {worst}"
-    # jvp must not write into its inputs
-    for a, b in zip(args, args_before):
+    # jvp writes into its arguments exactly what the function writes (most
+    # write nothing; tricky.py has helpers that fill an argument in place)
+    for a, b in zip(given, called):
         np.testing.assert_array_equal(a, b)
 
 

@@ -6,8 +6,12 @@ Contract:
   (``2 - 1`` -> ``1``), identities (``x ** 1``, ``1 * e``, ``e * 1``,
   ``e / 1``, ``--e``), and ``a + -b`` -> ``a - b``.  It never changes what an
   expression computes for finite values, and never drops a term that is not
-  a literal zero (``0 * x`` is kept: it is NaN for an infinite ``x``).
-* :func:`forward_substitute` inlines temporaries read exactly once.
+  a literal zero (``0 * x`` is kept: it is NaN for an infinite ``x``).  With
+  ``safe=True`` an identity is dropped only where arithmetic reads the
+  result, so no expression folds into an existing object (an alias).
+* :func:`forward_substitute` inlines temporaries read exactly once, then
+  folds (safely) the tangent expressions that received them; the user's own
+  computation is never folded.
 * :func:`remove_dead` deletes assignments to tangent variables and compiler
   temporaries that nothing reads, until none is left.  User variables are
   never removed: their assignments may be what the user wants to see.
@@ -94,25 +98,45 @@ def _leftmost_factor(node):
     return None
 
 
-def fold(node):
+def fold(node, safe=False):
     """Fold ``node`` bottom-up (a plain recursion: ``ast.NodeTransformer``'s
-    generic visit made this a tenth of the transform's time)."""
+    generic visit made this a tenth of the transform's time).
+
+    With ``safe``, an identity (``--e``, ``1 * e``, ``e / 1``, ...) is dropped
+    only where an arithmetic operation reads the result, so an expression
+    never folds into one of its operands where the object itself is kept:
+    ``d_t = -(-d_x)`` folded to ``d_t = d_x`` would make ``d_t`` an alias, and
+    an in-place write to it would reach the caller's array.  (The transform
+    folds each tangent before it decides whether that tangent needs a private
+    copy; folding after inlining, in :func:`forward_substitute`, is safe.)"""
+    return _fold(node, safe, not safe)
+
+
+_READS = (gast.BinOp, gast.UnaryOp, gast.Compare)  # arithmetic that copies its operands
+
+
+def _fold(node, safe, may_alias):
     kind = type(node)
     if kind is gast.Name or kind is gast.Constant:
         return node
+    inner = not safe or kind in _READS
     for field in node._fields:
         value = getattr(node, field, None)
         if type(value) is list:
             for i, item in enumerate(value):
                 if isinstance(item, gast.AST):
-                    value[i] = fold(item)
+                    value[i] = _fold(item, safe, inner)
         elif isinstance(value, gast.AST):
-            setattr(node, field, fold(value))
+            setattr(node, field, _fold(value, safe, inner))
     if kind is gast.BinOp:
-        return _fold_binop(node)
-    if kind is gast.UnaryOp:
-        return _fold_unary(node)
-    return node
+        folded = _fold_binop(node)
+    elif kind is gast.UnaryOp:
+        folded = _fold_unary(node)
+    else:
+        return node
+    if may_alias or type(folded) in (gast.BinOp, gast.UnaryOp, gast.Constant):
+        return folded
+    return node  # an identity would leave an operand (an existing object) here
 
 
 def remove_dead(fdef, removable):
@@ -165,9 +189,13 @@ def _pure(node):
     return True
 
 
-def forward_substitute(fdef, candidates, is_pure_call):
+def forward_substitute(fdef, candidates, is_pure_call, tangents=frozenset()):
     """Inline each compiler temporary that is assigned once and read once, later
     in the same block, with nothing in between that could change what it reads.
+    Tangent expressions that received an inlined value are folded again
+    (``fold(..., safe=True)``); the user's own computation never is: an
+    identity such as ``k / 1 -> k`` changes an integer array's dtype, and
+    ``-(-a) -> a`` makes a new array an alias of ``a``.
 
     This turns one-operation-per-line code back into expressions where a value
     is used once, which reads better and, for large arrays, keeps fewer
@@ -180,11 +208,11 @@ def forward_substitute(fdef, candidates, is_pure_call):
     # Moving an expression keeps every other name's count, so `uses` stays
     # valid; and an inlining never enables an earlier one (uses, writes and
     # loop nesting are unchanged, sizes only grow), so one pass is enough.
-    _substitute_block(fdef, "body", candidates, uses, is_pure_call)
+    _substitute_block(fdef, "body", candidates, uses, is_pure_call, tangents)
     return fdef
 
 
-def _substitute_block(node, field, candidates, uses, is_pure_call):
+def _substitute_block(node, field, candidates, uses, is_pure_call, tangents):
     block = getattr(node, field, None)
     if not isinstance(block, list):
         return False
@@ -195,10 +223,11 @@ def _substitute_block(node, field, candidates, uses, is_pure_call):
         stmt = block[i]
         if isinstance(stmt, (gast.If, gast.For, gast.While)):
             for sub in ("body", "orelse"):
-                changed |= _substitute_block(stmt, sub, candidates, uses, is_pure_call)
+                changed |= _substitute_block(stmt, sub, candidates, uses, is_pure_call,
+                                             tangents)
             i += 1
             continue
-        if _inline_one(block, i, candidates, uses, is_pure_call, facts):
+        if _inline_one(block, i, candidates, uses, is_pure_call, facts, tangents):
             changed = True
             continue  # the next statement moved into position i
         i += 1
@@ -243,7 +272,7 @@ def _facts(stmt, is_pure_call, facts):
     return facts[key][1], facts[key][2], facts[key][3]
 
 
-def _inline_one(block, i, candidates, uses, is_pure_call, facts):
+def _inline_one(block, i, candidates, uses, is_pure_call, facts, tangents):
     stmt = block[i]
     if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
             and isinstance(stmt.targets[0], gast.Name)):
@@ -266,12 +295,23 @@ def _inline_one(block, i, candidates, uses, is_pure_call, facts):
         if size + value_size > _MAX_SIZE:
             return False
         _replace_name(later, ident, stmt.value)
-        block[j] = fold(later)
+        _fold_tangent_part(later, tangents)
         facts.pop(id(later), None)
         uses[ident] = 0
         del block[i]
         return True
     return False
+
+
+def _fold_tangent_part(stmt, tangents):
+    """Fold what ``stmt`` computes for tangents: the value of ``d_x = ...``,
+    the tangent half of ``return (value, tangent)``."""
+    if isinstance(stmt, gast.Assign) and all(
+            type(t) is gast.Name and t.id in tangents for t in stmt.targets):
+        stmt.value = fold(stmt.value, safe=True)
+    elif isinstance(stmt, gast.Return) and type(stmt.value) is gast.Tuple \
+            and len(stmt.value.elts) == 2:
+        stmt.value.elts[1] = fold(stmt.value.elts[1], safe=True)
 
 
 _MAX_SIZE = 120  # an estimate calibrated to about 100 characters of source

@@ -425,3 +425,25 @@ def list_literal_carrying(x, y):
     for a, b in pts:
         s += a * b
     return v[0] * v[1] + v[-1] + s + max([x, 2.0 * y])
+
+
+# --------------------------------------------------------------------------
+# operations that look like no-ops but make a new array (a hypothesis run
+# found `-(-x)` simplified to `x` in the generated code: `t *= 2` then
+# doubled the caller's array)
+# --------------------------------------------------------------------------
+
+@case(lambda rng: (rng.uniform(0.5, 1.5, 4),))
+def double_negation_then_in_place(x):
+    t = -(-x)  # noqa: B002  (a user negating twice, on purpose)
+    t *= 2.0
+    return np.sum(t * x)
+
+
+@case(lambda rng: (rng.uniform(0.5, 1.5, 4), rng.uniform(0.5, 1.5, 4)))
+def identities_then_in_place(x, y):
+    t = (x * 1.0) / 1.0
+    t += y
+    u = (y ** 1) * 1
+    u *= x
+    return np.sum(t * u) + np.sum(x)
