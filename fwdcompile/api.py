@@ -145,6 +145,9 @@ class ForwardGradient:
         With ``batched=True`` every tangent has a leading axis of K directions
         (shape ``(K,) + argument shape``) and so does the result: one run of
         the function gives K directional derivatives (vector mode).
+
+        The returned tangent never shares memory with the tangents passed in
+        (for ``x * 1.0`` it is a copy of ``d_x``), so it may be changed in place.
         """
         if batched:
             return self._jvp_batched(args, kwargs, tangents)
@@ -178,7 +181,8 @@ class ForwardGradient:
         if not kwargs and len(args) == len(self._params):
             self._remember_fast(args, wrt, compiled)
         value, tangent = compiled.fn(*args, **kwargs, **tangent_kwargs)
-        return value, _output_tangent(value, tangent, compiled.out_activity)
+        return value, _unshared(_output_tangent(value, tangent, compiled.out_activity),
+                                tangent_values)
 
     def _jvp_batched(self, args, kwargs, tangents):
         arguments = self._bind(args, kwargs)
@@ -392,7 +396,8 @@ class ForwardGradient:
             value, tangent = compiled.fn(*args, **dict(zip(compiled.tangent_params, tangents)))
         if type(value) is float and type(tangent) is float:
             return value, tangent
-        return value, _output_tangent(value, tangent, compiled.out_activity)
+        return value, _unshared(_output_tangent(value, tangent, compiled.out_activity),
+                                tangents)
 
     def forward_grad(self, *args: Any, rng: Any = None, directions: int = 1,
                      distribution: Literal["normal", "rademacher"] = "normal",
@@ -646,6 +651,21 @@ def _check_tangents(qualname, wrt, arguments, tangents):
                 t = float(t)
         out.append(t)
     return out
+
+
+def _unshared(tangent, given):
+    """The output tangent, with every array that shares memory with a tangent
+    the caller passed copied: for ``f(x) = x * 1.0`` the generated code
+    returns ``d_x`` itself, and the caller scaling the result in place must
+    not change the direction it passed in."""
+    inputs = [t for t in given if type(t) is np.ndarray]
+    if not inputs:
+        return tangent
+    if type(tangent) is tuple:
+        return tuple(_unshared(t, inputs) for t in tangent)
+    if type(tangent) is np.ndarray and any(np.may_share_memory(tangent, t) for t in inputs):
+        return tangent.copy()
+    return tangent
 
 
 def _output_tangent(value, tangent, out_activity):

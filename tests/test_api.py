@@ -3,6 +3,7 @@ decorated functions calling each other, custom rules, activity decided by
 runtime types (and re-decided when the types change between calls)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -217,3 +218,29 @@ def test_module_globals_are_read_at_call_time():
         assert dval == pytest.approx(3.0)
     finally:
         user.GAIN = old
+
+
+def _times_one(x):
+    return x * 1.0
+
+
+def _pair(x, y):
+    return x + 0.0, (y[1:] * 1.0, x)
+
+
+@pytest.mark.parametrize("backend", ["python", "llvm"])
+def test_returned_tangents_never_share_memory_with_the_given_ones(backend):
+    # the generated code returns d_x itself for x * 1.0; a caller scaling the
+    # result in place must not change the direction it passed in
+    if backend == "llvm":
+        pytest.importorskip("llvmlite")
+    for fn, args in [(_times_one, (np.arange(3.0),)),
+                     (_pair, (np.arange(3.0), np.arange(4.0)))]:
+        f = fwdcompile.forward_gradient(fn, backend=backend, fallback="python")
+        for _ in range(3):  # the first call and the fast paths after it
+            given = tuple(np.ones_like(a) for a in args)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # falling back to Python
+                _, tangent = f.jvp(*args, tangents=given)
+            for leaf in oracle.leaves(tangent):
+                assert not any(np.may_share_memory(leaf, g) for g in given)
