@@ -171,6 +171,8 @@ DUAL_NS = {"math": _DualMath(math), "np": _DualMath(np)}
 # --------------------------------------------------------------------------
 
 CONSTS = ["0.5", "1.0", "1.5", "2.0", "-0.75", "3.0", "0.25"]
+NOOPS = ["(+{})", "({} * 1.0)", "(1.0 * {})", "({} / 1.0)", "(-(-{}))", "({} + 0.0)",
+         "({} ** 1)"]
 
 
 def _expr(draw, names, depth, lib):
@@ -179,8 +181,10 @@ def _expr(draw, names, depth, lib):
             return draw(st.sampled_from(CONSTS))
         return draw(st.sampled_from(names))
     kind = draw(st.sampled_from(["+", "-", "*", "/", "/c", "neg", "sq", "sin", "cos", "exp",
-                                 "tanh", "logsq", "sqrtsq"]))
+                                 "tanh", "logsq", "sqrtsq", "noop"]))
     a = _expr(draw, names, depth - 1, lib)
+    if kind == "noop":  # makes a new value equal to a: a simplifier must not alias it
+        return draw(st.sampled_from(NOOPS)).format(a)
     if kind in "+-*":
         b = _expr(draw, names, depth - 1, lib)
         return f"({a} {kind} {b})"
@@ -215,6 +219,14 @@ def programs(draw, arrays=False):
         names.append(target)
     if draw(st.booleans()):
         target = draw(st.sampled_from(names[nargs:]))
+        if draw(st.booleans()):  # update an alias (for arrays maybe a view) of a value
+            alias = f"t{len(names) - nargs}"
+            if arrays and draw(st.booleans()):  # a view: of an argument, surely an array
+                body.append(f"{alias} = {draw(st.sampled_from(args))}[:]")
+            else:
+                body.append(f"{alias} = {draw(st.sampled_from(names))}")
+            names.append(alias)
+            target = alias
         op = draw(st.sampled_from(["+=", "-=", "*="]))
         body.append(f"{target} {op} {_expr(draw, names, 2, lib)}")
 
