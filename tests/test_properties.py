@@ -277,19 +277,23 @@ def loop_programs(draw):
     text = [f"def f({', '.join(args)}):",
             f"    acc = {_expr(draw, names, 2, lib)}",
             f"    other = {_expr(draw, names, 1, lib)}",
-            f"    out = np.zeros({n})",
-            f"    for i in range({n}):"]
+            f"    out = np.zeros({n})"]
+    # the loop may fill `out` through an alias or a view of it
+    sink = draw(st.sampled_from(["out", "out", "view"]))
+    if sink == "view":
+        text.append(f"    view = {draw(st.sampled_from(['out', 'out[:]', 'out[::1]']))}")
+    text.append(f"    for i in range({n}):")
     inner = names + ["acc", "other", "i"]
     text.append(f"        t = {_expr(draw, inner, 2, lib)}")
     update = draw(st.sampled_from(["acc = acc * 0.5 + t", "acc += t / (i + 1)",
                                    "acc = {lib}.tanh(acc) + t * other"]))
     text.append("        " + update.format(lib=lib))
-    text.append(f"        out[i] = {_expr(draw, inner + ['t'], 2, lib)}")
+    text.append(f"        {sink}[i] = {_expr(draw, inner + ['t'], 2, lib)}")
     if draw(st.booleans()):
         text.append("        if i % 2 == 0:")
-        text.append("            out[i] += acc")
+        text.append(f"            {sink}[i] += acc")
         text.append("        else:")
-        text.append(f"            out[i] -= {_expr(draw, inner, 1, lib)}")
+        text.append(f"            {sink}[i] -= {_expr(draw, inner, 1, lib)}")
     if draw(st.booleans()):
         text.append("        acc, other = other, acc")
     if draw(st.booleans()):
