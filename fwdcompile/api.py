@@ -280,12 +280,16 @@ class ForwardGradient:
         its signature: with defaults left out, the builtin again with them
         filled in; anything else, the general ``jvp``."""
         general = functools.partial(ForwardGradient.jvp, self)
+        defaults_for = {}  # number of arguments given -> the defaults after them, or None
 
         def fallback(*args, **kwargs):
-            defaults = self._trailing_defaults(len(args)) if len(kwargs) == 1 \
-                and "tangents" in kwargs else None
-            if defaults is not None and "jvp" in self.__dict__:
-                return self.jvp(*args, *defaults, **kwargs)
+            if len(kwargs) == 1 and "tangents" in kwargs and "jvp" in self.__dict__:
+                given = len(args)
+                if given not in defaults_for:
+                    defaults_for[given] = self._trailing_defaults(given)
+                defaults = defaults_for[given]
+                if defaults is not None:
+                    return self.jvp(*args, *defaults, **kwargs)
             return general(*args, **kwargs)
 
         return fallback
