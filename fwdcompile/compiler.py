@@ -169,7 +169,7 @@ def _compile(parsed, wrt, name, batched=False):
             helper_names[key] = compile_helper(helper, active, call, helper_name, batched)
             helpers_used.append((helper_name, helper_names[key]))
         compiled = helper_names[key]
-        return compiled.name, compiled.out_activity, compiled.tangent_params
+        return compiled.name, compiled.out_activity, compiled.tangent_params, compiled.wrt
 
     used = {n.id for n in build.walk(parsed.node) if isinstance(n, gast.Name)}
     spelled = {}

@@ -213,9 +213,20 @@ def programs(draw, arrays=False):
     lib = "np" if arrays else draw(st.sampled_from(["math", "math", "np"]))
     names = list(args)
     body = []
+    helper = ""
+    if draw(st.integers(0, 2)) == 0:  # a helper of the user's, maybe writing into an argument
+        lines = ["def g(u, v):", f"    w = {_expr(draw, ['u', 'v'], 2, lib)}"]
+        if arrays and draw(st.booleans()):
+            lines.append(f"    u += {_expr(draw, ['u', 'v', 'w'], 1, lib)}")
+        lines.append("    return w * v + u")
+        helper = "\n".join(lines) + "\n\n\n"
     for i in range(draw(st.integers(1, 4))):
         target = f"t{i}"
-        body.append(f"{target} = {_expr(draw, names, draw(st.integers(1, 3)), lib)}")
+        if helper and i == 0:
+            pair = draw(st.sampled_from(list(itertools.product(names, repeat=2))))
+            body.append(f"{target} = g({pair[0]}, {pair[1]})")
+        else:
+            body.append(f"{target} = {_expr(draw, names, draw(st.integers(1, 3)), lib)}")
         names.append(target)
     if draw(st.booleans()):
         target = draw(st.sampled_from(names[nargs:]))
@@ -262,7 +273,7 @@ def programs(draw, arrays=False):
         text.append(f"    return r * {draw(st.sampled_from(names))} + r")
     else:
         text.append(f"    return r, {draw(st.sampled_from(names))}")
-    return nargs, "\n".join(text) + "\n", "\n".join(probe) + "\n"
+    return nargs, helper + "\n".join(text) + "\n", "\n".join(probe) + "\n"
 
 
 @st.composite

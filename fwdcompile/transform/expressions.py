@@ -358,13 +358,23 @@ class ExpressionMixin:
         if receiver is not None:  # model.loss(w) -> loss_jvp(model, w, d_w=d_w)
             args, d_args = [self.static(receiver)] + args, [None] + d_args
         try:
-            sig.bind(*args, **keywords)  # a call that cannot bind is reported here
+            bound = sig.bind(*args, **keywords)  # a call that cannot bind is reported here
             d_bound = sig.bind(*d_args, **d_keywords)
         except TypeError as exc:
             raise self.error(UnsupportedSyntax, f"cannot match this call to "
                              f"{fn.__qualname__}: {exc}", call) from None
         active = tuple(p for p in sig.parameters if d_bound.arguments.get(p) is not None)
-        name, out_activity, tangent_params = self.helpers(fn, active, call)
-        kw = list(keywords.items()) + [(tp, d_bound.arguments[p])
-                                       for p, tp in zip(active, tangent_params)]
+        name, out_activity, tangent_params, helper_wrt = self.helpers(fn, active, call)
+        # the helper also takes tangents for the arguments it writes into; one this
+        # caller does not differentiate gets zeros (what the helper adds is unused)
+        kw = list(keywords.items())
+        for p, tp in zip(helper_wrt, tangent_params):
+            tangent = d_bound.arguments.get(p)
+            if tangent is None:
+                if not isinstance(bound.arguments.get(p), gast.AST):
+                    raise self.error(UnsupportedSyntax, f"{fn.__qualname__} writes into its "
+                                     f"argument `{p}`, which this call does not pass as one "
+                                     "value", call, hint="pass that argument by name")
+                tangent = self.zero(bound.arguments[p])
+            kw.append((tp, tangent))
         return Joint(build.call(name, args, kw), out_activity)

@@ -447,3 +447,18 @@ def identities_then_in_place(x, y):
     u = (y ** 1) * 1
     u *= x
     return np.sum(t * u) + np.sum(x)
+
+
+def _add_exp(u, v):
+    u += np.exp(v)
+    return u * v
+
+
+@case(lambda rng: (rng.uniform(0.5, 1.5, 3), rng.uniform(0.5, 1.5, 3)))
+def helper_writes_into_an_argument_not_differentiated_after(a, c):
+    # c receives exp(a), but only a branch reads it afterwards: the helper must
+    # still get a tangent for c (the generated call once passed d_a as d_u)
+    t = _add_exp(c, a)
+    if np.sum(t) > np.sum(c):
+        return np.sum(a * a)
+    return np.sum(a)
