@@ -601,3 +601,23 @@ def test_local_helper_used_as_a_value_is_rejected():
     lines, start = inspect.getsourcelines(_local_helper_as_value)
     assert info.value.lineno == start + 3
     assert "used as a value" in str(info.value)
+
+
+def _writes_half(u, v):
+    u += v / 2.0
+    return 0.0
+
+
+def _writing_helper_inside_an_expression(a, b):
+    t = 1.0 + _writes_half(b, a)  # noqa: F841  # <- here
+    return b * 2.0
+
+
+def test_a_writing_helper_inside_an_expression_is_a_located_error():
+    # its result is not differentiated but what it writes into b is: the helper's
+    # JVP must run, which the transform does for a call standing alone
+    f = forward_gradient(_writing_helper_inside_an_expression)
+    with pytest.raises(UnsupportedSyntax) as info:
+        f.jvp(np.ones(2), np.ones(2), tangents=(np.ones(2), np.ones(2)))
+    _check_location(info.value, _writing_helper_inside_an_expression, "_writes_half")
+    assert "its own statement" in str(info.value)

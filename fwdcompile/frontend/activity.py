@@ -356,6 +356,14 @@ def analyze(parsed, wrt, expr_activity):
             varied |= new
             changed = True
 
+    # what a helper writes into an argument is a mutation of it, as `x[i] = ...` is
+    helper_written = {}
+    for call, fn in calls.items():
+        helper_written[call] = [name for name in (base_name(arg) for arg in
+                                                  expr_activity.helper_writes(fn, call, varied))
+                                if name is not None]
+        act.mutated.update(helper_written[call])
+
     useful = set()
     for sub in build.walk(parsed.node):
         if isinstance(sub, gast.Return) and sub.value is not None:
@@ -371,6 +379,9 @@ def analyze(parsed, wrt, expr_activity):
     while changed:
         changed = False
         new = set()
+        for call, names in helper_written.items():
+            if close(set(names)) & useful:  # what it writes is needed: so is what it reads
+                new |= read_names(call)
         for stmt, target, value in flows:
             if not set(target_names(target)) & useful:
                 continue

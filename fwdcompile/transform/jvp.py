@@ -253,8 +253,22 @@ class Transformer(AssignMixin, ExpressionMixin):
         original = original or stmt
         targets = stmt.targets
         names = {n for t in targets for n in target_names(t)}
-        if not any(self.active_name(n) for n in names) and not self.writes_through_call(stmt.value):
-            self.emit(original)
+        if not any(self.active_name(n) for n in names):
+            if not self.writes_through_call(stmt.value):
+                self.emit(original)
+                return
+            # `r = helper(x, out)`: r needs no tangent, but what the helper
+            # writes into `out` does, so the helper's JVP runs all the same
+            value = stmt.value
+            if len(targets) != 1 or not isinstance(value, gast.Call) \
+                    or not isinstance(classify_call(value, self.scope), UserCall):
+                raise self.error(UnsupportedSyntax, "a helper that writes into its arguments "
+                                 "must be called as its own statement here", value,
+                                 hint="assign its result on a line of its own: "
+                                      "`r = helper(...)`")
+            self.comment(original)
+            joint = self.compute(value)
+            self.emit(build.assign(targets, build.subscript(joint.call, build.const(0))))
             return
         self.comment(original)
         if len(targets) > 1:  # a = b = value

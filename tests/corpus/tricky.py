@@ -462,3 +462,27 @@ def helper_writes_into_an_argument_not_differentiated_after(a, c):
     if np.sum(t) > np.sum(c):
         return np.sum(a * a)
     return np.sum(a)
+
+
+def _shift_by_half(u, v):
+    u += v / 2.0
+    return 0.5 * v + u
+
+
+def _shift_through(b, a):
+    _shift_by_half(b, a)
+    return 0.0
+
+
+@case(lambda rng: (rng.uniform(0.5, 1.5, 3), rng.uniform(0.5, 1.5, 3)))
+def helper_result_unused_but_argument_written(a, b):
+    # b += a / 2 inside the helper: b depends on a although t is never read
+    # (the JVP once called the plain helper here, dropping a's contribution)
+    t = _shift_by_half(b, a)  # noqa: F841  (a user keeping a result, unused)
+    return b * 2.0
+
+
+@case(lambda rng: (rng.uniform(0.5, 1.5, 3), rng.uniform(0.5, 1.5, 3)))
+def helper_writing_through_another_helper(a, b):
+    t = _shift_through(b, a)
+    return np.sum(b * b) + t
