@@ -78,8 +78,8 @@ class Dual:
     def __neg__(self):
         return Dual(-self.v, -self.d)
 
-    def __pos__(self):
-        return self
+    def __pos__(self):  # +a is a new array in numpy, not a itself
+        return Dual(+self.v, +self.d)
 
     # augmented assignment: numpy arrays are updated in place (so aliases see
     # the change, exactly as in the program under test); floats are rebound
