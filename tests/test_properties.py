@@ -214,17 +214,25 @@ def programs(draw, arrays=False):
     names = list(args)
     body = []
     helper = ""
+    pair_result = False
     if draw(st.integers(0, 2)) == 0:  # a helper of the user's, maybe writing into an argument
-        lines = ["def g(u, v):", f"    w = {_expr(draw, ['u', 'v'], 2, lib)}"]
+        lines = ["def g(u, v, s=2.0):", f"    w = {_expr(draw, ['u', 'v'], 2, lib)}"]
         if arrays and draw(st.booleans()):
             lines.append(f"    u += {_expr(draw, ['u', 'v', 'w'], 1, lib)}")
-        lines.append("    return w * v + u")
+        pair_result = draw(st.booleans())
+        lines.append("    return w * v + u, w * s" if pair_result else "    return w * v + u")
         helper = "\n".join(lines) + "\n\n\n"
     for i in range(draw(st.integers(1, 4))):
         target = f"t{i}"
         if helper and i == 0:
-            pair = draw(st.sampled_from(list(itertools.product(names, repeat=2))))
-            body.append(f"{target} = g({pair[0]}, {pair[1]})")
+            first, second = draw(st.sampled_from(list(itertools.product(names, repeat=2))))
+            call = draw(st.sampled_from([f"g({first}, {second})", f"g({first}, v={second})",
+                                         f"g({first}, {second}, s={first})"]))
+            if pair_result:  # t0, t1 = g(...): two new names
+                body.append(f"{target}, t{i}b = {call}")
+                names.append(f"t{i}b")
+            else:
+                body.append(f"{target} = {call}")
         else:
             body.append(f"{target} = {_expr(draw, names, draw(st.integers(1, 3)), lib)}")
         names.append(target)
