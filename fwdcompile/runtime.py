@@ -262,6 +262,40 @@ def inplace_div(d, v, x):
     return _inplace(d, v, x, np.true_divide)
 
 
+# ``x op= e`` in vector mode: tangents carry K on axis 0, so numpy's alignment
+# of trailing axes needs the lower-rank operand lifted first (``s += a`` with
+# a scalar s and an array a turns s into an array, and d_s (K,) must meet
+# d_a (K, n) as (K, 1)).
+
+def _lift_rank(d, rank):
+    """K-direction tangent ``d`` with unit axes after K up to value rank ``rank``."""
+    d = np.asarray(d)
+    missing = rank - (d.ndim - 1)
+    return d if missing <= 0 else d.reshape(d.shape[:1] + (1,) * missing + d.shape[1:])
+
+
+def inplace_batched_add(d, v, x):
+    """``d_x += d_e`` (both with K directions)."""
+    rank = max(np.ndim(d), np.ndim(v)) - 1
+    return _inplace(_lift_rank(d, rank), _lift_rank(v, rank), x, np.add)
+
+
+def inplace_batched_sub(d, v, x):
+    """``d_x -= d_e`` (both with K directions)."""
+    rank = max(np.ndim(d), np.ndim(v)) - 1
+    return _inplace(_lift_rank(d, rank), _lift_rank(v, rank), x, np.subtract)
+
+
+def inplace_batched_mul(d, a, x):
+    """``d_x *= a`` for K-direction ``d_x`` and a value ``a``."""
+    return _inplace(_lift_rank(d, np.ndim(a)), a, x, np.multiply)
+
+
+def inplace_batched_div(d, a, x):
+    """``d_x /= a`` for K-direction ``d_x`` and a value ``a``."""
+    return _inplace(_lift_rank(d, np.ndim(a)), a, x, np.true_divide)
+
+
 def bsplit(d):
     """Iterate K-direction tangents along the value's first axis."""
     return np.moveaxis(np.asarray(d), 0, 1)

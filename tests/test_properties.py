@@ -181,10 +181,12 @@ def _expr(draw, names, depth, lib):
             return draw(st.sampled_from(CONSTS))
         return draw(st.sampled_from(names))
     kind = draw(st.sampled_from(["+", "-", "*", "/", "/c", "neg", "sq", "sin", "cos", "exp",
-                                 "tanh", "logsq", "sqrtsq", "noop"]))
+                                 "tanh", "logsq", "sqrtsq", "noop", "sum"]))
     a = _expr(draw, names, depth - 1, lib)
     if kind == "noop":  # makes a new value equal to a: a simplifier must not alias it
         return draw(st.sampled_from(NOOPS)).format(a)
+    if kind == "sum":  # a reduction: arrays meet scalars (np.sum of a float is a float)
+        return f"np.sum({a})" if lib == "np" else f"({a} * 2.0)"
     if kind in "+-*":
         b = _expr(draw, names, depth - 1, lib)
         return f"({a} {kind} {b})"

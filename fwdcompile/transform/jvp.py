@@ -339,7 +339,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         updates in place only when the value itself is an array."""
         def update(name, value):
             self.emit(build.assign(build.clone(t_store), build.call(
-                f"_rt.inplace_{name}", [build.clone(t_load), value, build.clone(load)])))
+                f"_rt.inplace_batched_{name}", [build.clone(t_load), value, build.clone(load)])))
 
         if isinstance(op, (gast.Add, gast.Sub)):
             if d_val is not None:

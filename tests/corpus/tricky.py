@@ -486,3 +486,16 @@ def helper_result_unused_but_argument_written(a, b):
 def helper_writing_through_another_helper(a, b):
     t = _shift_through(b, a)
     return np.sum(b * b) + t
+
+
+@case(lambda rng: (rng.uniform(0.5, 1.5, 3), rng.uniform(0.5, 1.5, 3)))
+def scalar_grows_into_an_array_in_place(a, b):
+    # s += a turns a scalar into an array: in vector mode d_s (K,) had to meet
+    # d_a (K, 3) as (K, 1) (numpy aligned it with the 3, silently wrong at K = 3)
+    s = np.sum(a * b)
+    s += a
+    t = np.sum(b)
+    t *= a
+    u = np.sum(a)
+    u /= b
+    return np.sum(s * t) + np.sum(u)
