@@ -272,18 +272,17 @@ def programs(draw, arrays=False):
     probe = [f"def probe({', '.join(args)}):"] + ["    " + s for s in body]
     probe.append(f"    return ({cond_left} - {cond_right}), "
                  + (f"({second_cond.replace(' < ', ' - ')})" if second_cond else "1.0"))
-    returns = (lambda name: f"return r * {name} + r") if draw(st.booleans()) \
-        else (lambda name: f"return r, {name}")
     text.append(f"    if {cond_left} > {cond_right}:")
     text += ["        " + s for s in branches[0]]
-    if draw(st.booleans()):  # an early return from the first branch, of the same form
-        text.append("        " + returns(draw(st.sampled_from(names))))
     if second_cond:
         text.append(f"    elif {second_cond}:")
         text += ["        " + s for s in branches[1]]
     text.append("    else:")
     text += ["        " + s for s in branches[-1]]
-    text.append("    " + returns(draw(st.sampled_from(names))))
+    if draw(st.booleans()):
+        text.append(f"    return r * {draw(st.sampled_from(names))} + r")
+    else:
+        text.append(f"    return r, {draw(st.sampled_from(names))}")
     return nargs, helper + "\n".join(text) + "\n", "\n".join(probe) + "\n"
 
 
