@@ -274,16 +274,20 @@ def _lift_rank(d, rank):
     return d if missing <= 0 else d.reshape(d.shape[:1] + (1,) * missing + d.shape[1:])
 
 
+def _inplace_both(d, v, x, op):
+    """``d_x op= d_e`` with both tangents lifted to the higher value rank."""
+    rank = max(np.ndim(d), np.ndim(v)) - 1
+    return _inplace(_lift_rank(d, rank), _lift_rank(v, rank), x, op)
+
+
 def inplace_batched_add(d, v, x):
     """``d_x += d_e`` (both with K directions)."""
-    rank = max(np.ndim(d), np.ndim(v)) - 1
-    return _inplace(_lift_rank(d, rank), _lift_rank(v, rank), x, np.add)
+    return _inplace_both(d, v, x, np.add)
 
 
 def inplace_batched_sub(d, v, x):
     """``d_x -= d_e`` (both with K directions)."""
-    rank = max(np.ndim(d), np.ndim(v)) - 1
-    return _inplace(_lift_rank(d, rank), _lift_rank(v, rank), x, np.subtract)
+    return _inplace_both(d, v, x, np.subtract)
 
 
 def inplace_batched_mul(d, a, x):
