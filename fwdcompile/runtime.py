@@ -30,6 +30,21 @@ def copy(x):
     return x.copy() if isinstance(x, np.ndarray) else x
 
 
+def broadcast(d, z, copy=False):
+    """The tangent ``d`` of an operand, widened to the shape of the result ``z``.
+
+    An operand that carries no tangent can broadcast the result (``X + b``
+    with only ``b`` differentiated), and every tangent has exactly its value's
+    shape.  ``d`` itself comes back when the shapes already agree (a copy
+    when ``copy``: the result is written in place later)."""
+    if isinstance(z, tuple):  # tuple-valued elementwise functions (divmod, modf)
+        return tuple(broadcast(di, zi, copy) for di, zi in zip(d, z))
+    shape = getattr(z, "shape", ())
+    if getattr(d, "shape", ()) == shape:
+        return d.copy() if copy and isinstance(d, np.ndarray) else d
+    return np.array(np.broadcast_to(d, shape))
+
+
 def _expand(z, a, axis, keepdims):
     if axis is None or keepdims:
         return z

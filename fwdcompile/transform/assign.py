@@ -95,7 +95,10 @@ class AssignMixin:
         tangent = substitute(tangent, {Z: z}, in_place=True)  # built for this statement
         tangent = fold(tangent)
         core = tangent
-        if self.batched and isinstance(core, gast.Call) and _is_rt_call(core, "lift"):
+        widened = not self.batched and isinstance(core, gast.Call) \
+            and _is_rt_call(core, "broadcast")
+        if (self.batched and isinstance(core, gast.Call) and _is_rt_call(core, "lift")) \
+                or widened:
             core = core.args[0]
         private = False
         if isinstance(core, gast.Name):
@@ -110,7 +113,9 @@ class AssignMixin:
                 return tangent
             args = [tangent, build.clone(z)] + ([build.const(True)] if private else [])
             return build.call("_rt.fit", args)
-        if private:
+        if private and widened:
+            tangent.args.append(build.const(True))
+        elif private:
             return build.call("_rt.copy", [tangent])
         return tangent
 

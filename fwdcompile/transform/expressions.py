@@ -22,9 +22,15 @@ from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTION
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
                               classify_call)
 from ..rules import lookup
-from ..rules.registry import KEYWORDS, tangent_or_zero, zero_like
+from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRule, SelectRule,
+                              TemplateRule, tangent_or_zero, zero_like)
 from . import batch, build
-from .predicates import Z, _cheap, _has_tangent, _is_none, _op_symbol, _pure_key
+from .predicates import Z, _cheap, _has_tangent, _is_none, _is_number, _op_symbol, _pure_key
+
+
+# rules whose operands broadcast against each other (elementwise, linear maps
+# applied to some of the operands); see ExpressionMixin.may_broadcast
+BROADCASTING = (PartialsRule, TemplateRule, LinearRule, MultilinearRule, SelectRule)
 
 
 @dataclass
@@ -104,13 +110,55 @@ class ExpressionMixin:
         in vector mode the tangent is made correct for K directions here."""
         self.tangent_kind = "fallback"
         op = self._compute(node)
-        if not self.batched or isinstance(op, Joint) or op[1] is None:
+        if isinstance(op, Joint) or op[1] is None:
             return op
         primal, tangent = op
-        return primal, batch.batch_expression(tangent, self.tangent_kind, build.name(Z),
-                                              set(self.namer.tangents.values()))
+        if self.batched:
+            return primal, batch.batch_expression(tangent, self.tangent_kind, build.name(Z),
+                                                  set(self.namer.tangents.values()))
+        if self.may_broadcast(primal, tangent):
+            tangent = build.call("_rt.broadcast", [tangent, build.name(Z)])
+        return primal, tangent
+
+    def may_broadcast(self, primal, tangent):
+        """Whether the result may be larger than ``tangent``: an operand that
+        carries no tangent (data) can broadcast the result (``X + b`` with only
+        ``b`` differentiated), and a tangent must have its value's shape.  The
+        tangent has the full shape when it mentions the result, or every operand
+        either through its value or its tangent; numbers and names known to hold
+        scalars cannot broadcast anything."""
+        if isinstance(primal, gast.BinOp):
+            operands = [primal.left, primal.right]
+        elif isinstance(primal, gast.Call) and isinstance(self.last_rule, BROADCASTING):
+            operands = list(primal.args) + [k.value for k in primal.keywords]
+            if isinstance(primal.func, gast.Attribute) and self.last_receiver:
+                operands.append(primal.func.value)
+        else:
+            return False
+        present = {build.structure(sub) for sub in build.walk(tangent)}
+        if build.structure(build.name(Z)) in present:
+            return False
+        while any(isinstance(o, (gast.List, gast.Tuple)) for o in operands):  # [x, Y]
+            operands = [e for o in operands for e in
+                        (o.elts if isinstance(o, (gast.List, gast.Tuple)) else [o])]
+        for operand in operands:
+            if self.holds_scalar(operand):
+                continue
+            if isinstance(operand, gast.Name) and operand.id in self.namer.tangents \
+                    and build.structure(self.d(operand.id)) in present:
+                continue
+            if build.structure(operand) not in present:
+                return True
+        return False
+
+    def holds_scalar(self, atom):
+        """A number, or a name that always holds one (transform/scalars.py)."""
+        if _is_number(atom) or isinstance(atom, gast.Constant):
+            return True
+        return isinstance(atom, gast.Name) and atom.id in self.scalar_names
 
     def _compute(self, node):
+        self.last_rule, self.last_receiver = None, False
         if isinstance(node, gast.BinOp):
             left, d_left = self.emit_expr(node.left)
             right, d_right = self.emit_expr(node.right)
@@ -248,6 +296,7 @@ class ExpressionMixin:
                               "value as data (not in wrt)")
 
     def apply_rule(self, call, rule, obj, func, receiver=None):
+        self.last_rule, self.last_receiver = rule, receiver is not None
         linear_kind = rule.__class__.__name__ in ("LinearRule", "MultilinearRule")
         args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=linear_kind)
         if receiver is not None:

@@ -36,6 +36,7 @@ from .batch import BatchUnsupported
 from .expressions import ExpressionMixin
 from .naming import Namer
 from .predicates import _all_names, _base, _call_inputs, _cheap, _is_docstring
+from .scalars import scalar_names
 from .simplify import fold
 
 
@@ -58,6 +59,9 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.scope = parsed.scope
         self.wrt = list(wrt)
         self.act = activity
+        self.scalar_names = scalar_names(parsed)  # cannot broadcast a tangent
+        self.last_rule = None  # the rule of the call being transformed
+        self.last_receiver = False
         self.expr_activity = expr_activity
         self.helpers = helpers  # (fn, active params) -> (name in namespace, out_activity)
         self.name = name
@@ -306,6 +310,10 @@ class Transformer(AssignMixin, ExpressionMixin):
             self.emit(build.aug_assign(target, op, atom))
             if d_val is not None:
                 self.emit(build.aug_assign(t_store, type(op)(), d_val))
+            elif isinstance(target, gast.Name) and not self.holds_scalar(atom):
+                # s += X with data X: a scalar s becomes an array, so must d_s
+                self.emit(build.assign(build.clone(t_store), build.call(
+                    "_rt.broadcast", [build.clone(t_load), build.clone(load)])))
             return
         if isinstance(op, gast.Mult):
             # d(x * e) = d_x * e + x * d_e; x * d_e is taken before d_x is scaled
@@ -344,6 +352,11 @@ class Transformer(AssignMixin, ExpressionMixin):
         if isinstance(op, (gast.Add, gast.Sub)):
             if d_val is not None:
                 update("add" if isinstance(op, gast.Add) else "sub", d_val)
+            elif not self.holds_scalar(atom):  # s += X: d_s takes the new shape of s
+                self.emit(build.aug_assign(target, op, atom))
+                self.emit(build.assign(build.clone(t_store), build.call(
+                    "_rt.fit", [build.clone(t_load), build.clone(load)])))
+                return
         elif isinstance(op, gast.Mult):
             increment = self.increment(target.id, load, d_val)
             update("mul", build.clone(atom))

@@ -156,6 +156,8 @@ class ArrayTyping:
             return None
         if name in ("zeros_like", "ones_like", "empty_like", "copy", "array", "asarray"):
             return arg_types[0]
+        if name == "broadcast":  # _rt.broadcast(d, z): d widened to z's shape
+            return arg_types[1]
         if name in ("dot", "matmul") and len(node.args) == 2 and not node.keywords:
             return self.matmul_type(*arg_types, node)
         if name in ("norm", "norm_jvp"):  # the 2-norm (Frobenius for a matrix) and its tangent

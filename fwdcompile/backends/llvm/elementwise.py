@@ -61,6 +61,8 @@ class ElementwiseLowering:
             if receiver is not None and node.func.attr == "copy" or name in (
                     "copy", "array", "asarray"):
                 return self.lazy(receiver if receiver is not None else node.args[0])
+            if name == "broadcast" and len(node.args) >= 2:  # _rt.broadcast(d, z)
+                return self.combine(node, node.args[:2], lambda d, z: d)
             if name in ("dot", "matmul") and len(node.args) == 2:
                 return self.matmul(node.args[0], node.args[1], node)
             if name in REDUCTIONS:

@@ -813,6 +813,10 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             if isinstance(self.expr_type(node), ArrayType):
                 raise LoweringError("an array is used where a number is expected", node)
             return self.reduce(node.func.attr, [receiver], node)
+        if name_of(node) == "broadcast" and len(node.args) >= 2:  # _rt.broadcast(d, z)
+            if isinstance(self.expr_type(node), ArrayType):
+                raise LoweringError("an array is used where a number is expected", node)
+            return self.convert(self.expr(node.args[0]), float)  # a scalar result: d itself
         if any(isinstance(self.expr_type(a), ArrayType) for a in node.args):
             name = name_of(node)
             if isinstance(self.expr_type(node), ArrayType):

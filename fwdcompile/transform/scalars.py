@@ -1,0 +1,113 @@
+"""Names that provably hold scalars, so they cannot broadcast a tangent.
+
+Contract: :func:`scalar_names` takes a parsed function and its scope and
+returns the local names every assignment of which gives a Python or numpy
+*scalar*: loop indices over ``range``, numbers, ``len``/``int``/``float``/
+``round``/``abs`` results, ``math.*`` results, ``.shape[i]``/``.size``/
+``.ndim``, module-level numeric constants, and arithmetic on those.  The
+analysis is flow-insensitive (a name assigned an array anywhere is not a
+scalar) and conservative: parameters are never scalars here, since the same
+compiled code serves every argument type.
+
+The transform uses it to leave out ``_rt.broadcast`` where an inactive
+operand cannot widen the result (``x[i] + i``), keeping scalar code readable
+and fast; anything it cannot prove gets the run-time broadcast.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import gast
+import numpy as np
+
+from . import build
+
+_SCALAR_BUILTINS = ("len", "int", "float", "round", "abs", "min", "max", "bool")
+_SCALAR_ATTRIBUTES = ("size", "ndim")
+
+
+def _is_number_object(value):
+    return isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, np.ndarray)
+
+
+def _scalar_expr(node, names, scope):
+    if isinstance(node, gast.Constant):
+        return isinstance(node.value, (int, float, complex, bool))
+    if isinstance(node, gast.Name):
+        if node.id in names:
+            return True
+        if node.id in scope.locals:
+            return False
+        return _is_number_object(scope.resolve(node))
+    if isinstance(node, gast.Attribute):
+        if node.attr in _SCALAR_ATTRIBUTES:
+            return True
+        return _is_number_object(scope.resolve(node))
+    if isinstance(node, gast.UnaryOp):
+        return _scalar_expr(node.operand, names, scope)
+    if isinstance(node, gast.BinOp):
+        return _scalar_expr(node.left, names, scope) and _scalar_expr(node.right, names, scope)
+    if isinstance(node, gast.Subscript):  # x.shape[0]
+        return isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
+            and not isinstance(node.slice, (gast.Slice, gast.Tuple))
+    if isinstance(node, gast.Call):
+        target = scope.resolve(node.func)
+        module, name = getattr(target, "__module__", None), getattr(target, "__name__", None)
+        if module == "math":
+            return True
+        if module == "builtins" and name in _SCALAR_BUILTINS:
+            # abs(a), min(a, b) of arrays are arrays
+            return name not in ("abs", "min", "max") or \
+                all(_scalar_expr(a, names, scope) for a in node.args)
+        return False
+    return False
+
+
+def scalar_names(parsed):
+    """The local names that hold scalars wherever they are assigned."""
+    scope = parsed.scope
+    stores = {}  # name -> list of value expressions (None: unknown)
+
+    def record(target, value):
+        if isinstance(target, gast.Name):
+            stores.setdefault(target.id, []).append(value)
+        elif isinstance(target, (gast.Tuple, gast.List)):
+            for elt in target.elts:
+                record(elt, None)
+        elif isinstance(target, gast.Starred):
+            record(target.value, None)
+
+    for node in build.walk(parsed.node):
+        if isinstance(node, (gast.Assign,)):
+            for target in node.targets:
+                record(target, node.value)
+        elif isinstance(node, gast.AnnAssign):
+            record(node.target, node.value)
+        elif isinstance(node, gast.AugAssign):
+            if isinstance(node.target, gast.Name):
+                stores.setdefault(node.target.id, []).append(
+                    gast.BinOp(left=node.target, op=node.op, right=node.value))
+        elif isinstance(node, gast.For):
+            is_range = isinstance(node.iter, gast.Call) and \
+                scope.resolve(node.iter.func) is range
+            record(node.target, _RANGE if is_range else None)
+        elif isinstance(node, (gast.With, gast.comprehension, gast.NamedExpr)):
+            for sub in build.walk(getattr(node, "target", None) or gast.Pass()):
+                if isinstance(sub, gast.Name):
+                    stores.setdefault(sub.id, []).append(None)
+    params = set(parsed.params)
+    names = {n for n in stores if n not in params}
+    changed = True
+    while changed:  # drop names with an assignment not (yet) known to be scalar
+        changed = False
+        for name in sorted(names):
+            if not all(v is _RANGE or (v is not None and _scalar_expr(v, names, scope))
+                       for v in stores[name]):
+                names.discard(name)
+                changed = True
+    return frozenset(names)
+
+
+_RANGE = object()
