@@ -16,7 +16,6 @@ and fast; anything it cannot prove gets the run-time broadcast.
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import gast
