@@ -44,7 +44,8 @@ class ForwardGradient:
     __qualname__: str  # copied from the function by functools.update_wrapper
 
     def __init__(self, fn: Callable[..., Any], wrt: Wrt = None, backend: Backend = "python",
-                 fallback: Literal["python"] | None = None, boundscheck: bool = True) -> None:
+                 fallback: Literal["python"] | None = None, boundscheck: bool = True,
+                 check: bool | None = None) -> None:
         if isinstance(fn, ForwardGradient):
             fn = fn.__fwdcompile_function__
         if not callable(fn):
@@ -55,6 +56,7 @@ class ForwardGradient:
             raise ValueError(f"fallback must be None or 'python', got {fallback!r}")
         self.fallback = fallback
         self.boundscheck = bool(boundscheck)
+        self.check = check  # None: the FWDCOMPILE_CHECK environment variable decides
         # (wrt, argument types) -> Kernel, or the reason it cannot be
         self._native: dict[Any, Any] = {}
         # positional argument types -> (Kernel, number of tangents)
@@ -69,7 +71,7 @@ class ForwardGradient:
         self._fast: dict[Any, Any] = {}  # argument type key -> (compiled, wrt positions)
         compiler.check(fn)  # syntax errors surface now, at decoration time
         if self._wrt is not None:
-            self._last = compiler.compile_jvp(fn, self._wrt)
+            self._last = compiler.compile_jvp(fn, self._wrt, check=check)
 
     # --------------------------------------------------------------- plain call
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -175,7 +177,7 @@ class ForwardGradient:
         arguments = self._bind(args, kwargs)
         wrt = self._wrt_for(arguments)
         tangent_values = _check_tangents(self.__qualname__, wrt, arguments, tangents)
-        compiled = compiler.compile_jvp(self.__fwdcompile_function__, wrt)
+        compiled = compiler.compile_jvp(self.__fwdcompile_function__, wrt, check=self.check)
         tangent_kwargs = dict(zip(compiled.tangent_params, tangent_values))
         self._last = compiled
         if not kwargs and len(args) == len(self._params):
@@ -359,7 +361,7 @@ class ForwardGradient:
         if key not in self._fast:
             try:
                 self._fast[key] = compiler.compile_jvp(self.__fwdcompile_function__, wrt,
-                                                       batched=True)
+                                                       batched=True, check=self.check)
             except BatchUnsupported:
                 self._fast[key] = None
         return self._fast[key]
@@ -492,7 +494,7 @@ class ForwardGradient:
         """The generated Python (value and tangent) of the last compiled signature."""
         if self._last is None:
             self._last = compiler.compile_jvp(self.__fwdcompile_function__,
-                                              self._default_wrt())
+                                              self._default_wrt(), check=self.check)
         return self._last.source
 
     def _default_wrt(self):
@@ -689,7 +691,7 @@ def _output_tangent(value, tangent, out_activity):
 
 def forward_gradient(fn: Callable[..., Any] | None = None, *, wrt: Wrt = None,
                      backend: Backend = "python", fallback: Literal["python"] | None = None,
-                     boundscheck: bool = True) -> Any:
+                     boundscheck: bool = True, check: bool | None = None) -> Any:
     """Decorate a numeric function with its forward-mode derivative.
 
     Use bare (``@forward_gradient``) or configured
@@ -704,11 +706,16 @@ def forward_gradient(fn: Callable[..., Any] | None = None, *, wrt: Wrt = None,
     code outside that subset raises ``UnsupportedSyntax`` at the first
     ``jvp``, or with ``fallback="python"`` runs on the Python backend after
     one warning.
+    ``check=True`` (or the environment variable ``FWDCOMPILE_CHECK=1``)
+    generates code that asserts the shape and dtype of every tangent after
+    each statement and raises :class:`fwdcompile.errors.TangentCheckFailed`
+    at the user's line when one is wrong: slower, for testing and bug reports.
     ``boundscheck=False`` drops the native backend's index checks (an index
     out of range is then undefined behaviour, as in C) for loops that
     vectorize.
     """
-    options: dict[str, Any] = dict(backend=backend, fallback=fallback, boundscheck=boundscheck)
+    options: dict[str, Any] = dict(backend=backend, fallback=fallback, boundscheck=boundscheck,
+                                   check=check)
     if fn is None:
         return functools.partial(forward_gradient, wrt=wrt, **options)
     if inspect.ismethod(fn):  # obj.method: differentiate the function, keep obj bound

@@ -12,6 +12,7 @@ call, and cached the same way.
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from .transform import build
 from .transform.jvp import Transformer
 from .frontend.calls import Method, RuleCall, call_arguments, classify_call
 from .rules.registry import CustomRule
+from .transform.checks import insert_checks
 from .transform.reuse import reuse_buffers
 from .transform.simplify import forward_substitute, remove_dead
 
@@ -89,7 +91,12 @@ def clear_cache() -> None:
         _COMPILED.clear()
 
 
-def compile_jvp(fn, wrt, name=None, helper=False, batched=False):
+def checking() -> bool:
+    """Whether checking mode is on for the whole process (``FWDCOMPILE_CHECK=1``)."""
+    return os.environ.get("FWDCOMPILE_CHECK", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def compile_jvp(fn, wrt, name=None, helper=False, batched=False, check=None):
     """The generated ``<name>_jvp`` of ``fn`` for tangents on the parameters ``wrt``.
 
     A helper that writes differentiated values into an argument array
@@ -98,25 +105,29 @@ def compile_jvp(fn, wrt, name=None, helper=False, batched=False):
 
     ``batched`` generates the vector-mode variant, whose tangents carry K
     directions on a leading axis (see transform/batch.py); it raises
-    ``BatchUnsupported`` for code it cannot express that way."""
-    compiled = _compile_jvp(fn, tuple(wrt), name, batched)
+    ``BatchUnsupported`` for code it cannot express that way.
+
+    ``check`` (default: :func:`checking`) generates code that asserts the
+    shape and dtype of every tangent (transform/checks.py)."""
+    check = checking() if check is None else bool(check)
+    compiled = _compile_jvp(fn, tuple(wrt), name, batched, check)
     while helper and set(compiled.writes) - set(compiled.wrt):
         params = list(inspect.signature(fn).parameters)
         wrt = tuple(p for p in params if p in set(compiled.wrt) | set(compiled.writes))
-        compiled = _compile_jvp(fn, wrt, name, batched)
+        compiled = _compile_jvp(fn, wrt, name, batched, check)
     return compiled
 
 
-def _compile_jvp(fn, wrt, name, batched=False):
+def _compile_jvp(fn, wrt, name, batched=False, checked=False):
     name = name or f"{check(fn).node.name}_jvp" + ("_batched" if batched else "")
     with LOCK:
-        key = (fn, wrt, name, batched)
+        key = (fn, wrt, name, batched, checked)
         if key in _COMPILED:
             return _COMPILED[key]
         parsed = check(fn)
         _IN_PROGRESS.add(fn)
         try:
-            compiled = _compile(parsed, wrt, name, batched)
+            compiled = _compile(parsed, wrt, name, batched, checked)
         finally:
             _IN_PROGRESS.discard(fn)
         _COMPILED[key] = compiled
@@ -133,7 +144,7 @@ def _bind_active(fn, call, names, expr_activity):
     return tuple(p for p, v in bound.arguments.items() if expr_activity(v, names))
 
 
-def _compile(parsed, wrt, name, batched=False):
+def _compile(parsed, wrt, name, batched=False, checked=False):
     helpers_used = []
     helper_names = {}
 
@@ -142,7 +153,8 @@ def _compile(parsed, wrt, name, batched=False):
             raise UnsupportedSyntax(f"recursive call to {helper.__qualname__} is not supported",
                                     **parsed.loc.of(call),
                                     hint="rewrite the recursion as a loop")
-        return compile_jvp(helper, active, helper_name, helper=True, batched=in_batch)
+        return compile_jvp(helper, active, helper_name, helper=True, batched=in_batch,
+                           check=checked)
 
     def helper_outputs(helper, call, names):
         active = _bind_active(helper, call, names, expr_activity)
@@ -182,10 +194,12 @@ def _compile(parsed, wrt, name, batched=False):
     with build.aliases(spelled):
         transformer = Transformer(parsed, wrt, activity, expr_activity, helpers, name, batched)
         result = transformer.run()
-        return _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spelled)
+        return _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spelled,
+                       checked)
 
 
-def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spelled):
+def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spelled,
+            checked=False):
     fn = parsed.fn
     removable = (result.tangent_names | result.temp_names) - set(parsed.params) \
         - {transformer.namer.tangent(p) for p in wrt}
@@ -204,9 +218,14 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
     if transformer.batched:
         reuse_buffers(result.node, (result.tangent_names & removable) - set(parsed.params),
                       result.tangent_names)
+    if checked:
+        sites_name = transformer.namer.fresh("_check_sites")
+        result.namespace[sites_name] = insert_checks(
+            result.node, transformer.namer.tangents, parsed.params, transformer.batched,
+            sites_name)
     source = to_source(result.node, result.comments)
     filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}" \
-        f"{' batched' if transformer.batched else ''}>"
+        f"{' batched' if transformer.batched else ''}{' checked' if checked else ''}>"
     names = {n.id for n in build.walk(result.node) if isinstance(n, gast.Name)}
     namespace = parsed.scope.closure_values(names)
     namespace.update(result.namespace)

@@ -71,3 +71,8 @@ class NameResolutionError(FwdcompileError):
 
 class InternalError(FwdcompileError):
     """A bug in fwdcompile; the message says where it happened. Please report it."""
+
+
+class TangentCheckFailed(InternalError):
+    """Checking mode (``check=True`` or ``FWDCOMPILE_CHECK=1``) found a tangent
+    whose shape or dtype differs from its value's: a bug in fwdcompile."""

@@ -8,6 +8,7 @@ Each takes primal values and tangents and returns the tangent of the result.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -191,7 +192,12 @@ def _select(values, tangents, largest):
     for k in range(1, len(values)):
         if (values[k] > values[best]) if largest else (values[k] < values[best]):
             best = k
-    return tangents[best]
+    d = tangents[best]
+    if isinstance(d, float) and d == 0.0:  # a constant won: zeros shaped like the others
+        for other in tangents:           # (K of them in vector mode)
+            if isinstance(other, np.ndarray):
+                return np.zeros(other.shape, dtype=np.result_type(other, np.float64))
+    return d
 
 
 def select_max(values, tangents):
@@ -529,3 +535,63 @@ def rademacher(rng, shape):
     n = int(np.prod(shape, dtype=np.int64))
     bits = np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8), count=n)
     return _SIGNS[bits].reshape(shape)
+
+
+# ---------------------------------------------------------------- checking mode
+
+def _check_failed(message, site):
+    from .errors import TangentCheckFailed  # only on failure: keep _rt's imports light
+    raise TangentCheckFailed(message, **(site or {}),
+                             hint="a custom_jvp rule returning the wrong shape, or a bug in "
+                                  "fwdcompile: please report it with the function's source")
+
+
+def _tangent_problem(d, x, k):
+    """Why ``d`` is not a tangent of ``x`` (K directions when ``k`` is not None), or None."""
+    if isinstance(x, (type({}.keys()), type({}.values()), type({}.items()))):
+        x, d = list(x), list(d) if hasattr(d, "__iter__") else d
+    if isinstance(x, (list, tuple)):
+        if not isinstance(d, (list, tuple)) or len(d) != len(x):
+            if k is not None and isinstance(x, tuple) and np.ndim(d) >= 1:
+                return None  # a batched tuple may be stacked; its leaves are checked at use
+            return f"a tangent of type {type(d).__name__} for a {type(x).__name__} of {len(x)}"
+        for di, xi in zip(d, x):
+            problem = _tangent_problem(di, xi, k)
+            if problem:
+                return problem
+        return None
+    if isinstance(x, dict):
+        if not isinstance(d, dict) or set(d) != set(x):
+            return f"a tangent of type {type(d).__name__} for a dict with keys {sorted(x)}"
+        for key in x:
+            problem = _tangent_problem(d[key], x[key], k)
+            if problem:
+                return problem
+        return None
+    if not isinstance(x, (numbers.Number, np.ndarray, np.generic)):
+        return None  # iterators and the user's own objects: their leaves are checked at use
+    try:
+        dtype = np.result_type(d)
+    except TypeError:
+        return f"a tangent of type {type(d).__name__}"
+    if not np.issubdtype(dtype, np.inexact):
+        return f"a tangent of dtype {dtype} (tangents are floating point)"
+    shape = np.shape(x) if k is None else (k,) + np.shape(x)
+    if np.shape(d) != shape:
+        return f"a tangent of shape {np.shape(d)} where the value's shape asks for {shape}"
+    return None
+
+
+def check_tangent(d, x, k, name, site):
+    """Checking mode: ``d`` is a tangent of ``x`` (shape, dtype), else a located error."""
+    problem = _tangent_problem(d, x, k)
+    if problem:
+        _check_failed(f"checking mode: `{name}` got {problem}", site)
+
+
+def check_return(value, tangent, k, site):
+    """Checking mode: the returned tangent matches the returned value."""
+    problem = _tangent_problem(tangent, value, k) if tangent is not None else None
+    if problem:
+        _check_failed(f"checking mode: the returned value got {problem}", site)
+    return value, tangent
