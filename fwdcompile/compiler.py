@@ -12,6 +12,7 @@ call, and cached the same way.
 from __future__ import annotations
 
 import inspect
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,12 +205,14 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
     if transformer.batched:
         reuse_buffers(result.node, (result.tangent_names & removable) - set(parsed.params),
                       result.tangent_names)
+    defaults = _bind_defaults(result.node, fn, transformer.namer)
     source = to_source(result.node, result.comments)
     filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}" \
         f"{' batched' if transformer.batched else ''}>"
     names = {n.id for n in build.walk(result.node) if isinstance(n, gast.Name)}
     namespace = parsed.scope.closure_values(names)
     namespace.update(result.namespace)
+    namespace.update(defaults)
     for ident, compiled in helpers_used:
         namespace[ident] = compiled.fn
     generated = load(source, name, filename, parsed.scope.globals, namespace, spelled)
@@ -221,3 +224,36 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
                     activity.written_params, result.positional_tangents,
                     [c for _, c in helpers_used], line_origins(result.node, source))
 
+
+
+def _bind_defaults(fdef, fn, namer):
+    """Spell the generated function's default values without evaluating the
+    user's default expressions again: ``def fun(x, k=k)`` inside ``make(k)``
+    reads ``make``'s ``k``, which the generated code cannot see.  Numbers,
+    strings, booleans and None are written as constants (readable, and the
+    native backend fills them in); any other value becomes a name bound in
+    the factory.  The values are those the function object holds, which the
+    generated function gets as its ``__defaults__`` anyway.  Returns the
+    names to bind."""
+    args = fdef.args
+    bindings = {}
+
+    def spelled(param, value):
+        if value is None or type(value) in (bool, int, str) or \
+                (type(value) is float and math.isfinite(value)):
+            return build.const(value)
+        ident = namer.fresh(f"{param}_default")
+        bindings[ident] = value
+        return build.name(ident)
+
+    positional = args.posonlyargs + args.args
+    values = fn.__defaults__ or ()
+    if len(values) == len(args.defaults):
+        params = positional[len(positional) - len(values):]
+        args.defaults = [d if isinstance(d, gast.Constant) else spelled(p.id, v)
+                         for p, d, v in zip(params, args.defaults, values)]
+    kwvalues = fn.__kwdefaults__ or {}
+    args.kw_defaults = [d if d is None or isinstance(d, gast.Constant) or p.id not in kwvalues
+                        else spelled(p.id, kwvalues[p.id])
+                        for p, d in zip(args.kwonlyargs, args.kw_defaults)]
+    return bindings
