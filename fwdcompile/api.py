@@ -64,10 +64,10 @@ class ForwardGradient:
         self.backend = backend
         self._sig = inspect.signature(fn)
         self._params = list(self._sig.parameters)
+        compiler.check(fn)  # syntax errors surface now, at decoration time (before wrt's)
         self._wrt = self._normalize_wrt(wrt)
         self._last = None
         self._fast: dict[Any, Any] = {}  # argument type key -> (compiled, wrt positions)
-        compiler.check(fn)  # syntax errors surface now, at decoration time
         if self._wrt is not None:
             self._last = compiler.compile_jvp(fn, self._wrt)
 
@@ -463,6 +463,8 @@ class ForwardGradient:
         if k == 1:
             draws = [tuple(draw(shape, i) for i, shape in enumerate(shapes))]
             value, slope = self.jvp(*args, tangents=draws[0], **kwargs)
+            if type(value) is not float:
+                self._check_scalar_value(value)
             if type(slope) is float and combine == "mean":  # the common scalar case, directly
                 return value, _single_direction(draws[0], slope)
             slopes = [slope]
@@ -470,9 +472,7 @@ class ForwardGradient:
             stacked = tuple(draw((k,) + shape, i) for i, shape in enumerate(shapes))
             value, slopes = self.jvp(*args, tangents=stacked, batched=True, **kwargs)
             draws = [tuple(v[i] for v in stacked) for i in range(k)]
-        if isinstance(value, tuple) or np.ndim(value) != 0:
-            raise ValueError(f"{self.__qualname__}: forward_grad needs a function returning "
-                             f"a scalar, but it returned shape {np.shape(value)}")
+        self._check_scalar_value(value)
         slopes = [float(s) for s in np.reshape(slopes, -1)]
         if combine == "mean":
             weights = np.asarray(slopes) / len(slopes)
@@ -485,6 +485,16 @@ class ForwardGradient:
             g = sum(w * vs[p] for w, vs in zip(weights, draws))
             grads.append(float(g) if shape == () else np.asarray(g, dtype=dtypes[p] or float))
         return value, grads[0] if len(grads) == 1 else tuple(grads)
+
+    def _check_scalar_value(self, value):
+        """forward_grad estimates the gradient of a real scalar function."""
+        if isinstance(value, (numbers.Real, np.ndarray)) and not isinstance(value, bool) \
+                and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fiu":
+            return
+        what = f"shape {np.shape(value)}" if isinstance(value, np.ndarray) else \
+            f"{type(value).__name__} {_short(value)}"
+        raise ValueError(f"{self.__qualname__}: forward_grad needs a function returning "
+                         f"a real scalar, but it returned {what}")
 
     # --------------------------------------------------------------- inspection
     @property
@@ -566,6 +576,12 @@ def _unbatch(t, arg):
 def _stack_tangents(tangents):
     if isinstance(tangents[0], tuple):
         return tuple(_stack_tangents(list(col)) for col in zip(*tangents))
+    if isinstance(tangents[0], list):
+        return [_stack_tangents(list(col)) for col in zip(*tangents)]
+    if isinstance(tangents[0], dict):
+        return {key: _stack_tangents([t[key] for t in tangents]) for key in tangents[0]}
+    if tangents[0] is None:
+        return None
     return np.stack([np.asarray(t, dtype=float) for t in tangents])
 
 
@@ -573,6 +589,10 @@ def _batched_output(value, tangent, k):
     """Give statically zero or lower-rank tangents the shape (K,) + value shape."""
     if isinstance(value, tuple) and isinstance(tangent, tuple):
         return tuple(_batched_output(v, t, k) for v, t in zip(value, tangent))
+    if isinstance(value, list) and isinstance(tangent, list):
+        return [_batched_output(v, t, k) for v, t in zip(value, tangent)]
+    if isinstance(value, dict) and isinstance(tangent, dict):
+        return {key: _batched_output(v, tangent.get(key), k) for key, v in value.items()}
     if value is None:
         return None
     shape = (k,) + np.shape(value)

@@ -21,7 +21,7 @@ import gast
 
 from .codegen.load import load
 from .codegen.unparse import line_origins, to_source
-from .errors import UnsupportedSyntax
+from .errors import SourceUnavailable, UnsupportedSyntax
 from .frontend import fence
 from .frontend.activity import ExprActivity, analyze
 from .frontend.parse import check_free_names, parse_function
@@ -131,7 +131,16 @@ def _bind_active(fn, call, names, expr_activity):
         bound = sig.bind(*args, **keywords)
     except TypeError:
         return ()
-    return tuple(p for p, v in bound.arguments.items() if expr_activity(v, names))
+    def active(param, value):
+        kind = sig.parameters[param].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:  # a tuple of argument ASTs
+            return any(expr_activity(v, names) for v in value)
+        if kind is inspect.Parameter.VAR_KEYWORD:  # a dict of them
+            return any(expr_activity(v, names) for v in value.values())
+        return expr_activity(value, names)
+
+    # a helper taking *args is active too: compiling it raises the fence's located error
+    return tuple(p for p, v in bound.arguments.items() if active(p, v))
 
 
 def _compile(parsed, wrt, name, batched=False):
@@ -143,7 +152,13 @@ def _compile(parsed, wrt, name, batched=False):
             raise UnsupportedSyntax(f"recursive call to {helper.__qualname__} is not supported",
                                     **parsed.loc.of(call),
                                     hint="rewrite the recursion as a loop")
-        return compile_jvp(helper, active, helper_name, helper=True, batched=in_batch)
+        try:
+            return compile_jvp(helper, active, helper_name, helper=True, batched=in_batch)
+        except SourceUnavailable as exc:
+            if exc.lineno is not None:
+                raise
+            # the helper has no file (exec, a REPL): point at the call
+            raise SourceUnavailable(exc.message, **parsed.loc.of(call), hint=exc.hint) from None
 
     def helper_outputs(helper, call, names):
         active = _bind_active(helper, call, names, expr_activity)
