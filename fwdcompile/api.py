@@ -187,6 +187,12 @@ class ForwardGradient:
     def _jvp_batched(self, args, kwargs, tangents):
         arguments = self._bind(args, kwargs)
         wrt = self._wrt_for(arguments)
+        if isinstance(tangents, dict):  # by parameter name, as for one direction
+            unknown = set(tangents) - set(wrt)
+            if unknown:
+                raise ValueError(f"{self.__qualname__}: tangents given for {sorted(unknown)}, "
+                                 f"which are not differentiated parameters {list(wrt)}")
+            tangents = tuple(tangents.get(n) for n in wrt)
         if not isinstance(tangents, (tuple, list)):
             tangents = (tangents,)
         if len(tangents) != len(wrt):
@@ -194,6 +200,9 @@ class ForwardGradient:
                              f"per differentiated parameter {list(wrt)}, got {len(tangents)}")
         stacked, k = [], None
         for name, t in zip(wrt, tangents):
+            if t is None:
+                raise ValueError(f"{self.__qualname__}: the batched tangent for parameter "
+                                 f"{name!r} is None")
             t = np.asarray(t)
             shape = np.shape(arguments[name])
             if t.dtype.kind not in "fc" or t.shape[1:] != shape or t.ndim != len(shape) + 1:
@@ -659,6 +668,12 @@ def _check_tangents(qualname, wrt, arguments, tangents):
         if isinstance(t, (bool, np.bool_)) or (isinstance(t, np.ndarray) and t.dtype.kind == "b"):
             raise ValueError(f"{qualname}: the tangent for parameter {name!r} is boolean; "
                              "tangents must be floating point")
+        if not isinstance(t, (np.ndarray, numbers.Number)):  # a list, or something else
+            kind = _dtype_kind(t)
+            if kind not in "fciu":
+                raise ValueError(f"{qualname}: the tangent for parameter {name!r} is "
+                                 f"{type(t).__name__} {_short(t)}; tangents must be floats or "
+                                 "arrays of floats with the argument's shape")
         if isinstance(t, np.ndarray) and t.dtype.kind not in "fc":
             raise ValueError(f"{qualname}: the tangent for parameter {name!r} has dtype "
                              f"{t.dtype}; tangents must be floating point like the argument "
@@ -675,6 +690,14 @@ def _check_tangents(qualname, wrt, arguments, tangents):
                 t = float(t)
         out.append(t)
     return out
+
+
+def _dtype_kind(value):
+    """The numpy dtype kind ``value`` converts to ("O" when it does not)."""
+    try:
+        return np.asarray(value).dtype.kind
+    except (TypeError, ValueError):  # ragged lists
+        return "O"
 
 
 def _unshared(tangent, given):
