@@ -66,10 +66,10 @@ class ForwardGradient:
         self.backend = backend
         self._sig = inspect.signature(fn)
         self._params = list(self._sig.parameters)
+        compiler.check(fn)  # syntax errors surface now, at decoration time (before wrt's)
         self._wrt = self._normalize_wrt(wrt)
         self._last = None
         self._fast: dict[Any, Any] = {}  # argument type key -> (compiled, wrt positions)
-        compiler.check(fn)  # syntax errors surface now, at decoration time
         if self._wrt is not None:
             self._last = compiler.compile_jvp(fn, self._wrt, check=check)
 
@@ -189,6 +189,12 @@ class ForwardGradient:
     def _jvp_batched(self, args, kwargs, tangents):
         arguments = self._bind(args, kwargs)
         wrt = self._wrt_for(arguments)
+        if isinstance(tangents, dict):  # by parameter name, as for one direction
+            unknown = set(tangents) - set(wrt)
+            if unknown:
+                raise ValueError(f"{self.__qualname__}: tangents given for {sorted(unknown)}, "
+                                 f"which are not differentiated parameters {list(wrt)}")
+            tangents = tuple(tangents.get(n) for n in wrt)
         if not isinstance(tangents, (tuple, list)):
             tangents = (tangents,)
         if len(tangents) != len(wrt):
@@ -196,6 +202,9 @@ class ForwardGradient:
                              f"per differentiated parameter {list(wrt)}, got {len(tangents)}")
         stacked, k = [], None
         for name, t in zip(wrt, tangents):
+            if t is None:
+                raise ValueError(f"{self.__qualname__}: the batched tangent for parameter "
+                                 f"{name!r} is None")
             t = np.asarray(t)
             shape = np.shape(arguments[name])
             if t.dtype.kind not in "fc" or t.shape[1:] != shape or t.ndim != len(shape) + 1:
@@ -465,6 +474,8 @@ class ForwardGradient:
         if k == 1:
             draws = [tuple(draw(shape, i) for i, shape in enumerate(shapes))]
             value, slope = self.jvp(*args, tangents=draws[0], **kwargs)
+            if type(value) is not float:
+                self._check_scalar_value(value)
             if type(slope) is float and combine == "mean":  # the common scalar case, directly
                 return value, _single_direction(draws[0], slope)
             slopes = [slope]
@@ -472,9 +483,7 @@ class ForwardGradient:
             stacked = tuple(draw((k,) + shape, i) for i, shape in enumerate(shapes))
             value, slopes = self.jvp(*args, tangents=stacked, batched=True, **kwargs)
             draws = [tuple(v[i] for v in stacked) for i in range(k)]
-        if isinstance(value, tuple) or np.ndim(value) != 0:
-            raise ValueError(f"{self.__qualname__}: forward_grad needs a function returning "
-                             f"a scalar, but it returned shape {np.shape(value)}")
+        self._check_scalar_value(value)
         slopes = [float(s) for s in np.reshape(slopes, -1)]
         if combine == "mean":
             weights = np.asarray(slopes) / len(slopes)
@@ -487,6 +496,16 @@ class ForwardGradient:
             g = sum(w * vs[p] for w, vs in zip(weights, draws))
             grads.append(float(g) if shape == () else np.asarray(g, dtype=dtypes[p] or float))
         return value, grads[0] if len(grads) == 1 else tuple(grads)
+
+    def _check_scalar_value(self, value):
+        """forward_grad estimates the gradient of a real scalar function."""
+        if isinstance(value, (numbers.Real, np.ndarray)) and not isinstance(value, bool) \
+                and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fiu":
+            return
+        what = f"shape {np.shape(value)}" if isinstance(value, np.ndarray) else \
+            f"{type(value).__name__} {_short(value)}"
+        raise ValueError(f"{self.__qualname__}: forward_grad needs a function returning "
+                         f"a real scalar, but it returned {what}")
 
     # --------------------------------------------------------------- inspection
     @property
@@ -568,6 +587,12 @@ def _unbatch(t, arg):
 def _stack_tangents(tangents):
     if isinstance(tangents[0], tuple):
         return tuple(_stack_tangents(list(col)) for col in zip(*tangents))
+    if isinstance(tangents[0], list):
+        return [_stack_tangents(list(col)) for col in zip(*tangents)]
+    if isinstance(tangents[0], dict):
+        return {key: _stack_tangents([t[key] for t in tangents]) for key in tangents[0]}
+    if tangents[0] is None:
+        return None
     return np.stack([np.asarray(t, dtype=float) for t in tangents])
 
 
@@ -575,6 +600,10 @@ def _batched_output(value, tangent, k):
     """Give statically zero or lower-rank tangents the shape (K,) + value shape."""
     if isinstance(value, tuple) and isinstance(tangent, tuple):
         return tuple(_batched_output(v, t, k) for v, t in zip(value, tangent))
+    if isinstance(value, list) and isinstance(tangent, list):
+        return [_batched_output(v, t, k) for v, t in zip(value, tangent)]
+    if isinstance(value, dict) and isinstance(tangent, dict):
+        return {key: _batched_output(v, tangent.get(key), k) for key, v in value.items()}
     if value is None:
         return None
     shape = (k,) + np.shape(value)
@@ -641,6 +670,12 @@ def _check_tangents(qualname, wrt, arguments, tangents):
         if isinstance(t, (bool, np.bool_)) or (isinstance(t, np.ndarray) and t.dtype.kind == "b"):
             raise ValueError(f"{qualname}: the tangent for parameter {name!r} is boolean; "
                              "tangents must be floating point")
+        if not isinstance(t, (np.ndarray, numbers.Number)):  # a list, or something else
+            kind = _dtype_kind(t)
+            if kind not in "fciu":
+                raise ValueError(f"{qualname}: the tangent for parameter {name!r} is "
+                                 f"{type(t).__name__} {_short(t)}; tangents must be floats or "
+                                 "arrays of floats with the argument's shape")
         if isinstance(t, np.ndarray) and t.dtype.kind not in "fc":
             raise ValueError(f"{qualname}: the tangent for parameter {name!r} has dtype "
                              f"{t.dtype}; tangents must be floating point like the argument "
@@ -657,6 +692,14 @@ def _check_tangents(qualname, wrt, arguments, tangents):
                 t = float(t)
         out.append(t)
     return out
+
+
+def _dtype_kind(value):
+    """The numpy dtype kind ``value`` converts to ("O" when it does not)."""
+    try:
+        return np.asarray(value).dtype.kind
+    except (TypeError, ValueError):  # ragged lists
+        return "O"
 
 
 def _unshared(tangent, given):

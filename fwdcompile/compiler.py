@@ -12,6 +12,7 @@ call, and cached the same way.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import gast
 
 from .codegen.load import load
 from .codegen.unparse import line_origins, to_source
-from .errors import UnsupportedSyntax
+from .errors import SourceUnavailable, UnsupportedSyntax
 from .frontend import fence
 from .frontend.activity import ExprActivity, analyze
 from .frontend.parse import check_free_names, parse_function
@@ -141,7 +142,16 @@ def _bind_active(fn, call, names, expr_activity):
         bound = sig.bind(*args, **keywords)
     except TypeError:
         return ()
-    return tuple(p for p, v in bound.arguments.items() if expr_activity(v, names))
+    def active(param, value):
+        kind = sig.parameters[param].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:  # a tuple of argument ASTs
+            return any(expr_activity(v, names) for v in value)
+        if kind is inspect.Parameter.VAR_KEYWORD:  # a dict of them
+            return any(expr_activity(v, names) for v in value.values())
+        return expr_activity(value, names)
+
+    # a helper taking *args is active too: compiling it raises the fence's located error
+    return tuple(p for p, v in bound.arguments.items() if active(p, v))
 
 
 def _compile(parsed, wrt, name, batched=False, checked=False):
@@ -153,8 +163,14 @@ def _compile(parsed, wrt, name, batched=False, checked=False):
             raise UnsupportedSyntax(f"recursive call to {helper.__qualname__} is not supported",
                                     **parsed.loc.of(call),
                                     hint="rewrite the recursion as a loop")
-        return compile_jvp(helper, active, helper_name, helper=True, batched=in_batch,
-                           check=checked)
+        try:
+            return compile_jvp(helper, active, helper_name, helper=True, batched=in_batch,
+                               check=checked)
+        except SourceUnavailable as exc:
+            if exc.lineno is not None:
+                raise
+            # the helper has no file (exec, a REPL): point at the call
+            raise SourceUnavailable(exc.message, **parsed.loc.of(call), hint=exc.hint) from None
 
     def helper_outputs(helper, call, names):
         active = _bind_active(helper, call, names, expr_activity)
@@ -223,12 +239,14 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
         result.namespace[sites_name] = insert_checks(
             result.node, transformer.namer.tangents, parsed.params, transformer.batched,
             sites_name)
+    defaults = _bind_defaults(result.node, fn, transformer.namer)
     source = to_source(result.node, result.comments)
     filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}" \
         f"{' batched' if transformer.batched else ''}{' checked' if checked else ''}>"
     names = {n.id for n in build.walk(result.node) if isinstance(n, gast.Name)}
     namespace = parsed.scope.closure_values(names)
     namespace.update(result.namespace)
+    namespace.update(defaults)
     for ident, compiled in helpers_used:
         namespace[ident] = compiled.fn
     generated = load(source, name, filename, parsed.scope.globals, namespace, spelled)
@@ -240,3 +258,36 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
                     activity.written_params, result.positional_tangents,
                     [c for _, c in helpers_used], line_origins(result.node, source))
 
+
+
+def _bind_defaults(fdef, fn, namer):
+    """Spell the generated function's default values without evaluating the
+    user's default expressions again: ``def fun(x, k=k)`` inside ``make(k)``
+    reads ``make``'s ``k``, which the generated code cannot see.  Numbers,
+    strings, booleans and None are written as constants (readable, and the
+    native backend fills them in); any other value becomes a name bound in
+    the factory.  The values are those the function object holds, which the
+    generated function gets as its ``__defaults__`` anyway.  Returns the
+    names to bind."""
+    args = fdef.args
+    bindings = {}
+
+    def spelled(param, value):
+        if value is None or type(value) in (bool, int, str) or \
+                (type(value) is float and math.isfinite(value)):
+            return build.const(value)
+        ident = namer.fresh(f"{param}_default")
+        bindings[ident] = value
+        return build.name(ident)
+
+    positional = args.posonlyargs + args.args
+    values = fn.__defaults__ or ()
+    if len(values) == len(args.defaults):
+        params = positional[len(positional) - len(values):]
+        args.defaults = [d if isinstance(d, gast.Constant) else spelled(p.id, v)
+                         for p, d, v in zip(params, args.defaults, values)]
+    kwvalues = fn.__kwdefaults__ or {}
+    args.kw_defaults = [d if d is None or isinstance(d, gast.Constant) or p.id not in kwvalues
+                        else spelled(p.id, kwvalues[p.id])
+                        for p, d in zip(args.kwonlyargs, args.kw_defaults)]
+    return bindings

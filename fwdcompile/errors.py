@@ -13,6 +13,8 @@ from __future__ import annotations
 class FwdcompileError(Exception):
     """Base class of the errors fwdcompile raises about a user's function."""
 
+    default_hint: str | None = None  # said when the raise site has nothing more specific
+
     def __init__(self, message, *, filename=None, lineno=None, col=None,
                  source_line=None, hint=None):
         self.message = message
@@ -20,7 +22,7 @@ class FwdcompileError(Exception):
         self.lineno = lineno
         self.col = col
         self.source_line = source_line
-        self.hint = hint
+        self.hint = hint or self.default_hint
         super().__init__(self._format())
 
     def _format(self):
@@ -56,23 +58,37 @@ def _rebuild(cls, message, filename, lineno, col, source_line, hint):
 class UnsupportedSyntax(FwdcompileError):
     """A construct outside the supported subset of Python."""
 
+    default_hint = ("rewrite it with the supported subset (see docs/errors.md), or move it "
+                    "out of the differentiated function")
+
 
 class NoDerivativeRule(FwdcompileError):
     """A call to a function with no derivative rule and no readable source."""
+
+    default_hint = ("register a rule with @fwdcompile.custom_jvp(fn), call a module-level "
+                    "function instead, or pass the value as data (leave it out of wrt)")
 
 
 class SourceUnavailable(FwdcompileError):
     """The source of a function cannot be read (a lambda, a C function, a REPL)."""
 
+    default_hint = ("define the function with `def` in a .py file, or register its "
+                    "derivative with fwdcompile.custom_jvp")
+
 
 class NameResolutionError(FwdcompileError):
     """A name used by the function is not defined anywhere it can see."""
+
+    default_hint = "define it at module level before the function is differentiated"
 
 
 class InternalError(FwdcompileError):
     """A bug in fwdcompile; the message says where it happened. Please report it."""
 
+    default_hint = "this is a bug in fwdcompile: please report it with the function"
+
 
 class TangentCheckFailed(InternalError):
     """Checking mode (``check=True`` or ``FWDCOMPILE_CHECK=1``) found a tangent
-    whose shape or dtype differs from its value's: a bug in fwdcompile."""
+    whose shape or dtype differs from its value's: a bug in fwdcompile or in a
+    ``custom_jvp`` rule."""

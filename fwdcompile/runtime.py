@@ -21,6 +21,8 @@ def zeros_like(x):
         return [zeros_like(item) for item in x]
     if isinstance(x, tuple):
         return tuple(zeros_like(item) for item in x)
+    if isinstance(x, dict):  # d = {} then d["a"] = ...: a dict of tangents
+        return {key: zeros_like(item) for key, item in x.items()}
     if isinstance(x, complex):
         return 0j
     return 0.0

@@ -142,6 +142,9 @@ class ExprActivity:
             if isinstance(node.op, (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
                                     gast.LShift, gast.RShift)):
                 return False
+            if isinstance(node.op, gast.Mod) and isinstance(node.left, gast.Constant) \
+                    and isinstance(node.left.value, (str, bytes)):
+                return False  # "%r" % x formats a string, like an f-string
             return self(node.left, names) or self(node.right, names)
         if isinstance(node, gast.BoolOp):  # `a or b` returns one of its operands
             return any(self(v, names) for v in node.values)

@@ -10,6 +10,8 @@ later by :mod:`fwdcompile.transform.jvp`, with the same kind of message.
 
 from __future__ import annotations
 
+import builtins
+
 import gast
 
 from ..errors import UnsupportedSyntax
@@ -33,7 +35,8 @@ REJECTED = {
     gast.FunctionDef: ("nested function definitions inside loops, branches or other local "
                        "functions are not supported",
                        "define the helper at the top of the function, or at module level"),
-    gast.AsyncFunctionDef: ("async functions are not supported", None),
+    gast.AsyncFunctionDef: ("async functions are not supported",
+                            "define a plain `def` helper at module level"),
     gast.Lambda: ("lambda expressions are not supported here",
                   "assign the lambda to a name at the top of the function (f = lambda x: ...),"
                   " or use `def`"),
@@ -46,7 +49,9 @@ REJECTED = {
                     "pass the value as an argument and return the new value"),
     gast.Yield: ("generators (`yield`) are not supported", "return an array or a tuple"),
     gast.YieldFrom: ("generators (`yield from`) are not supported", "return an array or a tuple"),
-    gast.Await: ("`await` is not supported", None),
+    gast.Await: ("`await` is not supported", "await in the caller and pass the result in"),
+    gast.AsyncFor: ("`async for` is not supported", "use a plain `for` loop"),
+    gast.AsyncWith: ("`async with` is not supported", "move the block to the caller"),
     gast.NamedExpr: ("assignment expressions (`:=`) are not supported",
                      "assign the value in its own statement"),
     gast.Delete: ("`del` is not supported", "rebind the name instead"),
@@ -56,6 +61,12 @@ REJECTED = {
                       "import at module level"),
     gast.Match: ("`match` statements are not supported", "use if/elif/else"),
 }
+
+
+# builtins that see or run code by name: in the generated function the names
+# are other variables (d_x, temporaries) and derivatives would be lost silently
+INTROSPECTION = {"eval": "eval()", "exec": "exec()", "locals": "locals()",
+                 "globals": "globals()", "vars": "vars()", "compile": "compile()"}
 
 
 def _reject(loc, node, message, hint):
@@ -75,20 +86,29 @@ def check(parsed):
     for stmt in fdef.body:
         if isinstance(stmt, gast.FunctionDef):  # a helper lifted by frontend/lift.py
             for inner in stmt.body:
-                _check_node(loc, inner)
+                _check_node(loc, inner, parsed.scope)
             continue
-        _check_node(loc, stmt)
+        _check_node(loc, stmt, parsed.scope)
 
 
-def _check_node(loc, node):
+def _check_node(loc, node, scope=None):
     for sub in gast.walk(node):
+        if scope is not None and isinstance(sub, gast.Call) and isinstance(sub.func, gast.Name) \
+                and sub.func.id in INTROSPECTION \
+                and scope.resolve(sub.func) is getattr(builtins, sub.func.id):
+            _reject(loc, sub, f"{INTROSPECTION[sub.func.id]} is not supported in a "
+                              "differentiated function (the generated code has other "
+                              "variables, and derivatives cannot flow through code in a "
+                              "string)", "write the expression out, or call it in the caller")
         if isinstance(sub, tuple(REJECTED)):
             message, hint = REJECTED[type(sub)]
             _reject(loc, sub, message, hint)
         if isinstance(sub, gast.stmt) and not isinstance(sub, STATEMENTS):
-            _reject(loc, sub, f"`{type(sub).__name__}` statements are not supported", None)
+            _reject(loc, sub, f"`{type(sub).__name__}` statements are not supported",
+                    "rewrite it with the supported statements (see docs/errors.md)")
         if isinstance(sub, gast.expr) and not isinstance(sub, EXPRESSIONS):
-            _reject(loc, sub, f"`{type(sub).__name__}` expressions are not supported", None)
+            _reject(loc, sub, f"`{type(sub).__name__}` expressions are not supported",
+                    "rewrite it with the supported expressions (see docs/errors.md)")
         if isinstance(sub, (gast.For, gast.While)) and sub.orelse:
             _reject(loc, sub, f"`{type(sub).__name__.lower()} ... else` is not supported",
                     "use a flag variable set before `break`")

@@ -160,19 +160,25 @@ def parse_function(fn):
         tree = gast.parse(dedented)
     except SyntaxError as exc:  # e.g. a lambda in the middle of a larger expression
         raise SourceUnavailable(f"cannot parse the source of {fn.__qualname__}: {exc.msg}",
-                                filename=filename, lineno=start,
+                                filename=filename, lineno=start, source_line=lines[0],
+                                col=_indent(lines[0]),
                                 hint="define the function with `def` at module level") from None
     if fn.__name__ == "<lambda>":
         node = _lambda_as_def(tree, fn)
         if node is None:
             raise UnsupportedSyntax("cannot tell which lambda on this line is the function",
                                     filename=filename, lineno=start, source_line=lines[0],
+                                    col=_indent(lines[0]),
                                     hint="write the function with `def`")
     else:
         node = tree.body[0] if tree.body else None
+    if isinstance(node, gast.AsyncFunctionDef):
+        raise UnsupportedSyntax("async functions are not supported", **loc.of(node),
+                                hint="differentiate a plain `def` function; await in the caller")
     if not isinstance(node, gast.FunctionDef):
         raise UnsupportedSyntax(f"{fn.__qualname__} is not defined by a `def` statement",
                                 filename=filename, lineno=start, source_line=lines[0],
+                                col=_indent(lines[0]) if lines else None,
                                 hint="write the function with `def`")
     node.decorator_list = []
     _expand_literal_unpacking(node)
@@ -271,3 +277,15 @@ def check_free_names(parsed):
                 raise NameResolutionError(
                     f"name {sub.id!r} is not defined", **parsed.loc.of(sub),
                     hint="define it at module level before the function is differentiated")
+        if isinstance(sub, gast.Attribute) and isinstance(sub.ctx, gast.Load):
+            _check_module_attribute(parsed, sub)
+
+
+def _check_module_attribute(parsed, node):
+    """``np.not_a_function``: an attribute missing from a module is a typo, reported
+    now (only modules: other objects may gain attributes before the call)."""
+    base = parsed.scope.resolve(node.value)
+    if inspect.ismodule(base) and not hasattr(base, node.attr):
+        raise NameResolutionError(
+            f"module {base.__name__!r} has no attribute {node.attr!r}", **parsed.loc.of(node),
+            hint="check the spelling, or define the function before it is differentiated")

@@ -29,6 +29,8 @@ class AssignMixin:
         if isinstance(target, gast.Subscript):
             base = build.as_load(self.tangent_target(target.value))
             if self.batched:
+                if isinstance(target.slice, gast.Constant) and isinstance(target.slice.value, str):
+                    self.no_batch("dicts of tangents")  # d["a"] = x: no K axis to index
                 return build.as_store(batch.subscript(base, self.static_index(target.slice)))
             return build.subscript(base, self.static_index(target.slice), store=True)
         raise self.error(UnsupportedSyntax, "this assignment target is not supported", target)
@@ -137,6 +139,9 @@ class AssignMixin:
         elif isinstance(value, gast.List) and not value.elts:
             self.no_batch("lists of tangents")
             zero = gast.List(elts=[], ctx=gast.Load())
+        elif isinstance(value, gast.Dict) and not value.keys:  # d = {}; d["a"] = x
+            self.no_batch("dicts of tangents")
+            zero = gast.Dict(keys=[], values=[])
         else:
             zero = self.zero(build.as_load(target))
         self.emit(build.assign(self.tangent_target(target), zero))
