@@ -12,6 +12,7 @@ shares no code with fwdcompile).
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -201,3 +202,29 @@ def test_broadcast_is_visible_where_needed():
     assert "d_Z = _rt.broadcast(d_b, Z)" in source
     # with X differentiated too, d_X + d_b has the full shape by itself
     assert "broadcast" not in compile_jvp(row_product, ("b", "X")).source
+
+
+G = 2.0  # a module global may be rebound to an array: never taken for a scalar
+
+
+def _scalar_program(x, n):
+    i0 = 0
+    m = len(x)
+    h = 1.0 / m
+    t = math.pi * h
+    k = n          # a parameter: could be anything
+    a = x * 2.0    # an array
+    s = 0.0
+    for i in range(m):
+        s = s + a[i] * i
+    g = G
+    return s + t + i0 + k + g
+
+
+def test_scalar_names_are_proven_not_guessed():
+    from fwdcompile.compiler import check
+    from fwdcompile.transform.scalars import scalar_names
+
+    names = scalar_names(check(_scalar_program))
+    assert {"i0", "m", "h", "t", "i"} <= names
+    assert not names & {"x", "n", "k", "a", "s", "g"}

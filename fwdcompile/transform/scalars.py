@@ -4,7 +4,7 @@ Contract: :func:`scalar_names` takes a parsed function and its scope and
 returns the local names every assignment of which gives a Python or numpy
 *scalar*: loop indices over ``range``, numbers, ``len``/``int``/``float``/
 ``round``/``abs`` results, ``math.*`` results, ``.shape[i]``/``.size``/
-``.ndim``, module-level numeric constants, and arithmetic on those.  The
+``.ndim``, numeric constants of modules (``math.pi``), and arithmetic on those.  The
 analysis is flow-insensitive (a name assigned an array anywhere is not a
 scalar) and conservative: parameters are never scalars here, since the same
 compiled code serves every argument type.
@@ -17,6 +17,7 @@ and fast; anything it cannot prove gets the run-time broadcast.
 from __future__ import annotations
 
 import numbers
+import types
 
 import gast
 import numpy as np
@@ -35,15 +36,13 @@ def _scalar_expr(node, names, scope):
     if isinstance(node, gast.Constant):
         return isinstance(node.value, (int, float, complex, bool))
     if isinstance(node, gast.Name):
-        if node.id in names:
-            return True
-        if node.id in scope.locals:
-            return False
-        return _is_number_object(scope.resolve(node))
+        # a module global read at run time may be rebound to an array later
+        return node.id in names
     if isinstance(node, gast.Attribute):
         if node.attr in _SCALAR_ATTRIBUTES:
             return True
-        return _is_number_object(scope.resolve(node))
+        base = scope.resolve(node.value)  # math.pi, np.pi: constants of modules
+        return isinstance(base, types.ModuleType) and _is_number_object(scope.resolve(node))
     if isinstance(node, gast.UnaryOp):
         return _scalar_expr(node.operand, names, scope)
     if isinstance(node, gast.BinOp):
