@@ -14,19 +14,8 @@ from fwdcompile import forward_gradient
 from fwdcompile.compiler import clear_cache, compile_jvp
 from fwdcompile.errors import FwdcompileError, TangentCheckFailed
 from fwdcompile.transform.expressions import ExpressionMixin
-
-
-def biased(b, X):
-    Z = X + b
-    return np.sum(Z[0] * Z[1])
-
-
-def looped(s, X):
-    acc = 0.0
-    for i in range(3):
-        acc = acc + s
-        acc -= X[i]
-    return np.sum(acc)
+from test_broadcast import grows_in_a_loop as looped
+from test_broadcast import row_product as biased
 
 
 def wrapped(x):
