@@ -46,6 +46,7 @@ import gast
 from ..transform import build
 
 _REGISTRY: dict = {}
+_BUILTIN: dict = {}  # the rules fwdcompile ships, even where a custom_jvp replaced one
 KEYWORDS = "__keywords__"
 
 
@@ -63,6 +64,8 @@ def lookup(obj):
 
 def register(obj, rule):
     _REGISTRY[_key(obj)] = rule
+    if not isinstance(rule, CustomRule):
+        _BUILTIN[_key(obj)] = rule
     return rule
 
 
