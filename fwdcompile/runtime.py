@@ -101,32 +101,116 @@ def cumprod_jvp(a, z, d_a, axis=None):
     return np.moveaxis(out, -1, axis)
 
 
+def _reduced_count(a, axis):
+    """How many entries each result of a reduction over ``axis`` combines."""
+    if axis is None:
+        return a.size
+    return int(np.prod([a.shape[i] for i in np.atleast_1d(axis)]))
+
+
 def var_jvp(a, d_a, axis=None, ddof=0, keepdims=False):
     """Tangent of var: 2 / (N - ddof) * sum((a - mean(a)) * d_a)."""
     a = np.asarray(a)
     centered = a - np.mean(a, axis=axis, keepdims=True)
     d_centered = d_a - np.mean(np.broadcast_to(d_a, a.shape), axis=axis, keepdims=True)
-    n = a.size if axis is None else np.prod([a.shape[i] for i in np.atleast_1d(axis)])
+    n = _reduced_count(a, axis)
     return 2.0 * np.sum(centered * d_centered, axis=axis, keepdims=keepdims) / (n - ddof)
 
 
+def std_jvp(a, z, d_a, axis=None, ddof=0, keepdims=False):
+    """Tangent of std: d var / (2 std).
+
+    Over a single entry std is identically 0 (or NaN for ddof >= 1), so its
+    tangent is 0 (NaN likewise).  At other points of zero variance (all entries
+    equal) std has no derivative (it is a norm at 0); the tangent is NaN
+    there, as in JAX, whose std is sqrt(var)."""
+    a = np.asarray(a)
+    d_var = var_jvp(a, d_a, axis=axis, ddof=ddof, keepdims=keepdims)
+    if _reduced_count(a, axis) == 1:
+        return d_var * z  # 0, or NaN where z is NaN (ddof >= 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return d_var / (2 * z)
+
+
+def _norm_axes(x, axis):
+    """The reduced axes of numpy.linalg.norm as a tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    return tuple(a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis))
+
+
 def norm_jvp(x, z, d_x, ord=None, axis=None, keepdims=False):
-    """Tangent of numpy.linalg.norm for the 2-norm / Frobenius norm, the 1-norm
-    and the max-norm of vectors."""
+    """Tangent of numpy.linalg.norm for every order numpy accepts.
+
+    Vectors (one reduced axis): the p-norm for any numeric ``ord``,
+    ``sum(|x|^(p-1) sign(x) d_x) / ||x||^(p-1)``; 1 and +-inf (the max/min of
+    ``|x|``, ties share the tangent as in max) by their own formulas; 0 (the
+    count of nonzeros) has tangent 0.  Matrices (two reduced axes): None/'fro',
+    'nuc', +-2 (through the SVD, assuming distinct singular values), +-1 and
+    +-inf (max/min column/row sums).  At x == 0 the norm has no derivative
+    (NaN for ord 2 and p > 1), like JAX."""
     x = np.asarray(x)
-    vector = (axis is None and x.ndim == 1) or isinstance(axis, int)
-    if ord is None or ord == "fro" or (vector and ord == 2):
-        axes = axis if axis is not None else None
-        zz = z if (keepdims or axes is None) else np.expand_dims(z, axes)
+    d_x = np.broadcast_to(d_x, x.shape)
+    if axis is None and ord is None:  # the 2-norm of the flattened array
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.sum(x * d_x, axis=axes, keepdims=keepdims) / (zz if keepdims else z)
-    if vector and ord == 1:
-        return np.sum(np.sign(x) * d_x, axis=axis, keepdims=keepdims)
-    if vector and ord in (np.inf, float("inf")):
-        return max_jvp(np.abs(x), z, np.sign(x) * d_x, axis, keepdims)
-    raise ValueError(f"fwdcompile: no derivative rule for numpy.linalg.norm with ord={ord!r} "
-                     f"on an array of {x.ndim} dimensions (supported: ord None/'fro'/2, and 1 "
-                     "or inf for vectors)")
+            return np.sum(x * d_x, keepdims=keepdims) / z
+    axes = _norm_axes(x, axis)
+    plain = np.linalg.norm(x, ord=ord, axis=axis)  # z without keepdims
+    if len(axes) == 1:
+        out = _vector_norm_jvp(x, plain, d_x, ord, axes[0])
+    elif len(axes) == 2:
+        out = _matrix_norm_jvp(x, plain, d_x, ord, axes)
+    else:
+        raise _no_rule(f"numpy.linalg.norm over {len(axes)} axes has no derivative rule")
+    if keepdims:
+        out = np.expand_dims(out, axes)
+    return out
+
+
+def _vector_norm_jvp(x, z, d_x, ord, ax):
+    if ord is None or ord == 2:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sum(x * d_x, axis=ax) / z
+    if isinstance(ord, str):
+        raise _no_rule(f"numpy.linalg.norm has no derivative rule for ord={ord!r} on vectors")
+    p = float(ord)
+    if p == 0:  # the number of nonzero entries: piecewise constant
+        return np.zeros(np.shape(z), dtype=np.result_type(x, np.float64))
+    if p == 1:
+        return np.sum(np.sign(x) * d_x, axis=ax)
+    if np.isinf(p):
+        return max_jvp(np.abs(x), z, np.sign(x) * d_x, axis=ax)
+    zz = np.expand_dims(z, ax)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weights = np.abs(x) ** (p - 1) * np.sign(x) / zz ** (p - 1)
+        return np.sum(weights * d_x, axis=ax)
+
+
+def _matrix_norm_jvp(x, z, d_x, ord, axes):
+    xm = np.moveaxis(x, axes, (-2, -1))
+    dm = np.moveaxis(d_x, axes, (-2, -1))
+    if ord is None or ord == "fro":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sum(xm * dm, axis=(-2, -1)) / z
+    if ord in ("nuc", 2, -2):
+        u, _, vh = np.linalg.svd(xm, full_matrices=False)
+        # d sigma_i = u_i^T dX v_i
+        d_sigma = np.einsum("...ji,...jk,...ik->...i", u.conj(), dm, vh).real
+        if ord == "nuc":
+            return np.sum(d_sigma, axis=-1)
+        return d_sigma[..., 0] if ord == 2 else d_sigma[..., -1]
+    if ord in (1, -1, np.inf, -np.inf):
+        summed = -2 if ord in (1, -1) else -1  # column sums for 1, row sums for inf
+        sums = np.sum(np.abs(xm), axis=summed)
+        d_sums = np.sum(np.sign(xm) * dm, axis=summed)
+        return max_jvp(sums, z, d_sums, axis=-1)
+    raise _no_rule(f"numpy.linalg.norm has no derivative rule for ord={ord!r} on matrices")
+
+
+def _no_rule(message):
+    from .errors import NoDerivativeRule
+    return NoDerivativeRule(message, hint="use ord None/'fro'/'nuc'/+-1/+-2/+-inf for "
+                                          "matrices, any number for vectors")
 
 
 def clip_jvp(a, a_min, a_max, d_a, d_min=0.0, d_max=0.0):
@@ -537,6 +621,13 @@ def rademacher(rng, shape):
     n = int(np.prod(shape, dtype=np.int64))
     bits = np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8), count=n)
     return _SIGNS[bits].reshape(shape)
+
+
+def ufunc_at_batched(ufunc, d_a, index, d_b):
+    """``ufunc.at(d_a, index, d_b)`` (np.add / np.subtract) for K directions."""
+    d_b = np.asarray(d_b)
+    for k in range(d_a.shape[0]):
+        ufunc.at(d_a[k], index, d_b[k] if d_b.ndim else d_b)
 
 
 # ---------------------------------------------------------------- checking mode

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import gast
 import numpy as np
 
+from ..rules.index_tricks import is_index_object
 from ..transform import build
 from .parse import LOCAL
 
@@ -151,7 +152,11 @@ class ExprActivity:
         if isinstance(node, gast.IfExp):
             return self(node.body, names) or self(node.orelse, names)
         if isinstance(node, gast.Subscript):
-            return self(node.value, names)
+            if self(node.value, names):
+                return True
+            # np.r_[x, y] is built from its index: active when that is (the
+            # transform differentiates np.r_/np.c_ and rejects other such objects)
+            return is_index_object(node, self.scope) and self(node.slice, names)
         if isinstance(node, gast.Attribute):
             if node.attr in NONDIFF_ATTRIBUTES:
                 return False
@@ -228,7 +233,24 @@ def may_alias(value, scope):
     return set()
 
 
-def _flows(body):
+def ufunc_at(stmt, scope):
+    """``(ufunc, a, index, b)`` for a statement ``np.add.at(a, index, b)`` (or
+    ``np.subtract.at``): an in-place write into ``a``, linear in ``a`` and
+    ``b``; else None."""
+    if scope is None or not isinstance(stmt, gast.Expr) or not isinstance(stmt.value, gast.Call):
+        return None
+    call = stmt.value
+    func = call.func
+    if not isinstance(func, gast.Attribute) or func.attr != "at" or call.keywords \
+            or len(call.args) != 3 or any(isinstance(a, gast.Starred) for a in call.args):
+        return None
+    ufunc = scope.resolve(func.value)
+    if ufunc is not np.add and ufunc is not np.subtract:
+        return None
+    return (ufunc,) + tuple(call.args)
+
+
+def _flows(body, scope=None):
     """Yield (statement, targets, value) for every binding in a block, recursively."""
     for stmt in body:
         if isinstance(stmt, (gast.Assign, gast.AnnAssign)):
@@ -241,9 +263,11 @@ def _flows(body):
             yield stmt, stmt.target, stmt
         elif _is_append(stmt):  # values.append(x) makes `values` carry x's tangent
             yield stmt, stmt.value.func.value, stmt.value.args[0]
+        elif ufunc_at(stmt, scope) is not None:  # np.add.at(a, idx, b): a carries b's tangent
+            yield stmt, stmt.value.args[0], stmt.value.args[2]
         for block in ("body", "orelse"):
             if isinstance(stmt, (gast.If, gast.For, gast.While)):
-                yield from _flows(getattr(stmt, block))
+                yield from _flows(getattr(stmt, block), scope)
 
 
 def _is_append(stmt):
@@ -285,7 +309,7 @@ def analyze(parsed, wrt, expr_activity):
     """Compute the active names of ``parsed`` when the parameters ``wrt`` carry tangents."""
     act = Activity()
     scope = parsed.scope
-    flows = list(_flows(parsed.node.body))
+    flows = list(_flows(parsed.node.body, scope))
     classes = act.classes
 
     for stmt, target, value in flows:

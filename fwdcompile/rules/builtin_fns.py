@@ -12,8 +12,17 @@ defselect(builtins.min, largest=False)
 deflinear(builtins.sum,   "iterable, start=0", "sum", "iterable start")
 deflinear(builtins.float, "x=0.0", "float")
 
+# piecewise constant in every argument (or no numeric result): zero tangents are right
 for _fn in (builtins.int, builtins.bool, builtins.round, builtins.len, builtins.range,
-            builtins.isinstance, builtins.print, builtins.enumerate, builtins.zip,
-            builtins.str, builtins.divmod, builtins.hash, builtins.id, builtins.type,
-            builtins.any, builtins.all, builtins.sorted, builtins.reversed):
+            builtins.isinstance, builtins.print, builtins.str, builtins.hash, builtins.id,
+            builtins.type, builtins.any, builtins.all):
     defnondiff(_fn)
+# their results hold the arguments' values: a differentiated argument is an error
+# (for-loops over zip/enumerate are split by the transform and never reach these)
+for _fn, _instead in ((builtins.sorted, "np.sort"), (builtins.reversed, "x[::-1]"),
+                      (builtins.divmod, "x // y and x % y"),
+                      (builtins.zip, "`for a, b in zip(x, y)` (unpacked in the loop)"),
+                      (builtins.enumerate, "`for i, v in enumerate(x)` (unpacked in the loop)")):
+    defnondiff(_fn, zero_derivative=False,
+               reason=f"its result holds their values and it has no derivative rule; "
+                      f"use {_instead}")

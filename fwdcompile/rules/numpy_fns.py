@@ -9,7 +9,8 @@ tangent (``solve(a, d)``) instead of a factor.
 
 import numpy as np
 
-from .registry import defjvp, defpower, deflinear, defmultilinear, defnondiff, deftemplate
+from .registry import (defjvp, deflinear, defmultilinear, defnondiff, defnorm, defpower,
+                       deftemplate)
 
 
 def _fn(path):
@@ -125,9 +126,9 @@ template("cumprod", "a, axis=None, dtype=None, out=None",
 template("var",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
          "_rt.var_jvp(a, d_a, axis=axis, ddof=ddof, keepdims=keepdims)", "a")
 template("std",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
-         "_rt.var_jvp(a, d_a, axis=axis, ddof=ddof, keepdims=keepdims) / (2 * z)", "a")
-template("linalg.norm", "x, ord=None, axis=None, keepdims=False",
-         "_rt.norm_jvp(x, z, d_x, ord=ord, axis=axis, keepdims=keepdims)", "x")
+         "_rt.std_jvp(a, z, d_a, axis=axis, ddof=ddof, keepdims=keepdims)", "a")
+defnorm(np.linalg.norm, "x, ord=None, axis=None, keepdims=False",
+        "_rt.norm_jvp(x, z, d_x, ord=ord, axis=axis, keepdims=keepdims)")
 
 template("sort",  "a, axis=-1, kind=None, order=None", "_rt.sort_jvp(a, d_a, axis=axis)", "a")
 
@@ -201,15 +202,31 @@ linear("full_like",      "a, fill_value, dtype=None, order='K', subok=True, shap
 linear("linspace",       "start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0",
        "start stop")
 
+#        counting with weights: linear in the weights (idx carries no derivative)
+template("bincount", "x, weights=None, minlength=0",
+         "_np.bincount(x, weights=d_weights, minlength=minlength)", "weights")
+#        heaviside(x1, x2) is x2 where x1 == 0: piecewise constant in x1
+partials("heaviside", "x1, x2", "0", "_np.where(x1 == 0, 1.0, 0.0)")
+
 # ------------------------------------------------------------------ no tangent
+# zero_derivative=True (the default) only for functions piecewise constant in
+# every argument: a differentiated argument then rightly gets a zero tangent
 for _name in ("sign", "floor", "ceil", "trunc", "rint", "round", "around", "fix",
-              "floor_divide", "heaviside", "isnan", "isinf", "isfinite", "isclose", "allclose",
+              "floor_divide", "isnan", "isinf", "isfinite", "isclose", "allclose",
               "argmax", "argmin", "argsort", "argwhere", "nonzero", "flatnonzero", "searchsorted",
               "count_nonzero", "any", "all", "shape", "ndim", "size", "zeros_like", "ones_like",
               "empty_like", "greater", "greater_equal", "less", "less_equal", "equal",
               "not_equal", "logical_and", "logical_or", "logical_not", "logical_xor",
-              "array_equal", "unique", "digitize", "bincount", "histogram"):
+              "array_equal", "digitize"):
     nondiff(_name)
+# results that depend differentiably on an argument, with no rule: a
+# differentiated argument is a located NoDerivativeRule, never a silent zero
+defnondiff(np.unique, zero_derivative=False,
+           reason="its values are the argument's, and it has no derivative rule; "
+                  "use np.sort or indexing")
+defnondiff(np.histogram, zero_derivative=False,
+           reason="the bin edges and weighted counts depend on them, and it has no "
+                  "derivative rule; use np.bincount(np.digitize(a, bins), weights=w)")
 # creation functions: their arguments are sizes and ranges, never derivatives
 linear("meshgrid",       "*xi, copy=True, sparse=False, indexing='xy'", "xi")
 template("logspace", "start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0",

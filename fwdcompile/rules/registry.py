@@ -46,6 +46,7 @@ import gast
 from ..transform import build
 
 _REGISTRY: dict = {}
+_BUILTIN: dict = {}  # the rules fwdcompile ships, even where a custom_jvp replaced one
 KEYWORDS = "__keywords__"
 
 
@@ -63,6 +64,8 @@ def lookup(obj):
 
 def register(obj, rule):
     _REGISTRY[_key(obj)] = rule
+    if not isinstance(rule, CustomRule):
+        _BUILTIN[_key(obj)] = rule
     return rule
 
 
@@ -147,6 +150,12 @@ class Rule(abc.ABC):
     def differentiable(self):
         """Names of the parameters that may carry a tangent."""
         return ()
+
+    def check(self, bound, tangents):
+        """A message when this call cannot be differentiated as written (the
+        transform reports it at the call, as a NoDerivativeRule), else None.
+        ``tangents`` maps parameter names to tangent ASTs or None."""
+        return None
 
     @abc.abstractmethod
     def jvp(self, bound, tangents, z):
@@ -355,16 +364,80 @@ class TemplateRule(Rule):
 
 
 @dataclass
+class NormRule(TemplateRule):
+    """numpy.linalg.norm: the runtime helper covers every order numpy accepts;
+    an order written literally that numpy would reject for the axes written
+    literally is reported at the call when the function is transformed."""
+
+    def check(self, bound, tangents):
+        ord_node, axis_node = bound.get("ord"), bound.get("axis")
+        if ord_node is None or tangents.get("x") is None:
+            return None
+        ord_value = _literal(ord_node)
+        if ord_value is _NOT_LITERAL or ord_value is None:
+            return None
+        axis = _literal(axis_node) if axis_node is not None else None
+        matrix = isinstance(axis, tuple) and len(axis) == 2
+        vector = type(axis) is int
+        if isinstance(ord_value, str):
+            ok = ord_value in ("fro", "nuc") and not vector
+        elif type(ord_value) in (int, float):
+            ok = not matrix or ord_value in (1, -1, 2, -2)
+        else:
+            ok = False
+        if ok:
+            return None
+        kind = "matrices" if matrix else "vectors" if vector else "any array"
+        return (f"numpy.linalg.norm has no derivative rule for ord={ord_value!r} on {kind} "
+                "(vectors: any number, inf, -inf; matrices: None, 'fro', 'nuc', 1, -1, 2, "
+                "-2, inf, -inf)")
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(node):
+    """The value of a literal AST (numbers, strings, None, tuples of them)."""
+    number = _number_value(node)
+    if number is not None:
+        return number
+    if isinstance(node, gast.Constant):
+        return node.value
+    if isinstance(node, gast.Tuple):
+        values = tuple(_literal(e) for e in node.elts)
+        return _NOT_LITERAL if _NOT_LITERAL in values else values
+    return _NOT_LITERAL
+
+
+@dataclass
 class NonDiffRule(Rule):
-    """The result has no tangent. ``zero_derivative`` says active inputs are fine
-    (floor, sign, argmax, shape queries); otherwise an active input is an error
-    because the function's output would depend on it differentiably."""
+    """The result has no tangent.
+
+    ``zero_derivative=True`` says active inputs are fine because the result is
+    piecewise constant in every argument (floor, sign, argmax, comparisons,
+    shape queries).  Otherwise a differentiated argument is an error, since the
+    result would depend on it differentiably (or it is a size, a range or an
+    option): ``reason`` says which, in the message."""
 
     zero_derivative: bool = True
+    reason: str = "they are sizes, ranges or options"
     kind = "nondiff"
+
+    def check(self, bound, tangents):
+        if self.zero_derivative or not any(_carries(t) for t in tangents.values()):
+            return None
+        return f"{self.name} takes no differentiated arguments ({self.reason})"
 
     def jvp(self, bound, tangents, z):
         return None
+
+
+def _carries(tangent):
+    if isinstance(tangent, (list, tuple)):
+        return any(_carries(t) for t in tangent)
+    if isinstance(tangent, dict):
+        return any(_carries(t) for t in tangent.values())
+    return tangent is not None
 
 
 @dataclass
@@ -543,9 +616,18 @@ def deftemplate(fn, sig, template, diff):
                                      template=parse_expr(template), diff=tuple(diff.split())))
 
 
-def defnondiff(fn, sig="*args, **kwargs", zero_derivative=True):
-    return register(fn, NonDiffRule(_label(fn), _signature(sig), None,
-                                    zero_derivative=zero_derivative))
+def defnorm(fn, sig, template):
+    return register(fn, NormRule(_label(fn), _signature(sig), None,
+                                 template=parse_expr(template), diff=("x",)))
+
+
+def defnondiff(fn, sig="*args, **kwargs", zero_derivative=True, reason=None):
+    """``zero_derivative=True`` only for functions piecewise constant in every
+    argument; give ``reason`` (shown in the error) for the others."""
+    rule = NonDiffRule(_label(fn), _signature(sig), None, zero_derivative=zero_derivative)
+    if reason is not None:
+        rule.reason = reason
+    return register(fn, rule)
 
 
 JvpRule = TypeVar("JvpRule", bound=Callable[[tuple, tuple], tuple])

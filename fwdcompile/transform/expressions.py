@@ -21,7 +21,7 @@ from ..frontend.activity import float_dtype
 from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS,
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
                               classify_call)
-from ..rules import lookup
+from ..rules import index_tricks, lookup
 from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRule, SelectRule,
                               TemplateRule, tangent_or_zero, zero_like)
 from . import batch, build
@@ -179,6 +179,8 @@ class ExpressionMixin:
             rule = lookup(type(node.op))
             primal = gast.UnaryOp(op=node.op, operand=operand)
             return primal, rule.jvp({"x": operand}, {"x": d_operand}, build.name(Z))
+        if isinstance(node, gast.Subscript) and index_tricks.is_index_object(node, self.scope):
+            return index_tricks.compute(self, node)  # np.r_[x, y], np.c_[...]
         if isinstance(node, gast.Subscript):
             value, d_value = self.emit_expr(node.value)
             index = self.static_index(node.slice)
@@ -313,10 +315,12 @@ class ExpressionMixin:
         if "out" in bound and not _is_none(bound["out"]):
             raise self.error(UnsupportedSyntax, "`out=` arguments are not supported", call,
                              hint="assign the result instead")
+        problem = rule.check(bound, d_bound)
+        if problem is not None:
+            raise self.error(NoDerivativeRule, problem, call,
+                             hint="pass that argument as data (not in wrt), or register a "
+                                  "rule with fwdcompile.custom_jvp")
         if rule.kind == "nondiff":
-            if not rule.zero_derivative and any(_has_tangent(t) for t in d_bound.values()):
-                raise self.error(NoDerivativeRule, f"{rule.name} takes no differentiated "
-                                 "arguments (they are sizes, ranges or options)", call)
             tangent = None
         else:
             allowed = rule.differentiable()

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import gast
 
 from ..errors import FwdcompileError, InternalError, UnsupportedSyntax
-from ..frontend.activity import iteration_pairs, loop_target_activity, target_names
+from ..frontend.activity import (iteration_pairs, loop_target_activity, target_names,
+                                 ufunc_at)
 from ..frontend.calls import Method, RuleCall, UserCall, classify_call
 from ..rules.registry import zero_like
 from . import build
@@ -225,6 +226,10 @@ class Transformer(AssignMixin, ExpressionMixin):
                                  hint="call it on a line of its own")
             self.emit(stmt)
             return
+        at = ufunc_at(stmt, self.scope)
+        if at is not None:
+            self.stmt_ufunc_at(stmt, *at)
+            return
         kind = classify_call(value, self.scope)
         if isinstance(kind, UserCall):
             self.comment(stmt)
@@ -249,6 +254,28 @@ class Transformer(AssignMixin, ExpressionMixin):
                          "follow the write", value,
                          hint="assign the result instead (y = f(x)), or use indexing "
                               "(out[i] = ...) for in-place updates")
+
+    def stmt_ufunc_at(self, stmt, ufunc, target, index, value):
+        """``np.add.at(a, idx, b)``: the same unbuffered update of ``a``'s tangent
+        by ``b``'s (``np.subtract.at`` likewise); both are linear."""
+        if not isinstance(target, gast.Name):
+            raise self.error(UnsupportedSyntax, "`.at(...)` into a differentiated value needs "
+                             "a plain variable as its first argument", target,
+                             hint="bind the array to a name first")
+        self.comment(stmt)
+        index = self.static(index)
+        atom, d_value = self.emit_expr(value)
+        self.emit(build.expr_stmt(build.call(build.clone(stmt.value.func),
+                                             [build.clone(target), build.clone(index), atom])))
+        if d_value is None or not self.active_name(target.id):
+            return
+        spelled = "_np." + ufunc.__name__
+        if self.batched:
+            self.emit(build.expr_stmt(build.call("_rt.ufunc_at_batched", [
+                build.dotted(spelled), self.d(target.id), build.clone(index), d_value])))
+        else:
+            self.emit(build.expr_stmt(build.call(spelled + ".at", [
+                self.d(target.id), build.clone(index), d_value])))
 
     def stmt_AnnAssign(self, stmt):
         self.stmt_Assign(build.assign([stmt.target], stmt.value), original=stmt)
