@@ -437,20 +437,6 @@ CASES = _cases()
 
 # wrong derivatives the sweep finds (silently, no error): reported, to be fixed in
 # rules/ or transform/; keyed by construct (every context of it)
-_THROUGH_STR = "a float made from a string of a differentiated value has no tangent " \
-    "(str/format/f-strings are non-differentiable)"
-KNOWN_WRONG = {
-    "str_float": _THROUGH_STR,
-    "fstring_float": _THROUGH_STR,
-    "format_method": _THROUGH_STR,
-    "percent_format": _THROUGH_STR,
-    "divmod_diff": "divmod has a NonDiffRule, but its remainder has derivative 1",
-    "sorted_diff": "sorted has a NonDiffRule: sorted([x, 5.0])[0] loses x's tangent",
-    "reversed_list": "reversed() has no rule and is treated as carrying no tangent",
-    "set_literal_max": "a set literal of differentiated values carries no tangent",
-}
-
-
 def _fresh(values):
     return tuple(v.copy() if isinstance(v, np.ndarray) else v for v in values)
 
@@ -573,15 +559,6 @@ def run_program(source, args, tangents):
 def test_error_contract(name, source, args, tangents):
     crashes, wrong = run_program(source, args, tangents)
     assert not crashes, "\n".join(crashes) + "\n\n" + source
-    construct = name.split("-")[0]
-    if construct in KNOWN_WRONG:
-        if wrong:
-            pytest.xfail(KNOWN_WRONG[construct])
-        return
-    if name in KNOWN_WRONG:
-        if wrong:
-            pytest.xfail(KNOWN_WRONG[name])
-        return
     assert not wrong, "\n".join(wrong) + "\n\n" + source
 
 

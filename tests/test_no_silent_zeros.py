@@ -235,3 +235,47 @@ def test_std_of_one_entry_has_a_zero_tangent_and_constant_data_a_nan_one():
     assert f.jvp(np.array([2.0]), tangents=(np.array([1.0]),))[1] == 0.0
     with np.errstate(invalid="ignore"):
         assert np.isnan(f.jvp(np.array([2.0, 2.0]), tangents=(np.array([1.0, 0.0]),))[1])
+
+
+# --------------------------------------------------------------------------
+# strings and sets made from differentiated values
+# --------------------------------------------------------------------------
+
+def label_is_measured(x):
+    label = f"{x:.3f}"
+    print(f"x = {x}", "%.2f" % x, str(x))
+    return x * 2.0 + len(label) * 0.0
+
+
+def float_of_string(x):
+    return x * float(str(x))
+
+
+def float_of_label(x):
+    label = "%r" % x
+    return x * float(label)
+
+
+def format_method(x):
+    y = float("{}".format(x))
+    return x * y
+
+
+def set_of_values(x):
+    return max({x, -5.0}) * x
+
+
+def test_a_string_of_a_value_may_be_printed_and_measured(capsys):
+    value, tangent = forward_gradient(label_is_measured).jvp(1.5, tangents=(1.0,))
+    assert (value, tangent) == (3.0, 2.0)
+    assert "x = 1.5" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn", [float_of_string, float_of_label, format_method, set_of_values])
+def test_a_string_or_set_of_a_value_used_as_a_number_is_a_located_error(fn):
+    with pytest.raises(FwdcompileError) as info:
+        forward_gradient(fn).jvp(1.5, tangents=(1.0,))
+    error = info.value
+    first = fn.__code__.co_firstlineno
+    assert error.filename == inspect.getsourcefile(fn)
+    assert first < error.lineno <= first + 3 and error.hint

@@ -133,8 +133,14 @@ class ExprActivity:
     def single(self, node, names):
         if isinstance(node, gast.Name):
             return node.id in names
-        if isinstance(node, (gast.Constant, gast.Compare, gast.JoinedStr, gast.Set)):
+        if isinstance(node, (gast.Constant, gast.Compare)):
             return False
+        if isinstance(node, (gast.JoinedStr, gast.Set)):
+            # active so that the transform reports them: a string of a value
+            # drops its derivative (float(f"{x}")), a set has no order to pair
+            # values with tangents
+            return any(self(v, names) for v in build.walk(node)
+                       if isinstance(v, gast.Name))
         if isinstance(node, gast.Dict):
             return any(self(v, names) for v in node.values)
         if isinstance(node, gast.UnaryOp):
@@ -143,9 +149,6 @@ class ExprActivity:
             if isinstance(node.op, (gast.FloorDiv, gast.BitAnd, gast.BitOr, gast.BitXor,
                                     gast.LShift, gast.RShift)):
                 return False
-            if isinstance(node.op, gast.Mod) and isinstance(node.left, gast.Constant) \
-                    and isinstance(node.left.value, (str, bytes)):
-                return False  # "%r" % x formats a string, like an f-string
             return self(node.left, names) or self(node.right, names)
         if isinstance(node, gast.BoolOp):  # `a or b` returns one of its operands
             return any(self(v, names) for v in node.values)

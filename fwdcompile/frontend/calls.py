@@ -35,7 +35,7 @@ METHOD_FUNCTIONS = {"max": np.max, "min": np.min, "prod": np.prod, "var": np.var
 # (x.sort() sorts in place and returns None: it is rejected as a discarded call)
 # methods whose result carries no derivative
 NONDIFF_METHODS = {"argmax", "argmin", "argsort", "nonzero", "any", "all", "searchsorted",
-                   "count", "index", "keys", "startswith", "endswith", "format", "bit_length",
+                   "count", "index", "keys", "startswith", "endswith", "bit_length",
                    "is_integer"}
 LINEAR_ATTRIBUTES = {"T", "real", "imag", "mT"}
 NONDIFF_ATTRIBUTES = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}

@@ -14,7 +14,7 @@ deflinear(builtins.float, "x=0.0", "float")
 
 # piecewise constant in every argument (or no numeric result): zero tangents are right
 for _fn in (builtins.int, builtins.bool, builtins.round, builtins.len, builtins.range,
-            builtins.isinstance, builtins.print, builtins.str, builtins.hash, builtins.id,
+            builtins.isinstance, builtins.print, builtins.hash, builtins.id,
             builtins.type, builtins.any, builtins.all):
     defnondiff(_fn)
 # their results hold the arguments' values: a differentiated argument is an error
@@ -26,3 +26,10 @@ for _fn, _instead in ((builtins.sorted, "np.sort"), (builtins.reversed, "x[::-1]
     defnondiff(_fn, zero_derivative=False,
                reason=f"its result holds their values and it has no derivative rule; "
                       f"use {_instead}")
+# a string of a differentiated value drops its derivative (float(str(x)) would
+# silently be a constant); print(f"{x}") and friends stay fine: print takes
+# anything
+for _fn in (builtins.str, builtins.repr, builtins.format, builtins.ascii):
+    defnondiff(_fn, zero_derivative=False,
+               reason="a string made from a differentiated value drops its derivative; "
+                      "format it inside print(...), or format a value that is data")

@@ -16,7 +16,7 @@ from ..errors import UnsupportedSyntax
 from ..frontend.activity import read_names
 from ..rules.registry import substitute
 from . import batch, build
-from .expressions import Joint
+from .expressions import Joint, makes_string
 from .predicates import Z, _base, _is_number, _is_rt_call, _leaf_targets, _cheap
 from .simplify import fold
 
@@ -56,7 +56,14 @@ class AssignMixin:
             self.emit(build.assign(target, value))
             self.zero_tangent(target, value)
             return
+        if isinstance(target, gast.Name) and makes_string(value, self.scope):
+            # label = f"{x:.3f}": fine to print or measure; using it where a
+            # derivative would flow on is reported (expressions.emit_expr)
+            self.emit(build.assign(target, value))
+            self.string_names.add(target.id)
+            return
         if isinstance(value, gast.Name):
+            self.emit_expr(value)  # reports a string made from a differentiated value
             self.emit(build.assign(target, value))
             self.emit(build.assign(self.tangent_target(target),
                                    self.lift_into(self.d(value.id), target)))

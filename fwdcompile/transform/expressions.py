@@ -10,6 +10,7 @@ and tangent from one call) and ``custom_jvp`` rules.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 from dataclasses import dataclass
 
@@ -33,6 +34,33 @@ from .predicates import Z, _cheap, _has_tangent, _is_none, _is_number, _op_symbo
 BROADCASTING = (PartialsRule, TemplateRule, LinearRule, MultilinearRule, SelectRule)
 
 
+def _formats_string(node):
+    """``"%.3f" % x``: string formatting, not the modulo of numbers."""
+    return isinstance(node.op, gast.Mod) and isinstance(node.left, gast.Constant) \
+        and isinstance(node.left.value, (str, bytes))
+
+
+_TO_STRING = (builtins.str, builtins.repr, builtins.format, builtins.ascii)
+
+
+def makes_string(node, scope):
+    """An expression turning values into a string: f-strings, ``%``, ``str(x)``,
+    ``"{}".format(x)``.  Assigned to a name, the string carries no derivative,
+    and the transform rejects the name where a derivative could flow on."""
+    if isinstance(node, gast.JoinedStr):
+        return True
+    if isinstance(node, gast.BinOp):
+        return _formats_string(node)
+    if isinstance(node, gast.Call):
+        if isinstance(node.func, gast.Attribute) and node.func.attr == "format" \
+                and isinstance(node.func.value, gast.Constant) \
+                and isinstance(node.func.value.value, str):
+            return True
+        kind = classify_call(node, scope)
+        return isinstance(kind, RuleCall) and kind.obj in _TO_STRING
+    return False
+
+
 @dataclass
 class Joint:
     """A call computing value and tangent together: ``z, d_z = call``."""
@@ -50,7 +78,17 @@ class ExpressionMixin:
             self.emit(build.assign(build.name(ident, True), node))
             return build.name(ident), None
         if isinstance(node, gast.Name):
+            if node.id in self.string_names:
+                raise self.error(UnsupportedSyntax, f"`{node.id}` is a string made from a "
+                                 "differentiated value, and a string drops its derivative",
+                                 node, hint="format inside print(...), or convert numbers "
+                                            "directly (float(x), not float(str(x)))")
             return node, self.d(node.id)
+        if makes_string(node, self.scope):
+            raise self.error(UnsupportedSyntax, "a string made from a differentiated value "
+                             "drops its derivative", node,
+                             hint="format inside print(...), or convert numbers directly "
+                                  "(float(x), not float(str(x)))")
         key = _pure_key(node, self.scope)
         if key is not None and key in self.memo:
             atom, tangent = self.memo[key]
@@ -159,7 +197,7 @@ class ExpressionMixin:
 
     def _compute(self, node):
         self.last_rule, self.last_receiver = None, False
-        if isinstance(node, gast.BinOp):
+        if isinstance(node, gast.BinOp) and not _formats_string(node):
             left, d_left = self.emit_expr(node.left)
             right, d_right = self.emit_expr(node.right)
             primal = build.binop(left, node.op, right)
@@ -223,6 +261,10 @@ class ExpressionMixin:
                     gast.Dict(keys=[build.clone(k) for k in keys], values=zeros))
         if isinstance(node, gast.Call):
             return self.compute_call(node)
+        if isinstance(node, gast.Set):
+            raise self.error(UnsupportedSyntax, "a set of differentiated values is not "
+                             "supported (it has no order to pair values with tangents)", node,
+                             hint="use a list or a tuple")
         if isinstance(node, gast.BoolOp):
             raise self.error(UnsupportedSyntax, "`and`/`or` on differentiated values is not "
                              "supported (it returns one of its operands)", node,

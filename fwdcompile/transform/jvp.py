@@ -63,6 +63,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.scalar_names = scalar_names(parsed)  # cannot broadcast a tangent
         self.last_rule = None  # the rule of the call being transformed
         self.last_receiver = False
+        self.string_names = set()  # names holding strings made from differentiated values
         self.expr_activity = expr_activity
         self.helpers = helpers  # (fn, active params) -> (name in namespace, out_activity)
         self.name = name
