@@ -29,7 +29,9 @@ class AssignMixin:
         if isinstance(target, gast.Subscript):
             base = build.as_load(self.tangent_target(target.value))
             if self.batched:
-                return build.as_store(batch.subscript(base, self.static_index(target.slice)))
+                return build.as_store(batch.subscript(
+                    base, self.static_index(target.slice),
+                    getattr(target, "fc_index", target.slice), self.int_names))
             return build.subscript(base, self.static_index(target.slice), store=True)
         raise self.error(UnsupportedSyntax, "this assignment target is not supported", target)
 
@@ -37,9 +39,14 @@ class AssignMixin:
         """A subscript target whose index is evaluated once, before the store
         (``y[y < 0] = 0`` must not recompute its mask after writing)."""
         if isinstance(target, gast.Subscript):
-            return build.subscript(self.fixed_target(target.value) if isinstance(
+            fixed = build.subscript(self.fixed_target(target.value) if isinstance(
                 target.value, gast.Subscript) else target.value,
                 self.static_index(target.slice), store=True)
+            fixed.fc_index = getattr(target, "fc_index", target.slice)  # the index as written
+            return fixed
+        if isinstance(target, (gast.Tuple, gast.List)):
+            return type(target)(elts=[self.fixed_target(e) for e in target.elts],
+                                ctx=target.ctx)
         return target
 
     def assign(self, target, value):
@@ -78,7 +85,9 @@ class AssignMixin:
             tangent = build.call("_rt.lift", [tangent, build.name(Z)])
         reads = read_names(tangent)
         if base in reads:  # the tangent needs the old value of the target
-            if Z in reads:
+            # (and the result: in vector mode `finish` fits the tangent to it,
+            # so `h = h.reshape(...)` must not fit to the old h)
+            if Z in reads or self.batched:
                 ident = self.temp(primal)
                 self.emit(build.assign(build.name(ident, True), primal))
                 self.emit(build.assign(self.tangent_target(target),
