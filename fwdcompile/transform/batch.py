@@ -103,11 +103,26 @@ def subscript(d_value, index, original=None, ints=frozenset()):
     (``x[0, :, rows]``) put their axes first, before the direction axis."""
     original = index if original is None else original
     if not _static_index(original, ints):
-        return build.subscript(d_value, build.call("_rt.bindex", [build.clone(index),
+        return build.subscript(d_value, build.call("_rt.bindex", [_index_value(index),
                                                                  build.name("_K")]))
     whole = gast.Slice(lower=None, upper=None, step=None)
     elts = index.elts if isinstance(index, gast.Tuple) else [index]
     return build.subscript(d_value, build.tup([whole] + [build.clone(e) for e in elts]))
+
+
+def _index_value(index):
+    """An index as an expression: ``0, :, rows`` -> ``(0, slice(None), rows)``."""
+    if isinstance(index, gast.Tuple):
+        return build.tup([_index_value(e) for e in index.elts])
+    if isinstance(index, gast.Slice):
+        parts = [build.const(None) if p is None else build.clone(p)
+                 for p in (index.lower, index.upper, index.step)]
+        if index.step is None:  # slice(a) would be the stop: keep slice(a, None)
+            parts.pop()
+            if index.upper is None and index.lower is None:
+                parts.pop()
+        return build.call("slice", parts)
+    return build.clone(index)
 
 
 _SEPARATOR, _INT, _ARRAY, _UNKNOWN = "separator", "int", "array", "unknown"
