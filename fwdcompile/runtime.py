@@ -305,8 +305,11 @@ def inplace_batched_div(d, a, x):
 
 
 def bsplit(d):
-    """Iterate K-direction tangents along the value's first axis."""
-    return np.moveaxis(np.asarray(d), 0, 1)
+    """Iterate K-direction tangents along the value's first axis (copies for
+    the elements of a vector: they are scalars, which a later store into the
+    vector must not change)."""
+    d = np.asarray(d)
+    return d.T.copy() if d.ndim == 2 else np.moveaxis(d, 0, 1)
 
 
 def btranspose(d):

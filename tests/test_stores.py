@@ -168,3 +168,27 @@ def test_loop_counter_indexes_stay_readable():
     source = compile_jvp(triu_zero, ("x",), batched=True).source
     assert "_rt.bindex(triu_indices, _K)" in source
 
+
+
+def scalars_into_rows(A, s):
+    B = A * 1.0
+    B[0], B[2] = s * s, np.sin(s)
+    return B
+
+
+def loop_element_then_store(x):
+    y = x * 1.0
+    total = 0.0
+    for v in y:
+        y[0] = 0.0
+        total = total + v * v
+    return total * y
+
+
+def test_scalars_stored_into_rows():
+    check(scalars_into_rows, (np.random.default_rng(2).standard_normal((3, 3)), 0.7),
+          ("A", "s"))
+
+
+def test_loop_element_then_store():
+    check(loop_element_then_store, (np.random.default_rng(3).standard_normal(4),), ("x",))

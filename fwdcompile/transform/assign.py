@@ -173,8 +173,8 @@ class AssignMixin:
                 if base is None or not self.active_name(base):
                     continue
                 t_targets.append(self.tangent_target(elt))
-                if tangent is not None:
-                    t_values.append(tangent)
+                if tangent is not None:  # (K,) for a scalar stored into a row: (K, 1)
+                    t_values.append(self.lift_into(tangent, elt))
                 elif isinstance(elt, gast.Subscript) or (_is_number(atom) and not self.batched):
                     t_values.append(build.const(0.0))
                 else:
