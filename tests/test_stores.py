@@ -116,6 +116,27 @@ def separated_slices(A):
     return B[0, ::2, [1, 0]]
 
 
+def _sq(v):
+    return np.sum(v * v)
+
+
+def _two(v):
+    return np.sum(v), np.prod(v)
+
+
+def helper_into_rows(x):
+    out = np.zeros((3, 3))
+    for i in range(3):
+        out[i] = _sq(x * (i + 1.0))
+    return out
+
+
+def helper_pair_into_rows(x):
+    out = np.zeros((3, 3))
+    out[0], out[2] = _two(x)
+    return out
+
+
 RNG = np.random.default_rng(5)
 A432 = RNG.standard_normal((4, 3, 2))
 A43 = RNG.standard_normal((4, 3))
@@ -138,6 +159,8 @@ CASES = [
     (row_swap_copies, (A43,), ("A",)),
     (element_then_store, (RNG.standard_normal(4),), ("y",)),
     (loop_store, (RNG.standard_normal(5),), ("x",)),
+    (helper_into_rows, (RNG.uniform(0.5, 1.0, 3),), ("x",)),
+    (helper_pair_into_rows, (RNG.uniform(0.5, 1.0, 3),), ("x",)),
     (int_param_store, (A43, (1, 2)), ("x",)),
     (int_param_store, (A43, 3), ("x",)),
 ]

@@ -68,11 +68,36 @@ class AssignMixin:
             return
         op = self.compute(value)
         if isinstance(op, Joint):
-            self.emit(build.assign(build.tup([target, self.tangent_target(target)], store=True),
-                                   op.call))
+            self.assign_joint(target, op)
             return
         primal, tangent = op
         self.assign_op(target, primal, tangent, value)
+
+    def assign_joint(self, target, op):
+        """``target, d_target = helper_jvp(...)``; in vector mode a value stored
+        into a subscript goes through a temporary, so that its tangent is
+        lifted to the slice's rank (a scalar's (K,) into a row is (K, 1))."""
+        stores = []
+
+        def through_temps(leaf):
+            if isinstance(leaf, (gast.Tuple, gast.List)):
+                return build.tup([through_temps(e) for e in leaf.elts], store=True)
+            base = _base(leaf)
+            if not (self.batched and isinstance(leaf, gast.Subscript)) or base is None \
+                    or not self.active_name(base):
+                return leaf
+            ident = self.temp(leaf)
+            self.temps.discard(ident)
+            self.act.active.add(ident)
+            stores.append((leaf, ident))
+            return build.name(ident, True)
+
+        target = through_temps(target)
+        tangent = self.unpack_target(target) if isinstance(target, (gast.Tuple, gast.List)) \
+            else self.tangent_target(target)
+        self.emit(build.assign(build.tup([target, tangent], store=True), op.call))
+        for leaf, ident in stores:
+            self.assign_atom(leaf, build.name(ident), self.d(ident))
 
     def assign_op(self, target, primal, tangent, value):
         base = _base(target)
@@ -187,8 +212,7 @@ class AssignMixin:
         if isinstance(value, gast.Call) and self.active(value):
             op = self.compute(value)
             if isinstance(op, Joint):
-                self.emit(build.assign(build.tup([target, self.unpack_target(target)],
-                                                 store=True), op.call))
+                self.assign_joint(target, op)
                 return
             primal, tangent = op
             if tangent is not None and Z in read_names(tangent):  # the rule reads the result
