@@ -110,3 +110,12 @@ def test_against_finite_differences(fn, args, params):
 def test_reshape_is_one_call_for_all_directions():
     source = compile_jvp(reshape_rebound, ("a",), batched=True).source
     assert "_rt.breshape(d_h, h)" in source and "_np.stack" not in source
+
+
+def ravel_fortran(a):
+    h = np.sin(a)
+    return h.ravel("F") + h.flatten("F") * 2.0
+
+
+def test_fortran_ravel_and_flatten():
+    check(ravel_fortran, (np.random.default_rng(4).standard_normal((4, 3)),), ("a",))

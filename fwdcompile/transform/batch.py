@@ -238,8 +238,6 @@ def int_names(fdef):
                 bind(name, None)
         elif isinstance(node, gast.NamedExpr):
             bind(node.target.id, None)
-        elif isinstance(node, (gast.FunctionDef, gast.Lambda)) and node is not fdef:
-            pass
     ints = {n for n, values in bindings.items() if n not in params}
     changed = True
     while changed:  # optimistic: i = 0 ... i += 1 holds integers

@@ -338,7 +338,8 @@ class ExpressionMixin:
             self.tangent_kind = "exact"
             return primal, build.call("_rt.breduce", [build.dotted(f"_np.{name}"), d_receiver],
                                       list(build.clone(keywords).items()))
-        if self.batched and name in batch.RESHAPE_METHODS and not keywords:
+        if self.batched and name in batch.RESHAPE_METHODS and not keywords \
+                and (name == "reshape") == bool(args):  # not x.ravel("F")
             self.tangent_kind = "exact"  # one reshape to (K,) + the value's shape
             return primal, build.call("_rt.breshape", [d_receiver, build.name(Z)]
                                       + ([build.const(True)] if name == "flatten" else []))
