@@ -16,7 +16,10 @@ transform builds each tangent expression as for one direction and then calls
   evaluated direction by direction:
   ``_np.stack([<expression> for d_x_k in d_x])``.
 
-Subscripts are written ``d_x[:, idx]`` by the transform itself.  Constructs
+Subscripts are written ``d_x[:, idx]`` by the transform itself where the
+index is statically simple, else ``d_x[_rt.bindex(idx, _K)]`` (a tuple-valued
+name, index arrays separated by a slice); C-order reshapes are
+``_rt.breshape(d_x, value)``.  Constructs
 whose tangent is a container (lists, dicts, tuple-valued variables) raise
 :class:`BatchUnsupported`; the API then falls back to one JVP per direction.
 """
