@@ -337,11 +337,15 @@ def lift(d, z):
 def fit(d, z, copy=False):
     """K tangents of exactly the shape (K,) + shape(z), so that later in-place
     updates (x += ..., out[i] = ...) see one array per variable, as the value
-    does; ``copy`` when the tangent must not share memory with another one."""
+    does; ``copy`` when the tangent must not share memory with another one.
+    A scalar value is a copy (``y[2]``), so its tangent must not stay a view
+    of another tangent (``d_y[:, 2]``) that a later store would change."""
     d = lift(d, z)
     shape = d.shape[:1] + np.shape(z)
     if d.shape == shape:
-        return d.copy() if copy else d
+        if copy or (d.base is not None and not isinstance(z, np.ndarray)):
+            return d.copy()
+        return d
     return np.array(np.broadcast_to(d, shape))
 
 
@@ -408,8 +412,11 @@ def inplace_batched_div(d, a, x):
 
 
 def bsplit(d):
-    """Iterate K-direction tangents along the value's first axis."""
-    return np.moveaxis(np.asarray(d), 0, 1)
+    """Iterate K-direction tangents along the value's first axis (copies for
+    the elements of a vector: they are scalars, which a later store into the
+    vector must not change)."""
+    d = np.asarray(d)
+    return d.T.copy() if d.ndim == 2 else np.moveaxis(d, 0, 1)
 
 
 def btranspose(d):
@@ -525,7 +532,7 @@ def custom_batched(rule, primals, tangents):
     for i in range(k):
         value, out = rule(primals, tuple(t[i] for t in tangents))
         outs.append(out)
-    return value, np.stack(outs)
+    return value, _stack_like(outs, value)
 
 
 def _shift_axis(axis, ndim):
@@ -550,6 +557,49 @@ def bmax_jvp(a, z, d, axis=None, keepdims=False):
     count = np.sum(mask, axis=axis, keepdims=keepdims)
     axes = _shift_axis(axis, a.ndim)
     return np.sum(np.where(mask, d, 0.0), axis=axes, keepdims=keepdims) / count
+
+
+def _array_index(e):
+    """Whether ``e``, one entry of an index tuple, is an index array (or list)."""
+    return not (e is None or e is Ellipsis or isinstance(e, (slice, int, np.integer))) \
+        or isinstance(e, bool)
+
+
+def bindex(idx, k):
+    """The index of K-direction tangents that ``idx`` is of the value:
+    ``(slice(None),) + idx`` for a tuple (numpy reads a tuple index as one
+    entry per axis), ``(slice(None), idx)`` otherwise.  When index arrays are
+    separated by a slice (``x[0, :, rows]``) numpy puts their axes first; the
+    direction axis then becomes an index array too, so it stays first."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    if any(_array_index(e) for e in idx):
+        advanced = [i for i, e in enumerate(idx) if _array_index(e)
+                    or isinstance(e, (int, np.integer))]
+        if advanced[-1] - advanced[0] + 1 != len(advanced):
+            arrays = []
+            for i in advanced:
+                e = np.asarray(idx[i])
+                arrays.extend(np.nonzero(e) if e.dtype == bool else [e])
+            rank = len(np.broadcast_shapes(*(np.shape(a) for a in arrays)))
+            return (np.arange(k).reshape((k,) + (1,) * rank),) + idx
+    return (slice(None),) + idx
+
+
+def breshape(d, z, copy=False):
+    """``x.reshape(...)``, ``x.ravel()``, ``x.flatten()`` (C order) for
+    K-direction tangents: one reshape to ``(K,) + z.shape`` (a copy for
+    ``flatten``, which copies the value)."""
+    d = np.asarray(d)
+    out = d.reshape(d.shape[:1] + np.shape(z))
+    return out.copy() if copy and np.may_share_memory(out, d) else out
+
+
+def _stack_like(tangents, value):
+    """K tangents of one value (a rule's outputs) as one array (K,) + shape."""
+    if isinstance(value, tuple):
+        return tuple(_stack_like([t[i] for t in tangents], v) for i, v in enumerate(value))
+    return fit(np.stack([np.broadcast_to(t, np.shape(value)) for t in tangents]), value)
 
 
 # ------------------------------------------------------------------ linear algebra

@@ -320,12 +320,19 @@ def analyze(parsed, wrt, expr_activity):
             if isinstance(target, gast.Name):
                 for other in may_alias(value, scope):
                     classes.union(target.id, other)
-            elif isinstance(target, (gast.Tuple, gast.List)) and isinstance(value, gast.Tuple) \
-                    and len(value.elts) == len(target.elts):
-                for t, v in zip(target.elts, value.elts):
-                    if isinstance(t, gast.Name):
-                        for other in may_alias(v, scope):
-                            classes.union(t.id, other)
+            elif isinstance(target, (gast.Tuple, gast.List)):
+                if isinstance(value, gast.Tuple) and len(value.elts) == len(target.elts):
+                    for t, v in zip(target.elts, value.elts):
+                        if isinstance(t, gast.Name):
+                            for other in may_alias(v, scope):
+                                classes.union(t.id, other)
+                # y[0], y[2] = y[2], y[0] writes into y as y[0] = ... does
+                for leaf in _leaves(target):
+                    if isinstance(leaf, gast.Starred):
+                        leaf = leaf.value
+                    name = base_name(leaf)
+                    if name is not None and not isinstance(leaf, gast.Name):
+                        act.mutated.add(name)
             else:
                 name = base_name(target)
                 if name is not None and not isinstance(target, gast.Name):

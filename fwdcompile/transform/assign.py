@@ -31,7 +31,9 @@ class AssignMixin:
             if self.batched:
                 if isinstance(target.slice, gast.Constant) and isinstance(target.slice.value, str):
                     self.no_batch("dicts of tangents")  # d["a"] = x: no K axis to index
-                return build.as_store(batch.subscript(base, self.static_index(target.slice)))
+                return build.as_store(batch.subscript(
+                    base, self.static_index(target.slice),
+                    getattr(target, "fc_index", target.slice), self.int_names))
             return build.subscript(base, self.static_index(target.slice), store=True)
         raise self.error(UnsupportedSyntax, "this assignment target is not supported", target)
 
@@ -39,9 +41,14 @@ class AssignMixin:
         """A subscript target whose index is evaluated once, before the store
         (``y[y < 0] = 0`` must not recompute its mask after writing)."""
         if isinstance(target, gast.Subscript):
-            return build.subscript(self.fixed_target(target.value) if isinstance(
+            fixed = build.subscript(self.fixed_target(target.value) if isinstance(
                 target.value, gast.Subscript) else target.value,
                 self.static_index(target.slice), store=True)
+            fixed.fc_index = getattr(target, "fc_index", target.slice)  # the index as written
+            return fixed
+        if isinstance(target, (gast.Tuple, gast.List)):
+            return type(target)(elts=[self.fixed_target(e) for e in target.elts],
+                                ctx=target.ctx)
         return target
 
     def assign(self, target, value):
@@ -70,11 +77,36 @@ class AssignMixin:
             return
         op = self.compute(value)
         if isinstance(op, Joint):
-            self.emit(build.assign(build.tup([target, self.tangent_target(target)], store=True),
-                                   op.call))
+            self.assign_joint(target, op)
             return
         primal, tangent = op
         self.assign_op(target, primal, tangent, value)
+
+    def assign_joint(self, target, op):
+        """``target, d_target = helper_jvp(...)``; in vector mode a value stored
+        into a subscript goes through a temporary, so that its tangent is
+        lifted to the slice's rank (a scalar's (K,) into a row is (K, 1))."""
+        stores = []
+
+        def through_temps(leaf):
+            if isinstance(leaf, (gast.Tuple, gast.List)):
+                return build.tup([through_temps(e) for e in leaf.elts], store=True)
+            base = _base(leaf)
+            if not (self.batched and isinstance(leaf, gast.Subscript)) or base is None \
+                    or not self.active_name(base):
+                return leaf
+            ident = self.temp(leaf)
+            self.temps.discard(ident)
+            self.act.active.add(ident)
+            stores.append((leaf, ident))
+            return build.name(ident, True)
+
+        target = through_temps(target)
+        tangent = self.unpack_target(target) if isinstance(target, (gast.Tuple, gast.List)) \
+            else self.tangent_target(target)
+        self.emit(build.assign(build.tup([target, tangent], store=True), op.call))
+        for leaf, ident in stores:
+            self.assign_atom(leaf, build.name(ident), self.d(ident))
 
     def assign_op(self, target, primal, tangent, value):
         base = _base(target)
@@ -87,7 +119,9 @@ class AssignMixin:
             tangent = build.call("_rt.lift", [tangent, build.name(Z)])
         reads = read_names(tangent)
         if base in reads:  # the tangent needs the old value of the target
-            if Z in reads:
+            # (and the result: in vector mode `finish` fits the tangent to it,
+            # so `h = h.reshape(...)` must not fit to the old h)
+            if Z in reads or self.batched:
                 ident = self.temp(primal)
                 self.emit(build.assign(build.name(ident, True), primal))
                 self.emit(build.assign(self.tangent_target(target),
@@ -181,8 +215,8 @@ class AssignMixin:
                 if base is None or not self.active_name(base):
                     continue
                 t_targets.append(self.tangent_target(elt))
-                if tangent is not None:
-                    t_values.append(tangent)
+                if tangent is not None:  # (K,) for a scalar stored into a row: (K, 1)
+                    t_values.append(self.lift_into(tangent, elt))
                 elif isinstance(elt, gast.Subscript) or (_is_number(atom) and not self.batched):
                     t_values.append(build.const(0.0))
                 else:
@@ -195,8 +229,7 @@ class AssignMixin:
         if isinstance(value, gast.Call) and self.active(value):
             op = self.compute(value)
             if isinstance(op, Joint):
-                self.emit(build.assign(build.tup([target, self.unpack_target(target)],
-                                                 store=True), op.call))
+                self.assign_joint(target, op)
                 return
             primal, tangent = op
             if tangent is not None and Z in read_names(tangent):  # the rule reads the result

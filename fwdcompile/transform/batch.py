@@ -16,7 +16,10 @@ transform builds each tangent expression as for one direction and then calls
   evaluated direction by direction:
   ``_np.stack([<expression> for d_x_k in d_x])``.
 
-Subscripts are written ``d_x[:, idx]`` by the transform itself.  Constructs
+Subscripts are written ``d_x[:, idx]`` by the transform itself where the
+index is statically simple, else ``d_x[_rt.bindex(idx, _K)]`` (a tuple-valued
+name, index arrays separated by a slice); C-order reshapes are
+``_rt.breshape(d_x, value)``.  Constructs
 whose tangent is a container (lists, dicts, tuple-valued variables) raise
 :class:`BatchUnsupported`; the API then falls back to one JVP per direction.
 """
@@ -91,11 +94,169 @@ def _replace(expr, mapping):
     return _Sub().visit(build.clone(expr))
 
 
-def subscript(d_value, index):
-    """``d_x[idx]`` for K directions: ``d_x[:, idx]``."""
+def subscript(d_value, index, original=None, ints=frozenset()):
+    """``d_x[idx]`` for K directions: ``d_x[:, idx]`` where that is right
+    whatever the index holds at run time, else ``d_x[_rt.bindex(idx, _K)]``.
+
+    ``index`` is the index as generated (cheap parts inline, the rest in
+    temporaries), ``original`` the index as written, which tells what those
+    temporaries hold; ``ints`` are the names known to hold integers.  A name
+    may hold a tuple (``idx = np.triu_indices(3, 1)``: one entry per axis, not
+    an index of the second axis), and index arrays separated by a slice
+    (``x[0, :, rows]``) put their axes first, before the direction axis."""
+    original = index if original is None else original
+    if not _static_index(original, ints):
+        return build.subscript(d_value, build.call("_rt.bindex", [_index_value(index),
+                                                                 build.name("_K")]))
     whole = gast.Slice(lower=None, upper=None, step=None)
     elts = index.elts if isinstance(index, gast.Tuple) else [index]
     return build.subscript(d_value, build.tup([whole] + [build.clone(e) for e in elts]))
+
+
+def _index_value(index):
+    """An index as an expression: ``0, :, rows`` -> ``(0, slice(None), rows)``."""
+    if isinstance(index, gast.Tuple):
+        return build.tup([_index_value(e) for e in index.elts])
+    if isinstance(index, gast.Slice):
+        parts = [build.const(None) if p is None else build.clone(p)
+                 for p in (index.lower, index.upper, index.step)]
+        if index.step is None:  # slice(a) would be the stop: keep slice(a, None)
+            parts.pop()
+            if index.upper is None and index.lower is None:
+                parts.pop()
+        return build.call("slice", parts)
+    return build.clone(index)
+
+
+_SEPARATOR, _INT, _ARRAY, _UNKNOWN = "separator", "int", "array", "unknown"
+
+
+def _entry_kind(node, ints):
+    """What one entry of an index is at run time, as far as the syntax tells."""
+    if isinstance(node, gast.Slice):
+        return _SEPARATOR
+    if isinstance(node, gast.Constant):
+        if node.value is None or node.value is Ellipsis:
+            return _SEPARATOR
+        return _INT if isinstance(node.value, int) and not isinstance(node.value, bool) \
+            else _UNKNOWN
+    if is_int(node, ints):
+        return _INT
+    if isinstance(node, (gast.List, gast.ListComp, gast.Compare, gast.Tuple)):
+        return _ARRAY
+    if isinstance(node, (gast.Call, gast.BinOp, gast.UnaryOp, gast.Attribute, gast.Subscript)):
+        return _ARRAY  # an array or a tuple (an index array within an index tuple)
+    return _UNKNOWN  # a name: anything, a slice or None included
+
+
+def _static_index(index, ints):
+    """Whether ``d[:, <entries of index>]`` indexes K tangents as ``index`` the value."""
+    if not isinstance(index, gast.Tuple):
+        if isinstance(index, gast.BinOp) and isinstance(index.op, _MASK_OPS):
+            return True  # mask & mask
+        return _entry_kind(index, ints) != _UNKNOWN \
+            and not (isinstance(index, (gast.Call, gast.Attribute, gast.Subscript,
+                                        gast.BinOp)) and not is_int(index, ints))
+    kinds = [_entry_kind(e, ints) for e in index.elts]
+    if any(isinstance(e, gast.Starred) for e in index.elts):
+        return False
+    if not any(k in (_ARRAY, _UNKNOWN) for k in kinds):
+        return True  # basic indexing only
+    # index arrays stay where they are when the entries that may be index
+    # arrays or integers are adjacent, and no name among them may turn out a slice
+    run = [i for i, k in enumerate(kinds) if k != _SEPARATOR]
+    if run[-1] - run[0] + 1 != len(run):
+        return False
+    return all(kinds[i] != _UNKNOWN for i in run[1:-1])
+
+
+_MASK_OPS = (gast.BitAnd, gast.BitOr, gast.BitXor)
+_INT_CALLS = {"len", "int", "round"}
+_INT_OPS = (gast.Add, gast.Sub, gast.Mult, gast.FloorDiv, gast.Mod)
+
+
+def is_int(node, ints):
+    """Whether ``node`` certainly evaluates to an integer."""
+    if isinstance(node, gast.Constant):
+        return isinstance(node.value, int) and not isinstance(node.value, bool)
+    if isinstance(node, gast.Name):
+        return node.id in ints
+    if isinstance(node, gast.BinOp):
+        return isinstance(node.op, _INT_OPS) and is_int(node.left, ints) \
+            and is_int(node.right, ints)
+    if isinstance(node, gast.UnaryOp):
+        return isinstance(node.op, (gast.USub, gast.UAdd)) and is_int(node.operand, ints)
+    if isinstance(node, gast.Call):
+        return isinstance(node.func, gast.Name) and node.func.id in _INT_CALLS \
+            and len(node.args) == 1 and not node.keywords
+    if isinstance(node, gast.Attribute):
+        return node.attr in ("ndim", "size")
+    if isinstance(node, gast.Subscript):  # x.shape[0]
+        return isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
+            and is_int(node.slice, ints)
+    return False
+
+
+def int_names(fdef):
+    """Local names that hold integers wherever they are bound: loop counters
+    over ``range``, ``enumerate`` counters, ``n = len(x)``, ``i += 1``."""
+    bindings = {}
+    params = {a.id for a in fdef.args.args + fdef.args.kwonlyargs + fdef.args.posonlyargs}
+    for a in (fdef.args.vararg, fdef.args.kwarg):
+        if a is not None:
+            params.add(a.id)
+
+    def bind(name, value):
+        bindings.setdefault(name, []).append(value)
+
+    for node in build.walk(fdef):
+        if isinstance(node, gast.For):
+            it, target = node.iter, node.target
+            if isinstance(it, gast.Call) and isinstance(it.func, gast.Name):
+                if it.func.id == "range" and isinstance(target, gast.Name):
+                    bind(target.id, build.const(0))
+                    continue
+                if it.func.id == "enumerate" and isinstance(target, gast.Tuple) \
+                        and len(target.elts) == 2 and isinstance(target.elts[0], gast.Name):
+                    bind(target.elts[0].id, build.const(0))
+                    for name in _target_ids(target.elts[1]):
+                        bind(name, None)
+                    continue
+            for name in _target_ids(target):
+                bind(name, None)
+        elif isinstance(node, gast.Assign):
+            for target in node.targets:
+                if isinstance(target, gast.Name):
+                    bind(target.id, node.value)
+                else:
+                    for name in _target_ids(target):
+                        bind(name, None)
+        elif isinstance(node, (gast.AugAssign, gast.AnnAssign)):
+            if isinstance(node.target, gast.Name):
+                bind(node.target.id, node.value if isinstance(node, gast.AnnAssign) else
+                     gast.BinOp(left=node.target, op=node.op, right=node.value))
+        elif isinstance(node, (gast.comprehension, gast.withitem)):
+            for name in _target_ids(node.target if isinstance(node, gast.comprehension)
+                                    else node.optional_vars):
+                bind(name, None)
+        elif isinstance(node, gast.NamedExpr):
+            bind(node.target.id, None)
+    ints = {n for n, values in bindings.items() if n not in params}
+    changed = True
+    while changed:  # optimistic: i = 0 ... i += 1 holds integers
+        changed = False
+        for n in list(ints):
+            if not all(v is not None and is_int(v, ints) for v in bindings[n]):
+                ints.discard(n)
+                changed = True
+    return frozenset(ints)
+
+
+def _target_ids(target):
+    if target is None:
+        return []
+    return [n.id for n in build.walk(target) if isinstance(n, gast.Name)
+            and isinstance(n.ctx, gast.Store)]
 
 
 # which rules keep their one-direction form under broadcasting
@@ -150,9 +311,22 @@ _REDUCTIONS = {"numpy.sum": "_np.sum", "numpy.mean": "_np.mean", "numpy.nansum":
 _MAX_TEMPLATES = {"numpy.max", "numpy.amax", "numpy.min", "numpy.amin"}
 
 
+# C-order reshapes: the tangent of each direction is reshaped as the value
+RESHAPE_METHODS = {"reshape", "ravel", "flatten"}
+_RESHAPES = {"numpy.reshape", "numpy.ravel"}
+
+
 def batched_reduction(rule, bound, d_bound):
-    """A direct K-direction tangent for sum/mean/max/min reductions (no loop
-    over directions), or None to use the general path."""
+    """A direct K-direction tangent for sum/mean/max/min reductions and C-order
+    reshapes (no loop over directions), or None to use the general path."""
+    if rule.name in _RESHAPES:
+        d = d_bound.get("a")
+        order = bound.get("order")
+        if d is None or isinstance(d, (list, tuple)) or (
+                order is not None and not (isinstance(order, gast.Constant)
+                                           and order.value == "C")):
+            return None
+        return build.call("_rt.breshape", [d, build.name("__z__")])
     extra = set(k for k in bound if isinstance(k, str) and not k.startswith("__")) \
         - {"a", "axis", "keepdims"}
     d = d_bound.get("a")

@@ -226,7 +226,7 @@ class ExpressionMixin:
             if d_value is None:
                 tangent = None
             elif self.batched:
-                tangent = batch.subscript(d_value, index)
+                tangent = batch.subscript(d_value, index, node.slice, self.int_names)
             else:
                 tangent = build.subscript(d_value, build.clone(index))
             return build.subscript(value, index), tangent
@@ -433,6 +433,11 @@ class ExpressionMixin:
             self.tangent_kind = "exact"
             return primal, build.call("_rt.breduce", [build.dotted(f"_np.{name}"), d_receiver],
                                       list(build.clone(keywords).items()))
+        if self.batched and name in batch.RESHAPE_METHODS and not keywords \
+                and (name == "reshape") == bool(args):  # not x.ravel("F")
+            self.tangent_kind = "exact"  # one reshape to (K,) + the value's shape
+            return primal, build.call("_rt.breshape", [d_receiver, build.name(Z)]
+                                      + ([build.const(True)] if name == "flatten" else []))
         if name == "get" and len(args) == 2:  # d.get(key, default): the default's tangent is 0
             return primal, build.call(build.attr(d_receiver, name),
                                       [build.clone(args[0]), zero_like(args[1])])

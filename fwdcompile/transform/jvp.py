@@ -31,7 +31,7 @@ from ..frontend.activity import (iteration_pairs, loop_target_activity, target_n
                                  ufunc_at)
 from ..frontend.calls import Method, RuleCall, UserCall, classify_call
 from ..rules.registry import zero_like
-from . import build
+from . import batch, build
 from .assign import AssignMixin
 from .batch import BatchUnsupported
 from .expressions import ExpressionMixin
@@ -81,6 +81,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.active_memo = {}
         self.returns = []
         self.current = parsed.node
+        self._int_names = None
 
     # ------------------------------------------------------------------ helpers
     def error(self, cls, message, node=None, hint=None):
@@ -101,6 +102,13 @@ class Transformer(AssignMixin, ExpressionMixin):
 
     def emit(self, stmt):
         self.out.append(stmt)
+
+    @property
+    def int_names(self):
+        """Names that hold integers wherever they are bound (for batched indexing)."""
+        if self._int_names is None:
+            self._int_names = batch.int_names(self.parsed.node)
+        return self._int_names
 
     def lift_into(self, tangent, target):
         """K-direction tangents stored into a slice get the slice's rank."""
