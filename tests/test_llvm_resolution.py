@@ -18,6 +18,7 @@ import pytest
 
 pytest.importorskip("llvmlite")
 from fwdcompile import UnsupportedSyntax, forward_gradient  # noqa: E402
+from usercode.same_names import h as other_modules_h  # noqa: E402
 
 G = 6.674e-11  # module constants folded at compile time
 N_TERMS = 4
@@ -112,6 +113,14 @@ def _closure(scale):
 
 closure_constant = _closure(2.5)
 
+def g(x):  # same_names.h calls its own g: both JVPs are named g_jvp
+    return x * x
+
+
+def same_helper_names(x, y):
+    return g(x) * y + other_modules_h(x)
+
+
 ARR = np.array([1.0, -2.0, 0.5])
 
 # (function, arguments, wrt, the text of the call refused, or None: it lowers)
@@ -142,6 +151,8 @@ CASES = [
     (constants_np, (1.5, 0.5), ("x",), None),
     (constants_np, (1.5, 0.5), ("y",), None),
     (constants_np, (1.5, 0.5), None, None),
+    (same_helper_names, (1.5, 0.5), ("x",), None),  # each helper is found by object
+    (same_helper_names, (1.5, 0.5), None, None),
     (closure_constant, (1.5, 0.5), ("y",), None),
     (closure_constant, (1.5, 0.5), None, None),
 ]

@@ -88,9 +88,11 @@ for _name in (*UFUNCS, *REDUCTIONS, *MAKERS, "array", "asarray", "matmul"):
 _add(np.abs, "abs", NUMPY)  # np.abs is np.absolute
 _add(np.linalg.norm, "norm", NUMPY)
 
-# runtime helpers the tangent rules emit; a new one is one line here (and its
-# lowering), e.g. _add(runtime.broadcast, "same_tangent", RUNTIME) for the
-# helper that widens a tangent to its value's shape: on scalars it is d itself
+# runtime helpers the tangent rules emit.  A helper whose scalar lowering is
+# its first argument (a tangent widened to its value's shape, which a scalar's
+# tangent already has) is one line: _add(runtime.broadcast, "same_tangent",
+# RUNTIME); lower.py's expr_Call returns that argument (any keywords ignored)
+# and array_types.py refuses it on arrays.
 for _name in ("pow_dx", "pow_dy", "max_jvp", "norm_jvp", "zeros_like", "copy"):
     _add(getattr(runtime, _name), _name, RUNTIME)
 

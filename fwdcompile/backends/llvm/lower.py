@@ -925,6 +925,10 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             raise LoweringError("a helper's result must be unpacked into (value, tangent)", node)
         target = self.call_target(node)
         name = target.name
+        if name == "same_tangent":  # a scalar's tangent already has its value's shape
+            if isinstance(self.expr_type(node.args[0]), ArrayType):  # typing refuses it first
+                raise LoweringError(f"`{spelling(node.func)}` of an array does not lower", node)
+            return self.expr(node.args[0])
         if any(isinstance(self.expr_type(a), ArrayType) for a in node.args):
             if isinstance(self.expr_type(node), ArrayType):
                 raise LoweringError("an array is used where a number is expected", node)
