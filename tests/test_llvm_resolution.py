@@ -105,6 +105,13 @@ def constants_np(x, y):
     return min(x, np.inf) * y + (1.0 if y < math.inf else 0.0) + s
 
 
+def shadowed_aliases(x, y):
+    _np = 2.0  # generated code then spells numpy _np_2, math _math_2, runtime _rt_2
+    _math = 3.0
+    _rt = 0.5
+    return np.exp(x) * _np + math.sin(y) * _math + x ** y * _rt
+
+
 def _closure(scale):
     def closure_constant(x, y):
         return scale * x * y + y
@@ -153,6 +160,8 @@ CASES = [
     (constants_np, (1.5, 0.5), None, None),
     (same_helper_names, (1.5, 0.5), ("x",), None),  # each helper is found by object
     (same_helper_names, (1.5, 0.5), None, None),
+    (shadowed_aliases, (1.5, 0.7), ("y",), None),
+    (shadowed_aliases, (1.5, 0.7), None, None),
     (closure_constant, (1.5, 0.5), ("y",), None),
     (closure_constant, (1.5, 0.5), None, None),
 ]

@@ -12,8 +12,11 @@ The subset is scalar code: arithmetic, comparisons, ``and``/``or``/``not``,
 conditional expressions, ``if``/``while``/``for ... in range``, ``break``,
 ``continue``, ``return``, ``math`` functions, ``abs``/``min``/``max``/
 ``float``/``int``, and the runtime helpers scalar rules emit
-(``_rt.pow_dx``, ``_rt.pow_dy``, ``_np.sign``, ``_np.log``).  Anything else
-raises :class:`LoweringError` naming the construct; the API turns that into a
+(``_rt.pow_dx``, ``_rt.pow_dy``, ``_np.sign``, ``_np.log``).  Calls are
+resolved by the object they reach in the generated function's namespace
+(catalogue.py), never by their spelling, and outside float/int/bool names
+fold as constants read at compile time.  Anything else raises
+:class:`LoweringError` naming the construct; the API turns that into a
 located ``UnsupportedSyntax`` or falls back to Python.  Semantics that differ
 from Python are documented in docs/native-backend.md: a ``math`` domain
 error gives NaN instead of raising, and float division by zero gives
