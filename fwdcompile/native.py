@@ -98,17 +98,21 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck):
         from .backends.llvm.lower import LoweringError
     except ImportError as exc:
         return Refusal(UnsupportedSyntax, f"the native backend needs llvmlite: {exc}")
+    from .backends.llvm.catalogue import Namespace
     compiled = compiler.compile_jvp(fn, wrt)
     fdef = gast.parse(compiled.own_source).body[0]
     order = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
     type_of = dict(zip(params, types))
     type_of.update({d: type_of[n] for n, d in zip(wrt, compiled.tangent_params)})
-    helpers, generated, pending = {}, {fdef.name: compiled}, list(compiled.helpers)
-    while pending:  # every generated helper it calls, by the name it calls
+    # every generated helper it calls, by the function object its caller's
+    # namespace binds (calls are resolved by object: catalogue.py)
+    helpers, generated, pending = {}, {compiled.fn: compiled}, list(compiled.helpers)
+    while pending:
         helper = pending.pop()
-        if helper.name not in helpers:
-            helpers[helper.name] = gast.parse(helper.own_source).body[0]
-            generated[helper.name] = helper
+        if id(helper.fn) not in helpers:
+            helpers[id(helper.fn)] = (helper.fn, gast.parse(helper.own_source).body[0],
+                                      Namespace.of(helper.fn))
+            generated[helper.fn] = helper
             pending.extend(helper.helpers)
     plan = []  # where f.jvp(*args, tangents=...) finds each kernel argument
     for name in order:
@@ -120,7 +124,8 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck):
     try:
         kernel = compile_kernel(fdef, tuple(type_of.get(name, float) for name in order),
                                 helpers=helpers, boundscheck=boundscheck,
-                                entry=(plan, len(params), len(wrt)))
+                                entry=(plan, len(params), len(wrt)),
+                                namespace=Namespace.of(compiled.fn), label=compiled.fn)
     except LoweringError as exc:
         where, location = "", {}
         source = generated.get(exc.function)

@@ -8,7 +8,10 @@ The pipeline, one module per job:
 - ``elementwise.py``: elementwise expressions as fused loops, broadcasting, ``@``;
 - ``reductions.py``: sums, means, extremes, along an axis or not;
 - ``temporaries.py``: which array temporaries need no storage;
-- ``numpy_names.py``: the numpy and math calls it knows, by name;
+- ``catalogue.py``: what a call may call, keyed by the Python object
+  (``math.exp``, ``np.exp``, ``runtime.pow_dx``), resolved in the namespace
+  the generated function runs in; outside numbers folded as constants;
+- ``numpy_names.py``: the operations those objects lower to;
 - ``callwrap.py``: CPython entry points generated in IR;
 - ``jit.py``: optimizes at O2 (O3 ran no faster in ``benchmarks/bench_llvm.py``
   and compiled about 20% slower), compiles with MCJIT, returns a callable;

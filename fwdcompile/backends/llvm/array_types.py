@@ -15,7 +15,8 @@ import gast
 
 from .arrays import ArrayType
 from .errors import LoweringError
-from .numpy_names import MODULES, REDUCTIONS, UFUNCS, constant_int, name_of
+from .catalogue import BUILTIN, MATH, root_name
+from .numpy_names import REDUCTIONS, UFUNCS, constant_int
 
 
 class ArrayTyping:
@@ -74,7 +75,7 @@ class ArrayTyping:
         """``(name, operands, axis or None, keepdims)`` of ``np.sum(a, axis=...)``,
         ``a.sum(axis=...)`` or ``_rt.max_jvp(a, z, d_a, axis=..., keepdims=...)``."""
         receiver = self.method_receiver(node)
-        name = node.func.attr if isinstance(node.func, gast.Attribute) else name_of(node)
+        name = self.call_name(node)
         operands = [receiver] if receiver is not None else list(node.args)
         extra = list(node.args) if receiver is not None else []
         count = 3 if name == "max_jvp" else 1
@@ -145,10 +146,20 @@ class ArrayTyping:
             if func.attr in REDUCTIONS:
                 return self.reduction_type(node)
             raise LoweringError(f"the array method `.{func.attr}()` does not lower", node)
-        name = name_of(node)
+        if self.is_helper_call(node):
+            return None  # unpacked by call_helper
+        target = self.call_target(node)
+        name = target.name
         arg_types = [self.array_expr_type(a) for a in node.args]
         if name not in ("len", "range", "zip", "enumerate"):
             _only_indexed(node, *arg_types)
+        arrays = [t for t in arg_types if isinstance(t, ArrayType)]
+        if arrays and target.origin == MATH:
+            raise LoweringError(f"the math function `{name}` of an array does not lower "
+                                "(Python raises unless it has one element)", node)
+        if arrays and target.origin == BUILTIN and name in ("sum", "min", "max") \
+                and (len(node.args) != 1 or arrays[0].ndim != 1):
+            raise LoweringError(f"the builtin `{name}` lowers for one vector only", node)
         if name in ("zeros", "ones", "empty"):
             shape = node.args[0] if node.args else None
             return ArrayType(len(shape.elts) if isinstance(shape, gast.Tuple) else 1)
@@ -185,16 +196,15 @@ class ArrayTyping:
             return float
         raise LoweringError(f"the call to `{name}` on arrays does not lower", node)
 
-    @staticmethod
-    def method_receiver(node):
-        """``x`` for ``x.sum()``; None for ``np.sum(x)`` or ``np.linalg.norm(x)``."""
+    def method_receiver(self, node):
+        """``x`` for ``x.sum()`` or ``(a + b).sum()``, a method of a value the
+        function computes; None for ``np.sum(x)``, ``np.linalg.norm(x)`` or
+        ``mylib.sin(x)``, whose callee is resolved by object (catalogue.py)."""
         func = node.func
         if not isinstance(func, gast.Attribute):
             return None
-        root = func.value
-        while isinstance(root, gast.Attribute):  # np.linalg.norm: a module's function
-            root = root.value
-        if isinstance(root, gast.Name) and root.id in MODULES:
+        root = root_name(func.value)
+        if root is not None and root not in self.local_names:
             return None
         return func.value
 

@@ -30,10 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gast
+import numpy as np
 from llvmlite import ir
 
 from .errors import INDEX, SHAPE, LoweringError
-from .numpy_names import MAKERS, constant_int, name_of
+from .catalogue import MISSING, root_name
+from .numpy_names import MAKERS, constant_int
 
 F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
 F64P, I64P = F64.as_pointer(), I64.as_pointer()
@@ -335,7 +337,7 @@ class ArrayLowering:
     def assign_array(self, name, value):
         """``name = <array expression>``: a view shares memory, anything else is new."""
         if isinstance(value, gast.Call) and not value.keywords and len(value.args) == 1 \
-                and self.method_receiver(value) is None and name_of(value) == "asarray" \
+                and self.method_receiver(value) is None and self.call_name(value) == "asarray" \
                 and isinstance(value.args[0], (gast.Name, gast.Subscript, gast.Attribute)):
             value = value.args[0]  # np.asarray of a float64 array is that array, not a copy
         if isinstance(value, (gast.Name, gast.Subscript, gast.Attribute)):
@@ -346,9 +348,10 @@ class ArrayLowering:
 
     def make_array(self, node):
         """np.zeros/ones/empty(_like) as a new array, or None for other calls."""
-        if not isinstance(node, gast.Call) or self.method_receiver(node) is not None:
+        if not isinstance(node, gast.Call) or self.method_receiver(node) is not None \
+                or self.is_helper_call(node):
             return None
-        name = name_of(node)
+        name = self.call_name(node)
         if name not in MAKERS or name == "copy":
             return None
         if name.endswith("_like"):
@@ -363,9 +366,8 @@ class ArrayLowering:
                 negative = self.builder.or_(negative, self.builder.icmp_signed(
                     "<", n, ir.Constant(I64, 0)))
             self.fail_if(negative, SHAPE)
-        extra = [k.arg for k in node.keywords if not (
-            k.arg == "dtype" and isinstance(k.value, (gast.Name, gast.Attribute))
-            and getattr(k.value, "id", getattr(k.value, "attr", None)) in ("float", "float64"))]
+        extra = [k.arg for k in node.keywords if not (k.arg == "dtype"
+                                                       and self.is_float64_dtype(k.value))]
         if extra or len(node.args) > 1:
             raise LoweringError(f"np.{name} with options other than dtype=float does not "
                                 "lower", node)
@@ -375,6 +377,13 @@ class ArrayLowering:
             self.loop_nest(shape, lambda index: self.builder.store(
                 fill, self.element_pointer(out, index)))
         return out
+
+    def is_float64_dtype(self, node):
+        """``dtype=float`` or ``dtype=np.float64`` (resolved, not spelled)."""
+        if root_name(node) is None or root_name(node) in self.local_names:
+            return False
+        dtype = self.namespace.resolve(node)
+        return dtype is not MISSING and (dtype is float or dtype is np.float64)
 
     def assign_subscript(self, target, value, op=None):
         """``a[...] = value`` or ``a[...] op= value``."""
@@ -408,9 +417,9 @@ class ArrayLowering:
         (length, bind(index)) or None when ``stmt.iter`` is not over arrays."""
         it = stmt.iter
         sources, enumerated = None, False
-        if isinstance(it, gast.Call) and name_of(it) == "zip" and not it.keywords:
+        if isinstance(it, gast.Call) and self.call_name(it) == "zip" and not it.keywords:
             sources = it.args
-        elif isinstance(it, gast.Call) and name_of(it) == "enumerate" and len(it.args) == 1:
+        elif isinstance(it, gast.Call) and self.call_name(it) == "enumerate" and len(it.args) == 1:
             sources, enumerated = [it.args[0]], True
         elif isinstance(self.array_expr_type(it), ArrayType):
             sources = [it]
@@ -451,9 +460,9 @@ class ArrayLowering:
         """Types of a loop's targets when it iterates over arrays, else None."""
         it = stmt.iter
         sources, enumerated = None, False
-        if isinstance(it, gast.Call) and name_of(it) == "zip":
+        if isinstance(it, gast.Call) and self.call_name(it) == "zip":
             sources = it.args
-        elif isinstance(it, gast.Call) and name_of(it) == "enumerate" and len(it.args) == 1:
+        elif isinstance(it, gast.Call) and self.call_name(it) == "enumerate" and len(it.args) == 1:
             sources, enumerated = [it.args[0]], True
         else:
             sources = [it]

@@ -19,7 +19,7 @@ from llvmlite import ir
 
 from .arrays import F64, I1, I64, I64P, ArrayType, Lazy
 from .errors import SHAPE, LoweringError
-from .numpy_names import REDUCTIONS, UFUNCS, name_of
+from .numpy_names import REDUCTIONS, UFUNCS
 
 
 class ElementwiseLowering:
@@ -56,7 +56,7 @@ class ElementwiseLowering:
             return self.combine(node, [node.left, node.comparators[0]],
                                 lambda x, y: self.compare_values(node.ops[0], x, y, node))
         if isinstance(node, gast.Call):
-            name = name_of(node)
+            name = self.call_name(node)
             receiver = self.method_receiver(node)
             if receiver is not None and node.func.attr == "copy" or name in (
                     "copy", "array", "asarray"):

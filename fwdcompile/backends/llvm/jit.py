@@ -122,15 +122,18 @@ class Kernel:
         return leaves
 
 
-def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=None):
+def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=None,
+                   namespace=None, label=None):
     """A :class:`Kernel` for the generated JVP ``fdef`` at argument ``types``.
     ``entry=(plan, number of arguments, number of tangents)`` also builds the
     ``f.jvp(*args, tangents=(...))`` builtin (see callwrap.entry_ir) when the
-    kernel returns one value and one tangent."""
+    kernel returns one value and one tangent.  ``helpers``, ``namespace`` and
+    ``label``: see lower.lower (calls are resolved by object there)."""
     entry_spec = entry
     with _LOCK:
         _init()
-        module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers, boundscheck)
+        module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers, boundscheck,
+                                                              namespace, label)
         wrapper = entry = None
         scalar_result = n_values is None and value_kinds \
             and not (value_kinds[0] + tangent_kinds[0]).count("array")

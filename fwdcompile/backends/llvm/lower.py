@@ -12,8 +12,11 @@ The subset is scalar code: arithmetic, comparisons, ``and``/``or``/``not``,
 conditional expressions, ``if``/``while``/``for ... in range``, ``break``,
 ``continue``, ``return``, ``math`` functions, ``abs``/``min``/``max``/
 ``float``/``int``, and the runtime helpers scalar rules emit
-(``_rt.pow_dx``, ``_rt.pow_dy``, ``_np.sign``, ``_np.log``).  Anything else
-raises :class:`LoweringError` naming the construct; the API turns that into a
+(``_rt.pow_dx``, ``_rt.pow_dy``, ``_np.sign``, ``_np.log``).  Calls are
+resolved by the object they reach in the generated function's namespace
+(catalogue.py), never by their spelling, and outside float/int/bool names
+fold as constants read at compile time.  Anything else raises
+:class:`LoweringError` naming the construct; the API turns that into a
 located ``UnsupportedSyntax`` or falls back to Python.  Semantics that differ
 from Python are documented in docs/native-backend.md: a ``math`` domain
 error gives NaN instead of raising, and float division by zero gives
@@ -31,13 +34,15 @@ from .array_types import ArrayTyping
 from .arrays import Arr, ArrayLowering, ArrayType
 from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
-from .numpy_names import constant_int, constant_number, name_of
+from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, spelling, \
+    constant_value, unknown_callee
+from .numpy_names import constant_int, constant_number
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
 
 F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
 
-# math functions: name -> (LLVM intrinsic or libm symbol, arity)
+# math operations (catalogue.py names): name -> LLVM intrinsic, or libm symbol -> arity
 _INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
                "cos": "llvm.cos", "fabs": "llvm.fabs", "floor": "llvm.floor",
                "ceil": "llvm.ceil", "trunc": "llvm.trunc", "log2": "llvm.log2",
@@ -51,6 +56,9 @@ _LIBM = {"tan": 1, "asin": 1, "acos": 1, "atan": 1, "atan2": 2, "sinh": 1, "cosh
 _KIND_TYPES = {"int": int, "float": float, "array1": ArrayType(1), "array2": ArrayType(2)}
 
 
+METHOD = "method"  # call_target of ``v.sum()``: a method of a value the function computes
+
+
 class _Helper:
     """A helper lowered into the module: its function, parameter types and
     the kinds of the values and tangents it returns."""
@@ -61,22 +69,31 @@ class _Helper:
 
 class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLowering):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
-                 boundscheck=True, constants=None):
+                 boundscheck=True, constants=None, namespace=None):
         """``name`` set: a helper, whose array parameters arrive as whole views
-        (block, data, shape, strides) instead of a contiguous buffer."""
+        (block, data, shape, strides) instead of a contiguous buffer.
+        ``namespace``: where the function's other names lead (catalogue.py);
+        ``helpers``: id(generated helper function) -> (that function, its
+        FunctionDef, its Namespace)."""
         self.fdef = fdef
         self.boundscheck = boundscheck
         self.constants = constants or {}  # parameters known to be these integers
-        self.helpers = helpers or {}  # generated helper name -> its FunctionDef
+        self.helpers = helpers or {}
+        self.namespace = namespace or Namespace()
+        self.targets = {}  # id(call) -> (call, what it calls), see call_target
         self.cache = cache if cache is not None else {}  # (helper, types) -> lowered helper
         self.module = module or ir.Module(name=f"fwdcompile_{fdef.name}")
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
         self.params = params  # defaults are applied by the caller, before the native call
+        # the function's own variables; every other name is resolved in the namespace
+        self.local_names = set(params) | {n.id for n in gast.walk(fdef)
+                                          if isinstance(n, gast.Name)
+                                          and not isinstance(n.ctx, gast.Load)}
         self.types = dict(zip(params, arg_types))
         self.known_types = None
         self.infer_types()
         self.known_types = {}  # id(node) -> (node, type), once every variable's type is fixed
-        self.inlined = inlinable_temporaries(fdef, self.types)  # name -> its Assign
+        self.inlined = inlinable_temporaries(fdef, self.types, self)  # name -> its Assign
         self.is_helper = name is not None
         ll_args = []
         for p in params:
@@ -163,14 +180,71 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         raise LoweringError("only assignments to names (or tuples of names from tuples) "
                             "lower to native code", target)
 
+    # ------------------------------------------------------------ what calls call
+    def call_target(self, node):
+        """What the call ``node`` calls: a catalogue entry (:class:`Native`),
+        :data:`METHOD` for a method of a value the function computes, or the
+        generated helper function.  Resolved by object in the namespace the
+        generated function runs in; anything else raises LoweringError."""
+        found = self.targets.get(id(node))
+        if found is None:
+            found = self.targets[id(node)] = (node, self.find_target(node))
+        return found[1]
+
+    def find_target(self, node):
+        if self.method_receiver(node) is not None:
+            return METHOD
+        func = node.func
+        root = root_name(func)
+        if root is None:
+            raise LoweringError("calls through expressions do not lower", node)
+        if root in self.local_names:
+            raise LoweringError(f"calling `{spelling(func)}`, a variable of the function, "
+                                "does not lower", node)
+        obj = self.namespace.resolve(func)
+        if obj is MISSING:
+            raise LoweringError(f"`{spelling(func)}` is not defined where the function runs",
+                                node)
+        if isinstance(func, gast.Name) and self.helper_unit(obj) is not None:
+            return obj
+        entry = lookup(obj)
+        if entry is None:
+            raise unknown_callee(func, obj, node)
+        return entry
+
+    def call_name(self, node, strict=True):
+        """The catalogue's name of the operation ``node`` calls (``"exp"`` for
+        ``math.exp`` and ``np.exp``), the attribute for a method of a computed
+        value, None for a generated helper; with ``strict=False`` also None
+        for calls that do not lower (instead of raising)."""
+        try:
+            target = self.call_target(node)
+        except LoweringError:
+            if strict:
+                raise
+            return None
+        if target is METHOD:
+            return node.func.attr
+        return target.name if isinstance(target, Native) else None
+
+    def helper_unit(self, obj):
+        """(function, FunctionDef, Namespace) when ``obj`` is a generated helper."""
+        found = self.helpers.get(id(obj))
+        return found if found is not None and found[0] is obj else None
+
     # ------------------------------------------------------------ helper calls
     def is_helper_call(self, node):
-        return isinstance(node, gast.Call) and isinstance(node.func, gast.Name) \
-            and node.func.id in self.helpers
+        if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Name)) \
+                or node.func.id in self.local_names:
+            return False
+        return self.helper_unit(self.namespace.lookup(node.func.id)) is not None
+
+    def helper_target(self, call):
+        return self.helper_unit(self.namespace.lookup(call.func.id))
 
     def helper_arguments(self, call):
         """The call's argument nodes in the helper's parameter order."""
-        fdef = self.helpers[call.func.id]
+        fdef = self.helper_target(call)[1]
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
         bound = dict(zip(params, call.args))
         bound.update({k.arg: k.value for k in call.keywords})
@@ -191,18 +265,19 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         """The lowered helper (a :class:`_Helper`) for a call, per argument types."""
         args = self.helper_arguments(call)
         types = tuple(self.expr_type(a) for a in args)
-        fdef = self.helpers[call.func.id]
+        fn, fdef, namespace = self.helper_target(call)
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
         # integer constants passed (axes, sizes) are known inside: one specialisation each
         constants = tuple((p, constant_int(a)) for p, a in zip(params, args)
                           if constant_int(a) is not None)
-        key = (call.func.id, types, constants)
+        key = (id(fn), types, constants)
         if key not in self.cache:
             self.cache[key] = None  # being lowered (recursion is rejected earlier anyway)
-            with _attributed(call.func.id):
+            with _attributed(fn):
                 sub = _Lowering(fdef, types, self.helpers, self.module,
-                                self.cache, name=f"{call.func.id}__{len(self.cache)}",
-                                boundscheck=self.boundscheck, constants=dict(constants))
+                                self.cache, name=f"{fdef.name}__{len(self.cache)}",
+                                boundscheck=self.boundscheck, constants=dict(constants),
+                                namespace=namespace)
                 _, _, kinds, tangent_kinds = sub.run()
             self.cache[key] = _Helper(sub.fn, types, kinds, tangent_kinds)
         if self.cache[key] is None:
@@ -300,7 +375,12 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                 return float
             raise LoweringError(f"the constant {node.value!r} does not lower", node)
         if isinstance(node, gast.Name):
+            if node.id not in self.local_names:
+                return type(self.folded_constant(node))
             return self.types.get(node.id, int)
+        if isinstance(node, gast.Attribute) and root_name(node) is not None \
+                and root_name(node) not in self.local_names:
+            return type(self.folded_constant(node))
         if isinstance(node, gast.BinOp):
             left, right = self.expr_type(node.left), self.expr_type(node.right)
             if isinstance(node.op, (gast.Div,)) or isinstance(node.op, gast.Pow) and (
@@ -323,8 +403,13 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         if isinstance(node, gast.IfExp):
             return self.join(self.expr_type(node.body), self.expr_type(node.orelse))
         if isinstance(node, gast.Call):
-            name = name_of(node)
-            if name in ("int", "len", "round") or _math_rounding(node):
+            if self.is_helper_call(node):
+                return float  # a helper's result is unpacked (expr_Call refuses it here)
+            target = self.call_target(node)
+            if target is METHOD:
+                return float  # of an array: array_expr_type answered; of a number: refused
+            name = target.name
+            if name in ("int", "len") or target.returns_int:
                 return int
             if name in ("abs", "min", "max"):
                 t = int
@@ -550,7 +635,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             self.counted_loop(ir.Constant(I64, 0), length, ir.Constant(I64, 1), bind,
                               stmt.body)
             return
-        if not (isinstance(it, gast.Call) and name_of(it) == "range"
+        if not (isinstance(it, gast.Call) and self.call_name(it) == "range"
                 and isinstance(stmt.target, gast.Name) and 1 <= len(it.args) <= 3):
             raise LoweringError("only `for name in range(...)` loops lower", stmt)
         args = [self.convert(self.expr(a), int) for a in it.args]
@@ -607,7 +692,28 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         t = self.expr_type(node)
         return ir.Constant(self.ll(t), node.value)
 
+    def folded_constant(self, node):
+        """The value of a name (or ``a.b``) that is not one of the function's
+        variables: a float, int or bool read now, when the kernel is compiled
+        (catalogue.constant_value), else LoweringError."""
+        value = self.namespace.resolve(node)
+        if value is MISSING:
+            raise LoweringError(f"`{spelling(node)}` is not defined where the function runs",
+                                node)
+        folded = constant_value(value)
+        if folded is None:
+            raise LoweringError(f"`{spelling(node)}` is a {type(value).__name__}: only float, "
+                                "int and bool values from outside the function fold into "
+                                "native code (arrays and objects do not)", node)
+        return folded
+
+    def folded(self, node):
+        value = self.folded_constant(node)
+        return ir.Constant(self.ll(type(value)), value)
+
     def expr_Name(self, node):
+        if node.id not in self.local_names:
+            return self.folded(node)
         if node.id not in self.types:
             raise LoweringError(f"the name `{node.id}` is not a local scalar", node)
         return self.builder.load(self.slot(node.id))
@@ -755,6 +861,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         return self.load_element(where, self.expr_type(node) is int)
 
     def expr_Attribute(self, node):
+        if root_name(node) is not None and root_name(node) not in self.local_names:
+            return self.folded(node)  # math.pi, a module's constant
         arr = self.array_value(node.value)
         if node.attr == "size":
             return self.size_of(arr.shape)
@@ -806,19 +914,25 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
 
     def expr_Call(self, node):
         receiver = self.method_receiver(node)
-        if receiver is not None and isinstance(self.expr_type(receiver), ArrayType):
+        if receiver is not None:
+            if not isinstance(self.expr_type(receiver), ArrayType):
+                raise LoweringError(f"the method `.{node.func.attr}()` of a number does not "
+                                    "lower", node)
             if node.func.attr not in ("sum", "mean", "max", "min", "prod"):
                 raise LoweringError(f"the array method `.{node.func.attr}()` does not lower "
                                     "here", node)
             if isinstance(self.expr_type(node), ArrayType):
                 raise LoweringError("an array is used where a number is expected", node)
             return self.reduce(node.func.attr, [receiver], node)
-        if name_of(node) == "broadcast" and len(node.args) >= 2:  # _rt.broadcast(d, z)
-            if isinstance(self.expr_type(node), ArrayType):
-                raise LoweringError("an array is used where a number is expected", node)
-            return self.convert(self.expr(node.args[0]), float)  # a scalar result: d itself
+        if self.is_helper_call(node):
+            raise LoweringError("a helper's result must be unpacked into (value, tangent)", node)
+        target = self.call_target(node)
+        name = target.name
+        if name == "broadcast":  # _rt.broadcast(d, z) of a scalar: d itself
+            if isinstance(self.expr_type(node), ArrayType):  # arrays go through elementwise.py
+                raise LoweringError(f"`{spelling(node.func)}` of an array does not lower", node)
+            return self.convert(self.expr(node.args[0]), float)
         if any(isinstance(self.expr_type(a), ArrayType) for a in node.args):
-            name = name_of(node)
             if isinstance(self.expr_type(node), ArrayType):
                 raise LoweringError("an array is used where a number is expected", node)
             if name == "len":
@@ -826,7 +940,6 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             return self.reduce(name, node.args, node)
         if node.keywords:
             raise LoweringError("keyword arguments do not lower", node)
-        name = name_of(node)
         args = [self.expr(a) for a in node.args]
         b = self.builder
         if name == "float":
@@ -847,7 +960,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             if x.type == F64 or name == "fabs":
                 return self.call_math("fabs", [self.convert(x, float)])
             return b.select(b.icmp_signed("<", x, ir.Constant(I64, 0)), b.neg(x), x)
-        if name in ("min", "max") and len(args) >= 2:
+        if name in ("min", "max") and target.origin == BUILTIN and len(args) >= 2:
             t = self.expr_type(node)
             out = self.convert(args[0], t)
             for a in args[1:]:
@@ -867,11 +980,12 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             value = b.fmul(z, self.call_math("log", [x]))
             return b.select(b.fcmp_ordered("==", x, ir.Constant(F64, 0.0)),
                             ir.Constant(F64, 0.0), value)
-        if _math_rounding(node):  # math.floor/ceil/trunc return ints in Python
+        if target.returns_int and len(args) == 1:  # math.floor/ceil/trunc return ints
             return self.convert(self.call_math(name, [self.convert(args[0], float)]), int)
         if name in _INTRINSICS or name in _LIBM:
             return self.call_math(name, [self.convert(a, float) for a in args])
-        raise LoweringError(f"the call to `{name}` does not lower to native code", node)
+        raise LoweringError(f"the call to `{spelling(node.func)}` does not lower to native "
+                            "code", node)
 
     def call_math(self, name, args):
         arity = 2 if name in ("pow", "copysign") else _LIBM.get(name, 1)
@@ -889,21 +1003,17 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         return self.builder.call(fn, args)
 
 
-def lower(fdef, arg_types, helpers=None, boundscheck=True):
+def lower(fdef, arg_types, helpers=None, boundscheck=True, namespace=None, label=None):
     """(module, number of values or None for a scalar, "int"/"float" per value).
-    ``helpers`` maps the names of generated helper JVPs the code calls to their
-    FunctionDefs; they are lowered into the same module."""
-    with _attributed(fdef.name):
-        return _Lowering(fdef, arg_types, helpers, boundscheck=boundscheck).run()
-
-
-def _math_rounding(call):
-    """``math.floor(x)``, ``math.ceil(x)``, ``math.trunc(x)``: ints in Python
-    (``np.floor`` and friends stay floats)."""
-    func = call.func
-    return isinstance(func, gast.Attribute) and func.attr in ("floor", "ceil", "trunc") \
-        and isinstance(func.value, gast.Name) and func.value.id in ("math", "_math") \
-        and len(call.args) == 1
+    ``namespace`` (a catalogue.Namespace) is where the generated function
+    runs: every call and outside name is resolved there, by object.
+    ``helpers`` maps id(generated helper JVP) to ``(function, FunctionDef,
+    Namespace)``; the helpers called are lowered into the same module.  A
+    LoweringError's ``function`` is ``label`` (default: ``fdef.name``) or
+    the helper function it comes from."""
+    with _attributed(fdef.name if label is None else label):
+        return _Lowering(fdef, arg_types, helpers, boundscheck=boundscheck,
+                         namespace=namespace).run()
 
 
 @contextlib.contextmanager

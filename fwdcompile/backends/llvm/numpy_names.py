@@ -1,15 +1,15 @@
-"""Which numpy, math and builtin calls the native backend knows, by name.
+"""The operations the native backend lowers, by the catalogue's names.
 
-One table per kind of call, like the rule tables of the Python backend:
+One table per kind of operation, like the rule tables of the Python backend:
 elementwise functions (and the scalar operation each lowers to),
-reductions, array makers, and the module aliases generated code uses.
+reductions and array makers.  These names are what catalogue.py maps the
+called *objects* to (``np.exp`` -> "exp"); a call is never dispatched by how
+it is spelled in the generated code.
 """
 
 from __future__ import annotations
 
 import gast
-
-from .errors import LoweringError
 
 # numpy elementwise function -> math name the scalar lowering knows
 UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan",
@@ -22,7 +22,6 @@ UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan",
            "maximum": "maximum", "minimum": "minimum", "power": "pow", "where": "where"}
 REDUCTIONS = ("sum", "mean", "max", "min", "amax", "amin", "dot", "vdot", "prod", "max_jvp")
 MAKERS = ("zeros", "ones", "empty", "zeros_like", "ones_like", "empty_like", "copy")
-MODULES = {"math", "_math", "_np", "np", "numpy", "_rt"}
 # elementwise functions cheap enough to recompute at every use (temporaries.py)
 CHEAP = {"fabs", "abs", "absolute", "sign", "where", "maximum", "minimum", "square", "floor",
          "ceil", "sqrt"}
@@ -41,15 +40,3 @@ def constant_number(node, kinds=(int, float)):
 def constant_int(node):
     """The value of ``3`` or ``-3`` as written, else None."""
     return constant_number(node, (int,))
-
-
-def name_of(node):
-    """``np.exp`` -> "exp", ``x.sum`` -> "sum", ``abs`` -> "abs"."""
-    func = node.func
-    if isinstance(func, gast.Name):
-        return func.id
-    if isinstance(func, gast.Attribute):
-        return func.attr
-    raise LoweringError("calls through expressions do not lower", node)
-
-

@@ -16,13 +16,15 @@ from __future__ import annotations
 import gast
 
 from .arrays import ArrayType
-from .errors import LoweringError
-from .numpy_names import CHEAP, MODULES, REDUCTIONS, UFUNCS, name_of
+from .numpy_names import CHEAP, REDUCTIONS, UFUNCS
 
 
-def inlinable_temporaries(fdef, types):
+def inlinable_temporaries(fdef, types, calls):
     """``{name: its Assign}`` for the array temporaries that need no storage
-    (see the module docstring)."""
+    (see the module docstring).  ``calls`` (the lowering) says what a call
+    calls: ``calls.call_name(call, strict=False)`` is the catalogue's name of
+    its target (None for anything else) and ``calls.method_receiver(call)``
+    the value whose method it is."""
     defs, parents, stores, loads = {}, {}, {}, {}  # one walk gathers all of them
     for node in gast.walk(fdef):
         for child in gast.iter_child_nodes(node):
@@ -38,12 +40,12 @@ def inlinable_temporaries(fdef, types):
             defs[node.targets[0].id] = node
     chosen, reads_of = {}, {}  # reads_of: every name a chosen temporary depends on
     for name, stmt in defs.items():
-        if stores.get(name) != 1 or not _elementwise_only(stmt.value):
+        if stores.get(name) != 1 or not _elementwise_only(stmt.value, calls):
             continue
         block = _block_of(stmt, parents, fdef)
         position = block.index(stmt)
         uses = loads.get(name, [])
-        if not uses or any(not _consumed_elementwise(u, parents) for u in uses):
+        if not uses or any(not _consumed_elementwise(u, parents, calls) for u in uses):
             continue
         last = position
         for u in uses:
@@ -54,52 +56,53 @@ def inlinable_temporaries(fdef, types):
             last = max(last, block.index(top))
         if last is None:
             continue
-        expensive = any(isinstance(n, gast.Call) and name_of(n) not in CHEAP
+        expensive = any(isinstance(n, gast.Call) and _name(calls, n) not in CHEAP
                         or isinstance(n, gast.BinOp) and isinstance(n.op, gast.MatMult)
                         for n in gast.walk(stmt.value))
-        if expensive and (len(uses) > 1 or any(_in_product(u, parents) for u in uses)):
+        if expensive and (len(uses) > 1 or any(_in_product(u, parents, calls) for u in uses)):
             continue  # recomputing would repeat costly work: store it
         reads = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
         for read in list(reads):  # a chosen temporary it reads is recomputed here too
             reads |= reads_of.get(read, set())
         between = block[position + 1:last + 1]
-        if any(_writes(s, reads) for s in between):
+        if any(_writes(s, reads, calls) for s in between):
             continue
         chosen[name] = stmt
         reads_of[name] = reads
     return chosen
 
 
-def _elementwise_only(node):
+def _name(calls, call):
+    return calls.call_name(call, strict=False)
+
+
+def _elementwise_only(node, calls):
     for n in gast.walk(node):
-        if isinstance(n, gast.Call) and name_of(n) not in UFUNCS:
+        if isinstance(n, gast.Call) and _name(calls, n) not in UFUNCS:
             return False
-        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and not (
-                isinstance(n.func.value, gast.Name) and n.func.value.id in MODULES):
+        if isinstance(n, gast.Call) and calls.method_receiver(n) is not None:
             return False  # a method call
         if isinstance(n, (gast.Lambda, gast.IfExp, gast.BoolOp, gast.NamedExpr)):
             return False
     return True
 
 
-def _consumed_elementwise(use, parents):
+def _consumed_elementwise(use, parents, calls):
     parent = parents.get(use)
     if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare)):
         return True
     if isinstance(parent, gast.Call) and use in parent.args and not parent.keywords:
-        name = name_of(parent) if not isinstance(parent.func, gast.Attribute) or (
-            isinstance(parent.func.value, gast.Name)
-            and parent.func.value.id in MODULES) else None
+        name = _name(calls, parent) if calls.method_receiver(parent) is None else None
         return name in UFUNCS or name in ("sum", "mean", "dot", "vdot", "matmul", "prod", "max",
                                            "min", "amax", "amin")
     return False
 
 
-def _in_product(use, parents):
+def _in_product(use, parents, calls):
     """Is ``use`` an operand of ``@`` or np.dot (each element read many times)?"""
     parent = parents.get(use)
     return isinstance(parent, gast.BinOp) and isinstance(parent.op, gast.MatMult) or \
-        isinstance(parent, gast.Call) and name_of(parent) in ("dot", "matmul")
+        isinstance(parent, gast.Call) and _name(calls, parent) in ("dot", "matmul")
 
 
 def _block_of(stmt, parents, fdef):
@@ -120,7 +123,7 @@ def _statement_in(node, block, parents):
     return None
 
 
-def _writes(stmt, names):
+def _writes(stmt, names, calls):
     for n in gast.walk(stmt):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and n.id in names:
             return True
@@ -128,15 +131,12 @@ def _writes(stmt, names):
             return True
         if isinstance(n, gast.AugAssign):
             return True
-        if isinstance(n, gast.Call) and not _elementwise_call(n):
+        if isinstance(n, gast.Call) and not _elementwise_call(n, calls):
             return True  # a helper might write into an array it is given
     return False
 
 
-def _elementwise_call(call):
-    try:
-        name = name_of(call)
-    except LoweringError:
-        return False
+def _elementwise_call(call, calls):
+    name = _name(calls, call)
     return name in UFUNCS or name in REDUCTIONS or name in ("len", "range", "float", "int",
                                                               "abs", "min", "max")
