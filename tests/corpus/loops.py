@@ -472,7 +472,7 @@ def _positions(rng, n=5, dim=2):
     return grid + rng.uniform(-0.1, 0.1, (n, dim))
 
 
-@case(lambda rng: (_positions(rng),))
+@case(lambda rng: (_positions(rng),), complex_ok=True)
 def lennard_jones(pos):
     n = pos.shape[0]
     energy = 0.0
