@@ -137,6 +137,23 @@ def helper_pair_into_rows(x):
     return out
 
 
+def chained_alias(x, s):
+    a = b = np.zeros(3)   # one array, two names: a write through b shows in a
+    a[0] = s
+    b += x
+    return a
+
+
+def unpack_state(state, k):
+    x, v = state          # vector mode: unpack the value's axis, not the K directions
+    return 0.5 * v ** 2 + 0.5 * k * x ** 2
+
+
+def unpack_rule_result(state, k):
+    x, v = np.sin(state)
+    return 0.5 * v ** 2 + 0.5 * k * x ** 2
+
+
 RNG = np.random.default_rng(5)
 A432 = RNG.standard_normal((4, 3, 2))
 A43 = RNG.standard_normal((4, 3))
@@ -163,6 +180,9 @@ CASES = [
     (helper_pair_into_rows, (RNG.uniform(0.5, 1.0, 3),), ("x",)),
     (int_param_store, (A43, (1, 2)), ("x",)),
     (int_param_store, (A43, 3), ("x",)),
+    (chained_alias, (RNG.standard_normal(3), 0.5), ("x", "s")),
+    (unpack_state, (np.array([0.3, -0.8]), 2.0), ("state", "k")),
+    (unpack_rule_result, (np.array([0.3, -0.8]), 2.0), ("state", "k")),
 ]
 
 

@@ -320,6 +320,10 @@ def analyze(parsed, wrt, expr_activity):
             if isinstance(target, gast.Name):
                 for other in may_alias(value, scope):
                     classes.union(target.id, other)
+                if isinstance(stmt, gast.Assign):  # a = b = np.zeros(3): one object
+                    for other in stmt.targets:
+                        if isinstance(other, gast.Name) and other is not target:
+                            classes.union(target.id, other.id)
             elif isinstance(target, (gast.Tuple, gast.List)):
                 if isinstance(value, gast.Tuple) and len(value.elts) == len(target.elts):
                     for t, v in zip(target.elts, value.elts):

@@ -236,20 +236,25 @@ class AssignMixin:
                 ident = self.temp(primal)
                 self.emit(build.assign(build.name(ident, True), primal))
                 self.emit(build.assign(target, build.name(ident)))
-                self.emit(build.assign(self.unpack_target(target),
-                                       fold(substitute(tangent, {Z: build.name(ident)}))))
+                self.emit(build.assign(self.unpack_target(target), self.unpacked(
+                    fold(substitute(tangent, {Z: build.name(ident)})))))
                 return
             self.emit(build.assign(target, primal))
             if tangent is not None:
-                self.emit(build.assign(self.unpack_target(target), fold(tangent)))
+                self.emit(build.assign(self.unpack_target(target), self.unpacked(fold(tangent))))
             return
         atom, tangent = self.emit_expr(value)
         self.emit(build.assign(target, atom))
         if tangent is not None:
-            self.emit(build.assign(self.unpack_target(target), tangent))
+            self.emit(build.assign(self.unpack_target(target), self.unpacked(tangent)))
         else:
             for leaf in _leaf_targets(target):
                 self.zero_tangent(leaf, leaf)
+
+    def unpacked(self, tangent):
+        """The tangent of an array being unpacked (``x, v = state``): in vector
+        mode along the value's first axis, not the K directions."""
+        return build.call("_rt.bsplit", [tangent]) if self.batched else tangent
 
     def unpack_target(self, target):
         if isinstance(target, (gast.Tuple, gast.List)):

@@ -313,8 +313,18 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.comment(original)
         if len(targets) > 1:  # a = b = value
             atom, tangent = self.emit_expr(stmt.value)
+            first = None  # the targets share one object, so they share one tangent
             for target in targets:
+                if first is not None and isinstance(target, gast.Name) \
+                        and self.active_name(target.id):
+                    self.emit(build.assign(target, build.clone(atom)))
+                    self.emit(build.assign(build.name(self.namer.tangent(target.id), True),
+                                           self.d(first)))
+                    continue
                 self.assign_atom(target, atom, tangent)
+                if first is None and isinstance(target, gast.Name) \
+                        and self.active_name(target.id):
+                    first = target.id
             return
         self.assign(targets[0], stmt.value)
 
