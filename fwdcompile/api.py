@@ -178,6 +178,8 @@ class ForwardGradient:
         wrt = self._wrt_for(arguments)
         tangent_values = _check_tangents(self.__qualname__, wrt, arguments, tangents)
         compiled = compiler.compile_jvp(self.__fwdcompile_function__, wrt, check=self.check)
+        if compiled.writes:
+            tangent_values = _separate([arguments[n] for n in wrt], tangent_values)
         tangent_kwargs = dict(zip(compiled.tangent_params, tangent_values))
         self._last = compiled
         if not kwargs and len(args) == len(self._params):
@@ -217,6 +219,8 @@ class ForwardGradient:
             k = t.shape[0]
             stacked.append(t)
         compiled = self._batched_variant(wrt)
+        if compiled is not None and compiled.writes:
+            stacked = list(_separate([arguments[n] for n in wrt], stacked))
         if compiled is None:  # the vector-mode transform declined: one JVP per direction
             results = [self.jvp(*args, tangents=tuple(_unbatch(t[i], arguments[n])
                                                       for t, n in zip(stacked, wrt)), **kwargs)
@@ -405,6 +409,8 @@ class ForwardGradient:
                     return None
             elif type(t) is not np.ndarray or t.shape != a.shape or t.dtype.kind not in "fc":
                 return None
+        if compiled.writes:
+            tangents = _separate([args[i] for i in checks], tangents)
         if compiled.positional_tangents:
             value, tangent = compiled.fn(*args, *tangents)
         else:
@@ -473,7 +479,8 @@ class ForwardGradient:
         k = int(directions)
         if k == 1:
             draws = [tuple(draw(shape, i) for i, shape in enumerate(shapes))]
-            value, slope = self.jvp(*args, tangents=draws[0], **kwargs)
+            given = _copies(draws[0]) if self._writes_into(wrt) else draws[0]
+            value, slope = self.jvp(*args, tangents=given, **kwargs)
             if type(value) is not float:
                 self._check_scalar_value(value)
             if type(slope) is float and combine == "mean":  # the common scalar case, directly
@@ -481,7 +488,8 @@ class ForwardGradient:
             slopes = [slope]
         else:  # vector mode: all K directional derivatives from one run
             stacked = tuple(draw((k,) + shape, i) for i, shape in enumerate(shapes))
-            value, slopes = self.jvp(*args, tangents=stacked, batched=True, **kwargs)
+            value, slopes = self.jvp(*args, tangents=_copies(stacked) if self._writes_into(wrt)
+                                     else stacked, batched=True, **kwargs)
             draws = [tuple(v[i] for v in stacked) for i in range(k)]
         self._check_scalar_value(value)
         slopes = [float(s) for s in np.reshape(slopes, -1)]
@@ -496,6 +504,17 @@ class ForwardGradient:
             g = sum(w * vs[p] for w, vs in zip(weights, draws))
             grads.append(float(g) if shape == () else np.asarray(g, dtype=dtypes[p] or float))
         return value, grads[0] if len(grads) == 1 else tuple(grads)
+
+    def _writes_into(self, wrt):
+        """Whether the function writes into a differentiated parameter; its JVP
+        then updates that parameter's tangent in place (as documented for
+        ``jvp``), so estimators must hand it copies of their directions."""
+        key = ("writes", tuple(wrt))
+        if key not in self._fast:
+            compiled = compiler.compile_jvp(self.__fwdcompile_function__, tuple(wrt),
+                                            check=self.check)
+            self._fast[key] = bool(set(compiled.writes) & set(wrt))
+        return self._fast[key]
 
     def _check_scalar_value(self, value):
         """forward_grad estimates the gradient of a real scalar function."""
@@ -582,6 +601,26 @@ def _scalar_entry(owner, generated, arity):
 
 def _unbatch(t, arg):
     return float(t) if np.ndim(arg) == 0 and isinstance(arg, float) else t
+
+
+def _separate(values, tangents):
+    """For a function writing into its parameters: one array passed as the
+    tangent of two parameters whose values are separate arrays is copied, so
+    that a write into one parameter's tangent does not reach the other's."""
+    out = list(tangents)
+    for j in range(len(out)):
+        for i in range(j):
+            if isinstance(out[i], np.ndarray) and isinstance(out[j], np.ndarray) \
+                    and np.may_share_memory(out[i], out[j]) \
+                    and not (isinstance(values[i], np.ndarray) and
+                             isinstance(values[j], np.ndarray) and
+                             np.may_share_memory(values[i], values[j])):
+                out[j] = out[j].copy()
+    return tuple(out)
+
+
+def _copies(tangents):
+    return tuple(t.copy() if isinstance(t, np.ndarray) else t for t in tangents)
 
 
 def _stack_tangents(tangents):

@@ -245,15 +245,19 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
         writer = csv.writer(log_file)
         if log_file.tell() == 0:
             writer.writerow(["step", "loss", "lr"])
+    # a loss writing into its parameters updates their tangents in place too:
+    # the directions the update uses must stay as drawn
+    writes = f._writes_into(tuple(f._params[:n]))
     try:
         for i in range(start, start + steps):
             v = _directions(rng, shapes, directions, distribution, v_out)
+            given = tuple(t.copy() for t in v) if writes else v
             if directions == 1:
                 loss, slope = f.jvp(*params, *args, tangents=tuple(
-                    float(t[0]) if isinstance(p, float) else t[0] for t, p in zip(v, params)))
+                    float(t[0]) if isinstance(p, float) else t[0] for t, p in zip(given, params)))
                 slopes = np.array([float(slope)])
             else:
-                loss, slopes = f.jvp(*params, *args, tangents=v, batched=True)
+                loss, slopes = f.jvp(*params, *args, tangents=given, batched=True)
                 slopes = np.asarray(slopes, dtype=float).reshape(-1)
             loss = float(loss)
             if not (math.isfinite(loss) and np.all(np.isfinite(slopes))):
