@@ -235,7 +235,8 @@ def _stores(draw, env, emit, fresh):
         nd = len(shp)
         names = env.names()
         src = draw(st.sampled_from(names))
-        expr = draw(st.sampled_from([src, _unary(draw, src), f"{src} * {draw(st.sampled_from(names))}"]))
+        other = draw(st.sampled_from(names))
+        expr = draw(st.sampled_from([src, _unary(draw, src), f"{src} * {other}"]))
         i0 = draw(st.integers(0, shp[0] - 1))
         i1 = draw(st.integers(0, shp[0] - 1))
         if nd == 2:

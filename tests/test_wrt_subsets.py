@@ -137,7 +137,7 @@ def _reference(case, args, active, tangents, batched):
         why = f"{type(exc).__name__}: {exc}"
         FALLBACK[(case.name, tuple(names[i] for i in active))] = why
         warnings.warn(f"{case.name}: dual-number reference unavailable ({why}); "
-                      "using the finite-difference oracle")
+                      "using the finite-difference oracle", stacklevel=2)
     if not batched:
         ref, _ = oracle.jvp_reference(case.fn, args, active, tangents, case.kwargs,
                                       complex_ok=case.complex_ok, scale=case.fd_scale)

@@ -4,7 +4,6 @@ buffer swaps, Newton iterations, option pricing, small mechanics problems
 with linear algebra, interpolation and quadrature."""
 
 import math
-from math import sqrt, exp, log
 
 import numpy as np
 
