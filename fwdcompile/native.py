@@ -99,7 +99,7 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck):
     except ImportError as exc:
         return Refusal(UnsupportedSyntax, f"the native backend needs llvmlite: {exc}")
     from .backends.llvm.catalogue import Namespace
-    compiled = compiler.compile_jvp(fn, wrt)
+    compiled = compiler.compile_jvp(fn, wrt, check=False)  # checks do not lower
     fdef = gast.parse(compiled.own_source).body[0]
     order = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
     type_of = dict(zip(params, types))
@@ -134,6 +134,9 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck):
             line = source.own_source.splitlines()[lineno - 1].strip()
             where = f" (generated code: `{line}`)"
             location = source.origins.get(lineno, {})
+        if not location:  # a fact about the whole function (a variable's types): its def
+            parsed = compiler.check(fn)
+            location = parsed.loc.of(parsed.node)
         return Refusal(UnsupportedSyntax, f"{qualname} cannot run on the native backend: "
                                           f"{exc}{where}", location)
     return kernel, order, compiled.tangent_params

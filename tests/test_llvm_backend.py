@@ -444,3 +444,43 @@ def test_math_floor_and_ceil_are_ints_as_in_python():
     assert native == forward_gradient(floor_index, wrt=("x",)).jvp(x, 2.5,
                                                                    tangents=(np.ones(5),))
     assert type(native[0][1]) is int
+
+
+def _drag_coefficient(re):
+    if re < 1.0:
+        return 24.0 / re
+    elif re < 1000.0:
+        return 24.0 / re * (1.0 + 0.15 * re ** 0.687)
+    else:
+        return 0.44
+
+
+def falling_drag(v):
+    return _drag_coefficient(v * 10.0) * v
+
+
+def mixed_ranks(x, gamma, beta):
+    h = x.copy()
+    h += beta
+    h *= gamma
+    return np.sum(np.tanh(h))
+
+
+def test_helper_returning_from_every_branch_runs_natively():
+    native = forward_gradient(falling_drag, backend="llvm")
+    python = forward_gradient(falling_drag)
+    for v in (0.05, 0.5, 500.5):
+        value, tangent = native.jvp(v, tangents=(1.0,))
+        assert (value, tangent) == pytest.approx(python.jvp(v, tangents=(1.0,)), rel=1e-12)
+        h = 1e-6
+        assert tangent == pytest.approx((falling_drag(v + h) - falling_drag(v - h)) / (2 * h),
+                                        rel=1e-6)
+
+
+def test_a_refusal_about_the_whole_function_points_at_its_definition():
+    f = forward_gradient(mixed_ranks, wrt=("beta",), backend="llvm")
+    with pytest.raises(UnsupportedSyntax) as info:
+        f.jvp(np.ones((3, 2)), np.ones(2), np.ones(2), tangents=(np.ones(2),))
+    error = info.value
+    assert error.filename.endswith("test_llvm_backend.py")
+    assert error.lineno == mixed_ranks.__code__.co_firstlineno and error.hint

@@ -161,7 +161,7 @@ class Transformer(AssignMixin, ExpressionMixin):
             if _is_docstring(stmt):
                 continue
             self.statement(stmt)
-        if not body or not isinstance(body[-1], gast.Return):
+        if not _always_returns(body):
             body.append(build.ret(build.tup([build.const(None), build.const(None)])))
             self.returns.append(None)
         args = build.clone(fdef.args)
@@ -518,6 +518,19 @@ class Transformer(AssignMixin, ExpressionMixin):
         raise self.error(UnsupportedSyntax, "this loop target is not supported", target,
                          hint="loop over names, e.g. `for i, x in enumerate(xs)`")
 
+
+
+def _always_returns(stmts):
+    """Whether every path through ``stmts`` ends in a return (if/elif/else
+    chains whose branches all return need no fall-through ``return None``)."""
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, gast.Return):
+        return True
+    if isinstance(last, gast.If):
+        return _always_returns(last.body) and _always_returns(last.orelse)
+    return False
 
 
 def transform(parsed, wrt, activity, expr_activity, helpers, name):

@@ -606,12 +606,16 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         b = self.builder
         then, other, after = (self.fn.append_basic_block(n) for n in ("then", "else", "endif"))
         b.cbranch(self.truth(stmt.test), then, other)
+        reached = False
         for block, body in ((then, stmt.body), (other, stmt.orelse)):
             b.position_at_end(block)
             self.block(body)
             if not b.block.is_terminated:
                 b.branch(after)
+                reached = True
         b.position_at_end(after)
+        if not reached:  # every branch returned: nothing follows the if
+            b.unreachable()
 
     def stmt_While(self, stmt):
         b = self.builder
