@@ -1015,7 +1015,7 @@ def _register():
              "transpose", "reshape", "ravel", "squeeze", "expand_dims", "broadcast_to", "flip",
              "fliplr", "flipud", "roll", "repeat", "tile", "moveaxis", "swapaxes", "rot90",
              "copy", "atleast_1d", "atleast_2d", "real", "take", "nansum", "split",
-             "array_split", "conj", "conjugate", "squeeze"]
+             "array_split", "conj", "conjugate", "squeeze", "take_along_axis"]
     for name in first:
         fn = getattr(np, name)
         H[fn] = (lambda fn: lambda *a, **k: _linear(fn, a, k, "first"))(fn)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
-from test_properties import (SETTINGS, _load, floats, loop_programs, programs,
+from test_properties import (EXAMPLES, SETTINGS, _load, floats, loop_programs, programs,
                              tangent_floats)
 
 pytest.importorskip("llvmlite")
@@ -62,7 +62,7 @@ def test_random_scalar_programs_agree(prog, xs, vs):
     _same_on_both_backends(source_fn, source_probe, tuple(xs[:nargs]), tuple(vs[:nargs]))
 
 
-@settings(SETTINGS, max_examples=150)  # array code has the most to get wrong natively
+@settings(SETTINGS, max_examples=3 * EXAMPLES)  # array code has the most to get wrong natively
 @given(prog=programs(arrays=True), seed=st.integers(0, 2 ** 32 - 1))
 def test_random_array_programs_agree(prog, seed):
     nargs, source_fn, source_probe = prog

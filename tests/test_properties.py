@@ -29,7 +29,9 @@ fwdcompile = pytest.importorskip("fwdcompile")
 
 # CI (CI=true) replays the same examples on every run, so a landing never
 # depends on luck; local runs draw new ones each time
-SETTINGS = settings(max_examples=50, deadline=None, derandomize=bool(os.environ.get("CI")),
+# FWDCOMPILE_PROPERTY_EXAMPLES=5000 for a thorough local run
+EXAMPLES = int(os.environ.get("FWDCOMPILE_PROPERTY_EXAMPLES", "50"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 _TMP = tempfile.mkdtemp(prefix="fwdcompile_props_")

@@ -40,7 +40,7 @@ from test_properties import _load
 fwdcompile = pytest.importorskip("fwdcompile")
 
 EXAMPLES = int(os.environ.get("FWDCOMPILE_PROPERTY_EXAMPLES", "40"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")),
                     report_multiple_bugs=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                            HealthCheck.data_too_large])
