@@ -341,6 +341,11 @@ def fit(d, z, copy=False):
     A scalar value is a copy (``y[2]``), so its tangent must not stay a view
     of another tangent (``d_y[:, 2]``) that a later store would change."""
     d = lift(d, z)
+    extra = d.ndim - 1 - np.ndim(z)
+    if extra > 0 and all(n == 1 for n in d.shape[1:1 + extra]):
+        # a stored value with leading unit axes (x[0:] = row of shape (1, n)):
+        # numpy's assignment drops them, and so does the tangent's
+        d = d.reshape(d.shape[:1] + d.shape[1 + extra:])
     shape = d.shape[:1] + np.shape(z)
     if d.shape == shape:
         if copy or (d.base is not None and not isinstance(z, np.ndarray)):

@@ -235,3 +235,14 @@ def test_scalars_stored_into_rows():
 
 def test_loop_element_then_store():
     check(loop_element_then_store, (np.random.default_rng(3).standard_normal(4),), ("x",))
+
+
+def row_into_vector(p, r):
+    t2 = p.reshape(1, -1) * 1.0
+    t5 = r.copy()
+    t5[0:] = np.sin(t2)   # numpy drops the leading unit axis of the value
+    return t5 * 2.0
+
+
+def test_a_stored_value_with_leading_unit_axes():
+    check(row_into_vector, (RNG.standard_normal(4), RNG.standard_normal(4)), ("p", "r"))
