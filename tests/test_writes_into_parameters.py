@@ -66,3 +66,32 @@ def test_one_array_as_two_tangents():
     V = np.ones((1, 2))
     np.testing.assert_allclose(
         f.jvp(a.copy(), b.copy(), tangents=(V, V), batched=True)[1], [10.0])
+
+
+def _adds_exp(u, v, s=2.0):
+    w = v + 0.0
+    u += np.exp(v)
+    return w * v + u, w * s
+
+
+def same_array_twice(a, b):
+    t0, t0b = _adds_exp(a, a)   # u and v are one array inside the helper
+    return t0 + b
+
+
+def test_a_helper_given_one_array_for_two_parameters():
+    """``w = v + 0.0`` is a new array, but its tangent was ``d_v`` itself, which
+    the caller's aliasing made ``d_u``: ``u += ...`` then changed ``d_w``."""
+    import oracle
+    a, b = np.array([0.3, -0.2, 0.1]), np.array([1.0, 0.5, -1.0])
+    da, db = np.array([1.0, -0.5, 0.25]), np.array([0.5, 0.5, 2.0])
+    for wrt, tangents, active in ((("a",), (da,), [0]), (("a", "b"), (da, db), [0, 1])):
+        expected = oracle.jvp_reference(same_array_twice, (a, b), active, tangents,
+                                        complex_ok=True)[0]
+        f = forward_gradient(same_array_twice, wrt=wrt)
+        _, tangent = f.jvp(a.copy(), b.copy(), tangents=tuple(t.copy() for t in tangents))
+        np.testing.assert_allclose(tangent, expected, rtol=1e-12)
+        _, batched = f.jvp(a.copy(), b.copy(), tangents=tuple(
+            np.stack([t * (j + 1) for j in range(3)]) for t in tangents), batched=True)
+        for j in range(3):
+            np.testing.assert_allclose(batched[j], (j + 1) * expected, rtol=1e-12)

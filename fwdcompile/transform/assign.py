@@ -149,8 +149,11 @@ class AssignMixin:
             target = _base(z) if isinstance(z, (gast.Name, gast.Subscript)) else None
             # a fresh primal (x + c) whose tangent would alias another array that
             # is written in place: copy, so the write stays private
-            private = source is not None and (self.written(source) or
-                                              (target is not None and self.written(target)))
+            # a parameter may be the same array as another one the function writes
+            # into (g(a, a) with u += ... inside g): its tangent too, so copy it
+            private = source is not None and (
+                self.written(source) or (target is not None and self.written(target))
+                or (source in self.parsed.params and bool(self.act.written_params)))
         if self.batched:
             if isinstance(tangent, gast.Call) and _is_rt_call(tangent, "fit") and not private:
                 return tangent
