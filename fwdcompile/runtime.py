@@ -122,14 +122,22 @@ def std_jvp(a, z, d_a, axis=None, ddof=0, keepdims=False):
 
     Over a single entry std is identically 0 (or NaN for ddof >= 1), so its
     tangent is 0 (NaN likewise).  At other points of zero variance (all entries
-    equal) std has no derivative (it is a norm at 0); the tangent is NaN
-    there, as in JAX, whose std is sqrt(var)."""
+    equal) std(a + t d) = |t| std(d): the derivative along ``d`` exists only
+    when ``d`` is constant along the axis too, and is 0 then (``p - p``);
+    otherwise the tangent is NaN (JAX, whose std is sqrt(var), gives NaN
+    there in every direction)."""
     a = np.asarray(a)
     d_var = var_jvp(a, d_a, axis=axis, ddof=ddof, keepdims=keepdims)
     if _reduced_count(a, axis) == 1:
         return d_var * z  # 0, or NaN where z is NaN (ddof >= 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return d_var / (2 * z)
+        out = d_var / (2 * z)
+    flat = np.asarray(z) == 0
+    if np.any(flat):
+        spread = np.var(np.broadcast_to(d_a, a.shape), axis=axis, keepdims=keepdims)
+        out = np.where(flat, np.where(spread == 0, 0.0, np.nan), out)
+        return out if np.ndim(out) else float(out)
+    return out
 
 
 def _norm_axes(x, axis):

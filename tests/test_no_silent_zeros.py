@@ -279,3 +279,29 @@ def test_a_string_or_set_of_a_value_used_as_a_number_is_a_located_error(fn):
     first = fn.__code__.co_firstlineno
     assert error.filename == inspect.getsourcefile(fn)
     assert first < error.lineno <= first + 3 and error.hint
+
+
+def std_of_a_constant(p, q):
+    t1 = p - p                      # identically zero: std is constant, derivative 0
+    return np.sum(np.std(t1, axis=0)) + np.std(q - q) + np.sum(q)
+
+
+def test_std_of_an_identically_zero_array_has_derivative_zero():
+    f = forward_gradient(std_of_a_constant)
+    p, q = np.ones((3, 2)), np.array([0.5, 1.0])
+    _, tangent = f.jvp(p, q, tangents=(np.arange(6.0).reshape(3, 2), np.array([1.0, -2.0])))
+    assert tangent == -1.0
+    _, batched = f.jvp(p, q, tangents=(np.ones((2, 3, 2)), np.ones((2, 2))), batched=True)
+    np.testing.assert_array_equal(batched, [2.0, 2.0])
+
+
+def std_at_a_kink(x):
+    return np.std(x)
+
+
+def test_std_where_all_entries_are_equal_is_nan_not_a_guess():
+    f = forward_gradient(std_at_a_kink)
+    _, tangent = f.jvp(np.ones(3), tangents=(np.array([1.0, 0.0, -1.0]),))
+    assert np.isnan(tangent)  # |t| std(d): no derivative along a non-constant d
+    _, tangent = f.jvp(np.ones(3), tangents=(np.ones(3),))
+    assert tangent == 0.0     # along a constant direction std stays 0
