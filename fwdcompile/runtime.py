@@ -40,6 +40,8 @@ def broadcast(d, z, copy=False):
     with only ``b`` differentiated), and every tangent has exactly its value's
     shape.  ``d`` itself comes back when the shapes already agree (a copy
     when ``copy``: the result is written in place later)."""
+    if type(z) is float:  # a Python float result: d is a scalar already
+        return d
     if isinstance(z, tuple):  # tuple-valued elementwise functions (divmod, modf)
         return tuple(broadcast(di, zi, copy) for di, zi in zip(d, z))
     shape = getattr(z, "shape", ())

@@ -27,6 +27,7 @@ from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRul
                               TemplateRule, tangent_or_zero, zero_like)
 from . import batch, build
 from .predicates import Z, _cheap, _has_tangent, _is_none, _is_number, _op_symbol, _pure_key
+from .scalars import scalar_expr
 
 
 # rules whose operands broadcast against each other (elementwise, linear maps
@@ -75,6 +76,8 @@ class ExpressionMixin:
             if _cheap(node):
                 return node, None
             ident = self.temp(node)
+            if scalar_expr(node, self.scalar_names, self.scope):  # math.sin(t) * 0.5
+                self.scalar_names.add(ident)
             self.emit(build.assign(build.name(ident, True), node))
             return build.name(ident), None
         if isinstance(node, gast.Name):
@@ -190,10 +193,10 @@ class ExpressionMixin:
         return False
 
     def holds_scalar(self, atom):
-        """A number, or a name that always holds one (transform/scalars.py)."""
+        """A number, or an expression that always gives one (transform/scalars.py)."""
         if _is_number(atom) or isinstance(atom, gast.Constant):
             return True
-        return isinstance(atom, gast.Name) and atom.id in self.scalar_names
+        return scalar_expr(atom, self.scalar_names, self.scope)
 
     def _compute(self, node):
         self.last_rule, self.last_receiver = None, False

@@ -60,7 +60,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.scope = parsed.scope
         self.wrt = list(wrt)
         self.act = activity
-        self.scalar_names = scalar_names(parsed)  # cannot broadcast a tangent
+        self.scalar_names = set(scalar_names(parsed))  # cannot broadcast a tangent
         self.last_rule = None  # the rule of the call being transformed
         self.last_receiver = False
         self.string_names = set()  # names holding strings made from differentiated values

@@ -3,8 +3,10 @@
 Contract: :func:`scalar_names` takes a parsed function and its scope and
 returns the local names every assignment of which gives a Python or numpy
 *scalar*: loop indices over ``range``, numbers, ``len``/``int``/``float``/
-``round``/``abs`` results, ``math.*`` results, ``.shape[i]``/``.size``/
-``.ndim``, numeric constants of modules (``math.pi``), and arithmetic on those.  The
+``round``/``abs`` results, ``math.*`` results, numeric constants of modules
+(``math.pi``), and arithmetic on those.  Attributes of the user's objects
+(``x.shape[0]``, ``cfg.size``) and module globals do not count: they are read
+at run time and could hold arrays.  The
 analysis is flow-insensitive (a name assigned an array anywhere is not a
 scalar) and conservative: parameters are never scalars here, since the same
 compiled code serves every argument type.
@@ -25,31 +27,26 @@ import numpy as np
 from . import build
 
 _SCALAR_BUILTINS = ("len", "int", "float", "round", "abs", "min", "max", "bool")
-_SCALAR_ATTRIBUTES = ("size", "ndim")
 
 
 def _is_number_object(value):
     return isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, np.ndarray)
 
 
-def _scalar_expr(node, names, scope):
+def scalar_expr(node, names, scope):
+    """Whether ``node`` always evaluates to a scalar, given the scalar ``names``."""
     if isinstance(node, gast.Constant):
         return isinstance(node.value, (int, float, complex, bool))
     if isinstance(node, gast.Name):
         # a module global read at run time may be rebound to an array later
         return node.id in names
     if isinstance(node, gast.Attribute):
-        if node.attr in _SCALAR_ATTRIBUTES:
-            return True
         base = scope.resolve(node.value)  # math.pi, np.pi: constants of modules
         return isinstance(base, types.ModuleType) and _is_number_object(scope.resolve(node))
     if isinstance(node, gast.UnaryOp):
-        return _scalar_expr(node.operand, names, scope)
+        return scalar_expr(node.operand, names, scope)
     if isinstance(node, gast.BinOp):
-        return _scalar_expr(node.left, names, scope) and _scalar_expr(node.right, names, scope)
-    if isinstance(node, gast.Subscript):  # x.shape[0]
-        return isinstance(node.value, gast.Attribute) and node.value.attr == "shape" \
-            and not isinstance(node.slice, (gast.Slice, gast.Tuple))
+        return scalar_expr(node.left, names, scope) and scalar_expr(node.right, names, scope)
     if isinstance(node, gast.Call):
         target = scope.resolve(node.func)
         module, name = getattr(target, "__module__", None), getattr(target, "__name__", None)
@@ -58,7 +55,7 @@ def _scalar_expr(node, names, scope):
         if module == "builtins" and name in _SCALAR_BUILTINS:
             # abs(a), min(a, b) of arrays are arrays
             return name not in ("abs", "min", "max") or \
-                all(_scalar_expr(a, names, scope) for a in node.args)
+                all(scalar_expr(a, names, scope) for a in node.args)
         return False
     return False
 
@@ -101,7 +98,7 @@ def scalar_names(parsed):
     while changed:  # drop names with an assignment not (yet) known to be scalar
         changed = False
         for name in sorted(names):
-            if not all(v is _RANGE or (v is not None and _scalar_expr(v, names, scope))
+            if not all(v is _RANGE or (v is not None and scalar_expr(v, names, scope))
                        for v in stores[name]):
                 names.discard(name)
                 changed = True
