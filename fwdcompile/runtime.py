@@ -339,6 +339,10 @@ def lift(d, z):
     a lower-rank value) broadcasts against values of ``z``'s rank."""
     d = np.asarray(d)
     missing = np.ndim(z) - (d.ndim - 1)
+    if missing < 0 and all(n == 1 for n in d.shape[1:1 - missing]):
+        # a stored value with leading unit axes (a[i, j] = t of shape (1, 1)):
+        # numpy's assignment drops them, and so does the tangent's
+        return d.reshape(d.shape[:1] + d.shape[1 - missing:])
     if missing <= 0:
         return d
     return d.reshape(d.shape[:1] + (1,) * missing + d.shape[1:])
@@ -350,12 +354,7 @@ def fit(d, z, copy=False):
     does; ``copy`` when the tangent must not share memory with another one.
     A scalar value is a copy (``y[2]``), so its tangent must not stay a view
     of another tangent (``d_y[:, 2]``) that a later store would change."""
-    d = lift(d, z)
-    extra = d.ndim - 1 - np.ndim(z)
-    if extra > 0 and all(n == 1 for n in d.shape[1:1 + extra]):
-        # a stored value with leading unit axes (x[0:] = row of shape (1, n)):
-        # numpy's assignment drops them, and so does the tangent's
-        d = d.reshape(d.shape[:1] + d.shape[1 + extra:])
+    d = lift(d, z)  # also drops a stored value's leading unit axes
     shape = d.shape[:1] + np.shape(z)
     if d.shape == shape:
         if copy or (d.base is not None and not isinstance(z, np.ndarray)):

@@ -233,6 +233,8 @@ def _stores(draw, env, emit, fresh):
     for _ in range(draw(st.integers(1, 5))):
         shp = env.shapes[y]
         nd = len(shp)
+        if nd == 0 or min(shp) < 1:  # nothing left to index into
+            break
         names = env.names()
         src = draw(st.sampled_from(names))
         other = draw(st.sampled_from(names))

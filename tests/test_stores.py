@@ -246,3 +246,14 @@ def row_into_vector(p, r):
 
 def test_a_stored_value_with_leading_unit_axes():
     check(row_into_vector, (RNG.standard_normal(4), RNG.standard_normal(4)), ("p", "r"))
+
+
+def unit_axes_into_fancy(q):
+    t1 = np.std(q, axis=None, keepdims=True)   # shape (1, 1)
+    t6 = q / 2.0
+    t6[[1, 0], [3, 2]] = t1                    # into a (2,) selection
+    return t6
+
+
+def test_a_value_with_unit_axes_stored_through_fancy_indices():
+    check(unit_axes_into_fancy, (RNG.standard_normal((3, 4)),), ("q",))
