@@ -384,6 +384,12 @@ class ExpressionMixin:
                 if any(isinstance(t, (list, tuple)) for t in d_bound.values()) \
                         and self.tangent_kind != "fallback":
                     self.tangent_kind = "fallback"
+            if self.batched and isinstance(rule, SelectRule) and \
+                    any(_has_tangent(d_bound.get(k)) for k in bound if k != KEYWORDS):
+                # max(x, y) with y data: y's zero tangent has K directions too
+                for k in bound:
+                    if k != KEYWORDS and d_bound.get(k) is None:
+                        d_bound[k] = self.zero(bound[k])
             fast = batch.batched_reduction(rule, bound, d_bound) if self.batched else None
             if fast is not None:
                 self.tangent_kind = "exact"
