@@ -29,6 +29,7 @@ from __future__ import annotations
 import gast
 
 from . import build
+from .scalars import names_holding
 
 
 class BatchUnsupported(Exception):
@@ -200,63 +201,9 @@ def is_int(node, ints):
 def int_names(fdef):
     """Local names that hold integers wherever they are bound: loop counters
     over ``range``, ``enumerate`` counters, ``n = len(x)``, ``i += 1``."""
-    bindings = {}
-    params = {a.id for a in fdef.args.args + fdef.args.kwonlyargs + fdef.args.posonlyargs}
-    for a in (fdef.args.vararg, fdef.args.kwarg):
-        if a is not None:
-            params.add(a.id)
-
-    def bind(name, value):
-        bindings.setdefault(name, []).append(value)
-
-    for node in build.walk(fdef):
-        if isinstance(node, gast.For):
-            it, target = node.iter, node.target
-            if isinstance(it, gast.Call) and isinstance(it.func, gast.Name):
-                if it.func.id == "range" and isinstance(target, gast.Name):
-                    bind(target.id, build.const(0))
-                    continue
-                if it.func.id == "enumerate" and isinstance(target, gast.Tuple) \
-                        and len(target.elts) == 2 and isinstance(target.elts[0], gast.Name):
-                    bind(target.elts[0].id, build.const(0))
-                    for name in _target_ids(target.elts[1]):
-                        bind(name, None)
-                    continue
-            for name in _target_ids(target):
-                bind(name, None)
-        elif isinstance(node, gast.Assign):
-            for target in node.targets:
-                if isinstance(target, gast.Name):
-                    bind(target.id, node.value)
-                else:
-                    for name in _target_ids(target):
-                        bind(name, None)
-        elif isinstance(node, (gast.AugAssign, gast.AnnAssign)):
-            if isinstance(node.target, gast.Name):
-                bind(node.target.id, node.value if isinstance(node, gast.AnnAssign) else
-                     gast.BinOp(left=node.target, op=node.op, right=node.value))
-        elif isinstance(node, (gast.comprehension, gast.withitem)):
-            for name in _target_ids(node.target if isinstance(node, gast.comprehension)
-                                    else node.optional_vars):
-                bind(name, None)
-        elif isinstance(node, gast.NamedExpr):
-            bind(node.target.id, None)
-    ints = {n for n, values in bindings.items() if n not in params}
-    changed = True
-    while changed:  # optimistic: i = 0 ... i += 1 holds integers
-        changed = False
-        for n in list(ints):
-            if not all(v is not None and is_int(v, ints) for v in bindings[n]):
-                ints.discard(n)
-                changed = True
-    return frozenset(ints)
-
-
-def _target_ids(target):
-    if target is None:
-        return []
-    return [n.id for n in build.walk(target) if isinstance(n, gast.Name)
-            and isinstance(n.ctx, gast.Store)]
+    params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs + fdef.args.posonlyargs]
+    params += [a.id for a in (fdef.args.vararg, fdef.args.kwarg) if a is not None]
+    return names_holding(fdef, params, is_int)
 
 
 # which rules keep their one-direction form under broadcasting

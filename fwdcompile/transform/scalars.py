@@ -11,6 +11,10 @@ analysis is flow-insensitive (a name assigned an array anywhere is not a
 scalar) and conservative: parameters are never scalars here, since the same
 compiled code serves every argument type.
 
+:func:`bindings` and :func:`names_holding` (every value bound to a name,
+and the largest set of names whose values all pass a test) also give vector
+mode its integer names (``batch.int_names``).
+
 The transform uses it to leave out ``_rt.broadcast`` where an inactive
 operand cannot widen the result (``x[i] + i``), keeping scalar code readable
 and fast; anything it cannot prove gets the run-time broadcast.
@@ -60,49 +64,78 @@ def scalar_expr(node, names, scope):
     return False
 
 
-def scalar_names(parsed):
-    """The local names that hold scalars wherever they are assigned."""
-    scope = parsed.scope
-    stores = {}  # name -> list of value expressions (None: unknown)
+COUNTER = object()  # bound by `for i in range(...)` or as enumerate's counter: an int
 
-    def record(target, value):
+
+def bindings(fdef, scope=None):
+    """``name -> [value, ...]``: every value bound to each local name anywhere
+    in ``fdef`` (flow-insensitive); ``COUNTER`` for a loop counter over
+    ``range`` or ``enumerate``, ``None`` where the value is unknown (tuple
+    targets, other loops, comprehensions, ``with``)."""
+    found = {}
+
+    def bind(target, value):
         if isinstance(target, gast.Name):
-            stores.setdefault(target.id, []).append(value)
-        elif isinstance(target, (gast.Tuple, gast.List)):
-            for elt in target.elts:
-                record(elt, None)
-        elif isinstance(target, gast.Starred):
-            record(target.value, None)
+            found.setdefault(target.id, []).append(value)
+        elif target is not None:
+            for sub in build.walk(target):
+                if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Store):
+                    found.setdefault(sub.id, []).append(None)
 
-    for node in build.walk(parsed.node):
-        if isinstance(node, (gast.Assign,)):
+    def is_builtin(func, builtin):
+        if scope is not None:
+            return scope.resolve(func) is builtin
+        return isinstance(func, gast.Name) and func.id == builtin.__name__
+
+    for node in build.walk(fdef):
+        if isinstance(node, gast.Assign):
             for target in node.targets:
-                record(target, node.value)
+                bind(target, node.value)
         elif isinstance(node, gast.AnnAssign):
-            record(node.target, node.value)
+            bind(node.target, node.value)
         elif isinstance(node, gast.AugAssign):
-            if isinstance(node.target, gast.Name):
-                stores.setdefault(node.target.id, []).append(
-                    gast.BinOp(left=node.target, op=node.op, right=node.value))
+            bind(node.target, gast.BinOp(left=node.target, op=node.op, right=node.value)
+                 if isinstance(node.target, gast.Name) else None)
         elif isinstance(node, gast.For):
-            is_range = isinstance(node.iter, gast.Call) and \
-                scope.resolve(node.iter.func) is range
-            record(node.target, _RANGE if is_range else None)
-        elif isinstance(node, (gast.With, gast.comprehension, gast.NamedExpr)):
-            for sub in build.walk(getattr(node, "target", None) or gast.Pass()):
-                if isinstance(sub, gast.Name):
-                    stores.setdefault(sub.id, []).append(None)
-    params = set(parsed.params)
-    names = {n for n in stores if n not in params}
+            it, target = node.iter, node.target
+            counted = isinstance(it, gast.Call)
+            if counted and is_builtin(it.func, range) and isinstance(target, gast.Name):
+                bind(target, COUNTER)
+            elif counted and is_builtin(it.func, enumerate) \
+                    and isinstance(target, gast.Tuple) and len(target.elts) == 2 \
+                    and isinstance(target.elts[0], gast.Name):
+                bind(target.elts[0], COUNTER)
+                bind(target.elts[1], None)
+            else:
+                bind(target, None)
+        elif isinstance(node, gast.comprehension):
+            bind(node.target, None)
+        elif isinstance(node, gast.withitem):
+            bind(node.optional_vars, None)
+        elif isinstance(node, gast.NamedExpr):
+            bind(node.target, None)
+    return found
+
+
+def names_holding(fdef, params, test, scope=None):
+    """The local names (never parameters) every value bound to which passes
+    ``test(value, names)`` given the names found so far: the largest such set,
+    so ``i = 0 ... i += 1`` qualifies."""
+    bound = bindings(fdef, scope)
+    names = {n for n in bound if n not in set(params)}
     changed = True
-    while changed:  # drop names with an assignment not (yet) known to be scalar
+    while changed:
         changed = False
         for name in sorted(names):
-            if not all(v is _RANGE or (v is not None and scalar_expr(v, names, scope))
-                       for v in stores[name]):
+            if not all(v is COUNTER or (v is not None and test(v, names))
+                       for v in bound[name]):
                 names.discard(name)
                 changed = True
     return frozenset(names)
 
 
-_RANGE = object()
+def scalar_names(parsed):
+    """The local names that hold scalars wherever they are assigned."""
+    scope = parsed.scope
+    return names_holding(parsed.node, parsed.params,
+                         lambda value, names: scalar_expr(value, names, scope), scope)
