@@ -288,12 +288,7 @@ def _select(values, tangents, largest):
     for k in range(1, len(values)):
         if (values[k] > values[best]) if largest else (values[k] < values[best]):
             best = k
-    d = tangents[best]
-    if isinstance(d, float) and d == 0.0:  # a constant won: zeros shaped like the others
-        for other in tangents:           # (K of them in vector mode)
-            if isinstance(other, np.ndarray):
-                return np.zeros(other.shape, dtype=np.result_type(other, np.float64))
-    return d
+    return tangents[best]
 
 
 def select_max(values, tangents):
