@@ -109,3 +109,14 @@ def call_arguments(call, scope):
     if isinstance(kind, UserCall) and kind.receiver is not None:
         args = [kind.receiver] + args
     return args, {k.arg: k.value for k in call.keywords if k.arg is not None}
+
+
+_DATA = (np.ndarray, np.generic, list, tuple, dict, str, bytes, int, float, complex)
+
+
+def is_index_object(node, scope):
+    """Whether ``node`` (a Subscript) indexes a global object that is not a
+    container of values: an index trick (``np.r_``) or a class."""
+    obj = scope.resolve(node.value)
+    return obj is not None and obj is not LOCAL and not isinstance(obj, _DATA) \
+        and hasattr(type(obj), "__getitem__")

@@ -3,41 +3,64 @@
 Every node the compiler creates goes through these helpers, so that a change
 in gast's node signatures (which killed Tangent when gast 0.3 replaced
 ``Num``/``Str`` by ``Constant``) is fixed in one place.
+
+Generated code reaches numpy, math and fwdcompile.runtime through the
+reserved aliases ``_np``, ``_math`` and ``_rt``.  The compiler always builds
+them in this canonical spelling, as Name nodes *marked* as aliases
+(:func:`alias`, and :func:`dotted` for a path that starts with one); a
+function whose own variables use one of these names gets them renamed at the
+end (:func:`alias_spelling`, :func:`fwdcompile.syntax.trees.spell_aliases`).
+Whether a name is an alias is read from the mark, never from the spelling,
+so no global state says how aliases are spelled.
 """
 
 from __future__ import annotations
 
 import gast
 
-import contextlib
-
 LOAD, STORE = gast.Load(), gast.Store()
 
-# How generated code spells numpy, math and fwdcompile.runtime.  Rules are
-# written with these names; a function whose own variables use one of them
-# gets different spellings for its generated code (see `aliases`).
-RESERVED = ("_np", "_math", "_rt")
-_ALIASES = {name: name for name in RESERVED}
+RESERVED = ("_np", "_math", "_rt")  # numpy, math, fwdcompile.runtime
+ALIAS = "fc_alias"  # the attribute marking a Name as a reserved alias: its canonical name
 
 
-@contextlib.contextmanager
-def aliases(mapping):
-    """Spell the reserved module aliases as ``mapping`` says while generating."""
-    saved = dict(_ALIASES)
-    _ALIASES.update(mapping)
-    try:
-        yield
-    finally:
-        _ALIASES.clear()
-        _ALIASES.update(saved)
+def alias(canonical):
+    """A Name reading the reserved alias ``canonical`` (``"_np"``), marked as one."""
+    node = name(canonical)
+    setattr(node, ALIAS, canonical)
+    return node
 
 
-def alias(name):
-    return _ALIASES.get(name, name)
+def alias_of(node):
+    """The canonical name of the reserved alias ``node`` reads, or None."""
+    return getattr(node, ALIAS, None) if type(node) is gast.Name else None
 
 
-def is_alias(ident):
-    return ident in _ALIASES.values()
+def mark_aliases(tree):
+    """Mark, in place, the Name nodes of ``tree`` spelled as a reserved alias
+    (for rule templates written as text, ``"_np.cos(x)"``).  Returns ``tree``."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if type(node) is gast.Name and node.id in RESERVED:
+            setattr(node, ALIAS, node.id)
+        for child in gast.iter_child_nodes(node):
+            stack.append(child)
+    return tree
+
+
+def alias_spelling(used):
+    """``{canonical: spelling}`` for a function whose own names are ``used``:
+    ``_np`` stays ``_np`` unless the function has a variable of that name,
+    then it becomes ``_np_2`` (or ``_np_3``, ...)."""
+    spelled = {}
+    for reserved in RESERVED:
+        spelled[reserved] = reserved
+        k = 1
+        while spelled[reserved] in used:  # the user's own variable is called _np
+            k += 1
+            spelled[reserved] = f"{reserved}_{k}"
+    return spelled
 
 
 def name(ident, store=False):
@@ -62,9 +85,10 @@ def attr(value, attribute):
 
 
 def dotted(path):
-    """``"_np.linalg.solve"`` -> nested Attribute nodes."""
+    """``"_np.linalg.solve"`` -> nested Attribute nodes (a reserved alias at
+    the head is marked as one)."""
     head, *rest = path.split(".")
-    node = name(alias(head))
+    node = alias(head) if head in RESERVED else name(head)
     for part in rest:
         node = attr(node, part)
     return node
@@ -121,100 +145,10 @@ def expr_stmt(value):
     return gast.Expr(value=value)
 
 
-_LOCATION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
-
-
-def clone(node):
-    """A deep copy of an AST (several times faster than copy.deepcopy)."""
-    if isinstance(node, list):
-        return [clone(n) for n in node]
-    if not isinstance(node, gast.AST):
-        return node  # str, int, float, None: immutable leaves
-    return copy_location(type(node)(**{f: clone(getattr(node, f, None))
-                                       for f in node._fields}), node)
-
-
-def copy_location(new, node):
-    """``new`` with ``node``'s line and column attributes, those it has."""
-    for attr in _LOCATION:
-        if hasattr(node, attr):
-            setattr(new, attr, getattr(node, attr))
-    return new
-
-
-def walk(node):
-    """Every node under ``node`` (itself included), in no particular order.
-    A plain stack over ``_fields``: several times faster than ``ast.walk``."""
-    out, stack = [], [node]
-    ast_type = gast.AST
-    pop, push, keep = stack.pop, stack.append, out.append
-    while stack:
-        n = pop()
-        keep(n)
-        for f in n._fields:
-            v = getattr(n, f, None)
-            if type(v) is list:
-                for x in v:  # a plain loop: a generator here cost a third of walk's time
-                    if isinstance(x, ast_type):
-                        push(x)
-            elif isinstance(v, ast_type):
-                push(v)
-    return out
-
-
-def structure(node):
-    """A hashable key equal for structurally identical expressions."""
-    if isinstance(node, list):
-        return tuple(structure(n) for n in node)
-    if not isinstance(node, gast.AST):
-        return node if not isinstance(node, float) or node == node else "nan"
-    return (type(node).__name__,) + tuple(
-        structure(getattr(node, f, None)) for f in node._fields if f != "ctx")
-
-
-def as_store(node):
-    """A copy of a target expression with Store context everywhere on its spine."""
-    node = clone(node)
-    _set_ctx(node, gast.Store())
-    return node
-
-
-def as_load(node):
-    node = clone(node)
-    _set_ctx(node, gast.Load())
-    return node
-
-
-def _set_ctx(node, ctx):
-    if isinstance(node, (gast.Name, gast.Attribute, gast.Subscript, gast.Starred)):
-        node.ctx = type(ctx)()
-    if isinstance(node, (gast.Tuple, gast.List)):
-        node.ctx = type(ctx)()
-        for elt in node.elts:
-            _set_ctx(elt, ctx)
-    elif isinstance(node, gast.Subscript):
-        pass  # the subscripted value itself is read, not stored
-
-
-def function_def(fname, params, body, kwonly=(), defaults=(), kw_defaults=None):
-    args = gast.arguments(args=[param(p) for p in params], posonlyargs=[], vararg=None,
-                          kwonlyargs=[param(p) for p in kwonly],
-                          kw_defaults=list(kw_defaults) if kw_defaults is not None
-                          else [None] * len(kwonly),
-                          kwarg=None, defaults=list(defaults))
-    return gast.FunctionDef(name=fname, args=args, body=list(body), decorator_list=[],
+def lambda_to_def(lam, fname, at=None):
+    """``def <fname>(<lam's parameters>): return <lam's body>``, located at
+    ``at`` (default: the lambda); the body is located at the lambda's body."""
+    body = gast.copy_location(gast.Return(value=lam.body), lam.body)
+    fdef = gast.FunctionDef(name=fname, args=lam.args, body=[body], decorator_list=[],
                             returns=None, type_comment=None, type_params=[])
-
-
-def module(body):
-    return gast.Module(body=list(body), type_ignores=[])
-
-
-def is_name(node, ident=None):
-    return isinstance(node, gast.Name) and (ident is None or node.id == ident)
-
-
-def is_const(node, value=None):
-    if not isinstance(node, gast.Constant):
-        return False
-    return value is None or (type(node.value) in (int, float) and node.value == value)
+    return gast.copy_location(fdef, lam if at is None else at)
