@@ -2,12 +2,13 @@
 
 Contract: plain functions over gast nodes, one implementation of each thing
 the compiler's passes ask of a tree: every node (:func:`walk`, or only a
-function's own with :func:`walk_own`), a copy (:func:`clone`), a structural
-key (:func:`structure`), name substitution (:func:`substitute`), whether a name is read (:func:`mentions`), the value
-of a numeric literal (:func:`constant_value`), assignment targets
-(:func:`base_name`, :func:`leaves`, :func:`as_store`, :func:`as_load`),
-calls of the reserved aliases (:func:`alias_call`) and their final spelling
-(:func:`spell_aliases`).  Nothing here knows about derivatives.
+function's own with :func:`walk_own`, :func:`local_stores`), a copy
+(:func:`clone`), a structural key (:func:`structure`), name substitution
+(:func:`substitute`), whether a name is read (:func:`mentions`), the value of
+a numeric literal (:func:`constant_value`, :func:`is_number`), assignment
+targets (:func:`base_name`, :func:`leaves`, :func:`as_store`,
+:func:`as_load`), calls of the reserved aliases (:func:`alias_call`) and their
+final spelling (:func:`spell_aliases`).  Nothing here knows about derivatives.
 """
 
 from __future__ import annotations

@@ -218,7 +218,8 @@ class AssignMixin:
                 t_targets.append(self.tangent_target(elt))
                 if tangent is not None:  # (K,) for a scalar stored into a row: (K, 1)
                     t_values.append(self.lift_into(tangent, elt))
-                elif isinstance(elt, gast.Subscript) or (trees.is_number(atom) and not self.batched):
+                elif isinstance(elt, gast.Subscript) or (trees.is_number(atom)
+                                                          and not self.batched):
                     t_values.append(nodes.const(0.0))
                 else:
                     t_values.append(self.zero(trees.as_load(elt)))
