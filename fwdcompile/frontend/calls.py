@@ -23,6 +23,7 @@ import gast
 import numpy as np
 
 from ..rules import lookup
+from .lift import NestedFunction
 from .parse import LOCAL
 
 # x.<method>(...) whose tangent is d_x.<method>(...)
@@ -70,7 +71,6 @@ def user_function(obj):
     inner = getattr(obj, "__fwdcompile_function__", None)
     if inner is not None:
         obj = inner
-    from .lift import NestedFunction
     if isinstance(obj, NestedFunction):
         return obj
     if not inspect.isfunction(obj):

@@ -153,11 +153,10 @@ def constant_value(node, kinds=(int, float)):
 
 
 def is_number(node):
-    """A numeric literal, ``3``, ``-2.5``, ``+1j`` (one sign at most)."""
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
+    """A numeric literal, ``3``, ``-2.5``, ``+1j``."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.UAdd):
         node = node.operand
-    return isinstance(node, gast.Constant) and isinstance(node.value, (int, float, complex)) \
-        and not isinstance(node.value, bool)
+    return constant_value(node, (int, float, complex)) is not None
 
 
 def substitute(node, mapping, copy=True):
