@@ -138,10 +138,24 @@ def test_the_syntax_foundation_imports_only_errors():
     assert not bad, "\n".join(bad)
 
 
-def test_the_graph_sees_relative_absolute_and_lazy_imports():
-    """The reader itself: known edges of each kind are found."""
+def test_the_reader_sees_every_kind_of_import(tmp_path):
+    modules = _modules()
+    path = tmp_path / "mod.py"
+    path.write_text("import fwdcompile.syntax.trees\n"
+                    "from fwdcompile.errors import UnsupportedSyntax\n"
+                    "from . import nodes\n"
+                    "from ..rules.registry import lookup\n"
+                    "def f():\n"
+                    "    from fwdcompile import runtime\n"
+                    "import numpy\n")
+    found = _imports("fwdcompile.syntax.mod", path, modules)
+    assert sorted(found) == [("fwdcompile.errors", 2), ("fwdcompile.rules.registry", 4),
+                             ("fwdcompile.runtime", 6), ("fwdcompile.syntax.nodes", 3),
+                             ("fwdcompile.syntax.trees", 1)]
     graph = import_graph()
-    assert "fwdcompile.syntax" in graph["fwdcompile.transform"]          # from ..syntax import
-    assert "fwdcompile.backends.llvm" in graph["fwdcompile.native"]      # inside a function
+    assert "fwdcompile.backends.llvm" in graph["fwdcompile.native"]  # imported inside functions
+
+
+def test_a_cycle_is_found():
     assert find_cycle({"a": {"b": []}, "b": {"c": []}, "c": {"a": []}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b": []}, "b": {}}) is None

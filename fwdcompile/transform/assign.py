@@ -14,8 +14,8 @@ import gast
 
 from ..errors import UnsupportedSyntax
 from ..frontend.activity import read_names
-from . import batch
 from ..syntax import nodes, trees
+from . import batch
 from .expressions import Joint, makes_string
 from .predicates import Z, _cheap
 from .simplify import fold

@@ -24,9 +24,9 @@ from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTION
 from ..rules import index_tricks, lookup
 from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRule, SelectRule,
                               TemplateRule, tangent_or_zero, zero_like)
-from . import batch
 from ..syntax import nodes, trees
 from ..syntax.source import expr_source
+from . import batch
 from .predicates import Z, _cheap, _has_tangent, _is_none, _op_symbol, _pure_key
 from .scalars import scalar_expr
 

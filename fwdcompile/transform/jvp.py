@@ -31,8 +31,8 @@ from ..frontend.activity import (iteration_pairs, loop_target_activity, target_n
                                  ufunc_at)
 from ..frontend.calls import Method, RuleCall, UserCall, classify_call
 from ..rules.registry import zero_like
-from . import batch
 from ..syntax import nodes, trees
+from . import batch
 from .assign import AssignMixin
 from .expressions import ExpressionMixin
 from .naming import Namer
