@@ -95,7 +95,7 @@ def structure(node):
         return node if not isinstance(node, float) or node == node else "nan"
     key = (type(node).__name__,) + tuple(
         structure(getattr(node, f, None)) for f in node._fields if f != "ctx")
-    return key + ("alias",) if alias_of(node) is not None else key
+    return key + ("alias",) if type(node) is gast.Name and hasattr(node, ALIAS) else key
 
 
 def as_store(node):
