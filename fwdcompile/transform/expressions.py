@@ -16,17 +16,18 @@ from dataclasses import dataclass
 
 import gast
 
-from ..codegen.unparse import expr_source
 from ..errors import NoDerivativeRule, UnsupportedSyntax
 from ..frontend.activity import float_dtype
 from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS,
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
-                              classify_call)
+                              classify_call, is_index_object)
 from ..rules import index_tricks, lookup
 from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRule, SelectRule,
                               TemplateRule, tangent_or_zero, zero_like)
-from . import batch, build
-from .predicates import Z, _cheap, _has_tangent, _is_none, _is_number, _op_symbol, _pure_key
+from ..syntax import nodes, trees
+from ..syntax.source import expr_source
+from . import batch
+from .predicates import Z, _cheap, _has_tangent, _is_none, _op_symbol, _pure_key
 from .scalars import scalar_expr
 
 
@@ -78,8 +79,8 @@ class ExpressionMixin:
             ident = self.temp(node)
             if scalar_expr(node, self.scalar_names, self.scope):  # math.sin(t) * 0.5
                 self.scalar_names.add(ident)
-            self.emit(build.assign(build.name(ident, True), node))
-            return build.name(ident), None
+            self.emit(nodes.assign(nodes.name(ident, True), node))
+            return nodes.name(ident), None
         if isinstance(node, gast.Name):
             if node.id in self.string_names:
                 raise self.error(UnsupportedSyntax, f"`{node.id}` is a string made from a "
@@ -95,37 +96,37 @@ class ExpressionMixin:
         key = _pure_key(node, self.scope)
         if key is not None and key in self.memo:
             atom, tangent = self.memo[key]
-            return build.clone(atom), build.clone(tangent)
+            return trees.clone(atom), trees.clone(tangent)
         if isinstance(node, gast.IfExp):
             ident = self.temp(node)
             self.temps.discard(ident)
             self.act.active.add(ident)
-            self.assign_ifexp(build.name(ident, True), node)
-            return build.name(ident), self.d(ident)
+            self.assign_ifexp(nodes.name(ident, True), node)
+            return nodes.name(ident), self.d(ident)
         op = self.compute(node)
         ident = self.temp(node if isinstance(op, Joint) else op[0])
-        target = build.name(ident, True)
+        target = nodes.name(ident, True)
         if isinstance(op, Joint):  # a tuple-valued helper gets a tuple tangent
             if isinstance(op.out_activity, tuple):
                 self.no_batch("tuple-valued tangents used as values")
             self.act.active.add(ident)
-            self.emit(build.assign(build.tup([target, self.d(ident)], store=True), op.call))
-            return self.remember(node, build.name(ident), self.d(ident))
+            self.emit(nodes.assign(nodes.tup([target, self.d(ident)], store=True), op.call))
+            return self.remember(node, nodes.name(ident), self.d(ident))
         primal, tangent = op
-        self.emit(build.assign(target, primal))
+        self.emit(nodes.assign(target, primal))
         if tangent is None:
-            return self.remember(node, build.name(ident), None)
+            return self.remember(node, nodes.name(ident), None)
         self.act.active.add(ident)
         d_ident = self.d(ident)
-        self.emit(build.assign(build.as_store(d_ident), self.finish(tangent, build.name(ident))))
-        return self.remember(node, build.name(ident), d_ident)
+        self.emit(nodes.assign(trees.as_store(d_ident), self.finish(tangent, nodes.name(ident))))
+        return self.remember(node, nodes.name(ident), d_ident)
 
     def remember(self, node, atom, tangent):
         """Within one statement, an identical pure sub-expression is computed once."""
         key = _pure_key(node, self.scope)
         if key is not None:
             self.memo[key] = (atom, tangent)
-        return build.clone(atom), build.clone(tangent)
+        return trees.clone(atom), trees.clone(tangent)
 
     def static(self, node):
         """An argument that carries no tangent, kept inline when cheap."""
@@ -135,12 +136,12 @@ class ExpressionMixin:
         if _cheap(node):
             return node
         ident = self.temp(node)
-        self.emit(build.assign(build.name(ident, True), node))
-        return build.name(ident)
+        self.emit(nodes.assign(nodes.name(ident, True), node))
+        return nodes.name(ident)
 
     def static_index(self, index):
         if isinstance(index, gast.Tuple):
-            return build.tup([self.static_index(e) for e in index.elts])
+            return nodes.tup([self.static_index(e) for e in index.elts])
         if isinstance(index, gast.Slice):
             return gast.Slice(*(None if p is None else self.static(p)
                                 for p in (index.lower, index.upper, index.step)))
@@ -155,10 +156,10 @@ class ExpressionMixin:
             return op
         primal, tangent = op
         if self.batched:
-            return primal, batch.batch_expression(tangent, self.tangent_kind, build.name(Z),
+            return primal, batch.batch_expression(tangent, self.tangent_kind, nodes.name(Z),
                                                   set(self.namer.tangents.values()))
         if self.may_broadcast(primal, tangent):
-            tangent = build.call("_rt.broadcast", [tangent, build.name(Z)])
+            tangent = nodes.call("_rt.broadcast", [tangent, nodes.name(Z)])
         return primal, tangent
 
     def may_broadcast(self, primal, tangent):
@@ -176,8 +177,8 @@ class ExpressionMixin:
                 operands.append(primal.func.value)
         else:
             return False
-        present = {build.structure(sub) for sub in build.walk(tangent)}
-        if build.structure(build.name(Z)) in present:
+        present = {trees.structure(sub) for sub in trees.walk(tangent)}
+        if trees.structure(nodes.name(Z)) in present:
             return False
         while any(isinstance(o, (gast.List, gast.Tuple)) for o in operands):  # [x, Y]
             operands = [e for o in operands for e in
@@ -186,15 +187,15 @@ class ExpressionMixin:
             if self.holds_scalar(operand):
                 continue
             if isinstance(operand, gast.Name) and operand.id in self.namer.tangents \
-                    and build.structure(self.d(operand.id)) in present:
+                    and trees.structure(self.d(operand.id)) in present:
                 continue
-            if build.structure(operand) not in present:
+            if trees.structure(operand) not in present:
                 return True
         return False
 
     def holds_scalar(self, atom):
         """A number, or an expression that always gives one (transform/scalars.py)."""
-        if _is_number(atom) or isinstance(atom, gast.Constant):
+        if trees.is_number(atom) or isinstance(atom, gast.Constant):
             return True
         return scalar_expr(atom, self.scalar_names, self.scope)
 
@@ -203,7 +204,7 @@ class ExpressionMixin:
         if isinstance(node, gast.BinOp) and not _formats_string(node):
             left, d_left = self.emit_expr(node.left)
             right, d_right = self.emit_expr(node.right)
-            primal = build.binop(left, node.op, right)
+            primal = nodes.binop(left, node.op, right)
             if self.batched and isinstance(node.op, gast.MatMult):
                 self.tangent_kind = "exact"
                 return primal, batch.matmul_terms(left, right, d_left, d_right)
@@ -213,14 +214,14 @@ class ExpressionMixin:
                 raise self.error(NoDerivativeRule, f"the operator `{_op_symbol(node.op)}` has "
                                  "no derivative rule", node)
             return primal, rule.jvp({"x": left, "y": right}, {"x": d_left, "y": d_right},
-                                    build.name(Z))
+                                    nodes.name(Z))
         if isinstance(node, gast.UnaryOp):
             operand, d_operand = self.emit_expr(node.operand)
             self.tangent_kind = "elementwise"
             rule = lookup(type(node.op))
             primal = gast.UnaryOp(op=node.op, operand=operand)
-            return primal, rule.jvp({"x": operand}, {"x": d_operand}, build.name(Z))
-        if isinstance(node, gast.Subscript) and index_tricks.is_index_object(node, self.scope):
+            return primal, rule.jvp({"x": operand}, {"x": d_operand}, nodes.name(Z))
+        if isinstance(node, gast.Subscript) and is_index_object(node, self.scope):
             return index_tricks.compute(self, node)  # np.r_[x, y], np.c_[...]
         if isinstance(node, gast.Subscript):
             value, d_value = self.emit_expr(node.value)
@@ -231,20 +232,20 @@ class ExpressionMixin:
             elif self.batched:
                 tangent = batch.subscript(d_value, index, node.slice, self.int_names)
             else:
-                tangent = build.subscript(d_value, build.clone(index))
-            return build.subscript(value, index), tangent
+                tangent = nodes.subscript(d_value, trees.clone(index))
+            return nodes.subscript(value, index), tangent
         if isinstance(node, gast.Attribute):
             value, d_value = self.emit_expr(node.value)
-            primal = build.attr(value, node.attr)
+            primal = nodes.attr(value, node.attr)
             if node.attr in NONDIFF_ATTRIBUTES or d_value is None:
                 return primal, None
             if node.attr in LINEAR_ATTRIBUTES:
                 self.tangent_kind = "exact"
                 if self.batched and node.attr == "T":
-                    return primal, build.call("_rt.btranspose", [d_value])
+                    return primal, nodes.call("_rt.btranspose", [d_value])
                 if self.batched and node.attr == "mT":
                     self.tangent_kind = "fallback"
-                return primal, build.attr(d_value, node.attr)
+                return primal, nodes.attr(d_value, node.attr)
             raise self.error(UnsupportedSyntax, f"the attribute `.{node.attr}` of a "
                              "differentiated value is not supported", node)
         if isinstance(node, (gast.List, gast.Tuple, gast.Dict)):
@@ -261,7 +262,7 @@ class ExpressionMixin:
             atoms, tangents = self.atoms(node.values)
             zeros = [t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)]
             return (gast.Dict(keys=keys, values=atoms),
-                    gast.Dict(keys=[build.clone(k) for k in keys], values=zeros))
+                    gast.Dict(keys=[trees.clone(k) for k in keys], values=zeros))
         if isinstance(node, gast.Call):
             return self.compute_call(node)
         if isinstance(node, gast.Set):
@@ -402,12 +403,12 @@ class ExpressionMixin:
                     if (d_bound.get(first) is not None or d_bound.get(second) is not None) \
                     else None
             else:
-                tangent = rule.jvp(bound, d_bound, build.name(Z))
+                tangent = rule.jvp(bound, d_bound, nodes.name(Z))
         if receiver is not None:
-            primal = build.call(build.attr(receiver[0], call.func.attr), args[1:],
+            primal = nodes.call(nodes.attr(receiver[0], call.func.attr), args[1:],
                                 list(keywords.items()))
         else:
-            primal = build.call(func, args, list(keywords.items()))
+            primal = nodes.call(func, args, list(keywords.items()))
         return primal, tangent
 
     def custom_call(self, call, rule, args, d_args, keywords, func, receiver):
@@ -418,10 +419,10 @@ class ExpressionMixin:
         self.namespace[ident] = rule.jvp_function
         if self.batched:
             tangents = [t if t is not None else self.zero(a) for a, t in zip(args, d_args)]
-            return Joint(build.call("_rt.custom_batched", [build.name(ident), build.tup(args),
-                                                           build.tup(tangents)]))
+            return Joint(nodes.call("_rt.custom_batched", [nodes.name(ident), nodes.tup(args),
+                                                           nodes.tup(tangents)]))
         tangents = [t if t is not None else zero_like(a) for a, t in zip(args, d_args)]
-        return Joint(build.call(ident, [build.tup(args), build.tup(tangents)]))
+        return Joint(nodes.call(ident, [nodes.tup(args), nodes.tup(tangents)]))
 
     def compute_method(self, call, kind):
         name = kind.name
@@ -430,7 +431,7 @@ class ExpressionMixin:
             rule = lookup(METHOD_FUNCTIONS[name])
             return self.apply_rule(call, rule, None, None, receiver=(receiver, d_receiver))
         args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=False)
-        primal = build.call(build.attr(receiver, name), args, list(keywords.items()))
+        primal = nodes.call(nodes.attr(receiver, name), args, list(keywords.items()))
         if any(t is not None for t in d_args + list(d_keywords.values())):
             raise self.error(NoDerivativeRule, f"the arguments of `.{name}()` cannot carry a "
                              "derivative", call)
@@ -440,23 +441,23 @@ class ExpressionMixin:
         if self.batched and name in ("sum", "mean") and d_receiver is not None \
                 and not args and set(keywords) <= {"axis", "keepdims"}:
             self.tangent_kind = "exact"
-            return primal, build.call("_rt.breduce", [build.dotted(f"_np.{name}"), d_receiver],
-                                      list(build.clone(keywords).items()))
+            return primal, nodes.call("_rt.breduce", [nodes.dotted(f"_np.{name}"), d_receiver],
+                                      list(trees.clone(keywords).items()))
         if self.batched and name in batch.RESHAPE_METHODS and not keywords \
                 and (name == "reshape") == bool(args):  # not x.ravel("F")
             self.tangent_kind = "exact"  # one reshape to (K,) + the value's shape
-            return primal, build.call("_rt.breshape", [d_receiver, build.name(Z)]
-                                      + ([build.const(True)] if name == "flatten" else []))
+            return primal, nodes.call("_rt.breshape", [d_receiver, nodes.name(Z)]
+                                      + ([nodes.const(True)] if name == "flatten" else []))
         if name == "get" and len(args) == 2:  # d.get(key, default): the default's tangent is 0
-            return primal, build.call(build.attr(d_receiver, name),
-                                      [build.clone(args[0]), zero_like(args[1])])
+            return primal, nodes.call(nodes.attr(d_receiver, name),
+                                      [trees.clone(args[0]), zero_like(args[1])])
         if name == "astype" and float_dtype(call, self.scope) is None:
             raise self.error(UnsupportedSyntax, "cannot tell whether this `.astype(...)` keeps "
                              "a floating dtype", call,
                              hint="write the dtype literally, e.g. x.astype(float)")
         if name in LINEAR_METHODS or name == "astype":
-            return primal, build.call(build.attr(d_receiver, name), build.clone(args),
-                                      list(build.clone(keywords).items()))
+            return primal, nodes.call(nodes.attr(d_receiver, name), trees.clone(args),
+                                      list(trees.clone(keywords).items()))
         raise self.error(NoDerivativeRule, f"the method `.{name}()` has no derivative rule",
                          call, hint="use the numpy function instead, e.g. np.sum(x), "
                                     "or register a rule with fwdcompile.custom_jvp")
@@ -486,4 +487,4 @@ class ExpressionMixin:
                                      "value", call, hint="pass that argument by name")
                 tangent = self.zero(bound.arguments[p])
             kw.append((tp, tangent))
-        return Joint(build.call(name, args, kw), out_activity)
+        return Joint(nodes.call(name, args, kw), out_activity)

@@ -36,7 +36,8 @@ from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
 from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, spelling, \
     constant_value, unknown_callee
-from .numpy_names import constant_int, constant_number
+from ...syntax import trees
+from .numpy_names import constant_int
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
 
@@ -254,7 +255,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         defaults.update({a.id: d for a, d in zip(fdef.args.kwonlyargs, fdef.args.kw_defaults)
                          if d is not None})
         for p in params:  # constant defaults (numbers, axes) are filled in
-            if p not in bound and constant_number(defaults.get(p)) is not None:
+            if p not in bound and trees.constant_value(defaults.get(p)) is not None:
                 bound[p] = defaults[p]
         missing = [p for p in params if p not in bound]
         if missing:
