@@ -31,7 +31,7 @@ import gast
 from llvmlite import ir
 
 from .array_types import ArrayTyping
-from .arrays import Arr, ArrayLowering, ArrayType
+from .arrays import Arr, ArrayLowering
 from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
 from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, spelling, \
@@ -39,8 +39,7 @@ from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, s
 from .numpy_names import constant_int, constant_number
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
-
-F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
+from .types import F64, F64P, I1, I64, I64P, VOID, ArrayType, ll
 
 # math operations (catalogue.py names): name -> LLVM intrinsic, or libm symbol -> arity
 _INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
@@ -102,8 +101,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                 ll_args += self.array_abi(t)
             else:
                 ll_args.append(self.ll(t))
-        ll_args += [F64.as_pointer(), I64.as_pointer()]
-        self.fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), ll_args),
+        ll_args += [F64P, I64P]
+        self.fn = ir.Function(self.module, ir.FunctionType(VOID, ll_args),
                               name=name or fdef.name)
         self.out, self.err = self.fn.args[-2], self.fn.args[-1]
         self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
@@ -124,9 +123,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.tangent_kinds = None  # the same per returned tangent
 
     # ------------------------------------------------------------ types
-    @staticmethod
-    def ll(t):
-        return {float: F64, int: I64, bool: I1}[t]
+    ll = staticmethod(ll)
 
     def infer_types(self):
         """One type per variable: int unless some assignment makes it float."""

@@ -14,8 +14,9 @@ from __future__ import annotations
 import gast
 from llvmlite import ir
 
-from .arrays import F64, I64, Lazy
+from .arrays import Lazy
 from .errors import EMPTY, LoweringError
+from .types import F64, I64
 
 
 class ReductionLowering:
