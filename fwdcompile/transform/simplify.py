@@ -350,7 +350,7 @@ def _writes(stmt, is_pure_call):
 
 
 def _writes_in_place(call):
-    """``_rt.inplace_add(d, v, x)`` and friends update ``d`` in place."""
+    """``_rt.inplace_batched_add(d, v, x)`` and friends (vector mode) update ``d`` in place."""
     return isinstance(call.func, gast.Attribute) and call.func.attr.startswith("inplace_")
 
 

@@ -1,0 +1,43 @@
+"""Which runtime helpers the native backend implements in LLVM IR.
+
+Contract: a helper decorated with :func:`lowered_natively` has a second
+implementation, in IR, in the native backend (backends/llvm: lower.py,
+elementwise.py, reductions.py, arrays.py), under the operation name the
+decorator gives (the helper's own name unless said otherwise).  :data:`NATIVE`
+maps each such helper *function* to a :class:`Lowering`; it is the only list
+of them: the native backend's catalogue (backends/llvm/catalogue.py) is
+derived from it, so a call to ``_rt.pow_dx`` lowers because ``pow_dx`` is
+declared here, and ``tests/test_native_runtime_pairs.py`` runs every entry
+through both implementations at random points of its ``domain`` and compares.
+A helper without the decorator never lowers (the native backend refuses the
+call, and the API falls back to Python or reports it).
+
+This module imports nothing: the runtime stays importable without llvmlite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCALARS, ARRAYS, BOTH = "scalars", "arrays", "scalars and arrays"
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """The IR twin of a runtime helper: the operation name the native backend
+    emits for it, and the values it lowers for (:data:`SCALARS`,
+    :data:`ARRAYS` or :data:`BOTH`; other calls are refused at compile time)."""
+    op: str
+    domain: str
+
+
+NATIVE: dict = {}  # helper function -> Lowering
+
+
+def lowered_natively(domain, op=None):
+    """Declare that the native backend implements the decorated helper in IR
+    as operation ``op`` (default: the helper's name) for ``domain``."""
+    def declare(fn):
+        NATIVE[fn] = Lowering(op or fn.__name__, domain)
+        return fn
+    return declare
