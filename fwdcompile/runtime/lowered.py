@@ -26,18 +26,28 @@ SCALARS, ARRAYS, BOTH = "scalars", "arrays", "scalars and arrays"
 class Lowering:
     """The IR twin of a runtime helper: the operation name the native backend
     emits for it, and the values it lowers for (:data:`SCALARS`,
-    :data:`ARRAYS` or :data:`BOTH`; other calls are refused at compile time)."""
+    :data:`ARRAYS` or :data:`BOTH`; other calls are refused at compile time).
+
+    ``number``: where one implementation serves both backends, a plain
+    function of numbers whose body is one ``return <expression>`` written in
+    code the native backend lowers (arithmetic, comparisons, conditional
+    expressions, ``math``/numpy functions of numbers).  The helper calls it
+    for numbers, and the native backend lowers a call to the helper by
+    lowering that expression (lower.py, ``inline_number``): no IR written by
+    hand, so nothing to keep in step."""
     op: str
     domain: str
+    number: object = None
 
 
 NATIVE: dict = {}  # helper function -> Lowering
 
 
-def lowered_natively(domain, op=None):
-    """Declare that the native backend implements the decorated helper in IR
-    as operation ``op`` (default: the helper's name) for ``domain``."""
+def lowered_natively(domain, op=None, number=None):
+    """Declare that the native backend implements the decorated helper for
+    ``domain``: as operation ``op`` (default: the helper's name) written in
+    IR, or, given ``number``, by lowering that function's expression."""
     def declare(fn):
-        NATIVE[fn] = Lowering(op or fn.__name__, domain)
+        NATIVE[fn] = Lowering(op or fn.__name__, domain, number)
         return fn
     return declare

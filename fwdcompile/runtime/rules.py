@@ -229,28 +229,35 @@ def digamma(x):
     return result + math.log(x) - 0.5 * inv - series
 
 
-@lowered_natively(SCALARS)  # lower.py: a select on y == 0
+def pow_dx_number(x, y):
+    """pow_dx of numbers; also what the native backend lowers (one expression)."""
+    return 0.0 if y == 0 else y * x ** (y - 1)
+
+
+@lowered_natively(SCALARS, number=pow_dx_number)
 def pow_dx(x, y):
     """d(x ** y)/dx = y * x ** (y - 1), and exactly 0 where y == 0."""
     if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
         with np.errstate(divide="ignore", invalid="ignore"):
             out = y * np.power(x, y - 1)
         return np.where(np.asarray(y) == 0, 0.0, out)
-    if y == 0:
-        return 0.0
-    return y * x ** (y - 1)
+    return pow_dx_number(x, y)
 
 
-@lowered_natively(SCALARS)  # lower.py: a select on x == 0
+def pow_dy_number(x, z):
+    """pow_dy of numbers (z = x ** y); also what the native backend lowers.
+    ``np.log`` of a negative number is NaN where ``math.log`` would raise."""
+    return 0.0 if x == 0 else (z * math.log(x) if x > 0 else z * np.log(x))
+
+
+@lowered_natively(SCALARS, number=pow_dy_number)
 def pow_dy(x, z):
     """d(x ** y)/dy = x ** y * log(x), and exactly 0 where x == 0."""
     if isinstance(x, np.ndarray) or isinstance(z, np.ndarray):
         with np.errstate(divide="ignore", invalid="ignore"):
             out = z * np.log(x)
         return np.where(np.asarray(x) == 0, 0.0, out)
-    if x == 0:
-        return 0.0
-    return z * math.log(x) if x > 0 else z * np.log(x)
+    return pow_dy_number(x, z)
 
 
 def _select(values, tangents, largest):

@@ -45,6 +45,7 @@ class Native:
     name: str
     origin: str
     returns_int: bool = False
+    number: object = None  # a runtime helper's one-expression twin (runtime/lowered.py)
 
 
 class _ByIdentity:
@@ -66,8 +67,8 @@ class _ByIdentity:
 CATALOGUE = _ByIdentity()
 
 
-def _add(obj, name, origin, returns_int=False):
-    CATALOGUE.add(obj, Native(name, origin, returns_int))
+def _add(obj, name, origin, returns_int=False, number=None):
+    CATALOGUE.add(obj, Native(name, origin, returns_int, number))
 
 
 # the math functions lower.py emits as an LLVM intrinsic or a libm call
@@ -93,7 +94,7 @@ _add(np.linalg.norm, "norm", NUMPY)
 # runtime helpers with an IR twin: declared once, on the helper itself
 # (``@lowered_natively`` in fwdcompile/runtime; listed in runtime.NATIVE)
 for _helper, _lowering in runtime.NATIVE.items():
-    _add(_helper, _lowering.op, RUNTIME)
+    _add(_helper, _lowering.op, RUNTIME, number=_lowering.number)
 
 
 def lookup(obj):

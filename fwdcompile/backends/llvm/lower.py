@@ -26,6 +26,10 @@ inf/NaN as in numpy.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
+import inspect
+import textwrap
 
 import gast
 from llvmlite import ir
@@ -80,6 +84,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.helpers = helpers or {}
         self.namespace = namespace or Namespace()
         self.targets = {}  # id(call) -> (call, what it calls), see call_target
+        self.inlined_numbers = []  # expressions lowered from the runtime (inline_number)
         self.cache = cache if cache is not None else {}  # (helper, types) -> lowered helper
         self.module = module or ir.Module(name=f"fwdcompile_{fdef.name}")
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
@@ -942,6 +947,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         if node.keywords:
             raise LoweringError("keyword arguments do not lower", node)
         args = [self.expr(a) for a in node.args]
+        if target.number is not None:  # _rt.pow_dx: the runtime's own expression
+            return self.convert(self.inline_number(target.number, args, node),
+                                self.expr_type(node))
         b = self.builder
         if name == "float":
             return self.convert(args[0], float)
@@ -971,22 +979,38 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                     b.icmp_signed(symbol, a, out)
                 out = b.select(better, a, out)
             return out
-        if name == "pow_dx":  # y * x ** (y - 1), and 0 where y == 0
-            x, y = (self.convert(a, float) for a in args)
-            value = b.fmul(y, self.call_math("pow", [x, b.fsub(y, ir.Constant(F64, 1.0))]))
-            return b.select(b.fcmp_ordered("==", y, ir.Constant(F64, 0.0)),
-                            ir.Constant(F64, 0.0), value)
-        if name == "pow_dy":  # z * log(x), and 0 where x == 0
-            x, z = (self.convert(a, float) for a in args)
-            value = b.fmul(z, self.call_math("log", [x]))
-            return b.select(b.fcmp_ordered("==", x, ir.Constant(F64, 0.0)),
-                            ir.Constant(F64, 0.0), value)
         if target.returns_int and len(args) == 1:  # math.floor/ceil/trunc return ints
             return self.convert(self.call_math(name, [self.convert(args[0], float)]), int)
         if name in _INTRINSICS or name in _LIBM:
             return self.call_math(name, [self.convert(a, float) for a in args])
         raise LoweringError(f"the call to `{spelling(node.func)}` does not lower to native "
                             "code", node)
+
+    def inline_number(self, fn, args, node):
+        """The value of ``fn(*args)`` for a runtime helper's number twin ``fn``
+        (runtime/lowered.py: one ``return <expression>``), lowered from its
+        source: each argument, already computed, is bound to a fresh local
+        named ``<fn>.<parameter>`` (no user name has a dot), and the other
+        names of the expression resolve where ``fn`` is defined."""
+        params, expression = _number_expression(fn)
+        if len(args) != len(params):
+            raise LoweringError(f"`{spelling(node.func)}` with {len(args)} arguments does not "
+                                "lower", node)
+        names = {p: f"{fn.__name__}.{p}.{len(self.inlined_numbers)}" for p in params}
+        for p, value in zip(params, args):
+            self.types[names[p]] = {F64: float, I64: int, I1: bool}[value.type]
+            self.store(names[p], value)
+        self.local_names |= set(names.values())
+        body = copy.deepcopy(expression)  # fresh nodes: types and targets are kept per node
+        for n in gast.walk(body):
+            if isinstance(n, gast.Name) and n.id in names:
+                n.id = names[n.id]
+        self.inlined_numbers.append(body)  # alive as long as the caches keyed by id(node)
+        outer, self.namespace = self.namespace, Namespace.of(fn)
+        try:
+            return self.expr(body)
+        finally:
+            self.namespace = outer
 
     def call_math(self, name, args):
         arity = 2 if name in ("pow", "copysign") else _LIBM.get(name, 1)
@@ -1002,6 +1026,20 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             fn = self.module.globals.get(name) or ir.Function(
                 self.module, ir.FunctionType(F64, [F64] * len(args)), name=name)
         return self.builder.call(fn, args)
+
+
+@functools.lru_cache(maxsize=None)
+def _number_expression(fn):
+    """(parameter names, the gast expression ``fn`` returns) for a number twin."""
+    try:
+        fdef = gast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    except (OSError, TypeError) as exc:  # installed without its sources
+        raise LoweringError(f"the source of {fn.__name__} is not available") from exc
+    body = [stmt for stmt in fdef.body
+            if not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant))]
+    if len(body) != 1 or not isinstance(body[0], gast.Return) or body[0].value is None:
+        raise LoweringError(f"{fn.__name__} is not one `return <expression>`")
+    return tuple(a.id for a in fdef.args.args), body[0].value
 
 
 def lower(fdef, arg_types, helpers=None, boundscheck=True, namespace=None, label=None):
