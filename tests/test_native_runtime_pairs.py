@@ -61,22 +61,19 @@ def _base_and_power(rng):
     return points + [(0.0, 0.0), (0.0, 1.0), (1.0, 3.0), (-0.0, 2.0), (np.nan, 1.0)]
 
 
-def _vectors(rng, n=None):
-    """Vectors with ties: entries are small integers, so the maximum repeats."""
-    out = []
-    for _ in range(N_ARRAY_POINTS):
-        size = n or int(rng.integers(1, 9))
-        out.append(rng.integers(-3, 4, size).astype(float))
-    out.append(np.array([np.nan, 1.0, 2.0]))
-    return out
+def _arrays(rng, ndim):
+    """Arrays of ``ndim`` dimensions with ties (small integer entries, so the
+    maximum repeats), and a vector holding NaN."""
+    out = [rng.integers(-3, 4, tuple(int(s) for s in rng.integers(1, 7, ndim))).astype(float)
+           for _ in range(N_ARRAY_POINTS)]
+    return out + ([np.array([np.nan, 1.0, 2.0])] if ndim == 1 else [])
 
 
-def _matrices(rng):
-    out = []
-    for _ in range(N_ARRAY_POINTS):
-        shape = tuple(int(s) for s in rng.integers(1, 6, 2))
-        out.append(rng.integers(-2, 3, shape).astype(float))
-    return out
+def _by_rank(rng, source, n_args):
+    """(kernel of ``source`` taking ``n_args`` arrays, arrays to call it at),
+    for vectors and for matrices."""
+    for t in (A1, A2):
+        yield _kernel(source, (t,) * n_args), _arrays(rng, t.ndim)
 
 
 # ------------------------------------------------------------------ the cases
@@ -88,6 +85,12 @@ def case_pow_dx(rng):
     """, (float, float))
     for x, y in _positive_and_exponent(rng):
         _same(k(x, y)[1], runtime.pow_dx(x, y))
+    k = _kernel("""
+        def k(x, n):
+            return (x, _rt.pow_dx(x, n))
+    """, (float, int))  # an int exponent stays an int inside the expression
+    for x, n in [(x, int(y)) for x, y in _positive_and_exponent(rng) if y == int(y)]:
+        _same(k(x, n)[1], runtime.pow_dx(x, n))
 
 
 def case_pow_dy(rng):
@@ -107,12 +110,11 @@ def case_zeros_like(rng):
     """, (float,))
     for x in rng.normal(size=20):
         assert scalar(x)[1] == runtime.zeros_like(x) == 0.0
-    for t, arrays in ((A1, _vectors(rng)), (A2, _matrices(rng))):
-        k = _kernel("""
+    for k, arrays in _by_rank(rng, """
             def k(a):
                 d_a = _rt.zeros_like(a)  # as generated code spells it: a statement of its own
                 return (a, d_a)
-        """, (t,))
+            """, 1):
         for a in arrays:
             _same(k(a)[1], runtime.zeros_like(a))
 
@@ -124,11 +126,10 @@ def case_copy(rng):
     """, (float,))
     for x in rng.normal(size=20):
         assert scalar(x)[1] == runtime.copy(x) == x
-    for t, arrays in ((A1, _vectors(rng)), (A2, _matrices(rng))):
-        k = _kernel("""
+    for k, arrays in _by_rank(rng, """
             def k(a, d):
                 return (a, _rt.copy(d))
-        """, (t, t))
+            """, 2):
         for a in arrays:
             d = rng.normal(size=a.shape)
             out = k(a, d)[1]
@@ -161,24 +162,16 @@ def case_broadcast(rng):
 
 def case_max_jvp(rng):
     for reduce in ("max", "min"):
-        k = _kernel(f"""
-            def k(a, d):
-                z = _np.{reduce}(a)
-                return (z, _rt.max_jvp(a, z, d))
-        """, (A1, A1))
-        for a in _vectors(rng):
-            d = rng.normal(size=a.shape)
-            z = getattr(np, reduce)(a)
-            with np.errstate(invalid="ignore"):  # a NaN maximum: no tie, 0 / 0
-                _same(k(a, d)[1], runtime.max_jvp(a, z, d))
-        k = _kernel(f"""
-            def k(a, d):
-                z = _np.{reduce}(a)
-                return (z, _rt.max_jvp(a, z, d))
-        """, (A2, A2))
-        for a in _matrices(rng):
-            d = rng.normal(size=a.shape)
-            _same(k(a, d)[1], runtime.max_jvp(a, getattr(np, reduce)(a), d))
+        for k, arrays in _by_rank(rng, f"""
+                def k(a, d):
+                    z = _np.{reduce}(a)
+                    return (z, _rt.max_jvp(a, z, d))
+                """, 2):
+            for a in arrays:
+                d = rng.normal(size=a.shape)
+                z = getattr(np, reduce)(a)
+                with np.errstate(invalid="ignore"):  # a NaN maximum: no tie, 0 / 0
+                    _same(k(a, d)[1], runtime.max_jvp(a, z, d))
     for axis in (0, 1):
         for keepdims in (False, True):
             k = _kernel(f"""
@@ -186,20 +179,19 @@ def case_max_jvp(rng):
                     z = _np.max(a, axis={axis}, keepdims={keepdims})
                     return (z, _rt.max_jvp(a, z, d, axis={axis}, keepdims={keepdims}))
             """, (A2, A2))
-            for a in _matrices(rng):
+            for a in _arrays(rng, 2):
                 d = rng.normal(size=a.shape)
                 z = np.max(a, axis=axis, keepdims=keepdims)
                 _same(k(a, d)[1], runtime.max_jvp(a, z, d, axis=axis, keepdims=keepdims))
 
 
 def case_norm_jvp(rng):
-    for t, arrays in ((A1, _vectors(rng)), (A2, _matrices(rng))):
-        k = _kernel("""
+    for k, arrays in _by_rank(rng, """
             def k(x, d):
                 z = _np.linalg.norm(x)
                 return (z, _rt.norm_jvp(x, z, d))
-        """, (t, t))
-        for x in arrays + [np.zeros((2,) * t.ndim)]:  # 0 / 0: NaN in both
+            """, 2):
+        for x in arrays + [np.zeros(arrays[0].ndim * (2,))]:  # 0 / 0: NaN in both
             d = rng.normal(size=x.shape)
             with np.errstate(invalid="ignore"):
                 _same(k(x, d)[1], runtime.norm_jvp(x, np.linalg.norm(x), d))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rules import _expand
+from .rules import ties
 
 
 def batch_size(*tangents):
@@ -176,10 +176,8 @@ def breduce(fn, d, axis=None, keepdims=False):
 
 def bmax_jvp(a, z, d, axis=None, keepdims=False):
     """max_jvp for K-direction tangents: the tie mask is computed once."""
-    a = np.asarray(a)
-    mask = a == _expand(z, a, axis, keepdims)
-    count = np.sum(mask, axis=axis, keepdims=keepdims)
-    axes = _shift_axis(axis, a.ndim)
+    mask, count = ties(a, z, axis, keepdims)
+    axes = _shift_axis(axis, mask.ndim)
     return np.sum(np.where(mask, d, 0.0), axis=axes, keepdims=keepdims) / count
 
 

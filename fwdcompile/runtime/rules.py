@@ -30,10 +30,16 @@ def _expand(z, a, axis, keepdims):
 def max_jvp(a, z, d_a, axis=None, keepdims=False):
     """Tangent of max/min reductions: the mean of the tangents at the extremal
     entries, so ties split the derivative evenly (as JAX does)."""
+    mask, count = ties(a, z, axis, keepdims)
+    return np.sum(np.where(mask, d_a, 0.0), axis=axis, keepdims=keepdims) / count
+
+
+def ties(a, z, axis, keepdims):
+    """Where ``a`` equals its reduction ``z`` (a max or a min along ``axis``),
+    and how many entries tie for each result."""
     a = np.asarray(a)
     mask = a == _expand(z, a, axis, keepdims)
-    count = np.sum(mask, axis=axis, keepdims=keepdims)
-    return np.sum(np.where(mask, d_a, 0.0), axis=axis, keepdims=keepdims) / count
+    return mask, np.sum(mask, axis=axis, keepdims=keepdims)
 
 
 def prod_jvp(a, d_a, axis=None, keepdims=False):

@@ -1,21 +1,30 @@
-"""Lower a generated scalar JVP function to LLVM IR.
+"""Lower a generated JVP function (scalars, arrays, control flow) to LLVM IR.
 
 Contract: :func:`lower` takes the gast ``FunctionDef`` the Python backend
-generated (``f_jvp(args..., d_args...)`` returning ``(value, tangent)``) and
-the types of its parameters (``float``, ``int`` or ``bool``), and returns an
-``llvmlite.ir.Module`` with one function
-``void <name>(<args as double/i64/i1>, double* out, i64* err)`` that writes
-the value and the tangent (each a float or a tuple of floats) into ``out``
-and sets ``*err`` to 1 after an integer division by zero.
+generated (``f_jvp(args..., d_args...)`` returning ``(value, tangent)``,
+each a number, an array or a tuple of them) and the types of its parameters
+(``float``, ``int``, ``bool``, or :class:`~.types.ArrayType` for float64 and
+int64 arrays of 1 and 2 dimensions), and returns an ``llvmlite.ir.Module``
+holding ``void <name>(<args>, double* out, i64* err)`` (plus the helpers it
+calls, lowered into the same module).  A number argument is a ``double``,
+``i64`` or ``i1``; an array is ``double* data, i64 n0[, i64 n1]``, C-contiguous
+(arrays.py).  Results are written into ``out``: one slot per number, six per
+array (its memory block, data pointer, shape and strides; jit.py copies it
+out and frees the block).  ``err`` is a bit field (errors.py: integer
+division by zero, index out of bounds, shape mismatch, empty reduction,
+int64 overflow, zero range step): the kernel sets a bit and leaves by its
+single exit, and the caller raises the exception Python would have raised.
 
-The subset is scalar code: arithmetic, comparisons, ``and``/``or``/``not``,
-conditional expressions, ``if``/``while``/``for ... in range``, ``break``,
-``continue``, ``return``, ``math`` functions, ``abs``/``min``/``max``/
-``float``/``int``, and the runtime helpers scalar rules emit
-(``_rt.pow_dx``, ``_rt.pow_dy``, ``_np.sign``, ``_np.log``).  Calls are
-resolved by the object they reach in the generated function's namespace
-(catalogue.py), never by their spelling, and outside float/int/bool names
-fold as constants read at compile time.  Anything else raises
+This module holds the driver (:class:`_Lowering`: type inference, calls,
+storage, statements, scalar expressions); its mixins lower arrays
+(arrays.py), array types (array_types.py), elementwise expressions
+(elementwise.py) and reductions (reductions.py).  Calls are resolved by the
+object they reach in the generated function's namespace (catalogue.py),
+never by their spelling; runtime helpers lower as declared in
+fwdcompile/runtime (``@lowered_natively``): by hand-written IR, or, for those
+with a number twin (``_rt.pow_dx``, ``_rt.pow_dy``), by lowering the twin's
+own expression (:meth:`_Lowering.inline_number`).  Outside float/int/bool
+names fold as constants read at compile time.  Anything else raises
 :class:`LoweringError` naming the construct; the API turns that into a
 located ``UnsupportedSyntax`` or falls back to Python.  Semantics that differ
 from Python are documented in docs/native-backend.md: a ``math`` domain
