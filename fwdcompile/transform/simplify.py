@@ -301,5 +301,5 @@ _MAX_SIZE = 120  # an estimate calibrated to about 100 characters of source
 
 
 def _writes_in_place(call):
-    """``_rt.inplace_batched_add(d, v, x)`` and friends update ``d`` in place."""
+    """``_rt.inplace_batched_add(d, v, x)`` and friends (vector mode) update ``d`` in place."""
     return isinstance(call.func, gast.Attribute) and call.func.attr.startswith("inplace_")
