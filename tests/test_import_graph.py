@@ -10,7 +10,7 @@ listed in ``LAZY`` with the reason each one is deliberate.
 
 Nodes are the layers: each subpackage (``fwdcompile.syntax``,
 ``fwdcompile.frontend``, ``fwdcompile.rules``, ``fwdcompile.transform``,
-``fwdcompile.codegen``, ``fwdcompile.backends.llvm``) and each top-level
+``fwdcompile.codegen``, ``fwdcompile.backends.llvm``, ``fwdcompile.runtime``) and each top-level
 module (``fwdcompile.api``, ``fwdcompile.compiler``, ...); imports inside one
 subpackage are its own business.  ``fwdcompile.syntax``, the foundation,
 imports nothing of the package but ``fwdcompile.errors``.
@@ -24,7 +24,8 @@ from pathlib import Path
 PACKAGE = "fwdcompile"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 LAYERS = ("fwdcompile.syntax", "fwdcompile.frontend", "fwdcompile.rules",
-          "fwdcompile.transform", "fwdcompile.codegen", "fwdcompile.backends.llvm")
+          "fwdcompile.transform", "fwdcompile.codegen", "fwdcompile.backends.llvm",
+          "fwdcompile.runtime")
 FOUNDATION = "fwdcompile.syntax"
 FOUNDATION_MAY_IMPORT = {"fwdcompile.errors"}
 
