@@ -417,41 +417,34 @@ def _show_source(unit):
 
 
 FRONT = (
-    Stage("parse", "read the source (linecache), dedent, parse it with gast; spell out "
-                   "unpacking of literals", _parse,
-          show=_show_user),
-    Stage("lift", "lambda lifting: helpers defined in the body become functions taking the "
-                  "outer variables they read; names become resolvable (Scope)", _lift,
-          show=_show_user),
-    Stage("fence", "the whitelist of supported syntax; anything else is a located "
-                   "UnsupportedSyntax", _fence, show=_show_user),
-    Stage("names", "every free name and module attribute must resolve now, not at call time",
+    Stage("parse", "read the source, dedent, parse with gast; spell out literal unpacking",
+          _parse, show=_show_user),
+    Stage("lift", "lambda lifting: inner helpers take the outer variables they read",
+          _lift, show=_show_user),
+    Stage("fence", "the whitelist of supported syntax; anything else is a located error",
+          _fence, show=_show_user),
+    Stage("names", "every free name and module attribute must resolve now",
           _names, show=_show_user),
 )
 BACK = (
-    Stage("activity", "which names carry tangents (varied and useful); the helpers called "
-                      "with active arguments are linked, i.e. compiled first", _activity,
-          show=_show_activity),
-    Stage("jvp", "the tangent transform: primal and tangent statements for each active "
-                 "statement, from the rule registry (vector mode when batched)", _jvp,
-          show=_show_generated, spelled=True),
-    Stage("remove_dead", "remove temporaries and tangents nothing reads", _remove_dead,
-          show=_show_generated, spelled=True),
-    Stage("forward_substitute", "inline temporaries read once, where nothing between "
-                                "changes what they read", _forward_substitute,
-          show=_show_generated, spelled=True),
-    Stage("reuse", "vector mode only: arithmetic on a dead tangent writes into its memory",
+    Stage("activity", "which names carry tangents; link (compile) the helpers they reach",
+          _activity, show=_show_activity),
+    Stage("jvp", "primal and tangent statements from the rules (K directions if batched)",
+          _jvp, show=_show_generated, spelled=True),
+    Stage("remove_dead", "drop temporaries and tangents that nothing reads",
+          _remove_dead, show=_show_generated, spelled=True),
+    Stage("forward_substitute", "inline temporaries read once",
+          _forward_substitute, show=_show_generated, spelled=True),
+    Stage("reuse", "vector mode only: arithmetic on a dead tangent reuses its memory",
           _reuse, when=lambda unit: unit.batched, show=_show_generated, spelled=True),
-    Stage("checks", "checking mode only: assert every tangent's shape and dtype", _checks,
-          when=lambda unit: unit.checked, show=_show_generated, spelled=True),
-    Stage("defaults", "spell default values without evaluating the user's expressions "
-                      "again", _defaults, show=_show_generated, spelled=True),
-    Stage("unparse", "readable source with a comment per original statement, and the map "
-                     "from generated lines to the user's", _unparse,
-          show=_show_source, spelled=True),
-    Stage("load", "compile the source in a factory that binds the reserved aliases, "
-                  "helpers and closure values; register it with linecache", _load,
-          show=_show_source, spelled=True),
+    Stage("checks", "checking mode only: assert every tangent's shape and dtype",
+          _checks, when=lambda unit: unit.checked, show=_show_generated, spelled=True),
+    Stage("defaults", "spell default values without evaluating the user's expressions",
+          _defaults, show=_show_generated, spelled=True),
+    Stage("unparse", "readable source, a comment per user statement; the line map",
+          _unparse, show=_show_source, spelled=True),
+    Stage("load", "compile it in a factory binding _np/_math/_rt, helpers, closures",
+          _load, show=_show_source, spelled=True),
 )
 STAGES = FRONT + BACK
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
