@@ -202,8 +202,8 @@ class Linker:
         self.batched = batched
         self.checked = checked
         self.expr_activity = ExprActivity(parsed.scope, self.activity_of, self.writes_of)
-        self.used: list = []  # (name in the generated namespace, Compiled), first call first
-        self._linked: dict = {}  # (helper, active parameters) -> Compiled
+        self.used = []  # (name in the generated namespace, Compiled), first call first
+        self._linked = {}  # (helper, active parameters) -> Compiled
 
     def compile(self, helper, active, call, name=None, batched=False):
         if helper in IN_PROGRESS:
