@@ -111,9 +111,11 @@ class Compiled:
     positional_tangents: bool = False  # tangents may be passed after the arguments
     helpers: list = field(default_factory=list)  # Compiled of the helpers it calls
     origins: dict = field(default_factory=dict)  # generated line -> the user's statement
-    timings: dict = field(default_factory=dict)  # stage -> seconds spent on this function
+    # stage -> seconds spent on this function; parse .. names ran once for the function
+    # and are shared by every wrt
+    timings: dict = field(default_factory=dict)
     # stage -> seconds spent on the helpers compiled while this function was (every
-    # compile, also those the activity analysis asked for; zero for cached ones)
+    # compile, also those the activity analysis asked for; nothing for cached ones)
     helper_timings: dict = field(default_factory=dict)
 
     @property
