@@ -235,13 +235,13 @@ def main(argv=None):
                                    "native": t_sim_nat * 1e6}
 
     # 4. compile time ----------------------------------------------------------
-    from fwdcompile import compiler
+    from fwdcompile import pipeline
 
     def first_call(fn, call, wrt=None):
         """Median over 5 fresh decorators of (Python transform, native compile)."""
         transform, native = [], []
         for _ in range(5):
-            compiler.clear_cache()
+            pipeline.clear_cache()
             start = time.perf_counter()
             python = forward_gradient(fn, wrt=wrt)
             call(python)

@@ -4,7 +4,7 @@ The public API is the names below; everything else is internal.
 """
 
 from .api import ForwardGradient, forward_gradient, jvp
-from .compiler import clear_cache
+from .pipeline import clear_cache
 from .errors import (FwdcompileError, InternalError, NameResolutionError, NoDerivativeRule,
                      SourceUnavailable, UnsupportedSyntax)
 from .rules.registry import custom_jvp

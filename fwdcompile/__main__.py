@@ -7,6 +7,13 @@
 ``show TARGET [--wrt NAME ...] [--batched]``
     print the generated source of a function, ``TARGET`` being
     ``package.module:function`` or ``path/to/file.py:function``.
+``show TARGET [--wrt NAME ...] [--batched] --timings``
+    compile it afresh and print how long each pipeline stage took
+    (fwdcompile/pipeline.py), for the function and the helpers it calls.
+``show TARGET [--wrt NAME ...] [--batched] --stage NAME``
+    print the code after one pipeline stage (``all``: after every stage),
+    for the function and each helper it calls; ``FWDCOMPILE_DUMP=NAME,...``
+    does the same to stderr for any program.
 ``show TARGET --backend llvm --signature TYPE ... [--asm]``
     compile the native kernel for one type per parameter (``float``, ``int``,
     ``bool``, ``'float64[:]'``, ``'float64[:, :]'``) and print its optimized
@@ -122,14 +129,59 @@ def show(args, out=None):
         print(f.llvm_asm if args.asm else f.llvm_ir, file=out, end="")
         return 0
     f = forward_gradient(load_target(args.target), wrt=args.wrt or None)
+    if args.timings or args.stage:
+        return show_stages(f, args, out)
     if args.batched:
-        from . import compiler
+        from . import pipeline
         wrt = args.wrt or f._default_wrt()
-        print(compiler.compile_jvp(f.__fwdcompile_function__, tuple(wrt), batched=True).source,
+        print(pipeline.compile_jvp(f.__fwdcompile_function__, tuple(wrt), batched=True).source,
               file=out, end="")
     else:
         print(f.source, file=out, end="")
     return 0
+
+
+def show_stages(f, args, out):
+    """``show --stage`` and ``show --timings``: one fresh run of the pipeline."""
+    import contextlib
+
+    from . import pipeline
+
+    fn = f.__fwdcompile_function__
+    wrt = tuple(args.wrt or f._default_wrt())
+    pipeline.clear_cache()  # run (and time) every stage, not the cached result
+    dumping = pipeline.dumping([args.stage], out) if args.stage else contextlib.nullcontext()
+    with dumping:
+        pipeline.check(fn)
+        compiled = pipeline.compile_jvp(fn, wrt, batched=args.batched)
+    if args.timings:
+        print(timing_table(compiled), file=out)
+    return 0
+
+
+def timing_table(compiled):
+    """The per-stage times of a :class:`~fwdcompile.pipeline.Compiled`, as text."""
+    from .pipeline import STAGES
+
+    def ms(seconds):
+        return f"{seconds * 1e3:8.2f} ms"
+
+    rows = [f"{'stage':<19} {'this function':>13} {'helpers':>11}   what it does"]
+    own_total = helper_total = 0.0
+    for stage in STAGES:
+        own = compiled.timings.get(stage.name)
+        helper = compiled.helper_timings.get(stage.name)
+        if own is None and helper is None:
+            rows.append(f"{stage.name:<19} {'not run':>13} {'':>11}   {stage.description}")
+            continue
+        own_total += own or 0.0
+        helper_total += helper or 0.0
+        rows.append(f"{stage.name:<19} {ms(own or 0.0):>13} {ms(helper or 0.0):>11}   "
+                    f"{stage.description}")
+    rows.append(f"{'total':<19} {ms(own_total):>13} {ms(helper_total):>11}   "
+                f"{(own_total + helper_total) * 1e3:.2f} ms in all, "
+                f"{len(compiled.helpers)} helper(s) called")
+    return "\n".join(rows)
 
 
 def check(args, out=None):
@@ -176,6 +228,7 @@ def _is_float(a):
 
 def main(argv=None):
     from .errors import FwdcompileError
+    from .pipeline import STAGE_NAMES
 
     parser = argparse.ArgumentParser(prog="fwdcompile",
                                      description="Forward-mode differentiation of numeric Python.")
@@ -186,6 +239,11 @@ def main(argv=None):
     p_show.add_argument("target", help="module:function or path/to/file.py:function")
     p_show.add_argument("--wrt", nargs="+", help="the parameters to differentiate")
     p_show.add_argument("--batched", action="store_true", help="the vector-mode variant")
+    p_show.add_argument("--timings", action="store_true",
+                        help="compile afresh and print the time each pipeline stage took")
+    p_show.add_argument("--stage", choices=STAGE_NAMES + ("all",), metavar="STAGE",
+                        help="print the code after this pipeline stage instead "
+                             f"({', '.join(STAGE_NAMES)} or all)")
     p_show.add_argument("--backend", choices=("python", "llvm"), default="python",
                         help="llvm: print the native kernel's IR instead of Python")
     p_show.add_argument("--signature", nargs="+", metavar="TYPE",

@@ -14,6 +14,9 @@ class FwdcompileError(Exception):
     """Base class of the errors fwdcompile raises about a user's function."""
 
     default_hint: str | None = None  # said when the raise site has nothing more specific
+    # the pipeline stage that raised it ("fence", "jvp", ...; fwdcompile/pipeline.py sets
+    # it); not part of the message, so a located error reads the same from every stage
+    stage: str | None = None
 
     def __init__(self, message, *, filename=None, lineno=None, col=None,
                  source_line=None, hint=None):
@@ -47,12 +50,14 @@ class FwdcompileError(Exception):
 
     def __reduce__(self):
         return (_rebuild, (type(self), self.message, self.filename, self.lineno,
-                           self.col, self.source_line, self.hint))
+                           self.col, self.source_line, self.hint, self.stage))
 
 
-def _rebuild(cls, message, filename, lineno, col, source_line, hint):
-    return cls(message, filename=filename, lineno=lineno, col=col,
-               source_line=source_line, hint=hint)
+def _rebuild(cls, message, filename, lineno, col, source_line, hint, stage=None):
+    error = cls(message, filename=filename, lineno=lineno, col=col,
+                source_line=source_line, hint=hint)
+    error.stage = stage
+    return error
 
 
 class UnsupportedSyntax(FwdcompileError):

@@ -9,7 +9,7 @@ import pytest
 from jvp_check import check
 
 import fwdcompile
-from fwdcompile.compiler import compile_jvp
+from fwdcompile.pipeline import compile_jvp
 
 
 def reshape_rebound(a):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from fwdcompile import forward_gradient
-from fwdcompile.compiler import compile_jvp
+from fwdcompile.pipeline import compile_jvp
 from fwdcompile.errors import FwdcompileError
 from oracle import jvp_reference
 
@@ -222,7 +222,7 @@ def _scalar_program(x, n):
 
 
 def test_scalar_names_are_proven_not_guessed():
-    from fwdcompile.compiler import check
+    from fwdcompile.pipeline import check
     from fwdcompile.transform.scalars import scalar_names
 
     names = scalar_names(check(_scalar_program))

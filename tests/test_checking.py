@@ -11,7 +11,7 @@ import pytest
 
 import fwdcompile
 from fwdcompile import forward_gradient
-from fwdcompile.compiler import clear_cache, compile_jvp
+from fwdcompile.pipeline import clear_cache, compile_jvp
 from fwdcompile.errors import FwdcompileError, TangentCheckFailed
 from fwdcompile.transform.expressions import ExpressionMixin
 from test_broadcast import grows_in_a_loop as looped

@@ -68,3 +68,12 @@ def test_the_getting_started_page_runs_and_shows_the_source_it_prints(tmp_path):
     assert done.returncode == 0, done.stderr
     assert shown.strip() in done.stdout
     assert done.stdout.strip().endswith("True")
+
+
+def test_how_it_works_lists_the_pipeline_stages_in_their_order():
+    from fwdcompile.pipeline import STAGES
+
+    text = (DOCS / "how-it-works.md").read_text()
+    table = text.split("<!-- stages:", 1)[1].split("\n\n", 2)[1]
+    rows = [line for line in table.splitlines() if line.startswith("|")][2:]
+    assert [row.split("|")[1].strip() for row in rows] == [s.name for s in STAGES]

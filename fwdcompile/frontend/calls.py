@@ -24,6 +24,7 @@ import numpy as np
 
 from ..rules import lookup
 from .lift import NestedFunction
+from ..rules.registry import CustomRule
 from .parse import LOCAL
 
 # x.<method>(...) whose tangent is d_x.<method>(...)
@@ -99,6 +100,17 @@ def classify_call(call, scope):
         rule = lookup(fn)
         return RuleCall(rule, fn) if rule is not None else UserCall(fn)
     return Unknown(target)
+
+
+def is_pure_call(call, scope):
+    """Whether ``call`` has no effect but its result, so forward substitution
+    (transform/simplify.py) may move it: array methods we differentiate and
+    calls with a built-in rule never write; a ``custom_jvp`` function or a
+    user function might."""
+    kind = classify_call(call, scope)
+    if isinstance(kind, Method):
+        return True
+    return isinstance(kind, RuleCall) and not isinstance(kind.rule, CustomRule)
 
 
 def call_arguments(call, scope):

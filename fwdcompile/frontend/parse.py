@@ -4,7 +4,9 @@ Contract: :func:`parse_function` returns a :class:`ParsedFunction` holding the
 ``FunctionDef`` (decorators removed), the original file name and line/column
 offsets (so every error points into the user's file), and a :class:`Scope`
 that maps any non-local name or dotted attribute chain (``np.linalg.norm``,
-``math.exp``, a closure variable, a builtin) to the live Python object.
+``math.exp``, a closure variable, a builtin) to the live Python object.  It
+is two pipeline stages (fwdcompile/pipeline.py): :func:`read_function`
+(``parse``) and :func:`lift_function` (``lift``).
 """
 
 from __future__ import annotations
@@ -146,7 +148,14 @@ def _source(fn):
 
 
 def parse_function(fn):
-    """Read, dedent and parse ``fn``; see the module docstring."""
+    """Read, dedent and parse ``fn``, and lift its helpers; see the module docstring."""
+    return lift_function(*read_function(fn))
+
+
+def read_function(fn):
+    """``(fn, FunctionDef, Location)``: the unwrapped function, its parsed
+    definition (decorators removed, literal unpacking spelled out) and where
+    it is; helpers defined inside are still there (see :func:`lift_function`)."""
     fn = inspect.unwrap(fn)
     if not inspect.isfunction(fn):
         raise SourceUnavailable(f"{fn!r} is not a Python function",
@@ -182,6 +191,12 @@ def parse_function(fn):
                                 hint="write the function with `def`")
     node.decorator_list = []
     _expand_literal_unpacking(node)
+    return fn, node, loc
+
+
+def lift_function(fn, node, loc):
+    """The :class:`ParsedFunction` of a definition read by :func:`read_function`,
+    its helpers lifted (frontend/lift.py) and its names resolvable."""
     nested = lift_nested(node, loc, fn)
     params = [a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
     local_names = trees.local_stores(node)

@@ -51,11 +51,33 @@ class JvpFunction:
     tangent_names: set = field(default_factory=set)
     temp_names: set = field(default_factory=set)
     positional_tangents: bool = False  # f_jvp(x, y, d_x, d_y) rather than (..., *, d_x, d_y)
+    tangent_params: tuple = ()  # names of the tangent parameters, in wrt order
+    # what simplify may do (fwdcompile/pipeline.py): remove the names the function owns
+    # when dead (temporaries and tangents, not the parameters nor their tangents), and
+    # inline temporaries and their tangents
+    owned: set = field(default_factory=set)
+    inlinable: set = field(default_factory=set)
     spelling: dict = field(default_factory=dict)  # how the code spells _np, _math, _rt
+
+    @property
+    def owned_tangents(self):
+        return self.tangent_names & self.owned
+
+
+def function_namer(parsed, name, reserved):
+    """The :class:`Namer` of one generated function ``name``: it avoids every
+    name of the user's function and the spellings ``reserved`` of the reserved
+    aliases.  The pipeline makes it before the activity analysis, so helper
+    linking and the transform share it."""
+    namer = Namer(set(parsed.local_names) | _all_names(parsed.node) | {"_", "_K"}
+                  | set(reserved))
+    namer.taken.add(name)
+    return namer
 
 
 class Transformer(AssignMixin, ExpressionMixin):
-    def __init__(self, parsed, wrt, activity, expr_activity, helpers, name, batched=False):
+    def __init__(self, parsed, wrt, activity, expr_activity, helpers, name, batched=False,
+                 namer=None):
         self.parsed = parsed
         self.loc = parsed.loc
         self.scope = parsed.scope
@@ -68,13 +90,11 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.expr_activity = expr_activity
         self.helpers = helpers  # (fn, active params) -> (name in namespace, out_activity)
         self.name = name
-        user_names = _all_names(parsed.node)
         # the reserved aliases are built as _np/_math/_rt and renamed at the
         # end where the function has variables of those names (syntax/nodes.py)
-        self.spelling = nodes.alias_spelling(user_names)
-        taken = set(parsed.local_names) | user_names | {"_"} | set(self.spelling.values())
-        self.namer = Namer(taken | {"_K"})
-        self.namer.taken.add(name)
+        self.spelling = nodes.alias_spelling(_all_names(parsed.node))
+        self.namer = namer if namer is not None else \
+            function_namer(parsed, name, self.spelling.values())
         self.batched = batched  # tangents carry K directions on a leading axis
         self.tangent_kind = "fallback"
         self.namespace = {}
@@ -182,10 +202,15 @@ class Transformer(AssignMixin, ExpressionMixin):
         node = gast.FunctionDef(name=self.name, args=args, body=body, decorator_list=[],
                                 returns=None, type_comment=None, type_params=[])
         gast.copy_location(node, fdef)
+        tangents = self.namer.tangents
+        tangent_params = tuple(self.namer.tangent(p) for p in self.wrt)
+        tangent_names = set(tangents.values())
+        owned = (tangent_names | self.temps) - set(self.parsed.params) - set(tangent_params)
+        inlinable = self.temps | {tangents[t] for t in self.temps if t in tangents}
         trees.spell_aliases(node, self.spelling)
         return JvpFunction(node, self.name, self._out_activity(), self.namespace, self.comments,
-                           set(self.namer.tangents.values()), self.temps, positional,
-                           self.spelling)
+                           tangent_names, self.temps, positional, tangent_params, owned,
+                           inlinable, self.spelling)
 
     def _out_activity(self):
         flags = [r for r in self.returns if r is not None]
