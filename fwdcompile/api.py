@@ -257,7 +257,9 @@ class ForwardGradient:
         return tuple(out)
 
 
-calling._JVP_DOC = ForwardGradient.jvp.__doc__
+# the builtin native entry and the Calls method that instances answer f.jvp
+# with carry the documented method's docstring (help(f.jvp))
+calling._JVP_DOC = calling.Calls.jvp.__doc__ = ForwardGradient.jvp.__doc__
 
 
 class BoundForwardGradient:

@@ -447,6 +447,11 @@ class Calls:
         return value, batched_output(value, tangent, k)
 
 
+# a call without ``tangents`` reports "ForwardGradient.jvp() missing 1 required
+# keyword-only argument", the method the user sees, not this class
+Calls.jvp.__qualname__ = "ForwardGradient.jvp"
+
+
 def install(owner, entry):
     """Make ``entry`` the instance's ``jvp`` (the one place ``f.jvp`` is rebound;
     see the module docstring).  ``entry`` None leaves it as it is."""
