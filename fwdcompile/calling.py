@@ -464,7 +464,7 @@ def _no_plan(args, kwargs, tangents):
 
 
 _NO_PLAN = _no_plan  # a call shape seen before that no plan serves: straight to the reference
-_JVP_DOC = None  # set by api.py: ForwardGradient.jvp's docstring, for the native builtin
+_JVP_DOC: str | None = None  # set by api.py: ForwardGradient.jvp's docstring, for the native builtin
 
 
 # ------------------------------------------------------------------ plans
@@ -591,9 +591,10 @@ def _python_plan(calls, args, kwargs, tangents, wrt, compiled):
         tk = ", ".join(f"{p}={t}" for p, t in zip(compiled.tangent_params, ts))
         call = "gen(*args" + (", **kwargs" if kwargs else "") + (f", {tk}" if tk else "") + ")"
     lines.append(f"value, tangent = {call}")
+    given = f"({', '.join(ts)},)" if ts else "()"
     lines += ["if type(value) is float and type(tangent) is float:",
               "    return value, tangent",
-              f"return value, unshared(output_tangent(value, tangent), ({', '.join(ts)}{',' if ts else ''}))"]
+              f"return value, unshared(output_tangent(value, tangent), {given})"]
     return _build("python_plan", lines, {"gen": compiled.fn, "unshared": unshared,
                                           "output_tangent": output_tangent, **guards[1],
                                           **arrays[1]})
