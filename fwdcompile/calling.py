@@ -464,7 +464,7 @@ def _no_plan(args, kwargs, tangents):
 
 
 _NO_PLAN = _no_plan  # a call shape seen before that no plan serves: straight to the reference
-_JVP_DOC: str | None = None  # set by api.py: ForwardGradient.jvp's docstring, for the native builtin
+_JVP_DOC: str | None = None  # set by api.py: the docstring of the native builtin f.jvp
 
 
 # ------------------------------------------------------------------ plans
