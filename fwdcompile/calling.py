@@ -232,6 +232,8 @@ class Calls:
         self.simple = all(k in (inspect.Parameter.POSITIONAL_ONLY,
                                 inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                 inspect.Parameter.KEYWORD_ONLY) for k in kinds)
+        # every parameter may be passed by position: a full positional call binds by zip
+        self.all_positional = self.simple and inspect.Parameter.KEYWORD_ONLY not in kinds
 
     # -------------------------------------------------------------- f.jvp
     def jvp(self, *args, tangents, batched=False, **kwargs):
@@ -251,9 +253,7 @@ class Calls:
     # -------------------------------------------------------------- binding
     def bind(self, args, kwargs):
         """The arguments the caller passed, by parameter name (defaults not applied)."""
-        if not kwargs and len(args) == len(self.params) and self.simple \
-                and not any(p.kind is inspect.Parameter.KEYWORD_ONLY
-                            for p in self.sig.parameters.values()):
+        if not kwargs and len(args) == len(self.params) and self.all_positional:
             return dict(zip(self.params, args))  # every argument, in order
         try:
             bound = self.sig.bind(*args, **kwargs)
