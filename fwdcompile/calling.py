@@ -46,6 +46,9 @@ import numpy as np
 from . import compiler, native
 from .transform.batch import BatchUnsupported
 
+REPLAN_AFTER = 4
+"""Calls a plan may turn away before the next valid call of its shape remakes it."""
+
 MISS = object()
 """What a plan returns for a call it does not accept (the reference path takes it)."""
 
@@ -225,6 +228,10 @@ class Calls:
         self.wrt = wrt  # a tuple of names, or None: inferred from each call's arguments
         self.qualname = owner.__qualname__
         self.plans: dict[Any, Any] = {}  # call shape -> plan
+        # call shape -> calls its plan turned away since it was made: a plan made
+        # from an unusual first call (a complex tangent, a float32 array) is
+        # remade from a later call after REPLAN_AFTER misses
+        self.misses: dict[Any, int] = {}
         self.kernels: dict[Any, Any] = {}  # (wrt, native types) -> entry or Refusal
         self.variants: dict[Any, Any] = {}  # ("batched", wrt) / ("writes", wrt) -> ...
         self.entry_installed = False
@@ -246,6 +253,7 @@ class Calls:
             result = plan(args, kwargs, tangents)
             if result is not MISS:
                 return result
+            self.misses[key] = self.misses.get(key, 0) + 1
         if batched:
             return self.jvp_batched(args, kwargs, tangents)
         return self.reference(args, kwargs, tangents, key)
@@ -295,6 +303,15 @@ class Calls:
                 return result
         return self._reference_python(args, kwargs, tangents, key)
 
+    def replan(self, key):
+        """Whether the reference path should make a plan for ``key`` from this call."""
+        if key is None:
+            return False
+        if key not in self.plans or self.misses.get(key, 0) >= REPLAN_AFTER:
+            self.misses.pop(key, None)
+            return True
+        return False
+
     def _reference_python(self, args, kwargs, tangents, key):
         arguments = self.bind(args, kwargs)
         wrt = self.wrt_for(arguments)
@@ -303,7 +320,7 @@ class Calls:
         if compiled.writes:
             tangent_values = separate([arguments[n] for n in wrt], tangent_values)
         self.owner._last = compiled
-        if key is not None and key not in self.plans:
+        if self.replan(key):
             self.plans[key] = _python_plan(self, args, kwargs, tangents, wrt, compiled) or _NO_PLAN
         tangent_kwargs = dict(zip(compiled.tangent_params, tangent_values))
         value, tangent = compiled.fn(*args, **kwargs, **tangent_kwargs)
@@ -327,7 +344,7 @@ class Calls:
         if kernel.entry is not None and not self.entry_installed:
             install(self.owner, native.jvp_entry(kernel, self.jvp, _JVP_DOC))
             self.entry_installed = True
-        if key is not None and key not in self.plans:
+        if self.replan(key):
             self.plans[key] = _native_plan(self, args, kwargs, tangents, wrt, types, values,
                                            entry) or _NO_PLAN
         tangent_values = [float(t) if types[self.params.index(n)] in (float, int, bool)

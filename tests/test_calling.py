@@ -89,6 +89,20 @@ def test_the_plan_cache_keeps_int_and_float_arguments_apart(backend):
             np.testing.assert_array_equal(tangent, [0.0, 1.0, 2.0])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_unusual_first_call_does_not_leave_its_call_shape_without_a_plan(backend):
+    from fwdcompile.calling import MISS, REPLAN_AFTER, _NO_PLAN
+
+    g = forward_gradient(h, wrt=("x", "y"), backend=backend)
+    x = np.linspace(0.1, 0.8, 8)
+    first = g.jvp(x, x, tangents=(x.astype(np.float32), x))  # float32: no native plan
+    key = (np.ndarray, np.ndarray, tuple)
+    for _ in range(REPLAN_AFTER + 1):
+        assert g._calls.jvp(x, x, tangents=(x, x))[0] == first[0]
+    assert g._calls.plans[key] is not _NO_PLAN
+    assert g._calls.plans[key]((x, x), {}, (x, x)) is not MISS
+
+
 def _error(call):
     try:
         call()
