@@ -18,8 +18,9 @@ Contract:
   Anything a plan does not accept returns :data:`MISS` and takes the
   reference path, which validates, computes and records a plan for the next
   call of that shape (remade from a later call once a plan has turned away
-  :data:`REPLAN_AFTER` calls, so an unusual first call does not stick).  So positional calls, keywords, defaults left out,
-  numpy scalars, Python ints for int parameters, inferred ``wrt`` and
+  :data:`REPLAN_AFTER` calls, so an unusual first call does not stick).
+  So positional calls, keywords, defaults left out, numpy scalars, Python
+  ints for int parameters, inferred ``wrt`` and
   tangents given as a tuple, a list, a dict or one bare value all cost one
   dict lookup and one call on top of the compiled code.
 * The one place ``f.jvp`` is rebound, :func:`install`: a
