@@ -7,8 +7,8 @@ Contract:
   is the one reference implementation of argument validation.  Every error a
   caller can see for a bad call (wrong shape, dtype, a missing or ``None``
   tangent, a non-float ``wrt`` argument) is raised from there.
-* :meth:`Calls.jvp` is ``f.jvp``.  A call first looks up a :class:`plan
-  <_Plan>` by its *call shape*: the type of every positional argument, the
+* :meth:`Calls.jvp` is ``f.jvp``.  A call first looks up a *plan* by its
+  *call shape*: the type of every positional argument, the
   names and value types of the keyword arguments, and the type of the
   ``tangents`` container (the backend, the ``wrt`` mode and the check mode
   are fixed per :class:`Calls`).  A plan is a small function generated
@@ -20,9 +20,9 @@ Contract:
   call of that shape (remade from a later call once a plan has turned away
   :data:`REPLAN_AFTER` calls, so an unusual first call does not stick).
   So positional calls, keywords, defaults left out, numpy scalars, Python
-  ints for int parameters, inferred ``wrt`` and
-  tangents given as a tuple, a list, a dict or one bare value all cost one
-  dict lookup and one call on top of the compiled code.
+  ints for int parameters, inferred ``wrt`` and tangents given as a tuple,
+  a list, a dict or one bare value all cost one dict lookup and one call on
+  top of the compiled code.
 * The one place ``f.jvp`` is rebound, :func:`install`: a
   :class:`~fwdcompile.api.ForwardGradient` gets its :class:`Calls`' bound
   ``jvp`` as the instance attribute ``jvp`` when it is created (one call
