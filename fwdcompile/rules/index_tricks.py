@@ -33,7 +33,8 @@ def is_index_object(node, scope):
 
 
 def compute(mixin, node):
-    """(primal, tangent) of an active subscript of an index object (see module doc)."""
+    """The TangentOp of an active subscript of an index object (see module doc)."""
+    from ..transform.tangent_space import TangentOp
     obj = mixin.scope.resolve(node.value)
     spelled = _CONCATENATORS.get(id(obj))
     if spelled is None:
@@ -60,12 +61,12 @@ def compute(mixin, node):
     primal = build.subscript(build.clone(node.value),
                              build.tup(atoms) if len(atoms) > 1 else atoms[0])
     if all(t is None for t in tangents):
-        return primal, None
-    # per direction in vector mode (the transform's fallback): pieces keep their ranks
-    mixin.tangent_kind = "fallback"
+        return TangentOp(primal, None)
+    # per direction in vector mode: pieces keep their ranks
     parts = [t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)]
-    return primal, build.subscript(build.dotted(spelled),
-                                   build.tup(parts) if len(parts) > 1 else parts[0])
+    return TangentOp(primal, build.subscript(build.dotted(spelled),
+                                             build.tup(parts) if len(parts) > 1 else parts[0]),
+                     "per_direction")
 
 
 def _source(node):

@@ -12,9 +12,11 @@ transform builds each tangent expression as for one direction and then calls
   ``(n,)`` array as ``(K, 1)`` and never misaligns with a primal axis;
 * ``matmul`` products become ``_rt.matmul_left``/``_rt.matmul_right``, which
   handle the K axis for every rank;
-* everything else (reductions, reshapes, linear algebra, templates) is
-  evaluated direction by direction:
-  ``_np.stack([<expression> for d_x_k in d_x])``.
+* everything else (linear algebra, most templates) is evaluated direction by
+  direction: ``_np.stack([<expression> for d_x_k in d_x])``.
+
+Which of these applies to a call is declared on its rule (``rule.batching``,
+see ``rules/registry.py``); :mod:`.tangent_space` applies it.
 
 Subscripts are written ``d_x[:, idx]`` by the transform itself where the
 index is statically simple, else ``d_x[_rt.bindex(idx, _K)]`` (a tuple-valued
@@ -29,6 +31,7 @@ from __future__ import annotations
 import gast
 
 from . import build
+from .predicates import Z
 from .scalars import names_holding
 
 
@@ -55,20 +58,6 @@ def _ordered_names(node):
 
     _Visit().visit(node)
     return out
-
-
-def batch_expression(expr, kind, z, tangent_names):
-    """The batched form of a one-direction tangent expression (see module doc)."""
-    leaves = tangent_leaves(expr, tangent_names)
-    if not leaves:
-        return expr
-    if kind == "elementwise":
-        lifted = {leaf: build.call("_rt.lift", [build.name(leaf), build.clone(z)])
-                  for leaf in leaves}
-        return _replace(expr, lifted)
-    if kind == "exact":
-        return expr
-    return per_direction(expr, leaves)
 
 
 def per_direction(expr, leaves):
@@ -206,41 +195,6 @@ def int_names(fdef):
     return names_holding(fdef, params, is_int)
 
 
-# which rules keep their one-direction form under broadcasting
-ELEMENTWISE_TEMPLATES = {"numpy.maximum", "numpy.minimum", "numpy.fmax", "numpy.fmin",
-                         "numpy.clip"}
-ELEMENTWISE_LINEAR = {"numpy.where", "numpy.real", "numpy.imag", "numpy.conj",
-                      "numpy.conjugate", "numpy.asarray", "numpy.ascontiguousarray",
-                      "numpy.float64", "numpy.float32", "numpy.negative", "numpy.positive"}
-MATMUL = {"numpy.matmul"}
-TUPLE_VALUED = {"numpy.meshgrid", "numpy.atleast_1d", "numpy.atleast_2d", "numpy.linalg.slogdet"}
-
-
-def rule_kind(rule):
-    """'elementwise', 'matmul' or 'fallback' for a registry rule."""
-    cls = type(rule).__name__
-    if cls in ("PowerRule", "LogRule", "SelectRule"):
-        return "elementwise"
-    if cls == "PartialsRule":
-        return "fallback" if any(_mentions_d(t) for t in rule.partials.values()) \
-            else "elementwise"
-    if cls == "MultilinearRule":
-        if rule.operator is gast.Mult or rule.name == "numpy.multiply":
-            return "elementwise"
-        if rule.operator is gast.MatMult or rule.name in MATMUL:
-            return "matmul"
-        return "fallback"
-    if cls == "TemplateRule":
-        return "elementwise" if rule.name in ELEMENTWISE_TEMPLATES else "fallback"
-    if cls == "LinearRule":
-        return "elementwise" if rule.name in ELEMENTWISE_LINEAR else "fallback"
-    return "fallback"
-
-
-def _mentions_d(template):
-    return any(isinstance(n, gast.Name) and n.id == "d" for n in build.walk(template))
-
-
 def matmul_terms(left, right, d_left, d_right):
     """Tangent of ``left @ right`` with K directions on the tangents."""
     terms = []
@@ -254,35 +208,29 @@ def matmul_terms(left, right, d_left, d_right):
     return total
 
 
-_REDUCTIONS = {"numpy.sum": "_np.sum", "numpy.mean": "_np.mean", "numpy.nansum": "_np.nansum"}
-_MAX_TEMPLATES = {"numpy.max", "numpy.amax", "numpy.min", "numpy.amin"}
-
-
 # C-order reshapes: the tangent of each direction is reshaped as the value
 RESHAPE_METHODS = {"reshape", "ravel", "flatten"}
-_RESHAPES = {"numpy.reshape", "numpy.ravel"}
 
 
-def batched_reduction(rule, bound, d_bound):
-    """A direct K-direction tangent for sum/mean/max/min reductions and C-order
-    reshapes (no loop over directions), or None to use the general path."""
-    if rule.name in _RESHAPES:
+def batched_reduction(rule, batching, bound, d_bound):
+    """A direct K-direction tangent for a rule declared ``batching="reduction"``
+    (``_rt.breduce`` of the rule's own function), ``"extremum"`` (max/min) or
+    ``"reshape"`` (C order), with no loop over directions; None to use the
+    general path (other arguments, or a list of tangents)."""
+    if batching == "reshape":
         d = d_bound.get("a")
         order = bound.get("order")
         if d is None or isinstance(d, (list, tuple)) or (
                 order is not None and not (isinstance(order, gast.Constant)
                                            and order.value == "C")):
             return None
-        return build.call("_rt.breshape", [d, build.name("__z__")])
+        return build.call("_rt.breshape", [d, build.name(Z)])
     extra = set(k for k in bound if isinstance(k, str) and not k.startswith("__")) \
         - {"a", "axis", "keepdims"}
     d = d_bound.get("a")
     if d is None or isinstance(d, (list, tuple)) or extra:
         return None
     keywords = [(k, build.clone(bound[k])) for k in ("axis", "keepdims") if k in bound]
-    if rule.name in _REDUCTIONS:
-        return build.call("_rt.breduce", [build.dotted(_REDUCTIONS[rule.name]), d], keywords)
-    if rule.name in _MAX_TEMPLATES:
-        return build.call("_rt.bmax_jvp", [build.clone(bound["a"]), build.name("__z__"), d],
-                          keywords)
-    return None
+    if batching == "reduction":
+        return build.call("_rt.breduce", [build.dotted(rule.qualname), d], keywords)
+    return build.call("_rt.bmax_jvp", [build.clone(bound["a"]), build.name(Z), d], keywords)

@@ -31,7 +31,7 @@ from ..frontend.activity import (iteration_pairs, loop_target_activity, target_n
                                  ufunc_at)
 from ..frontend.calls import Method, RuleCall, UserCall, classify_call
 from ..rules.registry import zero_like
-from . import batch, build
+from . import build
 from .assign import AssignMixin
 from .batch import BatchUnsupported
 from .expressions import ExpressionMixin
@@ -39,6 +39,7 @@ from .naming import Namer
 from .predicates import _all_names, _base, _call_inputs, _cheap, _is_docstring
 from .scalars import scalar_names
 from .simplify import fold
+from .tangent_space import KDirections, OneDirection
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.namer = Namer(taken | {"_K"})
         self.namer.taken.add(name)
         self.batched = batched  # tangents carry K directions on a leading axis
-        self.tangent_kind = "fallback"
+        self.space = KDirections(self) if batched else OneDirection(self)
         self.namespace = {}
         self.comments = {}
         self.temps = set()
@@ -81,7 +82,6 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.active_memo = {}
         self.returns = []
         self.current = parsed.node
-        self._int_names = None
 
     # ------------------------------------------------------------------ helpers
     def error(self, cls, message, node=None, hint=None):
@@ -103,28 +103,15 @@ class Transformer(AssignMixin, ExpressionMixin):
     def emit(self, stmt):
         self.out.append(stmt)
 
-    @property
-    def int_names(self):
-        """Names that hold integers wherever they are bound (for batched indexing)."""
-        if self._int_names is None:
-            self._int_names = batch.int_names(self.parsed.node)
-        return self._int_names
-
     def lift_into(self, tangent, target):
-        """K-direction tangents stored into a slice get the slice's rank."""
-        if self.batched and isinstance(target, gast.Subscript):
-            return build.call("_rt.lift", [tangent, build.as_load(target)])
+        """A tangent stored into a slice takes the slice's rank (K directions)."""
+        if isinstance(target, gast.Subscript):
+            return self.space.store(tangent, build.as_load(target))
         return tangent
 
     def zero(self, atom):
         """A zero tangent standing alone (a returned or assigned value)."""
-        if self.batched:
-            return build.call("_rt.bzeros", [build.name("_K"), build.clone(atom)])
-        return zero_like(atom)
-
-    def no_batch(self, what, node=None):
-        if self.batched:
-            raise BatchUnsupported(what)
+        return self.space.zero(atom)
 
     def temp(self, node):
         ident = self.namer.temp(node)
@@ -150,9 +137,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         fdef = self.parsed.node
         body = []
         self.out = body
-        if self.batched:
-            self.emit(build.assign(build.name("_K", True), build.call(
-                "_rt.batch_size", [build.name(self.namer.tangent(p)) for p in self.wrt])))
+        body.extend(self.space.prologue([self.namer.tangent(p) for p in self.wrt]))
         for p in self.parsed.params:
             if self.active_name(p) and p not in self.wrt:
                 self.emit(build.assign(build.name(self.namer.tangent(p), True),
@@ -247,7 +232,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         if isinstance(kind, Method) and kind.name == "append" \
                 and isinstance(kind.receiver, gast.Name) and len(value.args) == 1 \
                 and self.active_name(kind.receiver.id):
-            self.no_batch("lists of tangents")
+            self.space.unsupported("lists of tangents")
             self.comment(stmt)
             atom, tangent = self.emit_expr(value.args[0])
             self.emit(build.expr_stmt(build.call(build.attr(kind.receiver, "append"), [atom])))
@@ -278,13 +263,8 @@ class Transformer(AssignMixin, ExpressionMixin):
                                              [build.clone(target), build.clone(index), atom])))
         if d_value is None or not self.active_name(target.id):
             return
-        spelled = "_np." + ufunc.__name__
-        if self.batched:
-            self.emit(build.expr_stmt(build.call("_rt.ufunc_at_batched", [
-                build.dotted(spelled), self.d(target.id), build.clone(index), d_value])))
-        else:
-            self.emit(build.expr_stmt(build.call(spelled + ".at", [
-                self.d(target.id), build.clone(index), d_value])))
+        self.emit(build.expr_stmt(self.space.ufunc_at("_np." + ufunc.__name__,
+                                                      self.d(target.id), index, d_value)))
 
     def stmt_AnnAssign(self, stmt):
         self.stmt_Assign(build.assign([stmt.target], stmt.value), original=stmt)
@@ -343,38 +323,8 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.comment(stmt)
         target = self.fixed_target(target)
         atom, d_val = self.emit_expr(stmt.value)
-        if d_val is not None and self.batched:
-            d_val = build.call("_rt.lift", [d_val, build.as_load(target)])
-        t_target = self.tangent_target(target)
-        t_load = build.as_load(t_target)
-        t_store = build.as_store(t_target)
-        load = build.as_load(target)
-        if self.batched and isinstance(target, gast.Name):
-            self.batched_aug_assign(target, op, atom, d_val, t_store, t_load, load)
-            return
-        if isinstance(op, (gast.Add, gast.Sub)):
-            self.emit(build.aug_assign(target, op, atom))
-            if d_val is not None:
-                self.emit(build.aug_assign(t_store, type(op)(), d_val))
-            elif isinstance(target, gast.Name) and not self.holds_scalar(atom):
-                # s += X with data X: a scalar s becomes an array, so must d_s
-                self.emit(build.assign(build.clone(t_store), build.call(
-                    "_rt.broadcast", [build.clone(t_load), build.clone(load)])))
-            return
-        if isinstance(op, gast.Mult):
-            # d(x * e) = d_x * e + x * d_e; x * d_e is taken before d_x is scaled
-            # in place, because d_e may share memory with d_x (x *= x, aliases)
-            increment = self.increment(_base(t_target), load, d_val)
-            self.emit(build.aug_assign(t_store, gast.Mult(), build.clone(atom)))
-            if increment is not None:
-                self.emit(build.aug_assign(build.as_store(t_load), gast.Add(), increment))
-        else:
-            if d_val is not None:
-                term = build.binop(build.binop(load, gast.Div(), build.clone(atom)),
-                                   gast.Mult(), d_val)
-                self.emit(build.aug_assign(t_store, gast.Sub(), fold(term)))
-            self.emit(build.aug_assign(build.as_store(t_load), gast.Div(), build.clone(atom)))
-        self.emit(build.aug_assign(target, op, atom))
+        self.space.aug_assign(target, op, atom,
+                              self.space.increment_of(d_val, build.as_load(target)))
 
     def increment(self, base, load, d_val):
         """``<base>_inc = x * d_e``, the product-rule term of ``x *= e``, saved
@@ -386,34 +336,6 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.emit(build.assign(build.name(ident, True),
                                fold(build.binop(build.clone(load), gast.Mult(), d_val))))
         return build.name(ident)
-
-    def batched_aug_assign(self, target, op, atom, d_val, t_store, t_load, load):
-        """``x op= e`` with K-direction tangents: a scalar's tangent is an array
-        here, so updating it in place would leak into its aliases; the runtime
-        updates in place only when the value itself is an array."""
-        def update(name, value):
-            self.emit(build.assign(build.clone(t_store), build.call(
-                f"_rt.inplace_batched_{name}", [build.clone(t_load), value, build.clone(load)])))
-
-        if isinstance(op, (gast.Add, gast.Sub)):
-            if d_val is not None:
-                update("add" if isinstance(op, gast.Add) else "sub", d_val)
-            elif not self.holds_scalar(atom):  # s += X: d_s takes the new shape of s
-                self.emit(build.aug_assign(target, op, atom))
-                self.emit(build.assign(build.clone(t_store), build.call(
-                    "_rt.fit", [build.clone(t_load), build.clone(load)])))
-                return
-        elif isinstance(op, gast.Mult):
-            increment = self.increment(target.id, load, d_val)
-            update("mul", build.clone(atom))
-            if increment is not None:
-                update("add", increment)
-        else:
-            if d_val is not None:
-                update("sub", build.binop(build.binop(build.clone(load), gast.Div(),
-                                                      build.clone(atom)), gast.Mult(), d_val))
-            update("div", build.clone(atom))
-        self.emit(build.aug_assign(target, op, atom))
 
     def stmt_Return(self, stmt):
         value = stmt.value
@@ -503,8 +425,7 @@ class Transformer(AssignMixin, ExpressionMixin):
             return build.call("zip", [rebuild(a, e) for a, e in zip(it.args, target.elts)])
 
         primal_iter = rebuild(stmt.iter, stmt.target)
-        if self.batched:  # iterate the value's first axis, not the directions
-            d_seqs = [build.call("_rt.bsplit", [d]) for d in d_seqs]
+        d_seqs = [self.space.split(d) for d in d_seqs]  # the value's first axis
         if len(d_seqs) == 1:
             return primal_iter, d_seqs[0], t_targets[0]
         return primal_iter, build.call("zip", d_seqs), build.tup(t_targets, store=True)
