@@ -70,6 +70,11 @@ class AssignMixin:
             self.emit(build.assign(self.tangent_target(target),
                                    self.lift_into(self.d(value.id), target)))
             return
+        if self.space.stores_through_temps and isinstance(target, gast.Subscript):
+            # K directions: the tangent gets its own name, then the slice's rank
+            atom, tangent = self.emit_expr(value)
+            self.assign_atom(target, atom, tangent)
+            return
         op = self.compute(value)
         if isinstance(op, Joint):
             self.assign_joint(target, op)

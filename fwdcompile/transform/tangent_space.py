@@ -64,7 +64,7 @@ class TangentSpace:
 
     batched = False
     finish_reads_result = False  # finish() may read the result: assign it first
-    stores_through_temps = False  # a joint result stored into a slice goes via a name
+    stores_through_temps = False  # a value stored into a slice goes via a named tangent
     named_intermediates = False  # every intermediate tangent keeps its own statement
 
     def __init__(self, host):
@@ -247,7 +247,7 @@ class KDirections(TangentSpace):
         fresh = _fresh(op.tangent)
         wide = self.host.may_broadcast(op.primal, op.tangent)
         lifted = {leaf: build.call("_rt.lift", [build.name(leaf), build.name(Z)])
-                  for leaf in leaves if not isinstance(op.tangent, gast.Name)
+                  for leaf in leaves if not _selection(op.tangent)
                   and not self._alone(leaf, op.primal)}
         if lifted:
             op.tangent = batch._replace(op.tangent, lifted)
@@ -340,6 +340,16 @@ def _fitted(tangent):
     """``_rt.fit(tangent, z)``: exactly the result's shape (and a copy for a
     scalar result, whose tangent must not stay a view of another)."""
     return build.call("_rt.fit", [tangent, build.name(Z)])
+
+
+def _selection(tangent):
+    """A tangent that is one of some tangents (``d_x``, ``d_x if c else d_y``):
+    fitted to the result, which lifts the one chosen."""
+    if isinstance(tangent, gast.Name):
+        return True
+    if isinstance(tangent, gast.IfExp):
+        return _selection(tangent.body) and _selection(tangent.orelse)
+    return isinstance(tangent, gast.Call) and _is_rt_call(tangent, "bzeros")
 
 
 def _fresh(tangent):
