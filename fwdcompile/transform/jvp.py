@@ -72,8 +72,9 @@ class Transformer(AssignMixin, ExpressionMixin):
             | {build.alias(r) for r in build.RESERVED}
         self.namer = Namer(taken | {"_K"})
         self.namer.taken.add(name)
-        self.batched = batched  # tangents carry K directions on a leading axis
+        # what a tangent is: the one place the transform looks at `batched`
         self.space = KDirections(self) if batched else OneDirection(self)
+        self.batched = self.space.batched  # read by the compiler (buffer reuse, checks)
         self.namespace = {}
         self.comments = {}
         self.temps = set()

@@ -70,11 +70,8 @@ class TangentSpace:
     def __init__(self, host):
         self.host = host  # the Transformer: namer, holds_scalar, may_broadcast, emit
 
-    # ---------------------------------------------------------------- zeros
     def zero_of(self, value, like):
-        """The zero tangent of ``like`` assigned ``value`` (a number: ``0.0``)."""
-        if _is_number(value) and not self.batched:
-            return build.const(0.0)
+        """The zero tangent of ``like`` when it is assigned ``value``."""
         return self.zero(like)
 
 
@@ -86,6 +83,9 @@ class OneDirection(TangentSpace):
 
     def zero(self, atom):
         return zero_like(atom)
+
+    def zero_of(self, value, like):
+        return build.const(0.0) if _is_number(value) else self.zero(like)
 
     def unsupported(self, what):
         pass
