@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import NoDerivativeRule, UnsupportedSyntax
 from ..frontend.parse import LOCAL
 from ..transform import build
-from .registry import zero_like
+from .registry import TangentOp, zero_like
 
 _CONCATENATORS = {id(np.r_): "_np.r_", id(np.c_): "_np.c_"}
 _DATA = (np.ndarray, np.generic, list, tuple, dict, str, bytes, int, float, complex)
@@ -34,7 +34,6 @@ def is_index_object(node, scope):
 
 def compute(mixin, node):
     """The TangentOp of an active subscript of an index object (see module doc)."""
-    from ..transform.tangent_space import TangentOp
     obj = mixin.scope.resolve(node.value)
     spelled = _CONCATENATORS.get(id(obj))
     if spelled is None:

@@ -64,6 +64,19 @@ BATCHING = {
     "unsupported": "the tangent is a tuple: the whole JVP falls back to one run per direction",
 }
 
+
+
+@dataclass
+class TangentOp:
+    """One operation as the transform builds it: its primal expression, its
+    tangent expression (None: a zero tangent) and how that tangent batches
+    (``"elementwise"``, ``"exact"``: already right for the tangent space, or
+    ``"per_direction"``; see transform/tangent_space.py)."""
+    primal: Any
+    tangent: Any
+    batching: str = "exact"
+
+
 _REGISTRY: dict = {}
 _BUILTIN: dict = {}  # the rules fwdcompile ships, even where a custom_jvp replaced one
 KEYWORDS = "__keywords__"

@@ -39,24 +39,13 @@ matrix products, reductions and reshapes are exact already.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import gast
 
-from ..rules.registry import KEYWORDS, zero_like
+from ..rules.registry import KEYWORDS, TangentOp, zero_like
 from . import batch, build
 from .batch import BatchUnsupported
 from .predicates import Z, _base, _is_number, _is_rt_call
 from .simplify import fold
-
-
-@dataclass
-class TangentOp:
-    """One operation: its primal expression, its tangent expression (None: a
-    zero tangent), and how that tangent batches (see module doc)."""
-    primal: gast.AST
-    tangent: gast.AST | None
-    batching: str = "exact"
 
 
 class TangentSpace:
