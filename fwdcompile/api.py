@@ -18,7 +18,7 @@ from typing import Any, Literal, Union
 import numpy as np
 
 from . import compiler, native, runtime
-from .transform.batch import BatchUnsupported
+from .errors import BatchUnsupported
 
 BACKENDS = ("python", "llvm")
 

@@ -21,12 +21,12 @@ from typing import Any
 import gast
 
 from .codegen.load import load
-from .codegen.unparse import line_origins, to_source
 from .errors import SourceUnavailable, UnsupportedSyntax
 from .frontend import fence
 from .frontend.activity import ExprActivity, analyze
 from .frontend.parse import check_free_names, parse_function
-from .transform import build
+from .syntax import nodes, trees
+from .syntax.source import line_origins, to_source
 from .transform.jvp import Transformer
 from .frontend.calls import Method, RuleCall, call_arguments, classify_call
 from .rules.registry import CustomRule
@@ -199,19 +199,10 @@ def _compile(parsed, wrt, name, batched=False, checked=False):
         compiled = helper_names[key]
         return compiled.name, compiled.out_activity, compiled.tangent_params, compiled.wrt
 
-    used = {n.id for n in build.walk(parsed.node) if isinstance(n, gast.Name)}
-    spelled = {}
-    for reserved in build.RESERVED:
-        spelled[reserved] = reserved
-        k = 1
-        while spelled[reserved] in used:  # the user's own variable is called _np
-            k += 1
-            spelled[reserved] = f"{reserved}_{k}"
-    with build.aliases(spelled):
-        transformer = Transformer(parsed, wrt, activity, expr_activity, helpers, name, batched)
-        result = transformer.run()
-        return _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spelled,
-                       checked)
+    transformer = Transformer(parsed, wrt, activity, expr_activity, helpers, name, batched)
+    result = transformer.run()
+    return _finish(parsed, wrt, name, transformer, result, activity, helpers_used,
+                   result.spelling, checked)
 
 
 def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spelled,
@@ -240,10 +231,11 @@ def _finish(parsed, wrt, name, transformer, result, activity, helpers_used, spel
             result.node, transformer.namer.tangents, parsed.params, transformer.batched,
             sites_name)
     defaults = _bind_defaults(result.node, fn, transformer.namer)
+    trees.spell_aliases(result.node, spelled)  # the _rt calls reuse and checks added
     source = to_source(result.node, result.comments)
     filename = f"<fwdcompile {fn.__module__}.{fn.__qualname__} wrt={','.join(wrt) or '-'}" \
         f"{' batched' if transformer.batched else ''}{' checked' if checked else ''}>"
-    names = {n.id for n in build.walk(result.node) if isinstance(n, gast.Name)}
+    names = {n.id for n in trees.walk(result.node) if isinstance(n, gast.Name)}
     namespace = parsed.scope.closure_values(names)
     namespace.update(result.namespace)
     namespace.update(defaults)
@@ -275,10 +267,10 @@ def _bind_defaults(fdef, fn, namer):
     def spelled(param, value):
         if value is None or type(value) in (bool, int, str) or \
                 (type(value) is float and math.isfinite(value)):
-            return build.const(value)
+            return nodes.const(value)
         ident = namer.fresh(f"{param}_default")
         bindings[ident] = value
-        return build.name(ident)
+        return nodes.name(ident)
 
     positional = args.posonlyargs + args.args
     values = fn.__defaults__ or ()

@@ -92,3 +92,10 @@ class TangentCheckFailed(InternalError):
     """Checking mode (``check=True`` or ``FWDCOMPILE_CHECK=1``) found a tangent
     whose shape or dtype differs from its value's: a bug in fwdcompile or in a
     ``custom_jvp`` rule."""
+
+
+class BatchUnsupported(Exception):
+    """Internal, never seen by users: the vector-mode transform cannot express
+    a construct with K directions (transform/batch.py), so the API falls back
+    to one JVP per direction.  Defined here so that the API need not import
+    the transform to catch it."""

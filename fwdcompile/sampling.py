@@ -150,7 +150,8 @@ def _build_signs(module, fnty, mix):
     so that the numpy path gives the same numbers."""
     from llvmlite import ir
 
-    f64, i64 = ir.DoubleType(), ir.IntType(64)
+    from .backends.llvm.types import F64 as f64, I64 as i64
+
     fn = ir.Function(module, fnty, name="fwdcompile_signs")
     out, start, stop, key = fn.args
     out.add_attribute("noalias")
@@ -178,16 +179,16 @@ def _build_kernel():
     try:
         import ctypes
 
-        import llvmlite.binding as llvm
         from llvmlite import ir
+
+        from .backends.llvm import engine
+        from .backends.llvm.types import F64 as f64, F64P, I64 as i64, VOID
     except ImportError:
         return None
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    f64, i64 = ir.DoubleType(), ir.IntType(64)
     module = ir.Module(name="fwdcompile_sampling")
-    module.triple = llvm.get_process_triple()
-    fnty = ir.FunctionType(ir.VoidType(), [f64.as_pointer(), i64, i64, i64])
+    tm = engine.target_machine(3)
+    engine.prepare(module, tm)
+    fnty = ir.FunctionType(VOID, [F64P, i64, i64, i64])
     fn = ir.Function(module, fnty, name="fwdcompile_normals")
     out, start, pairs, key = fn.args
     out.add_attribute("noalias")
@@ -273,13 +274,8 @@ def _build_kernel():
     b.ret_void()
     _build_signs(module, fnty, lambda builder, z: mix(z, builder))
 
-    target = llvm.Target.from_triple(module.triple)
-    tm = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                      features=llvm.get_host_cpu_features().flatten(), opt=3,
-                                      reloc="static", codemodel="jitdefault", jit=True)
-    module.data_layout = str(tm.target_data)
     text = str(module)
-    if "avx512dq" in llvm.get_host_cpu_features().flatten():
+    if "avx512dq" in engine.host_features():
         # full-width vectors: native 64-bit multiplies for the hash (LLVM prefers
         # 256-bit vectors on this CPU family by default)
         text = text.replace('i64 %".3", i64 %".4")', 'i64 %".3", i64 %".4") #0', 1)
@@ -291,23 +287,12 @@ def _build_kernel():
         text = text.replace(f"!fwdcompile.backedge {marker.group(1)}", "!llvm.loop !900")
         text += ('\n!900 = distinct !{!900, !901}\n'
                  f'!901 = !{{!"llvm.loop.interleave.count", i32 {_INTERLEAVE}}}\n')
-    mod = llvm.parse_assembly(text)
-    mod.verify()
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pto.loop_vectorization = True
-    pto.slp_vectorization = True
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(mod, pb)
-    engine = llvm.create_mcjit_compiler(mod, tm)
-    for decl in mod.functions:  # MCJIT leaves unresolved symbols NULL: never call those
-        if decl.is_declaration and not decl.name.startswith("llvm.") \
-                and not llvm.address_of_symbol(decl.name):
-            return None
-    engine.finalize_object()
+    # an unresolved symbol raises (engine.UnresolvedSymbol): _kernel falls back to numpy
+    jitted, _ = engine.build(text, tm, 3, vectorize=True)
     proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                              ctypes.c_int64)
-    return _Kernels(proto(engine.get_function_address("fwdcompile_normals")),
-                    proto(engine.get_function_address("fwdcompile_signs")), engine)
+    return _Kernels(proto(jitted.get_function_address("fwdcompile_normals")),
+                    proto(jitted.get_function_address("fwdcompile_signs")), jitted)
 
 
 def _kernel():

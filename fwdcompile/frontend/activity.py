@@ -21,12 +21,10 @@ from dataclasses import dataclass, field
 import gast
 import numpy as np
 
-from ..rules.index_tricks import is_index_object
-from ..transform import build
+from ..syntax import trees
 from .parse import LOCAL
-
 from .calls import (LINEAR_ATTRIBUTES, NONDIFF_ATTRIBUTES, NONDIFF_METHODS,
-                    Method, RuleCall, UserCall, classify_call)
+                    Method, RuleCall, UserCall, classify_call, is_index_object)
 
 # methods and functions whose result may share memory with their first argument
 _VIEW_METHODS = {"reshape", "transpose", "ravel", "squeeze", "swapaxes", "diagonal", "view"}
@@ -67,28 +65,18 @@ class Activity:
     written_params: tuple = ()  # parameters whose array receives differentiated values
     classes: _Classes = field(default_factory=_Classes)
 
-    def is_active(self, ident):
-        return ident in self.active
-
-
-def base_name(target):
-    """``a`` for ``a``, ``a[i]``, ``a[i][j]``; None otherwise."""
-    while isinstance(target, gast.Subscript):
-        target = target.value
-    return target.id if isinstance(target, gast.Name) else None
-
 
 def target_names(target):
     if isinstance(target, gast.Name):
         return [target.id]
     if isinstance(target, (gast.Tuple, gast.List)):
         return [n for elt in target.elts for n in target_names(elt)]
-    name = base_name(target)
+    name = trees.base_name(target)
     return [name] if name else []
 
 
 def read_names(node):
-    return {n.id for n in build.walk(node) if isinstance(n, gast.Name)
+    return {n.id for n in trees.walk(node) if isinstance(n, gast.Name)
             and isinstance(n.ctx, gast.Load)}
 
 
@@ -139,7 +127,7 @@ class ExprActivity:
             # active so that the transform reports them: a string of a value
             # drops its derivative (float(f"{x}")), a set has no order to pair
             # values with tangents
-            return any(self(v, names) for v in build.walk(node)
+            return any(self(v, names) for v in trees.walk(node)
                        if isinstance(v, gast.Name))
         if isinstance(node, gast.Dict):
             return any(self(v, names) for v in node.values)
@@ -298,14 +286,8 @@ def loop_target_activity(stmt, expr_activity, names):
     out = []
     for sub_target, iterable in iteration_pairs(stmt.iter, stmt.target):
         varied = iterable is not None and expr_activity(iterable, names)
-        out.extend((leaf, varied) for leaf in _leaves(sub_target))
+        out.extend((leaf, varied) for leaf in trees.leaves(sub_target))
     return out
-
-
-def _leaves(target):
-    if isinstance(target, (gast.Tuple, gast.List)):
-        return [leaf for elt in target.elts for leaf in _leaves(elt)]
-    return [target]
 
 
 def analyze(parsed, wrt, expr_activity):
@@ -331,22 +313,22 @@ def analyze(parsed, wrt, expr_activity):
                             for other in may_alias(v, scope):
                                 classes.union(t.id, other)
                 # y[0], y[2] = y[2], y[0] writes into y as y[0] = ... does
-                for leaf in _leaves(target):
+                for leaf in trees.leaves(target):
                     if isinstance(leaf, gast.Starred):
                         leaf = leaf.value
-                    name = base_name(leaf)
+                    name = trees.base_name(leaf)
                     if name is not None and not isinstance(leaf, gast.Name):
                         act.mutated.add(name)
             else:
-                name = base_name(target)
+                name = trees.base_name(target)
                 if name is not None and not isinstance(target, gast.Name):
                     act.mutated.add(name)
         elif isinstance(stmt, (gast.AugAssign, gast.Expr)):
-            name = base_name(target)
+            name = trees.base_name(target)
             if name:
                 act.mutated.add(name)
         elif isinstance(stmt, gast.For):
-            for leaf in _leaves(target):
+            for leaf in trees.leaves(target):
                 if isinstance(leaf, gast.Name):
                     for other in may_alias(stmt.iter, scope):
                         classes.union(leaf.id, other)
@@ -358,7 +340,7 @@ def analyze(parsed, wrt, expr_activity):
         return out
 
     calls = {}
-    for sub in build.walk(parsed.node):
+    for sub in trees.walk(parsed.node):
         if isinstance(sub, gast.Call):
             kind = classify_call(sub, scope)
             if isinstance(kind, UserCall):
@@ -389,7 +371,7 @@ def analyze(parsed, wrt, expr_activity):
         for call in calls:  # helpers that write differentiated values into their arguments
             if expr_activity._any_arg(call, varied):
                 for arg in expr_activity.helper_writes(calls[call], call, varied):
-                    name = base_name(arg)
+                    name = trees.base_name(arg)
                     if name is not None:
                         new.add(name)
         new = close(new) - varied
@@ -400,13 +382,13 @@ def analyze(parsed, wrt, expr_activity):
     # what a helper writes into an argument is a mutation of it, as `x[i] = ...` is
     helper_written = {}
     for call, fn in calls.items():
-        helper_written[call] = [name for name in (base_name(arg) for arg in
+        helper_written[call] = [name for name in (trees.base_name(arg) for arg in
                                                   expr_activity.helper_writes(fn, call, varied))
                                 if name is not None]
         act.mutated.update(helper_written[call])
 
     useful = set()
-    for sub in build.walk(parsed.node):
+    for sub in trees.walk(parsed.node):
         if isinstance(sub, gast.Return) and sub.value is not None:
             useful |= read_names(sub.value)
         if isinstance(sub, gast.Expr) and isinstance(sub.value, gast.Call):

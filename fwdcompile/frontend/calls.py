@@ -23,6 +23,7 @@ import gast
 import numpy as np
 
 from ..rules import lookup
+from .lift import NestedFunction
 from .parse import LOCAL
 
 # x.<method>(...) whose tangent is d_x.<method>(...)
@@ -70,7 +71,6 @@ def user_function(obj):
     inner = getattr(obj, "__fwdcompile_function__", None)
     if inner is not None:
         obj = inner
-    from .lift import NestedFunction
     if isinstance(obj, NestedFunction):
         return obj
     if not inspect.isfunction(obj):
@@ -109,3 +109,14 @@ def call_arguments(call, scope):
     if isinstance(kind, UserCall) and kind.receiver is not None:
         args = [kind.receiver] + args
     return args, {k.arg: k.value for k in call.keywords if k.arg is not None}
+
+
+_DATA = (np.ndarray, np.generic, list, tuple, dict, str, bytes, int, float, complex)
+
+
+def is_index_object(node, scope):
+    """Whether ``node`` (a Subscript) indexes a global object that is not a
+    container of values: an index trick (``np.r_``) or a class."""
+    obj = scope.resolve(node.value)
+    return obj is not None and obj is not LOCAL and not isinstance(obj, _DATA) \
+        and hasattr(type(obj), "__getitem__")

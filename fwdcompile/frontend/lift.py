@@ -22,7 +22,7 @@ import inspect
 import gast
 
 from ..errors import UnsupportedSyntax
-from ..transform import build
+from ..syntax import nodes, trees
 
 
 class NestedFunction:
@@ -47,33 +47,11 @@ class NestedFunction:
         raise TypeError(f"{self.__qualname__} is a lifted helper; call the outer function")
 
 
-def local_stores(node):
-    """Names a function binds, not looking inside functions nested in it."""
-    out, stack = set(), list(node.body)
-    for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs:
-        out.add(a.id)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, gast.FunctionDef):
-            out.add(n.name)
-            continue
-        if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
-            out.add(n.id)
-        stack.extend(c for c in gast.iter_child_nodes(n))
-    return out
-
-
 def _as_def(stmt):
     """``name = lambda args: body`` as a FunctionDef, else None."""
     if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 \
             and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Lambda):
-        lam = stmt.value
-        ret = gast.Return(value=lam.body)
-        gast.copy_location(ret, lam.body)
-        fdef = gast.FunctionDef(name=stmt.targets[0].id, args=lam.args, body=[ret],
-                                decorator_list=[], returns=None, type_comment=None,
-                                type_params=[])
-        return gast.copy_location(fdef, stmt)
+        return nodes.lambda_to_def(stmt.value, stmt.targets[0].id, at=stmt)
     return None
 
 
@@ -87,13 +65,13 @@ def lift_nested(fdef, loc, outer_fn):
     if not helpers:
         return {}
     names = {h.name for h in helpers}
-    outer_vars = local_stores(fdef) - names
+    outer_vars = trees.local_stores(fdef) - names
     free, calls = {}, {}
     for node in helpers:
         _check_liftable(node, loc)
-        reads = {n.id for n in build.walk(node) if isinstance(n, gast.Name)
+        reads = {n.id for n in trees.walk(node) if isinstance(n, gast.Name)
                  and isinstance(n.ctx, gast.Load)}
-        free[node.name] = (reads - local_stores(node)) & outer_vars
+        free[node.name] = (reads - trees.local_stores(node)) & outer_vars
         calls[node.name] = reads & names
     changed = True
     while changed:  # a helper calling another one passes that one's variables on
@@ -106,7 +84,7 @@ def lift_nested(fdef, loc, outer_fn):
     lifted = {}
     for node in helpers:
         extra = sorted(free[node.name])
-        node.args.args.extend(build.param(e) for e in extra)
+        node.args.args.extend(nodes.param(e) for e in extra)
         params = [a.id for a in node.args.args]
         lifted[node.name] = (NestedFunction(outer_fn, node, params), extra)
     _rewrite_uses(fdef, lifted, loc)
@@ -130,11 +108,11 @@ def _check_liftable(node, loc):
 def _rewrite_uses(fdef, lifted, loc):
     """Pass the lifted variables at every call; any other use is an error."""
     calls = set()
-    for n in build.walk(fdef):
+    for n in trees.walk(fdef):
         if isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id in lifted:
-            n.args.extend(build.name(e) for e in lifted[n.func.id][1])
+            n.args.extend(nodes.name(e) for e in lifted[n.func.id][1])
             calls.add(id(n.func))
-    for n in build.walk(fdef):
+    for n in trees.walk(fdef):
         if isinstance(n, gast.Name) and n.id in lifted and id(n) not in calls:
             raise UnsupportedSyntax(
                 f"the local function `{n.id}` is used as a value here; only calls to it are "

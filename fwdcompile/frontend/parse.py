@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import gast
 
-from ..transform import build
-from .lift import lift_nested, local_stores
+from ..syntax import nodes, trees
+from .lift import lift_nested
 
 from ..errors import NameResolutionError, SourceUnavailable, UnsupportedSyntax
 
@@ -184,7 +184,7 @@ def parse_function(fn):
     _expand_literal_unpacking(node)
     nested = lift_nested(node, loc, fn)
     params = [a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
-    local_names = local_stores(node)
+    local_names = trees.local_stores(node)
     scope = Scope(fn, local_names, nested)
     parsed = ParsedFunction(fn, node, loc, scope, params, local_names)
     parsed.nested = {f: parse_nested(f, parsed) for f in nested.values()}
@@ -195,7 +195,7 @@ def parse_nested(fn, outer):
     """The ParsedFunction of a helper lifted out of ``outer`` (see lift.py)."""
     node = fn.node
     params = [a.id for a in node.args.args]
-    local_names = local_stores(node)
+    local_names = trees.local_stores(node)
     scope = Scope(outer.fn, local_names, outer.scope.nested)
     return ParsedFunction(fn, node, outer.loc, scope, params, local_names)
 
@@ -206,27 +206,21 @@ def _lambda_as_def(tree, fn):
     params = fn.__code__.co_varnames[:fn.__code__.co_argcount]
     found = []
     for stmt in tree.body:
-        for node in build.walk(stmt):
+        for node in trees.walk(stmt):
             if isinstance(node, gast.Lambda) and \
                     tuple(a.id for a in node.args.args) == tuple(params):
                 name = "lambda_"
                 if isinstance(stmt, gast.Assign) and stmt.value is node \
                         and isinstance(stmt.targets[0], gast.Name):
                     name = stmt.targets[0].id
-                body = gast.Return(value=node.body)
-                gast.copy_location(body, node.body)
-                fdef = gast.FunctionDef(name=name, args=node.args, body=[body],
-                                        decorator_list=[], returns=None, type_comment=None,
-                                        type_params=[])
-                gast.copy_location(fdef, node)
-                found.append(fdef)
+                found.append(nodes.lambda_to_def(node, name))
     return found[0] if len(found) == 1 else None
 
 
 def _expand_literal_unpacking(fdef):
     """``f(*[a, b])`` -> ``f(a, b)`` and ``f(**{"k": v})`` -> ``f(k=v)``: unpacking
     of literals is spelled out so every argument can carry its own tangent."""
-    for call in build.walk(fdef):
+    for call in trees.walk(fdef):
         if not isinstance(call, gast.Call):
             continue
         args = []
@@ -254,20 +248,9 @@ def _indent(line):
     return len(line) - len(line.lstrip())
 
 
-def _walk_own(fdef):
-    """The nodes of a function, not those of functions defined inside it."""
-    out, stack = [], list(fdef.body) + [fdef.args]
-    while stack:
-        n = stack.pop()
-        out.append(n)
-        if not isinstance(n, gast.FunctionDef):
-            stack.extend(gast.iter_child_nodes(n))
-    return out
-
-
 def check_free_names(parsed):
     """Every name read but not bound locally must resolve now, not at call time."""
-    nodes = sorted((n for n in _walk_own(parsed.node) if hasattr(n, "lineno")),
+    nodes = sorted((n for n in trees.walk_own(parsed.node) if hasattr(n, "lineno")),
                    key=lambda n: (n.lineno, n.col_offset))  # report the first in the file
     for sub in nodes:
         if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load) \

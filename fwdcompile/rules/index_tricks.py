@@ -16,20 +16,11 @@ import gast
 import numpy as np
 
 from ..errors import NoDerivativeRule, UnsupportedSyntax
-from ..frontend.parse import LOCAL
-from ..transform import build
+from ..syntax import nodes, trees
+from ..syntax.source import expr_source
 from .registry import TangentOp, zero_like
 
 _CONCATENATORS = {id(np.r_): "_np.r_", id(np.c_): "_np.c_"}
-_DATA = (np.ndarray, np.generic, list, tuple, dict, str, bytes, int, float, complex)
-
-
-def is_index_object(node, scope):
-    """Whether ``node`` (a Subscript) indexes a global object that is not a
-    container of values: an index trick (``np.r_``) or a class."""
-    obj = scope.resolve(node.value)
-    return obj is not None and obj is not LOCAL and not isinstance(obj, _DATA) \
-        and hasattr(type(obj), "__getitem__")
 
 
 def compute(mixin, node):
@@ -37,7 +28,7 @@ def compute(mixin, node):
     obj = mixin.scope.resolve(node.value)
     spelled = _CONCATENATORS.get(id(obj))
     if spelled is None:
-        raise mixin.error(NoDerivativeRule, f"`{_source(node.value)}[...]` has no derivative "
+        raise mixin.error(NoDerivativeRule, f"`{expr_source(node.value)}[...]` has no derivative "
                           "rule, but a differentiated value is used inside it", node,
                           hint="build the array with np.concatenate / np.stack / "
                                "np.linspace instead")
@@ -46,28 +37,23 @@ def compute(mixin, node):
     for piece in pieces:
         if isinstance(piece, gast.Constant) and isinstance(piece.value, str):
             raise mixin.error(UnsupportedSyntax, f"a directive string in "
-                              f"`{_source(node.value)}[{piece.value!r}, ...]` is not supported "
+                              f"`{expr_source(node.value)}[{piece.value!r}, ...]` is not supported "
                               "with differentiated values", piece,
                               hint="use np.concatenate(..., axis=) or np.stack(..., axis=)")
         if isinstance(piece, gast.Slice):  # a range: data, computed on its own
-            atoms.append(mixin.static(build.subscript(build.clone(node.value),
-                                                      build.clone(piece))))
+            atoms.append(mixin.static(nodes.subscript(trees.clone(node.value),
+                                                      trees.clone(piece))))
             tangents.append(None)
             continue
         atom, tangent = mixin.emit_expr(piece)
         atoms.append(atom)
         tangents.append(tangent)
-    primal = build.subscript(build.clone(node.value),
-                             build.tup(atoms) if len(atoms) > 1 else atoms[0])
+    primal = nodes.subscript(trees.clone(node.value),
+                             nodes.tup(atoms) if len(atoms) > 1 else atoms[0])
     if all(t is None for t in tangents):
         return TangentOp(primal, None)
     # per direction in vector mode: pieces keep their ranks
     parts = [t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)]
-    return TangentOp(primal, build.subscript(build.dotted(spelled),
-                                             build.tup(parts) if len(parts) > 1 else parts[0]),
+    return TangentOp(primal, nodes.subscript(nodes.dotted(spelled),
+                                             nodes.tup(parts) if len(parts) > 1 else parts[0]),
                      "per_direction")
-
-
-def _source(node):
-    from ..codegen.unparse import expr_source
-    return expr_source(node)

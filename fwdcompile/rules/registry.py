@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 import gast
 
-from ..transform import build
+from ..syntax import nodes, trees
 
 # how a rule's one-direction tangent becomes correct for K directions on a
 # leading axis (transform/tangent_space.py, KDirections.apply_rule)
@@ -82,22 +82,17 @@ _BUILTIN: dict = {}  # the rules fwdcompile ships, even where a custom_jvp repla
 KEYWORDS = "__keywords__"
 
 
-def _key(obj):
-    # numpy ufuncs and builtins are hashable; bound methods are not stable keys
-    return obj
-
-
 def lookup(obj):
     try:
-        return _REGISTRY.get(_key(obj))
+        return _REGISTRY.get(obj)  # numpy ufuncs and builtins are hashable
     except TypeError:  # unhashable callables cannot carry rules
         return None
 
 
 def register(obj, rule):
-    _REGISTRY[_key(obj)] = rule
+    _REGISTRY[obj] = rule
     if not isinstance(rule, CustomRule):
-        _BUILTIN[_key(obj)] = rule
+        _BUILTIN[obj] = rule
     return rule
 
 
@@ -109,56 +104,14 @@ def _signature(sig):
 
 
 def parse_expr(text):
-    return gast.parse(text, mode="eval").body
-
-
-def _mentions(template, ident):
-    return any(isinstance(n, gast.Name) and n.id == ident for n in build.walk(template))
-
-
-class _Substitution(gast.NodeTransformer):
-    def __init__(self, mapping, template):
-        self.mapping, self.template = mapping, template
-
-    def visit_Name(self, name):
-        if name.id in self.mapping and isinstance(name.ctx, gast.Load):
-            return build.clone(self.mapping[name.id])
-        if self.template and name.id in build.RESERVED:  # the template's own _np/...
-            name.id = build.alias(name.id)
-        return name
-
-
-def substitute(node, mapping, template=False, in_place=False):
-    """``node`` with Name nodes whose id is in ``mapping`` replaced by copies of
-    their values (a copy of ``node`` unless ``in_place``).  For a rule
-    ``template``, its own ``_np``/``_math``/``_rt`` are also spelled as the
-    current generation spells them."""
-    if in_place:
-        return _Substitution(mapping, template).visit(node)
-    return _substituted_copy(node, mapping, template)
-
-
-def _substituted_copy(node, mapping, template):
-    """``build.clone`` and ``_Substitution`` in one pass (rules are instantiated
-    a hundred times per function: this is on the transform's hot path)."""
-    if type(node) is list:
-        return [_substituted_copy(n, mapping, template) for n in node]
-    if not isinstance(node, gast.AST):
-        return node
-    if type(node) is gast.Name:
-        if node.id in mapping and isinstance(node.ctx, gast.Load):
-            return build.clone(mapping[node.id])
-        node = build.clone(node)
-        if template and node.id in build.RESERVED:
-            node.id = build.alias(node.id)
-        return node
-    return build.copy_location(type(node)(**{
-        f: _substituted_copy(getattr(node, f, None), mapping, template)
-        for f in node._fields}), node)
+    """A rule's expression written as text; its ``_np``/``_math``/``_rt`` are
+    the reserved aliases (marked, see syntax/nodes.py)."""
+    return nodes.mark_aliases(gast.parse(text, mode="eval").body)
 
 
 def instantiate(template, mapping):
-    return substitute(template, mapping, template=True)
+    """A copy of a rule's expression with its parameters replaced by ``mapping``."""
+    return trees.substitute(template, mapping)
 
 
 @dataclass
@@ -222,7 +175,7 @@ class PartialsRule(Rule):
             d = tangents.get(pname)
             if d is None:
                 continue
-            if _mentions(template, "d"):  # a linear map of the tangent, e.g. solve(a, d)
+            if trees.mentions(template, "d"):  # a linear map of the tangent, e.g. solve(a, d)
                 terms.append(instantiate(template, {**mapping, "d": d}))
             else:
                 terms.append(scale(instantiate(template, mapping), d))
@@ -243,30 +196,24 @@ class PowerRule(PartialsRule):
         x, y = bound["x"], bound["y"]
         terms = []
         if tangents.get("x") is not None:
-            if _number_value(y) is not None:
-                partial = parse_expr(f"{_number_value(y)!r} * x ** ({_number_value(y)!r} - 1)")
+            n = trees.constant_value(y)
+            if n is not None:
+                partial = parse_expr(f"{n!r} * x ** ({n!r} - 1)")
                 terms.append(scale(instantiate(partial, {"x": x}), tangents["x"]))
             else:
-                terms.append(scale(build.call("_rt.pow_dx", [build.clone(x), build.clone(y)]),
+                terms.append(scale(nodes.call("_rt.pow_dx", [trees.clone(x), trees.clone(y)]),
                                    tangents["x"]))
         if tangents.get("y") is not None:
-            terms.append(scale(build.call("_rt.pow_dy", [build.clone(x), build.clone(z)]),
+            terms.append(scale(nodes.call("_rt.pow_dy", [trees.clone(x), trees.clone(z)]),
                                tangents["y"]))
         return add_terms(terms)
-
-
-def _number_value(node):
-    if isinstance(node, gast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) \
-            and isinstance(node.operand, gast.Constant) and type(node.operand.value) in (int, float):
-        return -node.operand.value
-    return None
 
 
 @dataclass
 class LogRule(PartialsRule):
     """``log(x)`` and ``log(x, base)``."""
+
+    module: str = "_math"  # the alias whose log divides by log(base): _math or _np
 
     def differentiable(self):
         return ("x", "base")
@@ -276,19 +223,17 @@ class LogRule(PartialsRule):
         terms = []
         if base is None:
             if tangents.get("x") is not None:
-                terms.append(build.binop(tangents["x"], gast.Div(), build.clone(x)))
+                terms.append(nodes.binop(tangents["x"], gast.Div(), trees.clone(x)))
             return add_terms(terms)
-        log_base = build.call(f"{self.module}.log", [build.clone(base)])
+        log_base = nodes.call(f"{self.module}.log", [trees.clone(base)])
         if tangents.get("x") is not None:
-            terms.append(build.binop(tangents["x"], gast.Div(),
-                                     build.binop(build.clone(x), gast.Mult(), log_base)))
+            terms.append(nodes.binop(tangents["x"], gast.Div(),
+                                     nodes.binop(trees.clone(x), gast.Mult(), log_base)))
         if tangents.get("base") is not None:
-            terms.append(build.neg(build.binop(
-                build.binop(build.clone(z), gast.Mult(), tangents["base"]), gast.Div(),
-                build.binop(build.clone(base), gast.Mult(), build.clone(log_base)))))
+            terms.append(nodes.neg(nodes.binop(
+                nodes.binop(trees.clone(z), gast.Mult(), tangents["base"]), gast.Div(),
+                nodes.binop(trees.clone(base), gast.Mult(), trees.clone(log_base)))))
         return add_terms(terms)
-
-    module: str = "_math"
 
 
 @dataclass
@@ -317,15 +262,15 @@ class SelectRule(Rule):
         if all(tangents.get(k) is None for k in names):
             return None
         args = [bound[k] for k in names]
-        ds = [tangents.get(k) if tangents.get(k) is not None else build.const(0.0)
+        ds = [tangents.get(k) if tangents.get(k) is not None else nodes.const(0.0)
               for k in names]
         if len(args) == 2:
             op = gast.GtE() if self.largest else gast.LtE()
-            test = gast.Compare(left=build.clone(args[0]), ops=[op],
-                                comparators=[build.clone(args[1])])
-            return build.ifexp(test, ds[0], ds[1])
+            test = gast.Compare(left=trees.clone(args[0]), ops=[op],
+                                comparators=[trees.clone(args[1])])
+            return nodes.ifexp(test, ds[0], ds[1])
         helper = "_rt.select_max" if self.largest else "_rt.select_min"
-        return build.call(helper, [build.tup([build.clone(a) for a in args]), build.tup(ds)])
+        return nodes.call(helper, [nodes.tup([trees.clone(a) for a in args]), nodes.tup(ds)])
 
 
 @dataclass
@@ -354,8 +299,8 @@ class MultilinearRule(Rule):
 
     def _emit(self, bound):
         if self.operator is not None:
-            return build.binop(build.clone(bound["x"]), self.operator(),
-                               build.clone(bound["y"]))
+            return nodes.binop(trees.clone(bound["x"]), self.operator(),
+                               trees.clone(bound["y"]))
         return call_from_bound(self.qualname, self.sig, bound)
 
     def differentiable(self):
@@ -366,7 +311,7 @@ class MultilinearRule(Rule):
         if self.operator is gast.Mult and isinstance(x, gast.Name) and isinstance(y, gast.Name) \
                 and x.id == y.id and tangents.get("x") is not None:
             # x * x: one term, 2 * x * d_x
-            return build.binop(build.binop(build.const(2), gast.Mult(), build.clone(x)),
+            return nodes.binop(nodes.binop(nodes.const(2), gast.Mult(), trees.clone(x)),
                                gast.Mult(), tangents["x"])
         terms = []
         for p in self.factors:
@@ -407,10 +352,10 @@ class TemplateRule(Rule):
                 continue
             if p not in mapping:
                 default = self.sig.parameters[p].default
-                mapping[p] = build.const(None if default is inspect.Parameter.empty else default)
+                mapping[p] = nodes.const(None if default is inspect.Parameter.empty else default)
         for p in self.diff:
             d = tangents.get(p)
-            mapping["d_" + p] = d if d is not None else build.const(0.0)
+            mapping["d_" + p] = d if d is not None else nodes.const(0.0)
         mapping["z"] = z
         return _drop_default_keywords(instantiate(self.template, mapping), self.sig)
 
@@ -450,7 +395,7 @@ _NOT_LITERAL = object()
 
 def _literal(node):
     """The value of a literal AST (numbers, strings, None, tuples of them)."""
-    number = _number_value(node)
+    number = trees.constant_value(node)
     if number is not None:
         return number
     if isinstance(node, gast.Constant):
@@ -516,7 +461,7 @@ class CustomRule(Rule):
 
 def _drop_default_keywords(node, sig):
     """``f(a, axis=None)`` -> ``f(a)`` when None is the rule's default for ``axis``."""
-    for sub in build.walk(node):
+    for sub in trees.walk(node):
         if isinstance(sub, gast.Call):
             kept = []
             for kw in sub.keywords:
@@ -531,28 +476,24 @@ def _drop_default_keywords(node, sig):
     return node
 
 
-def is_zero_const(node):
-    return isinstance(node, gast.Constant) and type(node.value) in (int, float) and node.value == 0
-
-
 def scale(partial, d):
     """``partial * d`` with the obvious simplifications (1, -1, 1/y)."""
-    if build.is_const(partial, 1):
+    number = trees.constant_value(partial)
+    if number == 1 and type(partial) is gast.Constant:
         return d
-    if isinstance(partial, gast.UnaryOp) and isinstance(partial.op, gast.USub) \
-            and build.is_const(partial.operand, 1):
-        return build.neg(d)
+    if number == -1:
+        return nodes.neg(d)
     if isinstance(partial, gast.BinOp) and isinstance(partial.op, gast.Div) \
-            and build.is_const(partial.left, 1):
-        return build.binop(d, gast.Div(), partial.right)
+            and type(partial.left) is gast.Constant and trees.constant_value(partial.left) == 1:
+        return nodes.binop(d, gast.Div(), partial.right)
     if isinstance(partial, gast.UnaryOp) and isinstance(partial.op, gast.USub):
-        return build.neg(scale(partial.operand, d))
+        return nodes.neg(scale(partial.operand, d))
     if isinstance(partial, gast.BinOp) and isinstance(partial.op, (gast.Mult, gast.Div)) \
             and isinstance(partial.left, gast.UnaryOp) and isinstance(partial.left.op, gast.USub):
         # (-a / b) * d  ->  -(a / b * d), so that sums read `p - q`
-        return build.neg(build.binop(build.binop(partial.left.operand, partial.op, partial.right),
+        return nodes.neg(nodes.binop(nodes.binop(partial.left.operand, partial.op, partial.right),
                                      gast.Mult(), d))
-    return build.binop(partial, gast.Mult(), d)
+    return nodes.binop(partial, gast.Mult(), d)
 
 
 def add_terms(terms):
@@ -562,17 +503,17 @@ def add_terms(terms):
     total = terms[0]
     for term in terms[1:]:
         if isinstance(term, gast.UnaryOp) and isinstance(term.op, gast.USub):
-            total = build.binop(total, gast.Sub(), term.operand)
+            total = nodes.binop(total, gast.Sub(), term.operand)
         else:
-            total = build.binop(total, gast.Add(), term)
+            total = nodes.binop(total, gast.Add(), term)
     return total
 
 
 def zero_like(atom):
     """A zero tangent standing in for an inactive argument of a linear function."""
     if isinstance(atom, gast.Constant):
-        return build.const(0.0)
-    return build.call("_rt.zeros_like", [build.clone(atom)])
+        return nodes.const(0.0)
+    return nodes.call("_rt.zeros_like", [trees.clone(atom)])
 
 
 def tangent_or_zero(primal, tangent):
@@ -602,14 +543,14 @@ def call_from_bound(qualname, sig, bound):
             continue
         value = bound[pname]
         if param.kind == param.VAR_POSITIONAL:
-            args.extend(build.clone(v) for v in value)
+            args.extend(trees.clone(v) for v in value)
         elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and positional_ok:
-            args.append(build.clone(value))
+            args.append(trees.clone(value))
         elif param.kind == param.VAR_KEYWORD:
-            keywords.extend((k, build.clone(v)) for k, v in value.items())
+            keywords.extend((k, trees.clone(v)) for k, v in value.items())
         else:
-            keywords.append((pname, build.clone(value)))
-    return build.call(qualname, args, keywords)
+            keywords.append((pname, trees.clone(value)))
+    return nodes.call(qualname, args, keywords)
 
 
 # ---------------------------------------------------------------- combinators
@@ -631,7 +572,7 @@ def defjvp(fn, sig, *partials, qualname=None, batching=None):
         elif text is not None:
             table[pname] = parse_expr(text)
     if batching is None:
-        batching = "per_direction" if any(_mentions(t, "d") for t in table.values()) \
+        batching = "per_direction" if any(trees.mentions(t, "d") for t in table.values()) \
             else "elementwise"
     return register(fn, PartialsRule(_label(fn), signature, qualname, batching,
                                      partials=table, zeros=tuple(zeros)))

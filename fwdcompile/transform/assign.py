@@ -14,10 +14,9 @@ import gast
 
 from ..errors import UnsupportedSyntax
 from ..frontend.activity import read_names
-from ..rules.registry import substitute
-from . import build
+from ..syntax import nodes, trees
 from .expressions import Joint, makes_string
-from .predicates import Z, _base, _leaf_targets, _cheap
+from .predicates import Z, _cheap
 from .simplify import fold
 
 
@@ -25,9 +24,9 @@ class AssignMixin:
     def tangent_target(self, target):
         """``d_x`` for ``x``; ``d_a[i]`` for ``a[i]``."""
         if isinstance(target, gast.Name):
-            return build.name(self.namer.tangent(target.id), True)
+            return nodes.name(self.namer.tangent(target.id), True)
         if isinstance(target, gast.Subscript):
-            base = build.as_load(self.tangent_target(target.value))
+            base = trees.as_load(self.tangent_target(target.value))
             return self.space.store_target(base, self.static_index(target.slice),
                                            getattr(target, "fc_index", target.slice))
         raise self.error(UnsupportedSyntax, "this assignment target is not supported", target)
@@ -36,7 +35,7 @@ class AssignMixin:
         """A subscript target whose index is evaluated once, before the store
         (``y[y < 0] = 0`` must not recompute its mask after writing)."""
         if isinstance(target, gast.Subscript):
-            fixed = build.subscript(self.fixed_target(target.value) if isinstance(
+            fixed = nodes.subscript(self.fixed_target(target.value) if isinstance(
                 target.value, gast.Subscript) else target.value,
                 self.static_index(target.slice), store=True)
             fixed.fc_index = getattr(target, "fc_index", target.slice)  # the index as written
@@ -55,19 +54,19 @@ class AssignMixin:
             self.assign_ifexp(target, value)
             return
         if not self.active(value):
-            self.emit(build.assign(target, value))
+            self.emit(nodes.assign(target, value))
             self.zero_tangent(target, value)
             return
         if isinstance(target, gast.Name) and makes_string(value, self.scope):
             # label = f"{x:.3f}": fine to print or measure; using it where a
             # derivative would flow on is reported (expressions.emit_expr)
-            self.emit(build.assign(target, value))
+            self.emit(nodes.assign(target, value))
             self.string_names.add(target.id)
             return
         if isinstance(value, gast.Name):
             self.emit_expr(value)  # reports a string made from a differentiated value
-            self.emit(build.assign(target, value))
-            self.emit(build.assign(self.tangent_target(target),
+            self.emit(nodes.assign(target, value))
+            self.emit(nodes.assign(self.tangent_target(target),
                                    self.lift_into(self.d(value.id), target)))
             return
         if self.space.stores_through_temps and isinstance(target, gast.Subscript):
@@ -89,8 +88,8 @@ class AssignMixin:
 
         def through_temps(leaf):
             if isinstance(leaf, (gast.Tuple, gast.List)):
-                return build.tup([through_temps(e) for e in leaf.elts], store=True)
-            base = _base(leaf)
+                return nodes.tup([through_temps(e) for e in leaf.elts], store=True)
+            base = trees.base_name(leaf)
             if not (self.space.stores_through_temps and isinstance(leaf, gast.Subscript)) \
                     or base is None or not self.active_name(base):
                 return leaf
@@ -98,49 +97,49 @@ class AssignMixin:
             self.temps.discard(ident)
             self.act.active.add(ident)
             stores.append((leaf, ident))
-            return build.name(ident, True)
+            return nodes.name(ident, True)
 
         target = through_temps(target)
         tangent = self.unpack_target(target) if isinstance(target, (gast.Tuple, gast.List)) \
             else self.tangent_target(target)
-        self.emit(build.assign(build.tup([target, tangent], store=True), op.call))
+        self.emit(nodes.assign(nodes.tup([target, tangent], store=True), op.call))
         for leaf, ident in stores:
-            self.assign_atom(leaf, build.name(ident), self.d(ident))
+            self.assign_atom(leaf, nodes.name(ident), self.d(ident))
 
     def assign_op(self, target, primal, tangent, value):
-        base = _base(target)
-        load = build.as_load(target)
+        base = trees.base_name(target)
+        load = trees.as_load(target)
         if tangent is None:
-            self.emit(build.assign(target, primal))
+            self.emit(nodes.assign(target, primal))
             self.zero_tangent(target, primal)
             return
         if isinstance(target, gast.Subscript):
-            tangent = self.space.store(tangent, build.name(Z))
+            tangent = self.space.store(tangent, nodes.name(Z))
         reads = read_names(tangent)
         if base in reads:  # the tangent needs the old value of the target
             # (and the result: in vector mode `finish` fits the tangent to it,
             # so `h = h.reshape(...)` must not fit to the old h)
             if Z in reads or self.space.finish_reads_result:
                 ident = self.temp(primal)
-                self.emit(build.assign(build.name(ident, True), primal))
-                self.emit(build.assign(self.tangent_target(target),
-                                       self.finish(tangent, build.name(ident))))
-                self.emit(build.assign(target, build.name(ident)))
+                self.emit(nodes.assign(nodes.name(ident, True), primal))
+                self.emit(nodes.assign(self.tangent_target(target),
+                                       self.finish(tangent, nodes.name(ident))))
+                self.emit(nodes.assign(target, nodes.name(ident)))
             else:
-                self.emit(build.assign(self.tangent_target(target), self.finish(tangent, load)))
-                self.emit(build.assign(target, primal))
+                self.emit(nodes.assign(self.tangent_target(target), self.finish(tangent, load)))
+                self.emit(nodes.assign(target, primal))
             return
-        self.emit(build.assign(target, primal))
-        self.emit(build.assign(self.tangent_target(target), self.finish(tangent, load)))
+        self.emit(nodes.assign(target, primal))
+        self.emit(nodes.assign(self.tangent_target(target), self.finish(tangent, load)))
 
     def finish(self, tangent, z):
-        tangent = substitute(tangent, {Z: z}, in_place=True)  # built for this statement
+        tangent = trees.substitute(tangent, {Z: z}, copy=False)  # built for this statement
         tangent = fold(tangent)
         core = self.space.core(tangent)
         private = False
         if isinstance(core, gast.Name):
             source = self.primal_of.get(core.id)
-            target = _base(z) if isinstance(z, (gast.Name, gast.Subscript)) else None
+            target = trees.base_name(z) if isinstance(z, (gast.Name, gast.Subscript)) else None
             # a fresh primal (x + c) whose tangent would alias another array that
             # is written in place: copy, so the write stays private
             # a parameter may be the same array as another one the function writes
@@ -160,11 +159,11 @@ class AssignMixin:
         return bool(members & self.act.mutated)
 
     def zero_tangent(self, target, value):
-        base = _base(target)
+        base = trees.base_name(target)
         if base is None or not self.active_name(base):
             return
         if isinstance(target, gast.Subscript):
-            zero = build.const(0.0)
+            zero = nodes.const(0.0)
         elif isinstance(value, gast.List) and not value.elts:
             self.space.unsupported("lists of tangents")
             zero = gast.List(elts=[], ctx=gast.Load())
@@ -172,15 +171,15 @@ class AssignMixin:
             self.space.unsupported("dicts of tangents")
             zero = gast.Dict(keys=[], values=[])
         else:
-            zero = self.space.zero_of(value, build.as_load(target))
-        self.emit(build.assign(self.tangent_target(target), zero))
+            zero = self.space.zero_of(value, trees.as_load(target))
+        self.emit(nodes.assign(self.tangent_target(target), zero))
 
     def assign_atom(self, target, atom, tangent):
         target = self.fixed_target(target)
-        self.emit(build.assign(target, build.clone(atom)))
+        self.emit(nodes.assign(target, trees.clone(atom)))
         if tangent is not None:
-            self.emit(build.assign(self.tangent_target(target),
-                                   self.lift_into(build.clone(tangent), target)))
+            self.emit(nodes.assign(self.tangent_target(target),
+                                   self.lift_into(trees.clone(tangent), target)))
         else:
             self.zero_tangent(target, atom)
 
@@ -192,27 +191,27 @@ class AssignMixin:
                 atom, tangent = self.emit_expr(elt)
                 atoms.append(atom)
                 tangents.append(tangent)
-            self.emit(build.assign(target, build.tup(atoms)))
+            self.emit(nodes.assign(target, nodes.tup(atoms)))
             t_targets, t_values = [], []
             for elt, atom, tangent in zip(target.elts, atoms, tangents):
                 if isinstance(elt, (gast.Tuple, gast.List)):
                     raise self.error(UnsupportedSyntax, "nested tuple targets with a tuple "
                                      "value are not supported", elt,
                                      hint="unpack in two statements")
-                base = _base(elt)
+                base = trees.base_name(elt)
                 if base is None or not self.active_name(base):
                     continue
                 t_targets.append(self.tangent_target(elt))
                 if tangent is not None:  # (K,) for a scalar stored into a row: (K, 1)
                     t_values.append(self.lift_into(tangent, elt))
                 elif isinstance(elt, gast.Subscript):
-                    t_values.append(build.const(0.0))
+                    t_values.append(nodes.const(0.0))
                 else:
-                    t_values.append(self.space.zero_of(atom, build.as_load(elt)))
+                    t_values.append(self.space.zero_of(atom, trees.as_load(elt)))
             if len(t_targets) == 1:
-                self.emit(build.assign(t_targets[0], t_values[0]))
+                self.emit(nodes.assign(t_targets[0], t_values[0]))
             elif t_targets:
-                self.emit(build.assign(build.tup(t_targets, store=True), build.tup(t_values)))
+                self.emit(nodes.assign(nodes.tup(t_targets, store=True), nodes.tup(t_values)))
             return
         if isinstance(value, gast.Call) and self.active(value):
             op = self.compute(value)
@@ -222,21 +221,21 @@ class AssignMixin:
             primal, tangent = op.primal, op.tangent
             if tangent is not None and Z in read_names(tangent):  # the rule reads the result
                 ident = self.temp(primal)
-                self.emit(build.assign(build.name(ident, True), primal))
-                self.emit(build.assign(target, build.name(ident)))
-                self.emit(build.assign(self.unpack_target(target), self.unpacked(
-                    fold(substitute(tangent, {Z: build.name(ident)})))))
+                self.emit(nodes.assign(nodes.name(ident, True), primal))
+                self.emit(nodes.assign(target, nodes.name(ident)))
+                self.emit(nodes.assign(self.unpack_target(target), self.unpacked(
+                    fold(trees.substitute(tangent, {Z: nodes.name(ident)})))))
                 return
-            self.emit(build.assign(target, primal))
+            self.emit(nodes.assign(target, primal))
             if tangent is not None:
-                self.emit(build.assign(self.unpack_target(target), self.unpacked(fold(tangent))))
+                self.emit(nodes.assign(self.unpack_target(target), self.unpacked(fold(tangent))))
             return
         atom, tangent = self.emit_expr(value)
-        self.emit(build.assign(target, atom))
+        self.emit(nodes.assign(target, atom))
         if tangent is not None:
-            self.emit(build.assign(self.unpack_target(target), self.unpacked(tangent)))
+            self.emit(nodes.assign(self.unpack_target(target), self.unpacked(tangent)))
         else:
-            for leaf in _leaf_targets(target):
+            for leaf in trees.leaves(target):
                 self.zero_tangent(leaf, leaf)
 
     def unpacked(self, tangent):
@@ -246,10 +245,10 @@ class AssignMixin:
 
     def unpack_target(self, target):
         if isinstance(target, (gast.Tuple, gast.List)):
-            return build.tup([self.unpack_target(e) for e in target.elts], store=True)
-        base = _base(target)
+            return nodes.tup([self.unpack_target(e) for e in target.elts], store=True)
+        base = trees.base_name(target)
         if base is None or not self.active_name(base):
-            return build.name("_", True)
+            return nodes.name("_", True)
         return self.tangent_target(target)
 
     def assign_ifexp(self, target, value):
@@ -257,15 +256,15 @@ class AssignMixin:
         test = value.test
         if not _cheap(test):
             ident = self.temp(test)
-            self.emit(build.assign(build.name(ident, True), test))
-            test = build.name(ident)
+            self.emit(nodes.assign(nodes.name(ident, True), test))
+            test = nodes.name(ident)
         body = self._branch(target, value.body)
         orelse = self._branch(target, value.orelse)
-        self.emit(build.if_(test, body, orelse))
+        self.emit(nodes.if_(test, body, orelse))
 
     def _branch(self, target, value):
         saved, self.out = self.out, []
         memo, self.memo = self.memo, {}
-        self.assign(build.clone(target), value)
+        self.assign(trees.clone(target), value)
         result, self.out, self.memo = self.out, saved, memo
         return result

@@ -30,13 +30,9 @@ from __future__ import annotations
 
 import gast
 
-from . import build
+from ..syntax import nodes, trees
 from .predicates import Z
 from .scalars import names_holding
-
-
-class BatchUnsupported(Exception):
-    """The batched transform cannot express this construct (an internal signal)."""
 
 
 def tangent_leaves(node, tangent_names):
@@ -63,25 +59,15 @@ def _ordered_names(node):
 def per_direction(expr, leaves):
     """``_np.stack([expr(d_a_k, d_b_k) for d_a_k, d_b_k in zip(d_a, d_b)])``."""
     names = {leaf: f"{leaf}_k" for leaf in leaves}
-    body = _replace(expr, {leaf: build.name(k) for leaf, k in names.items()})
+    body = trees.substitute(expr, {leaf: nodes.name(k) for leaf, k in names.items()})
     if len(leaves) == 1:
-        target = build.name(names[leaves[0]], True)
-        iterable = build.name(leaves[0])
+        target = nodes.name(names[leaves[0]], True)
+        iterable = nodes.name(leaves[0])
     else:
-        target = build.tup([build.name(names[leaf], True) for leaf in leaves], store=True)
-        iterable = build.call("zip", [build.name(leaf) for leaf in leaves])
+        target = nodes.tup([nodes.name(names[leaf], True) for leaf in leaves], store=True)
+        iterable = nodes.call("zip", [nodes.name(leaf) for leaf in leaves])
     comp = gast.comprehension(target=target, iter=iterable, ifs=[], is_async=0)
-    return build.call("_np.stack", [gast.ListComp(elt=body, generators=[comp])])
-
-
-def _replace(expr, mapping):
-    class _Sub(gast.NodeTransformer):
-        def visit_Name(self, name):
-            if name.id in mapping and isinstance(name.ctx, gast.Load):
-                return build.clone(mapping[name.id])
-            return name
-
-    return _Sub().visit(build.clone(expr))
+    return nodes.call("_np.stack", [gast.ListComp(elt=body, generators=[comp])])
 
 
 def subscript(d_value, index, original=None, ints=frozenset()):
@@ -96,26 +82,26 @@ def subscript(d_value, index, original=None, ints=frozenset()):
     (``x[0, :, rows]``) put their axes first, before the direction axis."""
     original = index if original is None else original
     if not _static_index(original, ints):
-        return build.subscript(d_value, build.call("_rt.bindex", [_index_value(index),
-                                                                 build.name("_K")]))
+        return nodes.subscript(d_value, nodes.call("_rt.bindex", [_index_value(index),
+                                                                 nodes.name("_K")]))
     whole = gast.Slice(lower=None, upper=None, step=None)
     elts = index.elts if isinstance(index, gast.Tuple) else [index]
-    return build.subscript(d_value, build.tup([whole] + [build.clone(e) for e in elts]))
+    return nodes.subscript(d_value, nodes.tup([whole] + [trees.clone(e) for e in elts]))
 
 
 def _index_value(index):
     """An index as an expression: ``0, :, rows`` -> ``(0, slice(None), rows)``."""
     if isinstance(index, gast.Tuple):
-        return build.tup([_index_value(e) for e in index.elts])
+        return nodes.tup([_index_value(e) for e in index.elts])
     if isinstance(index, gast.Slice):
-        parts = [build.const(None) if p is None else build.clone(p)
+        parts = [nodes.const(None) if p is None else trees.clone(p)
                  for p in (index.lower, index.upper, index.step)]
         if index.step is None:  # slice(a) would be the stop: keep slice(a, None)
             parts.pop()
             if index.upper is None and index.lower is None:
                 parts.pop()
-        return build.call("slice", parts)
-    return build.clone(index)
+        return nodes.call("slice", parts)
+    return trees.clone(index)
 
 
 _SEPARATOR, _INT, _ARRAY, _UNKNOWN = "separator", "int", "array", "unknown"
@@ -199,12 +185,12 @@ def matmul_terms(left, right, d_left, d_right):
     """Tangent of ``left @ right`` with K directions on the tangents."""
     terms = []
     if d_left is not None:
-        terms.append(build.call("_rt.matmul_left", [d_left, build.clone(right)]))
+        terms.append(nodes.call("_rt.matmul_left", [d_left, trees.clone(right)]))
     if d_right is not None:
-        terms.append(build.call("_rt.matmul_right", [build.clone(left), d_right]))
+        terms.append(nodes.call("_rt.matmul_right", [trees.clone(left), d_right]))
     total = terms[0]
     for term in terms[1:]:
-        total = build.binop(total, gast.Add(), term)
+        total = nodes.binop(total, gast.Add(), term)
     return total
 
 
@@ -224,13 +210,13 @@ def batched_reduction(rule, batching, bound, d_bound):
                 order is not None and not (isinstance(order, gast.Constant)
                                            and order.value == "C")):
             return None
-        return build.call("_rt.breshape", [d, build.name(Z)])
+        return nodes.call("_rt.breshape", [d, nodes.name(Z)])
     extra = set(k for k in bound if isinstance(k, str) and not k.startswith("__")) \
         - {"a", "axis", "keepdims"}
     d = d_bound.get("a")
     if d is None or isinstance(d, (list, tuple)) or extra:
         return None
-    keywords = [(k, build.clone(bound[k])) for k in ("axis", "keepdims") if k in bound]
+    keywords = [(k, trees.clone(bound[k])) for k in ("axis", "keepdims") if k in bound]
     if batching == "reduction":
-        return build.call("_rt.breduce", [build.dotted(rule.qualname), d], keywords)
-    return build.call("_rt.bmax_jvp", [build.clone(bound["a"]), build.name(Z), d], keywords)
+        return nodes.call("_rt.breduce", [nodes.dotted(rule.qualname), d], keywords)
+    return nodes.call("_rt.bmax_jvp", [trees.clone(bound["a"]), nodes.name(Z), d], keywords)

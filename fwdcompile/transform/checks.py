@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gast
 
-from . import build
+from ..syntax import nodes
 
 
 def _stored_names(stmt):
@@ -58,12 +58,12 @@ class _Inserter:
 
     def site(self, origin):
         self.sites.append(origin)
-        return build.subscript(build.name(self.sites_name), build.const(len(self.sites) - 1))
+        return nodes.subscript(nodes.name(self.sites_name), nodes.const(len(self.sites) - 1))
 
     def check(self, tangent, primal, origin):
-        size = build.name("_K") if self.batched else build.const(None)
-        return build.expr_stmt(build.call("_rt.check_tangent", [
-            build.name(tangent), build.name(primal), size, build.const(primal),
+        size = nodes.name("_K") if self.batched else nodes.const(None)
+        return nodes.expr_stmt(nodes.call("_rt.check_tangent", [
+            nodes.name(tangent), nodes.name(primal), size, nodes.const(primal),
             self.site(origin)]))
 
     def block(self, stmts):
@@ -87,9 +87,9 @@ class _Inserter:
                 flush()
             if isinstance(stmt, gast.Return) and isinstance(stmt.value, gast.Tuple) \
                     and len(stmt.value.elts) == 2:
-                stmt = gast.copy_location(build.ret(build.call(
+                stmt = gast.copy_location(nodes.ret(nodes.call(
                     "_rt.check_return", list(stmt.value.elts) + [
-                        build.name("_K") if self.batched else build.const(None),
+                        nodes.name("_K") if self.batched else nodes.const(None),
                         self.site(here)])), stmt)
                 stmt.fc_origin = here
             if isinstance(stmt, (gast.If, gast.For, gast.While)):  # built by the transform

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 
 import gast
 
-from ..codegen.unparse import expr_source
 from ..errors import NoDerivativeRule, UnsupportedSyntax
 from ..frontend.activity import float_dtype
 from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS,
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
-                              classify_call)
+                              classify_call, is_index_object)
 from ..rules import index_tricks, lookup
 from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRule, SelectRule,
                               TemplateRule, tangent_or_zero, zero_like)
-from . import build
-from .predicates import Z, _cheap, _has_tangent, _is_none, _is_number, _op_symbol, _pure_key
+from ..syntax import nodes, trees
+from ..syntax.source import expr_source
+from .predicates import Z, _cheap, _has_tangent, _is_none, _op_symbol, _pure_key
 from .scalars import scalar_expr
 from .tangent_space import TangentOp
 
@@ -79,8 +79,8 @@ class ExpressionMixin:
             ident = self.temp(node)
             if scalar_expr(node, self.scalar_names, self.scope):  # math.sin(t) * 0.5
                 self.scalar_names.add(ident)
-            self.emit(build.assign(build.name(ident, True), node))
-            return build.name(ident), None
+            self.emit(nodes.assign(nodes.name(ident, True), node))
+            return nodes.name(ident), None
         if isinstance(node, gast.Name):
             if node.id in self.string_names:
                 raise self.error(UnsupportedSyntax, f"`{node.id}` is a string made from a "
@@ -96,39 +96,39 @@ class ExpressionMixin:
         key = _pure_key(node, self.scope)
         if key is not None and key in self.memo:
             atom, tangent = self.memo[key]
-            return build.clone(atom), build.clone(tangent)
+            return trees.clone(atom), trees.clone(tangent)
         if isinstance(node, gast.IfExp):
             ident = self.temp(node)
             self.temps.discard(ident)
             self.act.active.add(ident)
-            self.assign_ifexp(build.name(ident, True), node)
-            return build.name(ident), self.d(ident)
+            self.assign_ifexp(nodes.name(ident, True), node)
+            return nodes.name(ident), self.d(ident)
         op = self.compute(node)
         ident = self.temp(node if isinstance(op, Joint) else op.primal)
-        target = build.name(ident, True)
+        target = nodes.name(ident, True)
         if isinstance(op, Joint):  # a tuple-valued helper gets a tuple tangent
             if isinstance(op.out_activity, tuple):
                 self.space.unsupported("tuple-valued tangents used as values")
             self.act.active.add(ident)
-            self.emit(build.assign(build.tup([target, self.d(ident)], store=True), op.call))
-            return self.remember(node, build.name(ident), self.d(ident))
+            self.emit(nodes.assign(nodes.tup([target, self.d(ident)], store=True), op.call))
+            return self.remember(node, nodes.name(ident), self.d(ident))
         primal, tangent = op.primal, op.tangent
-        self.emit(build.assign(target, primal))
+        self.emit(nodes.assign(target, primal))
         if tangent is None:
-            return self.remember(node, build.name(ident), None)
+            return self.remember(node, nodes.name(ident), None)
         self.act.active.add(ident)
         d_ident = self.d(ident)
-        stmt = build.assign(build.as_store(d_ident), self.finish(tangent, build.name(ident)))
+        stmt = nodes.assign(trees.as_store(d_ident), self.finish(tangent, nodes.name(ident)))
         stmt.fc_named = self.space.named_intermediates  # not inlined by forward_substitute
         self.emit(stmt)
-        return self.remember(node, build.name(ident), d_ident)
+        return self.remember(node, nodes.name(ident), d_ident)
 
     def remember(self, node, atom, tangent):
         """Within one statement, an identical pure sub-expression is computed once."""
         key = _pure_key(node, self.scope)
         if key is not None:
             self.memo[key] = (atom, tangent)
-        return build.clone(atom), build.clone(tangent)
+        return trees.clone(atom), trees.clone(tangent)
 
     def static(self, node):
         """An argument that carries no tangent, kept inline when cheap."""
@@ -138,12 +138,12 @@ class ExpressionMixin:
         if _cheap(node):
             return node
         ident = self.temp(node)
-        self.emit(build.assign(build.name(ident, True), node))
-        return build.name(ident)
+        self.emit(nodes.assign(nodes.name(ident, True), node))
+        return nodes.name(ident)
 
     def static_index(self, index):
         if isinstance(index, gast.Tuple):
-            return build.tup([self.static_index(e) for e in index.elts])
+            return nodes.tup([self.static_index(e) for e in index.elts])
         if isinstance(index, gast.Slice):
             return gast.Slice(*(None if p is None else self.static(p)
                                 for p in (index.lower, index.upper, index.step)))
@@ -173,8 +173,8 @@ class ExpressionMixin:
                 operands.append(primal.func.value)
         else:
             return False
-        present = {build.structure(sub) for sub in build.walk(tangent)}
-        if build.structure(build.name(Z)) in present:
+        present = {trees.structure(sub) for sub in trees.walk(tangent)}
+        if trees.structure(nodes.name(Z)) in present:
             return False
         while any(isinstance(o, (gast.List, gast.Tuple)) for o in operands):  # [x, Y]
             operands = [e for o in operands for e in
@@ -183,15 +183,15 @@ class ExpressionMixin:
             if self.holds_scalar(operand):
                 continue
             if isinstance(operand, gast.Name) and operand.id in self.namer.tangents \
-                    and build.structure(self.d(operand.id)) in present:
+                    and trees.structure(self.d(operand.id)) in present:
                 continue
-            if build.structure(operand) not in present:
+            if trees.structure(operand) not in present:
                 return True
         return False
 
     def holds_scalar(self, atom):
         """A number, or an expression that always gives one (transform/scalars.py)."""
-        if _is_number(atom) or isinstance(atom, gast.Constant):
+        if trees.is_number(atom) or isinstance(atom, gast.Constant):
             return True
         return scalar_expr(atom, self.scalar_names, self.scope)
 
@@ -200,7 +200,7 @@ class ExpressionMixin:
         if isinstance(node, gast.BinOp) and not _formats_string(node):
             left, d_left = self.emit_expr(node.left)
             right, d_right = self.emit_expr(node.right)
-            primal = build.binop(left, node.op, right)
+            primal = nodes.binop(left, node.op, right)
             rule = lookup(type(node.op))
             if rule is None:
                 raise self.error(NoDerivativeRule, f"the operator `{_op_symbol(node.op)}` has "
@@ -212,16 +212,16 @@ class ExpressionMixin:
             rule = lookup(type(node.op))
             primal = gast.UnaryOp(op=node.op, operand=operand)
             return self.rule_op(primal, rule, {"x": operand}, {"x": d_operand})
-        if isinstance(node, gast.Subscript) and index_tricks.is_index_object(node, self.scope):
+        if isinstance(node, gast.Subscript) and is_index_object(node, self.scope):
             return index_tricks.compute(self, node)  # np.r_[x, y], np.c_[...]
         if isinstance(node, gast.Subscript):
             value, d_value = self.emit_expr(node.value)
             index = self.static_index(node.slice)
             tangent = None if d_value is None else self.space.read(d_value, index, node.slice)
-            return TangentOp(build.subscript(value, index), tangent)
+            return TangentOp(nodes.subscript(value, index), tangent)
         if isinstance(node, gast.Attribute):
             value, d_value = self.emit_expr(node.value)
-            primal = build.attr(value, node.attr)
+            primal = nodes.attr(value, node.attr)
             if node.attr in NONDIFF_ATTRIBUTES or d_value is None:
                 return TangentOp(primal, None)
             if node.attr in LINEAR_ATTRIBUTES:
@@ -244,7 +244,7 @@ class ExpressionMixin:
             atoms, tangents = self.atoms(node.values)
             zeros = [t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)]
             return TangentOp(gast.Dict(keys=keys, values=atoms),
-                             gast.Dict(keys=[build.clone(k) for k in keys], values=zeros))
+                             gast.Dict(keys=[trees.clone(k) for k in keys], values=zeros))
         if isinstance(node, gast.Call):
             return self.compute_call(node)
         if isinstance(node, gast.Set):
@@ -359,10 +359,10 @@ class ExpressionMixin:
             op = self.space.rule_tangent(rule, bound, d_bound)
             tangent, batching = op.tangent, op.batching
         if receiver is not None:
-            primal = build.call(build.attr(receiver[0], call.func.attr), args[1:],
+            primal = nodes.call(nodes.attr(receiver[0], call.func.attr), args[1:],
                                 list(keywords.items()))
         else:
-            primal = build.call(func, args, list(keywords.items()))
+            primal = nodes.call(func, args, list(keywords.items()))
         return TangentOp(primal, tangent, batching)
 
     def rule_op(self, primal, rule, bound, d_bound):
@@ -387,7 +387,7 @@ class ExpressionMixin:
             rule = lookup(METHOD_FUNCTIONS[name])
             return self.apply_rule(call, rule, None, None, receiver=(receiver, d_receiver))
         args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=False)
-        primal = build.call(build.attr(receiver, name), args, list(keywords.items()))
+        primal = nodes.call(nodes.attr(receiver, name), args, list(keywords.items()))
         if any(t is not None for t in d_args + list(d_keywords.values())):
             raise self.error(NoDerivativeRule, f"the arguments of `.{name}()` cannot carry a "
                              "derivative", call)
@@ -398,16 +398,16 @@ class ExpressionMixin:
             op.primal = primal
             return op
         if name == "get" and len(args) == 2:  # d.get(key, default): the default's tangent is 0
-            return TangentOp(primal, build.call(build.attr(d_receiver, name),
-                                                [build.clone(args[0]), zero_like(args[1])]),
+            return TangentOp(primal, nodes.call(nodes.attr(d_receiver, name),
+                                                [trees.clone(args[0]), zero_like(args[1])]),
                              "per_direction")
         if name == "astype" and float_dtype(call, self.scope) is None:
             raise self.error(UnsupportedSyntax, "cannot tell whether this `.astype(...)` keeps "
                              "a floating dtype", call,
                              hint="write the dtype literally, e.g. x.astype(float)")
         if name in LINEAR_METHODS or name == "astype":
-            return TangentOp(primal, build.call(build.attr(d_receiver, name), build.clone(args),
-                                                list(build.clone(keywords).items())),
+            return TangentOp(primal, nodes.call(nodes.attr(d_receiver, name), trees.clone(args),
+                                                list(trees.clone(keywords).items())),
                              "exact" if name == "astype" else "per_direction")
         raise self.error(NoDerivativeRule, f"the method `.{name}()` has no derivative rule",
                          call, hint="use the numpy function instead, e.g. np.sum(x), "
@@ -438,4 +438,4 @@ class ExpressionMixin:
                                      "value", call, hint="pass that argument by name")
                 tangent = self.zero(bound.arguments[p])
             kw.append((tp, tangent))
-        return Joint(build.call(name, args, kw), out_activity)
+        return Joint(nodes.call(name, args, kw), out_activity)

@@ -26,17 +26,16 @@ from dataclasses import dataclass, field
 
 import gast
 
-from ..errors import FwdcompileError, InternalError, UnsupportedSyntax
+from ..errors import BatchUnsupported, FwdcompileError, InternalError, UnsupportedSyntax
 from ..frontend.activity import (iteration_pairs, loop_target_activity, target_names,
                                  ufunc_at)
 from ..frontend.calls import Method, RuleCall, UserCall, classify_call
 from ..rules.registry import zero_like
-from . import build
+from ..syntax import nodes, trees
 from .assign import AssignMixin
-from .batch import BatchUnsupported
 from .expressions import ExpressionMixin
 from .naming import Namer
-from .predicates import _all_names, _base, _call_inputs, _cheap, _is_docstring
+from .predicates import _all_names, _call_inputs, _cheap, _is_docstring
 from .scalars import scalar_names
 from .simplify import fold
 from .tangent_space import KDirections, OneDirection
@@ -52,6 +51,7 @@ class JvpFunction:
     tangent_names: set = field(default_factory=set)
     temp_names: set = field(default_factory=set)
     positional_tangents: bool = False  # f_jvp(x, y, d_x, d_y) rather than (..., *, d_x, d_y)
+    spelling: dict = field(default_factory=dict)  # how the code spells _np, _math, _rt
 
 
 class Transformer(AssignMixin, ExpressionMixin):
@@ -68,8 +68,11 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.expr_activity = expr_activity
         self.helpers = helpers  # (fn, active params) -> (name in namespace, out_activity)
         self.name = name
-        taken = set(parsed.local_names) | _all_names(parsed.node) | {"_"} \
-            | {build.alias(r) for r in build.RESERVED}
+        user_names = _all_names(parsed.node)
+        # the reserved aliases are built as _np/_math/_rt and renamed at the
+        # end where the function has variables of those names (syntax/nodes.py)
+        self.spelling = nodes.alias_spelling(user_names)
+        taken = set(parsed.local_names) | user_names | {"_"} | set(self.spelling.values())
         self.namer = Namer(taken | {"_K"})
         self.namer.taken.add(name)
         # what a tangent is: the one place the transform looks at `batched`
@@ -99,7 +102,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         return self.active_memo[key][1]
 
     def d(self, ident):
-        return build.name(self.namer.tangent(ident))
+        return nodes.name(self.namer.tangent(ident))
 
     def emit(self, stmt):
         self.out.append(stmt)
@@ -107,7 +110,7 @@ class Transformer(AssignMixin, ExpressionMixin):
     def lift_into(self, tangent, target):
         """A tangent stored into a slice takes the slice's rank (K directions)."""
         if isinstance(target, gast.Subscript):
-            return self.space.store(tangent, build.as_load(target))
+            return self.space.store(tangent, trees.as_load(target))
         return tangent
 
     def zero(self, atom):
@@ -124,7 +127,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         if text:
             marker = f"__fc_comment_{len(self.comments)}__"
             self.comments[marker] = text
-            self.emit(build.expr_stmt(build.name(marker)))
+            self.emit(nodes.expr_stmt(nodes.name(marker)))
 
     def block(self, stmts):
         saved, self.out = self.out, []
@@ -141,31 +144,33 @@ class Transformer(AssignMixin, ExpressionMixin):
         body.extend(self.space.prologue([self.namer.tangent(p) for p in self.wrt]))
         for p in self.parsed.params:
             if self.active_name(p) and p not in self.wrt:
-                self.emit(build.assign(build.name(self.namer.tangent(p), True),
-                                       self.zero(build.name(p))))
+                self.emit(nodes.assign(nodes.name(self.namer.tangent(p), True),
+                                       self.zero(nodes.name(p))))
         for stmt in fdef.body:
             if _is_docstring(stmt):
                 continue
             self.statement(stmt)
         if not _always_returns(body):
-            body.append(build.ret(build.tup([build.const(None), build.const(None)])))
+            body.append(nodes.ret(nodes.tup([nodes.const(None), nodes.const(None)])))
             self.returns.append(None)
-        args = build.clone(fdef.args)
+        args = trees.clone(fdef.args)
         # tangents follow the parameters; keyword-only only when defaults or
         # keyword-only parameters make positional tangents impossible
         positional = not (args.defaults or args.kwonlyargs or args.posonlyargs)
         for p in self.wrt:
             if positional:
-                args.args.append(build.param(self.namer.tangent(p)))
+                args.args.append(nodes.param(self.namer.tangent(p)))
             else:
-                args.kwonlyargs.append(build.param(self.namer.tangent(p)))
+                args.kwonlyargs.append(nodes.param(self.namer.tangent(p)))
                 args.kw_defaults.append(None)
         self.positional_tangents = positional
         node = gast.FunctionDef(name=self.name, args=args, body=body, decorator_list=[],
                                 returns=None, type_comment=None, type_params=[])
         gast.copy_location(node, fdef)
+        trees.spell_aliases(node, self.spelling)
         return JvpFunction(node, self.name, self._out_activity(), self.namespace, self.comments,
-                           set(self.namer.tangents.values()), self.temps, positional)
+                           set(self.namer.tangents.values()), self.temps, positional,
+                           self.spelling)
 
     def _out_activity(self):
         flags = [r for r in self.returns if r is not None]
@@ -203,7 +208,7 @@ class Transformer(AssignMixin, ExpressionMixin):
     def writes_through_call(self, node):
         """Whether ``node`` calls a helper that writes differentiated values into
         one of its arguments: such a call needs its JVP even if its result does not."""
-        for sub in build.walk(node):
+        for sub in trees.walk(node):
             if isinstance(sub, gast.Call):
                 kind = classify_call(sub, self.scope)
                 if isinstance(kind, UserCall) and \
@@ -228,7 +233,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         kind = classify_call(value, self.scope)
         if isinstance(kind, UserCall):
             self.comment(stmt)
-            self.emit(build.expr_stmt(self.compute(value).call))
+            self.emit(nodes.expr_stmt(self.compute(value).call))
             return
         if isinstance(kind, Method) and kind.name == "append" \
                 and isinstance(kind.receiver, gast.Name) and len(value.args) == 1 \
@@ -236,8 +241,8 @@ class Transformer(AssignMixin, ExpressionMixin):
             self.space.unsupported("lists of tangents")
             self.comment(stmt)
             atom, tangent = self.emit_expr(value.args[0])
-            self.emit(build.expr_stmt(build.call(build.attr(kind.receiver, "append"), [atom])))
-            self.emit(build.expr_stmt(build.call(build.attr(self.d(kind.receiver.id), "append"),
+            self.emit(nodes.expr_stmt(nodes.call(nodes.attr(kind.receiver, "append"), [atom])))
+            self.emit(nodes.expr_stmt(nodes.call(nodes.attr(self.d(kind.receiver.id), "append"),
                                                  [tangent if tangent is not None
                                                   else zero_like(atom)])))
             return
@@ -260,15 +265,15 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.comment(stmt)
         index = self.static(index)
         atom, d_value = self.emit_expr(value)
-        self.emit(build.expr_stmt(build.call(build.clone(stmt.value.func),
-                                             [build.clone(target), build.clone(index), atom])))
+        self.emit(nodes.expr_stmt(nodes.call(trees.clone(stmt.value.func),
+                                             [trees.clone(target), trees.clone(index), atom])))
         if d_value is None or not self.active_name(target.id):
             return
-        self.emit(build.expr_stmt(self.space.ufunc_at("_np." + ufunc.__name__,
+        self.emit(nodes.expr_stmt(self.space.ufunc_at("_np." + ufunc.__name__,
                                                       self.d(target.id), index, d_value)))
 
     def stmt_AnnAssign(self, stmt):
-        self.stmt_Assign(build.assign([stmt.target], stmt.value), original=stmt)
+        self.stmt_Assign(nodes.assign([stmt.target], stmt.value), original=stmt)
 
     def stmt_Assign(self, stmt, original=None):
         original = original or stmt
@@ -289,7 +294,7 @@ class Transformer(AssignMixin, ExpressionMixin):
                                       "`r = helper(...)`")
             self.comment(original)
             joint = self.compute(value)
-            self.emit(build.assign(targets, build.subscript(joint.call, build.const(0))))
+            self.emit(nodes.assign(targets, nodes.subscript(joint.call, nodes.const(0))))
             return
         self.comment(original)
         if len(targets) > 1:  # a = b = value
@@ -298,8 +303,8 @@ class Transformer(AssignMixin, ExpressionMixin):
             for target in targets:
                 if first is not None and isinstance(target, gast.Name) \
                         and self.active_name(target.id):
-                    self.emit(build.assign(target, build.clone(atom)))
-                    self.emit(build.assign(build.name(self.namer.tangent(target.id), True),
+                    self.emit(nodes.assign(target, trees.clone(atom)))
+                    self.emit(nodes.assign(nodes.name(self.namer.tangent(target.id), True),
                                            self.d(first)))
                     continue
                 self.assign_atom(target, atom, tangent)
@@ -311,7 +316,7 @@ class Transformer(AssignMixin, ExpressionMixin):
 
     def stmt_AugAssign(self, stmt):
         target = stmt.target
-        base = _base(target)
+        base = trees.base_name(target)
         if base is None or not self.active_name(base):
             self.emit(stmt)
             return
@@ -319,13 +324,13 @@ class Transformer(AssignMixin, ExpressionMixin):
         if not isinstance(op, (gast.Add, gast.Sub, gast.Mult, gast.Div)):
             # x **= y and friends: rebinding is what numpy does for these anyway
             self.comment(stmt)
-            self.assign(target, build.binop(build.as_load(target), op, stmt.value))
+            self.assign(target, nodes.binop(trees.as_load(target), op, stmt.value))
             return
         self.comment(stmt)
         target = self.fixed_target(target)
         atom, d_val = self.emit_expr(stmt.value)
         self.space.aug_assign(target, op, atom,
-                              self.space.increment_of(d_val, build.as_load(target)))
+                              self.space.increment_of(d_val, trees.as_load(target)))
 
     def increment(self, base, load, d_val):
         """``<base>_inc = x * d_e``, the product-rule term of ``x *= e``, saved
@@ -334,15 +339,15 @@ class Transformer(AssignMixin, ExpressionMixin):
             return None
         ident = self.namer.fresh(f"{base}_inc")
         self.temps.add(ident)
-        self.emit(build.assign(build.name(ident, True),
-                               fold(build.binop(build.clone(load), gast.Mult(), d_val))))
-        return build.name(ident)
+        self.emit(nodes.assign(nodes.name(ident, True),
+                               fold(nodes.binop(trees.clone(load), gast.Mult(), d_val))))
+        return nodes.name(ident)
 
     def stmt_Return(self, stmt):
         value = stmt.value
         if value is None:
             self.returns.append(None)
-            self.emit(build.ret(build.tup([build.const(None), build.const(None)])))
+            self.emit(nodes.ret(nodes.tup([nodes.const(None), nodes.const(None)])))
             return
         if not self.active(value):
             self.returns.append(tuple(False for _ in value.elts)
@@ -352,11 +357,11 @@ class Transformer(AssignMixin, ExpressionMixin):
                 tmp = value if _cheap(value) else None
                 if tmp is None:
                     ident = self.temp(value)
-                    self.emit(build.assign(build.name(ident, True), value))
-                    tmp = build.name(ident)
-                self.emit(build.ret(build.tup([tmp, self.zero(tmp)])))
+                    self.emit(nodes.assign(nodes.name(ident, True), value))
+                    tmp = nodes.name(ident)
+                self.emit(nodes.ret(nodes.tup([tmp, self.zero(tmp)])))
             else:
-                self.emit(build.ret(build.tup([zero[0], zero[1]])))
+                self.emit(nodes.ret(nodes.tup([zero[0], zero[1]])))
             return
         self.comment(stmt)
         if isinstance(value, gast.Tuple):
@@ -366,14 +371,14 @@ class Transformer(AssignMixin, ExpressionMixin):
                 atoms.append(atom)
                 tangents.append(tangent)
             self.returns.append(tuple(t is not None for t in tangents))
-            self.emit(build.ret(build.tup([
-                build.tup(atoms),
-                build.tup([t if t is not None else self.zero(a)
+            self.emit(nodes.ret(nodes.tup([
+                nodes.tup(atoms),
+                nodes.tup([t if t is not None else self.zero(a)
                            for a, t in zip(atoms, tangents)])])))
             return
         atom, tangent = self.emit_expr(value)
         self.returns.append(tangent is not None)
-        self.emit(build.ret(build.tup([atom, tangent if tangent is not None
+        self.emit(nodes.ret(nodes.tup([atom, tangent if tangent is not None
                                        else self.zero(atom)])))
 
     def zero_tuple(self, value):
@@ -383,12 +388,12 @@ class Transformer(AssignMixin, ExpressionMixin):
                 atoms.append(elt)
             else:
                 ident = self.temp(elt)
-                self.emit(build.assign(build.name(ident, True), elt))
-                atoms.append(build.name(ident))
-        return build.tup(atoms), build.tup([self.zero(a) for a in atoms])
+                self.emit(nodes.assign(nodes.name(ident, True), elt))
+                atoms.append(nodes.name(ident))
+        return nodes.tup(atoms), nodes.tup([self.zero(a) for a in atoms])
 
     def stmt_If(self, stmt):
-        self.emit(build.if_(stmt.test, self.block(stmt.body),
+        self.emit(nodes.if_(stmt.test, self.block(stmt.body),
                             self.block(stmt.orelse) if stmt.orelse else []))
 
     def stmt_While(self, stmt):
@@ -402,8 +407,8 @@ class Transformer(AssignMixin, ExpressionMixin):
                                orelse=[], type_comment=None))
             return
         primal_iter, tangent_iter, tangent_target = self.loop_tangents(stmt)
-        target = build.tup([stmt.target, tangent_target], store=True)
-        loop_iter = build.call("zip", [primal_iter, tangent_iter])
+        target = nodes.tup([stmt.target, tangent_target], store=True)
+        loop_iter = nodes.call("zip", [primal_iter, tangent_iter])
         self.emit(gast.For(target=target, iter=loop_iter, body=self.block(stmt.body),
                            orelse=[], type_comment=None))
 
@@ -421,21 +426,21 @@ class Transformer(AssignMixin, ExpressionMixin):
                     t_targets.append(self.loop_target(target))
                 return seq
             if it.func.id == "enumerate":
-                return build.call("enumerate", [rebuild(it.args[0], target.elts[1])]
+                return nodes.call("enumerate", [rebuild(it.args[0], target.elts[1])]
                                   + list(it.args[1:]))
-            return build.call("zip", [rebuild(a, e) for a, e in zip(it.args, target.elts)])
+            return nodes.call("zip", [rebuild(a, e) for a, e in zip(it.args, target.elts)])
 
         primal_iter = rebuild(stmt.iter, stmt.target)
         d_seqs = [self.space.split(d) for d in d_seqs]  # the value's first axis
         if len(d_seqs) == 1:
             return primal_iter, d_seqs[0], t_targets[0]
-        return primal_iter, build.call("zip", d_seqs), build.tup(t_targets, store=True)
+        return primal_iter, nodes.call("zip", d_seqs), nodes.tup(t_targets, store=True)
 
     def loop_target(self, target):
         if isinstance(target, (gast.Tuple, gast.List)):
-            return build.tup([self.loop_target(e) for e in target.elts], store=True)
+            return nodes.tup([self.loop_target(e) for e in target.elts], store=True)
         if isinstance(target, gast.Name):
-            return build.name(self.namer.tangent(target.id) if self.active_name(target.id)
+            return nodes.name(self.namer.tangent(target.id) if self.active_name(target.id)
                               else "_", store=True)
         raise self.error(UnsupportedSyntax, "this loop target is not supported", target,
                          hint="loop over names, e.g. `for i, x in enumerate(xs)`")
@@ -453,8 +458,3 @@ def _always_returns(stmts):
     if isinstance(last, gast.If):
         return _always_returns(last.body) and _always_returns(last.orelse)
     return False
-
-
-def transform(parsed, wrt, activity, expr_activity, helpers, name):
-    return Transformer(parsed, wrt, activity, expr_activity, helpers, name).run()
-

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import gast
 
-from . import build
+from ..syntax import nodes, trees
 
 _WRAPPERS = ("lift", "fit")  # _rt.lift(x, z) / _rt.fit(x, z): x, a view of it, or a copy
 # runtime helpers whose result never shares memory with an argument
@@ -70,7 +70,7 @@ def reuse_buffers(fdef, owned, tangents):
     for stmt in fdef.body:
         parents = _parents(stmt)
         simple = isinstance(stmt, (gast.Assign, gast.Return, gast.Expr))
-        for node in build.walk(stmt):
+        for node in trees.walk(stmt):
             if type(node) is gast.Name and isinstance(node.ctx, gast.Load) \
                     and node.id in current:
                 operand = _unwrap_up(node, parents)
@@ -103,43 +103,31 @@ def _top_level_names(fdef, owned):
     """Owned names whose every store is a top-level ``name = value``."""
     top = {id(s.targets[0]) for s in fdef.body if isinstance(s, gast.Assign)
            and len(s.targets) == 1 and type(s.targets[0]) is gast.Name}
-    stored_elsewhere = {n.id for n in build.walk(fdef) if type(n) is gast.Name
+    stored_elsewhere = {n.id for n in trees.walk(fdef) if type(n) is gast.Name
                         and isinstance(n.ctx, (gast.Store, gast.Del)) and id(n) not in top}
     return set(owned) - stored_elsewhere
 
 
 def _parents(stmt):
     out = {}
-    for node in build.walk(stmt):
+    for node in trees.walk(stmt):
         for child in gast.iter_child_nodes(node):
             out[id(child)] = node
     return out
-
-
-def _rt_call(node, names):
-    return type(node) is gast.Call and type(node.func) is gast.Attribute \
-        and node.func.attr in names and type(node.func.value) is gast.Name \
-        and node.func.value.id == build.alias("_rt")
-
-
-def _np_call(node, names):
-    return type(node) is gast.Call and type(node.func) is gast.Attribute \
-        and node.func.attr in names and type(node.func.value) is gast.Name \
-        and node.func.value.id == build.alias("_np")
 
 
 def _unwrap_up(node, parents):
     """Climb from a name through the lift/fit calls that pass it on."""
     while True:
         parent = parents.get(id(node))
-        if _rt_call(parent, _WRAPPERS) and parent.args and parent.args[0] is node:
+        if trees.alias_call(parent, "_rt", _WRAPPERS) and parent.args and parent.args[0] is node:
             node = parent
         else:
             return node
 
 
 def _unwrap_down(node):
-    while _rt_call(node, _WRAPPERS) and node.args:
+    while trees.alias_call(node, "_rt", _WRAPPERS) and node.args:
         node = node.args[0]
     return node
 
@@ -160,8 +148,8 @@ def _fresh(node, tangents):
     core = _unwrap_down(node)
     if type(core) is gast.BinOp or (type(core) is gast.UnaryOp
                                     and type(core.op) in (gast.USub, gast.UAdd)):
-        return any(type(n) is gast.Name and n.id in tangents for n in build.walk(core))
-    return _rt_call(core, _FRESH_RT) or _np_call(core, _FRESH_NP)
+        return any(type(n) is gast.Name and n.id in tangents for n in trees.walk(core))
+    return trees.alias_call(core, "_rt", _FRESH_RT) or trees.alias_call(core, "_np", _FRESH_NP)
 
 
 def _copies(use):
@@ -169,7 +157,7 @@ def _copies(use):
     parent = use.parent
     if type(parent) in (gast.BinOp, gast.UnaryOp, gast.Compare):
         return True
-    if _rt_call(parent, _FRESH_RT) or _np_call(parent, _FRESH_NP):
+    if trees.alias_call(parent, "_rt", _FRESH_RT) or trees.alias_call(parent, "_np", _FRESH_NP):
         return any(arg is use.operand for arg in parent.args)
     return False
 
@@ -182,15 +170,11 @@ def _reuse_side(use):
             return "left"
         if parent.right is use.operand and type(parent.op) in _COMMUTATIVE:
             return "right"
-    if _np_call(parent, ("where",)) and len(parent.args) == 3 and not parent.keywords \
-            and parent.args[1] is use.operand and _zero(parent.args[2]):
+    if trees.alias_call(parent, "_np", ("where",)) and len(parent.args) == 3 \
+            and not parent.keywords and parent.args[1] is use.operand \
+            and type(parent.args[2]) is gast.Constant and trees.constant_value(parent.args[2]) == 0:
         return "where"
     return None
-
-
-def _zero(node):
-    return type(node) is gast.Constant and type(node.value) in (int, float) \
-        and node.value == 0
 
 
 class _Rewrite(gast.NodeTransformer):
@@ -203,7 +187,7 @@ class _Rewrite(gast.NodeTransformer):
         if side is None:
             return node
         if side == "where":
-            return build.call(build.dotted("_rt.reuse_where"), node.args)
+            return nodes.call(nodes.dotted("_rt.reuse_where"), node.args)
         buffer, other = (node.left, node.right) if side == "left" else (node.right, node.left)
-        return build.call(build.dotted(f"_rt.{_REUSE[type(node.op)]}"),
+        return nodes.call(nodes.dotted(f"_rt.{_REUSE[type(node.op)]}"),
                           [buffer, other])

@@ -28,7 +28,7 @@ import types
 import gast
 import numpy as np
 
-from . import build
+from ..syntax import trees
 
 _SCALAR_BUILTINS = ("len", "int", "float", "round", "abs", "min", "max", "bool")
 
@@ -78,7 +78,7 @@ def bindings(fdef, scope=None):
         if isinstance(target, gast.Name):
             found.setdefault(target.id, []).append(value)
         elif target is not None:
-            for sub in build.walk(target):
+            for sub in trees.walk(target):
                 if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Store):
                     found.setdefault(sub.id, []).append(None)
 
@@ -87,7 +87,7 @@ def bindings(fdef, scope=None):
             return scope.resolve(func) is builtin
         return isinstance(func, gast.Name) and func.id == builtin.__name__
 
-    for node in build.walk(fdef):
+    for node in trees.walk(fdef):
         if isinstance(node, gast.Assign):
             for target in node.targets:
                 bind(target, node.value)

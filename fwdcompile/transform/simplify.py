@@ -25,16 +25,7 @@ from __future__ import annotations
 
 import gast
 
-from . import build
-
-
-def _number(node):
-    if isinstance(node, gast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        inner = _number(node.operand)
-        return None if inner is None else -inner
-    return None
+from ..syntax import nodes, trees
 
 
 _FOLD = {gast.Add: lambda a, b: a + b, gast.Sub: lambda a, b: a - b,
@@ -49,10 +40,10 @@ def _fold_unary(node):
 
 
 def _fold_binop(node):
-    left, right = _number(node.left), _number(node.right)
+    left, right = trees.constant_value(node.left), trees.constant_value(node.right)
     op = type(node.op)
     if left is not None and right is not None and op in _FOLD:
-        return build.const(_FOLD[op](left, right))
+        return nodes.const(_FOLD[op](left, right))
     if op is gast.Pow and right == 1:
         return node.left
     if op is gast.Mult and left == 1:
@@ -62,36 +53,36 @@ def _fold_binop(node):
     if op is gast.Div and right == 1:
         return node.left
     if op is gast.Mult and left == -1:
-        return build.neg(node.right)
+        return nodes.neg(node.right)
     if op is gast.Mult and left is not None:
         inner = _leftmost_factor(node.right)
         if inner is not None:  # a * (b * e) -> (a * b) * e: one pass less over arrays
-            inner[0].left = build.const(left * inner[1])
+            inner[0].left = nodes.const(left * inner[1])
             return node.right
     if op is gast.Mult and _is_neg(node.right):
-        return build.neg(build.binop(node.left, gast.Mult(), node.right.operand))
+        return nodes.neg(nodes.binop(node.left, gast.Mult(), node.right.operand))
     if op is gast.Mult and _is_neg(node.left):
-        return build.neg(build.binop(node.left.operand, gast.Mult(), node.right))
+        return nodes.neg(nodes.binop(node.left.operand, gast.Mult(), node.right))
     if op is gast.Add and _is_neg(node.left) and not _is_neg(node.right):
-        return build.binop(node.right, gast.Sub(), node.left.operand)
+        return nodes.binop(node.right, gast.Sub(), node.left.operand)
     if op is gast.Add and isinstance(node.right, gast.UnaryOp) \
             and isinstance(node.right.op, gast.USub):
-        return build.binop(node.left, gast.Sub(), node.right.operand)
+        return nodes.binop(node.left, gast.Sub(), node.right.operand)
     if op is gast.Sub and isinstance(node.right, gast.UnaryOp) \
             and isinstance(node.right.op, gast.USub):
-        return build.binop(node.left, gast.Add(), node.right.operand)
+        return nodes.binop(node.left, gast.Add(), node.right.operand)
     return node
 
 
 def _is_neg(node):
     return isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) \
-        and _number(node) is None
+        and trees.constant_value(node) is None
 
 
 def _leftmost_factor(node):
     """(the Mult node holding it, value) for the numeric left end of a product chain."""
     while isinstance(node, gast.BinOp) and isinstance(node.op, gast.Mult):
-        value = _number(node.left)
+        value = trees.constant_value(node.left)
         if value is not None:
             return node, value
         node = node.left
@@ -143,7 +134,7 @@ def remove_dead(fdef, removable):
     """Drop assignments whose single target is in ``removable`` and never read."""
     while True:
         read = set()
-        for n in build.walk(fdef):
+        for n in trees.walk(fdef):
             kind = type(n)
             if kind is gast.Name and isinstance(n.ctx, gast.Load):
                 read.add(n.id)
@@ -178,15 +169,7 @@ def _strip(node, dead):
 
 def _pure(node):
     """No call to a user function (whose side effects must stay)."""
-    for sub in build.walk(node):
-        if isinstance(sub, gast.Call):
-            func = sub.func
-            root = func
-            while isinstance(root, gast.Attribute):
-                root = root.value
-            if not (isinstance(root, gast.Name) and build.is_alias(root.id)):
-                return False
-    return True
+    return all(trees.alias_call(sub) for sub in trees.walk(node) if type(sub) is gast.Call)
 
 
 def forward_substitute(fdef, candidates, is_pure_call, tangents=frozenset()):
@@ -202,7 +185,7 @@ def forward_substitute(fdef, candidates, is_pure_call, tangents=frozenset()):
     temporaries alive at once (numpy then reuses their memory instead of
     asking the OS for fresh pages)."""
     uses = {}
-    for n in build.walk(fdef):
+    for n in trees.walk(fdef):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             uses[n.id] = uses.get(n.id, 0) + 1
     # Moving an expression keeps every other name's count, so `uses` stays
@@ -237,7 +220,7 @@ def _substitute_block(node, field, candidates, uses, is_pure_call, tangents):
 def _scan(node, is_pure_call):
     """(names read, names written or "*", size estimate, pure) in one walk."""
     loads, writes, size, pure = set(), set(), 0, True
-    for n in build.walk(node):
+    for n in trees.walk(node):
         kind = type(n)
         if kind is gast.Name:
             size += len(n.id) + 1
@@ -251,7 +234,7 @@ def _scan(node, is_pure_call):
             size += len(n.attr) + 1
         elif kind is gast.Call:
             size += 4
-            if not (_is_rule_call(n) or is_pure_call(n)):
+            if not (trees.alias_call(n) or is_pure_call(n)):
                 writes.add("*")
                 pure = False
             elif _writes_in_place(n):
@@ -294,7 +277,7 @@ def _inline_one(block, i, candidates, uses, is_pure_call, facts, tangents):
             return False  # never move work into a loop, a branch or a header
         if size + value_size > _MAX_SIZE:
             return False
-        _replace_name(later, ident, stmt.value)
+        trees.substitute(later, {ident: stmt.value}, copy=False)
         _fold_tangent_part(later, tangents)
         facts.pop(id(later), None)
         uses[ident] = 0
@@ -317,80 +300,6 @@ def _fold_tangent_part(stmt, tangents):
 _MAX_SIZE = 120  # an estimate calibrated to about 100 characters of source
 
 
-def _size(node):
-    """A cheap estimate of a statement's length as source text."""
-    total = 0
-    for n in build.walk(node):
-        if isinstance(n, gast.Name):
-            total += len(n.id) + 1
-        elif isinstance(n, gast.Constant):
-            total += len(repr(n.value))
-        elif isinstance(n, gast.Attribute):
-            total += len(n.attr) + 1
-        elif isinstance(n, (gast.BinOp, gast.Call, gast.Compare, gast.keyword)):
-            total += 4
-    return total
-
-
-def _writes(stmt, is_pure_call):
-    """Names a statement may rebind or write into; "*" for in-place writes,
-    which may reach any aliasing name."""
-    out = set()
-    for n in build.walk(stmt):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
-            out.add(n.id)
-        if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store):
-            out.add("*")
-        if isinstance(n, gast.AugAssign):
-            out.add("*")
-        if isinstance(n, gast.Call) and (not (_is_rule_call(n) or is_pure_call(n))
-                                         or _writes_in_place(n)):
-            out.add("*")
-    return out
-
-
 def _writes_in_place(call):
-    """``_rt.inplace_add(d, v, x)`` and friends update ``d`` in place."""
+    """``_rt.inplace_batched_add(d, v, x)`` and friends (vector mode) update ``d`` in place."""
     return isinstance(call.func, gast.Attribute) and call.func.attr.startswith("inplace_")
-
-
-def _is_rule_call(call):
-    root = call.func
-    while isinstance(root, gast.Attribute):
-        root = root.value
-    return isinstance(root, gast.Name) and build.is_alias(root.id)
-
-
-def _pure_expr(node, is_pure_call):
-    for sub in build.walk(node):
-        if isinstance(sub, gast.Call) and not (_is_rule_call(sub) or is_pure_call(sub)):
-            return False
-        if isinstance(sub, (gast.IfExp, gast.BoolOp)):
-            return False
-    return True
-
-
-def _replace_name(stmt, ident, value):
-    """Put ``value`` (not a copy: its statement is deleted) where ``stmt`` reads
-    ``ident``; there is exactly one such place."""
-    stack = [stmt]
-    while stack:
-        node = stack.pop()
-        for field in node._fields:
-            child = getattr(node, field, None)
-            if isinstance(child, list):
-                for k, item in enumerate(child):
-                    if _is_load_of(item, ident):
-                        child[k] = value
-                        return
-                    if isinstance(item, gast.AST):
-                        stack.append(item)
-            elif _is_load_of(child, ident):
-                setattr(node, field, value)
-                return
-            elif isinstance(child, gast.AST):
-                stack.append(child)
-
-
-def _is_load_of(node, ident):
-    return type(node) is gast.Name and node.id == ident and isinstance(node.ctx, gast.Load)

@@ -41,10 +41,11 @@ from __future__ import annotations
 
 import gast
 
+from ..errors import BatchUnsupported
 from ..rules.registry import KEYWORDS, TangentOp, zero_like
-from . import batch, build
-from .batch import BatchUnsupported
-from .predicates import Z, _base, _is_number, _is_rt_call
+from ..syntax import nodes, trees
+from . import batch
+from .predicates import Z
 from .simplify import fold
 
 
@@ -74,47 +75,47 @@ class OneDirection(TangentSpace):
         return zero_like(atom)
 
     def zero_of(self, value, like):
-        return build.const(0.0) if _is_number(value) else self.zero(like)
+        return nodes.const(0.0) if trees.is_number(value) else self.zero(like)
 
     def unsupported(self, what):
         pass
 
     def read(self, d_value, index, original):
-        return build.subscript(d_value, build.clone(index))
+        return nodes.subscript(d_value, trees.clone(index))
 
     def store_target(self, base, index, original):
-        return build.subscript(base, index, store=True)
+        return nodes.subscript(base, index, store=True)
 
     def store(self, tangent, value):
         return tangent
 
     def attribute(self, d_value, attr):
-        return TangentOp(None, build.attr(d_value, attr), "exact")
+        return TangentOp(None, nodes.attr(d_value, attr), "exact")
 
     def method(self, name, d_receiver, args, keywords):
         return None
 
     def rule_tangent(self, rule, bound, d_bound):
-        return TangentOp(None, rule.jvp(bound, d_bound, build.name(Z)), "elementwise")
+        return TangentOp(None, rule.jvp(bound, d_bound, nodes.name(Z)), "elementwise")
 
     def batch(self, op):
         if self.host.may_broadcast(op.primal, op.tangent):
-            op.tangent = build.call("_rt.broadcast", [op.tangent, build.name(Z)])
+            op.tangent = nodes.call("_rt.broadcast", [op.tangent, nodes.name(Z)])
         return op
 
     def core(self, tangent):
         """The tangent inside the space's shape wrapper, if any."""
-        if isinstance(tangent, gast.Call) and _is_rt_call(tangent, "broadcast"):
+        if isinstance(tangent, gast.Call) and trees.alias_call(tangent, "_rt", ("broadcast",)):
             return tangent.args[0]
         return tangent
 
     def finish(self, tangent, z, private):
         if not private:
             return tangent
-        if isinstance(tangent, gast.Call) and _is_rt_call(tangent, "broadcast"):
-            tangent.args.append(build.const(True))
+        if isinstance(tangent, gast.Call) and trees.alias_call(tangent, "_rt", ("broadcast",)):
+            tangent.args.append(nodes.const(True))
             return tangent
-        return build.call("_rt.copy", [tangent])
+        return nodes.call("_rt.copy", [tangent])
 
     def aug_assign(self, target, op, atom, d_val):
         inplace_aug_assign(self.host, target, op, atom, d_val)
@@ -126,10 +127,10 @@ class OneDirection(TangentSpace):
         return tangent
 
     def ufunc_at(self, spelled, d_target, index, d_value):
-        return build.call(spelled + ".at", [d_target, build.clone(index), d_value])
+        return nodes.call(spelled + ".at", [d_target, trees.clone(index), d_value])
 
     def joint_call(self, ident, args, tangents):
-        return build.call(ident, [build.tup(args), build.tup(tangents)])
+        return nodes.call(ident, [nodes.tup(args), nodes.tup(tangents)])
 
 
 class KDirections(TangentSpace):
@@ -152,51 +153,51 @@ class KDirections(TangentSpace):
         return self._int_names
 
     def prologue(self, tangent_params):
-        return [build.assign(build.name("_K", True), build.call(
-            "_rt.batch_size", [build.name(p) for p in tangent_params]))]
+        return [nodes.assign(nodes.name("_K", True), nodes.call(
+            "_rt.batch_size", [nodes.name(p) for p in tangent_params]))]
 
     def zero(self, atom):
-        return build.call("_rt.bzeros", [build.name("_K"), build.clone(atom)])
+        return nodes.call("_rt.bzeros", [nodes.name("_K"), trees.clone(atom)])
 
     def unsupported(self, what):
         raise BatchUnsupported(what)
 
     def read(self, d_value, index, original):
         # a selection may be a scalar, whose tangent must not stay a view
-        return build.call("_rt.fit", [batch.subscript(d_value, index, original, self.int_names),
-                                      build.name(Z)])
+        return nodes.call("_rt.fit", [batch.subscript(d_value, index, original, self.int_names),
+                                      nodes.name(Z)])
 
     def store_target(self, base, index, original):
         if isinstance(index, gast.Constant) and isinstance(index.value, str):
             self.unsupported("dicts of tangents")  # d["a"] = x: no K axis to index
-        return build.as_store(batch.subscript(base, index, original, self.int_names))
+        return trees.as_store(batch.subscript(base, index, original, self.int_names))
 
     def store(self, tangent, value):
         """K tangents stored into a slice get the slice's rank (numpy's store
         broadcasts the rest)."""
-        if isinstance(tangent, gast.Call) and _is_rt_call(tangent, "fit") \
+        if isinstance(tangent, gast.Call) and trees.alias_call(tangent, "_rt", ("fit",)) \
                 and len(tangent.args) == 2:
             tangent = tangent.args[0]
-        return build.call("_rt.lift", [tangent, build.clone(value)])
+        return nodes.call("_rt.lift", [tangent, trees.clone(value)])
 
     def attribute(self, d_value, attr):
         if attr == "T":
-            return TangentOp(None, build.call("_rt.btranspose", [d_value]), "exact")
+            return TangentOp(None, nodes.call("_rt.btranspose", [d_value]), "exact")
         if attr == "mT":
-            return TangentOp(None, build.attr(d_value, attr), "per_direction")
-        return TangentOp(None, _fitted(build.attr(d_value, attr)), "exact")
+            return TangentOp(None, nodes.attr(d_value, attr), "per_direction")
+        return TangentOp(None, _fitted(nodes.attr(d_value, attr)), "exact")
 
     def method(self, name, d_receiver, args, keywords):
         """``x.sum()``/``x.mean()`` and C-order reshapes in one call for K."""
         if name in ("sum", "mean") and not args and set(keywords) <= {"axis", "keepdims"}:
-            return TangentOp(None, build.call(
-                "_rt.breduce", [build.dotted(f"_np.{name}"), d_receiver],
-                list(build.clone(keywords).items())), "exact")
+            return TangentOp(None, nodes.call(
+                "_rt.breduce", [nodes.dotted(f"_np.{name}"), d_receiver],
+                list(trees.clone(keywords).items())), "exact")
         if name in batch.RESHAPE_METHODS and not keywords \
                 and (name == "reshape") == bool(args):  # not x.ravel("F")
-            return TangentOp(None, build.call(
-                "_rt.breshape", [d_receiver, build.name(Z)]
-                + ([build.const(True)] if name == "flatten" else [])), "exact")
+            return TangentOp(None, nodes.call(
+                "_rt.breshape", [d_receiver, nodes.name(Z)]
+                + ([nodes.const(True)] if name == "flatten" else [])), "exact")
         return None
 
     def rule_tangent(self, rule, bound, d_bound):
@@ -223,7 +224,7 @@ class KDirections(TangentSpace):
             return TangentOp(None, batch.matmul_terms(bound[first], bound[second],
                                                       d_bound.get(first), d_bound.get(second)),
                              "exact")
-        return TangentOp(None, rule.jvp(bound, d_bound, build.name(Z)), batching)
+        return TangentOp(None, rule.jvp(bound, d_bound, nodes.name(Z)), batching)
 
     def batch(self, op):
         tangent_names = set(self.host.namer.tangents.values())
@@ -235,11 +236,11 @@ class KDirections(TangentSpace):
             return op
         fresh = _fresh(op.tangent)
         wide = self.host.may_broadcast(op.primal, op.tangent)
-        lifted = {leaf: build.call("_rt.lift", [build.name(leaf), build.name(Z)])
+        lifted = {leaf: nodes.call("_rt.lift", [nodes.name(leaf), nodes.name(Z)])
                   for leaf in leaves if not _selection(op.tangent)
                   and not self._alone(leaf, op.primal)}
         if lifted:
-            op.tangent = batch._replace(op.tangent, lifted)
+            op.tangent = trees.substitute(op.tangent, lifted)
         if wide or not fresh:
             op.tangent = _fitted(op.tangent)
         return op
@@ -256,24 +257,24 @@ class KDirections(TangentSpace):
                                     for o in arrays)
 
     def core(self, tangent):
-        if isinstance(tangent, gast.Call) and (_is_rt_call(tangent, "lift")
-                                               or _is_rt_call(tangent, "fit")):
+        if isinstance(tangent, gast.Call) and (trees.alias_call(tangent, "_rt", ("lift",))
+                                               or trees.alias_call(tangent, "_rt", ("fit",))):
             return tangent.args[0]
         return tangent
 
     def finish(self, tangent, z, private):
         if not private:
             return tangent
-        if isinstance(tangent, gast.Call) and _is_rt_call(tangent, "fit") \
+        if isinstance(tangent, gast.Call) and trees.alias_call(tangent, "_rt", ("fit",)) \
                 and len(tangent.args) == 2:
-            tangent.args.append(build.const(True))
+            tangent.args.append(nodes.const(True))
             return tangent
-        return build.call("_rt.fit", [tangent, build.clone(z), build.const(True)])
+        return nodes.call("_rt.fit", [tangent, trees.clone(z), nodes.const(True)])
 
     def increment_of(self, d_val, load):
         if d_val is None:
             return None
-        return build.call("_rt.lift", [d_val, build.clone(load)])
+        return nodes.call("_rt.lift", [d_val, trees.clone(load)])
 
     def aug_assign(self, target, op, atom, d_val):
         """``x op= e``: a name's tangent is updated through the runtime, which
@@ -285,50 +286,50 @@ class KDirections(TangentSpace):
             inplace_aug_assign(host, target, op, atom, d_val)
             return
         t_target = host.tangent_target(target)
-        t_load, t_store = build.as_load(t_target), build.as_store(t_target)
-        load = build.as_load(target)
+        t_load, t_store = trees.as_load(t_target), trees.as_store(t_target)
+        load = trees.as_load(target)
 
         def update(name, value):
-            host.emit(build.assign(build.clone(t_store), build.call(
-                f"_rt.inplace_batched_{name}", [build.clone(t_load), value, build.clone(load)])))
+            host.emit(nodes.assign(trees.clone(t_store), nodes.call(
+                f"_rt.inplace_batched_{name}", [trees.clone(t_load), value, trees.clone(load)])))
 
         if isinstance(op, (gast.Add, gast.Sub)):
             if d_val is not None:
                 update("add" if isinstance(op, gast.Add) else "sub", d_val)
             elif not host.holds_scalar(atom):  # s += X: d_s takes the new shape of s
-                host.emit(build.aug_assign(target, op, atom))
-                host.emit(build.assign(build.clone(t_store), build.call(
-                    "_rt.fit", [build.clone(t_load), build.clone(load)])))
+                host.emit(nodes.aug_assign(target, op, atom))
+                host.emit(nodes.assign(trees.clone(t_store), nodes.call(
+                    "_rt.fit", [trees.clone(t_load), trees.clone(load)])))
                 return
         elif isinstance(op, gast.Mult):
             increment = host.increment(target.id, load, d_val)
-            update("mul", build.clone(atom))
+            update("mul", trees.clone(atom))
             if increment is not None:
                 update("add", increment)
         else:
             if d_val is not None:
-                update("sub", build.binop(build.binop(build.clone(load), gast.Div(),
-                                                      build.clone(atom)), gast.Mult(), d_val))
-            update("div", build.clone(atom))
-        host.emit(build.aug_assign(target, op, atom))
+                update("sub", nodes.binop(nodes.binop(trees.clone(load), gast.Div(),
+                                                      trees.clone(atom)), gast.Mult(), d_val))
+            update("div", trees.clone(atom))
+        host.emit(nodes.aug_assign(target, op, atom))
 
     def split(self, tangent):
         """Iterate (or unpack) the value's first axis, not the directions."""
-        return build.call("_rt.bsplit", [tangent])
+        return nodes.call("_rt.bsplit", [tangent])
 
     def ufunc_at(self, spelled, d_target, index, d_value):
-        return build.call("_rt.ufunc_at_batched", [build.dotted(spelled), d_target,
-                                                   build.clone(index), d_value])
+        return nodes.call("_rt.ufunc_at_batched", [nodes.dotted(spelled), d_target,
+                                                   trees.clone(index), d_value])
 
     def joint_call(self, ident, args, tangents):
-        return build.call("_rt.custom_batched", [build.name(ident), build.tup(args),
-                                                 build.tup(tangents)])
+        return nodes.call("_rt.custom_batched", [nodes.name(ident), nodes.tup(args),
+                                                 nodes.tup(tangents)])
 
 
 def _fitted(tangent):
     """``_rt.fit(tangent, z)``: exactly the result's shape (and a copy for a
     scalar result, whose tangent must not stay a view of another)."""
-    return build.call("_rt.fit", [tangent, build.name(Z)])
+    return nodes.call("_rt.fit", [tangent, nodes.name(Z)])
 
 
 def _selection(tangent):
@@ -338,7 +339,7 @@ def _selection(tangent):
         return True
     if isinstance(tangent, gast.IfExp):
         return _selection(tangent.body) and _selection(tangent.orelse)
-    return isinstance(tangent, gast.Call) and _is_rt_call(tangent, "bzeros")
+    return isinstance(tangent, gast.Call) and trees.alias_call(tangent, "_rt", ("bzeros",))
 
 
 def _fresh(tangent):
@@ -348,9 +349,7 @@ def _fresh(tangent):
         return True
     if isinstance(tangent, gast.UnaryOp):
         return isinstance(tangent.op, (gast.USub, gast.UAdd))
-    return isinstance(tangent, gast.Call) and isinstance(tangent.func, gast.Attribute) \
-        and tangent.func.attr == "where" and isinstance(tangent.func.value, gast.Name) \
-        and tangent.func.value.id == build.alias("_np")
+    return trees.alias_call(tangent, "_np", ("where",))
 
 
 def _operands(primal, receiver):
@@ -373,28 +372,28 @@ def inplace_aug_assign(host, target, op, atom, d_val):
     """``x op= e`` with the tangent updated in place (``d_x += d_e``; for
     ``*=`` and ``/=`` the product and quotient rules)."""
     t_target = host.tangent_target(target)
-    t_load, t_store = build.as_load(t_target), build.as_store(t_target)
-    load = build.as_load(target)
+    t_load, t_store = trees.as_load(t_target), trees.as_store(t_target)
+    load = trees.as_load(target)
     if isinstance(op, (gast.Add, gast.Sub)):
-        host.emit(build.aug_assign(target, op, atom))
+        host.emit(nodes.aug_assign(target, op, atom))
         if d_val is not None:
-            host.emit(build.aug_assign(t_store, type(op)(), d_val))
+            host.emit(nodes.aug_assign(t_store, type(op)(), d_val))
         elif isinstance(target, gast.Name) and not host.holds_scalar(atom):
             # s += X with data X: a scalar s becomes an array, so must d_s
-            host.emit(build.assign(build.clone(t_store), build.call(
-                "_rt.broadcast", [build.clone(t_load), build.clone(load)])))
+            host.emit(nodes.assign(trees.clone(t_store), nodes.call(
+                "_rt.broadcast", [trees.clone(t_load), trees.clone(load)])))
         return
     if isinstance(op, gast.Mult):
         # d(x * e) = d_x * e + x * d_e; x * d_e is taken before d_x is scaled
         # in place, because d_e may share memory with d_x (x *= x, aliases)
-        increment = host.increment(_base(t_target), load, d_val)
-        host.emit(build.aug_assign(t_store, gast.Mult(), build.clone(atom)))
+        increment = host.increment(trees.base_name(t_target), load, d_val)
+        host.emit(nodes.aug_assign(t_store, gast.Mult(), trees.clone(atom)))
         if increment is not None:
-            host.emit(build.aug_assign(build.as_store(t_load), gast.Add(), increment))
+            host.emit(nodes.aug_assign(trees.as_store(t_load), gast.Add(), increment))
     else:
         if d_val is not None:
-            term = build.binop(build.binop(load, gast.Div(), build.clone(atom)),
+            term = nodes.binop(nodes.binop(load, gast.Div(), trees.clone(atom)),
                                gast.Mult(), d_val)
-            host.emit(build.aug_assign(t_store, gast.Sub(), fold(term)))
-        host.emit(build.aug_assign(build.as_store(t_load), gast.Div(), build.clone(atom)))
-    host.emit(build.aug_assign(target, op, atom))
+            host.emit(nodes.aug_assign(t_store, gast.Sub(), fold(term)))
+        host.emit(nodes.aug_assign(trees.as_store(t_load), gast.Div(), trees.clone(atom)))
+    host.emit(nodes.aug_assign(target, op, atom))

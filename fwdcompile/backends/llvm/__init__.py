@@ -15,6 +15,9 @@ The pipeline, one module per job:
 - ``callwrap.py``: CPython entry points generated in IR;
 - ``jit.py``: optimizes at O2 (O3 ran no faster in ``benchmarks/bench_llvm.py``
   and compiled about 20% slower), compiles with MCJIT, returns a callable;
+- ``engine.py``: the one JIT pipeline (target machine, parse and verify,
+  optimization, MCJIT, the unresolved-symbol check), shared with sampling.py;
+- ``types.py``: the LLVM type constants and ``ArrayType``, defined once;
 - ``errors.py``: what can go wrong, at compile time and at run time.
 
 llvmlite is imported only when this package is.

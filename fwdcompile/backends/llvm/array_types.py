@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import gast
 
-from .arrays import ArrayType
 from .errors import LoweringError
 from .catalogue import BUILTIN, MATH, root_name
 from .numpy_names import REDUCTIONS, UFUNCS, constant_int
+from .types import ArrayType
 
 
 class ArrayTyping:

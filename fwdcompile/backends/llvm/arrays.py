@@ -36,21 +36,9 @@ from llvmlite import ir
 from .errors import INDEX, SHAPE, LoweringError
 from .catalogue import MISSING, root_name
 from .numpy_names import MAKERS, constant_int
+from .types import F64, F64P, I1, I64, I64P, I8P, VOID, ArrayType
 
-F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
-F64P, I64P = F64.as_pointer(), I64.as_pointer()
 NULL = ir.Constant(I64P, None)
-
-
-@dataclass(frozen=True)
-class ArrayType:
-    """The type of an array variable of ``ndim`` dimensions: float64, or
-    int64 (``integer``: index arrays, read element by element only)."""
-    ndim: int
-    integer: bool = False
-
-    def __repr__(self):
-        return f"{'int64' if self.integer else 'float64'}[{', '.join(':' * self.ndim)}]"
 
 
 @dataclass
@@ -174,7 +162,7 @@ class ArrayLowering:
             count = b.sub(b.load(owner), ir.Constant(I64, 1))
             b.store(count, owner)
             with b.if_then(b.icmp_signed("==", count, ir.Constant(I64, 0))):
-                b.call(self.libc("free", ir.VoidType(), [I64P]), [owner])
+                b.call(self.libc("free", VOID, [I64P]), [owner])
 
     def release_arrays(self):
         """At the function's exit: drop every array variable's reference."""
@@ -191,7 +179,7 @@ class ArrayLowering:
         b = self.builder
         size = self.size_of(shape)
         nbytes = b.mul(b.add(size, ir.Constant(I64, 1)), ir.Constant(I64, 8))
-        block = b.call(self.libc("malloc", ir.IntType(8).as_pointer(), [I64]), [nbytes])
+        block = b.call(self.libc("malloc", I8P, [I64]), [nbytes])
         owner = b.bitcast(block, I64P)
         b.store(ir.Constant(I64, 0), owner)
         data = b.bitcast(b.gep(owner, [ir.Constant(I64, 1)]), F64P)

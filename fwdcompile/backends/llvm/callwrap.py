@@ -32,8 +32,8 @@ import sys
 from llvmlite import ir
 
 from .errors import MESSAGES
+from .types import F64, I32, I64, I8P
 
-F64, I64, I32, I8P = ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
 METH_FASTCALL, METH_KEYWORDS = 0x80, 0x02
 _OB_TYPE = 8  # offsetof(PyObject, ob_type) in CPython's default build
 

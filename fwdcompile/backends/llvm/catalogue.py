@@ -5,6 +5,8 @@ callee expression evaluates to, in the namespace the generated function
 really runs in (:class:`Namespace`: its closure cells, then its module's
 globals, then builtins), is an entry of :data:`CATALOGUE` (``math.exp``,
 ``np.exp``, ``runtime.pow_dx``, ``len``, ...) or a generated helper JVP.
+The runtime helpers in it are those declared ``@lowered_natively`` in
+fwdcompile/runtime (``runtime.NATIVE``), never a list kept here.
 Each entry names the operation the lowering emits (the names of
 numpy_names.py's tables) and where it comes from, so that ``math.floor``
 (an int) and ``np.floor`` (a float) stay apart.  A user's ``def exp(x)`` or
@@ -43,6 +45,7 @@ class Native:
     name: str
     origin: str
     returns_int: bool = False
+    number: object = None  # a runtime helper's one-expression twin (runtime/lowered.py)
 
 
 class _ByIdentity:
@@ -64,8 +67,8 @@ class _ByIdentity:
 CATALOGUE = _ByIdentity()
 
 
-def _add(obj, name, origin, returns_int=False):
-    CATALOGUE.add(obj, Native(name, origin, returns_int))
+def _add(obj, name, origin, returns_int=False, number=None):
+    CATALOGUE.add(obj, Native(name, origin, returns_int, number))
 
 
 # the math functions lower.py emits as an LLVM intrinsic or a libm call
@@ -83,16 +86,15 @@ for _name in ("abs", "min", "max", "float", "int", "len", "range", "zip", "enume
     _add(getattr(builtins, _name), _name, BUILTIN)
 
 for _name in (*UFUNCS, *REDUCTIONS, *MAKERS, "array", "asarray", "matmul"):
-    if hasattr(np, _name) and _name != "max_jvp":
+    if hasattr(np, _name):
         _add(getattr(np, _name), _name, NUMPY)
 _add(np.abs, "abs", NUMPY)  # np.abs is np.absolute
 _add(np.linalg.norm, "norm", NUMPY)
 
-# runtime helpers the tangent rules emit.  broadcast(d, z) widens a tangent to
-# its value's shape: the identity on scalars (lower.py), a broadcasting copy
-# on arrays (elementwise.py)
-for _name in ("pow_dx", "pow_dy", "max_jvp", "norm_jvp", "zeros_like", "copy", "broadcast"):
-    _add(getattr(runtime, _name), _name, RUNTIME)
+# runtime helpers with an IR twin: declared once, on the helper itself
+# (``@lowered_natively`` in fwdcompile/runtime; listed in runtime.NATIVE)
+for _helper, _lowering in runtime.NATIVE.items():
+    _add(_helper, _lowering.op, RUNTIME, number=_lowering.number)
 
 
 def lookup(obj):

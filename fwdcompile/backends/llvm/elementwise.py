@@ -17,9 +17,10 @@ from __future__ import annotations
 import gast
 from llvmlite import ir
 
-from .arrays import F64, I1, I64, I64P, ArrayType, Lazy
+from .arrays import Lazy
 from .errors import SHAPE, LoweringError
 from .numpy_names import REDUCTIONS, UFUNCS
+from .types import F64, I1, I64, I64P, VOID, ArrayType
 
 
 class ElementwiseLowering:
@@ -246,7 +247,7 @@ class ElementwiseLowering:
                 temp = self.materialize(lazy)
                 copy(Lazy(temp.shape, lambda index: b.load(self.element_pointer(temp, index)),
                            []))
-                b.call(self.libc("free", ir.VoidType(), [I64P]), [temp.owner])
+                b.call(self.libc("free", VOID, [I64P]), [temp.owner])
             with direct:
                 copy(lazy)
 

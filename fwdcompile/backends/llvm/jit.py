@@ -5,8 +5,9 @@ Contract: :func:`compile_kernel` takes the generated JVP's gast
 it with the arguments (in the generated function's parameter order) returns
 ``(value, tangent)`` like the Python backend.  ``Kernel.llvm_ir`` is the
 optimized IR.  One LLVM target machine is created per kernel (MCJIT takes
-ownership of it); every external symbol is resolved before the first call;
-compilation holds a lock, so it is thread-safe.  The call goes through
+ownership of it); every external symbol is resolved before the first call
+(both in engine.py, the pipeline sampling.py uses too); compilation holds a
+lock, so it is thread-safe.  The call goes through
 ctypes (about 2 µs), or, for kernels returning one value and one tangent,
 through a METH_FASTCALL builtin generated in the same module (``Kernel.fast``,
 see callwrap.py), which costs about as much as calling a builtin.
@@ -17,25 +18,16 @@ from __future__ import annotations
 import ctypes
 import threading
 
-import llvmlite.binding as llvm
 import numpy as np
 
-from .arrays import ArrayType
+from . import engine
 from .callwrap import LAYOUT_OK, NDARRAY_TYPE, as_builtin, entry_ir, wrapper_ir
 from .errors import LoweringError, raise_for
 from .lower import lower
+from .types import ArrayType
 
 _LOCK = threading.Lock()
-_READY = False
 _CTYPES = {float: ctypes.c_double, int: ctypes.c_int64, bool: ctypes.c_bool}
-
-
-def _init():
-    global _READY
-    if not _READY:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        _READY = True
 
 
 _LIBC_FREE = ctypes.CDLL(None).free
@@ -131,7 +123,6 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
     ``label``: see lower.lower (calls are resolved by object there)."""
     entry_spec = entry
     with _LOCK:
-        _init()
         module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers, boundscheck,
                                                               namespace, label)
         wrapper = entry = None
@@ -153,46 +144,27 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
             # one optimized copy of the kernel, called by its wrappers: inlined into
             # each, it would be optimized two or three times
             module.get_global(fdef.name).attributes.add("noinline")
-        triple = llvm.get_process_triple()
-        module.triple = triple
-        target = llvm.Target.from_triple(triple)
-        tm = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                          features=llvm.get_host_cpu_features().flatten(),
-                                          opt=opt, reloc="static", codemodel="jitdefault",
-                                          jit=True)
-        module.data_layout = str(tm.target_data)
+        tm = engine.target_machine(opt)
+        engine.prepare(module, tm)
         try:
-            mod = llvm.parse_assembly(str(module))
-            mod.verify()
-        except RuntimeError as exc:  # IR the verifier rejects: a lowering gap, not a crash
+            jitted, mod = engine.build(str(module), tm, opt)
+        except engine.IRRejected as exc:  # IR the verifier rejects: a lowering gap, not a crash
             raise LoweringError("LLVM rejected the lowered code "
                                 f"({str(exc).splitlines()[0]})") from exc
-        pto = llvm.create_pipeline_tuning_options(speed_level=opt)
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
-        engine = llvm.create_mcjit_compiler(mod, tm)
-        externals = [f.name for f in mod.functions
-                     if f.is_declaration and not f.name.startswith("llvm.")]
-        externals += [g.name for g in mod.global_variables if g.is_declaration]
-        for name in externals:  # MCJIT would leave a missing symbol NULL: check first
-            if not llvm.address_of_symbol(name):
-                raise RuntimeError(f"fwdcompile: the native symbol {name!r} is not "
-                                   "available in this process")
-        engine.finalize_object()
-        address = engine.get_function_address(fdef.name)
+        address = jitted.get_function_address(fdef.name)
         params = []
         for t in types:
             params += [ctypes.c_void_p] + [ctypes.c_int64] * t.ndim \
                 if isinstance(t, ArrayType) else [_CTYPES[t]]
         proto = ctypes.CFUNCTYPE(None, *params, ctypes.POINTER(ctypes.c_double),
                                  ctypes.POINTER(ctypes.c_int64))
-        kernel = Kernel(proto(address), engine, n_values, str(mod), types, value_kinds,
+        kernel = Kernel(proto(address), jitted, n_values, str(mod), types, value_kinds,
                         tangent_kinds)
         kernel._machine = (tm, mod)
         if wrapper is not None:
-            kernel.fast = as_builtin(wrapper, engine.get_function_address(wrapper), kernel)
+            kernel.fast = as_builtin(wrapper, jitted.get_function_address(wrapper), kernel)
         if entry is not None:
-            kernel.entry = engine.get_function_address(entry)
+            kernel.entry = jitted.get_function_address(entry)
         return kernel
 
 

@@ -1,21 +1,30 @@
-"""Lower a generated scalar JVP function to LLVM IR.
+"""Lower a generated JVP function (scalars, arrays, control flow) to LLVM IR.
 
 Contract: :func:`lower` takes the gast ``FunctionDef`` the Python backend
-generated (``f_jvp(args..., d_args...)`` returning ``(value, tangent)``) and
-the types of its parameters (``float``, ``int`` or ``bool``), and returns an
-``llvmlite.ir.Module`` with one function
-``void <name>(<args as double/i64/i1>, double* out, i64* err)`` that writes
-the value and the tangent (each a float or a tuple of floats) into ``out``
-and sets ``*err`` to 1 after an integer division by zero.
+generated (``f_jvp(args..., d_args...)`` returning ``(value, tangent)``,
+each a number, an array or a tuple of them) and the types of its parameters
+(``float``, ``int``, ``bool``, or :class:`~.types.ArrayType` for float64 and
+int64 arrays of 1 and 2 dimensions), and returns an ``llvmlite.ir.Module``
+holding ``void <name>(<args>, double* out, i64* err)`` (plus the helpers it
+calls, lowered into the same module).  A number argument is a ``double``,
+``i64`` or ``i1``; an array is ``double* data, i64 n0[, i64 n1]``, C-contiguous
+(arrays.py).  Results are written into ``out``: one slot per number, six per
+array (its memory block, data pointer, shape and strides; jit.py copies it
+out and frees the block).  ``err`` is a bit field (errors.py: integer
+division by zero, index out of bounds, shape mismatch, empty reduction,
+int64 overflow, zero range step): the kernel sets a bit and leaves by its
+single exit, and the caller raises the exception Python would have raised.
 
-The subset is scalar code: arithmetic, comparisons, ``and``/``or``/``not``,
-conditional expressions, ``if``/``while``/``for ... in range``, ``break``,
-``continue``, ``return``, ``math`` functions, ``abs``/``min``/``max``/
-``float``/``int``, and the runtime helpers scalar rules emit
-(``_rt.pow_dx``, ``_rt.pow_dy``, ``_np.sign``, ``_np.log``).  Calls are
-resolved by the object they reach in the generated function's namespace
-(catalogue.py), never by their spelling, and outside float/int/bool names
-fold as constants read at compile time.  Anything else raises
+This module holds the driver (:class:`_Lowering`: type inference, calls,
+storage, statements, scalar expressions); its mixins lower arrays
+(arrays.py), array types (array_types.py), elementwise expressions
+(elementwise.py) and reductions (reductions.py).  Calls are resolved by the
+object they reach in the generated function's namespace (catalogue.py),
+never by their spelling; runtime helpers lower as declared in
+fwdcompile/runtime (``@lowered_natively``): by hand-written IR, or, for those
+with a number twin (``_rt.pow_dx``, ``_rt.pow_dy``), by lowering the twin's
+own expression (:meth:`_Lowering.inline_number`).  Outside float/int/bool
+names fold as constants read at compile time.  Anything else raises
 :class:`LoweringError` naming the construct; the API turns that into a
 located ``UnsupportedSyntax`` or falls back to Python.  Semantics that differ
 from Python are documented in docs/native-backend.md: a ``math`` domain
@@ -26,21 +35,25 @@ inf/NaN as in numpy.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
+import inspect
+import textwrap
 
 import gast
 from llvmlite import ir
 
 from .array_types import ArrayTyping
-from .arrays import Arr, ArrayLowering, ArrayType
+from .arrays import Arr, ArrayLowering
 from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
 from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, spelling, \
     constant_value, unknown_callee
-from .numpy_names import constant_int, constant_number
+from ...syntax import trees
+from .numpy_names import constant_int
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
-
-F64, I64, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
+from .types import F64, F64P, I1, I64, I64P, VOID, ArrayType, ll
 
 # math operations (catalogue.py names): name -> LLVM intrinsic, or libm symbol -> arity
 _INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
@@ -81,6 +94,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.helpers = helpers or {}
         self.namespace = namespace or Namespace()
         self.targets = {}  # id(call) -> (call, what it calls), see call_target
+        self.inlined_numbers = []  # expressions lowered from the runtime (inline_number)
         self.cache = cache if cache is not None else {}  # (helper, types) -> lowered helper
         self.module = module or ir.Module(name=f"fwdcompile_{fdef.name}")
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
@@ -102,8 +116,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                 ll_args += self.array_abi(t)
             else:
                 ll_args.append(self.ll(t))
-        ll_args += [F64.as_pointer(), I64.as_pointer()]
-        self.fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), ll_args),
+        ll_args += [F64P, I64P]
+        self.fn = ir.Function(self.module, ir.FunctionType(VOID, ll_args),
                               name=name or fdef.name)
         self.out, self.err = self.fn.args[-2], self.fn.args[-1]
         self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
@@ -124,9 +138,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.tangent_kinds = None  # the same per returned tangent
 
     # ------------------------------------------------------------ types
-    @staticmethod
-    def ll(t):
-        return {float: F64, int: I64, bool: I1}[t]
+    ll = staticmethod(ll)
 
     def infer_types(self):
         """One type per variable: int unless some assignment makes it float."""
@@ -254,7 +266,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         defaults.update({a.id: d for a, d in zip(fdef.args.kwonlyargs, fdef.args.kw_defaults)
                          if d is not None})
         for p in params:  # constant defaults (numbers, axes) are filled in
-            if p not in bound and constant_number(defaults.get(p)) is not None:
+            if p not in bound and trees.constant_value(defaults.get(p)) is not None:
                 bound[p] = defaults[p]
         missing = [p for p in params if p not in bound]
         if missing:
@@ -945,6 +957,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         if node.keywords:
             raise LoweringError("keyword arguments do not lower", node)
         args = [self.expr(a) for a in node.args]
+        if target.number is not None:  # _rt.pow_dx: the runtime's own expression
+            return self.convert(self.inline_number(target.number, args, node),
+                                self.expr_type(node))
         b = self.builder
         if name == "float":
             return self.convert(args[0], float)
@@ -974,22 +989,38 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                     b.icmp_signed(symbol, a, out)
                 out = b.select(better, a, out)
             return out
-        if name == "pow_dx":  # y * x ** (y - 1), and 0 where y == 0
-            x, y = (self.convert(a, float) for a in args)
-            value = b.fmul(y, self.call_math("pow", [x, b.fsub(y, ir.Constant(F64, 1.0))]))
-            return b.select(b.fcmp_ordered("==", y, ir.Constant(F64, 0.0)),
-                            ir.Constant(F64, 0.0), value)
-        if name == "pow_dy":  # z * log(x), and 0 where x == 0
-            x, z = (self.convert(a, float) for a in args)
-            value = b.fmul(z, self.call_math("log", [x]))
-            return b.select(b.fcmp_ordered("==", x, ir.Constant(F64, 0.0)),
-                            ir.Constant(F64, 0.0), value)
         if target.returns_int and len(args) == 1:  # math.floor/ceil/trunc return ints
             return self.convert(self.call_math(name, [self.convert(args[0], float)]), int)
         if name in _INTRINSICS or name in _LIBM:
             return self.call_math(name, [self.convert(a, float) for a in args])
         raise LoweringError(f"the call to `{spelling(node.func)}` does not lower to native "
                             "code", node)
+
+    def inline_number(self, fn, args, node):
+        """The value of ``fn(*args)`` for a runtime helper's number twin ``fn``
+        (runtime/lowered.py: one ``return <expression>``), lowered from its
+        source: each argument, already computed, is bound to a fresh local
+        named ``<fn>.<parameter>`` (no user name has a dot), and the other
+        names of the expression resolve where ``fn`` is defined."""
+        params, expression = _number_expression(fn)
+        if len(args) != len(params):
+            raise LoweringError(f"`{spelling(node.func)}` with {len(args)} arguments does not "
+                                "lower", node)
+        names = {p: f"{fn.__name__}.{p}.{len(self.inlined_numbers)}" for p in params}
+        for p, value in zip(params, args):
+            self.types[names[p]] = {F64: float, I64: int, I1: bool}[value.type]
+            self.store(names[p], value)
+        self.local_names |= set(names.values())
+        body = copy.deepcopy(expression)  # fresh nodes: types and targets are kept per node
+        for n in gast.walk(body):
+            if isinstance(n, gast.Name) and n.id in names:
+                n.id = names[n.id]
+        self.inlined_numbers.append(body)  # alive as long as the caches keyed by id(node)
+        outer, self.namespace = self.namespace, Namespace.of(fn)
+        try:
+            return self.expr(body)
+        finally:
+            self.namespace = outer
 
     def call_math(self, name, args):
         arity = 2 if name in ("pow", "copysign") else _LIBM.get(name, 1)
@@ -1005,6 +1036,20 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             fn = self.module.globals.get(name) or ir.Function(
                 self.module, ir.FunctionType(F64, [F64] * len(args)), name=name)
         return self.builder.call(fn, args)
+
+
+@functools.lru_cache(maxsize=None)
+def _number_expression(fn):
+    """(parameter names, the gast expression ``fn`` returns) for a number twin."""
+    try:
+        fdef = gast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    except (OSError, TypeError) as exc:  # installed without its sources
+        raise LoweringError(f"the source of {fn.__name__} is not available") from exc
+    body = [stmt for stmt in fdef.body
+            if not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant))]
+    if len(body) != 1 or not isinstance(body[0], gast.Return) or body[0].value is None:
+        raise LoweringError(f"{fn.__name__} is not one `return <expression>`")
+    return tuple(a.id for a in fdef.args.args), body[0].value
 
 
 def lower(fdef, arg_types, helpers=None, boundscheck=True, namespace=None, label=None):

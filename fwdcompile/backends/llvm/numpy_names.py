@@ -9,7 +9,7 @@ it is spelled in the generated code.
 
 from __future__ import annotations
 
-import gast
+from ...syntax.trees import constant_value
 
 # numpy elementwise function -> math name the scalar lowering knows
 UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan",
@@ -27,16 +27,6 @@ CHEAP = {"fabs", "abs", "absolute", "sign", "where", "maximum", "minimum", "squa
          "ceil", "sqrt"}
 
 
-def constant_number(node, kinds=(int, float)):
-    """The value of ``3``, ``-3`` or ``0.5`` as written, else None."""
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        inner = constant_number(node.operand, kinds)
-        return None if inner is None else -inner
-    if isinstance(node, gast.Constant) and type(node.value) in kinds:
-        return node.value
-    return None
-
-
 def constant_int(node):
     """The value of ``3`` or ``-3`` as written, else None."""
-    return constant_number(node, (int,))
+    return constant_value(node, (int,))

@@ -6,7 +6,7 @@ reassociated so that the loop vectorizes), or along one axis to a lazy
 array whose elements each run an inner loop (:meth:`reduce_along`, with
 ``keepdims``).  ``np.max``/``np.min`` of an empty array set the ``EMPTY``
 bit, as numpy raises; NaN wins, as in numpy.  ``_rt.max_jvp`` (the tangent
-of a max or min) shares the derivative between ties, as runtime.py does.
+of a max or min) shares the derivative between ties, as runtime/rules.py does.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from __future__ import annotations
 import gast
 from llvmlite import ir
 
-from .arrays import F64, I64, Lazy
+from .arrays import Lazy
 from .errors import EMPTY, LoweringError
+from .types import F64, I64
 
 
 class ReductionLowering:
@@ -142,7 +143,7 @@ class ReductionLowering:
 
     def extremum_tangent(self, operands, node):
         """``_rt.max_jvp(a, z, d_a)``: the mean of ``d_a`` where ``a == z``
-        (ties share the derivative; NaN when ``z`` is NaN, as in runtime.py)."""
+        (ties share the derivative; NaN when ``z`` is NaN, as in runtime/rules.py)."""
         if len(operands) != 3:
             raise LoweringError("this max/min tangent does not lower", node)
         b = self.builder

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import gast
 
-from .arrays import ArrayType
 from .numpy_names import CHEAP, REDUCTIONS, UFUNCS
+from .types import ArrayType
 
 
 def inlinable_temporaries(fdef, types, calls):

@@ -14,7 +14,7 @@ import re
 
 import gast
 
-from ..transform.build import walk
+from .trees import walk
 
 _MARKER = re.compile(r"^(\s*)(__fc_comment_\d+__)$")
 

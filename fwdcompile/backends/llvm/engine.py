@@ -1,0 +1,127 @@
+"""Turn LLVM IR into machine code in this process: the one JIT pipeline.
+
+Contract: every native code fwdcompile runs (the kernels of jit.py and the
+direction samplers of sampling.py) is compiled by the same four steps, each
+a function here:
+
+- :func:`target_machine` (after :func:`init`, once per process): the host's
+  CPU name and features, ``reloc="static"``, ``codemodel="jitdefault"``,
+  ``jit=True`` (numba's settings on x86).  One machine per engine: MCJIT
+  takes ownership of it.  :func:`prepare` gives an ``llvmlite.ir`` module the
+  process triple and the machine's data layout before it is printed;
+- :func:`parse`: the IR text parsed and verified, or :class:`IRRejected`;
+- :func:`optimize`: the new pass manager at ``speed_level=opt``, with loop and
+  SLP vectorization switched on when asked (``vectorize=True``; llvmlite's
+  default leaves SLP off);
+- :func:`load`: an MCJIT engine for the module, refused with
+  :class:`UnresolvedSymbol` when a declared function or global is not in the
+  process (MCJIT would leave it NULL, and the first call would segfault;
+  the check runs once the engine exists, because creating it loads the
+  process's symbols), then finalized.
+
+:func:`build` runs parse, optimize and load in that order.  The callers keep
+what is theirs: the lowering and the wrappers (jit.py), the text edits for
+loop metadata and vector width (sampling.py), their locks and what they do
+when compilation fails.  See docs/native-backend.md and the notes on
+llvmlite 0.45+ (``llvm.initialize()`` raises; the legacy pass manager is gone).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import llvmlite.binding as llvm
+
+_INIT_LOCK = threading.Lock()
+_READY = False
+
+
+class IRRejected(RuntimeError):
+    """LLVM's parser or verifier refused the IR text (a lowering gap, not a crash)."""
+
+
+class UnresolvedSymbol(RuntimeError):
+    """The module declares a symbol this process does not provide."""
+
+
+def init():
+    """Register the native target and its assembly printer (once per process)."""
+    global _READY
+    if not _READY:
+        with _INIT_LOCK:
+            if not _READY:
+                llvm.initialize_native_target()
+                llvm.initialize_native_asmprinter()
+                _READY = True
+
+
+def host_features():
+    """The host CPU's feature string (``+avx2,+avx512f,...``)."""
+    return llvm.get_host_cpu_features().flatten()
+
+
+def target_machine(opt):
+    """A target machine for this host at optimization level ``opt``."""
+    init()
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                        features=host_features(), opt=opt,
+                                        reloc="static", codemodel="jitdefault", jit=True)
+
+
+def prepare(module, tm):
+    """Give the ``llvmlite.ir`` ``module`` the process triple and ``tm``'s data layout."""
+    module.triple = llvm.get_process_triple()
+    module.data_layout = str(tm.target_data)
+
+
+def parse(text):
+    """The module of IR ``text``, parsed and verified (:class:`IRRejected` if not)."""
+    init()
+    try:
+        mod = llvm.parse_assembly(text)
+        mod.verify()
+    except RuntimeError as exc:
+        raise IRRejected(str(exc)) from exc
+    return mod
+
+
+def optimize(mod, tm, opt, vectorize=False):
+    """Run the new pass manager's ``speed_level=opt`` pipeline over ``mod``;
+    ``vectorize``: switch loop and SLP vectorization on."""
+    pto = llvm.create_pipeline_tuning_options(speed_level=opt)
+    if vectorize:
+        pto.loop_vectorization = True
+        pto.slp_vectorization = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+
+
+def unresolved(mod):
+    """The external functions and globals ``mod`` declares that this process
+    does not provide (meaningful once an engine exists: see :func:`load`)."""
+    externals = [f.name for f in mod.functions
+                 if f.is_declaration and not f.name.startswith("llvm.")]
+    externals += [g.name for g in mod.global_variables if g.is_declaration]
+    return [name for name in externals if not llvm.address_of_symbol(name)]
+
+
+def load(mod, tm):
+    """An MCJIT engine holding ``mod``'s machine code, finalized; it takes
+    ownership of ``tm``.  :class:`UnresolvedSymbol` before any code could run
+    when a symbol is missing."""
+    engine = llvm.create_mcjit_compiler(mod, tm)
+    missing = unresolved(mod)
+    if missing:
+        raise UnresolvedSymbol(f"fwdcompile: the native symbol {missing[0]!r} is not "
+                               "available in this process")
+    engine.finalize_object()
+    return engine
+
+
+def build(text, tm, opt, vectorize=False):
+    """``(engine, module)`` for IR ``text``: :func:`parse`, :func:`optimize`,
+    :func:`load`."""
+    mod = parse(text)
+    optimize(mod, tm, opt, vectorize)
+    return load(mod, tm), mod

@@ -1,0 +1,40 @@
+"""The types of the native backend, defined once.
+
+Contract: the LLVM types every module of the backend (and sampling.py's
+kernels) emits: ``F64`` (double), ``I64``, ``I32``, ``I8``, ``I1`` and
+``VOID``, the pointers ``F64P`` (``double*``), ``I64P`` and ``I8P`` (a
+``PyObject*`` or any untyped address; llvmlite still models typed pointers),
+and :class:`ArrayType`, the Python-side type of an array variable that the
+lowering's type inference assigns (float64 or int64, 1 or 2 dimensions).
+Scalars are the Python types ``float``, ``int`` and ``bool``; :func:`ll`
+gives their LLVM type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+F64, I64, I32, I8, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8), \
+    ir.IntType(1)
+VOID = ir.VoidType()
+F64P, I64P, I8P = F64.as_pointer(), I64.as_pointer(), I8.as_pointer()
+
+_SCALARS = {float: F64, int: I64, bool: I1}
+
+
+def ll(t):
+    """The LLVM type of the scalar type ``t`` (``float``, ``int`` or ``bool``)."""
+    return _SCALARS[t]
+
+
+@dataclass(frozen=True)
+class ArrayType:
+    """The type of an array variable of ``ndim`` dimensions: float64, or
+    int64 (``integer``: index arrays, read element by element only)."""
+    ndim: int
+    integer: bool = False
+
+    def __repr__(self):
+        return f"{'int64' if self.integer else 'float64'}[{', '.join(':' * self.ndim)}]"

@@ -1,0 +1,53 @@
+"""Helpers that generated code calls as ``_rt.<name>``: this package is ``_rt``.
+
+Contract: generated code reaches every helper as an attribute of this one
+namespace (codegen/load.py binds ``_rt`` to it), so the names below are the
+interface between the transform and the runtime, and generated sources
+(tests/golden) depend on them.  The helpers live by job:
+
+- :mod:`.tangents`: zero tangents, copies and widening, both modes
+  (``zeros_like``, ``copy``, ``broadcast``);
+- :mod:`.rules`: tangent rules clearer as a few lines of numpy than as a
+  template (``max_jvp``, ``prod_jvp``, ``norm_jvp``, ``pow_dx``, ...);
+- :mod:`.batched`: vector mode, K directions on a leading axis (``lift``,
+  ``fit``, ``bzeros``, ``b*``, ``matmul_*``, ``inplace_batched_*``), and for
+  now ``rademacher`` (direction sampling; it is moving to sampling.py);
+- :mod:`.reuse`: vector mode's buffer reuse (``reuse_*``), with its one
+  tunable :data:`REUSE_MIN_SIZE`, read here at each call;
+- :mod:`.checks`: checking mode (``check_tangent``, ``check_return``);
+- :mod:`.lowered`: which helpers the native backend also implements in IR
+  (:data:`NATIVE`, filled by the ``@lowered_natively`` decorator on them).
+
+Every helper takes primal values and tangents and returns a tangent; none
+keeps state.  Importing this package imports numpy only.
+"""
+
+from __future__ import annotations
+
+from .batched import (batch_size, bindex, bmax_jvp, breduce, breshape, bsplit, btranspose,
+                      bzeros, custom_batched, fit, inplace_batched_add, inplace_batched_div,
+                      inplace_batched_mul, inplace_batched_sub, lift, matmul_left, matmul_right,
+                      rademacher, ufunc_at_batched)
+from .checks import check_return, check_tangent
+from .lowered import NATIVE, Lowering, lowered_natively
+from .reuse import reuse_add, reuse_div, reuse_mul, reuse_sub, reuse_where
+from .rules import (cholesky_jvp, clip_jvp, cumprod_jvp, digamma, eigvalsh_jvp, interp_jvp,
+                    max_jvp, norm_jvp, pinv_jvp, polyval_jvp, pow_dx, pow_dy, prod_jvp,
+                    select_max, select_min, sinc_derivative, sort_jvp, std_jvp, var_jvp)
+from .tangents import broadcast, copy, zeros_like
+
+# Buffer reuse (transform/reuse.py): below this many elements a fresh array
+# is cheaper than the checks.  reuse.py reads it from here at each call.
+REUSE_MIN_SIZE = 4096
+
+__all__ = [
+    "NATIVE", "REUSE_MIN_SIZE", "Lowering", "batch_size", "bindex", "bmax_jvp", "breduce",
+    "breshape", "broadcast", "bsplit", "btranspose", "bzeros", "check_return", "check_tangent",
+    "cholesky_jvp", "clip_jvp", "copy", "cumprod_jvp", "custom_batched", "digamma",
+    "eigvalsh_jvp", "fit", "inplace_batched_add", "inplace_batched_div", "inplace_batched_mul",
+    "inplace_batched_sub", "interp_jvp", "lift", "lowered_natively", "matmul_left",
+    "matmul_right", "max_jvp", "norm_jvp", "pinv_jvp", "polyval_jvp", "pow_dx", "pow_dy",
+    "prod_jvp", "rademacher", "reuse_add", "reuse_div", "reuse_mul", "reuse_sub",
+    "reuse_where", "select_max", "select_min", "sinc_derivative", "sort_jvp", "std_jvp",
+    "ufunc_at_batched", "var_jvp", "zeros_like",
+]

@@ -1,0 +1,357 @@
+"""Tangent rules written as a few lines of numpy instead of one template.
+
+Contract: reductions with ties (``max_jvp``), products with zeros
+(``prod_jvp``, ``cumprod_jvp``), ``var``/``std``, norms of every order,
+``clip``, ``sort``, builtin ``max``/``min`` (``select_*``), ``x ** y``
+(``pow_dx``, ``pow_dy``), linear algebra and a few special functions.  Each
+takes primal values and tangents (one direction) and returns the tangent of
+the result; the rule tables (rules/) emit the calls.  Helpers marked
+:func:`.lowered.lowered_natively` have an IR twin in the native backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .lowered import ARRAYS, SCALARS, lowered_natively
+
+
+def _expand(z, a, axis, keepdims):
+    if axis is None or keepdims:
+        return z
+    return np.expand_dims(z, axis)
+
+
+
+
+@lowered_natively(ARRAYS)  # reductions.py: extremum_tangent and the axis reduction
+def max_jvp(a, z, d_a, axis=None, keepdims=False):
+    """Tangent of max/min reductions: the mean of the tangents at the extremal
+    entries, so ties split the derivative evenly (as JAX does)."""
+    mask, count = ties(a, z, axis, keepdims)
+    return np.sum(np.where(mask, d_a, 0.0), axis=axis, keepdims=keepdims) / count
+
+
+def ties(a, z, axis, keepdims):
+    """Where ``a`` equals its reduction ``z`` (a max or a min along ``axis``),
+    and how many entries tie for each result."""
+    a = np.asarray(a)
+    mask = a == _expand(z, a, axis, keepdims)
+    return mask, np.sum(mask, axis=axis, keepdims=keepdims)
+
+
+def prod_jvp(a, d_a, axis=None, keepdims=False):
+    """Tangent of prod, exact when entries are zero (products of the others)."""
+    a = np.asarray(a, dtype=np.result_type(a, np.float64))
+    d_a = np.broadcast_to(d_a, a.shape)
+    if axis is None:
+        flat, d_flat = a.reshape(-1), d_a.reshape(-1)
+        out = np.sum(_others_product(flat, 0) * d_flat)
+        return np.reshape(out, (1,) * a.ndim) if keepdims else out
+    return np.sum(_others_product(a, axis) * d_a, axis=axis, keepdims=keepdims)
+
+
+def _others_product(a, axis):
+    """Product of all entries but one along ``axis``, without dividing."""
+    a = np.moveaxis(a, axis, -1)
+    ones = np.ones(a.shape[:-1] + (1,), dtype=a.dtype)
+    left = np.cumprod(np.concatenate([ones, a[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, a[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return np.moveaxis(left * right, -1, axis)
+
+
+def cumprod_jvp(a, z, d_a, axis=None):
+    """Tangent of cumprod by the product rule along the axis (no division)."""
+    a = np.asarray(a, dtype=np.result_type(a, np.float64))
+    d_a = np.broadcast_to(d_a, a.shape)
+    if axis is None:
+        a, d_a, axis = a.reshape(-1), d_a.reshape(-1), 0
+    a_m = np.moveaxis(a, axis, -1)
+    d_m = np.moveaxis(d_a, axis, -1)
+    out = np.empty(a_m.shape, dtype=a_m.dtype)
+    acc_val = np.ones(a_m.shape[:-1], dtype=a_m.dtype)
+    acc_tan = np.zeros(a_m.shape[:-1], dtype=a_m.dtype)
+    for k in range(a_m.shape[-1]):
+        acc_tan = acc_tan * a_m[..., k] + acc_val * d_m[..., k]
+        acc_val = acc_val * a_m[..., k]
+        out[..., k] = acc_tan
+    return np.moveaxis(out, -1, axis)
+
+
+def _reduced_count(a, axis):
+    """How many entries each result of a reduction over ``axis`` combines."""
+    if axis is None:
+        return a.size
+    return int(np.prod([a.shape[i] for i in np.atleast_1d(axis)]))
+
+
+def var_jvp(a, d_a, axis=None, ddof=0, keepdims=False):
+    """Tangent of var: 2 / (N - ddof) * sum((a - mean(a)) * d_a)."""
+    a = np.asarray(a)
+    centered = a - np.mean(a, axis=axis, keepdims=True)
+    d_centered = d_a - np.mean(np.broadcast_to(d_a, a.shape), axis=axis, keepdims=True)
+    n = _reduced_count(a, axis)
+    return 2.0 * np.sum(centered * d_centered, axis=axis, keepdims=keepdims) / (n - ddof)
+
+
+def std_jvp(a, z, d_a, axis=None, ddof=0, keepdims=False):
+    """Tangent of std: d var / (2 std).
+
+    Over a single entry std is identically 0 (or NaN for ddof >= 1), so its
+    tangent is 0 (NaN likewise).  At other points of zero variance (all entries
+    equal) std(a + t d) = |t| std(d): the derivative along ``d`` exists only
+    when ``d`` is constant along the axis too, and is 0 then (``p - p``);
+    otherwise the tangent is NaN (JAX, whose std is sqrt(var), gives NaN
+    there in every direction)."""
+    a = np.asarray(a)
+    d_var = var_jvp(a, d_a, axis=axis, ddof=ddof, keepdims=keepdims)
+    if _reduced_count(a, axis) == 1:
+        return d_var * z  # 0, or NaN where z is NaN (ddof >= 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = d_var / (2 * z)
+    flat = np.asarray(z) == 0
+    if np.any(flat):
+        spread = np.var(np.broadcast_to(d_a, a.shape), axis=axis, keepdims=keepdims)
+        out = np.where(flat, np.where(spread == 0, 0.0, np.nan), out)
+        return out if np.ndim(out) else float(out)
+    return out
+
+
+def _norm_axes(x, axis):
+    """The reduced axes of numpy.linalg.norm as a tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    return tuple(a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis))
+
+
+@lowered_natively(ARRAYS)  # reductions.py: sum(x * d_x) / z, the 2-norm only
+def norm_jvp(x, z, d_x, ord=None, axis=None, keepdims=False):
+    """Tangent of numpy.linalg.norm for every order numpy accepts.
+
+    Vectors (one reduced axis): the p-norm for any numeric ``ord``,
+    ``sum(|x|^(p-1) sign(x) d_x) / ||x||^(p-1)``; 1 and +-inf (the max/min of
+    ``|x|``, ties share the tangent as in max) by their own formulas; 0 (the
+    count of nonzeros) has tangent 0.  Matrices (two reduced axes): None/'fro',
+    'nuc', +-2 (through the SVD, assuming distinct singular values), +-1 and
+    +-inf (max/min column/row sums).  At x == 0 the norm has no derivative
+    (NaN for ord 2 and p > 1), like JAX."""
+    x = np.asarray(x)
+    d_x = np.broadcast_to(d_x, x.shape)
+    if axis is None and ord is None:  # the 2-norm of the flattened array
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sum(x * d_x, keepdims=keepdims) / z
+    axes = _norm_axes(x, axis)
+    plain = np.linalg.norm(x, ord=ord, axis=axis)  # z without keepdims
+    if len(axes) == 1:
+        out = _vector_norm_jvp(x, plain, d_x, ord, axes[0])
+    elif len(axes) == 2:
+        out = _matrix_norm_jvp(x, plain, d_x, ord, axes)
+    else:
+        raise _no_rule(f"numpy.linalg.norm over {len(axes)} axes has no derivative rule")
+    if keepdims:
+        out = np.expand_dims(out, axes)
+    return out
+
+
+def _vector_norm_jvp(x, z, d_x, ord, ax):
+    if ord is None or ord == 2:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sum(x * d_x, axis=ax) / z
+    if isinstance(ord, str):
+        raise _no_rule(f"numpy.linalg.norm has no derivative rule for ord={ord!r} on vectors")
+    p = float(ord)
+    if p == 0:  # the number of nonzero entries: piecewise constant
+        return np.zeros(np.shape(z), dtype=np.result_type(x, np.float64))
+    if p == 1:
+        return np.sum(np.sign(x) * d_x, axis=ax)
+    if np.isinf(p):
+        return max_jvp(np.abs(x), z, np.sign(x) * d_x, axis=ax)
+    zz = np.expand_dims(z, ax)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weights = np.abs(x) ** (p - 1) * np.sign(x) / zz ** (p - 1)
+        return np.sum(weights * d_x, axis=ax)
+
+
+def _matrix_norm_jvp(x, z, d_x, ord, axes):
+    xm = np.moveaxis(x, axes, (-2, -1))
+    dm = np.moveaxis(d_x, axes, (-2, -1))
+    if ord is None or ord == "fro":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sum(xm * dm, axis=(-2, -1)) / z
+    if ord in ("nuc", 2, -2):
+        u, _, vh = np.linalg.svd(xm, full_matrices=False)
+        # d sigma_i = u_i^T dX v_i
+        d_sigma = np.einsum("...ji,...jk,...ik->...i", u.conj(), dm, vh).real
+        if ord == "nuc":
+            return np.sum(d_sigma, axis=-1)
+        return d_sigma[..., 0] if ord == 2 else d_sigma[..., -1]
+    if ord in (1, -1, np.inf, -np.inf):
+        summed = -2 if ord in (1, -1) else -1  # column sums for 1, row sums for inf
+        sums = np.sum(np.abs(xm), axis=summed)
+        d_sums = np.sum(np.sign(xm) * dm, axis=summed)
+        return max_jvp(sums, z, d_sums, axis=-1)
+    raise _no_rule(f"numpy.linalg.norm has no derivative rule for ord={ord!r} on matrices")
+
+
+def _no_rule(message):
+    from ..errors import NoDerivativeRule
+    return NoDerivativeRule(message, hint="use ord None/'fro'/'nuc'/+-1/+-2/+-inf for "
+                                          "matrices, any number for vectors")
+
+
+def clip_jvp(a, a_min, a_max, d_a, d_min=0.0, d_max=0.0):
+    """Tangent of clip: the argument's tangent inside the bounds, a bound's outside."""
+    below = (a < a_min) if a_min is not None else False
+    above = (a > a_max) if a_max is not None else False
+    inside = np.logical_not(np.logical_or(below, above))
+    return np.where(inside, d_a, 0.0) + np.where(below, d_min, 0.0) + np.where(above, d_max, 0.0)
+
+
+def sinc_derivative(x):
+    """d/dx of numpy.sinc (normalized), with its limit 0 at x = 0."""
+    x = np.asarray(x, dtype=float)
+    px = np.pi * x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (np.cos(px) * px - np.sin(px)) / (px * x)
+    return np.where(x == 0, 0.0, out)
+
+
+def digamma(x):
+    """The digamma function for real x (recurrence, then the asymptotic series)."""
+    x = float(x)
+    if x <= 0 and x == math.floor(x):
+        return math.nan
+    result = 0.0
+    if x < 0.5:  # reflection
+        return digamma(1.0 - x) - math.pi / math.tan(math.pi * x)
+    while x < 6.0:
+        result -= 1.0 / x
+        x += 1.0
+    inv = 1.0 / x
+    inv2 = inv * inv
+    series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
+    return result + math.log(x) - 0.5 * inv - series
+
+
+def pow_dx_number(x, y):
+    """pow_dx of numbers; also what the native backend lowers (one expression)."""
+    return 0.0 if y == 0 else y * x ** (y - 1)
+
+
+@lowered_natively(SCALARS, number=pow_dx_number)
+def pow_dx(x, y):
+    """d(x ** y)/dx = y * x ** (y - 1), and exactly 0 where y == 0."""
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = y * np.power(x, y - 1)
+        return np.where(np.asarray(y) == 0, 0.0, out)
+    return pow_dx_number(x, y)
+
+
+def pow_dy_number(x, z):
+    """pow_dy of numbers (z = x ** y); also what the native backend lowers.
+    ``np.log`` of a negative number is NaN where ``math.log`` would raise."""
+    return 0.0 if x == 0 else (z * math.log(x) if x > 0 else z * np.log(x))
+
+
+@lowered_natively(SCALARS, number=pow_dy_number)
+def pow_dy(x, z):
+    """d(x ** y)/dy = x ** y * log(x), and exactly 0 where x == 0."""
+    if isinstance(x, np.ndarray) or isinstance(z, np.ndarray):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = z * np.log(x)
+        return np.where(np.asarray(x) == 0, 0.0, out)
+    return pow_dy_number(x, z)
+
+
+def _select(values, tangents, largest):
+    if len(values) == 1:  # max(iterable)
+        seq = list(values[0])
+        d_seq = list(tangents[0]) if not isinstance(tangents[0], float) else [0.0] * len(seq)
+        values, tangents = seq, d_seq
+    best = 0
+    for k in range(1, len(values)):
+        if (values[k] > values[best]) if largest else (values[k] < values[best]):
+            best = k
+    return tangents[best]
+
+
+def select_max(values, tangents):
+    """Tangent of builtin max(...): that of the first largest argument."""
+    return _select(values, tangents, True)
+
+
+def select_min(values, tangents):
+    """Tangent of builtin min(...): that of the first smallest argument."""
+    return _select(values, tangents, False)
+
+
+def sort_jvp(a, d_a, axis=-1):
+    """Tangent of numpy.sort: the tangents permuted like the values."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    if axis is None:
+        order = np.argsort(a, axis=None, kind="stable")
+        return d_a.reshape(-1)[order]
+    return np.take_along_axis(d_a, np.argsort(a, axis=axis, kind="stable"), axis=axis)
+
+
+# ------------------------------------------------------------------ linear algebra
+
+def _lower_symmetric(d):
+    """The symmetric matrix a routine reading only the lower triangle sees."""
+    d = np.asarray(d)
+    return np.tril(d) + np.swapaxes(np.tril(d, -1), -1, -2)
+
+
+def cholesky_jvp(L, d_a):
+    """dL = L Phi(L^-1 dA L^-T), Phi: the lower triangle with half its diagonal."""
+    L = np.asarray(L)
+    d_a = _lower_symmetric(d_a)  # numpy.linalg.cholesky reads only the lower triangle
+    inner = np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, d_a), -1, -2))
+    phi = np.tril(inner, -1) + 0.5 * np.eye(L.shape[-1]) * inner
+    return L @ phi
+
+
+def eigvalsh_jvp(a, d_a):
+    """d(lambda_i) = v_i^T dA v_i (distinct eigenvalues of a symmetric matrix)."""
+    _, v = np.linalg.eigh(a)
+    sym = _lower_symmetric(d_a)  # eigvalsh reads only the lower triangle (UPLO='L')
+    return np.einsum("...ji,...jk,...ki->...i", v, sym, v)
+
+
+def pinv_jvp(a, z, d_a):
+    """Tangent of the Moore-Penrose pseudo-inverse (constant rank)."""
+    zt = np.swapaxes(z, -1, -2)
+    d_at = np.swapaxes(d_a, -1, -2)
+    m, n = np.shape(a)[-2:]
+    eye_n, eye_m = np.eye(n), np.eye(m)
+    return (-z @ d_a @ z + z @ zt @ d_at @ (eye_m - a @ z)
+            + (eye_n - z @ a) @ d_at @ zt @ z)
+
+
+def polyval_jvp(p, x, d_p, d_x):
+    """Tangent of numpy.polyval in the coefficients and in x."""
+    p = np.asarray(p)
+    out = 0.0
+    if not (isinstance(d_x, float) and d_x == 0.0):
+        out = out + np.polyval(np.polyder(p), x) * d_x if p.size > 1 else out
+    if not (isinstance(d_p, float) and d_p == 0.0):
+        out = out + np.polyval(d_p, x)
+    return out
+
+
+def interp_jvp(x, xp, fp, d_x, d_fp):
+    """Tangent of numpy.interp in x (the local slope) and in fp (linear)."""
+    x, xp, fp = np.asarray(x, dtype=float), np.asarray(xp, dtype=float), np.asarray(fp)
+    out = 0.0
+    if not (isinstance(d_x, float) and d_x == 0.0):
+        i = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, len(xp) - 2)
+        slope = (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])
+        inside = (x >= xp[0]) & (x <= xp[-1])
+        out = out + np.where(inside, slope, 0.0) * d_x
+    if not (isinstance(d_fp, float) and d_fp == 0.0):
+        out = out + np.interp(x, xp, d_fp)
+    return out
