@@ -244,6 +244,21 @@ class ForwardGradient:
                                               self._default_wrt(), check=self.check)
         return self._last.source
 
+    @property
+    def batched_source(self) -> str:
+        """The generated vector-mode Python (``jvp(..., batched=True)``, and
+        ``forward_grad`` with several directions): every tangent carries K
+        directions on a leading axis.  Same differentiated parameters as
+        :attr:`source`; a ValueError when vector mode runs one JVP per
+        direction for this function instead (tangents in lists or dicts)."""
+        wrt = self._last.wrt if self._last is not None else self._default_wrt()
+        compiled = self._batched_variant(tuple(wrt))
+        if compiled is None:
+            raise ValueError(f"{self.__qualname__}: vector mode runs one JVP per direction "
+                             "for this function (its tangents are held in lists, dicts or "
+                             "tuples), so there is no batched source")
+        return compiled.source
+
     def _default_wrt(self):
         """Before any call: every parameter not annotated or defaulted as an int/bool/str."""
         out = []
@@ -280,6 +295,10 @@ class BoundForwardGradient:
     @property
     def source(self):
         return self.__func__.source
+
+    @property
+    def batched_source(self):
+        return self.__func__.batched_source
 
 
 def _other_float(value):
