@@ -77,9 +77,10 @@ def short(value):
     return text if len(text) < 40 else text[:37] + "..."
 
 
-def check_tangents(qualname, wrt, arguments, tangents):
-    """The tangent values for ``wrt`` (one per parameter, in order), checked
-    against their arguments; raises ``ValueError`` naming the parameter."""
+def tangent_sequence(qualname, wrt, tangents, what="tangent(s)"):
+    """The tangents as a sequence in ``wrt`` order, from a dict keyed by
+    parameter name, a tuple or list, or one value; raises ``ValueError`` for
+    unknown names or the wrong count."""
     if isinstance(tangents, dict):
         unknown = set(tangents) - set(wrt)
         if unknown:
@@ -89,8 +90,15 @@ def check_tangents(qualname, wrt, arguments, tangents):
     elif not isinstance(tangents, (tuple, list)):
         tangents = (tangents,)
     if len(tangents) != len(wrt):
-        raise ValueError(f"{qualname}: expected {len(wrt)} tangent(s), one per differentiated "
+        raise ValueError(f"{qualname}: expected {len(wrt)} {what}, one per differentiated "
                          f"parameter {list(wrt)}, got {len(tangents)}")
+    return tangents
+
+
+def check_tangents(qualname, wrt, arguments, tangents):
+    """The tangent values for ``wrt`` (one per parameter, in order), checked
+    against their arguments; raises ``ValueError`` naming the parameter."""
+    tangents = tangent_sequence(qualname, wrt, tangents)
     out = []
     for name, t in zip(wrt, tangents):
         arg = arguments[name]
@@ -424,17 +432,7 @@ class Calls:
         arguments = self.bind(args, kwargs)
         wrt = self.wrt_for(arguments)
         qualname = self.qualname
-        if isinstance(tangents, dict):  # by parameter name, as for one direction
-            unknown = set(tangents) - set(wrt)
-            if unknown:
-                raise ValueError(f"{qualname}: tangents given for {sorted(unknown)}, "
-                                 f"which are not differentiated parameters {list(wrt)}")
-            tangents = tuple(tangents.get(n) for n in wrt)
-        if not isinstance(tangents, (tuple, list)):
-            tangents = (tangents,)
-        if len(tangents) != len(wrt):
-            raise ValueError(f"{qualname}: expected {len(wrt)} batched tangent(s), one "
-                             f"per differentiated parameter {list(wrt)}, got {len(tangents)}")
+        tangents = tangent_sequence(qualname, wrt, tangents, "batched tangent(s)")
         stacked, k = [], None
         for name, t in zip(wrt, tangents):
             if t is None:
