@@ -20,20 +20,23 @@ def _fn(path):
     return obj
 
 
-def partials(path, sig, *parts):
-    defjvp(_fn(path), sig, *parts, qualname="_np." + path)
+def partials(path, sig, *parts, **facts):
+    defjvp(_fn(path), sig, *parts, qualname="_np." + path, **facts)
 
 
-def linear(path, sig, linear_args=None):
-    deflinear(_fn(path), sig, "_np." + path, linear_args)
+def linear(path, sig, linear_args=None, **facts):
+    deflinear(_fn(path), sig, "_np." + path, linear_args, **facts)
 
 
-def multilinear(path, sig, factors=None):
-    defmultilinear(_fn(path), sig, "_np." + path, factors)
+def multilinear(path, sig, factors=None, **facts):
+    defmultilinear(_fn(path), sig, "_np." + path, factors, **facts)
 
 
-def template(path, sig, expr, diff):
-    deftemplate(_fn(path), sig, expr, diff)
+def template(path, sig, expr, diff, **facts):
+    deftemplate(_fn(path), sig, expr, diff, **facts)
+
+
+VIEW = {"view_of_first_arg": True}  # the result may share memory with the first argument
 
 
 def nondiff(path, sig="*args, **kwargs", zero_derivative=True):
@@ -101,7 +104,7 @@ template("fmax",    "x, y", "_np.where((x >= y) | _np.isnan(y), d_x, d_y)", "x y
 template("fmin",    "x, y", "_np.where((x <= y) | _np.isnan(y), d_x, d_y)", "x y")
 template("clip",    "a, a_min=None, a_max=None",
          "_rt.clip_jvp(a, a_min, a_max, d_a, d_a_min, d_a_max)", "a a_min a_max")
-linear("where", "condition, x, y", "x y")
+linear("where", "condition, x, y", "x y", fresh_result=True)
 
 # ------------------------------------------------------------------ reductions
 _RED = "a, axis=None, dtype=None, out=None, keepdims=False"
@@ -157,22 +160,22 @@ template("interp", "x, xp, fp, left=None, right=None, period=None",
          "_rt.interp_jvp(x, xp, fp, d_x, d_fp)", "x fp")
 
 # ------------------------------------------------------------------ shape and copy functions: linear
-linear("reshape",        "a, shape=None, order='C', newshape=None, copy=None")
-linear("transpose",      "a, axes=None")
-linear("swapaxes",       "a, axis1, axis2")
-linear("moveaxis",       "a, source, destination")
-linear("ravel",          "a, order='C'")
-linear("squeeze",        "a, axis=None")
-linear("expand_dims",    "a, axis")
-linear("atleast_1d",     "*arys", "arys")
-linear("atleast_2d",     "*arys", "arys")
-linear("flip",           "m, axis=None")
-linear("fliplr",         "m")
-linear("flipud",         "m")
+linear("reshape",        "a, shape=None, order='C', newshape=None, copy=None", **VIEW)
+linear("transpose",      "a, axes=None", **VIEW)
+linear("swapaxes",       "a, axis1, axis2", **VIEW)
+linear("moveaxis",       "a, source, destination", **VIEW)
+linear("ravel",          "a, order='C'", **VIEW)
+linear("squeeze",        "a, axis=None", **VIEW)
+linear("expand_dims",    "a, axis", **VIEW)
+linear("atleast_1d",     "*arys", "arys", **VIEW)
+linear("atleast_2d",     "*arys", "arys", **VIEW)
+linear("flip",           "m, axis=None", **VIEW)
+linear("fliplr",         "m", **VIEW)
+linear("flipud",         "m", **VIEW)
 linear("roll",           "a, shift, axis=None")
 linear("tile",           "A, reps")
 linear("repeat",         "a, repeats, axis=None")
-linear("broadcast_to",   "array, shape, subok=False")
+linear("broadcast_to",   "array, shape, subok=False", **VIEW)
 linear("concatenate",    "arrays, axis=0, out=None, dtype=None, casting='same_kind'", "arrays")
 linear("stack",          "arrays, axis=0, out=None, dtype=None, casting='same_kind'", "arrays")
 linear("vstack",         "tup, dtype=None, casting='same_kind'", "tup")
@@ -181,17 +184,17 @@ linear("column_stack",   "tup", "tup")
 linear("triu",           "m, k=0")
 linear("tril",           "m, k=0")
 linear("diag",           "v, k=0")
-linear("diagonal",       "a, offset=0, axis1=0, axis2=1")
+linear("diagonal",       "a, offset=0, axis1=0, axis2=1", **VIEW)
 linear("take",           "a, indices, axis=None, out=None, mode='raise'", "a")
 linear("take_along_axis", "arr, indices, axis", "arr")
-linear("real",           "val")
-linear("imag",           "val")
+linear("real",           "val", **VIEW)
+linear("imag",           "val", **VIEW)
 linear("conj",           "x")
 linear("conjugate",      "x")
 linear("copy",           "a, order='K', subok=False")
 linear("array",          "object, dtype=None, copy=True, order='K', subok=False, ndmin=0, like=None",
        "object")
-linear("asarray",        "a, dtype=None, order=None, device=None, copy=None, like=None")
+linear("asarray",        "a, dtype=None, order=None, device=None, copy=None, like=None", **VIEW)
 linear("ascontiguousarray", "a, dtype=None, like=None")
 for _name in ("float64", "float32", "float16", "longdouble", "complex128", "complex64"):
     linear(_name, "x=0")    # np.float64(x): a cast, like float(x)

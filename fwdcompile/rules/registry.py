@@ -28,6 +28,12 @@ DiffRules' one-partial-per-argument table:
 ``custom_jvp(f)``
     a user rule computed at run time: ``rule(primals, tangents) -> (z, d_z)``.
 
+The combinators also take the function's other facts as keywords, so that
+everything about one function is declared in one place:
+``view_of_first_arg=True`` (its result may share memory with its first
+argument: ``reshape``) and ``fresh_result=True`` (it always returns a new
+array: ``where``).
+
 In templates ``_np`` is numpy, ``_math`` is math and ``_rt`` is
 :mod:`fwdcompile.runtime`; generated code binds these reserved aliases so it
 never depends on the names a user chose.
@@ -57,7 +63,11 @@ def lookup(obj):
         return None
 
 
-def register(obj, rule):
+def register(obj, rule, *, view_of_first_arg=False, fresh_result=False):
+    """Make ``rule`` the rule of ``obj``, with the facts every combinator takes
+    as keywords (see :class:`Rule`)."""
+    rule.view_of_first_arg = bool(view_of_first_arg)
+    rule.fresh_result = bool(fresh_result)
     _REGISTRY[obj] = rule
     if not isinstance(rule, CustomRule):
         _BUILTIN[obj] = rule
@@ -91,6 +101,13 @@ class Rule(abc.ABC):
     qualname: str | None = None  # how generated code spells the function, e.g. "_np.sum"
 
     kind = "expr"
+    # Facts about the function besides its derivative, set by the combinators'
+    # keywords (register): its result may share memory with its first argument
+    # (np.reshape: the activity analysis merges the names), and it always
+    # returns a new array nobody else holds (np.where: vector mode's buffer
+    # reuse may write into it).
+    view_of_first_arg = False
+    fresh_result = False
 
     def bind(self, args, keywords):
         """Bind AST arguments; returns an ordered dict name -> AST (tuple for *args).
@@ -508,7 +525,7 @@ def _label(fn):
     return f"{mod}.{getattr(fn, '__name__', repr(fn))}".lstrip(".")
 
 
-def defjvp(fn, sig, *partials, qualname=None):
+def defjvp(fn, sig, *partials, qualname=None, **facts):
     """One partial derivative template per parameter of ``sig`` (``None``: no tangent)."""
     signature = _signature(sig)
     names = list(signature.parameters)
@@ -519,7 +536,7 @@ def defjvp(fn, sig, *partials, qualname=None):
         elif text is not None:
             table[pname] = parse_expr(text)
     return register(fn, PartialsRule(_label(fn), signature, qualname, partials=table,
-                                     zeros=tuple(zeros)))
+                                     zeros=tuple(zeros)), **facts)
 
 
 def defpower(fn, qualname=None):
@@ -535,26 +552,27 @@ def defselect(fn, largest):
     return register(fn, SelectRule(_label(fn), None, None, largest=largest))
 
 
-def deflinear(fn, sig, qualname, linear=None):
+def deflinear(fn, sig, qualname, linear=None, **facts):
     signature = _signature(sig)
     linear = tuple(linear.split()) if isinstance(linear, str) else \
         (linear or (next(iter(signature.parameters)),))
-    return register(fn, LinearRule(_label(fn), signature, qualname, linear=linear))
+    return register(fn, LinearRule(_label(fn), signature, qualname, linear=linear), **facts)
 
 
-def defmultilinear(fn, sig, qualname, factors=None):
+def defmultilinear(fn, sig, qualname, factors=None, **facts):
     signature = _signature(sig)
     factors = tuple(factors.split()) if isinstance(factors, str) else \
         (factors or tuple(signature.parameters)[:2])
     operator = fn if isinstance(fn, type) and issubclass(fn, gast.operator) else None
     return register(fn, MultilinearRule(_label(fn), signature, qualname, factors=factors,
-                                        operator=operator))
+                                        operator=operator), **facts)
 
 
-def deftemplate(fn, sig, template, diff):
+def deftemplate(fn, sig, template, diff, **facts):
     signature = _signature(sig)
     return register(fn, TemplateRule(_label(fn), signature, None,
-                                     template=parse_expr(template), diff=tuple(diff.split())))
+                                     template=parse_expr(template), diff=tuple(diff.split())),
+                    **facts)
 
 
 def defnorm(fn, sig, template):
