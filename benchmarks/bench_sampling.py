@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_core import machine  # noqa: E402
-from fwdcompile.runtime import rademacher  # noqa: E402
+from fwdcompile.sampling import rademacher  # noqa: E402
 from fwdcompile.sampling import DirectionSampler  # noqa: E402
 
 N = 1_863_690
@@ -30,7 +30,7 @@ def main():
         ("numpy standard_normal, float64", lambda: rng.standard_normal(N)),
         ("numpy standard_normal, float32", lambda: rng.standard_normal(N, dtype=np.float32)),
         ("numpy integers -> +-1", lambda: rng.integers(0, 2, N).astype(float) * 2 - 1),
-        ("fwdcompile.runtime.rademacher (numpy bits)", lambda: rademacher(rng, (N,))),
+        ("fwdcompile.sampling.rademacher (numpy bits)", lambda: rademacher(rng, (N,))),
         (f"fwdcompile.sampling normal ({fast.backend})", lambda: fast.normal(N, step=1)),
         ("fwdcompile.sampling rademacher", lambda: fast.rademacher(N, step=1)),
     ]

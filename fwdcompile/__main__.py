@@ -132,10 +132,11 @@ def show(args, out=None):
     if args.timings or args.stage:
         return show_stages(f, args, out)
     if args.batched:
-        from . import pipeline
-        wrt = args.wrt or f._default_wrt()
-        print(pipeline.compile_jvp(f.__fwdcompile_function__, tuple(wrt), batched=True).source,
-              file=out, end="")
+        try:
+            print(f.batched_source, file=out, end="")
+        except ValueError as exc:  # vector mode runs one JVP per direction here
+            print(f"fwdcompile: {exc}", file=sys.stderr)
+            return 1
     else:
         print(f.source, file=out, end="")
     return 0

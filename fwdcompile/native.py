@@ -12,10 +12,12 @@ Python values and explicit signature entries to native types.
 
 from __future__ import annotations
 
+import sys
+
 import gast
 import numpy as np
 
-from . import compiler
+from . import pipeline
 from .errors import UnsupportedSyntax
 
 _SIGNATURE_NAMES = {"float": float, "float64": float, "int": int, "int64": int, "bool": bool}
@@ -69,6 +71,26 @@ def signature_type(qualname, name, spec):
                     "or 'int64[:, :]'")
 
 
+class EntryBinding:
+    """How the native ``f.jvp`` entry binds a call (see callwrap.entry_ir):
+    ``params`` lists ``(name, may be positional, may be a keyword)`` in
+    signature order; ``defaults`` maps a parameter's index to the scalar
+    that fills it when left out; only the parameters in ``passable`` may be
+    passed; ``wrt`` names the tangents (the keys of a dict of tangents).
+    Made by ``calling.Calls``, which knows the signature and the wrt mode."""
+
+    def __init__(self, params, defaults, passable, wrt):
+        self.params, self.defaults, self.passable, self.wrt = params, defaults, passable, wrt
+        # the dict keys the entry looks tangents up by: interned str objects,
+        # kept alive with the kernel (the entry holds their addresses)
+        self.keys = tuple(sys.intern(str(n)) for n in wrt)
+
+    @classmethod
+    def positional(cls, params, wrt):
+        """Every argument by position, nothing left out."""
+        return cls([(p, True, False) for p in params], {}, set(range(len(params))), tuple(wrt))
+
+
 def native_array(qualname, name, tangent, t):
     """The tangent for an array parameter, checked against its primal's rank."""
     tangent = np.asarray(tangent, dtype=np.float64)
@@ -78,16 +100,16 @@ def native_array(qualname, name, tangent, t):
     return tangent
 
 
-def compile_native(fn, qualname, params, wrt, types, boundscheck=True):
+def compile_native(fn, qualname, params, wrt, types, boundscheck=True, binding=None):
     """``(kernel, order, tangent names)`` or a :class:`Refusal` (see the module doc).
     Holds the compiler's lock: CPython's AST constructors are not safe to run
     from several threads at once (3.11 raises "AST constructor recursion depth
     mismatch")."""
-    with compiler.LOCK:
-        return _compile_native(fn, qualname, params, wrt, types, boundscheck)
+    with pipeline.LOCK:
+        return _compile_native(fn, qualname, params, wrt, types, boundscheck, binding)
 
 
-def _compile_native(fn, qualname, params, wrt, types, boundscheck):
+def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None):
     bad = [(n, t) for n, t in zip(params, types) if isinstance(t, str)]
     if bad:
         return Refusal(TypeError, f"{qualname}: backend='llvm' takes float, int and bool "
@@ -99,7 +121,7 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck):
     except ImportError as exc:
         return Refusal(UnsupportedSyntax, f"the native backend needs llvmlite: {exc}")
     from .backends.llvm.catalogue import Namespace
-    compiled = compiler.compile_jvp(fn, wrt, check=False)  # checks do not lower
+    compiled = pipeline.compile_jvp(fn, wrt, check=False)  # checks do not lower
     fdef = gast.parse(compiled.own_source).body[0]
     order = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
     type_of = dict(zip(params, types))
@@ -124,7 +146,8 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck):
     try:
         kernel = compile_kernel(fdef, tuple(type_of.get(name, float) for name in order),
                                 helpers=helpers, boundscheck=boundscheck,
-                                entry=(plan, len(params), len(wrt)),
+                                entry=(plan, binding or EntryBinding.positional(params, wrt),
+                                       len(wrt)),
                                 namespace=Namespace.of(compiled.fn), label=compiled.fn)
     except LoweringError as exc:
         where, location = "", {}
@@ -135,7 +158,7 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck):
             where = f" (generated code: `{line}`)"
             location = source.origins.get(lineno, {})
         if not location:  # a fact about the whole function (a variable's types): its def
-            parsed = compiler.check(fn)
+            parsed = pipeline.check(fn)
             location = parsed.loc.of(parsed.node)
         return Refusal(UnsupportedSyntax, f"{qualname} cannot run on the native backend: "
                                           f"{exc}{where}", location)

@@ -35,8 +35,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from . import estimators
 from .api import ForwardGradient, forward_gradient
-from .runtime import rademacher
 
 __all__ = ["FGD", "Momentum", "Adam", "minimize", "MinimizeResult"]
 
@@ -166,20 +166,6 @@ def _as_params(x0):
     return single, tuple(out)
 
 
-def _directions(rng, shapes, k, distribution, out):
-    """K directions per parameter, drawn into ``out`` (arrays of shape
-    ``(k,) + shape`` reused from step to step: a large model's directions are
-    tens of MB, and fresh ones would fault in new pages every step)."""
-    if type(rng).__name__ == "DirectionSampler":  # compiled, counter-based (fwdcompile.sampling)
-        draw = rng.stream(distribution)
-        return tuple(draw((k,) + s, i, out=o) for i, (s, o) in enumerate(zip(shapes, out)))
-    if distribution == "normal":
-        return tuple(rng.standard_normal(out=o) for o in out)
-    if distribution == "rademacher":
-        return tuple(rademacher(rng, (k,) + s) for s in shapes)
-    raise ValueError(f"distribution must be 'normal' or 'rademacher', got {distribution!r}")
-
-
 def _progress(steps, enabled):
     if not enabled:
         return None
@@ -210,8 +196,7 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     if not isinstance(directions, numbers.Integral) or directions < 1:
         raise ValueError(f"directions must be a positive integer, got {directions!r}")
-    if combine not in ("mean", "project"):
-        raise ValueError(f"combine must be 'mean' or 'project', got {combine!r}")
+    estimators.check_combine(combine)
     if clip is not None and not (isinstance(clip, numbers.Real) and clip > 0):
         raise ValueError(f"clip must be a positive number or None, got {clip!r}")
     optimizer = optimizer if optimizer is not None else FGD(lr=1e-3)
@@ -219,9 +204,9 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     n = len(params)
     if not isinstance(f, ForwardGradient):
         f = forward_gradient(f, wrt=tuple(range(n)))
-    sampler = type(rng).__name__ == "DirectionSampler"
+    sampler = estimators.is_sampler(rng)
     if not sampler:
-        rng = np.random.default_rng(rng)
+        rng = estimators.generator(rng)
     if state is not None:
         opt_state = copy.deepcopy(state["optimizer"])
         if sampler:
@@ -250,7 +235,7 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     writes = f._writes_into(tuple(f._params[:n]))
     try:
         for i in range(start, start + steps):
-            v = _directions(rng, shapes, directions, distribution, v_out)
+            v = estimators.draw_into(rng, shapes, directions, distribution, v_out)
             given = tuple(t.copy() for t in v) if writes else v
             if directions == 1:
                 loss, slope = f.jvp(*params, *args, tangents=tuple(
@@ -268,7 +253,7 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
                 break
             if clip is not None:
                 slopes = np.clip(slopes, -clip, clip)
-            grads = _combine(v, slopes, combine, g_out)
+            grads = estimators.combine_into(v, slopes, combine, g_out)
             grads = tuple(float(g) if isinstance(p, float) else g for g, p in zip(grads, params))
             history.append(loss)
             last_loss = loss
@@ -291,18 +276,3 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     state = {"step": start + len(history), "optimizer": opt_state,
              "rng": rng.step if sampler else copy.deepcopy(rng.bit_generator.state)}
     return MinimizeResult(params[0] if single else params, last_loss, history, stopped, state)
-
-
-def _combine(v, slopes, combine, out):
-    """The gradient estimate from K directions ``v`` and their slopes, written
-    into ``out``."""
-    k = len(slopes)
-    if combine == "mean":
-        w = slopes / k
-    else:
-        gram = sum(np.tensordot(vi.reshape(k, -1), vi.reshape(k, -1), axes=([1], [1]))
-                   for vi in v)
-        w = np.linalg.lstsq(gram, slopes, rcond=None)[0]
-    for vi, o in zip(v, out):
-        np.dot(w, vi.reshape(k, -1), out=o.reshape(-1))
-    return out

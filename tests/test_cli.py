@@ -43,6 +43,15 @@ def test_show_batched(user_file, capsys):
     assert "def loss_jvp_batched(" in capsys.readouterr().out
 
 
+def test_show_batched_says_when_vector_mode_runs_per_direction(tmp_path, capsys):
+    path = tmp_path / "listmod.py"
+    path.write_text("def f(x):\n    out = [x[0], x[1]]\n    return out[0] * out[1]\n")
+    assert main(["show", f"{path}:f", "--batched"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "one JVP per direction" in captured.err
+
+
 def test_check_reports_a_small_error(user_file, capsys):
     code = main(["check", f"{user_file}:loss", "--args", "(np.ones(3), np.eye(3))",
                  "--wrt", "w", "--points", "2"])

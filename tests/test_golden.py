@@ -73,10 +73,50 @@ def test_golden_set_is_in_the_corpus():
         assert name in corpus.CASES
 
 
+# vector mode (``f.batched_source``): tests/golden/<name>_batched.py.txt
+BATCHED_GOLDEN = ["loss", "rosenbrock", "newton_sqrt", "inplace_add", "heat_swap",
+                  "power_variable_exponent", "polar", "sum_keepdims", "matmul_chain",
+                  "abs_min_max"]
+
+
 @pytest.mark.parametrize("name", list(GOLDEN))
 def test_golden_source(name):
     _, f, *_ = _compile(name)
-    source = f.source
+    _compare_with_golden(name, f.source)
+
+
+@pytest.mark.parametrize("name", BATCHED_GOLDEN)
+def test_golden_batched_source(name):
+    _, f, *_ = _compile(name)
+    _compare_with_golden(f"{name}_batched", f.batched_source)
+
+
+@pytest.mark.parametrize("name", BATCHED_GOLDEN)
+def test_golden_batched_source_executes(name):
+    """The batched golden source, run with K = 3 directions, gives the three
+    single-direction JVPs."""
+    path = _golden_path(f"{name}_batched")
+    if not path.exists():
+        pytest.skip("golden file not generated yet")
+    case, f, args, active, tangents, _ = _compile(name)
+    generated = _load_source(path.read_text(), case.fn)
+    rng = np.random.default_rng(0)
+    stacked = [np.stack([rng.standard_normal(np.shape(t)) for _ in range(3)]) for t in tangents]
+    out_val, out_tan = generated(*harness.fresh(args), *stacked, **case.kwargs)
+    for k in range(3):
+        val, want = f.jvp(*harness.fresh(args), tangents=tuple(t[k] for t in stacked),
+                          **case.kwargs)
+        harness.assert_same_structure_equal(out_val, val, exact=False, rtol=1e-14)
+        got = [np.asarray(t)[k] for t in oracle.leaves(out_tan)]
+        ok, worst = oracle.close(tuple(got), tuple(oracle.leaves(want)), rtol=1e-10)
+        assert ok, worst
+
+
+def test_batched_golden_set_is_golden():
+    assert set(BATCHED_GOLDEN) <= set(GOLDEN)
+
+
+def _compare_with_golden(name, source):
     assert isinstance(source, str) and source.strip()
     path = _golden_path(name)
     if UPDATE:

@@ -213,7 +213,7 @@ def test_bad_inputs():
 
 
 def test_rademacher_directions_are_balanced_signs():
-    from fwdcompile.runtime import rademacher
+    from fwdcompile.sampling import rademacher
     v = rademacher(np.random.default_rng(0), (1000, 100))
     assert set(np.unique(v)) == {-1.0, 1.0}
     # mean of 1e5 +-1 entries: standard error 1/sqrt(1e5) ~ 0.0032

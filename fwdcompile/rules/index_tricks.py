@@ -18,13 +18,13 @@ import numpy as np
 from ..errors import NoDerivativeRule, UnsupportedSyntax
 from ..syntax import nodes, trees
 from ..syntax.source import expr_source
-from .registry import zero_like
+from .registry import TangentOp, zero_like
 
 _CONCATENATORS = {id(np.r_): "_np.r_", id(np.c_): "_np.c_"}
 
 
 def compute(mixin, node):
-    """(primal, tangent) of an active subscript of an index object (see module doc)."""
+    """The TangentOp of an active subscript of an index object (see module doc)."""
     obj = mixin.scope.resolve(node.value)
     spelled = _CONCATENATORS.get(id(obj))
     if spelled is None:
@@ -51,9 +51,9 @@ def compute(mixin, node):
     primal = nodes.subscript(trees.clone(node.value),
                              nodes.tup(atoms) if len(atoms) > 1 else atoms[0])
     if all(t is None for t in tangents):
-        return primal, None
-    # per direction in vector mode (the transform's fallback): pieces keep their ranks
-    mixin.tangent_kind = "fallback"
+        return TangentOp(primal, None)
+    # per direction in vector mode: pieces keep their ranks
     parts = [t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)]
-    return primal, nodes.subscript(nodes.dotted(spelled),
-                                   nodes.tup(parts) if len(parts) > 1 else parts[0])
+    return TangentOp(primal, nodes.subscript(nodes.dotted(spelled),
+                                             nodes.tup(parts) if len(parts) > 1 else parts[0]),
+                     "per_direction")

@@ -24,18 +24,22 @@ def partials(path, sig, *parts, **facts):
     defjvp(_fn(path), sig, *parts, qualname="_np." + path, **facts)
 
 
-def linear(path, sig, linear_args=None, **facts):
-    deflinear(_fn(path), sig, "_np." + path, linear_args, **facts)
+def linear(path, sig, linear_args=None, batching="per_direction", **facts):
+    deflinear(_fn(path), sig, "_np." + path, linear_args, batching, **facts)
 
 
-def multilinear(path, sig, factors=None, **facts):
-    defmultilinear(_fn(path), sig, "_np." + path, factors, **facts)
+def multilinear(path, sig, factors=None, batching="per_direction", **facts):
+    defmultilinear(_fn(path), sig, "_np." + path, factors, batching, **facts)
 
 
-def template(path, sig, expr, diff, **facts):
-    deftemplate(_fn(path), sig, expr, diff, **facts)
+def template(path, sig, expr, diff, batching="per_direction", **facts):
+    deftemplate(_fn(path), sig, expr, diff, batching, **facts)
 
 
+# batching (vector mode, see registry.BATCHING): partials are elementwise
+# unless a partial is a linear map of ``d``; linear, multilinear and template
+# rules batch direction by direction unless declared otherwise below
+EW, RED = "elementwise", "reduction"
 VIEW = {"view_of_first_arg": True}  # the result may share memory with the first argument
 
 
@@ -95,33 +99,37 @@ partials("mod",         "x, y",  "1",                       "-_np.floor_divide(x
 partials("remainder",   "x, y",  "1",                       "-_np.floor_divide(x, y)")
 partials("fmod",        "x, y",  "1",                       "-_np.trunc(x / y)")
 partials("copysign",    "x, y",  "_np.sign(x) * _np.sign(z)", "0")
-multilinear("multiply", "x, y")
+multilinear("multiply", "x, y", batching=EW)
 
 #        selections: a whole tangent template over x, y, d_x, d_y, z
-template("maximum", "x, y", "_np.where(x >= y, d_x, d_y)", "x y")
-template("minimum", "x, y", "_np.where(x <= y, d_x, d_y)", "x y")
-template("fmax",    "x, y", "_np.where((x >= y) | _np.isnan(y), d_x, d_y)", "x y")
-template("fmin",    "x, y", "_np.where((x <= y) | _np.isnan(y), d_x, d_y)", "x y")
+template("maximum", "x, y", "_np.where(x >= y, d_x, d_y)", "x y", EW)
+template("minimum", "x, y", "_np.where(x <= y, d_x, d_y)", "x y", EW)
+template("fmax",    "x, y", "_np.where((x >= y) | _np.isnan(y), d_x, d_y)", "x y", EW)
+template("fmin",    "x, y", "_np.where((x <= y) | _np.isnan(y), d_x, d_y)", "x y", EW)
 template("clip",    "a, a_min=None, a_max=None",
-         "_rt.clip_jvp(a, a_min, a_max, d_a, d_a_min, d_a_max)", "a a_min a_max")
-linear("where", "condition, x, y", "x y", fresh_result=True)
+         "_rt.clip_jvp(a, a_min, a_max, d_a, d_a_min, d_a_max)", "a a_min a_max", EW)
+linear("where", "condition, x, y", "x y", EW, fresh_result=True)
 
 # ------------------------------------------------------------------ reductions
 _RED = "a, axis=None, dtype=None, out=None, keepdims=False"
-linear("sum",     _RED)
-linear("mean",    _RED)
-linear("nansum",  _RED)
+linear("sum",     _RED, batching=RED)
+linear("mean",    _RED, batching=RED)
+linear("nansum",  _RED, batching=RED)
 linear("cumsum",  "a, axis=None, dtype=None, out=None")
 linear("trace",   "a, offset=0, axis1=0, axis2=1, dtype=None, out=None")
 linear("diff",    "a, n=1, axis=-1")
 template("max",   "a, axis=None, out=None, keepdims=False",
-         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a")
+         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a",
+         "extremum")
 template("amax",  "a, axis=None, out=None, keepdims=False",
-         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a")
+         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a",
+         "extremum")
 template("min",   "a, axis=None, out=None, keepdims=False",
-         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a")
+         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a",
+         "extremum")
 template("amin",  "a, axis=None, out=None, keepdims=False",
-         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a")
+         "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a",
+         "extremum")
 template("prod",  "a, axis=None, dtype=None, out=None, keepdims=False",
          "_rt.prod_jvp(a, d_a, axis=axis, keepdims=keepdims)", "a")
 template("cumprod", "a, axis=None, dtype=None, out=None",
@@ -137,7 +145,7 @@ template("sort",  "a, axis=-1, kind=None, order=None", "_rt.sort_jvp(a, d_a, axi
 
 # ------------------------------------------------------------------ products and linear algebra
 multilinear("dot",       "a, b, out=None")
-multilinear("matmul",    "x1, x2")
+multilinear("matmul",    "x1, x2", batching="matmul")
 multilinear("inner",     "a, b")
 multilinear("vdot",      "a, b")
 multilinear("outer",     "a, b, out=None")
@@ -152,7 +160,8 @@ partials("linalg.det",     "a",       "z * _np.trace(_np.linalg.solve(a, d), axi
 partials("linalg.cholesky", "a",      "_rt.cholesky_jvp(z, d)")
 partials("linalg.eigvalsh", "a, UPLO='L'", "_rt.eigvalsh_jvp(a, d)")
 partials("linalg.pinv",    "a",       "_rt.pinv_jvp(a, z, d)")
-template("linalg.slogdet", "a", "(_np.zeros_like(z[0]), _np.trace(_np.linalg.solve(a, d_a), axis1=-2, axis2=-1))", "a")
+template("linalg.slogdet", "a", "(_np.zeros_like(z[0]), _np.trace(_np.linalg.solve(a, d_a), axis1=-2, axis2=-1))", "a",
+         "unsupported")  # a tuple of tangents
 multilinear("convolve",    "a, v, mode='full'")
 multilinear("correlate",   "a, v, mode='valid'")
 template("polyval", "p, x", "_rt.polyval_jvp(p, x, d_p, d_x)", "p x")
@@ -160,15 +169,16 @@ template("interp", "x, xp, fp, left=None, right=None, period=None",
          "_rt.interp_jvp(x, xp, fp, d_x, d_fp)", "x fp")
 
 # ------------------------------------------------------------------ shape and copy functions: linear
-linear("reshape",        "a, shape=None, order='C', newshape=None, copy=None", **VIEW)
+linear("reshape",        "a, shape=None, order='C', newshape=None, copy=None",
+       batching="reshape", **VIEW)
 linear("transpose",      "a, axes=None", **VIEW)
 linear("swapaxes",       "a, axis1, axis2", **VIEW)
 linear("moveaxis",       "a, source, destination", **VIEW)
-linear("ravel",          "a, order='C'", **VIEW)
+linear("ravel",          "a, order='C'", batching="reshape", **VIEW)
 linear("squeeze",        "a, axis=None", **VIEW)
 linear("expand_dims",    "a, axis", **VIEW)
-linear("atleast_1d",     "*arys", "arys", **VIEW)
-linear("atleast_2d",     "*arys", "arys", **VIEW)
+linear("atleast_1d",     "*arys", "arys", "unsupported", **VIEW)  # a tuple for several
+linear("atleast_2d",     "*arys", "arys", "unsupported", **VIEW)
 linear("flip",           "m, axis=None", **VIEW)
 linear("fliplr",         "m", **VIEW)
 linear("flipud",         "m", **VIEW)
@@ -187,17 +197,19 @@ linear("diag",           "v, k=0")
 linear("diagonal",       "a, offset=0, axis1=0, axis2=1", **VIEW)
 linear("take",           "a, indices, axis=None, out=None, mode='raise'", "a")
 linear("take_along_axis", "arr, indices, axis", "arr")
-linear("real",           "val", **VIEW)
-linear("imag",           "val", **VIEW)
-linear("conj",           "x")
-linear("conjugate",      "x")
+linear("real",           "val", batching=EW, **VIEW)
+linear("imag",           "val", batching=EW, **VIEW)
+linear("conj",           "x", batching=EW)
+linear("conjugate",      "x", batching=EW)
 linear("copy",           "a, order='K', subok=False")
 linear("array",          "object, dtype=None, copy=True, order='K', subok=False, ndmin=0, like=None",
        "object")
-linear("asarray",        "a, dtype=None, order=None, device=None, copy=None, like=None", **VIEW)
-linear("ascontiguousarray", "a, dtype=None, like=None")
+linear("asarray",        "a, dtype=None, order=None, device=None, copy=None, like=None",
+       batching=EW, **VIEW)
+linear("ascontiguousarray", "a, dtype=None, like=None", batching=EW)
 for _name in ("float64", "float32", "float16", "longdouble", "complex128", "complex64"):
-    linear(_name, "x=0")    # np.float64(x): a cast, like float(x)
+    linear(_name, "x=0", batching=EW if _name in ("float64", "float32") else "per_direction")
+    # np.float64(x): a cast, like float(x)
 linear("full",           "shape, fill_value, dtype=None, order='C', device=None, like=None",
        "fill_value")
 linear("full_like",      "a, fill_value, dtype=None, order='K', subok=True, shape=None, device=None",
@@ -231,7 +243,7 @@ defnondiff(np.histogram, zero_derivative=False,
            reason="the bin edges and weighted counts depend on them, and it has no "
                   "derivative rule; use np.bincount(np.digitize(a, bins), weights=w)")
 # creation functions: their arguments are sizes and ranges, never derivatives
-linear("meshgrid",       "*xi, copy=True, sparse=False, indexing='xy'", "xi")
+linear("meshgrid",       "*xi, copy=True, sparse=False, indexing='xy'", "xi", "unsupported")
 template("logspace", "start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0",
          "z * _np.log(base) * _np.linspace(d_start, d_stop, num, endpoint=endpoint, axis=axis)",
          "start stop")

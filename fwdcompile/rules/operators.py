@@ -13,8 +13,8 @@ defjvp(gast.Sub,        "x, y",    "1",                     "-1")
 defjvp(gast.Div,        "x, y",    "1 / y",                 "-z / y")
 defpower(gast.Pow)                   # y * x ** (y - 1), z * log(x)
 defjvp(gast.Mod,        "x, y",    "1",                     "-(x // y)")
-defmultilinear(gast.Mult,    "x, y", None)   # d_x * y + x * d_y, written by the transform
-defmultilinear(gast.MatMult, "x, y", None)
+defmultilinear(gast.Mult,    "x, y", None, batching="elementwise")  # d_x * y + x * d_y
+defmultilinear(gast.MatMult, "x, y", None, batching="matmul")
 defnondiff(gast.FloorDiv, "x, y")          # piecewise constant
 
 #       unary operator  signature  d/dx

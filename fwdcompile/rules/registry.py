@@ -28,6 +28,12 @@ DiffRules' one-partial-per-argument table:
 ``custom_jvp(f)``
     a user rule computed at run time: ``rule(primals, tangents) -> (z, d_z)``.
 
+Each rule also declares how it batches in vector mode (``rule.batching``, see
+:data:`BATCHING`): every combinator takes ``batching=`` and has a default
+(``defjvp``: elementwise unless a partial is a linear map of ``d``;
+``deflinear``/``defmultilinear``/``deftemplate``: per direction).  The
+transform's vector mode (``transform/tangent_space.py``) reads nothing else.
+
 The combinators also take the function's other facts as keywords, so that
 everything about one function is declared in one place:
 ``view_of_first_arg=True`` (its result may share memory with its first
@@ -50,6 +56,32 @@ from typing import Any, TypeVar
 import gast
 
 from ..syntax import nodes, trees
+
+# how a rule's one-direction tangent becomes correct for K directions on a
+# leading axis (transform/tangent_space.py, KDirections.apply_rule)
+BATCHING = {
+    "elementwise": "the one-direction form holds under broadcasting once every "
+                   "tangent is lifted to the result's rank",
+    "matmul": "a product of the first two parameters: _rt.matmul_left/_rt.matmul_right",
+    "reduction": "a linear reduction of `a` over axis/keepdims: _rt.breduce(<function>, d_a)",
+    "extremum": "max/min of `a` over axis/keepdims: _rt.bmax_jvp",
+    "reshape": "a C-order reshape of `a`: _rt.breshape",
+    "per_direction": "evaluated direction by direction: _np.stack([... for d_k in d])",
+    "unsupported": "the tangent is a tuple: the whole JVP falls back to one run per direction",
+}
+
+
+
+@dataclass
+class TangentOp:
+    """One operation as the transform builds it: its primal expression, its
+    tangent expression (None: a zero tangent) and how that tangent batches
+    (``"elementwise"``, ``"exact"``: already right for the tangent space, or
+    ``"per_direction"``; see transform/tangent_space.py)."""
+    primal: Any
+    tangent: Any
+    batching: str = "exact"
+
 
 _REGISTRY: dict = {}
 _BUILTIN: dict = {}  # the rules fwdcompile ships, even where a custom_jvp replaced one
@@ -99,6 +131,7 @@ class Rule(abc.ABC):
     name: str
     sig: inspect.Signature | None
     qualname: str | None = None  # how generated code spells the function, e.g. "_np.sum"
+    batching: str = "per_direction"  # vector mode, one of BATCHING
 
     kind = "expr"
     # Facts about the function besides its derivative, set by the combinators'
@@ -108,6 +141,17 @@ class Rule(abc.ABC):
     # reuse may write into it).
     view_of_first_arg = False
     fresh_result = False
+    literal_lists = False  # list literal arguments keep one tangent per element
+    zeros_batched = False  # vector mode: arguments without a tangent get K zero tangents
+
+    def __post_init__(self):
+        if self.batching not in BATCHING:
+            raise ValueError(f"{self.name}: unknown batching {self.batching!r}")
+
+    def batching_for(self, bound):
+        """How this call batches (``bound``: its arguments); most rules batch
+        the same way for every call."""
+        return self.batching
 
     def bind(self, args, keywords):
         """Bind AST arguments; returns an ordered dict name -> AST (tuple for *args).
@@ -215,11 +259,17 @@ class SelectRule(Rule):
     one on ties); ``max(a, b)`` is written inline, other forms use ``_rt``."""
 
     largest: bool = True
+    zeros_batched = True  # max(x, y) with y data: y's zero tangent has K directions too
 
     def bind(self, args, keywords):
         if keywords:
             raise TypeError("keyword arguments (key=, default=) are not supported")
         return {f"arg{i}": a for i, a in enumerate(args)}
+
+    def batching_for(self, bound):
+        # max(iterable): the helper selects among the iterable's elements
+        return "per_direction" if len([k for k in bound if k != KEYWORDS]) == 1 \
+            else self.batching
 
     def differentiable(self):
         return None
@@ -243,6 +293,7 @@ class SelectRule(Rule):
 @dataclass
 class LinearRule(Rule):
     linear: tuple = ()
+    literal_lists = True
 
     def differentiable(self):
         return self.linear
@@ -261,6 +312,7 @@ class LinearRule(Rule):
 class MultilinearRule(Rule):
     factors: tuple = ()
     operator: type | None = None  # gast.Mult / gast.MatMult: emit ``x * y``, not a call
+    literal_lists = True
 
     def _emit(self, bound):
         if self.operator is not None:
@@ -525,8 +577,9 @@ def _label(fn):
     return f"{mod}.{getattr(fn, '__name__', repr(fn))}".lstrip(".")
 
 
-def defjvp(fn, sig, *partials, qualname=None, **facts):
-    """One partial derivative template per parameter of ``sig`` (``None``: no tangent)."""
+def defjvp(fn, sig, *partials, qualname=None, batching=None, **facts):
+    """One partial derivative template per parameter of ``sig`` (``None``: no tangent).
+    Batches elementwise, unless a partial is a linear map of its tangent ``d``."""
     signature = _signature(sig)
     names = list(signature.parameters)
     table, zeros = {}, []
@@ -535,42 +588,47 @@ def defjvp(fn, sig, *partials, qualname=None, **facts):
             zeros.append(pname)
         elif text is not None:
             table[pname] = parse_expr(text)
-    return register(fn, PartialsRule(_label(fn), signature, qualname, partials=table,
-                                     zeros=tuple(zeros)), **facts)
+    if batching is None:
+        batching = "per_direction" if any(trees.mentions(t, "d") for t in table.values()) \
+            else "elementwise"
+    return register(fn, PartialsRule(_label(fn), signature, qualname, batching,
+                                     partials=table, zeros=tuple(zeros)), **facts)
 
 
 def defpower(fn, qualname=None):
     """``fn(x, y) = x ** y`` with the exponent's tangent and exact zeros at x == 0."""
-    return register(fn, PowerRule(_label(fn), _signature("x, y"), qualname))
+    return register(fn, PowerRule(_label(fn), _signature("x, y"), qualname, "elementwise"))
 
 
 def deflog(fn, module):
-    return register(fn, LogRule(_label(fn), _signature("x, base=None"), None, module=module))
+    return register(fn, LogRule(_label(fn), _signature("x, base=None"), None, "elementwise",
+                                module=module))
 
 
 def defselect(fn, largest):
-    return register(fn, SelectRule(_label(fn), None, None, largest=largest))
+    return register(fn, SelectRule(_label(fn), None, None, "elementwise", largest=largest))
 
 
-def deflinear(fn, sig, qualname, linear=None, **facts):
+def deflinear(fn, sig, qualname, linear=None, batching="per_direction", **facts):
     signature = _signature(sig)
     linear = tuple(linear.split()) if isinstance(linear, str) else \
         (linear or (next(iter(signature.parameters)),))
-    return register(fn, LinearRule(_label(fn), signature, qualname, linear=linear), **facts)
+    return register(fn, LinearRule(_label(fn), signature, qualname, batching, linear=linear),
+                    **facts)
 
 
-def defmultilinear(fn, sig, qualname, factors=None, **facts):
+def defmultilinear(fn, sig, qualname, factors=None, batching="per_direction", **facts):
     signature = _signature(sig)
     factors = tuple(factors.split()) if isinstance(factors, str) else \
         (factors or tuple(signature.parameters)[:2])
     operator = fn if isinstance(fn, type) and issubclass(fn, gast.operator) else None
-    return register(fn, MultilinearRule(_label(fn), signature, qualname, factors=factors,
-                                        operator=operator), **facts)
+    return register(fn, MultilinearRule(_label(fn), signature, qualname, batching,
+                                        factors=factors, operator=operator), **facts)
 
 
-def deftemplate(fn, sig, template, diff, **facts):
+def deftemplate(fn, sig, template, diff, batching="per_direction", **facts):
     signature = _signature(sig)
-    return register(fn, TemplateRule(_label(fn), signature, None,
+    return register(fn, TemplateRule(_label(fn), signature, None, batching,
                                      template=parse_expr(template), diff=tuple(diff.split())),
                     **facts)
 

@@ -10,8 +10,7 @@ interface between the transform and the runtime, and generated sources
 - :mod:`.rules`: tangent rules clearer as a few lines of numpy than as a
   template (``max_jvp``, ``prod_jvp``, ``norm_jvp``, ``pow_dx``, ...);
 - :mod:`.batched`: vector mode, K directions on a leading axis (``lift``,
-  ``fit``, ``bzeros``, ``b*``, ``matmul_*``, ``inplace_batched_*``), and for
-  now ``rademacher`` (direction sampling; it is moving to sampling.py);
+  ``fit``, ``bzeros``, ``b*``, ``matmul_*``, ``inplace_batched_*``);
 - :mod:`.reuse`: vector mode's buffer reuse (``reuse_*``), with its one
   tunable :data:`REUSE_MIN_SIZE`, read here at each call;
 - :mod:`.checks`: checking mode (``check_tangent``, ``check_return``);
@@ -29,7 +28,7 @@ from __future__ import annotations
 from .batched import (batch_size, bindex, bmax_jvp, breduce, breshape, bsplit, btranspose,
                       bzeros, custom_batched, fit, inplace_batched_add, inplace_batched_div,
                       inplace_batched_mul, inplace_batched_sub, lift, matmul_left, matmul_right,
-                      rademacher, ufunc_at_batched)
+                      ufunc_at_batched)
 from .checks import check_return, check_tangent
 from .lowered import NATIVE, Lowering, lowered_natively
 from .reuse import reuse_add, reuse_div, reuse_mul, reuse_sub, reuse_where
@@ -49,7 +48,7 @@ __all__ = [
     "eigvalsh_jvp", "fit", "inplace_batched_add", "inplace_batched_div", "inplace_batched_mul",
     "inplace_batched_sub", "interp_jvp", "lift", "lowered_natively", "matmul_left",
     "matmul_right", "max_jvp", "norm_jvp", "pinv_jvp", "polyval_jvp", "pow_dx", "pow_dy",
-    "prod_jvp", "rademacher", "reuse_add", "reuse_div", "reuse_mul", "reuse_sub",
+    "prod_jvp", "reuse_add", "reuse_div", "reuse_mul", "reuse_sub",
     "reuse_where", "select_max", "select_min", "sinc_derivative", "sort_jvp", "std_jvp",
     "ufunc_at_batched", "var_jvp", "zeros_like",
 ]

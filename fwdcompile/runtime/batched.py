@@ -9,8 +9,6 @@ products (``breduce``, ``bmax_jvp``, ``matmul_left``/``matmul_right``) and
 rules evaluated once per direction (``custom_batched``, ``ufunc_at_batched``).
 None of them lowers natively.
 
-``rademacher`` (direction sampling, used by api.py and optim.py) is here only
-until it moves to sampling.py.
 """
 
 from __future__ import annotations
@@ -232,18 +230,6 @@ def _stack_like(tangents, value):
         return tuple(_stack_like([t[i] for t in tangents], v) for i, v in enumerate(value))
     return fit(np.stack([np.broadcast_to(t, np.shape(value)) for t in tangents]), value)
 
-
-
-_SIGNS = np.array([1.0, -1.0])
-
-
-def rademacher(rng, shape):
-    """Entries +1.0 or -1.0 with equal probability, one random bit each: about
-    4x faster than ``rng.integers(0, 2, shape) * 2 - 1`` and 6x faster than
-    drawing normals (measured at 1.86 million entries)."""
-    n = int(np.prod(shape, dtype=np.int64))
-    bits = np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8), count=n)
-    return _SIGNS[bits].reshape(shape)
 
 
 def ufunc_at_batched(ufunc, d_a, index, d_b):

@@ -15,7 +15,6 @@ import gast
 from ..errors import UnsupportedSyntax
 from ..frontend.activity import read_names
 from ..syntax import nodes, trees
-from . import batch
 from .expressions import Joint, makes_string
 from .predicates import Z, _cheap
 from .simplify import fold
@@ -28,13 +27,8 @@ class AssignMixin:
             return nodes.name(self.namer.tangent(target.id), True)
         if isinstance(target, gast.Subscript):
             base = trees.as_load(self.tangent_target(target.value))
-            if self.batched:
-                if isinstance(target.slice, gast.Constant) and isinstance(target.slice.value, str):
-                    self.no_batch("dicts of tangents")  # d["a"] = x: no K axis to index
-                return trees.as_store(batch.subscript(
-                    base, self.static_index(target.slice),
-                    getattr(target, "fc_index", target.slice), self.int_names))
-            return nodes.subscript(base, self.static_index(target.slice), store=True)
+            return self.space.store_target(base, self.static_index(target.slice),
+                                           getattr(target, "fc_index", target.slice))
         raise self.error(UnsupportedSyntax, "this assignment target is not supported", target)
 
     def fixed_target(self, target):
@@ -75,12 +69,16 @@ class AssignMixin:
             self.emit(nodes.assign(self.tangent_target(target),
                                    self.lift_into(self.d(value.id), target)))
             return
+        if self.space.stores_through_temps and isinstance(target, gast.Subscript):
+            # K directions: the tangent gets its own name, then the slice's rank
+            atom, tangent = self.emit_expr(value)
+            self.assign_atom(target, atom, tangent)
+            return
         op = self.compute(value)
         if isinstance(op, Joint):
             self.assign_joint(target, op)
             return
-        primal, tangent = op
-        self.assign_op(target, primal, tangent, value)
+        self.assign_op(target, op.primal, op.tangent, value)
 
     def assign_joint(self, target, op):
         """``target, d_target = helper_jvp(...)``; in vector mode a value stored
@@ -92,8 +90,8 @@ class AssignMixin:
             if isinstance(leaf, (gast.Tuple, gast.List)):
                 return nodes.tup([through_temps(e) for e in leaf.elts], store=True)
             base = trees.base_name(leaf)
-            if not (self.batched and isinstance(leaf, gast.Subscript)) or base is None \
-                    or not self.active_name(base):
+            if not (self.space.stores_through_temps and isinstance(leaf, gast.Subscript)) \
+                    or base is None or not self.active_name(base):
                 return leaf
             ident = self.temp(leaf)
             self.temps.discard(ident)
@@ -115,13 +113,13 @@ class AssignMixin:
             self.emit(nodes.assign(target, primal))
             self.zero_tangent(target, primal)
             return
-        if self.batched and isinstance(target, gast.Subscript):
-            tangent = nodes.call("_rt.lift", [tangent, nodes.name(Z)])
+        if isinstance(target, gast.Subscript):
+            tangent = self.space.store(tangent, nodes.name(Z))
         reads = read_names(tangent)
         if base in reads:  # the tangent needs the old value of the target
             # (and the result: in vector mode `finish` fits the tangent to it,
             # so `h = h.reshape(...)` must not fit to the old h)
-            if Z in reads or self.batched:
+            if Z in reads or self.space.finish_reads_result:
                 ident = self.temp(primal)
                 self.emit(nodes.assign(nodes.name(ident, True), primal))
                 self.emit(nodes.assign(self.tangent_target(target),
@@ -137,10 +135,7 @@ class AssignMixin:
     def finish(self, tangent, z):
         tangent = trees.substitute(tangent, {Z: z}, copy=False)  # built for this statement
         tangent = fold(tangent)
-        core = tangent
-        widened = not self.batched and trees.alias_call(core, "_rt", ("broadcast",))
-        if (self.batched and trees.alias_call(core, "_rt", ("lift",))) or widened:
-            core = core.args[0]
+        core = self.space.core(tangent)
         private = False
         if isinstance(core, gast.Name):
             source = self.primal_of.get(core.id)
@@ -152,16 +147,7 @@ class AssignMixin:
             private = source is not None and (
                 self.written(source) or (target is not None and self.written(target))
                 or (source in self.parsed.params and bool(self.act.written_params)))
-        if self.batched:
-            if trees.alias_call(tangent, "_rt", ("fit",)) and not private:
-                return tangent
-            args = [tangent, trees.clone(z)] + ([nodes.const(True)] if private else [])
-            return nodes.call("_rt.fit", args)
-        if private and widened:
-            tangent.args.append(nodes.const(True))
-        elif private:
-            return nodes.call("_rt.copy", [tangent])
-        return tangent
+        return self.space.finish(tangent, z, private)
 
     @property
     def primal_of(self):
@@ -176,16 +162,16 @@ class AssignMixin:
         base = trees.base_name(target)
         if base is None or not self.active_name(base):
             return
-        if isinstance(target, gast.Subscript) or (trees.is_number(value) and not self.batched):
+        if isinstance(target, gast.Subscript):
             zero = nodes.const(0.0)
         elif isinstance(value, gast.List) and not value.elts:
-            self.no_batch("lists of tangents")
+            self.space.unsupported("lists of tangents")
             zero = gast.List(elts=[], ctx=gast.Load())
         elif isinstance(value, gast.Dict) and not value.keys:  # d = {}; d["a"] = x
-            self.no_batch("dicts of tangents")
+            self.space.unsupported("dicts of tangents")
             zero = gast.Dict(keys=[], values=[])
         else:
-            zero = self.zero(trees.as_load(target))
+            zero = self.space.zero_of(value, trees.as_load(target))
         self.emit(nodes.assign(self.tangent_target(target), zero))
 
     def assign_atom(self, target, atom, tangent):
@@ -218,11 +204,10 @@ class AssignMixin:
                 t_targets.append(self.tangent_target(elt))
                 if tangent is not None:  # (K,) for a scalar stored into a row: (K, 1)
                     t_values.append(self.lift_into(tangent, elt))
-                elif isinstance(elt, gast.Subscript) or (trees.is_number(atom)
-                                                          and not self.batched):
+                elif isinstance(elt, gast.Subscript):
                     t_values.append(nodes.const(0.0))
                 else:
-                    t_values.append(self.zero(trees.as_load(elt)))
+                    t_values.append(self.space.zero_of(atom, trees.as_load(elt)))
             if len(t_targets) == 1:
                 self.emit(nodes.assign(t_targets[0], t_values[0]))
             elif t_targets:
@@ -233,7 +218,7 @@ class AssignMixin:
             if isinstance(op, Joint):
                 self.assign_joint(target, op)
                 return
-            primal, tangent = op
+            primal, tangent = op.primal, op.tangent
             if tangent is not None and Z in read_names(tangent):  # the rule reads the result
                 ident = self.temp(primal)
                 self.emit(nodes.assign(nodes.name(ident, True), primal))
@@ -256,7 +241,7 @@ class AssignMixin:
     def unpacked(self, tangent):
         """The tangent of an array being unpacked (``x, v = state``): in vector
         mode along the value's first axis, not the K directions."""
-        return nodes.call("_rt.bsplit", [tangent]) if self.batched else tangent
+        return self.space.split(tangent)
 
     def unpack_target(self, target):
         if isinstance(target, (gast.Tuple, gast.List)):

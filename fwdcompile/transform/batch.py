@@ -12,9 +12,11 @@ transform builds each tangent expression as for one direction and then calls
   ``(n,)`` array as ``(K, 1)`` and never misaligns with a primal axis;
 * ``matmul`` products become ``_rt.matmul_left``/``_rt.matmul_right``, which
   handle the K axis for every rank;
-* everything else (reductions, reshapes, linear algebra, templates) is
-  evaluated direction by direction:
-  ``_np.stack([<expression> for d_x_k in d_x])``.
+* everything else (linear algebra, most templates) is evaluated direction by
+  direction: ``_np.stack([<expression> for d_x_k in d_x])``.
+
+Which of these applies to a call is declared on its rule (``rule.batching``,
+see ``rules/registry.py``); :mod:`.tangent_space` applies it.
 
 Subscripts are written ``d_x[:, idx]`` by the transform itself where the
 index is statically simple, else ``d_x[_rt.bindex(idx, _K)]`` (a tuple-valued
@@ -52,20 +54,6 @@ def _ordered_names(node):
 
     _Visit().visit(node)
     return out
-
-
-def batch_expression(expr, kind, z, tangent_names):
-    """The batched form of a one-direction tangent expression (see module doc)."""
-    leaves = tangent_leaves(expr, tangent_names)
-    if not leaves:
-        return expr
-    if kind == "elementwise":
-        lifted = {leaf: nodes.call("_rt.lift", [nodes.name(leaf), trees.clone(z)])
-                  for leaf in leaves}
-        return trees.substitute(expr, lifted)
-    if kind == "exact":
-        return expr
-    return per_direction(expr, leaves)
 
 
 def per_direction(expr, leaves):
@@ -193,37 +181,6 @@ def int_names(fdef):
     return names_holding(fdef, params, is_int)
 
 
-# which rules keep their one-direction form under broadcasting
-ELEMENTWISE_TEMPLATES = {"numpy.maximum", "numpy.minimum", "numpy.fmax", "numpy.fmin",
-                         "numpy.clip"}
-ELEMENTWISE_LINEAR = {"numpy.where", "numpy.real", "numpy.imag", "numpy.conj",
-                      "numpy.conjugate", "numpy.asarray", "numpy.ascontiguousarray",
-                      "numpy.float64", "numpy.float32", "numpy.negative", "numpy.positive"}
-MATMUL = {"numpy.matmul"}
-TUPLE_VALUED = {"numpy.meshgrid", "numpy.atleast_1d", "numpy.atleast_2d", "numpy.linalg.slogdet"}
-
-
-def rule_kind(rule):
-    """'elementwise', 'matmul' or 'fallback' for a registry rule."""
-    cls = type(rule).__name__
-    if cls in ("PowerRule", "LogRule", "SelectRule"):
-        return "elementwise"
-    if cls == "PartialsRule":
-        return "fallback" if any(trees.mentions(t, "d") for t in rule.partials.values()) \
-            else "elementwise"
-    if cls == "MultilinearRule":
-        if rule.operator is gast.Mult or rule.name == "numpy.multiply":
-            return "elementwise"
-        if rule.operator is gast.MatMult or rule.name in MATMUL:
-            return "matmul"
-        return "fallback"
-    if cls == "TemplateRule":
-        return "elementwise" if rule.name in ELEMENTWISE_TEMPLATES else "fallback"
-    if cls == "LinearRule":
-        return "elementwise" if rule.name in ELEMENTWISE_LINEAR else "fallback"
-    return "fallback"
-
-
 def matmul_terms(left, right, d_left, d_right):
     """Tangent of ``left @ right`` with K directions on the tangents."""
     terms = []
@@ -237,19 +194,16 @@ def matmul_terms(left, right, d_left, d_right):
     return total
 
 
-_REDUCTIONS = {"numpy.sum": "_np.sum", "numpy.mean": "_np.mean", "numpy.nansum": "_np.nansum"}
-_MAX_TEMPLATES = {"numpy.max", "numpy.amax", "numpy.min", "numpy.amin"}
-
-
 # C-order reshapes: the tangent of each direction is reshaped as the value
 RESHAPE_METHODS = {"reshape", "ravel", "flatten"}
-_RESHAPES = {"numpy.reshape", "numpy.ravel"}
 
 
-def batched_reduction(rule, bound, d_bound):
-    """A direct K-direction tangent for sum/mean/max/min reductions and C-order
-    reshapes (no loop over directions), or None to use the general path."""
-    if rule.name in _RESHAPES:
+def batched_reduction(rule, batching, bound, d_bound):
+    """A direct K-direction tangent for a rule declared ``batching="reduction"``
+    (``_rt.breduce`` of the rule's own function), ``"extremum"`` (max/min) or
+    ``"reshape"`` (C order), with no loop over directions; None to use the
+    general path (other arguments, or a list of tangents)."""
+    if batching == "reshape":
         d = d_bound.get("a")
         order = bound.get("order")
         if d is None or isinstance(d, (list, tuple)) or (
@@ -263,9 +217,6 @@ def batched_reduction(rule, bound, d_bound):
     if d is None or isinstance(d, (list, tuple)) or extra:
         return None
     keywords = [(k, trees.clone(bound[k])) for k in ("axis", "keepdims") if k in bound]
-    if rule.name in _REDUCTIONS:
-        return nodes.call("_rt.breduce", [nodes.dotted(_REDUCTIONS[rule.name]), d], keywords)
-    if rule.name in _MAX_TEMPLATES:
-        return nodes.call("_rt.bmax_jvp", [trees.clone(bound["a"]), nodes.name(Z), d],
-                          keywords)
-    return None
+    if batching == "reduction":
+        return nodes.call("_rt.breduce", [nodes.dotted(rule.qualname), d], keywords)
+    return nodes.call("_rt.bmax_jvp", [trees.clone(bound["a"]), nodes.name(Z), d], keywords)

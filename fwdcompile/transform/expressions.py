@@ -26,9 +26,9 @@ from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRul
                               TemplateRule, tangent_or_zero, zero_like)
 from ..syntax import nodes, trees
 from ..syntax.source import expr_source
-from . import batch
 from .predicates import Z, _cheap, _has_tangent, _is_none, _op_symbol, _pure_key
 from .scalars import scalar_expr
+from .tangent_space import TangentOp
 
 
 # rules whose operands broadcast against each other (elementwise, linear maps
@@ -104,21 +104,23 @@ class ExpressionMixin:
             self.assign_ifexp(nodes.name(ident, True), node)
             return nodes.name(ident), self.d(ident)
         op = self.compute(node)
-        ident = self.temp(node if isinstance(op, Joint) else op[0])
+        ident = self.temp(node if isinstance(op, Joint) else op.primal)
         target = nodes.name(ident, True)
         if isinstance(op, Joint):  # a tuple-valued helper gets a tuple tangent
             if isinstance(op.out_activity, tuple):
-                self.no_batch("tuple-valued tangents used as values")
+                self.space.unsupported("tuple-valued tangents used as values")
             self.act.active.add(ident)
             self.emit(nodes.assign(nodes.tup([target, self.d(ident)], store=True), op.call))
             return self.remember(node, nodes.name(ident), self.d(ident))
-        primal, tangent = op
+        primal, tangent = op.primal, op.tangent
         self.emit(nodes.assign(target, primal))
         if tangent is None:
             return self.remember(node, nodes.name(ident), None)
         self.act.active.add(ident)
         d_ident = self.d(ident)
-        self.emit(nodes.assign(trees.as_store(d_ident), self.finish(tangent, nodes.name(ident))))
+        stmt = nodes.assign(trees.as_store(d_ident), self.finish(tangent, nodes.name(ident)))
+        stmt.fc_named = self.space.named_intermediates  # not inlined by forward_substitute
+        self.emit(stmt)
         return self.remember(node, nodes.name(ident), d_ident)
 
     def remember(self, node, atom, tangent):
@@ -148,19 +150,13 @@ class ExpressionMixin:
         return self.static(index)
 
     def compute(self, node):
-        """(primal expression over atoms, tangent expression or None), or a Joint;
-        in vector mode the tangent is made correct for K directions here."""
-        self.tangent_kind = "fallback"
+        """A TangentOp (primal expression over atoms, tangent expression or
+        None), or a Joint; the tangent space makes the tangent right for it
+        (one direction: widened where data may broadcast the result)."""
         op = self._compute(node)
-        if isinstance(op, Joint) or op[1] is None:
+        if isinstance(op, Joint) or op.tangent is None:
             return op
-        primal, tangent = op
-        if self.batched:
-            return primal, batch.batch_expression(tangent, self.tangent_kind, nodes.name(Z),
-                                                  set(self.namer.tangents.values()))
-        if self.may_broadcast(primal, tangent):
-            tangent = nodes.call("_rt.broadcast", [tangent, nodes.name(Z)])
-        return primal, tangent
+        return self.space.batch(op)
 
     def may_broadcast(self, primal, tangent):
         """Whether the result may be larger than ``tangent``: an operand that
@@ -205,55 +201,41 @@ class ExpressionMixin:
             left, d_left = self.emit_expr(node.left)
             right, d_right = self.emit_expr(node.right)
             primal = nodes.binop(left, node.op, right)
-            if self.batched and isinstance(node.op, gast.MatMult):
-                self.tangent_kind = "exact"
-                return primal, batch.matmul_terms(left, right, d_left, d_right)
-            self.tangent_kind = "elementwise"
             rule = lookup(type(node.op))
             if rule is None:
                 raise self.error(NoDerivativeRule, f"the operator `{_op_symbol(node.op)}` has "
                                  "no derivative rule", node)
-            return primal, rule.jvp({"x": left, "y": right}, {"x": d_left, "y": d_right},
-                                    nodes.name(Z))
+            return self.rule_op(primal, rule, {"x": left, "y": right},
+                                {"x": d_left, "y": d_right})
         if isinstance(node, gast.UnaryOp):
             operand, d_operand = self.emit_expr(node.operand)
-            self.tangent_kind = "elementwise"
             rule = lookup(type(node.op))
             primal = gast.UnaryOp(op=node.op, operand=operand)
-            return primal, rule.jvp({"x": operand}, {"x": d_operand}, nodes.name(Z))
+            return self.rule_op(primal, rule, {"x": operand}, {"x": d_operand})
         if isinstance(node, gast.Subscript) and is_index_object(node, self.scope):
             return index_tricks.compute(self, node)  # np.r_[x, y], np.c_[...]
         if isinstance(node, gast.Subscript):
             value, d_value = self.emit_expr(node.value)
             index = self.static_index(node.slice)
-            self.tangent_kind = "exact"
-            if d_value is None:
-                tangent = None
-            elif self.batched:
-                tangent = batch.subscript(d_value, index, node.slice, self.int_names)
-            else:
-                tangent = nodes.subscript(d_value, trees.clone(index))
-            return nodes.subscript(value, index), tangent
+            tangent = None if d_value is None else self.space.read(d_value, index, node.slice)
+            return TangentOp(nodes.subscript(value, index), tangent)
         if isinstance(node, gast.Attribute):
             value, d_value = self.emit_expr(node.value)
             primal = nodes.attr(value, node.attr)
             if node.attr in NONDIFF_ATTRIBUTES or d_value is None:
-                return primal, None
+                return TangentOp(primal, None)
             if node.attr in LINEAR_ATTRIBUTES:
-                self.tangent_kind = "exact"
-                if self.batched and node.attr == "T":
-                    return primal, nodes.call("_rt.btranspose", [d_value])
-                if self.batched and node.attr == "mT":
-                    self.tangent_kind = "fallback"
-                return primal, nodes.attr(d_value, node.attr)
+                op = self.space.attribute(d_value, node.attr)
+                op.primal = primal
+                return op
             raise self.error(UnsupportedSyntax, f"the attribute `.{node.attr}` of a "
                              "differentiated value is not supported", node)
         if isinstance(node, (gast.List, gast.Tuple, gast.Dict)):
-            self.no_batch("containers of tangents")
+            self.space.unsupported("containers of tangents")
         if isinstance(node, (gast.List, gast.Tuple)):
             atoms, tangents = self.atoms(node.elts)
             primal = type(node)(elts=atoms, ctx=gast.Load())
-            return primal, tangent_or_zero(primal, tangents)
+            return TangentOp(primal, tangent_or_zero(primal, tangents))
         if isinstance(node, gast.Dict):  # {"W": W, "b": b}: a dict of tangents
             if any(k is None for k in node.keys):
                 raise self.error(UnsupportedSyntax, "`**` in a dict of differentiated values "
@@ -261,8 +243,8 @@ class ExpressionMixin:
             keys = [self.static(k) for k in node.keys]
             atoms, tangents = self.atoms(node.values)
             zeros = [t if t is not None else zero_like(a) for a, t in zip(atoms, tangents)]
-            return (gast.Dict(keys=keys, values=atoms),
-                    gast.Dict(keys=[trees.clone(k) for k in keys], values=zeros))
+            return TangentOp(gast.Dict(keys=keys, values=atoms),
+                             gast.Dict(keys=[trees.clone(k) for k in keys], values=zeros))
         if isinstance(node, gast.Call):
             return self.compute_call(node)
         if isinstance(node, gast.Set):
@@ -345,8 +327,7 @@ class ExpressionMixin:
 
     def apply_rule(self, call, rule, obj, func, receiver=None):
         self.last_rule, self.last_receiver = rule, receiver is not None
-        linear_kind = rule.__class__.__name__ in ("LinearRule", "MultilinearRule")
-        args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=linear_kind)
+        args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=rule.literal_lists)
         if receiver is not None:
             args, d_args = [receiver[0]] + args, [receiver[1]] + d_args
         if rule.kind == "joint":
@@ -366,9 +347,8 @@ class ExpressionMixin:
             raise self.error(NoDerivativeRule, problem, call,
                              hint="pass that argument as data (not in wrt), or register a "
                                   "rule with fwdcompile.custom_jvp")
-        if rule.kind == "nondiff":
-            tangent = None
-        else:
+        tangent, batching = None, "exact"
+        if rule.kind != "nondiff":
             allowed = rule.differentiable()
             for pname, tangent in d_bound.items():
                 if _has_tangent(tangent) and allowed is not None and pname not in allowed:
@@ -376,40 +356,20 @@ class ExpressionMixin:
                                      "has no derivative rule, but it carries a derivative here",
                                      call, hint="pass it as data, or register a rule with "
                                                 "fwdcompile.custom_jvp")
-            if self.batched:
-                self.tangent_kind = batch.rule_kind(rule)
-                if type(rule).__name__ == "SelectRule" and len(args) == 1:
-                    self.tangent_kind = "fallback"  # max(iterable)
-                if rule.name in batch.TUPLE_VALUED:
-                    self.no_batch("functions returning tuples of tangents")
-                if any(isinstance(t, (list, tuple)) for t in d_bound.values()) \
-                        and self.tangent_kind != "fallback":
-                    self.tangent_kind = "fallback"
-            if self.batched and isinstance(rule, SelectRule) and \
-                    any(_has_tangent(d_bound.get(k)) for k in bound if k != KEYWORDS):
-                # max(x, y) with y data: y's zero tangent has K directions too
-                for k in bound:
-                    if k != KEYWORDS and d_bound.get(k) is None:
-                        d_bound[k] = self.zero(bound[k])
-            fast = batch.batched_reduction(rule, bound, d_bound) if self.batched else None
-            if fast is not None:
-                self.tangent_kind = "exact"
-                tangent = fast
-            elif self.batched and self.tangent_kind == "matmul":
-                self.tangent_kind = "exact"
-                first, second = list(rule.sig.parameters)[:2]
-                tangent = batch.matmul_terms(bound[first], bound[second],
-                                             d_bound.get(first), d_bound.get(second)) \
-                    if (d_bound.get(first) is not None or d_bound.get(second) is not None) \
-                    else None
-            else:
-                tangent = rule.jvp(bound, d_bound, nodes.name(Z))
+            op = self.space.rule_tangent(rule, bound, d_bound)
+            tangent, batching = op.tangent, op.batching
         if receiver is not None:
             primal = nodes.call(nodes.attr(receiver[0], call.func.attr), args[1:],
                                 list(keywords.items()))
         else:
             primal = nodes.call(func, args, list(keywords.items()))
-        return primal, tangent
+        return TangentOp(primal, tangent, batching)
+
+    def rule_op(self, primal, rule, bound, d_bound):
+        """An operator's TangentOp from its rule (``x``, ``y``: the operands)."""
+        op = self.space.rule_tangent(rule, bound, d_bound)
+        op.primal = primal
+        return op
 
     def custom_call(self, call, rule, args, d_args, keywords, func, receiver):
         if keywords:
@@ -417,12 +377,8 @@ class ExpressionMixin:
                              "custom_jvp rule are not supported", call)
         ident = self.namer.fresh(f"{getattr(rule.function, '__name__', 'rule')}_jvp_rule")
         self.namespace[ident] = rule.jvp_function
-        if self.batched:
-            tangents = [t if t is not None else self.zero(a) for a, t in zip(args, d_args)]
-            return Joint(nodes.call("_rt.custom_batched", [nodes.name(ident), nodes.tup(args),
-                                                           nodes.tup(tangents)]))
-        tangents = [t if t is not None else zero_like(a) for a, t in zip(args, d_args)]
-        return Joint(nodes.call(ident, [nodes.tup(args), nodes.tup(tangents)]))
+        tangents = [t if t is not None else self.zero(a) for a, t in zip(args, d_args)]
+        return Joint(self.space.joint_call(ident, args, tangents))
 
     def compute_method(self, call, kind):
         name = kind.name
@@ -436,28 +392,23 @@ class ExpressionMixin:
             raise self.error(NoDerivativeRule, f"the arguments of `.{name}()` cannot carry a "
                              "derivative", call)
         if d_receiver is None or name in NONDIFF_METHODS:
-            return primal, None
-        self.tangent_kind = "exact" if name == "astype" else "fallback"
-        if self.batched and name in ("sum", "mean") and d_receiver is not None \
-                and not args and set(keywords) <= {"axis", "keepdims"}:
-            self.tangent_kind = "exact"
-            return primal, nodes.call("_rt.breduce", [nodes.dotted(f"_np.{name}"), d_receiver],
-                                      list(trees.clone(keywords).items()))
-        if self.batched and name in batch.RESHAPE_METHODS and not keywords \
-                and (name == "reshape") == bool(args):  # not x.ravel("F")
-            self.tangent_kind = "exact"  # one reshape to (K,) + the value's shape
-            return primal, nodes.call("_rt.breshape", [d_receiver, nodes.name(Z)]
-                                      + ([nodes.const(True)] if name == "flatten" else []))
+            return TangentOp(primal, None)
+        op = self.space.method(name, d_receiver, args, keywords)
+        if op is not None:  # x.sum(), x.reshape(...) in one call for K directions
+            op.primal = primal
+            return op
         if name == "get" and len(args) == 2:  # d.get(key, default): the default's tangent is 0
-            return primal, nodes.call(nodes.attr(d_receiver, name),
-                                      [trees.clone(args[0]), zero_like(args[1])])
+            return TangentOp(primal, nodes.call(nodes.attr(d_receiver, name),
+                                                [trees.clone(args[0]), zero_like(args[1])]),
+                             "per_direction")
         if name == "astype" and float_dtype(call, self.scope) is None:
             raise self.error(UnsupportedSyntax, "cannot tell whether this `.astype(...)` keeps "
                              "a floating dtype", call,
                              hint="write the dtype literally, e.g. x.astype(float)")
         if name in LINEAR_METHODS or name == "astype":
-            return primal, nodes.call(nodes.attr(d_receiver, name), trees.clone(args),
-                                      list(trees.clone(keywords).items()))
+            return TangentOp(primal, nodes.call(nodes.attr(d_receiver, name), trees.clone(args),
+                                                list(trees.clone(keywords).items())),
+                             "exact" if name == "astype" else "per_direction")
         raise self.error(NoDerivativeRule, f"the method `.{name}()` has no derivative rule",
                          call, hint="use the numpy function instead, e.g. np.sum(x), "
                                     "or register a rule with fwdcompile.custom_jvp")

@@ -32,13 +32,13 @@ from ..frontend.activity import (iteration_pairs, loop_target_activity, target_n
 from ..frontend.calls import Method, RuleCall, UserCall, resolved
 from ..rules.registry import zero_like
 from ..syntax import nodes, trees
-from . import batch
 from .assign import AssignMixin
 from .expressions import ExpressionMixin
 from .naming import Namer
 from .predicates import _all_names, _call_inputs, _cheap, _is_docstring
 from .scalars import scalar_names
 from .simplify import fold
+from .tangent_space import KDirections, OneDirection
 
 
 @dataclass
@@ -95,8 +95,8 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.spelling = nodes.alias_spelling(_all_names(parsed.node))
         self.namer = namer if namer is not None else \
             function_namer(parsed, name, self.spelling.values())
-        self.batched = batched  # tangents carry K directions on a leading axis
-        self.tangent_kind = "fallback"
+        # what a tangent is: the one place the transform looks at `batched`
+        self.space = KDirections(self) if batched else OneDirection(self)
         self.namespace = {}
         self.comments = {}
         self.temps = set()
@@ -105,7 +105,6 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.active_memo = {}
         self.returns = []
         self.current = parsed.node
-        self._int_names = None
 
     # ------------------------------------------------------------------ helpers
     def error(self, cls, message, node=None, hint=None):
@@ -127,28 +126,15 @@ class Transformer(AssignMixin, ExpressionMixin):
     def emit(self, stmt):
         self.out.append(stmt)
 
-    @property
-    def int_names(self):
-        """Names that hold integers wherever they are bound (for batched indexing)."""
-        if self._int_names is None:
-            self._int_names = batch.int_names(self.parsed.node)
-        return self._int_names
-
     def lift_into(self, tangent, target):
-        """K-direction tangents stored into a slice get the slice's rank."""
-        if self.batched and isinstance(target, gast.Subscript):
-            return nodes.call("_rt.lift", [tangent, trees.as_load(target)])
+        """A tangent stored into a slice takes the slice's rank (K directions)."""
+        if isinstance(target, gast.Subscript):
+            return self.space.store(tangent, trees.as_load(target))
         return tangent
 
     def zero(self, atom):
         """A zero tangent standing alone (a returned or assigned value)."""
-        if self.batched:
-            return nodes.call("_rt.bzeros", [nodes.name("_K"), trees.clone(atom)])
-        return zero_like(atom)
-
-    def no_batch(self, what, node=None):
-        if self.batched:
-            raise BatchUnsupported(what)
+        return self.space.zero(atom)
 
     def temp(self, node):
         ident = self.namer.temp(node)
@@ -174,9 +160,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         fdef = self.parsed.node
         body = []
         self.out = body
-        if self.batched:
-            self.emit(nodes.assign(nodes.name("_K", True), nodes.call(
-                "_rt.batch_size", [nodes.name(self.namer.tangent(p)) for p in self.wrt])))
+        body.extend(self.space.prologue([self.namer.tangent(p) for p in self.wrt]))
         for p in self.parsed.params:
             if self.active_name(p) and p not in self.wrt:
                 self.emit(nodes.assign(nodes.name(self.namer.tangent(p), True),
@@ -278,7 +262,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         if isinstance(kind, Method) and kind.name == "append" \
                 and isinstance(kind.receiver, gast.Name) and len(value.args) == 1 \
                 and self.active_name(kind.receiver.id):
-            self.no_batch("lists of tangents")
+            self.space.unsupported("lists of tangents")
             self.comment(stmt)
             atom, tangent = self.emit_expr(value.args[0])
             self.emit(nodes.expr_stmt(nodes.call(nodes.attr(kind.receiver, "append"), [atom])))
@@ -309,13 +293,8 @@ class Transformer(AssignMixin, ExpressionMixin):
                                              [trees.clone(target), trees.clone(index), atom])))
         if d_value is None or not self.active_name(target.id):
             return
-        spelled = "_np." + ufunc.__name__
-        if self.batched:
-            self.emit(nodes.expr_stmt(nodes.call("_rt.ufunc_at_batched", [
-                nodes.dotted(spelled), self.d(target.id), trees.clone(index), d_value])))
-        else:
-            self.emit(nodes.expr_stmt(nodes.call(spelled + ".at", [
-                self.d(target.id), trees.clone(index), d_value])))
+        self.emit(nodes.expr_stmt(self.space.ufunc_at("_np." + ufunc.__name__,
+                                                      self.d(target.id), index, d_value)))
 
     def stmt_AnnAssign(self, stmt):
         self.stmt_Assign(nodes.assign([stmt.target], stmt.value), original=stmt)
@@ -374,38 +353,8 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.comment(stmt)
         target = self.fixed_target(target)
         atom, d_val = self.emit_expr(stmt.value)
-        if d_val is not None and self.batched:
-            d_val = nodes.call("_rt.lift", [d_val, trees.as_load(target)])
-        t_target = self.tangent_target(target)
-        t_load = trees.as_load(t_target)
-        t_store = trees.as_store(t_target)
-        load = trees.as_load(target)
-        if self.batched and isinstance(target, gast.Name):
-            self.batched_aug_assign(target, op, atom, d_val, t_store, t_load, load)
-            return
-        if isinstance(op, (gast.Add, gast.Sub)):
-            self.emit(nodes.aug_assign(target, op, atom))
-            if d_val is not None:
-                self.emit(nodes.aug_assign(t_store, type(op)(), d_val))
-            elif isinstance(target, gast.Name) and not self.holds_scalar(atom):
-                # s += X with data X: a scalar s becomes an array, so must d_s
-                self.emit(nodes.assign(trees.clone(t_store), nodes.call(
-                    "_rt.broadcast", [trees.clone(t_load), trees.clone(load)])))
-            return
-        if isinstance(op, gast.Mult):
-            # d(x * e) = d_x * e + x * d_e; x * d_e is taken before d_x is scaled
-            # in place, because d_e may share memory with d_x (x *= x, aliases)
-            increment = self.increment(trees.base_name(t_target), load, d_val)
-            self.emit(nodes.aug_assign(t_store, gast.Mult(), trees.clone(atom)))
-            if increment is not None:
-                self.emit(nodes.aug_assign(trees.as_store(t_load), gast.Add(), increment))
-        else:
-            if d_val is not None:
-                term = nodes.binop(nodes.binop(load, gast.Div(), trees.clone(atom)),
-                                   gast.Mult(), d_val)
-                self.emit(nodes.aug_assign(t_store, gast.Sub(), fold(term)))
-            self.emit(nodes.aug_assign(trees.as_store(t_load), gast.Div(), trees.clone(atom)))
-        self.emit(nodes.aug_assign(target, op, atom))
+        self.space.aug_assign(target, op, atom,
+                              self.space.increment_of(d_val, trees.as_load(target)))
 
     def increment(self, base, load, d_val):
         """``<base>_inc = x * d_e``, the product-rule term of ``x *= e``, saved
@@ -417,34 +366,6 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.emit(nodes.assign(nodes.name(ident, True),
                                fold(nodes.binop(trees.clone(load), gast.Mult(), d_val))))
         return nodes.name(ident)
-
-    def batched_aug_assign(self, target, op, atom, d_val, t_store, t_load, load):
-        """``x op= e`` with K-direction tangents: a scalar's tangent is an array
-        here, so updating it in place would leak into its aliases; the runtime
-        updates in place only when the value itself is an array."""
-        def update(name, value):
-            self.emit(nodes.assign(trees.clone(t_store), nodes.call(
-                f"_rt.inplace_batched_{name}", [trees.clone(t_load), value, trees.clone(load)])))
-
-        if isinstance(op, (gast.Add, gast.Sub)):
-            if d_val is not None:
-                update("add" if isinstance(op, gast.Add) else "sub", d_val)
-            elif not self.holds_scalar(atom):  # s += X: d_s takes the new shape of s
-                self.emit(nodes.aug_assign(target, op, atom))
-                self.emit(nodes.assign(trees.clone(t_store), nodes.call(
-                    "_rt.fit", [trees.clone(t_load), trees.clone(load)])))
-                return
-        elif isinstance(op, gast.Mult):
-            increment = self.increment(target.id, load, d_val)
-            update("mul", trees.clone(atom))
-            if increment is not None:
-                update("add", increment)
-        else:
-            if d_val is not None:
-                update("sub", nodes.binop(nodes.binop(trees.clone(load), gast.Div(),
-                                                      trees.clone(atom)), gast.Mult(), d_val))
-            update("div", trees.clone(atom))
-        self.emit(nodes.aug_assign(target, op, atom))
 
     def stmt_Return(self, stmt):
         value = stmt.value
@@ -534,8 +455,7 @@ class Transformer(AssignMixin, ExpressionMixin):
             return nodes.call("zip", [rebuild(a, e) for a, e in zip(it.args, target.elts)])
 
         primal_iter = rebuild(stmt.iter, stmt.target)
-        if self.batched:  # iterate the value's first axis, not the directions
-            d_seqs = [nodes.call("_rt.bsplit", [d]) for d in d_seqs]
+        d_seqs = [self.space.split(d) for d in d_seqs]  # the value's first axis
         if len(d_seqs) == 1:
             return primal_iter, d_seqs[0], t_targets[0]
         return primal_iter, nodes.call("zip", d_seqs), nodes.tup(t_targets, store=True)

@@ -262,8 +262,8 @@ def _inline_one(block, i, candidates, uses, is_pure_call, facts, tangents):
             and isinstance(stmt.targets[0], gast.Name)):
         return False
     ident = stmt.targets[0].id
-    if ident not in candidates or uses.get(ident) != 1:
-        return False
+    if ident not in candidates or uses.get(ident) != 1 or getattr(stmt, "fc_named", False):
+        return False  # (fc_named: the transform keeps this intermediate tangent's name)
     reads, _, value_size, pure = _scan(stmt.value, is_pure_call)
     if not pure:
         return False

@@ -11,10 +11,13 @@ arguments,
   ``(value, tangent)``;
 - :func:`entry_ir` adds ``PyObject* <name>_entry(self, args, nargs, kwnames)``
   with METH_FASTCALL|METH_KEYWORDS semantics, shaped like
-  ``f.jvp(x, y, tangents=(dx, dy))``: when every argument and tangent is
-  exactly a ``float`` it calls the kernel directly; any other call is passed
-  unchanged (same ``args``, same ``kwnames``) to ``self[0]``, the general
-  Python ``jvp``, so its checks and error messages stay the only ones.
+  ``f.jvp(x, y, tangents=(dx, dy))``: it binds positional and keyword
+  arguments, fills scalar defaults, and when every value has the kernel's
+  type (floats, numpy scalars, ints, arrays: see the function) it calls the
+  kernel directly; any other call is passed unchanged (same ``args``, same
+  ``kwnames``) to ``self[0]``, the general Python ``jvp``
+  (``fwdcompile.calling``), so its checks and error messages stay the only
+  ones.
 
 :func:`as_builtin` turns a wrapper's address into a Python builtin whose
 ``__self__`` keeps the compiled code alive.  The exact-type checks read
@@ -178,17 +181,34 @@ def wrapper_ir(module, kernel, types, value_is_int):
     return fn.name
 
 
-def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int, slots=None):
+def entry_ir(module, kernel, spec, value_is_int, slots=None):
     """Add ``<kernel>_entry``, ``f.jvp(*args, tangents=(...))`` as a builtin, to
-    ``module``; returns its name.  ``plan`` says, for each kernel argument in
-    order, ``(source, position, type)``: ``source`` is ``"arg"`` (the
-    position-th argument) or ``"tangent"`` (the position-th tangent, whose
-    primal is the argument at index ``type[1]``), and type is float, int,
-    bool or an ArrayType.  A call whose arguments are not exactly of those
-    types (exact float, int or bool; exactly a C-contiguous, aligned float64
-    or int64 ndarray of that rank, tangents of their primal's shape) goes to
-    ``self[0]``, the general ``jvp``, unchanged.  With ``slots`` the result
-    (holding arrays) is built by ``self[1]`` from the kernel's out buffer."""
+    ``module``; returns its name.  ``spec`` is ``(plan, binding, number of
+    tangents)``.  ``plan`` says, for each kernel argument in order,
+    ``(source, position, type)``: ``source`` is ``"arg"`` (the parameter at
+    index position) or ``"tangent"`` (the position-th tangent, whose primal
+    is the parameter at index ``type[1]``), and type is float, int, bool or
+    an ArrayType.  ``binding`` (``native.EntryBinding``) says how a call
+    binds: each parameter's name and whether it may be passed by position
+    and by keyword, the scalar defaults that may fill a parameter left out,
+    the parameters that may be passed at all, and the ``wrt`` names (the
+    keys of a dict of tangents).
+
+    The entry binds positional and keyword arguments and ``tangents`` (a
+    tuple, a list, or a dict keyed by the ``wrt`` names) the way Python
+    would, then checks every value's type: exact float or a numpy float
+    scalar for a float, exact int or a numpy integer scalar for an int
+    (fitting in 64 bits), exact bool; exactly a C-contiguous, aligned
+    float64 or int64 ndarray of that rank, tangents of their primal's shape;
+    a scalar tangent may also be an exact int.  A call that binds otherwise
+    or holds anything else goes to ``self[0]``, the general ``jvp``,
+    unchanged, so its checks and error messages stay the only ones.  With
+    ``slots`` the result (holding arrays) is built by ``self[1]`` from the
+    kernel's out buffer."""
+    plan, binding, n_tangents = spec
+    params = binding.params
+    n = len(params)
+    n_positional = sum(1 for _, positional, _ in params if positional)
     fn = ir.Function(module, ir.FunctionType(I8P, [I8P, I8P.as_pointer(), I64, I8P]),
                      name=f"{kernel.name}_entry")
     w = _Builder(module, kernel, fn)
@@ -197,9 +217,21 @@ def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int, slots=None)
     general = fn.append_basic_block("general")
     tuple_size = w.declare("PyTuple_Size", I64, [I8P])
     tuple_item = w.declare("PyTuple_GetItem", I8P, [I8P, I64])
+    occurred = w.declare("PyErr_Occurred", I8P, [])
+    clear = w.declare("PyErr_Clear", ir.VoidType(), [])
     types = {name: w.global_object(name).bitcast(I8P)
-             for name in ("PyFloat_Type", "PyLong_Type", "PyBool_Type", "PyTuple_Type")}
+             for name in ("PyFloat_Type", "PyLong_Type", "PyBool_Type", "PyTuple_Type",
+                          "PyList_Type", "PyDict_Type")}
     ndarray = ir.Constant(I64, NDARRAY_TYPE).inttoptr(I8P) if NDARRAY_TYPE else None
+
+    def constant_type(address):
+        return ir.Constant(I64, address).inttoptr(I8P)
+
+    float_types = [types["PyFloat_Type"]] + [constant_type(a) for a in NUMPY_FLOATS]
+    int_types = [types["PyLong_Type"]] + [constant_type(a) for a in NUMPY_INTS]
+
+    def i64(value):
+        return ir.Constant(I64, value)
 
     def require(condition, label):
         nxt = fn.append_basic_block(label)
@@ -207,44 +239,141 @@ def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int, slots=None)
         b.position_at_end(nxt)
 
     def field(obj, offset, kind):
-        return b.load(b.bitcast(b.gep(obj, [ir.Constant(I64, offset)]), kind.as_pointer()))
+        return b.load(b.bitcast(b.gep(obj, [i64(offset)]), kind.as_pointer()))
 
-    require(b.and_(b.icmp_signed("==", nargs, ir.Constant(I64, n_args)),
-                   b.icmp_unsigned("!=", kwnames, w.null)), "has_keyword")
-    require(b.icmp_signed("==", b.call(tuple_size, [kwnames]), ir.Constant(I64, 1)), "one")
+    def one_of(kind, candidates):
+        same = b.icmp_unsigned("==", kind, candidates[0])
+        for c in candidates[1:]:
+            same = b.or_(same, b.icmp_unsigned("==", kind, c))
+        return same
+
+    def no_error(failed_value, label):
+        """After a conversion returning ``failed_value`` on error: an error
+        (cleared) sends the call to the general path, which raises it."""
+        suspect = fn.append_basic_block(f"{label}_suspect")
+        fine = fn.append_basic_block(f"{label}_fine")
+        b.cbranch(failed_value, suspect, fine)
+        with b.goto_block(suspect):
+            errored = fn.append_basic_block(f"{label}_errored")
+            b.cbranch(b.icmp_unsigned("!=", b.call(occurred, []), w.null), errored, fine)
+            with b.goto_block(errored):
+                b.call(clear, [])
+                b.branch(general)
+        b.position_at_end(fine)
+
+    # ---- bind: slot[i] is parameter i's argument (NULL: not passed), slot[n] the tangents
+    slot = b.alloca(I8P, size=i64(n + 1), name="slot")
+    titem = b.alloca(I8P, size=i64(max(n_tangents, 1)), name="titem")
+    counter = b.alloca(I64, name="kw")
+    for i in range(n + 1):
+        b.store(w.null, b.gep(slot, [i64(i)]))
+    require(b.icmp_signed("<=", nargs, i64(n_positional)), "few_enough")
+    for i in range(n_positional):
+        given, after = fn.append_basic_block(f"given{i}"), fn.append_basic_block(f"after{i}")
+        b.cbranch(b.icmp_signed("<", i64(i), nargs), given, after)
+        with b.goto_block(given):
+            b.store(b.load(b.gep(args, [i64(i)])), b.gep(slot, [i64(i)]))
+            b.branch(after)
+        b.position_at_end(after)
+    kw_start, kw_head = fn.append_basic_block("kw_start"), fn.append_basic_block("kw_head")
+    kw_body, kw_done = fn.append_basic_block("kw_body"), fn.append_basic_block("kw_done")
+    b.cbranch(b.icmp_unsigned("!=", kwnames, w.null), kw_start, kw_done)
+    b.position_at_end(kw_start)
+    n_kw = b.call(tuple_size, [kwnames])
+    b.store(i64(0), counter)
+    b.branch(kw_head)
+    b.position_at_end(kw_head)
+    j = b.load(counter)
+    b.cbranch(b.icmp_signed("<", j, n_kw), kw_body, kw_done)
+    b.position_at_end(kw_body)
+    name = b.call(tuple_item, [kwnames, j])
+    value = b.load(b.gep(args, [b.add(nargs, j)]))
     compare = w.declare("PyUnicode_CompareWithASCIIString", I32, [I8P, I8P])
-    name = b.call(tuple_item, [kwnames, ir.Constant(I64, 0)])
-    require(b.icmp_signed("==", b.call(compare, [name, w.cstring("tangents", "kw")]),
-                          ir.Constant(I32, 0)), "is_tangents")
-    tangents = b.load(b.gep(args, [ir.Constant(I64, n_args)]))
-    require(b.icmp_unsigned("==", w.type_of(tangents), types["PyTuple_Type"]), "tuple")
-    require(b.icmp_signed("==", b.call(tuple_size, [tangents]),
-                          ir.Constant(I64, n_tangents)), "sized")
+    candidates = [(i, pname) for i, (pname, _, keyword) in enumerate(params) if keyword]
+    candidates.append((n, "tangents"))
+    for i, pname in candidates:
+        match, other = fn.append_basic_block(f"kw_is_{i}"), fn.append_basic_block(f"kw_not_{i}")
+        b.cbranch(b.icmp_signed("==", b.call(compare, [name, w.cstring(pname, f"name{i}")]),
+                                ir.Constant(I32, 0)), match, other)
+        with b.goto_block(match):
+            target = b.gep(slot, [i64(i)])
+            require(b.icmp_unsigned("==", b.load(target), w.null), f"kw_once_{i}")
+            b.store(value, target)
+            b.store(b.add(j, i64(1)), counter)
+            b.branch(kw_head)
+        b.position_at_end(other)
+    b.branch(general)  # an unknown keyword (batched=..., a typo): the general path
+    b.position_at_end(kw_done)
+
+    # ---- the tangents: a tuple, a list or a dict, of the right size
+    tangents = b.load(b.gep(slot, [i64(n)]))
+    require(b.icmp_unsigned("!=", tangents, w.null), "has_tangents")
+    kind = w.type_of(tangents)
+    got = fn.append_basic_block("tangents_read")
+    containers = [("PyTuple_Type", "PyTuple_Size", "PyTuple_GetItem"),
+                  ("PyList_Type", "PyList_Size", "PyList_GetItem"), ("PyDict_Type", None, None)]
+    for tname, size_name, item_name in containers:
+        this, other = fn.append_basic_block(f"is_{tname}"), fn.append_basic_block(f"not_{tname}")
+        b.cbranch(b.icmp_unsigned("==", kind, types[tname]), this, other)
+        b.position_at_end(this)
+        size = w.declare(size_name or "PyDict_Size", I64, [I8P])
+        require(b.icmp_signed("==", b.call(size, [tangents]), i64(n_tangents)), f"{tname}_sized")
+        for k in range(n_tangents):
+            if item_name is not None:
+                item = b.call(w.declare(item_name, I8P, [I8P, I64]), [tangents, i64(k)])
+            else:  # by wrt name; a borrowed reference, NULL when absent (no error set)
+                get = w.declare("PyDict_GetItem", I8P, [I8P, I8P])
+                item = b.call(get, [tangents, constant_type(id(binding.keys[k]))])
+                require(b.icmp_unsigned("!=", item, w.null), f"has_key{k}")
+            b.store(item, b.gep(titem, [i64(k)]))
+        b.branch(got)
+        b.position_at_end(other)
+    b.branch(general)
+    b.position_at_end(got)
+
+    # ---- every value: its type, then converted for the kernel
     values, dims = [], {}
     for step, (source, position, t) in enumerate(plan):
+        default = None
         if source == "arg":
-            item = b.load(b.gep(args, [ir.Constant(I64, position)]))
+            item = b.load(b.gep(slot, [i64(position)]))
+            default = binding.defaults.get(position)
+            if position not in binding.passable:
+                require(b.icmp_unsigned("==", item, w.null), f"not_passed{step}")
+            elif default is None:
+                require(b.icmp_unsigned("!=", item, w.null), f"passed{step}")
         else:
-            item = b.call(tuple_item, [tangents, ir.Constant(I64, position)])
+            item = b.load(b.gep(titem, [i64(position)]))
             t, primal = t
-        kind = w.type_of(item)
+        if default is not None:  # a scalar left out: its default
+            kind_ir = {float: F64, int: I64, bool: ir.IntType(1)}[t]
+            with b.goto_entry_block():
+                cell = b.alloca(kind_ir)
+            b.store(ir.Constant(kind_ir, int(default) if t is not float else float(default)),
+                    cell)
+            passed, done = fn.append_basic_block(f"passed{step}"), \
+                fn.append_basic_block(f"value{step}")
+            b.cbranch(b.icmp_unsigned("==", item, w.null), done, passed)
+            b.position_at_end(passed)
         if t is float:
-            require(b.icmp_unsigned("==", kind, types["PyFloat_Type"]), f"float{step}")
-            values.append(b.call(w.declare("PyFloat_AsDouble", F64, [I8P]), [item]))
+            accepted = float_types + ([types["PyLong_Type"]] if source == "tangent" else [])
+            require(one_of(w.type_of(item), accepted), f"float{step}")
+            v = b.call(w.declare("PyFloat_AsDouble", F64, [I8P]), [item])
+            no_error(b.fcmp_ordered("==", v, ir.Constant(F64, -1.0)), f"float{step}")
         elif t is bool:
-            require(b.icmp_unsigned("==", kind, types["PyBool_Type"]), f"bool{step}")
+            require(b.icmp_unsigned("==", w.type_of(item), types["PyBool_Type"]), f"bool{step}")
             true = w.global_object("_Py_TrueStruct").bitcast(I8P)
-            values.append(b.icmp_unsigned("==", item, true))
+            v = b.icmp_unsigned("==", item, true)
         elif t is int:
-            require(b.icmp_unsigned("==", kind, types["PyLong_Type"]), f"int{step}")
+            require(one_of(w.type_of(item), int_types), f"int{step}")
             with b.goto_entry_block():
                 overflow = b.alloca(I32)
             as_long = w.declare("PyLong_AsLongLongAndOverflow", I64, [I8P, I32.as_pointer()])
             v = b.call(as_long, [item, overflow])
             require(b.icmp_signed("==", b.load(overflow), ir.Constant(I32, 0)), f"fits{step}")
-            values.append(v)
-        else:  # an ndarray: exact type, float64, the rank, C-contiguous and aligned
-            require(b.icmp_unsigned("==", kind, ndarray), f"ndarray{step}")
+            no_error(b.icmp_signed("==", v, i64(-1)), f"int{step}")
+        else:  # an ndarray: exact type, the dtype, the rank, C-contiguous and aligned
+            require(b.icmp_unsigned("==", w.type_of(item), ndarray), f"ndarray{step}")
             require(b.icmp_signed("==", field(item, _ND, I32), ir.Constant(I32, t.ndim)),
                     f"rank{step}")
             descr = field(item, _DESCR, I8P)
@@ -255,19 +384,26 @@ def entry_ir(module, kernel, plan, n_args, n_tangents, value_is_int, slots=None)
             require(b.icmp_signed("==", flags, ir.Constant(I32, _CONTIGUOUS_ALIGNED)),
                     f"contiguous{step}")
             shape_ptr = field(item, _DIMS, I64.as_pointer())
-            shape = [b.load(b.gep(shape_ptr, [ir.Constant(I64, k)])) for k in range(t.ndim)]
+            shape = [b.load(b.gep(shape_ptr, [i64(k)])) for k in range(t.ndim)]
             if source == "arg":
                 dims[position] = shape
             else:  # a tangent has its argument's shape
                 same = ir.Constant(ir.IntType(1), 1)
-                for n, m in zip(shape, dims[primal]):
-                    same = b.and_(same, b.icmp_signed("==", n, m))
+                for d, m in zip(shape, dims[primal]):
+                    same = b.and_(same, b.icmp_signed("==", d, m))
                 require(same, f"shape{step}")
             values.append(b.bitcast(field(item, _DATA, I8P), F64.as_pointer()))
             values.extend(shape)
+            continue
+        if default is not None:
+            b.store(v, cell)
+            b.branch(done)
+            b.position_at_end(done)
+            v = b.load(cell)
+        values.append(v)
     w.call_and_return(values, value_is_int, slots, owner)
     with b.goto_block(general):  # anything else: the general jvp, same arguments
-        fallback = b.call(tuple_item, [owner, ir.Constant(I64, 0)])
+        fallback = b.call(tuple_item, [owner, i64(0)])
         vectorcall = w.declare("PyObject_Vectorcall", I8P, [I8P, I8P.as_pointer(), I64, I8P])
         b.ret(b.call(vectorcall, [fallback, args, nargs, kwnames]))
     return fn.name
@@ -306,6 +442,25 @@ def _numpy_layout():
 
 
 NDARRAY_TYPE = _numpy_layout()
+
+
+def _numpy_scalars():
+    """Addresses of the numpy scalar types the entry converts like float and int
+    (PyFloat_AsDouble and PyLong_AsLongLongAndOverflow call their __float__
+    and __index__); empty without the object layout."""
+    try:
+        import numpy as np
+    except ImportError:
+        return (), ()
+    if not LAYOUT_OK:
+        return (), ()
+    floats = tuple(id(t) for t in (np.float64, np.float32, np.float16))
+    ints = tuple(id(t) for t in (np.int64, np.int32, np.int16, np.int8,
+                                 np.uint64, np.uint32, np.uint16, np.uint8))
+    return floats, ints
+
+
+NUMPY_FLOATS, NUMPY_INTS = _numpy_scalars()
 
 
 class _MethodDef(ctypes.Structure):

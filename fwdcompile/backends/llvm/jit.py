@@ -117,7 +117,7 @@ class Kernel:
 def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=None,
                    namespace=None, label=None):
     """A :class:`Kernel` for the generated JVP ``fdef`` at argument ``types``.
-    ``entry=(plan, number of arguments, number of tangents)`` also builds the
+    ``entry=(plan, binding, number of tangents)`` also builds the
     ``f.jvp(*args, tangents=(...))`` builtin (see callwrap.entry_ir) when the
     kernel returns one value and one tangent.  ``helpers``, ``namespace`` and
     ``label``: see lower.lower (calls are resolved by object there)."""
@@ -137,8 +137,7 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
         if value_kinds and entry_spec is not None and LAYOUT_OK \
                 and hasattr(ctypes.pythonapi, "PyObject_Vectorcall") \
                 and (NDARRAY_TYPE or not any(isinstance(t, ArrayType) for t in types)):
-            plan, n_args, n_tangents = entry_spec
-            entry = entry_ir(module, module.get_global(fdef.name), plan, n_args, n_tangents,
+            entry = entry_ir(module, module.get_global(fdef.name), entry_spec,
                              value_kinds[0] == "int", slots)
         if wrapper is not None or entry is not None:
             # one optimized copy of the kernel, called by its wrappers: inlined into
@@ -165,6 +164,7 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
             kernel.fast = as_builtin(wrapper, jitted.get_function_address(wrapper), kernel)
         if entry is not None:
             kernel.entry = jitted.get_function_address(entry)
+            kernel.entry_spec = entry_spec  # owns the objects the entry points at
         return kernel
 
 
