@@ -5,7 +5,8 @@ Contract: :data:`STAGES` lists every stage in the order it runs.  Each
 and extends one :class:`Unit` (the function being compiled).  The first four
 (:data:`FRONT`) need no knowledge of which arguments carry tangents; they run
 once per function in :func:`check`, which the decorator calls, so syntax
-errors surface at decoration time.  The rest (:data:`BACK`) run once per
+errors surface at decoration time.  The rest (:data:`BACK`, from ``resolve``,
+which reads the rule registry as it is when the function is compiled) run once per
 ``(function, wrt, batched, checked)`` in :func:`compile_jvp`, which returns a
 :class:`Compiled`: the loaded ``<name>_jvp`` function, its source (with the
 sources of the helpers it calls) and how long each stage took.
@@ -51,6 +52,7 @@ from .errors import (BatchUnsupported, FwdcompileError, InternalError, SourceUna
 from .frontend import fence
 from .frontend.activity import ExprActivity, analyze
 from .frontend.calls import call_arguments, is_pure_call
+from .frontend.resolve import resolve, resolve_built
 from .frontend.parse import check_free_names, lift_function, read_function
 from .syntax import nodes, trees
 from .syntax.source import line_origins, to_source
@@ -222,7 +224,7 @@ class Linker:
         if not active:
             return ()
         compiled = self.compile(helper, active, call)
-        args, keywords = call_arguments(call, self.parsed.scope)
+        args, keywords = call_arguments(call)
         bound = inspect.signature(helper).bind(*args, **keywords)
         return tuple(bound.arguments[p] for p in compiled.writes if p in bound.arguments)
 
@@ -240,7 +242,7 @@ class Linker:
     def active_params(self, helper, call, names):
         """The parameters of ``helper`` whose arguments at ``call`` are active."""
         sig = inspect.signature(helper)
-        args, keywords = call_arguments(call, self.parsed.scope)
+        args, keywords = call_arguments(call)
         try:
             bound = sig.bind(*args, **keywords)
         except TypeError:
@@ -279,6 +281,10 @@ def _names(unit):
         check_free_names(nested)
 
 
+def _resolve(unit):
+    resolve(unit.parsed)
+
+
 def _activity(unit):
     parsed = unit.parsed
     unit.spelled = spell_reserved(parsed.node)
@@ -298,9 +304,9 @@ def _remove_dead(unit):
 
 
 def _forward_substitute(unit):
-    scope, result = unit.parsed.scope, unit.result
-    forward_substitute(result.node, result.inlinable, lambda call: is_pure_call(call, scope),
-                       result.tangent_names)
+    result = unit.result
+    resolve_built(result.node, unit.parsed.scope)  # the calls the transform built
+    forward_substitute(result.node, result.inlinable, is_pure_call, result.tangent_names)
 
 
 def _reuse(unit):
@@ -415,6 +421,8 @@ FRONT = (
           _names, show=_show_user),
 )
 BACK = (
+    Stage("resolve", "what every call refers to (rule, method, helper), stored on the call",
+          _resolve, show=_show_user),
     Stage("activity", "which names carry tangents; link (compile) the helpers they reach",
           _activity, show=_show_activity),
     Stage("jvp", "primal and tangent statements from the rules (K directions if batched)",

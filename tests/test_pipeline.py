@@ -15,7 +15,7 @@ from fwdcompile import pipeline
 from fwdcompile.__main__ import main
 from fwdcompile.errors import InternalError, NoDerivativeRule, UnsupportedSyntax
 
-ORDER = ["parse", "lift", "fence", "names", "activity", "jvp", "remove_dead",
+ORDER = ["parse", "lift", "fence", "names", "resolve", "activity", "jvp", "remove_dead",
          "forward_substitute", "reuse", "checks", "defaults", "unparse", "load"]
 
 

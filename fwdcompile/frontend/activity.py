@@ -23,14 +23,8 @@ import numpy as np
 
 from ..syntax import trees
 from .parse import LOCAL
-from .calls import (LINEAR_ATTRIBUTES, NONDIFF_ATTRIBUTES, NONDIFF_METHODS,
-                    Method, RuleCall, UserCall, classify_call, is_index_object)
-
-# methods and functions whose result may share memory with their first argument
-_VIEW_METHODS = {"reshape", "transpose", "ravel", "squeeze", "swapaxes", "diagonal", "view"}
-_VIEW_FUNCTIONS = {"reshape", "transpose", "ravel", "squeeze", "swapaxes", "asarray",
-                   "moveaxis", "expand_dims", "atleast_1d", "atleast_2d", "broadcast_to",
-                   "diagonal", "real", "imag", "flip", "fliplr", "flipud"}
+from ..rules.methods import NONDIFF, attribute_rule, method_rule
+from .calls import Method, RuleCall, UserCall, is_index_object, resolved
 
 
 class _Classes:
@@ -99,7 +93,7 @@ class ExprActivity:
         if isinstance(node, gast.Tuple):
             return tuple(self(e, names) for e in node.elts)
         if isinstance(node, gast.Call):
-            kind = classify_call(node, self.scope)
+            kind = resolved(node)
             if isinstance(kind, UserCall):
                 if not self._any_arg(node, names):
                     return (False,)
@@ -113,7 +107,7 @@ class ExprActivity:
     def _any_arg(self, call, names):
         args = list(call.args) + [k.value for k in call.keywords]
         if isinstance(call.func, gast.Attribute):  # the receiver of obj.method(...)
-            kind = classify_call(call, self.scope)
+            kind = resolved(call)
             if isinstance(kind, UserCall) and kind.receiver is not None:
                 args.append(kind.receiver)
         return any(self(a, names) for a in args)
@@ -149,7 +143,8 @@ class ExprActivity:
             # transform differentiates np.r_/np.c_ and rejects other such objects)
             return is_index_object(node, self.scope) and self(node.slice, names)
         if isinstance(node, gast.Attribute):
-            if node.attr in NONDIFF_ATTRIBUTES:
+            declared = attribute_rule(node.attr)
+            if declared is not None and declared.kind == NONDIFF:
                 return False
             return self(node.value, names)
         if isinstance(node, (gast.List, gast.Tuple)):
@@ -170,12 +165,13 @@ class ExprActivity:
         return bool(read_names(node) & names)
 
     def _call(self, call, names):
-        kind = classify_call(call, self.scope)
+        kind = resolved(call)
         args_active = self._any_arg(call, names)
         if isinstance(kind, Method):
             if kind.name == "astype":  # unknown dtypes count as floating: the transform asks
                 return self(kind.receiver, names) and float_dtype(call, self.scope) is not False
-            if kind.name in NONDIFF_METHODS:
+            declared = method_rule(kind.name)
+            if declared is not None and declared.kind == NONDIFF:
                 return False
             return self(kind.receiver, names) or args_active
         if isinstance(kind, RuleCall):
@@ -205,21 +201,26 @@ def float_dtype(call, scope):
 
 
 def may_alias(value, scope):
-    """Names whose memory the value of ``value`` may share."""
+    """Names whose memory the value of ``value`` may share: through indexing,
+    and the methods, attributes and functions declared ``view_of_first_arg``
+    (rules/methods.py, and the rules' combinators)."""
     if isinstance(value, gast.Name):
         return {value.id}
     if isinstance(value, gast.Subscript):
         return may_alias(value.value, scope)
-    if isinstance(value, gast.Attribute) and value.attr in LINEAR_ATTRIBUTES:
-        return may_alias(value.value, scope)
+    if isinstance(value, gast.Attribute):
+        declared = attribute_rule(value.attr)
+        if declared is not None and declared.view_of_first_arg:
+            return may_alias(value.value, scope)
     if isinstance(value, gast.IfExp):
         return may_alias(value.body, scope) | may_alias(value.orelse, scope)
     if isinstance(value, gast.Call):
-        func = value.func
-        if isinstance(func, gast.Attribute) and func.attr in _VIEW_METHODS:
-            return may_alias(func.value, scope)
-        obj = scope.resolve(func)
-        if getattr(obj, "__name__", None) in _VIEW_FUNCTIONS and value.args:
+        kind = resolved(value)
+        if isinstance(kind, Method):
+            declared = method_rule(kind.name)
+            if declared is not None and declared.view_of_first_arg:
+                return may_alias(kind.receiver, scope)
+        elif isinstance(kind, RuleCall) and kind.rule.view_of_first_arg and value.args:
             return may_alias(value.args[0], scope)
     return set()
 
@@ -342,7 +343,7 @@ def analyze(parsed, wrt, expr_activity):
     calls = {}
     for sub in trees.walk(parsed.node):
         if isinstance(sub, gast.Call):
-            kind = classify_call(sub, scope)
+            kind = resolved(sub)
             if isinstance(kind, UserCall):
                 calls[sub] = kind.fn
     varied = close(set(wrt))

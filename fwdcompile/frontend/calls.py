@@ -9,13 +9,19 @@ Contract: :func:`classify_call` maps a ``gast.Call`` to one of
   recursively;
 * ``Unknown(obj)``: anything else (fine when no argument carries a derivative).
 
-The method and attribute tables here say which array methods and attributes
-are linear (the tangent is the same method applied to the tangent), which map
-to a numpy function's rule, and which carry no derivative.
+It runs once per call, in the resolve stage (frontend/resolve.py), which
+stores the result on the node; every later reader asks :func:`resolved`,
+which reads it back (and fails loudly for a call that was never resolved:
+it never classifies again).
+
+What is known about array methods and attributes (linear, a numpy
+function's rule, no derivative, a view of the receiver) is declared in
+rules/methods.py; the names below are live views of those declarations.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass
 
@@ -23,24 +29,18 @@ import gast
 import numpy as np
 
 from ..rules import lookup
-from .lift import NestedFunction
+from ..rules import methods
 from ..rules.registry import CustomRule
+from ..syntax.nodes import RESOLVED
+from .lift import NestedFunction
 from .parse import LOCAL
 
-# x.<method>(...) whose tangent is d_x.<method>(...)
-LINEAR_METHODS = {"sum", "mean", "cumsum", "reshape", "transpose", "ravel", "flatten", "copy",
-                  "squeeze", "swapaxes", "diagonal", "trace", "conj", "conjugate", "item",
-                  "take", "repeat", "tolist", "items", "values", "get"}
-# x.<method>(...) differentiated with the rule of numpy.<function>(x, ...)
-METHOD_FUNCTIONS = {"max": np.max, "min": np.min, "prod": np.prod, "var": np.var,
-                    "std": np.std, "dot": np.dot, "clip": np.clip, "cumprod": np.cumprod}
-# (x.sort() sorts in place and returns None: it is rejected as a discarded call)
-# methods whose result carries no derivative
-NONDIFF_METHODS = {"argmax", "argmin", "argsort", "nonzero", "any", "all", "searchsorted",
-                   "count", "index", "keys", "startswith", "endswith", "bit_length",
-                   "is_integer"}
-LINEAR_ATTRIBUTES = {"T", "real", "imag", "mT"}
-NONDIFF_ATTRIBUTES = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}
+# live views of rules/methods.py (read by the transform, transform/expressions.py)
+LINEAR_METHODS = methods.names_of_kind(methods.LINEAR)
+METHOD_FUNCTIONS = methods.functions_of_methods()
+NONDIFF_METHODS = methods.names_of_kind(methods.NONDIFF)
+LINEAR_ATTRIBUTES = methods.names_of_kind(methods.LINEAR, attributes=True)
+NONDIFF_ATTRIBUTES = methods.names_of_kind(methods.NONDIFF, attributes=True)
 
 
 @dataclass
@@ -102,21 +102,41 @@ def classify_call(call, scope):
     return Unknown(target)
 
 
-def is_pure_call(call, scope):
+class UnresolvedCall(AssertionError):
+    """A stage asked what a call refers to, but the resolve stage never saw
+    it: a bug in fwdcompile (the pipeline reports it as an InternalError)."""
+
+
+def resolved(call):
+    """What ``call`` refers to (a ``Method``, ``RuleCall``, ``UserCall`` or
+    ``Unknown``), as the resolve stage found it (frontend/resolve.py)."""
+    kind = getattr(call, RESOLVED, None)
+    if kind is None:
+        raise UnresolvedCall(f"the call at line {getattr(call, 'lineno', '?')} was never "
+                             "resolved (frontend/resolve.py): a call built after that stage "
+                             "must not be classified")
+    receiver = getattr(kind, "receiver", None)
+    if receiver is not None and receiver is not call.func.value:
+        # a copy of the call (syntax/trees.clone): its own receiver node
+        kind = dataclasses.replace(kind, receiver=call.func.value)
+    return kind
+
+
+def is_pure_call(call):
     """Whether ``call`` has no effect but its result, so forward substitution
     (transform/simplify.py) may move it: array methods we differentiate and
     calls with a built-in rule never write; a ``custom_jvp`` function or a
     user function might."""
-    kind = classify_call(call, scope)
+    kind = resolved(call)
     if isinstance(kind, Method):
         return True
     return isinstance(kind, RuleCall) and not isinstance(kind.rule, CustomRule)
 
 
-def call_arguments(call, scope):
+def call_arguments(call):
     """(positional, keyword) argument ASTs of a call to a user function, with
     the receiver first when it calls a bound method."""
-    kind = classify_call(call, scope)
+    kind = resolved(call)
     args = list(call.args)
     if isinstance(kind, UserCall) and kind.receiver is not None:
         args = [kind.receiver] + args

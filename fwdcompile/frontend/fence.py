@@ -25,9 +25,6 @@ EXPRESSIONS = (gast.BoolOp, gast.BinOp, gast.UnaryOp, gast.IfExp, gast.Compare, 
                gast.Slice, gast.Dict, gast.Set, gast.JoinedStr, gast.FormattedValue,
                gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp, gast.Starred)
 
-HELPERS = (gast.keyword, gast.comprehension, gast.expr_context, gast.operator, gast.unaryop,
-           gast.cmpop, gast.boolop, gast.arguments)
-
 # what to say about the constructs people most often reach for
 REJECTED = {
     gast.ClassDef: ("class definitions inside a differentiated function are not supported",

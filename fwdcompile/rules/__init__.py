@@ -1,10 +1,11 @@
 """The calculus table: one module per family of functions, one registry.
 
 Importing this package fills the registry; :func:`lookup` finds the rule for
-a function object or operator class.
+a function object or operator class.  Array methods and attributes, which
+have no object to key them by, are declared by name in :mod:`.methods`.
 """
 
-from . import builtin_fns, math_fns, numpy_fns, operators  # noqa: F401  (fill the registry)
+from . import builtin_fns, math_fns, methods, numpy_fns, operators  # noqa: F401  (fill the registry)
 from .registry import (CustomRule, LinearRule, MultilinearRule, NonDiffRule, PartialsRule, Rule,
                        TemplateRule, custom_jvp, defjvp, deflinear, defmultilinear, defnondiff,
                        deftemplate, lookup)

@@ -20,26 +20,27 @@ def _fn(path):
     return obj
 
 
-def partials(path, sig, *parts):
-    defjvp(_fn(path), sig, *parts, qualname="_np." + path)
+def partials(path, sig, *parts, **facts):
+    defjvp(_fn(path), sig, *parts, qualname="_np." + path, **facts)
 
 
-def linear(path, sig, linear_args=None, batching="per_direction"):
-    deflinear(_fn(path), sig, "_np." + path, linear_args, batching)
+def linear(path, sig, linear_args=None, batching="per_direction", **facts):
+    deflinear(_fn(path), sig, "_np." + path, linear_args, batching, **facts)
 
 
-def multilinear(path, sig, factors=None, batching="per_direction"):
-    defmultilinear(_fn(path), sig, "_np." + path, factors, batching)
+def multilinear(path, sig, factors=None, batching="per_direction", **facts):
+    defmultilinear(_fn(path), sig, "_np." + path, factors, batching, **facts)
 
 
-def template(path, sig, expr, diff, batching="per_direction"):
-    deftemplate(_fn(path), sig, expr, diff, batching)
+def template(path, sig, expr, diff, batching="per_direction", **facts):
+    deftemplate(_fn(path), sig, expr, diff, batching, **facts)
 
 
 # batching (vector mode, see registry.BATCHING): partials are elementwise
 # unless a partial is a linear map of ``d``; linear, multilinear and template
 # rules batch direction by direction unless declared otherwise below
 EW, RED = "elementwise", "reduction"
+VIEW = {"view_of_first_arg": True}  # the result may share memory with the first argument
 
 
 def nondiff(path, sig="*args, **kwargs", zero_derivative=True):
@@ -107,7 +108,7 @@ template("fmax",    "x, y", "_np.where((x >= y) | _np.isnan(y), d_x, d_y)", "x y
 template("fmin",    "x, y", "_np.where((x <= y) | _np.isnan(y), d_x, d_y)", "x y", EW)
 template("clip",    "a, a_min=None, a_max=None",
          "_rt.clip_jvp(a, a_min, a_max, d_a, d_a_min, d_a_max)", "a a_min a_max", EW)
-linear("where", "condition, x, y", "x y", EW)
+linear("where", "condition, x, y", "x y", EW, fresh_result=True)
 
 # ------------------------------------------------------------------ reductions
 _RED = "a, axis=None, dtype=None, out=None, keepdims=False"
@@ -168,22 +169,23 @@ template("interp", "x, xp, fp, left=None, right=None, period=None",
          "_rt.interp_jvp(x, xp, fp, d_x, d_fp)", "x fp")
 
 # ------------------------------------------------------------------ shape and copy functions: linear
-linear("reshape",        "a, shape=None, order='C', newshape=None, copy=None", batching="reshape")
-linear("transpose",      "a, axes=None")
-linear("swapaxes",       "a, axis1, axis2")
-linear("moveaxis",       "a, source, destination")
-linear("ravel",          "a, order='C'", batching="reshape")
-linear("squeeze",        "a, axis=None")
-linear("expand_dims",    "a, axis")
-linear("atleast_1d",     "*arys", "arys", "unsupported")  # a tuple for several
-linear("atleast_2d",     "*arys", "arys", "unsupported")
-linear("flip",           "m, axis=None")
-linear("fliplr",         "m")
-linear("flipud",         "m")
+linear("reshape",        "a, shape=None, order='C', newshape=None, copy=None",
+       batching="reshape", **VIEW)
+linear("transpose",      "a, axes=None", **VIEW)
+linear("swapaxes",       "a, axis1, axis2", **VIEW)
+linear("moveaxis",       "a, source, destination", **VIEW)
+linear("ravel",          "a, order='C'", batching="reshape", **VIEW)
+linear("squeeze",        "a, axis=None", **VIEW)
+linear("expand_dims",    "a, axis", **VIEW)
+linear("atleast_1d",     "*arys", "arys", "unsupported", **VIEW)  # a tuple for several
+linear("atleast_2d",     "*arys", "arys", "unsupported", **VIEW)
+linear("flip",           "m, axis=None", **VIEW)
+linear("fliplr",         "m", **VIEW)
+linear("flipud",         "m", **VIEW)
 linear("roll",           "a, shift, axis=None")
 linear("tile",           "A, reps")
 linear("repeat",         "a, repeats, axis=None")
-linear("broadcast_to",   "array, shape, subok=False")
+linear("broadcast_to",   "array, shape, subok=False", **VIEW)
 linear("concatenate",    "arrays, axis=0, out=None, dtype=None, casting='same_kind'", "arrays")
 linear("stack",          "arrays, axis=0, out=None, dtype=None, casting='same_kind'", "arrays")
 linear("vstack",         "tup, dtype=None, casting='same_kind'", "tup")
@@ -192,18 +194,18 @@ linear("column_stack",   "tup", "tup")
 linear("triu",           "m, k=0")
 linear("tril",           "m, k=0")
 linear("diag",           "v, k=0")
-linear("diagonal",       "a, offset=0, axis1=0, axis2=1")
+linear("diagonal",       "a, offset=0, axis1=0, axis2=1", **VIEW)
 linear("take",           "a, indices, axis=None, out=None, mode='raise'", "a")
 linear("take_along_axis", "arr, indices, axis", "arr")
-linear("real",           "val", batching=EW)
-linear("imag",           "val", batching=EW)
+linear("real",           "val", batching=EW, **VIEW)
+linear("imag",           "val", batching=EW, **VIEW)
 linear("conj",           "x", batching=EW)
 linear("conjugate",      "x", batching=EW)
 linear("copy",           "a, order='K', subok=False")
 linear("array",          "object, dtype=None, copy=True, order='K', subok=False, ndmin=0, like=None",
        "object")
 linear("asarray",        "a, dtype=None, order=None, device=None, copy=None, like=None",
-       batching=EW)
+       batching=EW, **VIEW)
 linear("ascontiguousarray", "a, dtype=None, like=None", batching=EW)
 for _name in ("float64", "float32", "float16", "longdouble", "complex128", "complex64"):
     linear(_name, "x=0", batching=EW if _name in ("float64", "float32") else "per_direction")

@@ -34,6 +34,12 @@ Each rule also declares how it batches in vector mode (``rule.batching``, see
 ``deflinear``/``defmultilinear``/``deftemplate``: per direction).  The
 transform's vector mode (``transform/tangent_space.py``) reads nothing else.
 
+The combinators also take the function's other facts as keywords, so that
+everything about one function is declared in one place:
+``view_of_first_arg=True`` (its result may share memory with its first
+argument: ``reshape``) and ``fresh_result=True`` (it always returns a new
+array: ``where``).
+
 In templates ``_np`` is numpy, ``_math`` is math and ``_rt`` is
 :mod:`fwdcompile.runtime`; generated code binds these reserved aliases so it
 never depends on the names a user chose.
@@ -89,7 +95,11 @@ def lookup(obj):
         return None
 
 
-def register(obj, rule):
+def register(obj, rule, *, view_of_first_arg=False, fresh_result=False):
+    """Make ``rule`` the rule of ``obj``, with the facts every combinator takes
+    as keywords (see :class:`Rule`)."""
+    rule.view_of_first_arg = bool(view_of_first_arg)
+    rule.fresh_result = bool(fresh_result)
     _REGISTRY[obj] = rule
     if not isinstance(rule, CustomRule):
         _BUILTIN[obj] = rule
@@ -124,6 +134,13 @@ class Rule(abc.ABC):
     batching: str = "per_direction"  # vector mode, one of BATCHING
 
     kind = "expr"
+    # Facts about the function besides its derivative, set by the combinators'
+    # keywords (register): its result may share memory with its first argument
+    # (np.reshape: the activity analysis merges the names), and it always
+    # returns a new array nobody else holds (np.where: vector mode's buffer
+    # reuse may write into it).
+    view_of_first_arg = False
+    fresh_result = False
     literal_lists = False  # list literal arguments keep one tangent per element
     zeros_batched = False  # vector mode: arguments without a tangent get K zero tangents
 
@@ -560,7 +577,7 @@ def _label(fn):
     return f"{mod}.{getattr(fn, '__name__', repr(fn))}".lstrip(".")
 
 
-def defjvp(fn, sig, *partials, qualname=None, batching=None):
+def defjvp(fn, sig, *partials, qualname=None, batching=None, **facts):
     """One partial derivative template per parameter of ``sig`` (``None``: no tangent).
     Batches elementwise, unless a partial is a linear map of its tangent ``d``."""
     signature = _signature(sig)
@@ -575,7 +592,7 @@ def defjvp(fn, sig, *partials, qualname=None, batching=None):
         batching = "per_direction" if any(trees.mentions(t, "d") for t in table.values()) \
             else "elementwise"
     return register(fn, PartialsRule(_label(fn), signature, qualname, batching,
-                                     partials=table, zeros=tuple(zeros)))
+                                     partials=table, zeros=tuple(zeros)), **facts)
 
 
 def defpower(fn, qualname=None):
@@ -592,26 +609,28 @@ def defselect(fn, largest):
     return register(fn, SelectRule(_label(fn), None, None, "elementwise", largest=largest))
 
 
-def deflinear(fn, sig, qualname, linear=None, batching="per_direction"):
+def deflinear(fn, sig, qualname, linear=None, batching="per_direction", **facts):
     signature = _signature(sig)
     linear = tuple(linear.split()) if isinstance(linear, str) else \
         (linear or (next(iter(signature.parameters)),))
-    return register(fn, LinearRule(_label(fn), signature, qualname, batching, linear=linear))
+    return register(fn, LinearRule(_label(fn), signature, qualname, batching, linear=linear),
+                    **facts)
 
 
-def defmultilinear(fn, sig, qualname, factors=None, batching="per_direction"):
+def defmultilinear(fn, sig, qualname, factors=None, batching="per_direction", **facts):
     signature = _signature(sig)
     factors = tuple(factors.split()) if isinstance(factors, str) else \
         (factors or tuple(signature.parameters)[:2])
     operator = fn if isinstance(fn, type) and issubclass(fn, gast.operator) else None
     return register(fn, MultilinearRule(_label(fn), signature, qualname, batching,
-                                        factors=factors, operator=operator))
+                                        factors=factors, operator=operator), **facts)
 
 
-def deftemplate(fn, sig, template, diff, batching="per_direction"):
+def deftemplate(fn, sig, template, diff, batching="per_direction", **facts):
     signature = _signature(sig)
     return register(fn, TemplateRule(_label(fn), signature, None, batching,
-                                     template=parse_expr(template), diff=tuple(diff.split())))
+                                     template=parse_expr(template), diff=tuple(diff.split())),
+                    **facts)
 
 
 def defnorm(fn, sig, template):

@@ -15,7 +15,9 @@ interface between the transform and the runtime, and generated sources
   tunable :data:`REUSE_MIN_SIZE`, read here at each call;
 - :mod:`.checks`: checking mode (``check_tangent``, ``check_return``);
 - :mod:`.lowered`: which helpers the native backend also implements in IR
-  (:data:`NATIVE`, filled by the ``@lowered_natively`` decorator on them).
+  (:data:`NATIVE`, filled by the ``@lowered_natively`` decorator on them);
+- :mod:`.facts`: what passes over generated code may assume about a helper
+  (``@returns_fresh``, ``@updates_first``, declared on the helpers).
 
 Every helper takes primal values and tangents and returns a tangent; none
 keeps state.  Importing this package imports numpy only.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .facts import returns_fresh, updates_first
 from .rules import ties
 
 
@@ -88,21 +89,25 @@ def _inplace_both(d, v, x, op):
     return _inplace(_lift_rank(d, rank), _lift_rank(v, rank), x, op)
 
 
+@updates_first
 def inplace_batched_add(d, v, x):
     """``d_x += d_e`` (both with K directions)."""
     return _inplace_both(d, v, x, np.add)
 
 
+@updates_first
 def inplace_batched_sub(d, v, x):
     """``d_x -= d_e`` (both with K directions)."""
     return _inplace_both(d, v, x, np.subtract)
 
 
+@updates_first
 def inplace_batched_mul(d, a, x):
     """``d_x *= a`` for K-direction ``d_x`` and a value ``a``."""
     return _inplace(_lift_rank(d, np.ndim(a)), a, x, np.multiply)
 
 
+@updates_first
 def inplace_batched_div(d, a, x):
     """``d_x /= a`` for K-direction ``d_x`` and a value ``a``."""
     return _inplace(_lift_rank(d, np.ndim(a)), a, x, np.true_divide)
@@ -122,6 +127,7 @@ def btranspose(d):
     return d.transpose((0,) + tuple(range(d.ndim - 1, 0, -1)))
 
 
+@returns_fresh
 def matmul_left(d_a, b):
     """K directions of ``d_a @ b``."""
     d_a, b = np.asarray(d_a), np.asarray(b)
@@ -132,6 +138,7 @@ def matmul_left(d_a, b):
     return d_a @ b
 
 
+@returns_fresh
 def matmul_right(a, d_b):
     """K directions of ``a @ d_b``."""
     a, d_b = np.asarray(a), np.asarray(d_b)
@@ -166,12 +173,14 @@ def _shift_axis(axis, ndim):
     return (axis + 1 if axis >= 0 else axis,)
 
 
+@returns_fresh
 def breduce(fn, d, axis=None, keepdims=False):
     """A linear reduction (numpy.sum, numpy.mean) of K-direction tangents."""
     d = np.asarray(d)
     return fn(d, axis=_shift_axis(axis, d.ndim - 1), keepdims=keepdims)
 
 
+@returns_fresh
 def bmax_jvp(a, z, d, axis=None, keepdims=False):
     """max_jvp for K-direction tangents: the tie mask is computed once."""
     mask, count = ties(a, z, axis, keepdims)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import runtime as _rt
+from .facts import returns_fresh
 
 
 def _can_hold(buffer, other):
@@ -45,21 +46,25 @@ def _fits(shape, into):
     return True
 
 
+@returns_fresh
 def reuse_add(a, b):
     """``a + b``, in ``a``'s memory when it can hold the result."""
     return np.add(a, b, out=a) if _can_hold(a, b) else a + b
 
 
+@returns_fresh
 def reuse_sub(a, b):
     """``a - b``, in ``a``'s memory when it can hold the result."""
     return np.subtract(a, b, out=a) if _can_hold(a, b) else a - b
 
 
+@returns_fresh
 def reuse_mul(a, b):
     """``a * b``, in ``a``'s memory when it can hold the result."""
     return np.multiply(a, b, out=a) if _can_hold(a, b) else a * b
 
 
+@returns_fresh
 def reuse_div(a, b):
     """``a / b``, in ``a``'s memory when it can hold the result."""
     return np.true_divide(a, b, out=a) if _can_hold(a, b) else a / b
@@ -68,6 +73,7 @@ def reuse_div(a, b):
 _BITS = {np.dtype(np.float64): np.uint64, np.dtype(np.float32): np.uint32}
 
 
+@returns_fresh
 def reuse_where(condition, a, zero):
     """``numpy.where(condition, a, 0.0)``, in ``a``'s memory when it can hold
     the result.  In place it ANDs ``a``'s bits with all ones where the condition

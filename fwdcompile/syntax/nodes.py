@@ -22,6 +22,9 @@ LOAD, STORE = gast.Load(), gast.Store()
 
 RESERVED = ("_np", "_math", "_rt")  # numpy, math, fwdcompile.runtime
 ALIAS = "fc_alias"  # the attribute marking a Name as a reserved alias: its canonical name
+# the attribute on a Call holding what it calls, set once by frontend/resolve.py (the
+# foundation only carries it along: clone and substitute keep it)
+RESOLVED = "fc_call"
 
 
 def alias(canonical):

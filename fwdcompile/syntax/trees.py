@@ -15,22 +15,30 @@ from __future__ import annotations
 
 import gast
 
-from .nodes import ALIAS, alias_of
+from .nodes import ALIAS, RESOLVED, alias_of
 
 _LOCATION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
 
 
 def clone(node):
     """A deep copy of an AST (several times faster than copy.deepcopy); a
-    Name keeps its reserved-alias mark."""
+    Name keeps its reserved-alias mark, a Call what it was resolved to."""
     if isinstance(node, list):
         return [clone(n) for n in node]
     if not isinstance(node, gast.AST):
         return node  # str, int, float, None: immutable leaves
     new = copy_location(type(node)(**{f: clone(getattr(node, f, None))
                                       for f in node._fields}), node)
-    if type(node) is gast.Name and hasattr(node, ALIAS):
+    return _keep_marks(new, node)
+
+
+def _keep_marks(new, node):
+    """``new`` with ``node``'s marks: a Name's alias, a Call's resolved target."""
+    kind = type(node)
+    if kind is gast.Name and hasattr(node, ALIAS):
         setattr(new, ALIAS, getattr(node, ALIAS))
+    elif kind is gast.Call and hasattr(node, RESOLVED):
+        setattr(new, RESOLVED, getattr(node, RESOLVED))
     return new
 
 
@@ -199,9 +207,9 @@ def _substituted_copy(node, mapping):
         if node.id in mapping and isinstance(node.ctx, gast.Load):
             return clone(mapping[node.id])
         return clone(node)
-    return copy_location(type(node)(**{
+    return _keep_marks(copy_location(type(node)(**{
         f: _substituted_copy(getattr(node, f, None), mapping)
-        for f in node._fields}), node)
+        for f in node._fields}), node), node)
 
 
 def alias_call(node, alias=None, names=None):

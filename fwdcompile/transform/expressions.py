@@ -20,7 +20,7 @@ from ..errors import NoDerivativeRule, UnsupportedSyntax
 from ..frontend.activity import float_dtype
 from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTIONS,
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
-                              classify_call, is_index_object)
+                              is_index_object, resolved)
 from ..rules import index_tricks, lookup
 from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRule, SelectRule,
                               TemplateRule, tangent_or_zero, zero_like)
@@ -58,7 +58,7 @@ def makes_string(node, scope):
                 and isinstance(node.func.value, gast.Constant) \
                 and isinstance(node.func.value.value, str):
             return True
-        kind = classify_call(node, scope)
+        kind = resolved(node)
         return isinstance(kind, RuleCall) and kind.obj in _TO_STRING
     return False
 
@@ -313,7 +313,7 @@ class ExpressionMixin:
         return args, d_args, keywords, d_keywords
 
     def compute_call(self, call):
-        kind = classify_call(call, self.scope)
+        kind = resolved(call)
         if isinstance(kind, Method):
             return self.compute_method(call, kind)
         if isinstance(kind, UserCall):

@@ -29,7 +29,7 @@ import gast
 from ..errors import BatchUnsupported, FwdcompileError, InternalError, UnsupportedSyntax
 from ..frontend.activity import (iteration_pairs, loop_target_activity, target_names,
                                  ufunc_at)
-from ..frontend.calls import Method, RuleCall, UserCall, classify_call
+from ..frontend.calls import Method, RuleCall, UserCall, resolved
 from ..rules.registry import zero_like
 from ..syntax import nodes, trees
 from .assign import AssignMixin
@@ -234,7 +234,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         one of its arguments: such a call needs its JVP even if its result does not."""
         for sub in trees.walk(node):
             if isinstance(sub, gast.Call):
-                kind = classify_call(sub, self.scope)
+                kind = resolved(sub)
                 if isinstance(kind, UserCall) and \
                         self.expr_activity._any_arg(sub, self.act.active) and \
                         self.expr_activity.helper_writes(kind.fn, sub, self.act.active):
@@ -254,7 +254,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         if at is not None:
             self.stmt_ufunc_at(stmt, *at)
             return
-        kind = classify_call(value, self.scope)
+        kind = resolved(value)
         if isinstance(kind, UserCall):
             self.comment(stmt)
             self.emit(nodes.expr_stmt(self.compute(value).call))
@@ -311,7 +311,7 @@ class Transformer(AssignMixin, ExpressionMixin):
             # writes into `out` does, so the helper's JVP runs all the same
             value = stmt.value
             if len(targets) != 1 or not isinstance(value, gast.Call) \
-                    or not isinstance(classify_call(value, self.scope), UserCall):
+                    or not isinstance(resolved(value), UserCall):
                 raise self.error(UnsupportedSyntax, "a helper that writes into its arguments "
                                  "must be called as its own statement here", value,
                                  hint="assign its result on a line of its own: "

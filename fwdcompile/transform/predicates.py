@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gast
 
-from ..frontend.calls import Method, RuleCall, classify_call
+from ..frontend.calls import Method, RuleCall, resolved
 from ..syntax import nodes, trees
 
 Z = "__z__"  # placeholder for the result inside a tangent expression
@@ -22,7 +22,7 @@ def _pure_key(node, scope):
     """A structural key for a side-effect-free expression, or None."""
     for sub in trees.walk(node):
         if isinstance(sub, gast.Call):
-            kind = classify_call(sub, scope)
+            kind = resolved(sub)
             if not isinstance(kind, (RuleCall, Method)) or getattr(kind, "rule", None) is None \
                     and not isinstance(kind, Method):
                 return None

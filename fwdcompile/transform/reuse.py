@@ -31,14 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import gast
+import numpy as np
 
+from ..rules import lookup
+from ..runtime.facts import returns_fresh_array
 from ..syntax import nodes, trees
 
 _WRAPPERS = ("lift", "fit")  # _rt.lift(x, z) / _rt.fit(x, z): x, a view of it, or a copy
-# runtime helpers whose result never shares memory with an argument
-_FRESH_RT = ("matmul_left", "matmul_right", "bmax_jvp", "breduce",
-             "reuse_add", "reuse_sub", "reuse_mul", "reuse_div", "reuse_where")
-_FRESH_NP = ("where",)
 _REUSE = {gast.Add: "reuse_add", gast.Sub: "reuse_sub", gast.Mult: "reuse_mul",
           gast.Div: "reuse_div"}
 _COMMUTATIVE = (gast.Add, gast.Mult)
@@ -149,7 +148,21 @@ def _fresh(node, tangents):
     if type(core) is gast.BinOp or (type(core) is gast.UnaryOp
                                     and type(core.op) in (gast.USub, gast.UAdd)):
         return any(type(n) is gast.Name and n.id in tangents for n in trees.walk(core))
-    return trees.alias_call(core, "_rt", _FRESH_RT) or trees.alias_call(core, "_np", _FRESH_NP)
+    return _fresh_call(core)
+
+
+def _fresh_call(node):
+    """A call of a runtime helper declared ``@returns_fresh`` (runtime/facts.py),
+    or of a numpy function whose rule says ``fresh_result``: its result never
+    shares memory with an argument."""
+    if not trees.alias_call(node) or type(node.func) is not gast.Attribute:
+        return False
+    if trees.alias_call(node, "_rt", (node.func.attr,)):
+        return returns_fresh_array(node.func.attr)
+    if trees.alias_call(node, "_np", (node.func.attr,)):
+        rule = lookup(getattr(np, node.func.attr, None))
+        return rule is not None and rule.fresh_result
+    return False
 
 
 def _copies(use):
@@ -157,7 +170,7 @@ def _copies(use):
     parent = use.parent
     if type(parent) in (gast.BinOp, gast.UnaryOp, gast.Compare):
         return True
-    if trees.alias_call(parent, "_rt", _FRESH_RT) or trees.alias_call(parent, "_np", _FRESH_NP):
+    if _fresh_call(parent):
         return any(arg is use.operand for arg in parent.args)
     return False
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gast
 
+from ..runtime.facts import updates_first_argument
 from ..syntax import nodes, trees
 
 
@@ -301,5 +302,7 @@ _MAX_SIZE = 120  # an estimate calibrated to about 100 characters of source
 
 
 def _writes_in_place(call):
-    """``_rt.inplace_batched_add(d, v, x)`` and friends (vector mode) update ``d`` in place."""
-    return isinstance(call.func, gast.Attribute) and call.func.attr.startswith("inplace_")
+    """``_rt.inplace_batched_add(d, v, x)`` and friends (vector mode) update ``d`` in
+    place: the helpers declared ``@updates_first`` (runtime/facts.py)."""
+    return type(call.func) is gast.Attribute and trees.alias_call(call, "_rt", (call.func.attr,)) \
+        and updates_first_argument(call.func.attr)
