@@ -332,6 +332,10 @@ class Calls:
         self.owner._last = compiled
         if self.replan(key):
             self.plans[key] = _python_plan(self, args, kwargs, tangents, wrt, compiled) or _NO_PLAN
+            if not self.entry_installed and not kwargs and self.plans[key] is not _NO_PLAN \
+                    and self.owner.backend == "python":
+                install(self.owner, _python_entry(self, key, self.plans[key]))
+                self.entry_installed = True
         tangent_kwargs = dict(zip(compiled.tangent_params, tangent_values))
         value, tangent = compiled.fn(*args, **kwargs, **tangent_kwargs)
         return value, unshared(output_tangent(value, tangent), tangent_values)
@@ -585,8 +589,39 @@ def _build(name, lines, scope):
              "REAL_TANGENTS": _REAL_TANGENTS, **scope}
     exec(compile(text, f"<fwdcompile call plan {name}>", "exec"), scope)
     plan = scope[name]
-    plan.text = text
+    plan.text, plan.lines, plan.scope = text, lines, scope
     return plan
+
+
+def _python_entry(calls, key, plan):
+    """``f.jvp`` on the Python backend once a positional call has a plan: the
+    plan's lines inlined behind a test of the call shape it serves, so the
+    call shape seen first (scalar code calls one way, in a loop) costs one
+    Python call before the generated function, as the native builtin does;
+    any other call (``batched=True`` included: it comes as a keyword), or one
+    the plan turns away, goes to :meth:`Calls.jvp`."""
+    *arg_types, tangents_type = key
+    names = [f"a{i}" for i in range(len(arg_types))]
+    tests = [f"len(args) == {len(names)}", "not kwargs", "type(tangents) is TT"]
+    general = "return general(*args, tangents=tangents, **kwargs)"
+    body = [f"{', '.join(names)}, = args"] if names else []
+    body += [line.replace("return MISS", general).replace("gen(*args", f"gen({', '.join(names)}")
+             for line in plan.lines]
+    test_types = " and ".join(f"type({n}) is A{i}" for i, n in enumerate(names))
+    if test_types:  # after the unpacking: test the names, not args[i]
+        body.insert(1, f"if not ({test_types}):")
+        body.insert(2, f"    {general}")
+    text = ("def jvp(*args, tangents, **kwargs):\n"
+            f"    if {' and '.join(tests)}:\n" + "".join(f"        {line}\n" for line in body)
+            + f"    {general}\n")
+    scope = {**plan.scope, "general": calls.jvp, "TT": tangents_type,
+             **{f"A{i}": t for i, t in enumerate(arg_types)}}
+    exec(compile(text, f"<fwdcompile jvp entry of {calls.qualname}>", "exec"), scope)
+    entry = scope["jvp"]
+    entry.__doc__ = _JVP_DOC
+    entry.__qualname__ = "ForwardGradient.jvp"  # what a call without tangents names
+    entry.text = text
+    return entry
 
 
 def _python_plan(calls, args, kwargs, tangents, wrt, compiled):

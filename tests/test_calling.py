@@ -301,3 +301,27 @@ def test_f_jvp_stays_the_documented_method_on_the_class():
     assert "tangents" in ForwardGradient.jvp.__doc__
     assert ForwardGradient.jvp(g, 0.5, 0.2, tangents=(1.0, 0.25)) == g.jvp(0.5, 0.2,
                                                                            tangents=(1.0, 0.25))
+
+
+def test_the_python_entry_serves_its_call_shape_and_hands_on_every_other():
+    g = forward_gradient(f, wrt=("x", "y"))
+    first = g.jvp(0.5, 0.2, tangents=(1.0, 0.5))
+    assert hasattr(g.jvp, "text")  # the entry with the first call shape inlined
+    assert "gen(a0, a1" in g.jvp.text  # the generated function, called directly
+    reference = forward_gradient(f, wrt=("x", "y"))._calls.reference
+    assert first == reference((0.5, 0.2), {}, (1.0, 0.5))
+    # other shapes through the same entry: ints, a list, keywords, numpy scalars, batched
+    for args, kwargs, tangents in [((1, 0.2), {}, (1.0, 0.5)), ((0.5, 0.2), {}, [1.0, 0.5]),
+                                   ((0.5,), {"y": 0.2}, (1.0, 0.5)),
+                                   ((np.float64(0.5), 0.2), {}, (1.0, np.float64(0.5))),
+                                   ((0.5, 0.2, 3), {}, (1.0, 0.5))]:
+        if type(args[0]) is int:
+            with pytest.raises(TypeError, match="in wrt but received int"):
+                g.jvp(*args, tangents=tangents, **kwargs)
+            continue
+        assert g.jvp(*args, tangents=tangents, **kwargs) == \
+            reference(args, kwargs, tangents), (args, kwargs, tangents)
+    value, tangent = g.jvp(0.5, 0.2, tangents=(np.array([1.0, 0.0]), np.array([0.0, 1.0])),
+                           batched=True)
+    assert np.allclose(tangent, [g.jvp(0.5, 0.2, tangents=(1.0, 0.0))[1],
+                                 g.jvp(0.5, 0.2, tangents=(0.0, 1.0))[1]])
