@@ -325,3 +325,17 @@ def test_the_python_entry_serves_its_call_shape_and_hands_on_every_other():
                            batched=True)
     assert np.allclose(tangent, [g.jvp(0.5, 0.2, tangents=(1.0, 0.0))[1],
                                  g.jvp(0.5, 0.2, tangents=(0.0, 1.0))[1]])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llvmlite") is None, reason="needs llvmlite")
+def test_the_native_entry_binds_keyword_names_that_are_not_interned():
+    # keyword names from the caller's source are interned and compared by
+    # address; a name built at run time is an equal str at another address
+    g = forward_gradient(f, wrt=("x", "y"), backend="llvm")
+    expected = g.jvp(0.5, 0.2, tangents=(1.0, 0.5))
+    built = "".join(["tan", "gents"])
+    assert built == "tangents" and built is not "tangents"  # noqa: F632
+    assert g.jvp(0.5, 0.2, **{built: (1.0, 0.5)}) == expected
+    y_name = "".join(["y", ""]) + ""
+    assert g.jvp(0.5, **{y_name: 0.2}, tangents=(1.0, 0.5)) == expected
+    assert g.jvp(np.float64(0.5), 0.2, tangents=(1.0, 0.5)) == expected  # converted floats

@@ -39,6 +39,12 @@ from .types import F64, I32, I64, I8P
 
 METH_FASTCALL, METH_KEYWORDS = 0x80, 0x02
 _OB_TYPE = 8  # offsetof(PyObject, ob_type) in CPython's default build
+_OB_FVAL = 16  # offsetof(PyFloatObject, ob_fval) (checked by _layout_ok)
+_INTERNED: dict = {}  # keyword names the entries compare by address, kept alive here
+
+
+def _interned(name):
+    return _INTERNED.setdefault(name, sys.intern(name))
 
 
 def _layout_ok():
@@ -47,7 +53,8 @@ def _layout_ok():
             return False  # free-threaded builds lay out PyObject differently
         ob_type = ctypes.c_void_p.from_address(id(1.5) + _OB_TYPE).value
         tp = ctypes.c_void_p.from_address(id((1,)) + _OB_TYPE).value
-        return ob_type == id(float) and tp == id(tuple)
+        value = ctypes.c_double.from_address(id(1.5) + _OB_FVAL).value
+        return ob_type == id(float) and tp == id(tuple) and value == 1.5
     except (ValueError, OSError):
         return False
 
@@ -289,18 +296,29 @@ def entry_ir(module, kernel, spec, value_is_int, slots=None):
     name = b.call(tuple_item, [kwnames, j])
     value = b.load(b.gep(args, [b.add(nargs, j)]))
     compare = w.declare("PyUnicode_CompareWithASCIIString", I32, [I8P, I8P])
-    candidates = [(i, pname) for i, (pname, _, keyword) in enumerate(params) if keyword]
-    candidates.append((n, "tangents"))
-    for i, pname in candidates:
-        match, other = fn.append_basic_block(f"kw_is_{i}"), fn.append_basic_block(f"kw_not_{i}")
-        b.cbranch(b.icmp_signed("==", b.call(compare, [name, w.cstring(pname, f"name{i}")]),
-                                ir.Constant(I32, 0)), match, other)
-        with b.goto_block(match):
+    # `tangents` first: every call passes it by keyword
+    candidates = [(n, "tangents")]
+    candidates += [(i, pname) for i, (pname, _, keyword) in enumerate(params) if keyword]
+    matches = {}
+    for i, _ in candidates:
+        matches[i] = fn.append_basic_block(f"kw_is_{i}")
+        with b.goto_block(matches[i]):
             target = b.gep(slot, [i64(i)])
             require(b.icmp_unsigned("==", b.load(target), w.null), f"kw_once_{i}")
             b.store(value, target)
             b.store(b.add(j, i64(1)), counter)
             b.branch(kw_head)
+    # keyword names written in the caller's source are interned strings: one
+    # pointer compare each; any other str equal to a name is compared as text
+    for i, pname in candidates:
+        other = fn.append_basic_block(f"kw_not_same_{i}")
+        b.cbranch(b.icmp_unsigned("==", name, constant_type(id(_interned(pname)))),
+                  matches[i], other)
+        b.position_at_end(other)
+    for i, pname in candidates:
+        other = fn.append_basic_block(f"kw_not_{i}")
+        b.cbranch(b.icmp_signed("==", b.call(compare, [name, w.cstring(pname, f"name{i}")]),
+                                ir.Constant(I32, 0)), matches[i], other)
         b.position_at_end(other)
     b.branch(general)  # an unknown keyword (batched=..., a typo): the general path
     b.position_at_end(kw_done)
@@ -357,9 +375,24 @@ def entry_ir(module, kernel, spec, value_is_int, slots=None):
             b.position_at_end(passed)
         if t is float:
             accepted = float_types + ([types["PyLong_Type"]] if source == "tangent" else [])
-            require(one_of(w.type_of(item), accepted), f"float{step}")
-            v = b.call(w.declare("PyFloat_AsDouble", F64, [I8P]), [item])
-            no_error(b.fcmp_ordered("==", v, ir.Constant(F64, -1.0)), f"float{step}")
+            item_type = w.type_of(item)
+            exact, converted = fn.append_basic_block(f"exact_float{step}"), \
+                fn.append_basic_block(f"convert{step}")
+            read = fn.append_basic_block(f"float_read{step}")
+            b.cbranch(b.icmp_unsigned("==", item_type, types["PyFloat_Type"]), exact, converted)
+            b.position_at_end(exact)  # a Python float: its value, read in place
+            fval = field(item, _OB_FVAL, F64)
+            b.branch(read)
+            b.position_at_end(converted)  # a numpy float scalar, an int tangent
+            require(one_of(item_type, accepted), f"float{step}")
+            as_double = b.call(w.declare("PyFloat_AsDouble", F64, [I8P]), [item])
+            no_error(b.fcmp_ordered("==", as_double, ir.Constant(F64, -1.0)), f"float{step}")
+            came_from = b.block
+            b.branch(read)
+            b.position_at_end(read)
+            v = b.phi(F64)
+            v.add_incoming(fval, exact)
+            v.add_incoming(as_double, came_from)
         elif t is bool:
             require(b.icmp_unsigned("==", w.type_of(item), types["PyBool_Type"]), f"bool{step}")
             true = w.global_object("_Py_TrueStruct").bitcast(I8P)
