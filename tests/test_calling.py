@@ -161,26 +161,26 @@ def test_array_errors_are_the_reference_errors_after_warming():
 
 # ---------------------------------------------------------------- property: fast == reference
 
-_WARM = {}
+_WARM: dict = {}
+_REFERENCE: dict = {}
+
+
+def _decorated(cache, fn, mode, backend):
+    """One decorated ``fn`` per (mode, backend) in ``cache``: the warmed one
+    takes the fast paths, the reference one is only called on its reference path."""
+    key = (fn, mode, backend)
+    if key not in cache:
+        cache[key] = forward_gradient(fn, wrt=("x", "y") if mode == "fixed" else None,
+                                      backend=backend)
+    return cache[key]
 
 
 def _warm(fn, mode, backend):
-    key = (fn, mode, backend)
-    if key not in _WARM:
-        _WARM[key] = forward_gradient(fn, wrt=("x", "y") if mode == "fixed" else None,
-                                      backend=backend)
-    return _WARM[key]
-
-
-_REFERENCE = {}
+    return _decorated(_WARM, fn, mode, backend)
 
 
 def _reference(fn, mode, backend):
-    key = (fn, mode, backend)
-    if key not in _REFERENCE:
-        _REFERENCE[key] = forward_gradient(fn, wrt=("x", "y") if mode == "fixed" else None,
-                                           backend=backend)
-    return _REFERENCE[key]._calls
+    return _decorated(_REFERENCE, fn, mode, backend)._calls
 
 
 SCALAR_VALUES = st.sampled_from([0.5, np.float64(0.5), np.float32(0.5), 1, np.int64(2), True,
