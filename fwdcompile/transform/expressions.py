@@ -22,6 +22,7 @@ from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTION
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
                               is_index_object, resolved)
 from ..rules import index_tricks, lookup
+from ..rules.methods import method_rule
 from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRule, SelectRule,
                               TemplateRule, tangent_or_zero, zero_like)
 from ..syntax import nodes, trees
@@ -393,7 +394,7 @@ class ExpressionMixin:
                              "derivative", call)
         if d_receiver is None or name in NONDIFF_METHODS:
             return TangentOp(primal, None)
-        op = self.space.method(name, d_receiver, args, keywords)
+        op = self.space.method(method_rule(name), d_receiver, args, keywords)
         if op is not None:  # x.sum(), x.reshape(...) in one call for K directions
             op.primal = primal
             return op
