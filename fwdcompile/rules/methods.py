@@ -18,6 +18,10 @@ value, so there is no object to key it by), says
 * ``view_of_first_arg``: whether the result may share the receiver's
   memory (``x.reshape(...)``, ``x.T``), so that the activity analysis merges
   the names (a write through one is a write through the other);
+* ``pure``: the call has no effect but its result (every declared method
+  so far), so forward substitution (transform/simplify.py) may move it past
+  other statements; a method not declared here (``lst.pop()``,
+  ``d.popitem()``, ``a.fill(0)``) is taken to write into its receiver;
 * and, for a :data:`LINEAR` method, its ``batching`` in vector mode
   (transform/tangent_space.py), one of :data:`METHOD_BATCHING`:
 
@@ -55,13 +59,15 @@ class MethodRule:
     function: object = None  # FUNCTION: the numpy function whose rule applies
     view_of_first_arg: bool = False  # the result may share the receiver's memory
     batching: str = "per_direction"  # LINEAR methods in vector mode: METHOD_BATCHING
+    pure: bool = True  # no effect but its result: the call may be moved
 
 
 METHODS: dict[str, MethodRule] = {}
 ATTRIBUTES: dict[str, MethodRule] = {}
 
 
-def defmethod(name, kind, function=None, view_of_first_arg=False, batching="per_direction"):
+def defmethod(name, kind, function=None, view_of_first_arg=False, batching="per_direction",
+              pure=True):
     """Declare the method ``x.<name>(...)`` (see the module docstring)."""
     if kind not in (LINEAR, FUNCTION, NONDIFF, NO_RULE):
         raise ValueError(f"unknown method kind {kind!r}")
@@ -71,7 +77,7 @@ def defmethod(name, kind, function=None, view_of_first_arg=False, batching="per_
         raise ValueError(f"{name}: unknown method batching {batching!r}")
     if batching != "per_direction" and kind != LINEAR:
         raise ValueError(f"{name}: only a LINEAR method declares its batching")
-    METHODS[name] = MethodRule(name, kind, function, view_of_first_arg, batching)
+    METHODS[name] = MethodRule(name, kind, function, view_of_first_arg, batching, pure)
     return METHODS[name]
 
 
