@@ -124,12 +124,14 @@ def resolved(call):
 
 def is_pure_call(call):
     """Whether ``call`` has no effect but its result, so forward substitution
-    (transform/simplify.py) may move it: array methods we differentiate and
-    calls with a built-in rule never write; a ``custom_jvp`` function or a
-    user function might."""
+    (transform/simplify.py) may move it: the methods declared ``pure`` in
+    rules/methods.py and calls with a built-in rule never write; a method
+    declared nowhere (``lst.pop()``), a ``custom_jvp`` function or a user
+    function might."""
     kind = resolved(call)
     if isinstance(kind, Method):
-        return True
+        rule = methods.method_rule(kind.name)
+        return rule is not None and rule.pure
     return isinstance(kind, RuleCall) and not isinstance(kind.rule, CustomRule)
 
 

@@ -15,9 +15,22 @@ value, so there is no object to key it by), says
   - :data:`NO_RULE`: declared for another fact only; differentiating through
     it is an error (``x.view()``);
 
-* and ``view_of_first_arg``: whether the result may share the receiver's
+* ``view_of_first_arg``: whether the result may share the receiver's
   memory (``x.reshape(...)``, ``x.T``), so that the activity analysis merges
-  the names (a write through one is a write through the other).
+  the names (a write through one is a write through the other);
+* ``pure``: the call has no effect but its result (every declared method
+  so far), so forward substitution (transform/simplify.py) may move it past
+  other statements; a method not declared here (``lst.pop()``,
+  ``d.popitem()``, ``a.fill(0)``) is taken to write into its receiver;
+* and, for a :data:`LINEAR` method, its ``batching`` in vector mode
+  (transform/tangent_space.py), one of :data:`METHOD_BATCHING`:
+
+  - ``"per_direction"``: the method applied to each direction's tangent;
+  - ``"reduction"``: ``x.sum(axis=..., keepdims=...)`` is ``_rt.breduce`` of the
+    numpy function of the same name, one call for the K directions;
+  - ``"reshape"``: ``x.reshape(shape)`` (C order) is ``_rt.breshape``;
+  - ``"ravel"``: ``x.ravel()``, ``x.flatten()`` (no arguments) are
+    ``_rt.breshape``, copying unless the result is a view of the receiver.
 
 The front end (frontend/calls.py, frontend/activity.py) and the transform
 read these tables, through :func:`method_rule` and :func:`attribute_rule`
@@ -34,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LINEAR, FUNCTION, NONDIFF, NO_RULE = "linear", "function", "nondiff", "no rule"
+METHOD_BATCHING = ("per_direction", "reduction", "reshape", "ravel")
 
 
 @dataclass(frozen=True)
@@ -44,19 +58,26 @@ class MethodRule:
     kind: str
     function: object = None  # FUNCTION: the numpy function whose rule applies
     view_of_first_arg: bool = False  # the result may share the receiver's memory
+    batching: str = "per_direction"  # LINEAR methods in vector mode: METHOD_BATCHING
+    pure: bool = True  # no effect but its result: the call may be moved
 
 
 METHODS: dict[str, MethodRule] = {}
 ATTRIBUTES: dict[str, MethodRule] = {}
 
 
-def defmethod(name, kind, function=None, view_of_first_arg=False):
+def defmethod(name, kind, function=None, view_of_first_arg=False, batching="per_direction",
+              pure=True):
     """Declare the method ``x.<name>(...)`` (see the module docstring)."""
     if kind not in (LINEAR, FUNCTION, NONDIFF, NO_RULE):
         raise ValueError(f"unknown method kind {kind!r}")
     if (kind == FUNCTION) != (function is not None):
         raise ValueError("a function is given exactly for methods of kind FUNCTION")
-    METHODS[name] = MethodRule(name, kind, function, view_of_first_arg)
+    if batching not in METHOD_BATCHING:
+        raise ValueError(f"{name}: unknown method batching {batching!r}")
+    if batching != "per_direction" and kind != LINEAR:
+        raise ValueError(f"{name}: only a LINEAR method declares its batching")
+    METHODS[name] = MethodRule(name, kind, function, view_of_first_arg, batching, pure)
     return METHODS[name]
 
 
@@ -113,15 +134,20 @@ def functions_of_methods():
 
 
 # ------------------------------------------------------------------ methods
-#         method        kind       numpy function   view of the receiver
-for _name, _view in (("sum", False), ("mean", False), ("cumsum", False), ("reshape", True),
-                     ("transpose", True), ("ravel", True), ("flatten", False),
-                     ("copy", False), ("squeeze", True), ("swapaxes", True),
-                     ("diagonal", True), ("trace", False), ("conj", False),
-                     ("conjugate", False), ("item", False), ("take", False),
-                     ("repeat", False), ("tolist", False), ("items", False),
-                     ("values", False), ("get", False)):
-    defmethod(_name, LINEAR, view_of_first_arg=_view)
+# LINEAR:  method, view of the receiver, batching in vector mode
+for _name, _view, _batching in (
+        ("sum", False, "reduction"), ("mean", False, "reduction"),
+        ("cumsum", False, "per_direction"), ("reshape", True, "reshape"),
+        ("transpose", True, "per_direction"), ("ravel", True, "ravel"),
+        ("flatten", False, "ravel"), ("copy", False, "per_direction"),
+        ("squeeze", True, "per_direction"), ("swapaxes", True, "per_direction"),
+        ("diagonal", True, "per_direction"), ("trace", False, "per_direction"),
+        ("conj", False, "per_direction"), ("conjugate", False, "per_direction"),
+        ("item", False, "per_direction"), ("take", False, "per_direction"),
+        ("repeat", False, "per_direction"), ("tolist", False, "per_direction"),
+        ("items", False, "per_direction"), ("values", False, "per_direction"),
+        ("get", False, "per_direction")):
+    defmethod(_name, LINEAR, view_of_first_arg=_view, batching=_batching)
 defmethod("max",     FUNCTION, np.max)
 defmethod("min",     FUNCTION, np.min)
 defmethod("prod",    FUNCTION, np.prod)

@@ -16,7 +16,7 @@ from ..errors import UnsupportedSyntax
 from ..frontend.activity import read_names
 from ..syntax import nodes, trees
 from .expressions import Joint, makes_string
-from .predicates import Z, _cheap
+from .predicates import Z, cheap
 from .simplify import fold
 
 
@@ -57,7 +57,7 @@ class AssignMixin:
             self.emit(nodes.assign(target, value))
             self.zero_tangent(target, value)
             return
-        if isinstance(target, gast.Name) and makes_string(value, self.scope):
+        if isinstance(target, gast.Name) and makes_string(value):
             # label = f"{x:.3f}": fine to print or measure; using it where a
             # derivative would flow on is reported (expressions.emit_expr)
             self.emit(nodes.assign(target, value))
@@ -254,7 +254,7 @@ class AssignMixin:
     def assign_ifexp(self, target, value):
         """``t = a if c else b`` -> an if statement, so only one branch runs."""
         test = value.test
-        if not _cheap(test):
+        if not cheap(test):
             ident = self.temp(test)
             self.emit(nodes.assign(nodes.name(ident, True), test))
             test = nodes.name(ident)

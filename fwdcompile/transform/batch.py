@@ -194,10 +194,6 @@ def matmul_terms(left, right, d_left, d_right):
     return total
 
 
-# C-order reshapes: the tangent of each direction is reshaped as the value
-RESHAPE_METHODS = {"reshape", "ravel", "flatten"}
-
-
 def batched_reduction(rule, batching, bound, d_bound):
     """A direct K-direction tangent for a rule declared ``batching="reduction"``
     (``_rt.breduce`` of the rule's own function), ``"extremum"`` (max/min) or

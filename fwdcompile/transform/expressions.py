@@ -22,11 +22,12 @@ from ..frontend.calls import (LINEAR_ATTRIBUTES, LINEAR_METHODS, METHOD_FUNCTION
                               NONDIFF_ATTRIBUTES, NONDIFF_METHODS, Method, RuleCall, UserCall,
                               is_index_object, resolved)
 from ..rules import index_tricks, lookup
+from ..rules.methods import method_rule
 from ..rules.registry import (KEYWORDS, LinearRule, MultilinearRule, PartialsRule, SelectRule,
                               TemplateRule, tangent_or_zero, zero_like)
 from ..syntax import nodes, trees
 from ..syntax.source import expr_source
-from .predicates import Z, _cheap, _has_tangent, _is_none, _op_symbol, _pure_key
+from .predicates import Z, cheap, has_tangent, is_none, op_symbol, pure_key
 from .scalars import scalar_expr
 from .tangent_space import TangentOp
 
@@ -45,7 +46,7 @@ def _formats_string(node):
 _TO_STRING = (builtins.str, builtins.repr, builtins.format, builtins.ascii)
 
 
-def makes_string(node, scope):
+def makes_string(node):
     """An expression turning values into a string: f-strings, ``%``, ``str(x)``,
     ``"{}".format(x)``.  Assigned to a name, the string carries no derivative,
     and the transform rejects the name where a derivative could flow on."""
@@ -74,7 +75,7 @@ class ExpressionMixin:
     def emit_expr(self, node):
         """Flatten ``node`` to an atom; returns (atom, tangent or None)."""
         if not self.active(node):
-            if _cheap(node):
+            if cheap(node):
                 return node, None
             ident = self.temp(node)
             if scalar_expr(node, self.scalar_names, self.scope):  # math.sin(t) * 0.5
@@ -88,12 +89,12 @@ class ExpressionMixin:
                                  node, hint="format inside print(...), or convert numbers "
                                             "directly (float(x), not float(str(x)))")
             return node, self.d(node.id)
-        if makes_string(node, self.scope):
+        if makes_string(node):
             raise self.error(UnsupportedSyntax, "a string made from a differentiated value "
                              "drops its derivative", node,
                              hint="format inside print(...), or convert numbers directly "
                                   "(float(x), not float(str(x)))")
-        key = _pure_key(node, self.scope)
+        key = pure_key(node)
         if key is not None and key in self.memo:
             atom, tangent = self.memo[key]
             return trees.clone(atom), trees.clone(tangent)
@@ -125,7 +126,7 @@ class ExpressionMixin:
 
     def remember(self, node, atom, tangent):
         """Within one statement, an identical pure sub-expression is computed once."""
-        key = _pure_key(node, self.scope)
+        key = pure_key(node)
         if key is not None:
             self.memo[key] = (atom, tangent)
         return trees.clone(atom), trees.clone(tangent)
@@ -135,7 +136,7 @@ class ExpressionMixin:
         if self.active(node):
             raise self.error(UnsupportedSyntax, "this value is used where no derivative can "
                              "flow (an index, a shape or an option)", node)
-        if _cheap(node):
+        if cheap(node):
             return node
         ident = self.temp(node)
         self.emit(nodes.assign(nodes.name(ident, True), node))
@@ -203,7 +204,7 @@ class ExpressionMixin:
             primal = nodes.binop(left, node.op, right)
             rule = lookup(type(node.op))
             if rule is None:
-                raise self.error(NoDerivativeRule, f"the operator `{_op_symbol(node.op)}` has "
+                raise self.error(NoDerivativeRule, f"the operator `{op_symbol(node.op)}` has "
                                  "no derivative rule", node)
             return self.rule_op(primal, rule, {"x": left, "y": right},
                                 {"x": d_left, "y": d_right})
@@ -339,7 +340,7 @@ class ExpressionMixin:
         except TypeError as exc:
             raise self.error(UnsupportedSyntax, f"cannot match this call to the derivative "
                              f"rule of {rule.name}: {exc}", call) from None
-        if "out" in bound and not _is_none(bound["out"]):
+        if "out" in bound and not is_none(bound["out"]):
             raise self.error(UnsupportedSyntax, "`out=` arguments are not supported", call,
                              hint="assign the result instead")
         problem = rule.check(bound, d_bound)
@@ -351,7 +352,7 @@ class ExpressionMixin:
         if rule.kind != "nondiff":
             allowed = rule.differentiable()
             for pname, tangent in d_bound.items():
-                if _has_tangent(tangent) and allowed is not None and pname not in allowed:
+                if has_tangent(tangent) and allowed is not None and pname not in allowed:
                     raise self.error(NoDerivativeRule, f"argument `{pname}` of {rule.name} "
                                      "has no derivative rule, but it carries a derivative here",
                                      call, hint="pass it as data, or register a rule with "
@@ -393,7 +394,7 @@ class ExpressionMixin:
                              "derivative", call)
         if d_receiver is None or name in NONDIFF_METHODS:
             return TangentOp(primal, None)
-        op = self.space.method(name, d_receiver, args, keywords)
+        op = self.space.method(method_rule(name), d_receiver, args, keywords)
         if op is not None:  # x.sum(), x.reshape(...) in one call for K directions
             op.primal = primal
             return op

@@ -35,7 +35,7 @@ from ..syntax import nodes, trees
 from .assign import AssignMixin
 from .expressions import ExpressionMixin
 from .naming import Namer
-from .predicates import _all_names, _call_inputs, _cheap, _is_docstring
+from .predicates import all_names, call_inputs, cheap, is_docstring
 from .scalars import scalar_names
 from .simplify import fold
 from .tangent_space import KDirections, OneDirection
@@ -69,7 +69,7 @@ def function_namer(parsed, name, reserved):
     name of the user's function and the spellings ``reserved`` of the reserved
     aliases.  The pipeline makes it before the activity analysis, so helper
     linking and the transform share it."""
-    namer = Namer(set(parsed.local_names) | _all_names(parsed.node) | {"_", "_K"}
+    namer = Namer(set(parsed.local_names) | all_names(parsed.node) | {"_", "_K"}
                   | set(reserved))
     namer.taken.add(name)
     return namer
@@ -92,7 +92,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.name = name
         # the reserved aliases are built as _np/_math/_rt and renamed at the
         # end where the function has variables of those names (syntax/nodes.py)
-        self.spelling = nodes.alias_spelling(_all_names(parsed.node))
+        self.spelling = nodes.alias_spelling(all_names(parsed.node))
         self.namer = namer if namer is not None else \
             function_namer(parsed, name, self.spelling.values())
         # what a tangent is: the one place the transform looks at `batched`
@@ -166,7 +166,7 @@ class Transformer(AssignMixin, ExpressionMixin):
                 self.emit(nodes.assign(nodes.name(self.namer.tangent(p), True),
                                        self.zero(nodes.name(p))))
         for stmt in fdef.body:
-            if _is_docstring(stmt):
+            if is_docstring(stmt):
                 continue
             self.statement(stmt)
         if not _always_returns(body):
@@ -243,7 +243,7 @@ class Transformer(AssignMixin, ExpressionMixin):
 
     def stmt_Expr(self, stmt):
         value = stmt.value
-        if not isinstance(value, gast.Call) or not self.active(_call_inputs(value)):
+        if not isinstance(value, gast.Call) or not self.active(call_inputs(value)):
             if self.writes_through_call(value):
                 raise self.error(UnsupportedSyntax, "a helper that writes into its arguments "
                                  "must be called as its own statement here", value,
@@ -378,7 +378,7 @@ class Transformer(AssignMixin, ExpressionMixin):
                                 if isinstance(value, gast.Tuple) else False)
             zero = self.zero_tuple(value) if isinstance(value, gast.Tuple) else None
             if zero is None:
-                tmp = value if _cheap(value) else None
+                tmp = value if cheap(value) else None
                 if tmp is None:
                     ident = self.temp(value)
                     self.emit(nodes.assign(nodes.name(ident, True), value))
@@ -408,7 +408,7 @@ class Transformer(AssignMixin, ExpressionMixin):
     def zero_tuple(self, value):
         atoms = []
         for elt in value.elts:
-            if _cheap(elt):
+            if cheap(elt):
                 atoms.append(elt)
             else:
                 ident = self.temp(elt)

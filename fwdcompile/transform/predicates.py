@@ -10,7 +10,7 @@ from ..syntax import nodes, trees
 Z = "__z__"  # placeholder for the result inside a tangent expression
 
 
-def _call_inputs(call):
+def call_inputs(call):
     """The receiver and arguments of a call, as one tuple expression."""
     parts = list(call.args) + [k.value for k in call.keywords]
     if isinstance(call.func, gast.Attribute):
@@ -18,7 +18,7 @@ def _call_inputs(call):
     return nodes.tup(parts)
 
 
-def _pure_key(node, scope):
+def pure_key(node):
     """A structural key for a side-effect-free expression, or None."""
     for sub in trees.walk(node):
         if isinstance(sub, gast.Call):
@@ -32,26 +32,26 @@ def _pure_key(node, scope):
     return trees.structure(node)
 
 
-def _all_names(node):
+def all_names(node):
     return {n.id for n in trees.walk(node) if isinstance(n, gast.Name)}
 
 
-def _is_docstring(stmt):
+def is_docstring(stmt):
     return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) \
         and isinstance(stmt.value.value, str)
 
 
-def _is_none(node):
+def is_none(node):
     return isinstance(node, gast.Constant) and node.value is None
 
 
-def _has_tangent(t):
+def has_tangent(t):
     if isinstance(t, (list, tuple)):
-        return any(_has_tangent(x) for x in t)
+        return any(has_tangent(x) for x in t)
     return t is not None
 
 
-def _cheap(node, budget=8):
+def cheap(node, budget=8):
     """Cheap to evaluate twice and side-effect free: names, constants,
     attributes and small arithmetic on them, slices."""
     count = 0
@@ -64,6 +64,6 @@ def _cheap(node, budget=8):
     return count <= budget
 
 
-def _op_symbol(op):
+def op_symbol(op):
     return {gast.BitAnd: "&", gast.BitOr: "|", gast.BitXor: "^", gast.LShift: "<<",
             gast.RShift: ">>"}.get(type(op), type(op).__name__)

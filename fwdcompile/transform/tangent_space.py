@@ -92,7 +92,7 @@ class OneDirection(TangentSpace):
     def attribute(self, d_value, attr):
         return TangentOp(None, nodes.attr(d_value, attr), "exact")
 
-    def method(self, name, d_receiver, args, keywords):
+    def method(self, rule, d_receiver, args, keywords):
         return None
 
     def rule_tangent(self, rule, bound, d_bound):
@@ -187,17 +187,19 @@ class KDirections(TangentSpace):
             return TangentOp(None, nodes.attr(d_value, attr), "per_direction")
         return TangentOp(None, _fitted(nodes.attr(d_value, attr)), "exact")
 
-    def method(self, name, d_receiver, args, keywords):
-        """``x.sum()``/``x.mean()`` and C-order reshapes in one call for K."""
-        if name in ("sum", "mean") and not args and set(keywords) <= {"axis", "keepdims"}:
+    def method(self, rule, d_receiver, args, keywords):
+        """A LINEAR method in one call for K, as its declaration's ``batching``
+        says (rules/methods.py): ``x.sum()``/``x.mean()``, C-order reshapes."""
+        batching = rule.batching if rule is not None else None
+        if batching == "reduction" and not args and set(keywords) <= {"axis", "keepdims"}:
             return TangentOp(None, nodes.call(
-                "_rt.breduce", [nodes.dotted(f"_np.{name}"), d_receiver],
+                "_rt.breduce", [nodes.dotted(f"_np.{rule.name}"), d_receiver],
                 list(trees.clone(keywords).items())), "exact")
-        if name in batch.RESHAPE_METHODS and not keywords \
-                and (name == "reshape") == bool(args):  # not x.ravel("F")
+        if (batching == "reshape" and args or batching == "ravel" and not args) \
+                and not keywords:  # not x.ravel("F")
             return TangentOp(None, nodes.call(
                 "_rt.breshape", [d_receiver, nodes.name(Z)]
-                + ([nodes.const(True)] if name == "flatten" else [])), "exact")
+                + ([] if rule.view_of_first_arg else [nodes.const(True)])), "exact")
         return None
 
     def rule_tangent(self, rule, bound, d_bound):

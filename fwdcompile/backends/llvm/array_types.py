@@ -15,7 +15,7 @@ import gast
 
 from .errors import LoweringError
 from .catalogue import BUILTIN, MATH, root_name
-from .numpy_names import REDUCTIONS, UFUNCS, constant_int
+from .numpy_names import AXIS_REDUCTIONS, REDUCTIONS, UFUNCS, constant_int
 from .types import ArrayType
 
 
@@ -175,8 +175,8 @@ class ArrayTyping:
             if node.keywords or len(node.args) != (1 if name == "norm" else 3):
                 raise LoweringError("np.linalg.norm with ord or axis does not lower", node)
             return float
-        if name in ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp") \
-                and name != "sum" or name == "sum" and (len(node.args) > 1 or node.keywords):
+        if name in AXIS_REDUCTIONS and name != "sum" \
+                or name == "sum" and (len(node.args) > 1 or node.keywords):
             return self.reduction_type(node)
         if name in REDUCTIONS or name == "len":
             arity = {"dot": 2, "vdot": 2}.get(name, 1)

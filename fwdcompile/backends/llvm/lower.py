@@ -50,7 +50,7 @@ from .reductions import ReductionLowering
 from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, spelling, \
     constant_value, unknown_callee
 from ...syntax import trees
-from .numpy_names import constant_int
+from .numpy_names import REDUCTION_METHODS, constant_int
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
 from .types import F64, F64P, I1, I64, I64P, VOID, ArrayType, ll
@@ -934,7 +934,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             if not isinstance(self.expr_type(receiver), ArrayType):
                 raise LoweringError(f"the method `.{node.func.attr}()` of a number does not "
                                     "lower", node)
-            if node.func.attr not in ("sum", "mean", "max", "min", "prod"):
+            if node.func.attr not in REDUCTION_METHODS:
                 raise LoweringError(f"the array method `.{node.func.attr}()` does not lower "
                                     "here", node)
             if isinstance(self.expr_type(node), ArrayType):

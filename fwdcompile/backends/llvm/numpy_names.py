@@ -20,7 +20,12 @@ UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan",
            "exp2": "exp2", "floor": "floor", "ceil": "ceil", "sign": "sign",
            "cbrt": "cbrt", "square": "square", "arctan2": "atan2", "hypot": "hypot",
            "maximum": "maximum", "minimum": "minimum", "power": "pow", "where": "where"}
-REDUCTIONS = ("sum", "mean", "max", "min", "amax", "amin", "dot", "vdot", "prod", "max_jvp")
+# reductions to a number, or along an ``axis=`` (with ``keepdims=``) to an array
+AXIS_REDUCTIONS = ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp")
+# every reduction: those, and the sums of products of two arrays
+REDUCTIONS = AXIS_REDUCTIONS + ("dot", "vdot")
+# the array methods lowered as their reduction (``x.sum()``; ``x.copy()`` is a maker)
+REDUCTION_METHODS = ("sum", "mean", "max", "min", "prod")
 MAKERS = ("zeros", "ones", "empty", "zeros_like", "ones_like", "empty_like", "copy")
 # elementwise functions cheap enough to recompute at every use (temporaries.py)
 CHEAP = {"fabs", "abs", "absolute", "sign", "where", "maximum", "minimum", "square", "floor",

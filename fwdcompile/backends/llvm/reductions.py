@@ -16,6 +16,7 @@ from llvmlite import ir
 
 from .arrays import Lazy
 from .errors import EMPTY, LoweringError
+from .numpy_names import AXIS_REDUCTIONS
 from .types import F64, I64
 
 
@@ -24,9 +25,8 @@ class ReductionLowering:
 
     def reduce(self, name, operands, node):
         b = self.builder
-        if name in ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp") \
-                and isinstance(node, gast.Call) and (node.keywords or len(operands) > (
-                    3 if name == "max_jvp" else 1)):
+        if name in AXIS_REDUCTIONS and isinstance(node, gast.Call) and (
+                node.keywords or len(operands) > (3 if name == "max_jvp" else 1)):
             operands = self.reduction_spec(node)[1]  # an axis that leaves a number
         if name == "max_jvp":
             return self.extremum_tangent(operands, node)

@@ -93,8 +93,7 @@ def _consumed_elementwise(use, parents, calls):
         return True
     if isinstance(parent, gast.Call) and use in parent.args and not parent.keywords:
         name = _name(calls, parent) if calls.method_receiver(parent) is None else None
-        return name in UFUNCS or name in ("sum", "mean", "dot", "vdot", "matmul", "prod", "max",
-                                           "min", "amax", "amin")
+        return name in UFUNCS or name in REDUCTIONS and name != "max_jvp" or name == "matmul"
     return False
 
 
