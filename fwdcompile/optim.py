@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import estimators
-from .api import ForwardGradient, forward_gradient
+from .api import BoundForwardGradient, ForwardGradient, forward_gradient
 
 __all__ = ["FGD", "Momentum", "Adam", "minimize", "MinimizeResult"]
 
@@ -166,6 +166,38 @@ def _as_params(x0):
     return single, tuple(out)
 
 
+def _optimized(f, n):
+    """``f`` differentiated with respect to its first ``n`` parameters (the
+    ones ``minimize`` optimizes) and nothing else: data in ``args`` never gets
+    a tangent.  A decorated ``f`` keeps its options (backend, checks); an
+    explicit ``wrt`` naming anything else is an error."""
+    if isinstance(f, BoundForwardGradient):
+        raise TypeError("minimize: pass a function, not a decorated method bound to an "
+                        "instance (wrap it: lambda *a: obj.method(*a))")
+    if not isinstance(f, ForwardGradient):
+        return forward_gradient(f, wrt=tuple(range(n)))
+    params = f._params
+    optimized = tuple(params[:n])
+    if len(optimized) < n:
+        raise TypeError(f"minimize: x0 has {n} parameters but {f.__qualname__} takes "
+                        f"only {len(params)}")
+    if f._wrt is not None:
+        if tuple(f._wrt) != optimized:
+            raise ValueError(
+                f"minimize: {f.__qualname__} is decorated with wrt={list(f._wrt)}, but "
+                f"minimize optimizes (and differentiates) exactly its first {n} "
+                f"parameter(s) {list(optimized)}, the ones x0 gives; data passed in args "
+                "gets no tangent.  Decorate without wrt, or with "
+                f"wrt={tuple(optimized)!r}")
+        return f
+    cache = f.__dict__.setdefault("_minimize_variants", {})
+    if n not in cache:
+        cache[n] = ForwardGradient(f.__fwdcompile_function__, wrt=optimized,
+                                   backend=f.backend, fallback=f.fallback,
+                                   boundscheck=f.boundscheck, check=f.check)
+    return cache[n]
+
+
 def _progress(steps, enabled):
     if not enabled:
         return None
@@ -185,7 +217,9 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     """Train ``f(*x, *args)`` with forward gradients; see the module docstring.
 
     ``x0`` is one float or array, or a tuple of them (the first parameters of
-    ``f``).  ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed, a
+    ``f``); only they are differentiated (``args``, the data, get no
+    tangent; a decorated ``f`` whose ``wrt`` names other parameters is a
+    ValueError).  ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed, a
     ``numpy.random.Generator``, or a ``fwdcompile.sampling.DirectionSampler``
     (compiled, counter-based directions: faster for large models).
     ``callback(step, loss, x)`` may return True to stop.  ``log`` is a CSV
@@ -202,8 +236,7 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     optimizer = optimizer if optimizer is not None else FGD(lr=1e-3)
     single, params = _as_params(x0)
     n = len(params)
-    if not isinstance(f, ForwardGradient):
-        f = forward_gradient(f, wrt=tuple(range(n)))
+    f = _optimized(f, n)
     sampler = estimators.is_sampler(rng)
     if not sampler:
         rng = estimators.generator(rng)

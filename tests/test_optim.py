@@ -234,3 +234,35 @@ def test_minimize_with_the_counter_based_sampler_resumes_exactly():
     rest = minimize(quadratic, first.x, steps=18, rng=DirectionSampler(4), state=first.state, **kw)
     np.testing.assert_array_equal(rest.x, full.x)
     assert quadratic(full.x, A, B) < quadratic(X0, A, B)
+
+
+# ---------------------------------------------------------------- training on data (issue 13 §2)
+
+def mse(w, X, y):
+    return np.mean((X @ w - y) ** 2)
+
+
+_DATA_RNG = np.random.default_rng(0)
+XD = _DATA_RNG.normal(size=(64, 3))
+YD = XD @ np.array([1.0, -2.0, 0.5])
+
+
+@pytest.mark.parametrize("decorate", [False, True])
+def test_minimize_differentiates_only_the_parameters_not_the_data(decorate):
+    # a decorated loss without wrt would take every float argument (w, X, y)
+    loss = forward_gradient(mse) if decorate else mse
+    res = minimize(loss, np.zeros(3), args=(XD, YD), steps=400, optimizer=Adam(0.05),
+                   rng=0, directions=3, progress=False)
+    np.testing.assert_allclose(res.x, [1.0, -2.0, 0.5], atol=0.05)
+    if decorate:
+        assert loss._wrt is None  # the user's object is left as it was
+        assert loss.forward_grad(np.zeros(3), XD, YD, rng=0)[1][0].shape == (3,)
+
+
+def test_minimize_with_the_parameters_named_in_wrt_and_data_in_wrt_is_an_error():
+    res = minimize(forward_gradient(mse, wrt="w"), np.zeros(3), args=(XD, YD), steps=2,
+                   rng=0, progress=False)
+    assert res.nit == 2
+    with pytest.raises(ValueError, match=r"wrt=\['w', 'X'\].*first 1 parameter"):
+        minimize(forward_gradient(mse, wrt=("w", "X")), np.zeros(3), args=(XD, YD),
+                 steps=1, progress=False)
