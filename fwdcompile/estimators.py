@@ -156,6 +156,6 @@ def combine_into(v, slopes, how, out):
         return sum(np.tensordot(vi.reshape(k, -1), vi.reshape(k, -1), axes=([1], [1]))
                    for vi in v)
     w = weights(slopes, how, gram)
-    for vi, o in zip(v, out):
-        np.dot(w, vi.reshape(k, -1), out=o.reshape(-1))
+    for vi, o in zip(v, out):  # float32 parameters: float32 weights into float32 out
+        np.dot(w.astype(vi.dtype, copy=False), vi.reshape(k, -1), out=o.reshape(-1))
     return out

@@ -90,7 +90,7 @@ class Momentum:
         return self.lr * math.exp(-self.decay * step)
 
     def init(self, params: Sequence[Any]) -> dict[str, Any]:
-        return {"step": 0, "m": tuple(np.zeros_like(np.asarray(p, dtype=float)) for p in params)}
+        return {"step": 0, "m": tuple(_zeros(p) for p in params)}
 
     def update(self, params: Sequence[Any], grads: Sequence[Any],
                state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -119,7 +119,7 @@ class Adam:
         return self.lr * math.exp(-self.decay * step)
 
     def init(self, params: Sequence[Any]) -> dict[str, Any]:
-        zeros = tuple(np.zeros_like(np.asarray(p, dtype=float)) for p in params)
+        zeros = tuple(_zeros(p) for p in params)
         return {"step": 0, "m": zeros, "v": zeros}
 
     def update(self, params: Sequence[Any], grads: Sequence[Any],
@@ -152,18 +152,52 @@ class MinimizeResult:
 
 
 def _as_params(x0):
+    """``(single, params)``: ``x0`` as a tuple of parameters.  A tuple (or a
+    list holding arrays) is several parameters; a list of numbers (nested
+    lists for more dimensions) is one float64 array, as scipy.optimize.minimize
+    reads it.  Ints and int arrays are promoted to float64; float arrays keep
+    their dtype (float32 parameters are trained in float32)."""
+    if isinstance(x0, list) and _numbers_only(x0):
+        x0 = np.array(x0, dtype=float)
     single = not isinstance(x0, (tuple, list))
     params = (x0,) if single else tuple(x0)
     out = []
     for i, p in enumerate(params):
+        if isinstance(p, list) and _numbers_only(p):
+            p = np.array(p, dtype=float)
         if isinstance(p, (bool, np.bool_)) or not (
-                isinstance(p, (float, np.floating)) or
-                (isinstance(p, np.ndarray) and p.dtype.kind == "f")):
-            raise TypeError(f"parameter {i} must be a float or a floating-point array, got "
+                isinstance(p, (numbers.Real, np.floating, np.integer)) or
+                (isinstance(p, np.ndarray) and p.dtype.kind in "fiu")):
+            raise TypeError(f"parameter {i} must be a number or an array of numbers (floats "
+                            "are trained as they are, ints promoted to float64), got "
                             f"{type(p).__name__}"
                             + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else ""))
-        out.append(float(p) if np.ndim(p) == 0 else np.array(p, dtype=float))
+        if np.ndim(p) == 0:
+            out.append(float(p))
+        elif p.dtype.kind == "f":
+            out.append(np.array(p))  # a copy in the parameter's own precision
+        else:
+            out.append(np.array(p, dtype=float))
     return single, tuple(out)
+
+
+def _rounded(drawn, out):
+    np.copyto(out, drawn, casting="same_kind")
+    return out
+
+
+def _numbers_only(items):
+    """A (nested) list of plain numbers, no arrays: scipy's array-like x0."""
+    return all(_numbers_only(v) if isinstance(v, list) else
+               isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+               for v in items) and len(items) > 0
+
+
+def _zeros(p):
+    """Optimizer state for ``p``, in ``p``'s precision (float64 for floats)."""
+    if isinstance(p, np.ndarray) and p.dtype.kind == "f":
+        return np.zeros_like(p)
+    return np.zeros_like(np.asarray(p, dtype=float))
 
 
 def _optimized(f, n):
@@ -219,7 +253,9 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     ``x0`` is one float or array, or a tuple of them (the first parameters of
     ``f``); only they are differentiated (``args``, the data, get no
     tangent; a decorated ``f`` whose ``wrt`` names other parameters is a
-    ValueError).  ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed, a
+    ValueError).  Ints and lists of numbers are promoted to float64 (a list
+    of numbers is one array, as in scipy); float32 arrays stay float32.
+    ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed, a
     ``numpy.random.Generator``, or a ``fwdcompile.sampling.DirectionSampler``
     (compiled, counter-based directions: faster for large models).
     ``callback(step, loss, x)`` may return True to stop.  ``log`` is a CSV
@@ -253,8 +289,12 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     shapes = [np.shape(p) for p in params]
     # directions and gradient estimates live in buffers reused every step;
     # the optimizers never keep the grads they are given
-    v_out = [np.empty((directions,) + s) for s in shapes]
-    g_out = [np.empty(s) for s in shapes]
+    # in each parameter's precision (float32 stays float32); directions are
+    # drawn in float64 and rounded, as forward_grad draws them
+    dtypes = [p.dtype if isinstance(p, np.ndarray) else np.dtype(float) for p in params]
+    v_out = [np.empty((directions,) + s, dtype=d) for s, d in zip(shapes, dtypes)]
+    v_draw = [o if d == np.float64 else np.empty(o.shape) for o, d in zip(v_out, dtypes)]
+    g_out = [np.empty(s, dtype=d) for s, d in zip(shapes, dtypes)]
     history, stopped, last_loss = [], "steps", math.nan
     bar = _progress(steps, progress)
     writer = None
@@ -268,7 +308,8 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     writes = f._writes_into(tuple(f._params[:n]))
     try:
         for i in range(start, start + steps):
-            v = estimators.draw_into(rng, shapes, directions, distribution, v_out)
+            v = estimators.draw_into(rng, shapes, directions, distribution, v_draw)
+            v = tuple(d if d.dtype == o.dtype else _rounded(d, o) for d, o in zip(v, v_out))
             given = tuple(t.copy() for t in v) if writes else v
             if directions == 1:
                 loss, slope = f.jvp(*params, *args, tangents=tuple(

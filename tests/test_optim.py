@@ -204,8 +204,12 @@ def test_bad_inputs():
         FGD(lr=0.0)
     with pytest.raises(ValueError, match="learning rate"):
         Adam(lr=-1.0)
-    with pytest.raises(TypeError, match="floating"):
-        minimize(quadratic, np.zeros(4, dtype=int), args=(A, B), steps=1, progress=False)
+    with pytest.raises(TypeError, match="array of numbers"):
+        minimize(quadratic, np.zeros(4, dtype=bool), args=(A, B), steps=1, progress=False)
+    with pytest.raises(TypeError, match="array of numbers"):
+        minimize(quadratic, np.zeros(4, dtype=complex), args=(A, B), steps=1, progress=False)
+    with pytest.raises(TypeError, match="array of numbers"):
+        minimize(quadratic, "0000", args=(A, B), steps=1, progress=False)
     with pytest.raises(ValueError, match="directions"):
         minimize(quadratic, X0, args=(A, B), directions=0, progress=False)
     with pytest.raises(ValueError, match="clip"):
@@ -266,3 +270,51 @@ def test_minimize_with_the_parameters_named_in_wrt_and_data_in_wrt_is_an_error()
     with pytest.raises(ValueError, match=r"wrt=\['w', 'X'\].*first 1 parameter"):
         minimize(forward_gradient(mse, wrt=("w", "X")), np.zeros(3), args=(XD, YD),
                  steps=1, progress=False)
+
+
+@pytest.mark.parametrize("x0", [[0, 0, 0], [0.0, 0, 0.0], np.zeros(3, dtype=int), (0, 0, 0)],
+                         ids=["int-list", "mixed-list", "int-array", "tuple"])
+def test_int_and_list_x0_are_promoted_to_float64_like_scipy(x0):
+    kw = dict(args=(XD, YD), steps=5, optimizer=Adam(0.1), rng=3, progress=False)
+    expected = minimize(mse, np.zeros(3), **kw).x
+    if isinstance(x0, tuple):  # a tuple is several parameters, each promoted
+        res = minimize(lambda a, b, c, X, y: mse(np.stack([a, b, c]), X, y), x0, **kw)
+        assert all(type(v) is float for v in res.x)
+        np.testing.assert_array_equal(np.array(res.x), expected)
+        return
+    res = minimize(mse, x0, **kw)
+    assert isinstance(res.x, np.ndarray) and res.x.dtype == np.float64 and res.x.shape == (3,)
+    np.testing.assert_array_equal(res.x, expected)
+
+
+def test_a_list_of_arrays_is_still_several_parameters():
+    res = minimize(quad2, [np.zeros((2, 2)), 0.0], steps=3, optimizer=FGD(0.02), rng=1,
+                   progress=False)
+    assert len(res.x) == 2 and res.x[0].shape == (2, 2) and isinstance(res.x[1], float)
+
+
+@pytest.mark.parametrize("optimizer", [FGD(0.05), Momentum(0.02), Adam(0.05)],
+                         ids=["fgd", "momentum", "adam"])
+@pytest.mark.parametrize("k, combine, distribution",
+                         [(1, "mean", "normal"), (3, "project", "rademacher")])
+def test_float32_parameters_stay_float32_end_to_end(optimizer, k, combine, distribution):
+    from fwdcompile.sampling import DirectionSampler
+
+    X32, y32 = XD.astype(np.float32), YD.astype(np.float32)
+    seen = []
+    for rng in (np.random.default_rng(2), DirectionSampler(2)):
+        res = minimize(mse, np.zeros(3, dtype=np.float32), args=(X32, y32), steps=200,
+                       optimizer=optimizer, rng=rng, directions=k, combine=combine,
+                       distribution=distribution, progress=False,
+                       callback=lambda i, loss, x: seen.append(x.dtype))
+        assert res.x.dtype == np.float32 and set(seen) == {np.dtype(np.float32)}
+        for value in res.state["optimizer"].values():
+            if isinstance(value, tuple):
+                assert all(m.dtype == np.float32 for m in value)
+        assert res.fun < 0.5 * mse(np.zeros(3), XD, YD)
+    # the float64 run from the same directions (rounded) follows the same path
+    r32 = minimize(mse, np.zeros(3, dtype=np.float32), args=(X32, y32), steps=5,
+                   optimizer=optimizer, rng=np.random.default_rng(4), progress=False)
+    r64 = minimize(mse, np.zeros(3), args=(XD, YD), steps=5, optimizer=optimizer,
+                   rng=np.random.default_rng(4), progress=False)
+    np.testing.assert_allclose(r32.x, r64.x, rtol=1e-3, atol=1e-4)
