@@ -255,9 +255,11 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     tangent; a decorated ``f`` whose ``wrt`` names other parameters is a
     ValueError).  Ints and lists of numbers are promoted to float64 (a list
     of numbers is one array, as in scipy); float32 arrays stay float32.
-    ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed, a
-    ``numpy.random.Generator``, or a ``fwdcompile.sampling.DirectionSampler``
-    (compiled, counter-based directions: faster for large models).
+    ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is an int seed
+    (directions from the compiled counter-based
+    ``fwdcompile.sampling.DirectionSampler(seed)``: fast and reproducible), a
+    ``DirectionSampler``, a ``numpy.random.Generator`` (its stream, as
+    before), or None (a fresh Generator: not reproducible).
     ``callback(step, loss, x)`` may return True to stop.  ``log`` is a CSV
     path receiving ``step,loss,lr``; pass the returned ``state`` back to
     resume.
@@ -273,11 +275,20 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     single, params = _as_params(x0)
     n = len(params)
     f = _optimized(f, n)
+    if rng is None and state is not None and "seed" in state:
+        rng = state["seed"]  # resuming a run whose directions came from the sampler
+    rng = estimators.from_seed(rng)
     sampler = estimators.is_sampler(rng)
     if not sampler:
         rng = estimators.generator(rng)
     if state is not None:
         opt_state = copy.deepcopy(state["optimizer"])
+        if sampler != isinstance(state["rng"], numbers.Integral):
+            raise ValueError(
+                "minimize: state comes from a run whose directions came from "
+                + ("a numpy Generator" if sampler else "the counter-based sampler (an int "
+                   "seed or a DirectionSampler)")
+                + f", but rng is {type(rng).__name__}; pass the same kind of rng to resume")
         if sampler:
             rng.step = state["rng"]
         else:
@@ -349,4 +360,6 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
             log_file.close()
     state = {"step": start + len(history), "optimizer": opt_state,
              "rng": rng.step if sampler else copy.deepcopy(rng.bit_generator.state)}
+    if sampler:
+        state["seed"] = rng.seed
     return MinimizeResult(params[0] if single else params, last_loss, history, stopped, state)

@@ -78,9 +78,15 @@ def test_seeds_reproduce_and_global_state_is_untouched():
     f = forward_gradient(quadratic, wrt=("x",))
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
+    from fwdcompile.sampling import DirectionSampler
+
     a = f.forward_grad(X0, A, B, rng=42, directions=3)[1]
-    b = f.forward_grad(X0, A, B, rng=np.random.default_rng(42), directions=3)[1]
-    np.testing.assert_array_equal(a, b)
+    b = f.forward_grad(X0, A, B, rng=DirectionSampler(42), directions=3)[1]
+    np.testing.assert_array_equal(a, b)  # an int seed is the counter-based sampler
+    np.testing.assert_array_equal(a, f.forward_grad(X0, A, B, rng=42, directions=3)[1])
+    c = f.forward_grad(X0, A, B, rng=np.random.default_rng(42), directions=3)[1]
+    np.testing.assert_array_equal(c, f.forward_grad(X0, A, B, rng=np.random.default_rng(42),
+                                                    directions=3)[1])
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 
@@ -155,7 +161,8 @@ def test_minimize_matches_a_loop_with_fresh_arrays(optimizer, k, combine):
     # minimize draws into and combines into buffers reused every step: a
     # buffer that an optimizer state or the result still held would show here
     x0 = (np.full((2, 2), 0.5), 0.25)
-    res = minimize(quad2, x0, steps=30, optimizer=optimizer, rng=11, directions=k,
+    res = minimize(quad2, x0, steps=30, optimizer=optimizer, rng=np.random.default_rng(11),
+                   directions=k,
                    combine=combine, progress=False)
     W, c = _reference_minimize(optimizer, x0, 30, k, combine, 11)
     np.testing.assert_allclose(res.x[0], W, rtol=1e-12, atol=1e-14)
@@ -183,8 +190,8 @@ def test_callback_stops_and_csv_log(tmp_path):
 
 def test_clipping_bounds_each_step():
     # one direction, lr 1: a step moves x by lr * clip(slope) * v
-    res = minimize(quadratic, X0, args=(A, 100.0 * B), steps=1, optimizer=FGD(1.0), rng=0,
-                   clip=0.5, progress=False)
+    res = minimize(quadratic, X0, args=(A, 100.0 * B), steps=1, optimizer=FGD(1.0),
+                   rng=np.random.default_rng(0), clip=0.5, progress=False)
     v = np.random.default_rng(0).standard_normal((1, 4))[0]
     np.testing.assert_allclose(np.abs(res.x), 0.5 * np.abs(v))
 
@@ -278,9 +285,11 @@ def test_int_and_list_x0_are_promoted_to_float64_like_scipy(x0):
     kw = dict(args=(XD, YD), steps=5, optimizer=Adam(0.1), rng=3, progress=False)
     expected = minimize(mse, np.zeros(3), **kw).x
     if isinstance(x0, tuple):  # a tuple is several parameters, each promoted
-        res = minimize(lambda a, b, c, X, y: mse(np.stack([a, b, c]), X, y), x0, **kw)
+        def split(a, b, c, X, y):
+            return mse(np.stack([a, b, c]), X, y)
+        res = minimize(split, x0, **kw)
         assert all(type(v) is float for v in res.x)
-        np.testing.assert_array_equal(np.array(res.x), expected)
+        assert res.x == minimize(split, (0.0, 0.0, 0.0), **kw).x
         return
     res = minimize(mse, x0, **kw)
     assert isinstance(res.x, np.ndarray) and res.x.dtype == np.float64 and res.x.shape == (3,)
@@ -318,3 +327,36 @@ def test_float32_parameters_stay_float32_end_to_end(optimizer, k, combine, distr
     r64 = minimize(mse, np.zeros(3), args=(XD, YD), steps=5, optimizer=optimizer,
                    rng=np.random.default_rng(4), progress=False)
     np.testing.assert_allclose(r32.x, r64.x, rtol=1e-3, atol=1e-4)
+
+
+def test_int_seed_minimize_is_reproducible_and_resumes_without_rng():
+    from fwdcompile.sampling import DirectionSampler
+
+    kw = dict(args=(XD, YD), optimizer=Adam(0.05), directions=2, progress=False)
+    a = minimize(mse, np.zeros(3), steps=20, rng=5, **kw)
+    b = minimize(mse, np.zeros(3), steps=20, rng=5, **kw)
+    c = minimize(mse, np.zeros(3), steps=20, rng=DirectionSampler(5), **kw)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.x, c.x)
+    assert a.history == c.history and a.state["seed"] == 5
+    first = minimize(mse, np.zeros(3), steps=8, rng=5, **kw)
+    rest = minimize(mse, first.x, steps=12, state=first.state, **kw)  # rng from the state
+    np.testing.assert_array_equal(rest.x, a.x)
+    with pytest.raises(ValueError, match="same kind of rng"):
+        minimize(mse, first.x, steps=1, state=first.state, rng=np.random.default_rng(0), **kw)
+    other = minimize(mse, np.zeros(3), steps=20, rng=6, **kw)
+    assert not np.array_equal(other.x, a.x)
+
+
+def test_int_seed_falls_back_to_numpy_sampling(monkeypatch):
+    """Without a compiled kernel (no llvmlite) the sampler's numpy arithmetic
+    gives the same directions to rounding."""
+    from fwdcompile import sampling
+
+    kw = dict(args=(XD, YD), optimizer=FGD(0.01), directions=2, steps=10, rng=5, progress=False)
+    fast = minimize(mse, np.zeros(3), **kw)
+    monkeypatch.setattr(sampling, "_kernel", lambda: None)
+    slow = minimize(mse, np.zeros(3), **kw)
+    np.testing.assert_allclose(slow.x, fast.x, rtol=1e-12, atol=1e-14)
+    _, g = forward_gradient(mse, wrt="w").forward_grad(np.zeros(3), XD, YD, rng=5)
+    assert g.shape == (3,) and np.all(np.isfinite(g))
