@@ -360,3 +360,72 @@ def test_int_seed_falls_back_to_numpy_sampling(monkeypatch):
     np.testing.assert_allclose(slow.x, fast.x, rtol=1e-12, atol=1e-14)
     _, g = forward_gradient(mse, wrt="w").forward_grad(np.zeros(3), XD, YD, rng=5)
     assert g.shape == (3,) and np.all(np.isfinite(g))
+
+
+# ---------------------------------------------------------------- minibatches
+
+def test_minibatches_from_an_iterable_a_callable_and_the_helper():
+    from fwdcompile.optim import minibatches
+
+    kw = dict(optimizer=Adam(0.05), rng=0, directions=2, progress=False)
+    batches = [(XD[j:j + 16], YD[j:j + 16]) for j in range(0, 64, 16)] * 50   # 200 steps
+    by_list = minimize(mse, np.zeros(3), data=batches, **kw)
+    assert by_list.nit == 200 and by_list.stopped == "data"
+    np.testing.assert_allclose(by_list.x, [1.0, -2.0, 0.5], atol=0.05)
+    # a callable of the step number gives the same batches: the same run
+    by_step = minimize(mse, np.zeros(3), data=lambda i: batches[i], steps=200, **kw)
+    assert by_step.stopped == "steps" and by_step.history == by_list.history
+    np.testing.assert_array_equal(by_step.x, by_list.x)
+    # steps= stops an iterable early; a generator is consumed lazily
+    short = minimize(mse, np.zeros(3), data=iter(batches), steps=7, **kw)
+    assert short.nit == 7 and short.history == by_list.history[:7]
+    # extra fixed args come after the batch: f(*x, *batch, *args)
+
+    def ridge(w, X, y, lam):
+        return mse(w, X, y) + lam * np.sum(w * w)
+    reg = minimize(ridge, np.zeros(3), data=batches[:5], args=(0.0,), **kw)
+    assert reg.history == by_list.history[:5]
+    # the helper: shuffled per epoch, reproducible, len() = epochs * batches per epoch
+    mb = minibatches(XD, YD, batch_size=10, rng=3, epochs=2)
+    assert len(mb) == 14 and mb.per_epoch == 7
+    got = list(mb)
+    assert [len(b[0]) for b in got[:7]] == [10] * 6 + [4]
+    first = np.concatenate([b[1] for b in got[:7]])
+    assert sorted(first) == sorted(YD) and not np.array_equal(first, YD)
+    assert not np.array_equal(first, np.concatenate([b[1] for b in got[7:]]))
+    again = list(minibatches(XD, YD, batch_size=10, rng=3, epochs=2))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(got, again))
+    assert len(minibatches(XD, YD, batch_size=10, epochs=1, drop_last=True)) == 6
+    res = minimize(mse, np.zeros(3), data=minibatches(XD, YD, batch_size=16, rng=1, epochs=60),
+                   **kw)
+    assert res.nit == 240 and res.stopped == "data"
+    np.testing.assert_allclose(res.x, [1.0, -2.0, 0.5], atol=0.05)
+    endless = minibatches(XD, YD, batch_size=16, rng=1)
+    assert minimize(mse, np.zeros(3), data=endless, steps=9, **kw).nit == 9
+    with pytest.raises(TypeError, match="endless"):
+        len(endless)
+    with pytest.raises(ValueError, match="same leading length"):
+        minibatches(XD, YD[:5], batch_size=4)
+    with pytest.raises(TypeError, match="data must be"):
+        minimize(mse, np.zeros(3), data=3, **kw)
+
+
+def test_minibatch_progress_bar_shows_steps_loss_and_throughput(monkeypatch):
+    pytest.importorskip("tqdm")
+    import io
+
+    import fwdcompile.optim as optim_module
+    from tqdm import tqdm
+
+    out = io.StringIO()
+    bars = []
+
+    def visible(total, enabled):
+        bars.append(tqdm(total=total, unit="step", file=out, mininterval=0, leave=True))
+        return bars[-1]
+    monkeypatch.setattr(optim_module, "_progress", visible)
+    batches = [(XD[:16], YD[:16])] * 5
+    minimize(mse, np.zeros(3), data=batches, rng=0)
+    text = out.getvalue()
+    assert bars[0].total == 5 and "5/5" in text and "loss=" in text
+    assert "samples_per_s=" in text and "step/s" in text
