@@ -187,11 +187,13 @@ class ForwardGradient:
         (N(0, I)) or ``"rademacher"`` (entries +1 or -1).
 
         ``g`` is one array (or float) for one differentiated parameter and a
-        tuple otherwise.  ``rng`` is a seed, a ``numpy.random.Generator``, or
-        a :class:`fwdcompile.sampling.DirectionSampler` (compiled, counter-based:
-        several times faster for large models; each call uses its next step).
-        The same seed gives the same result, and numpy's global random state
-        is never used.
+        tuple otherwise.  ``rng`` is an int seed, which draws from
+        ``DirectionSampler(seed)`` (compiled, counter-based: several times
+        faster for large models; numpy arithmetic where llvmlite cannot
+        compile it), a :class:`fwdcompile.sampling.DirectionSampler` (each
+        call uses its next step), a ``numpy.random.Generator`` (its stream),
+        or None (a fresh Generator).  The same seed gives the same result,
+        and numpy's global random state is never used.
         """
         estimators.check_options(directions, distribution, combine)
         calls = self._calls

@@ -6,11 +6,12 @@ Contract:
 
 * :func:`check_options` validates ``directions``, ``distribution`` and
   ``combine`` with the messages both callers use.
-* :func:`directions_from` turns ``rng`` (a seed, a ``numpy.random.Generator``
-  or a :class:`fwdcompile.sampling.DirectionSampler`, recognised by type)
-  into ``draw(shape, offset, out=None)``: numpy draws come from the
-  generator's stream in call order (``offset`` unused); the sampler's are
-  keyed by ``(seed, step, offset)``.
+* :func:`directions_from` turns ``rng`` into ``draw(shape, offset,
+  out=None)``.  ``rng`` is recognised by type: an int seed means
+  ``DirectionSampler(seed)`` (:func:`from_seed`); a ``numpy.random.Generator``
+  (None: a fresh one) draws from its stream in call order (``offset``
+  unused); a :class:`fwdcompile.sampling.DirectionSampler` draws keyed by
+  ``(seed, step, offset)``.
 * :func:`draw_into` draws K directions per parameter into reusable
   ``(K,) + shape`` buffers (the optimizer's loop).
 * :func:`weights` is the combination: ``mean`` (the average of
@@ -61,6 +62,16 @@ def is_sampler(rng):
     return isinstance(rng, DirectionSampler)
 
 
+def from_seed(rng):
+    """``rng`` with a plain int seed made the compiled counter-based sampler
+    (``DirectionSampler(seed)``: fast and reproducible; where llvmlite cannot
+    compile it, the sampler runs the same arithmetic in numpy).  Generators,
+    samplers and None pass through unchanged."""
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        return DirectionSampler(int(rng))
+    return rng
+
+
 def generator(rng):
     """``rng`` as a numpy Generator (a seed or None makes a fresh one; numpy's
     global state is never used)."""
@@ -71,6 +82,7 @@ def directions_from(rng, distribution, dtypes=None):
     """``draw(shape, offset)``: one direction of ``shape`` for the parameter at
     ``offset`` (a float for shape ``()``).  ``dtypes[offset]``, when given and
     not None, is a floating dtype other than float64 the direction is cast to."""
+    rng = from_seed(rng)
     if is_sampler(rng):  # fwdcompile.sampling: directions keyed by (seed, step)
         draw = rng.stream(distribution)
     else:
@@ -156,6 +168,6 @@ def combine_into(v, slopes, how, out):
         return sum(np.tensordot(vi.reshape(k, -1), vi.reshape(k, -1), axes=([1], [1]))
                    for vi in v)
     w = weights(slopes, how, gram)
-    for vi, o in zip(v, out):
-        np.dot(w, vi.reshape(k, -1), out=o.reshape(-1))
+    for vi, o in zip(v, out):  # float32 parameters: float32 weights into float32 out
+        np.dot(w.astype(vi.dtype, copy=False), vi.reshape(k, -1), out=o.reshape(-1))
     return out

@@ -19,6 +19,9 @@ Contract:
   count and random generator state included).  A callback returning True,
   Ctrl-C, or a non-finite loss stops the loop cleanly with the last good
   parameters; a non-finite loss also warns, naming the step.
+* Only the parameters ``x0`` gives are differentiated; ``data`` (an iterable
+  of per-step argument tuples, e.g. :class:`minibatches`, or a callable
+  ``step -> tuple``) and ``args`` are passed after them, without tangents.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import copy
 import csv
 import math
 import numbers
+import itertools
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,9 +41,9 @@ from typing import Any, Literal
 import numpy as np
 
 from . import estimators
-from .api import ForwardGradient, forward_gradient
+from .api import BoundForwardGradient, ForwardGradient, forward_gradient
 
-__all__ = ["FGD", "Momentum", "Adam", "minimize", "MinimizeResult"]
+__all__ = ["FGD", "Momentum", "Adam", "minimize", "minibatches", "MinimizeResult"]
 
 
 def _check_lr(lr, decay):
@@ -90,7 +95,7 @@ class Momentum:
         return self.lr * math.exp(-self.decay * step)
 
     def init(self, params: Sequence[Any]) -> dict[str, Any]:
-        return {"step": 0, "m": tuple(np.zeros_like(np.asarray(p, dtype=float)) for p in params)}
+        return {"step": 0, "m": tuple(_zeros(p) for p in params)}
 
     def update(self, params: Sequence[Any], grads: Sequence[Any],
                state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -119,7 +124,7 @@ class Adam:
         return self.lr * math.exp(-self.decay * step)
 
     def init(self, params: Sequence[Any]) -> dict[str, Any]:
-        zeros = tuple(np.zeros_like(np.asarray(p, dtype=float)) for p in params)
+        zeros = tuple(_zeros(p) for p in params)
         return {"step": 0, "m": zeros, "v": zeros}
 
     def update(self, params: Sequence[Any], grads: Sequence[Any],
@@ -143,7 +148,7 @@ class MinimizeResult:
     x: object                      # the parameters, shaped like x0
     fun: float                     # the last finite loss
     history: list = field(default_factory=list)   # loss at every step taken
-    stopped: str = "steps"         # "steps", "callback", "interrupted" or "non-finite"
+    stopped: str = "steps"         # "steps", "data", "callback", "interrupted", "non-finite"
     state: dict = field(default_factory=dict)     # pass back as minimize(..., state=...)
 
     @property
@@ -152,31 +157,182 @@ class MinimizeResult:
 
 
 def _as_params(x0):
+    """``(single, params)``: ``x0`` as a tuple of parameters.  A tuple (or a
+    list holding arrays) is several parameters; a list of numbers (nested
+    lists for more dimensions) is one float64 array, as scipy.optimize.minimize
+    reads it.  Ints and int arrays are promoted to float64; float arrays keep
+    their dtype (float32 parameters are trained in float32)."""
+    if isinstance(x0, list) and _numbers_only(x0):
+        x0 = np.array(x0, dtype=float)
     single = not isinstance(x0, (tuple, list))
     params = (x0,) if single else tuple(x0)
     out = []
     for i, p in enumerate(params):
+        if isinstance(p, list) and _numbers_only(p):
+            p = np.array(p, dtype=float)
         if isinstance(p, (bool, np.bool_)) or not (
-                isinstance(p, (float, np.floating)) or
-                (isinstance(p, np.ndarray) and p.dtype.kind == "f")):
-            raise TypeError(f"parameter {i} must be a float or a floating-point array, got "
+                isinstance(p, (numbers.Real, np.floating, np.integer)) or
+                (isinstance(p, np.ndarray) and p.dtype.kind in "fiu")):
+            raise TypeError(f"parameter {i} must be a number or an array of numbers (floats "
+                            "are trained as they are, ints promoted to float64), got "
                             f"{type(p).__name__}"
                             + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else ""))
-        out.append(float(p) if np.ndim(p) == 0 else np.array(p, dtype=float))
+        if np.ndim(p) == 0:
+            out.append(float(p))
+        elif p.dtype.kind == "f":
+            out.append(np.array(p))  # a copy in the parameter's own precision
+        else:
+            out.append(np.array(p, dtype=float))
     return single, tuple(out)
 
 
-def _progress(steps, enabled):
+def _rounded(drawn, out):
+    np.copyto(out, drawn, casting="same_kind")
+    return out
+
+
+def _numbers_only(items):
+    """A (nested) list of plain numbers, no arrays: scipy's array-like x0."""
+    return all(_numbers_only(v) if isinstance(v, list) else
+               isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+               for v in items) and len(items) > 0
+
+
+def _zeros(p):
+    """Optimizer state for ``p``, in ``p``'s precision (float64 for floats)."""
+    if isinstance(p, np.ndarray) and p.dtype.kind == "f":
+        return np.zeros_like(p)
+    return np.zeros_like(np.asarray(p, dtype=float))
+
+
+def _optimized(f, n):
+    """``f`` differentiated with respect to its first ``n`` parameters (the
+    ones ``minimize`` optimizes) and nothing else: data in ``args`` never gets
+    a tangent.  A decorated ``f`` keeps its options (backend, checks); an
+    explicit ``wrt`` naming anything else is an error."""
+    if isinstance(f, BoundForwardGradient):
+        raise TypeError("minimize: pass a function, not a decorated method bound to an "
+                        "instance (wrap it: lambda *a: obj.method(*a))")
+    if not isinstance(f, ForwardGradient):
+        return forward_gradient(f, wrt=tuple(range(n)))
+    params = f._params
+    optimized = tuple(params[:n])
+    if len(optimized) < n:
+        raise TypeError(f"minimize: x0 has {n} parameters but {f.__qualname__} takes "
+                        f"only {len(params)}")
+    if f._wrt is not None:
+        if tuple(f._wrt) != optimized:
+            raise ValueError(
+                f"minimize: {f.__qualname__} is decorated with wrt={list(f._wrt)}, but "
+                f"minimize optimizes (and differentiates) exactly its first {n} "
+                f"parameter(s) {list(optimized)}, the ones x0 gives; data passed in args "
+                "gets no tangent.  Decorate without wrt, or with "
+                f"wrt={tuple(optimized)!r}")
+        return f
+    cache = f.__dict__.setdefault("_minimize_variants", {})
+    if n not in cache:
+        cache[n] = ForwardGradient(f.__fwdcompile_function__, wrt=optimized,
+                                   backend=f.backend, fallback=f.fallback,
+                                   boundscheck=f.boundscheck, check=f.check)
+    return cache[n]
+
+
+def _progress(total, enabled):
+    """A tqdm bar counting steps (its rate is the throughput, steps/s; the
+    loss and samples/s are in the postfix), or None."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=steps, disable=not sys.stderr.isatty(), leave=False)
+    return tqdm(total=total, unit="step", disable=not sys.stderr.isatty(), leave=False)
 
 
-def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps: int = 1000,
+def _batches(data):
+    """``next_batch(step) -> tuple`` for ``data`` (a callable of the step
+    number, or an iterable), raising StopIteration when an iterable ends,
+    and the number of batches the iterable holds (None: unknown or a callable)."""
+    if _is_step_function(data):
+        return (lambda step: _as_args(data(step))), None
+    try:
+        it = iter(data)
+    except TypeError:
+        raise TypeError("data must be an iterable of per-step argument tuples or a "
+                        f"callable step -> tuple, got {type(data).__name__}") from None
+    try:
+        count = len(data)
+    except TypeError:
+        count = None
+    return (lambda step: _as_args(next(it))), count
+
+
+def _is_step_function(data):
+    return callable(data) and not hasattr(data, "__iter__")
+
+
+def _as_args(batch):
+    return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+
+
+def _samples(batch):
+    """The number of samples in a batch: the leading length of its first array."""
+    for value in batch:
+        if isinstance(value, np.ndarray) and value.ndim:
+            return len(value)
+    return None
+
+
+class minibatches:  # noqa: N801 (used like a function: optim.minibatches(X, y, ...))
+    """Shuffled minibatches of ``arrays`` (equal leading lengths), for
+    ``minimize(..., data=minibatches(X, y, batch_size=32, rng=0, epochs=10))``.
+
+    Iterating yields tuples ``(X[idx], y[idx])``; every epoch is a fresh
+    permutation from ``rng`` (an int seed or a ``numpy.random.Generator``;
+    ``shuffle=False`` keeps the order), and the last batch of an epoch may
+    be smaller (``drop_last=True`` drops it).  ``epochs=None`` repeats
+    forever (``minimize`` then stops at ``steps``).  ``len()`` is the number
+    of batches when ``epochs`` is given; :attr:`per_epoch` the batches per epoch.
+    """
+
+    def __init__(self, *arrays: Any, batch_size: int, rng: Any = None,
+                 epochs: int | None = None, shuffle: bool = True,
+                 drop_last: bool = False) -> None:
+        if not arrays:
+            raise TypeError("minibatches needs at least one array")
+        self.arrays = tuple(np.asarray(a) for a in arrays)
+        n = len(self.arrays[0])
+        if any(a.ndim == 0 or len(a) != n for a in self.arrays):
+            raise ValueError("minibatches: the arrays must have the same leading length, got "
+                             f"{[np.shape(a) for a in self.arrays]}")
+        if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if epochs is not None and (not isinstance(epochs, numbers.Integral) or epochs < 0):
+            raise ValueError(f"epochs must be a non-negative integer or None, got {epochs!r}")
+        self.n: int = n
+        self.batch_size: int = int(batch_size)
+        self.epochs: int | None = epochs
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.rng = estimators.generator(rng)
+        self.per_epoch: int = n // self.batch_size if drop_last else -(-n // self.batch_size)
+
+    def __len__(self) -> int:
+        if self.epochs is None:
+            raise TypeError("minibatches with epochs=None is endless: it has no len()")
+        return self.epochs * self.per_epoch
+
+    def __iter__(self):
+        epoch = 0
+        while self.epochs is None or epoch < self.epochs:
+            order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+            for b in range(self.per_epoch):
+                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+                yield tuple(a[idx] for a in self.arrays)
+            epoch += 1
+
+
+def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
+             data: Any = None, steps: int | None = None,
              optimizer: FGD | Momentum | Adam | None = None, rng: Any = None,
              directions: int = 1, distribution: Literal["normal", "rademacher"] = "normal",
              combine: Literal["mean", "project"] = "mean", clip: float | None = None,
@@ -185,15 +341,30 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     """Train ``f(*x, *args)`` with forward gradients; see the module docstring.
 
     ``x0`` is one float or array, or a tuple of them (the first parameters of
-    ``f``).  ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is a seed, a
-    ``numpy.random.Generator``, or a ``fwdcompile.sampling.DirectionSampler``
-    (compiled, counter-based directions: faster for large models).
+    ``f``); only they are differentiated (``args``, the data, get no
+    tangent; a decorated ``f`` whose ``wrt`` names other parameters is a
+    ValueError).  Ints and lists of numbers are promoted to float64 (a list
+    of numbers is one array, as in scipy); float32 arrays stay float32.
+    ``optimizer`` defaults to ``FGD(lr=1e-3)``.  ``rng`` is an int seed
+    (directions from the compiled counter-based
+    ``fwdcompile.sampling.DirectionSampler(seed)``: fast and reproducible), a
+    ``DirectionSampler``, a ``numpy.random.Generator`` (its stream, as
+    before), or None (a fresh Generator: not reproducible).
+    ``data`` gives minibatches: an iterable yielding one tuple of extra
+    arguments per step (``(X_batch, y_batch)``; see :class:`minibatches`), or a
+    callable ``step -> tuple``; each step calls ``f(*x, *batch, *args)``.
+    ``steps`` defaults to 1000, or with an iterable ``data`` to running until
+    it ends; the run stops at ``steps`` or when the iterable ends, whichever
+    comes first (``stopped == "data"``).
     ``callback(step, loss, x)`` may return True to stop.  ``log`` is a CSV
     path receiving ``step,loss,lr``; pass the returned ``state`` back to
     resume.
     """
-    if not isinstance(steps, numbers.Integral) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    next_batch, count = (None, None) if data is None else _batches(data)
+    if steps is None:  # an iterable runs until it ends
+        steps = 1000 if data is None or _is_step_function(data) else None
+    if steps is not None and (not isinstance(steps, numbers.Integral) or steps < 0):
+        raise ValueError(f"steps must be a non-negative integer or None, got {steps!r}")
     if not isinstance(directions, numbers.Integral) or directions < 1:
         raise ValueError(f"directions must be a positive integer, got {directions!r}")
     estimators.check_combine(combine)
@@ -202,13 +373,21 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     optimizer = optimizer if optimizer is not None else FGD(lr=1e-3)
     single, params = _as_params(x0)
     n = len(params)
-    if not isinstance(f, ForwardGradient):
-        f = forward_gradient(f, wrt=tuple(range(n)))
+    f = _optimized(f, n)
+    if rng is None and state is not None and "seed" in state:
+        rng = state["seed"]  # resuming a run whose directions came from the sampler
+    rng = estimators.from_seed(rng)
     sampler = estimators.is_sampler(rng)
     if not sampler:
         rng = estimators.generator(rng)
     if state is not None:
         opt_state = copy.deepcopy(state["optimizer"])
+        if sampler != isinstance(state["rng"], numbers.Integral):
+            raise ValueError(
+                "minimize: state comes from a run whose directions came from "
+                + ("a numpy Generator" if sampler else "the counter-based sampler (an int "
+                   "seed or a DirectionSampler)")
+                + f", but rng is {type(rng).__name__}; pass the same kind of rng to resume")
         if sampler:
             rng.step = state["rng"]
         else:
@@ -220,10 +399,16 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     shapes = [np.shape(p) for p in params]
     # directions and gradient estimates live in buffers reused every step;
     # the optimizers never keep the grads they are given
-    v_out = [np.empty((directions,) + s) for s in shapes]
-    g_out = [np.empty(s) for s in shapes]
+    # in each parameter's precision (float32 stays float32); directions are
+    # drawn in float64 and rounded, as forward_grad draws them
+    dtypes = [p.dtype if isinstance(p, np.ndarray) else np.dtype(float) for p in params]
+    v_out = [np.empty((directions,) + s, dtype=d) for s, d in zip(shapes, dtypes)]
+    v_draw = [o if d == np.float64 else np.empty(o.shape) for o, d in zip(v_out, dtypes)]
+    g_out = [np.empty(s, dtype=d) for s, d in zip(shapes, dtypes)]
     history, stopped, last_loss = [], "steps", math.nan
-    bar = _progress(steps, progress)
+    total = count if steps is None else steps if count is None else min(steps, count)
+    bar = _progress(total, progress)
+    samples, clock = 0, time.perf_counter()
     writer = None
     log_file = open(log, "a", newline="") if log is not None else None
     if log_file is not None:
@@ -234,15 +419,26 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
     # the directions the update uses must stay as drawn
     writes = f._writes_into(tuple(f._params[:n]))
     try:
-        for i in range(start, start + steps):
-            v = estimators.draw_into(rng, shapes, directions, distribution, v_out)
+        for i in itertools.count(start) if steps is None else range(start, start + steps):
+            if next_batch is None:
+                step_args = args
+            else:
+                try:
+                    batch = next_batch(i)
+                except StopIteration:
+                    stopped = "data"
+                    break
+                step_args = (*batch, *args)
+                samples += _samples(batch) or 0
+            v = estimators.draw_into(rng, shapes, directions, distribution, v_draw)
+            v = tuple(d if d.dtype == o.dtype else _rounded(d, o) for d, o in zip(v, v_out))
             given = tuple(t.copy() for t in v) if writes else v
             if directions == 1:
-                loss, slope = f.jvp(*params, *args, tangents=tuple(
+                loss, slope = f.jvp(*params, *step_args, tangents=tuple(
                     float(t[0]) if isinstance(p, float) else t[0] for t, p in zip(given, params)))
                 slopes = np.array([float(slope)])
             else:
-                loss, slopes = f.jvp(*params, *args, tangents=given, batched=True)
+                loss, slopes = f.jvp(*params, *step_args, tangents=given, batched=True)
                 slopes = np.asarray(slopes, dtype=float).reshape(-1)
             loss = float(loss)
             if not (math.isfinite(loss) and np.all(np.isfinite(slopes))):
@@ -262,7 +458,12 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
             params, opt_state = optimizer.update(params, grads, opt_state)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+                if samples:
+                    rate = samples / max(time.perf_counter() - clock, 1e-9)
+                    bar.set_postfix(loss=f"{loss:.4g}", samples_per_s=f"{rate:.3g}",
+                                    refresh=False)
+                else:
+                    bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
             if callback is not None and callback(i, loss, params[0] if single else params):
                 stopped = "callback"
                 break
@@ -275,4 +476,6 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (), steps:
             log_file.close()
     state = {"step": start + len(history), "optimizer": opt_state,
              "rng": rng.step if sampler else copy.deepcopy(rng.bit_generator.state)}
+    if sampler:
+        state["seed"] = rng.seed
     return MinimizeResult(params[0] if single else params, last_loss, history, stopped, state)

@@ -38,7 +38,11 @@ def _enc(g):
 
 
 def _rng(kind, seed):
-    return seed if kind == "seed" else DirectionSampler(seed)
+    # "seed": the pins were made with int seeds when an int meant
+    # numpy.random.default_rng(seed); an int now means DirectionSampler(seed)
+    # (test_int_seeds_draw_from_the_counter_based_sampler), so the Generator
+    # is passed explicitly: same stream, same pins
+    return np.random.default_rng(seed) if kind == "seed" else DirectionSampler(seed)
 
 
 CASES = [(k, comb, dist, rng) for k in (1, 4) for comb in ("mean", "project")
@@ -58,7 +62,8 @@ def test_forward_grad_gives_the_pinned_values(k, combine, distribution, rng):
 
 def test_float32_parameters_give_the_pinned_values():
     value, g = forward_gradient(quad).forward_grad(
-        np.linspace(-1.0, 1.0, 5).astype(np.float32), 0.7, rng=5, directions=3)
+        np.linspace(-1.0, 1.0, 5).astype(np.float32), 0.7, rng=np.random.default_rng(5),
+        directions=3)
     assert [_enc(value), _enc(g)] == PINS["quad-f32"]
 
 
@@ -89,3 +94,23 @@ def test_options_are_checked_with_one_message():
             estimators.check_options(**options)
         with pytest.raises(ValueError, match=match):
             forward_gradient(scal).forward_grad(0.3, 1.2, rng=0, **options)
+
+
+@pytest.mark.parametrize("k, combine, distribution", [(k, c, d) for k in (1, 4)
+                                                      for c in ("mean", "project")
+                                                      for d in ("normal", "rademacher")])
+def test_int_seeds_draw_from_the_counter_based_sampler(k, combine, distribution):
+    """A plain int seed is DirectionSampler(seed): the sampler's pins, bit for bit."""
+    x, y = np.linspace(-1.0, 1.0, 5), 0.7
+    value, g = forward_gradient(quad).forward_grad(x, y, rng=3, directions=k,
+                                                   combine=combine, distribution=distribution)
+    assert [_enc(value), _enc(g)] == PINS[f"quad-{k}-{combine}-{distribution}-sampler"]
+    value, g = forward_gradient(scal).forward_grad(0.3, 1.2, rng=np.int64(3), directions=k,
+                                                   combine=combine, distribution=distribution)
+    assert [_enc(value), _enc(g)] == PINS[f"scal-{k}-{combine}-{distribution}-sampler"]
+    kk = 1 if k == 1 else 3
+    result = optim.minimize(loss, (np.zeros(4), 0.5), steps=5, rng=7, directions=kk,
+                            combine=combine, distribution=distribution,
+                            optimizer=optim.Adam(lr=0.1), progress=False)
+    assert [_enc(result.x), _enc(result.fun)] == \
+        PINS[f"min-{kk}-{combine}-{distribution}-sampler"]

@@ -78,9 +78,15 @@ def test_seeds_reproduce_and_global_state_is_untouched():
     f = forward_gradient(quadratic, wrt=("x",))
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
+    from fwdcompile.sampling import DirectionSampler
+
     a = f.forward_grad(X0, A, B, rng=42, directions=3)[1]
-    b = f.forward_grad(X0, A, B, rng=np.random.default_rng(42), directions=3)[1]
-    np.testing.assert_array_equal(a, b)
+    b = f.forward_grad(X0, A, B, rng=DirectionSampler(42), directions=3)[1]
+    np.testing.assert_array_equal(a, b)  # an int seed is the counter-based sampler
+    np.testing.assert_array_equal(a, f.forward_grad(X0, A, B, rng=42, directions=3)[1])
+    c = f.forward_grad(X0, A, B, rng=np.random.default_rng(42), directions=3)[1]
+    np.testing.assert_array_equal(c, f.forward_grad(X0, A, B, rng=np.random.default_rng(42),
+                                                    directions=3)[1])
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 
@@ -155,7 +161,8 @@ def test_minimize_matches_a_loop_with_fresh_arrays(optimizer, k, combine):
     # minimize draws into and combines into buffers reused every step: a
     # buffer that an optimizer state or the result still held would show here
     x0 = (np.full((2, 2), 0.5), 0.25)
-    res = minimize(quad2, x0, steps=30, optimizer=optimizer, rng=11, directions=k,
+    res = minimize(quad2, x0, steps=30, optimizer=optimizer, rng=np.random.default_rng(11),
+                   directions=k,
                    combine=combine, progress=False)
     W, c = _reference_minimize(optimizer, x0, 30, k, combine, 11)
     np.testing.assert_allclose(res.x[0], W, rtol=1e-12, atol=1e-14)
@@ -183,8 +190,8 @@ def test_callback_stops_and_csv_log(tmp_path):
 
 def test_clipping_bounds_each_step():
     # one direction, lr 1: a step moves x by lr * clip(slope) * v
-    res = minimize(quadratic, X0, args=(A, 100.0 * B), steps=1, optimizer=FGD(1.0), rng=0,
-                   clip=0.5, progress=False)
+    res = minimize(quadratic, X0, args=(A, 100.0 * B), steps=1, optimizer=FGD(1.0),
+                   rng=np.random.default_rng(0), clip=0.5, progress=False)
     v = np.random.default_rng(0).standard_normal((1, 4))[0]
     np.testing.assert_allclose(np.abs(res.x), 0.5 * np.abs(v))
 
@@ -204,8 +211,12 @@ def test_bad_inputs():
         FGD(lr=0.0)
     with pytest.raises(ValueError, match="learning rate"):
         Adam(lr=-1.0)
-    with pytest.raises(TypeError, match="floating"):
-        minimize(quadratic, np.zeros(4, dtype=int), args=(A, B), steps=1, progress=False)
+    with pytest.raises(TypeError, match="array of numbers"):
+        minimize(quadratic, np.zeros(4, dtype=bool), args=(A, B), steps=1, progress=False)
+    with pytest.raises(TypeError, match="array of numbers"):
+        minimize(quadratic, np.zeros(4, dtype=complex), args=(A, B), steps=1, progress=False)
+    with pytest.raises(TypeError, match="array of numbers"):
+        minimize(quadratic, "0000", args=(A, B), steps=1, progress=False)
     with pytest.raises(ValueError, match="directions"):
         minimize(quadratic, X0, args=(A, B), directions=0, progress=False)
     with pytest.raises(ValueError, match="clip"):
@@ -234,3 +245,187 @@ def test_minimize_with_the_counter_based_sampler_resumes_exactly():
     rest = minimize(quadratic, first.x, steps=18, rng=DirectionSampler(4), state=first.state, **kw)
     np.testing.assert_array_equal(rest.x, full.x)
     assert quadratic(full.x, A, B) < quadratic(X0, A, B)
+
+
+# ---------------------------------------------------------------- training on data (issue 13 §2)
+
+def mse(w, X, y):
+    return np.mean((X @ w - y) ** 2)
+
+
+_DATA_RNG = np.random.default_rng(0)
+XD = _DATA_RNG.normal(size=(64, 3))
+YD = XD @ np.array([1.0, -2.0, 0.5])
+
+
+@pytest.mark.parametrize("decorate", [False, True])
+def test_minimize_differentiates_only_the_parameters_not_the_data(decorate):
+    # a decorated loss without wrt would take every float argument (w, X, y)
+    loss = forward_gradient(mse) if decorate else mse
+    res = minimize(loss, np.zeros(3), args=(XD, YD), steps=400, optimizer=Adam(0.05),
+                   rng=0, directions=3, progress=False)
+    np.testing.assert_allclose(res.x, [1.0, -2.0, 0.5], atol=0.05)
+    if decorate:
+        assert loss._wrt is None  # the user's object is left as it was
+        assert loss.forward_grad(np.zeros(3), XD, YD, rng=0)[1][0].shape == (3,)
+
+
+def test_minimize_with_the_parameters_named_in_wrt_and_data_in_wrt_is_an_error():
+    res = minimize(forward_gradient(mse, wrt="w"), np.zeros(3), args=(XD, YD), steps=2,
+                   rng=0, progress=False)
+    assert res.nit == 2
+    with pytest.raises(ValueError, match=r"wrt=\['w', 'X'\].*first 1 parameter"):
+        minimize(forward_gradient(mse, wrt=("w", "X")), np.zeros(3), args=(XD, YD),
+                 steps=1, progress=False)
+
+
+@pytest.mark.parametrize("x0", [[0, 0, 0], [0.0, 0, 0.0], np.zeros(3, dtype=int), (0, 0, 0)],
+                         ids=["int-list", "mixed-list", "int-array", "tuple"])
+def test_int_and_list_x0_are_promoted_to_float64_like_scipy(x0):
+    kw = dict(args=(XD, YD), steps=5, optimizer=Adam(0.1), rng=3, progress=False)
+    expected = minimize(mse, np.zeros(3), **kw).x
+    if isinstance(x0, tuple):  # a tuple is several parameters, each promoted
+        def split(a, b, c, X, y):
+            return mse(np.stack([a, b, c]), X, y)
+        res = minimize(split, x0, **kw)
+        assert all(type(v) is float for v in res.x)
+        assert res.x == minimize(split, (0.0, 0.0, 0.0), **kw).x
+        return
+    res = minimize(mse, x0, **kw)
+    assert isinstance(res.x, np.ndarray) and res.x.dtype == np.float64 and res.x.shape == (3,)
+    np.testing.assert_array_equal(res.x, expected)
+
+
+def test_a_list_of_arrays_is_still_several_parameters():
+    res = minimize(quad2, [np.zeros((2, 2)), 0.0], steps=3, optimizer=FGD(0.02), rng=1,
+                   progress=False)
+    assert len(res.x) == 2 and res.x[0].shape == (2, 2) and isinstance(res.x[1], float)
+
+
+@pytest.mark.parametrize("optimizer", [FGD(0.05), Momentum(0.02), Adam(0.05)],
+                         ids=["fgd", "momentum", "adam"])
+@pytest.mark.parametrize("k, combine, distribution",
+                         [(1, "mean", "normal"), (3, "project", "rademacher")])
+def test_float32_parameters_stay_float32_end_to_end(optimizer, k, combine, distribution):
+    from fwdcompile.sampling import DirectionSampler
+
+    X32, y32 = XD.astype(np.float32), YD.astype(np.float32)
+    seen = []
+    for rng in (np.random.default_rng(2), DirectionSampler(2)):
+        res = minimize(mse, np.zeros(3, dtype=np.float32), args=(X32, y32), steps=200,
+                       optimizer=optimizer, rng=rng, directions=k, combine=combine,
+                       distribution=distribution, progress=False,
+                       callback=lambda i, loss, x: seen.append(x.dtype))
+        assert res.x.dtype == np.float32 and set(seen) == {np.dtype(np.float32)}
+        for value in res.state["optimizer"].values():
+            if isinstance(value, tuple):
+                assert all(m.dtype == np.float32 for m in value)
+        assert res.fun < 0.5 * mse(np.zeros(3), XD, YD)
+    # the float64 run from the same directions (rounded) follows the same path
+    r32 = minimize(mse, np.zeros(3, dtype=np.float32), args=(X32, y32), steps=5,
+                   optimizer=optimizer, rng=np.random.default_rng(4), progress=False)
+    r64 = minimize(mse, np.zeros(3), args=(XD, YD), steps=5, optimizer=optimizer,
+                   rng=np.random.default_rng(4), progress=False)
+    np.testing.assert_allclose(r32.x, r64.x, rtol=1e-3, atol=1e-4)
+
+
+def test_int_seed_minimize_is_reproducible_and_resumes_without_rng():
+    from fwdcompile.sampling import DirectionSampler
+
+    kw = dict(args=(XD, YD), optimizer=Adam(0.05), directions=2, progress=False)
+    a = minimize(mse, np.zeros(3), steps=20, rng=5, **kw)
+    b = minimize(mse, np.zeros(3), steps=20, rng=5, **kw)
+    c = minimize(mse, np.zeros(3), steps=20, rng=DirectionSampler(5), **kw)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.x, c.x)
+    assert a.history == c.history and a.state["seed"] == 5
+    first = minimize(mse, np.zeros(3), steps=8, rng=5, **kw)
+    rest = minimize(mse, first.x, steps=12, state=first.state, **kw)  # rng from the state
+    np.testing.assert_array_equal(rest.x, a.x)
+    with pytest.raises(ValueError, match="same kind of rng"):
+        minimize(mse, first.x, steps=1, state=first.state, rng=np.random.default_rng(0), **kw)
+    other = minimize(mse, np.zeros(3), steps=20, rng=6, **kw)
+    assert not np.array_equal(other.x, a.x)
+
+
+def test_int_seed_falls_back_to_numpy_sampling(monkeypatch):
+    """Without a compiled kernel (no llvmlite) the sampler's numpy arithmetic
+    gives the same directions to rounding."""
+    from fwdcompile import sampling
+
+    kw = dict(args=(XD, YD), optimizer=FGD(0.01), directions=2, steps=10, rng=5, progress=False)
+    fast = minimize(mse, np.zeros(3), **kw)
+    monkeypatch.setattr(sampling, "_kernel", lambda: None)
+    slow = minimize(mse, np.zeros(3), **kw)
+    np.testing.assert_allclose(slow.x, fast.x, rtol=1e-12, atol=1e-14)
+    _, g = forward_gradient(mse, wrt="w").forward_grad(np.zeros(3), XD, YD, rng=5)
+    assert g.shape == (3,) and np.all(np.isfinite(g))
+
+
+# ---------------------------------------------------------------- minibatches
+
+def test_minibatches_from_an_iterable_a_callable_and_the_helper():
+    from fwdcompile.optim import minibatches
+
+    kw = dict(optimizer=Adam(0.05), rng=0, directions=2, progress=False)
+    batches = [(XD[j:j + 16], YD[j:j + 16]) for j in range(0, 64, 16)] * 50   # 200 steps
+    by_list = minimize(mse, np.zeros(3), data=batches, **kw)
+    assert by_list.nit == 200 and by_list.stopped == "data"
+    np.testing.assert_allclose(by_list.x, [1.0, -2.0, 0.5], atol=0.05)
+    # a callable of the step number gives the same batches: the same run
+    by_step = minimize(mse, np.zeros(3), data=lambda i: batches[i], steps=200, **kw)
+    assert by_step.stopped == "steps" and by_step.history == by_list.history
+    np.testing.assert_array_equal(by_step.x, by_list.x)
+    # steps= stops an iterable early; a generator is consumed lazily
+    short = minimize(mse, np.zeros(3), data=iter(batches), steps=7, **kw)
+    assert short.nit == 7 and short.history == by_list.history[:7]
+    # extra fixed args come after the batch: f(*x, *batch, *args)
+
+    def ridge(w, X, y, lam):
+        return mse(w, X, y) + lam * np.sum(w * w)
+    reg = minimize(ridge, np.zeros(3), data=batches[:5], args=(0.0,), **kw)
+    assert reg.history == by_list.history[:5]
+    # the helper: shuffled per epoch, reproducible, len() = epochs * batches per epoch
+    mb = minibatches(XD, YD, batch_size=10, rng=3, epochs=2)
+    assert len(mb) == 14 and mb.per_epoch == 7
+    got = list(mb)
+    assert [len(b[0]) for b in got[:7]] == [10] * 6 + [4]
+    first = np.concatenate([b[1] for b in got[:7]])
+    assert sorted(first) == sorted(YD) and not np.array_equal(first, YD)
+    assert not np.array_equal(first, np.concatenate([b[1] for b in got[7:]]))
+    again = list(minibatches(XD, YD, batch_size=10, rng=3, epochs=2))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(got, again))
+    assert len(minibatches(XD, YD, batch_size=10, epochs=1, drop_last=True)) == 6
+    res = minimize(mse, np.zeros(3), data=minibatches(XD, YD, batch_size=16, rng=1, epochs=60),
+                   **kw)
+    assert res.nit == 240 and res.stopped == "data"
+    np.testing.assert_allclose(res.x, [1.0, -2.0, 0.5], atol=0.05)
+    endless = minibatches(XD, YD, batch_size=16, rng=1)
+    assert minimize(mse, np.zeros(3), data=endless, steps=9, **kw).nit == 9
+    with pytest.raises(TypeError, match="endless"):
+        len(endless)
+    with pytest.raises(ValueError, match="same leading length"):
+        minibatches(XD, YD[:5], batch_size=4)
+    with pytest.raises(TypeError, match="data must be"):
+        minimize(mse, np.zeros(3), data=3, **kw)
+
+
+def test_minibatch_progress_bar_shows_steps_loss_and_throughput(monkeypatch):
+    pytest.importorskip("tqdm")
+    import io
+
+    import fwdcompile.optim as optim_module
+    from tqdm import tqdm
+
+    out = io.StringIO()
+    bars = []
+
+    def visible(total, enabled):
+        bars.append(tqdm(total=total, unit="step", file=out, mininterval=0, leave=True))
+        return bars[-1]
+    monkeypatch.setattr(optim_module, "_progress", visible)
+    batches = [(XD[:16], YD[:16])] * 5
+    minimize(mse, np.zeros(3), data=batches, rng=0)
+    text = out.getvalue()
+    assert bars[0].total == 5 and "5/5" in text and "loss=" in text
+    assert "samples_per_s=" in text and "step/s" in text
