@@ -310,6 +310,8 @@ TABLE = {
         " + np.sum(np.linalg.norm(x, 3, axis=0)) + np.sum(np.linalg.norm(x, axis=1))"),
         {"x": S(0.3, 2, ((5,), (3, 4)))}),
     "numpy.sort": Spec(("np.sort(x)", "np.sort(x, axis=0)"), {"x": DISTINCT()}),
+    "numpy.partition": Spec(("np.partition(x, 2)", "np.partition(x, (0, 2), axis=0)"),
+                            {"x": DISTINCT()}),
     # ---------------------------------------------------------------- products, linear algebra
     "numpy.dot": binary("np.dot(x, y)", U(-2, 2, ((4,), (3, 4))), U(-2, 2, ((4,), (4, 2)))),
     "numpy.matmul": binary("np.matmul(x, y)", U(-2, 2, ((4,), (2, 3, 4))),
@@ -329,7 +331,17 @@ TABLE = {
     "numpy.linalg.inv": unary("np.linalg.inv", WELL(SQ)),
     "numpy.linalg.det": unary("np.linalg.det", WELL(SQ)),
     "numpy.linalg.cholesky": unary("np.linalg.cholesky", SPD(SQ), cs=False),
-    "numpy.linalg.eigvalsh": unary("np.linalg.eigvalsh", SPD(SQ), cs=False),
+    "numpy.linalg.eigvalsh": Spec(("np.linalg.eigvalsh(x)", "np.linalg.eigvalsh(x, UPLO='U')"),
+                                  {"x": SPD(SQ)}),
+    "numpy.linalg.eigh": Spec(("np.linalg.eigh(x)[0], np.linalg.eigh(x)[1]",
+                               "np.linalg.eigh(x, UPLO='U')[1] * 2.0"), {"x": SPD(SQ)}),
+    "numpy.linalg.matrix_power": Spec((
+        "np.linalg.matrix_power(x, 3)",
+        "np.linalg.matrix_power(x, -2) + np.linalg.matrix_power(x, 1)"
+        " + np.linalg.matrix_power(x, 0)"), {"x": WELL(SQ)}, cs=True),
+    "numpy.linalg.multi_dot": binary(("np.linalg.multi_dot([x, y, y.T])",
+                                      "np.linalg.multi_dot([y, x, x])"),
+                                     U(-2, 2, ((3, 4), (3, 3))), U(-2, 2, ((4, 2), (2, 3)))),
     "numpy.linalg.pinv": unary("np.linalg.pinv", RECT(((4, 3), (2, 3, 4))), cs=False),
     "numpy.linalg.slogdet": Spec("np.linalg.slogdet(x)[1]", {"x": WELL(SQ)}),
     "numpy.convolve": binary(("np.convolve(x, y)", "np.convolve(x, y, mode='same')"),
@@ -391,6 +403,22 @@ TABLE = {
     "numpy.select": Spec(("np.select([c, ~c], [x, y])", "np.select([c], [x], y)"), {
         "c": C(np.array([True, False, True, False]), np.array([[True, False], [False, True]])),
         "x": U(-2, 2, ((4,), (2, 2))), "y": U(-2, 2, ((4,), (2, 2)))}, diff="x y", cs=True),
+    "numpy.pad": Spec(("np.pad(x, 1) + np.pad(x, (2, 0), constant_values=y)",
+                       "np.pad(x, ((1, 0), (2, 1)), constant_values=y)"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='linear_ramp', end_values=y)"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='edge')"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='wrap')"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='reflect', reflect_type='odd')"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='symmetric')"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='mean', stat_length=2)"),
+                      {"x": U(-2, 2), "y": U(-2, 2, ((), ()))},
+                      diff="x y"),  # not the complex step: pad casts y to x's dtype
+    "numpy.angle": Spec(("np.angle(x * (1 + 2j) + y)",
+                         "np.angle(x, deg=True) + np.angle(x * y * 1j)"),
+                        {"x": S(0.3, 2), "y": S(0.3, 2)}, diff="x y"),
+    "numpy.nan_to_num": Spec(("np.nan_to_num(x)", "np.nan_to_num(x * c, posinf=3.0)"), {
+        "x": S(0.3, 2, ((4,), (2, 2))),
+        "c": C(None, np.array([[np.inf, 1.0], [-np.inf, np.nan]]))}, diff="x"),
     "numpy.triu": Spec(("np.triu(x)", "np.triu(x, 1)"), {"x": U(-2, 2, ((3, 4), (2, 3, 3)))},
                        cs=True),
     "numpy.tril": Spec(("np.tril(x)", "np.tril(x, -1)"), {"x": U(-2, 2, ((3, 4), (2, 3, 3)))},

@@ -142,6 +142,8 @@ defnorm(np.linalg.norm, "x, ord=None, axis=None, keepdims=False",
         "_rt.norm_jvp(x, z, d_x, ord=ord, axis=axis, keepdims=keepdims)")
 
 template("sort",  "a, axis=-1, kind=None, order=None", "_rt.sort_jvp(a, d_a, axis=axis)", "a")
+template("partition", "a, kth, axis=-1, kind='introselect', order=None",
+         "_rt.partition_jvp(a, z, d_a, axis=axis)", "a")
 
 # ------------------------------------------------------------------ products and linear algebra
 multilinear("dot",       "a, b, out=None")
@@ -158,7 +160,13 @@ partials("linalg.solve",   "a, b",    "-_np.linalg.solve(a, d @ z)",  "_np.linal
 partials("linalg.inv",     "a",       "-z @ d @ z")
 partials("linalg.det",     "a",       "z * _np.trace(_np.linalg.solve(a, d), axis1=-2, axis2=-1)")
 partials("linalg.cholesky", "a",      "_rt.cholesky_jvp(z, d)")
-partials("linalg.eigvalsh", "a, UPLO='L'", "_rt.eigvalsh_jvp(a, d)")
+template("linalg.eigvalsh", "a, UPLO='L'", "_rt.eigvalsh_jvp(a, d_a, UPLO)", "a")
+#        eigh: distinct eigenvalues; the tangent of the triangle UPLO, symmetrized
+template("linalg.eigh",    "a, UPLO='L'", "_rt.eigh_jvp(z, d_a, UPLO)", "a",
+         "unsupported")  # a tuple of tangents
+template("linalg.matrix_power", "a, n", "_rt.matrix_power_jvp(a, n, d_a)", "a")
+multilinear("linalg.multi_dot", "arrays, *, out=None", "arrays",
+            list_factors="arrays")  # multilinear in the list's elements
 partials("linalg.pinv",    "a",       "_rt.pinv_jvp(a, z, d)")
 template("linalg.slogdet", "a", "(_np.zeros_like(z[0]), _np.trace(_np.linalg.solve(a, d_a), axis1=-2, axis2=-1))", "a",
          "unsupported")  # a tuple of tangents
@@ -209,10 +217,18 @@ linear("triu",           "m, k=0")
 linear("tril",           "m, k=0")
 linear("diag",           "v, k=0")
 linear("diagonal",       "a, offset=0, axis1=0, axis2=1", **VIEW)
+template("pad",           "array, pad_width, mode='constant', constant_values=0, "
+                          "end_values=0, reflect_type='even', stat_length=None",
+         "_rt.pad_jvp(array, d_array, pad_width, mode, d_constant_values, d_end_values, "
+         "reflect_type, stat_length)", "array constant_values end_values")
 linear("take",           "a, indices, axis=None, out=None, mode='raise'", "a")
 linear("take_along_axis", "arr, indices, axis", "arr")
 linear("real",           "val", batching=EW, **VIEW)
 linear("imag",           "val", batching=EW, **VIEW)
+template("angle",        "x, deg=False", "_rt.angle_jvp(x, d_x, deg)", "x", EW)
+#        nan_to_num: the identity where finite (nan, posinf, neginf: constants)
+template("nan_to_num",   "x, copy=True, nan=0.0, posinf=None, neginf=None",
+         "_np.where(_np.isfinite(x), d_x, 0.0)", "x", EW, **VIEW)
 linear("conj",           "x", batching=EW)
 linear("conjugate",      "x", batching=EW)
 linear("copy",           "a, order='K', subok=False")

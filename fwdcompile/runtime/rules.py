@@ -315,11 +315,104 @@ def cholesky_jvp(L, d_a):
     return L @ phi
 
 
-def eigvalsh_jvp(a, d_a):
+def eigvalsh_jvp(a, d_a, UPLO="L"):
     """d(lambda_i) = v_i^T dA v_i (distinct eigenvalues of a symmetric matrix)."""
-    _, v = np.linalg.eigh(a)
-    sym = _lower_symmetric(d_a)  # eigvalsh reads only the lower triangle (UPLO='L')
+    _, v = np.linalg.eigh(a, UPLO=UPLO)
+    sym = _triangle_symmetric(d_a, UPLO)  # eigvalsh reads only the triangle UPLO
     return np.einsum("...ji,...jk,...ki->...i", v, sym, v)
+
+
+def _upper_symmetric(d):
+    """The symmetric matrix a routine reading only the upper triangle sees."""
+    d = np.asarray(d)
+    return np.triu(d) + np.swapaxes(np.triu(d, 1), -1, -2)
+
+
+def _triangle_symmetric(d, UPLO):
+    return _upper_symmetric(d) if str(UPLO).upper() == "U" else _lower_symmetric(d)
+
+
+def eigh_jvp(z, d_a, UPLO="L"):
+    """Tangent of numpy.linalg.eigh (distinct eigenvalues): with S the
+    symmetric matrix eigh reads from dA's triangle UPLO, d(lambda_i) =
+    v_i^T S v_i and dV = V (F o (V^T S V)), F_ij = 1 / (lambda_j - lambda_i)
+    off the diagonal and 0 on it (unit eigenvectors: v_i^T dv_i = 0)."""
+    w, v = z
+    inner = np.swapaxes(v, -1, -2) @ _triangle_symmetric(d_a, UPLO) @ v
+    n = w.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    gap = w[..., None, :] - w[..., :, None]  # gap[i, j] = lambda_j - lambda_i
+    f = np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, gap))
+    return np.diagonal(inner, axis1=-2, axis2=-1), v @ (f * inner)
+
+
+def matrix_power_jvp(a, n, d_a):
+    """Tangent of numpy.linalg.matrix_power: sum_k A^k dA A^(n-1-k), through
+    the inverse (d inv = -inv dA inv) for negative n."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    n = int(n)
+    if n == 0:
+        return np.zeros(a.shape, dtype=np.result_type(a, d_a))
+    if n < 0:
+        a = np.linalg.inv(a)
+        d_a = -a @ d_a @ a
+        n = -n
+    powers = [np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape)]
+    for _ in range(n - 1):
+        powers.append(powers[-1] @ a)
+    return sum(powers[k] @ d_a @ powers[n - 1 - k] for k in range(n))
+
+
+def partition_jvp(a, z, d_a, axis=-1):
+    """Tangent of numpy.partition: each result entry takes the tangent of the
+    entry it came from (equal values in turn, as numpy.sort's rule does)."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    if axis is None:
+        a, d_a, axis = a.reshape(-1), d_a.reshape(-1), -1
+    am, zm, dm = (np.moveaxis(np.asarray(t), axis, -1) for t in (a, z, d_a))
+    n = am.shape[-1]
+    earlier = np.tril(np.ones((n, n), dtype=bool), -1)  # earlier[j, i]: i < j
+    rank = np.sum(am[..., None, :] < zm[..., :, None], axis=-1) \
+        + np.sum((zm[..., None, :] == zm[..., :, None]) & earlier, axis=-1)
+    source = np.take_along_axis(np.argsort(am, axis=-1, kind="stable"), rank, axis=-1)
+    return np.moveaxis(np.take_along_axis(dm, source, axis=-1), -1, axis)
+
+
+_PAD_LINEAR = ("constant", "edge", "wrap", "reflect", "symmetric", "mean", "linear_ramp")
+
+
+def pad_jvp(array, d_array, pad_width, mode="constant", d_constant_values=0.0,
+            d_end_values=0.0, reflect_type="even", stat_length=None):
+    """Tangent of numpy.pad for the modes that are linear in the array (and in
+    constant_values / end_values): the same padding of the tangents."""
+    d_array = np.broadcast_to(d_array, np.shape(array))
+    if not isinstance(mode, str) or mode not in _PAD_LINEAR:
+        from ..errors import NoDerivativeRule
+        raise NoDerivativeRule(f"numpy.pad has no derivative rule for mode={mode!r}",
+                               hint="modes " + ", ".join(map(repr, _PAD_LINEAR))
+                                    + " are differentiable")
+    if mode == "constant":
+        return np.pad(d_array, pad_width, mode, constant_values=d_constant_values)
+    if mode == "linear_ramp":
+        return np.pad(d_array, pad_width, mode, end_values=d_end_values)
+    if mode in ("reflect", "symmetric"):
+        return np.pad(d_array, pad_width, mode, reflect_type=reflect_type)
+    if mode == "mean":
+        return np.pad(d_array, pad_width, mode, stat_length=stat_length)
+    return np.pad(d_array, pad_width, mode)
+
+
+def angle_jvp(x, d_x, deg=False):
+    """Tangent of numpy.angle: Im(conj(x) dx) / |x|^2; 0 for real x (where
+    the angle is 0 or pi, piecewise constant)."""
+    x = np.asarray(x)
+    if not np.iscomplexobj(x):
+        return np.zeros(np.broadcast(x, d_x).shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.imag(np.conj(x) * d_x) / np.abs(x) ** 2
+    return out * (180.0 / np.pi) if deg else out
 
 
 def pinv_jvp(a, z, d_a):
