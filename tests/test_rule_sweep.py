@@ -105,6 +105,18 @@ def RECT(shapes):
     return gen
 
 
+def SEPARATED(shapes):
+    """Rectangular matrices with well-separated singular values (1.5, 3, 4.5, ...)."""
+    def gen(rng, v):
+        shape = shapes[v]
+        m, n = shape[-2:]
+        k = min(m, n)
+        u, _ = np.linalg.qr(rng.standard_normal(shape[:-2] + (m, k)))
+        w, _ = np.linalg.qr(rng.standard_normal(shape[:-2] + (n, k)))
+        return (u * (np.arange(1, k + 1) * 1.5)) @ np.swapaxes(w, -1, -2)
+    return gen
+
+
 def AWAY(shapes=EW):
     """x and y with x/y at least 0.2 from an integer, both positive (mod, fmod)."""
     def gen(rng, v):
@@ -335,6 +347,19 @@ TABLE = {
                                   {"x": SPD(SQ)}),
     "numpy.linalg.eigh": Spec(("np.linalg.eigh(x)[0], np.linalg.eigh(x)[1]",
                                "np.linalg.eigh(x, UPLO='U')[1] * 2.0"), {"x": SPD(SQ)}),
+    "numpy.linalg.svd": Spec((
+        "np.linalg.svd(x), np.linalg.svd(x, compute_uv=False)",
+        "np.linalg.svd(x, full_matrices=False), np.linalg.svd(x.T, full_matrices=False)[1],"
+        " np.linalg.svd(x.T, full_matrices=False)[0] ** 2,"  # squares: LAPACK may flip
+        " np.linalg.svd(x.T, full_matrices=False)[2] ** 2"),  # signs within Ridders' steps
+        {"x": SEPARATED(((3, 3), (2, 4, 3)))}),
+    "numpy.linalg.qr": Spec(("np.linalg.qr(x), np.linalg.qr(x, mode='r')",
+                             "np.linalg.qr(x), np.linalg.qr(x[..., :3, :], 'complete')"),
+                            {"x": RECT(((3, 3), (2, 4, 3)))}),
+    "numpy.linalg.lstsq": binary(("np.linalg.lstsq(x, y)[0], np.linalg.lstsq(x, y)[1]",
+                                  "np.linalg.lstsq(x, y)"),
+                                 RECT(((4, 3), (3, 4))), U(-2, 2, ((4,), (3, 2))),
+                                 cs=False),  # conjugates
     "numpy.linalg.matrix_power": Spec((
         "np.linalg.matrix_power(x, 3)",
         "np.linalg.matrix_power(x, -2) + np.linalg.matrix_power(x, 1)"

@@ -164,6 +164,14 @@ template("linalg.eigvalsh", "a, UPLO='L'", "_rt.eigvalsh_jvp(a, d_a, UPLO)", "a"
 #        eigh: distinct eigenvalues; the tangent of the triangle UPLO, symmetrized
 template("linalg.eigh",    "a, UPLO='L'", "_rt.eigh_jvp(z, d_a, UPLO)", "a",
          "unsupported")  # a tuple of tangents
+#        svd, qr, lstsq: distinct singular values, full rank; the unique factors only
+template("linalg.svd",     "a, full_matrices=True, compute_uv=True, hermitian=False",
+         "_rt.svd_jvp(a, z, d_a, full_matrices, compute_uv, hermitian)", "a",
+         "unsupported")  # a tuple of tangents
+template("linalg.qr",      "a, mode='reduced'", "_rt.qr_jvp(a, z, d_a, mode)", "a",
+         "unsupported")
+template("linalg.lstsq",   "a, b, rcond=None", "_rt.lstsq_jvp(a, b, z, d_a, d_b)", "a b",
+         "unsupported")
 template("linalg.matrix_power", "a, n", "_rt.matrix_power_jvp(a, n, d_a)", "a")
 multilinear("linalg.multi_dot", "arrays, *, out=None", "arrays",
             list_factors="arrays")  # multilinear in the list's elements

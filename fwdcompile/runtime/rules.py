@@ -415,6 +415,102 @@ def angle_jvp(x, d_x, deg=False):
     return out * (180.0 / np.pi) if deg else out
 
 
+def _no_linalg_rule(message, hint):
+    from ..errors import NoDerivativeRule
+    return NoDerivativeRule(message, hint=hint)
+
+
+def _t(m):
+    return np.swapaxes(m, -1, -2)
+
+
+def svd_jvp(a, z, d_a, full_matrices=True, compute_uv=True, hermitian=False):
+    """Tangent of numpy.linalg.svd (distinct nonzero singular values; for
+    rectangular matrices only the reduced factors are unique): with
+    dP = U^T dA V and F_ij = 1 / (s_j^2 - s_i^2) off the diagonal, ds = diag(dP),
+    dU = U (F o (dP S + S dP^T)) + (I - U U^T) dA V S^-1 and
+    dV = V (F o (S dP + dP^T S)) + (I - V V^T) dA^T U S^-1."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    if hermitian:
+        raise _no_linalg_rule("numpy.linalg.svd(..., hermitian=True) has no derivative rule",
+                              "use hermitian=False, or numpy.linalg.eigh")
+    m, n = a.shape[-2:]
+    if not compute_uv:
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        return np.einsum("...ik,...ij,...kj->...k", u, d_a, vh)  # u_k^T dA v_k
+    if full_matrices and m != n:
+        raise _no_linalg_rule("numpy.linalg.svd of a non-square matrix with full_matrices=True "
+                              "has no derivative rule (the extra singular vectors are not "
+                              "unique)", "pass full_matrices=False")
+    u, s, vh = z
+    v = _t(vh)
+    dp = _t(u) @ d_a @ v
+    ds = np.diagonal(dp, axis1=-2, axis2=-1)
+    k = s.shape[-1]
+    eye = np.eye(k, dtype=bool)
+    s2 = s ** 2
+    gap = s2[..., None, :] - s2[..., :, None]  # gap[i, j] = s_j^2 - s_i^2
+    f = np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, gap))
+    sm = s[..., None, :]  # right-multiplying by S scales columns
+    sl = s[..., :, None]  # left-multiplying by S scales rows
+    du = u @ (f * (dp * sm + sl * _t(dp)))
+    dv = v @ (f * (sl * dp + _t(dp) * sm))
+    if m > k:
+        du = du + (d_a @ v - u @ (_t(u) @ d_a @ v)) / sm
+    if n > k:
+        dat_u = _t(d_a) @ u
+        dv = dv + (dat_u - v @ (_t(v) @ dat_u)) / sm
+    return du, ds, _t(dv)
+
+
+def qr_jvp(a, z, d_a, mode="reduced"):
+    """Tangent of numpy.linalg.qr (full column rank, M >= N; mode 'complete'
+    only for square matrices): with X = Q^T dA R^-1 and Omega = L - L^T, L the
+    strict lower triangle of X, dQ = Q Omega + (I - Q Q^T) dA R^-1 and
+    dR = (X - Omega) R."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    m, n = a.shape[-2:]
+    if mode not in ("reduced", "complete", "r") or m < n or (mode == "complete" and m != n):
+        raise _no_linalg_rule(f"numpy.linalg.qr(mode={mode!r}) of a {m}x{n} matrix has no "
+                              "derivative rule", "use mode 'reduced' or 'r' with M >= N")
+    q, r = (np.linalg.qr(a), z) if mode == "r" else z
+    if mode == "r":
+        q = q[0]
+    dar = _t(np.linalg.solve(_t(r), _t(d_a)))  # dA R^-1
+    x = _t(q) @ dar
+    low = np.tril(x, -1)
+    omega = low - _t(low)
+    dr = (x - omega) @ r
+    if mode == "r":
+        return dr
+    dq = q @ omega + dar - q @ (_t(q) @ dar)
+    return dq, dr
+
+
+def lstsq_jvp(a, b, z, d_a, d_b):
+    """Tangent of numpy.linalg.lstsq for a matrix of full rank: the solution
+    pinv(A) b, the residuals |b - A x|^2 (d: 2 sum(r * (db - dA x)), as
+    A^T r = 0), no tangent for the rank, and the singular values'."""
+    x, residuals, rank, s = z
+    a = np.asarray(a)
+    m, n = a.shape[-2:]
+    if rank != min(m, n):
+        raise _no_linalg_rule("numpy.linalg.lstsq of a rank-deficient matrix has no "
+                              "derivative rule", "drop the dependent columns, or use "
+                              "numpy.linalg.pinv(a) @ b")
+    d_a = np.broadcast_to(d_a, a.shape)
+    d_b = np.broadcast_to(d_b, np.shape(b))
+    p = np.linalg.pinv(a)
+    dx = pinv_jvp(a, p, d_a) @ b + p @ d_b
+    r = b - a @ x
+    d_res = 2.0 * np.sum(r * (d_b - d_a @ x), axis=0)
+    d_res = np.reshape(d_res, (-1,))[:np.size(residuals)] if np.size(residuals) \
+        else np.zeros(np.shape(residuals))
+    return dx, d_res, 0, svd_jvp(a, None, d_a, compute_uv=False)
+
+
 def pinv_jvp(a, z, d_a):
     """Tangent of the Moore-Penrose pseudo-inverse (constant rank)."""
     zt = np.swapaxes(z, -1, -2)
