@@ -348,10 +348,12 @@ TABLE = {
     "numpy.linalg.eigh": Spec(("np.linalg.eigh(x)[0], np.linalg.eigh(x)[1]",
                                "np.linalg.eigh(x, UPLO='U')[1] * 2.0"), {"x": SPD(SQ)}),
     "numpy.linalg.svd": Spec((
-        "np.linalg.svd(x), np.linalg.svd(x, compute_uv=False)",
+        "np.linalg.svd(x), np.linalg.svd(x, compute_uv=False)",  # and below: M > N, M < N
         "np.linalg.svd(x, full_matrices=False), np.linalg.svd(x.T, full_matrices=False)[1],"
         " np.linalg.svd(x.T, full_matrices=False)[0] ** 2,"  # squares: LAPACK may flip
-        " np.linalg.svd(x.T, full_matrices=False)[2] ** 2"),  # signs within Ridders' steps
+        " np.linalg.svd(x.T, full_matrices=False)[2] ** 2,"  # signs within Ridders' steps
+        " np.linalg.svd(x)[0][..., :3], np.linalg.svd(x)[1], np.linalg.svd(x.T)[1],"
+        " np.linalg.svd(x.T)[2][..., :3, :] ** 2"),
         {"x": SEPARATED(((3, 3), (2, 4, 3)))}),
     "numpy.linalg.qr": Spec(("np.linalg.qr(x), np.linalg.qr(x, mode='r')",
                              "np.linalg.qr(x), np.linalg.qr(x[..., :3, :], 'complete')"),

@@ -425,8 +425,9 @@ def _t(m):
 
 
 def svd_jvp(a, z, d_a, full_matrices=True, compute_uv=True, hermitian=False):
-    """Tangent of numpy.linalg.svd (distinct nonzero singular values; for
-    rectangular matrices only the reduced factors are unique): with
+    """Tangent of numpy.linalg.svd (distinct nonzero singular values; of a
+    rectangular matrix's full_matrices=True factors, the columns of U / rows
+    of V^T past min(M, N) are not unique and get NaN tangents): with
     dP = U^T dA V and F_ij = 1 / (s_j^2 - s_i^2) off the diagonal, ds = diag(dP),
     dU = U (F o (dP S + S dP^T)) + (I - U U^T) dA V S^-1 and
     dV = V (F o (S dP + dP^T S)) + (I - V V^T) dA^T U S^-1."""
@@ -439,15 +440,18 @@ def svd_jvp(a, z, d_a, full_matrices=True, compute_uv=True, hermitian=False):
     if not compute_uv:
         u, s, vh = np.linalg.svd(a, full_matrices=False)
         return np.einsum("...ik,...ij,...kj->...k", u, d_a, vh)  # u_k^T dA v_k
-    if full_matrices and m != n:
-        raise _no_linalg_rule("numpy.linalg.svd of a non-square matrix with full_matrices=True "
-                              "has no derivative rule (the extra singular vectors are not "
-                              "unique)", "pass full_matrices=False")
     u, s, vh = z
+    k = s.shape[-1]
+    if full_matrices and m != n:
+        # the first min(M, N) singular vectors as below; the others are not
+        # unique (any orthonormal basis of the complement): NaN tangents
+        du, ds, dvh = svd_jvp(a, (u[..., :k], s, vh[..., :k, :]), d_a, False)
+        nan = np.full(a.shape[:-2] + ((m, m - k) if m > k else (n - k, n)), np.nan)
+        return ((np.concatenate([du, nan], axis=-1), ds, dvh) if m > k
+                else (du, ds, np.concatenate([dvh, nan], axis=-2)))
     v = _t(vh)
     dp = _t(u) @ d_a @ v
     ds = np.diagonal(dp, axis1=-2, axis2=-1)
-    k = s.shape[-1]
     eye = np.eye(k, dtype=bool)
     s2 = s ** 2
     gap = s2[..., None, :] - s2[..., :, None]  # gap[i, j] = s_j^2 - s_i^2
