@@ -350,9 +350,13 @@ class MultilinearRule(Rule):
                 continue
             if isinstance(d, (tuple, list)):  # *operands, or a list literal of factors
                 literal = bound[p]                # (multi_dot): one term per active one
+                elements = literal.elts if isinstance(literal, (gast.List, gast.Tuple)) \
+                    else literal
                 for i, di in enumerate(d):
                     if di is None:
                         continue
+                    if isinstance(di, list):  # an operand written as a list literal
+                        di = tangent_or_zero(elements[i], di)
                     new = dict(bound)
                     if isinstance(literal, (gast.List, gast.Tuple)):
                         elts = [trees.clone(e) for e in literal.elts]
