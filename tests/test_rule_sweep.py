@@ -325,7 +325,8 @@ TABLE = {
     "numpy.partition": Spec(("np.partition(x, 2)", "np.partition(x, (0, 2), axis=0)"),
                             {"x": DISTINCT()}),
     # ---------------------------------------------------------------- products, linear algebra
-    "numpy.dot": binary("np.dot(x, y)", U(-2, 2, ((4,), (3, 4))), U(-2, 2, ((4,), (4, 2)))),
+    "numpy.dot": binary(("np.dot(x, y) + np.dot([x[0], y[1]], [y[0], x[1]])", "np.dot(x, y)"),
+                        U(-2, 2, ((4,), (3, 4))), U(-2, 2, ((4,), (4, 2)))),
     "numpy.matmul": binary("np.matmul(x, y)", U(-2, 2, ((4,), (2, 3, 4))),
                            U(-2, 2, ((4, 2), (4, 2)))),
     "numpy.inner": binary("np.inner(x, y)", U(-2, 2, ((4,), (3, 4))), U(-2, 2, ((4,), (2, 4)))),
@@ -337,7 +338,8 @@ TABLE = {
     "numpy.tensordot": binary(("np.tensordot(x, y, axes=1)", "np.tensordot(x, y)"),
                               U(-2, 2, ((3, 4), (2, 3, 4))), U(-2, 2, ((4, 2), (3, 4, 2)))),
     "numpy.einsum": binary(("np.einsum('ij,jk->ik', x, y)",
-                            "np.einsum('i,i->', x, y) + np.einsum(x, [0], y, [0], [])"),
+                            "np.einsum('i,i->', x, y) + np.einsum(x, [0], y, [0], [])"
+                            " + np.einsum('i,i', [x[0], y[1]], y[:2])"),
                            U(-2, 2, ((3, 4), (4,))), U(-2, 2, ((4, 2), (4,)))),
     "numpy.linalg.solve": binary("np.linalg.solve(x, y)", WELL(SQ),
                                  U(-2, 2, ((3,), (2, 3, 2)))),
