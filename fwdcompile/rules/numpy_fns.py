@@ -238,7 +238,7 @@ linear("imag",           "val", batching=EW, **VIEW)
 template("angle",        "x, deg=False", "_rt.angle_jvp(x, d_x, deg)", "x", EW)
 #        nan_to_num: the identity where finite (nan, posinf, neginf: constants)
 template("nan_to_num",   "x, copy=True, nan=0.0, posinf=None, neginf=None",
-         "_np.where(_np.isfinite(x), d_x, 0.0)", "x", EW, **VIEW)
+         "_rt.nan_to_num_jvp(x, d_x, copy)", "x", EW, **VIEW)
 linear("conj",           "x", batching=EW)
 linear("conjugate",      "x", batching=EW)
 linear("copy",           "a, order='K', subok=False")

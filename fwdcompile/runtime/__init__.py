@@ -33,10 +33,10 @@ from .checks import check_return, check_tangent
 from .lowered import NATIVE, Lowering, lowered_natively
 from .reuse import reuse_add, reuse_div, reuse_mul, reuse_sub, reuse_where
 from .rules import (angle_jvp, cholesky_jvp, clip_jvp, cumprod_jvp, digamma, eigh_jvp,
-                    eigvalsh_jvp, interp_jvp, lstsq_jvp, matrix_power_jvp, max_jvp, norm_jvp,
-                    pad_jvp, partition_jvp, pinv_jvp, polyval_jvp, pow_dx, pow_dy, prod_jvp,
-                    qr_jvp, select_max, select_min, sinc_derivative, sort_jvp, std_jvp, svd_jvp,
-                    var_jvp)
+                    eigvalsh_jvp, interp_jvp, lstsq_jvp, matrix_power_jvp, max_jvp,
+                    nan_to_num_jvp, norm_jvp, pad_jvp, partition_jvp, pinv_jvp, polyval_jvp,
+                    pow_dx, pow_dy, prod_jvp, qr_jvp, select_max, select_min, sinc_derivative,
+                    sort_jvp, std_jvp, svd_jvp, var_jvp)
 from .tangents import broadcast, copy, zeros_like
 
 # Buffer reuse (transform/reuse.py): below this many elements a fresh array
@@ -44,7 +44,8 @@ from .tangents import broadcast, copy, zeros_like
 REUSE_MIN_SIZE = 4096
 
 __all__ = [
-    "NATIVE", "REUSE_MIN_SIZE", "Lowering", "angle_jvp", "batch_size", "bindex", "bmax_jvp",
+    "NATIVE", "REUSE_MIN_SIZE", "Lowering", "angle_jvp", "nan_to_num_jvp", "batch_size",
+    "bindex", "bmax_jvp",
     "breduce", "breshape", "broadcast", "bsplit", "btranspose", "bzeros", "check_return",
     "check_tangent", "cholesky_jvp", "clip_jvp", "copy", "cumprod_jvp", "custom_batched",
     "digamma", "eigh_jvp", "eigvalsh_jvp", "fit", "inplace_batched_add", "inplace_batched_div",

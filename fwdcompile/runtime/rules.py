@@ -415,6 +415,20 @@ def angle_jvp(x, d_x, deg=False):
     return out * (180.0 / np.pi) if deg else out
 
 
+def nan_to_num_jvp(x, d_x, copy=True):
+    """Tangent of numpy.nan_to_num: ``d_x`` where ``x`` is finite, 0 where it
+    was replaced by a constant.  ``copy=False`` writes the result into ``x``,
+    whose own tangent would then be stale where values were replaced: an
+    error rather than a silently wrong derivative."""
+    if not copy:
+        from ..errors import NoDerivativeRule
+        raise NoDerivativeRule(
+            "numpy.nan_to_num(..., copy=False) of a differentiated value writes into its "
+            "argument, which fwdcompile does not differentiate",
+            hint="use the default copy=True and assign the result: x = np.nan_to_num(x)")
+    return np.where(np.isfinite(x), d_x, 0.0)
+
+
 def _no_linalg_rule(message, hint):
     from ..errors import NoDerivativeRule
     return NoDerivativeRule(message, hint=hint)
