@@ -61,6 +61,8 @@ def unflatten(vec, spec):
                 return np.asarray(chunk).reshape(shape)
             return chunk[0].item() if hasattr(chunk[0], "item") else chunk[0]
         kind, children = s
+        if hasattr(kind, "_fields"):  # a named tuple (numpy.linalg's results)
+            return kind(*(build(c) for c in children))
         return kind(build(c) for c in children)
 
     return build(spec)

@@ -305,3 +305,16 @@ def test_std_where_all_entries_are_equal_is_nan_not_a_guess():
     assert np.isnan(tangent)  # |t| std(d): no derivative along a non-constant d
     _, tangent = f.jvp(np.ones(3), tangents=(np.ones(3),))
     assert tangent == 0.0     # along a constant direction std stays 0
+
+
+def nan_to_num_in_place(x):
+    y = x * np.log(x)
+    y = np.nan_to_num(y, copy=False)
+    return np.sum(y)
+
+
+def test_nan_to_num_writing_into_a_differentiated_argument_is_an_error():
+    # copy=False writes into y, whose own tangent would stay stale where a value was replaced
+    f = forward_gradient(nan_to_num_in_place)
+    with pytest.raises(NoDerivativeRule, match="copy=False"):
+        f.jvp(np.array([0.0, 0.5, 2.0]), tangents=(np.ones(3),))

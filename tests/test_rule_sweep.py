@@ -105,6 +105,18 @@ def RECT(shapes):
     return gen
 
 
+def SEPARATED(shapes):
+    """Rectangular matrices with well-separated singular values (1.5, 3, 4.5, ...)."""
+    def gen(rng, v):
+        shape = shapes[v]
+        m, n = shape[-2:]
+        k = min(m, n)
+        u, _ = np.linalg.qr(rng.standard_normal(shape[:-2] + (m, k)))
+        w, _ = np.linalg.qr(rng.standard_normal(shape[:-2] + (n, k)))
+        return (u * (np.arange(1, k + 1) * 1.5)) @ np.swapaxes(w, -1, -2)
+    return gen
+
+
 def AWAY(shapes=EW):
     """x and y with x/y at least 0.2 from an integer, both positive (mod, fmod)."""
     def gen(rng, v):
@@ -310,8 +322,11 @@ TABLE = {
         " + np.sum(np.linalg.norm(x, 3, axis=0)) + np.sum(np.linalg.norm(x, axis=1))"),
         {"x": S(0.3, 2, ((5,), (3, 4)))}),
     "numpy.sort": Spec(("np.sort(x)", "np.sort(x, axis=0)"), {"x": DISTINCT()}),
+    "numpy.partition": Spec(("np.partition(x, 2)", "np.partition(x, (0, 2), axis=0)"),
+                            {"x": DISTINCT()}),
     # ---------------------------------------------------------------- products, linear algebra
-    "numpy.dot": binary("np.dot(x, y)", U(-2, 2, ((4,), (3, 4))), U(-2, 2, ((4,), (4, 2)))),
+    "numpy.dot": binary(("np.dot(x, y) + np.dot([x[0], y[1]], [y[0], x[1]])", "np.dot(x, y)"),
+                        U(-2, 2, ((4,), (3, 4))), U(-2, 2, ((4,), (4, 2)))),
     "numpy.matmul": binary("np.matmul(x, y)", U(-2, 2, ((4,), (2, 3, 4))),
                            U(-2, 2, ((4, 2), (4, 2)))),
     "numpy.inner": binary("np.inner(x, y)", U(-2, 2, ((4,), (3, 4))), U(-2, 2, ((4,), (2, 4)))),
@@ -322,14 +337,41 @@ TABLE = {
     "numpy.cross": binary("np.cross(x, y)", U(-2, 2, ((3,), (4, 3))), U(-2, 2, ((3,), (4, 3)))),
     "numpy.tensordot": binary(("np.tensordot(x, y, axes=1)", "np.tensordot(x, y)"),
                               U(-2, 2, ((3, 4), (2, 3, 4))), U(-2, 2, ((4, 2), (3, 4, 2)))),
-    "numpy.einsum": binary(("np.einsum('ij,jk->ik', x, y)", "np.einsum('i,i->', x, y)"),
+    "numpy.einsum": binary(("np.einsum('ij,jk->ik', x, y)",
+                            "np.einsum('i,i->', x, y) + np.einsum(x, [0], y, [0], [])"
+                            " + np.einsum('i,i', [x[0], y[1]], y[:2])"),
                            U(-2, 2, ((3, 4), (4,))), U(-2, 2, ((4, 2), (4,)))),
     "numpy.linalg.solve": binary("np.linalg.solve(x, y)", WELL(SQ),
                                  U(-2, 2, ((3,), (2, 3, 2)))),
     "numpy.linalg.inv": unary("np.linalg.inv", WELL(SQ)),
     "numpy.linalg.det": unary("np.linalg.det", WELL(SQ)),
     "numpy.linalg.cholesky": unary("np.linalg.cholesky", SPD(SQ), cs=False),
-    "numpy.linalg.eigvalsh": unary("np.linalg.eigvalsh", SPD(SQ), cs=False),
+    "numpy.linalg.eigvalsh": Spec(("np.linalg.eigvalsh(x)", "np.linalg.eigvalsh(x, UPLO='U')"),
+                                  {"x": SPD(SQ)}),
+    "numpy.linalg.eigh": Spec(("np.linalg.eigh(x)[0], np.linalg.eigh(x)[1]",
+                               "np.linalg.eigh(x, UPLO='U')[1] * 2.0"), {"x": SPD(SQ)}),
+    "numpy.linalg.svd": Spec((
+        "np.linalg.svd(x), np.linalg.svd(x, compute_uv=False)",  # and below: M > N, M < N
+        "np.linalg.svd(x, full_matrices=False), np.linalg.svd(x.T, full_matrices=False)[1],"
+        " np.linalg.svd(x.T, full_matrices=False)[0] ** 2,"  # squares: LAPACK may flip
+        " np.linalg.svd(x.T, full_matrices=False)[2] ** 2,"  # signs within Ridders' steps
+        " np.linalg.svd(x)[0][..., :3], np.linalg.svd(x)[1], np.linalg.svd(x.T)[1],"
+        " np.linalg.svd(x.T)[2][..., :3, :] ** 2"),
+        {"x": SEPARATED(((3, 3), (2, 4, 3)))}),
+    "numpy.linalg.qr": Spec(("np.linalg.qr(x), np.linalg.qr(x, mode='r')",
+                             "np.linalg.qr(x), np.linalg.qr(x[..., :3, :], 'complete')"),
+                            {"x": RECT(((3, 3), (2, 4, 3)))}),
+    "numpy.linalg.lstsq": binary(("np.linalg.lstsq(x, y)[0], np.linalg.lstsq(x, y)[1]",
+                                  "np.linalg.lstsq(x, y)"),
+                                 RECT(((4, 3), (3, 4))), U(-2, 2, ((4,), (3, 2))),
+                                 cs=False),  # conjugates
+    "numpy.linalg.matrix_power": Spec((
+        "np.linalg.matrix_power(x, 3)",
+        "np.linalg.matrix_power(x, -2) + np.linalg.matrix_power(x, 1)"
+        " + np.linalg.matrix_power(x, 0)"), {"x": WELL(SQ)}, cs=True),
+    "numpy.linalg.multi_dot": binary(("np.linalg.multi_dot([x, y, y.T])",
+                                      "np.linalg.multi_dot([y, x, x])"),
+                                     U(-2, 2, ((3, 4), (3, 3))), U(-2, 2, ((4, 2), (2, 3)))),
     "numpy.linalg.pinv": unary("np.linalg.pinv", RECT(((4, 3), (2, 3, 4))), cs=False),
     "numpy.linalg.slogdet": Spec("np.linalg.slogdet(x)[1]", {"x": WELL(SQ)}),
     "numpy.convolve": binary(("np.convolve(x, y)", "np.convolve(x, y, mode='same')"),
@@ -369,6 +411,44 @@ TABLE = {
     "numpy.vstack": binary("np.vstack([x, y])", U(-2, 2), U(-2, 2)),
     "numpy.hstack": binary("np.hstack((x, y))", U(-2, 2), U(-2, 2)),
     "numpy.column_stack": binary("np.column_stack([x, y])", U(-2, 2), U(-2, 2)),
+    "numpy.rollaxis": Spec(("np.rollaxis(x, 1)", "np.rollaxis(x, 2, 1)"), {"x": U(-2, 2, MAT)},
+                           cs=True),
+    "numpy.atleast_3d": Spec(("np.atleast_3d(x, y)", "np.atleast_3d(y, x)[1] * 2.0"),
+                             {"x": U(-2, 2, ((3,), (3, 4))), "y": U(-2, 2, ((), (2,)))},
+                             diff="x y", cs=True),
+    "numpy.rot90": Spec(("np.rot90(x)", "np.rot90(x, 3, axes=(1, 2))"), {"x": U(-2, 2, MAT)},
+                        cs=True),
+    "numpy.row_stack": binary("np.row_stack([x, y])", U(-2, 2), U(-2, 2)),
+    "numpy.append": binary(("np.append(x, y)", "np.append(x, y, axis=0)"), U(-2, 2),
+                           U(-2, 2, ((2,), (2, 4)))),
+    "numpy.split": Spec(("np.split(x, 2)", "np.split(x, [1, 3], axis=1)[1] * 2.0"),
+                        {"x": U(-2, 2)}, cs=True),
+    "numpy.array_split": Spec(("np.array_split(x, 3)", "np.array_split(x, 3, axis=1)"),
+                              {"x": U(-2, 2)}, cs=True),
+    "numpy.hsplit": Spec(("np.hsplit(x, 2)", "np.hsplit(x, [1])"), {"x": U(-2, 2)}, cs=True),
+    "numpy.vsplit": Spec("np.vsplit(x, [1, 2])", {"x": U(-2, 2, ((3, 2), (4, 3)))}, cs=True),
+    "numpy.dsplit": Spec("np.dsplit(x, 2)", {"x": U(-2, 2, ((2, 3, 4), (1, 2, 2)))}, cs=True),
+    "numpy.gradient": Spec(("np.gradient(x)", "np.gradient(x, 0.5, 2.0, edge_order=2)"),
+                           {"x": U(-2, 2, ((5,), (3, 4)))}, cs=True),
+    "numpy.select": Spec(("np.select([c, ~c], [x, y])", "np.select([c], [x], y)"), {
+        "c": C(np.array([True, False, True, False]), np.array([[True, False], [False, True]])),
+        "x": U(-2, 2, ((4,), (2, 2))), "y": U(-2, 2, ((4,), (2, 2)))}, diff="x y", cs=True),
+    "numpy.pad": Spec(("np.pad(x, 1) + np.pad(x, (2, 0), constant_values=y)",
+                       "np.pad(x, ((1, 0), (2, 1)), constant_values=y)"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='linear_ramp', end_values=y)"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='edge')"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='wrap')"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='reflect', reflect_type='odd')"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='symmetric')"
+                       " + np.pad(x, ((1, 0), (2, 1)), mode='mean', stat_length=2)"),
+                      {"x": U(-2, 2), "y": U(-2, 2, ((), ()))},
+                      diff="x y"),  # not the complex step: pad casts y to x's dtype
+    "numpy.angle": Spec(("np.angle(x * (1 + 2j) + y)",
+                         "np.angle(x, deg=True) + np.angle(x * y * 1j)"),
+                        {"x": S(0.3, 2), "y": S(0.3, 2)}, diff="x y"),
+    "numpy.nan_to_num": Spec(("np.nan_to_num(x)", "np.nan_to_num(x * c, posinf=3.0)"), {
+        "x": S(0.3, 2, ((4,), (2, 2))),
+        "c": C(None, np.array([[np.inf, 1.0], [-np.inf, np.nan]]))}, diff="x"),
     "numpy.triu": Spec(("np.triu(x)", "np.triu(x, 1)"), {"x": U(-2, 2, ((3, 4), (2, 3, 3)))},
                        cs=True),
     "numpy.tril": Spec(("np.tril(x)", "np.tril(x, -1)"), {"x": U(-2, 2, ((3, 4), (2, 3, 3)))},

@@ -142,6 +142,8 @@ defnorm(np.linalg.norm, "x, ord=None, axis=None, keepdims=False",
         "_rt.norm_jvp(x, z, d_x, ord=ord, axis=axis, keepdims=keepdims)")
 
 template("sort",  "a, axis=-1, kind=None, order=None", "_rt.sort_jvp(a, d_a, axis=axis)", "a")
+template("partition", "a, kth, axis=-1, kind='introselect', order=None",
+         "_rt.partition_jvp(a, z, d_a, axis=axis)", "a")
 
 # ------------------------------------------------------------------ products and linear algebra
 multilinear("dot",       "a, b, out=None")
@@ -152,13 +154,29 @@ multilinear("outer",     "a, b, out=None")
 multilinear("kron",      "a, b")
 multilinear("cross",     "a, b, axisa=-1, axisb=-1, axisc=-1, axis=None")
 multilinear("tensordot", "a, b, axes=2")
-multilinear("einsum",    "subscripts, *operands, out=None, optimize=False", "operands")
+multilinear("einsum",    "*operands, out=None, optimize=False", "operands")
+#        (the subscripts string, or the sublists of einsum(a, [0, 1], b, [1], [0]), carry
+#        no tangent: every argument is an operand of the product rule)
 #        function          signature  per-argument tangent (d: that argument's tangent)
 partials("linalg.solve",   "a, b",    "-_np.linalg.solve(a, d @ z)",  "_np.linalg.solve(a, d)")
 partials("linalg.inv",     "a",       "-z @ d @ z")
 partials("linalg.det",     "a",       "z * _np.trace(_np.linalg.solve(a, d), axis1=-2, axis2=-1)")
 partials("linalg.cholesky", "a",      "_rt.cholesky_jvp(z, d)")
-partials("linalg.eigvalsh", "a, UPLO='L'", "_rt.eigvalsh_jvp(a, d)")
+template("linalg.eigvalsh", "a, UPLO='L'", "_rt.eigvalsh_jvp(a, d_a, UPLO)", "a")
+#        eigh: distinct eigenvalues; the tangent of the triangle UPLO, symmetrized
+template("linalg.eigh",    "a, UPLO='L'", "_rt.eigh_jvp(z, d_a, UPLO)", "a",
+         "unsupported")  # a tuple of tangents
+#        svd, qr, lstsq: distinct singular values, full rank; the unique factors only
+template("linalg.svd",     "a, full_matrices=True, compute_uv=True, hermitian=False",
+         "_rt.svd_jvp(a, z, d_a, full_matrices, compute_uv, hermitian)", "a",
+         "unsupported")  # a tuple of tangents
+template("linalg.qr",      "a, mode='reduced'", "_rt.qr_jvp(a, z, d_a, mode)", "a",
+         "unsupported")
+template("linalg.lstsq",   "a, b, rcond=None", "_rt.lstsq_jvp(a, b, z, d_a, d_b)", "a b",
+         "unsupported")
+template("linalg.matrix_power", "a, n", "_rt.matrix_power_jvp(a, n, d_a)", "a")
+multilinear("linalg.multi_dot", "arrays, *, out=None", "arrays",
+            list_factors="arrays")  # multilinear in the list's elements
 partials("linalg.pinv",    "a",       "_rt.pinv_jvp(a, z, d)")
 template("linalg.slogdet", "a", "(_np.zeros_like(z[0]), _np.trace(_np.linalg.solve(a, d_a), axis1=-2, axis2=-1))", "a",
          "unsupported")  # a tuple of tangents
@@ -191,14 +209,36 @@ linear("stack",          "arrays, axis=0, out=None, dtype=None, casting='same_ki
 linear("vstack",         "tup, dtype=None, casting='same_kind'", "tup")
 linear("hstack",         "tup, dtype=None, casting='same_kind'", "tup")
 linear("column_stack",   "tup", "tup")
+linear("rollaxis",       "a, axis, start=0", **VIEW)
+linear("atleast_3d",     "*arys", "arys", "unsupported", **VIEW)
+linear("rot90",          "m, k=1, axes=(0, 1)", **VIEW)
+deflinear(np.row_stack, "tup, dtype=None, casting='same_kind'", "_np.vstack", "tup")
+#        (vstack's deprecated name: the tangent is spelled vstack)
+linear("append",         "arr, values, axis=None", "arr values")
+#        the split family and gradient return lists of arrays (gradient: one array for 1-d)
+linear("split",          "ary, indices_or_sections, axis=0", "ary", "unsupported", **VIEW)
+linear("array_split",    "ary, indices_or_sections, axis=0", "ary", "unsupported", **VIEW)
+linear("hsplit",         "ary, indices_or_sections", "ary", "unsupported", **VIEW)
+linear("vsplit",         "ary, indices_or_sections", "ary", "unsupported", **VIEW)
+linear("dsplit",         "ary, indices_or_sections", "ary", "unsupported", **VIEW)
+linear("gradient",       "f, *varargs, axis=None, edge_order=1", "f", "unsupported")
+linear("select",         "condlist, choicelist, default=0", "choicelist default")
 linear("triu",           "m, k=0")
 linear("tril",           "m, k=0")
 linear("diag",           "v, k=0")
 linear("diagonal",       "a, offset=0, axis1=0, axis2=1", **VIEW)
+template("pad",           "array, pad_width, mode='constant', constant_values=0, "
+                          "end_values=0, reflect_type='even', stat_length=None",
+         "_rt.pad_jvp(array, d_array, pad_width, mode, d_constant_values, d_end_values, "
+         "reflect_type, stat_length)", "array constant_values end_values")
 linear("take",           "a, indices, axis=None, out=None, mode='raise'", "a")
 linear("take_along_axis", "arr, indices, axis", "arr")
 linear("real",           "val", batching=EW, **VIEW)
 linear("imag",           "val", batching=EW, **VIEW)
+template("angle",        "x, deg=False", "_rt.angle_jvp(x, d_x, deg)", "x", EW)
+#        nan_to_num: the identity where finite (nan, posinf, neginf: constants)
+template("nan_to_num",   "x, copy=True, nan=0.0, posinf=None, neginf=None",
+         "_rt.nan_to_num_jvp(x, d_x, copy)", "x", EW, **VIEW)
 linear("conj",           "x", batching=EW)
 linear("conjugate",      "x", batching=EW)
 linear("copy",           "a, order='K', subok=False")

@@ -312,6 +312,7 @@ class LinearRule(Rule):
 class MultilinearRule(Rule):
     factors: tuple = ()
     operator: type | None = None  # gast.Mult / gast.MatMult: emit ``x * y``, not a call
+    list_factors: tuple = ()  # factors that are lists of factors (multi_dot's arrays)
     literal_lists = True
 
     def _emit(self, bound):
@@ -322,6 +323,13 @@ class MultilinearRule(Rule):
 
     def differentiable(self):
         return self.factors
+
+    def check(self, bound, tangents):
+        for p in self.list_factors:
+            if tangents.get(p) is not None and not isinstance(tangents[p], (tuple, list)):
+                return (f"`{self.qualname.replace('_np.', 'numpy.')}` is multilinear in the "
+                        f"elements of `{p}`: pass them as a list literal, [a, b, c]")
+        return None
 
     def jvp(self, bound, tangents, z):
         x, y = bound.get("x"), bound.get("y")
@@ -335,14 +343,29 @@ class MultilinearRule(Rule):
             d = tangents.get(p)
             if d is None:
                 continue
-            if isinstance(d, tuple):  # *operands: one term per active operand
+            if isinstance(d, list) and p not in self.list_factors:  # linear in the list
+                new = dict(bound)
+                new[p] = tangent_or_zero(bound[p], d)
+                terms.append(self._emit(new))
+                continue
+            if isinstance(d, (tuple, list)):  # *operands, or a list literal of factors
+                literal = bound[p]                # (multi_dot): one term per active one
+                elements = literal.elts if isinstance(literal, (gast.List, gast.Tuple)) \
+                    else literal
                 for i, di in enumerate(d):
                     if di is None:
                         continue
+                    if isinstance(di, list):  # an operand written as a list literal
+                        di = tangent_or_zero(elements[i], di)
                     new = dict(bound)
-                    ops = list(bound[p])
-                    ops[i] = di
-                    new[p] = tuple(ops)
+                    if isinstance(literal, (gast.List, gast.Tuple)):
+                        elts = [trees.clone(e) for e in literal.elts]
+                        elts[i] = di
+                        new[p] = type(literal)(elts=elts, ctx=gast.Load())
+                    else:
+                        ops = list(literal)
+                        ops[i] = di
+                        new[p] = tuple(ops)
                     terms.append(self._emit(new))
                 continue
             new = dict(bound)
@@ -617,13 +640,17 @@ def deflinear(fn, sig, qualname, linear=None, batching="per_direction", **facts)
                     **facts)
 
 
-def defmultilinear(fn, sig, qualname, factors=None, batching="per_direction", **facts):
+def defmultilinear(fn, sig, qualname, factors=None, batching="per_direction",
+                   list_factors="", **facts):
+    """``list_factors``: parameters whose list-literal elements are the factors
+    (``multi_dot([a, b, c])``); a list passed otherwise is reported."""
     signature = _signature(sig)
     factors = tuple(factors.split()) if isinstance(factors, str) else \
         (factors or tuple(signature.parameters)[:2])
     operator = fn if isinstance(fn, type) and issubclass(fn, gast.operator) else None
     return register(fn, MultilinearRule(_label(fn), signature, qualname, batching,
-                                        factors=factors, operator=operator), **facts)
+                                        factors=factors, operator=operator,
+                                        list_factors=tuple(list_factors.split())), **facts)
 
 
 def deftemplate(fn, sig, template, diff, batching="per_direction", **facts):

@@ -32,9 +32,11 @@ from .batched import (batch_size, bindex, bmax_jvp, breduce, breshape, bsplit, b
 from .checks import check_return, check_tangent
 from .lowered import NATIVE, Lowering, lowered_natively
 from .reuse import reuse_add, reuse_div, reuse_mul, reuse_sub, reuse_where
-from .rules import (cholesky_jvp, clip_jvp, cumprod_jvp, digamma, eigvalsh_jvp, interp_jvp,
-                    max_jvp, norm_jvp, pinv_jvp, polyval_jvp, pow_dx, pow_dy, prod_jvp,
-                    select_max, select_min, sinc_derivative, sort_jvp, std_jvp, var_jvp)
+from .rules import (angle_jvp, cholesky_jvp, clip_jvp, cumprod_jvp, digamma, eigh_jvp,
+                    eigvalsh_jvp, interp_jvp, lstsq_jvp, matrix_power_jvp, max_jvp,
+                    nan_to_num_jvp, norm_jvp, pad_jvp, partition_jvp, pinv_jvp, polyval_jvp,
+                    pow_dx, pow_dy, prod_jvp, qr_jvp, select_max, select_min, sinc_derivative,
+                    sort_jvp, std_jvp, svd_jvp, var_jvp)
 from .tangents import broadcast, copy, zeros_like
 
 # Buffer reuse (transform/reuse.py): below this many elements a fresh array
@@ -42,13 +44,15 @@ from .tangents import broadcast, copy, zeros_like
 REUSE_MIN_SIZE = 4096
 
 __all__ = [
-    "NATIVE", "REUSE_MIN_SIZE", "Lowering", "batch_size", "bindex", "bmax_jvp", "breduce",
-    "breshape", "broadcast", "bsplit", "btranspose", "bzeros", "check_return", "check_tangent",
-    "cholesky_jvp", "clip_jvp", "copy", "cumprod_jvp", "custom_batched", "digamma",
-    "eigvalsh_jvp", "fit", "inplace_batched_add", "inplace_batched_div", "inplace_batched_mul",
-    "inplace_batched_sub", "interp_jvp", "lift", "lowered_natively", "matmul_left",
-    "matmul_right", "max_jvp", "norm_jvp", "pinv_jvp", "polyval_jvp", "pow_dx", "pow_dy",
-    "prod_jvp", "reuse_add", "reuse_div", "reuse_mul", "reuse_sub",
-    "reuse_where", "select_max", "select_min", "sinc_derivative", "sort_jvp", "std_jvp",
-    "ufunc_at_batched", "var_jvp", "zeros_like",
+    "NATIVE", "REUSE_MIN_SIZE", "Lowering", "angle_jvp", "nan_to_num_jvp", "batch_size",
+    "bindex", "bmax_jvp",
+    "breduce", "breshape", "broadcast", "bsplit", "btranspose", "bzeros", "check_return",
+    "check_tangent", "cholesky_jvp", "clip_jvp", "copy", "cumprod_jvp", "custom_batched",
+    "digamma", "eigh_jvp", "eigvalsh_jvp", "fit", "inplace_batched_add", "inplace_batched_div",
+    "inplace_batched_mul", "inplace_batched_sub", "interp_jvp", "lift", "lowered_natively",
+    "lstsq_jvp", "matmul_left", "matmul_right", "matrix_power_jvp", "max_jvp", "norm_jvp",
+    "pad_jvp", "partition_jvp", "pinv_jvp", "polyval_jvp", "pow_dx", "pow_dy", "prod_jvp",
+    "qr_jvp", "svd_jvp", "reuse_add", "reuse_div", "reuse_mul", "reuse_sub", "reuse_where",
+    "select_max", "select_min", "sinc_derivative", "sort_jvp", "std_jvp", "ufunc_at_batched",
+    "var_jvp", "zeros_like",
 ]

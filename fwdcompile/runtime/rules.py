@@ -315,11 +315,218 @@ def cholesky_jvp(L, d_a):
     return L @ phi
 
 
-def eigvalsh_jvp(a, d_a):
+def eigvalsh_jvp(a, d_a, UPLO="L"):
     """d(lambda_i) = v_i^T dA v_i (distinct eigenvalues of a symmetric matrix)."""
-    _, v = np.linalg.eigh(a)
-    sym = _lower_symmetric(d_a)  # eigvalsh reads only the lower triangle (UPLO='L')
+    _, v = np.linalg.eigh(a, UPLO=UPLO)
+    sym = _triangle_symmetric(d_a, UPLO)  # eigvalsh reads only the triangle UPLO
     return np.einsum("...ji,...jk,...ki->...i", v, sym, v)
+
+
+def _upper_symmetric(d):
+    """The symmetric matrix a routine reading only the upper triangle sees."""
+    d = np.asarray(d)
+    return np.triu(d) + np.swapaxes(np.triu(d, 1), -1, -2)
+
+
+def _triangle_symmetric(d, UPLO):
+    return _upper_symmetric(d) if str(UPLO).upper() == "U" else _lower_symmetric(d)
+
+
+def eigh_jvp(z, d_a, UPLO="L"):
+    """Tangent of numpy.linalg.eigh (distinct eigenvalues): with S the
+    symmetric matrix eigh reads from dA's triangle UPLO, d(lambda_i) =
+    v_i^T S v_i and dV = V (F o (V^T S V)), F_ij = 1 / (lambda_j - lambda_i)
+    off the diagonal and 0 on it (unit eigenvectors: v_i^T dv_i = 0)."""
+    w, v = z
+    inner = np.swapaxes(v, -1, -2) @ _triangle_symmetric(d_a, UPLO) @ v
+    n = w.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    gap = w[..., None, :] - w[..., :, None]  # gap[i, j] = lambda_j - lambda_i
+    f = np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, gap))
+    return np.diagonal(inner, axis1=-2, axis2=-1), v @ (f * inner)
+
+
+def matrix_power_jvp(a, n, d_a):
+    """Tangent of numpy.linalg.matrix_power: sum_k A^k dA A^(n-1-k), through
+    the inverse (d inv = -inv dA inv) for negative n."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    n = int(n)
+    if n == 0:
+        return np.zeros(a.shape, dtype=np.result_type(a, d_a))
+    if n < 0:
+        a = np.linalg.inv(a)
+        d_a = -a @ d_a @ a
+        n = -n
+    powers = [np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape)]
+    for _ in range(n - 1):
+        powers.append(powers[-1] @ a)
+    return sum(powers[k] @ d_a @ powers[n - 1 - k] for k in range(n))
+
+
+def partition_jvp(a, z, d_a, axis=-1):
+    """Tangent of numpy.partition: each result entry takes the tangent of the
+    entry it came from (equal values in turn, as numpy.sort's rule does)."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    if axis is None:
+        a, d_a, axis = a.reshape(-1), d_a.reshape(-1), -1
+    am, zm, dm = (np.moveaxis(np.asarray(t), axis, -1) for t in (a, z, d_a))
+    n = am.shape[-1]
+    earlier = np.tril(np.ones((n, n), dtype=bool), -1)  # earlier[j, i]: i < j
+    rank = np.sum(am[..., None, :] < zm[..., :, None], axis=-1) \
+        + np.sum((zm[..., None, :] == zm[..., :, None]) & earlier, axis=-1)
+    source = np.take_along_axis(np.argsort(am, axis=-1, kind="stable"), rank, axis=-1)
+    return np.moveaxis(np.take_along_axis(dm, source, axis=-1), -1, axis)
+
+
+_PAD_LINEAR = ("constant", "edge", "wrap", "reflect", "symmetric", "mean", "linear_ramp")
+
+
+def pad_jvp(array, d_array, pad_width, mode="constant", d_constant_values=0.0,
+            d_end_values=0.0, reflect_type="even", stat_length=None):
+    """Tangent of numpy.pad for the modes that are linear in the array (and in
+    constant_values / end_values): the same padding of the tangents."""
+    d_array = np.broadcast_to(d_array, np.shape(array))
+    if not isinstance(mode, str) or mode not in _PAD_LINEAR:
+        from ..errors import NoDerivativeRule
+        raise NoDerivativeRule(f"numpy.pad has no derivative rule for mode={mode!r}",
+                               hint="modes " + ", ".join(map(repr, _PAD_LINEAR))
+                                    + " are differentiable")
+    if mode == "constant":
+        return np.pad(d_array, pad_width, mode, constant_values=d_constant_values)
+    if mode == "linear_ramp":
+        return np.pad(d_array, pad_width, mode, end_values=d_end_values)
+    if mode in ("reflect", "symmetric"):
+        return np.pad(d_array, pad_width, mode, reflect_type=reflect_type)
+    if mode == "mean":
+        return np.pad(d_array, pad_width, mode, stat_length=stat_length)
+    return np.pad(d_array, pad_width, mode)
+
+
+def angle_jvp(x, d_x, deg=False):
+    """Tangent of numpy.angle: Im(conj(x) dx) / |x|^2; 0 for real x (where
+    the angle is 0 or pi, piecewise constant)."""
+    x = np.asarray(x)
+    if not np.iscomplexobj(x):
+        return np.zeros(np.broadcast(x, d_x).shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.imag(np.conj(x) * d_x) / np.abs(x) ** 2
+    return out * (180.0 / np.pi) if deg else out
+
+
+def nan_to_num_jvp(x, d_x, copy=True):
+    """Tangent of numpy.nan_to_num: ``d_x`` where ``x`` is finite, 0 where it
+    was replaced by a constant.  ``copy=False`` writes the result into ``x``,
+    whose own tangent would then be stale where values were replaced: an
+    error rather than a silently wrong derivative."""
+    if not copy:
+        from ..errors import NoDerivativeRule
+        raise NoDerivativeRule(
+            "numpy.nan_to_num(..., copy=False) of a differentiated value writes into its "
+            "argument, which fwdcompile does not differentiate",
+            hint="use the default copy=True and assign the result: x = np.nan_to_num(x)")
+    return np.where(np.isfinite(x), d_x, 0.0)
+
+
+def _no_linalg_rule(message, hint):
+    from ..errors import NoDerivativeRule
+    return NoDerivativeRule(message, hint=hint)
+
+
+def _t(m):
+    return np.swapaxes(m, -1, -2)
+
+
+def svd_jvp(a, z, d_a, full_matrices=True, compute_uv=True, hermitian=False):
+    """Tangent of numpy.linalg.svd (distinct nonzero singular values; of a
+    rectangular matrix's full_matrices=True factors, the columns of U / rows
+    of V^T past min(M, N) are not unique and get NaN tangents): with
+    dP = U^T dA V and F_ij = 1 / (s_j^2 - s_i^2) off the diagonal, ds = diag(dP),
+    dU = U (F o (dP S + S dP^T)) + (I - U U^T) dA V S^-1 and
+    dV = V (F o (S dP + dP^T S)) + (I - V V^T) dA^T U S^-1."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    if hermitian:
+        raise _no_linalg_rule("numpy.linalg.svd(..., hermitian=True) has no derivative rule",
+                              "use hermitian=False, or numpy.linalg.eigh")
+    m, n = a.shape[-2:]
+    if not compute_uv:
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        return np.einsum("...ik,...ij,...kj->...k", u, d_a, vh)  # u_k^T dA v_k
+    u, s, vh = z
+    k = s.shape[-1]
+    if full_matrices and m != n:
+        # the first min(M, N) singular vectors as below; the others are not
+        # unique (any orthonormal basis of the complement): NaN tangents
+        du, ds, dvh = svd_jvp(a, (u[..., :k], s, vh[..., :k, :]), d_a, False)
+        nan = np.full(a.shape[:-2] + ((m, m - k) if m > k else (n - k, n)), np.nan)
+        return ((np.concatenate([du, nan], axis=-1), ds, dvh) if m > k
+                else (du, ds, np.concatenate([dvh, nan], axis=-2)))
+    v = _t(vh)
+    dp = _t(u) @ d_a @ v
+    ds = np.diagonal(dp, axis1=-2, axis2=-1)
+    eye = np.eye(k, dtype=bool)
+    s2 = s ** 2
+    gap = s2[..., None, :] - s2[..., :, None]  # gap[i, j] = s_j^2 - s_i^2
+    f = np.where(eye, 0.0, 1.0 / np.where(eye, 1.0, gap))
+    sm = s[..., None, :]  # right-multiplying by S scales columns
+    sl = s[..., :, None]  # left-multiplying by S scales rows
+    du = u @ (f * (dp * sm + sl * _t(dp)))
+    dv = v @ (f * (sl * dp + _t(dp) * sm))
+    if m > k:
+        du = du + (d_a @ v - u @ (_t(u) @ d_a @ v)) / sm
+    if n > k:
+        dat_u = _t(d_a) @ u
+        dv = dv + (dat_u - v @ (_t(v) @ dat_u)) / sm
+    return du, ds, _t(dv)
+
+
+def qr_jvp(a, z, d_a, mode="reduced"):
+    """Tangent of numpy.linalg.qr (full column rank, M >= N; mode 'complete'
+    only for square matrices): with X = Q^T dA R^-1 and Omega = L - L^T, L the
+    strict lower triangle of X, dQ = Q Omega + (I - Q Q^T) dA R^-1 and
+    dR = (X - Omega) R."""
+    a = np.asarray(a)
+    d_a = np.broadcast_to(d_a, a.shape)
+    m, n = a.shape[-2:]
+    if mode not in ("reduced", "complete", "r") or m < n or (mode == "complete" and m != n):
+        raise _no_linalg_rule(f"numpy.linalg.qr(mode={mode!r}) of a {m}x{n} matrix has no "
+                              "derivative rule", "use mode 'reduced' or 'r' with M >= N")
+    q, r = (np.linalg.qr(a), z) if mode == "r" else z
+    if mode == "r":
+        q = q[0]
+    dar = _t(np.linalg.solve(_t(r), _t(d_a)))  # dA R^-1
+    x = _t(q) @ dar
+    low = np.tril(x, -1)
+    omega = low - _t(low)
+    dr = (x - omega) @ r
+    if mode == "r":
+        return dr
+    dq = q @ omega + dar - q @ (_t(q) @ dar)
+    return dq, dr
+
+
+def lstsq_jvp(a, b, z, d_a, d_b):
+    """Tangent of numpy.linalg.lstsq for a matrix of full rank: the solution
+    pinv(A) b, the residuals |b - A x|^2 (d: 2 sum(r * (db - dA x)), as
+    A^T r = 0), no tangent for the rank, and the singular values'."""
+    x, residuals, rank, s = z
+    a = np.asarray(a)
+    m, n = a.shape[-2:]
+    if rank != min(m, n):
+        raise _no_linalg_rule("numpy.linalg.lstsq of a rank-deficient matrix has no "
+                              "derivative rule", "drop the dependent columns, or use "
+                              "numpy.linalg.pinv(a) @ b")
+    d_a = np.broadcast_to(d_a, a.shape)
+    d_b = np.broadcast_to(d_b, np.shape(b))
+    p = np.linalg.pinv(a)
+    dx = pinv_jvp(a, p, d_a) @ b + p @ d_b
+    r = b - a @ x
+    d_res = 2.0 * np.sum(r * (d_b - d_a @ x), axis=0)
+    d_res = np.reshape(d_res, (-1,))[:np.size(residuals)] if np.size(residuals) \
+        else np.zeros(np.shape(residuals))
+    return dx, d_res, 0, svd_jvp(a, None, d_a, compute_uv=False)
 
 
 def pinv_jvp(a, z, d_a):
