@@ -3,9 +3,9 @@ timings, FWDCOMPILE_DUMP, errors tagged with their stage, helper linking, and
 the command line's ``show --timings`` / ``show --stage``.  No timing
 thresholds: only that every stage that ran was timed."""
 
+import inspect
 import math
 import pickle
-import textwrap
 
 import numpy as np
 import pytest
@@ -196,19 +196,11 @@ def test_linker_links_each_helper_once():
 
 @pytest.fixture
 def user_file(tmp_path):
+    """A module file holding this file's ``smooth_abs`` and ``with_helper``
+    (the command line loads functions from files)."""
     path = tmp_path / "pipemod.py"
-    path.write_text(textwrap.dedent("""
-        import math
-
-        def smooth_abs(t, eps):
-            return math.sqrt(t * t + eps)
-
-        def with_helper(x, y, eps=0.001):
-            total = 0.0
-            for i in range(len(x)):
-                total += smooth_abs(x[i] - y[i], eps)
-            return total
-    """))
+    path.write_text("import math\n\n\n" + inspect.getsource(smooth_abs) + "\n\n"
+                    + inspect.getsource(with_helper))
     return path
 
 
