@@ -17,7 +17,8 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
-from . import calling, estimators, native, pipeline
+from . import calling, estimators, native, pipeline, tree
+from .errors import FwdcompileError
 
 BACKENDS = ("python", "llvm")
 
@@ -61,7 +62,15 @@ class ForwardGradient:
         self._calls = calling.Calls(self, fn, self._wrt)
         calling.install(self, self._calls.jvp)  # f.jvp: see calling's module docstring
         if self._wrt is not None:
-            self._last = pipeline.compile_jvp(fn, self._wrt, check=check)
+            # compiled now for arrays; a parameter that receives a structure (a
+            # pytree) is compiled for it at the first call, so what does not
+            # compile for arrays (params.W1) is reported there
+            try:
+                self._last = pipeline.compile_jvp(fn, self._wrt, check=check)
+            except FwdcompileError:
+                if not pipeline.may_take_structures(fn, self._wrt):
+                    raise
+                self._last = None
 
     # --------------------------------------------------------------- plain call
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -202,30 +211,42 @@ class ForwardGradient:
         if not wrt:
             raise TypeError(f"{self.__qualname__}: no parameter receives a float; nothing to "
                             "differentiate (pass floats, or name the parameters in wrt)")
-        shapes = [np.shape(arguments[n]) for n in wrt]
-        # directions (and g) in each parameter's precision: float32 models stay float32
-        dtypes = [_other_float(arguments[n]) for n in wrt]
+        # one direction per leaf: a parameter given a structure (a pytree) has
+        # several, and its directions and estimate have its structure
+        flat = [tree.flatten(arguments[n]) for n in wrt]
+        leaves = [leaf for values, _ in flat for leaf in values]
+        shapes = [np.shape(leaf) for leaf in leaves]
+        # directions (and g) in each leaf's precision: float32 models stay float32
+        dtypes = [_other_float(leaf) for leaf in leaves]
         draw = estimators.directions_from(rng, distribution, dtypes)
+        writes = calls.writes_into(wrt, calling.structures_for(wrt, arguments))
         k = int(directions)
+
+        def per_parameter(per_leaf):
+            out, i = [], 0
+            for values, structure in flat:
+                out.append(structure.unflatten(per_leaf[i:i + len(values)]))
+                i += len(values)
+            return tuple(out)
         if k == 1:
             draws = [tuple(draw(shape, i) for i, shape in enumerate(shapes))]
-            given = calling.copies(draws[0]) if calls.writes_into(wrt) else draws[0]
+            given = per_parameter(calling.copies(draws[0]) if writes else draws[0])
             value, slope = self.jvp(*args, tangents=given, **kwargs)
             if type(value) is not float:
                 self._check_scalar_value(value)
             if type(slope) is float and combine == "mean":  # the common scalar case, directly
-                grads = estimators.scale_single(draws[0], slope)
+                grads = per_parameter(estimators.scale_single(draws[0], slope))
                 return value, grads[0] if len(grads) == 1 else grads
             slopes = [slope]
         else:  # vector mode: all K directional derivatives from one run
             stacked = tuple(draw((k,) + shape, i) for i, shape in enumerate(shapes))
-            value, slopes = self.jvp(*args, tangents=calling.copies(stacked)
-                                     if calls.writes_into(wrt) else stacked,
-                                     batched=True, **kwargs)
+            value, slopes = self.jvp(*args, tangents=per_parameter(
+                calling.copies(stacked) if writes else stacked), batched=True, **kwargs)
             draws = [tuple(v[i] for v in stacked) for i in range(k)]
         self._check_scalar_value(value)
-        grads = estimators.combine(draws, np.reshape(slopes, -1), combine, shapes, dtypes)
-        return value, grads[0] if len(grads) == 1 else tuple(grads)
+        grads = per_parameter(estimators.combine(draws, np.reshape(slopes, -1), combine,
+                                                 shapes, dtypes))
+        return value, grads[0] if len(grads) == 1 else grads
 
     def _check_scalar_value(self, value):
         """forward_grad estimates the gradient of a real scalar function."""
@@ -254,7 +275,8 @@ class ForwardGradient:
         :attr:`source`; a ValueError when vector mode runs one JVP per
         direction for this function instead (tangents in lists or dicts)."""
         wrt = self._last.wrt if self._last is not None else self._default_wrt()
-        compiled = self._batched_variant(tuple(wrt))
+        structures = self._last.structures if self._last is not None else ()
+        compiled = self._calls.batched_variant(tuple(wrt), structures)
         if compiled is None:
             raise ValueError(f"{self.__qualname__}: vector mode runs one JVP per direction "
                              "for this function (its tangents are held in lists, dicts or "

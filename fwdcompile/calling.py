@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from . import native, pipeline
+from . import native, pipeline, tree
 from .errors import BatchUnsupported
 
 REPLAN_AFTER = 4
@@ -69,7 +69,16 @@ def is_float_value(value):
         return True
     if isinstance(value, np.ndarray):
         return value.dtype.kind in "fc"
+    if value is not None and tree.is_container(value):  # a pytree of floats
+        leaves = tree.leaves(value)
+        return bool(leaves) and all(is_float_value(leaf) for leaf in leaves)
     return False
+
+
+def structures_for(wrt, arguments):
+    """``(parameter, PyTreeDef)`` for the ``wrt`` parameters given containers."""
+    return tuple((n, tree.structure(arguments[n])) for n in wrt
+                 if tree.is_container(arguments[n]))
 
 
 def short(value):
@@ -77,10 +86,14 @@ def short(value):
     return text if len(text) < 40 else text[:37] + "..."
 
 
-def tangent_sequence(qualname, wrt, tangents, what="tangent(s)"):
+def tangent_sequence(qualname, wrt, tangents, what="tangent(s)", arguments=None):
     """The tangents as a sequence in ``wrt`` order, from a dict keyed by
-    parameter name, a tuple or list, or one value; raises ``ValueError`` for
+    parameter name, a tuple or list, or one value (for one parameter given a
+    structure: its tangent structure, bare); raises ``ValueError`` for
     unknown names or the wrong count."""
+    if arguments is not None and len(wrt) == 1 and tree.is_container(arguments[wrt[0]]) \
+            and tree.structure(tangents) == tree.structure(arguments[wrt[0]]):
+        return (tangents,)
     if isinstance(tangents, dict):
         unknown = set(tangents) - set(wrt)
         if unknown:
@@ -98,37 +111,52 @@ def tangent_sequence(qualname, wrt, tangents, what="tangent(s)"):
 def check_tangents(qualname, wrt, arguments, tangents):
     """The tangent values for ``wrt`` (one per parameter, in order), checked
     against their arguments; raises ``ValueError`` naming the parameter."""
-    tangents = tangent_sequence(qualname, wrt, tangents)
+    tangents = tangent_sequence(qualname, wrt, tangents, arguments=arguments)
     out = []
     for name, t in zip(wrt, tangents):
         arg = arguments[name]
-        if t is None:
-            raise ValueError(f"{qualname}: the tangent for parameter {name!r} is None")
-        if isinstance(t, (bool, np.bool_)) or (isinstance(t, np.ndarray) and t.dtype.kind == "b"):
-            raise ValueError(f"{qualname}: the tangent for parameter {name!r} is boolean; "
-                             "tangents must be floating point")
-        if not isinstance(t, (np.ndarray, numbers.Number)):  # a list, or something else
-            kind = dtype_kind(t)
-            if kind not in "fciu":
-                raise ValueError(f"{qualname}: the tangent for parameter {name!r} is "
-                                 f"{type(t).__name__} {short(t)}; tangents must be floats or "
-                                 "arrays of floats with the argument's shape")
-        if isinstance(t, np.ndarray) and t.dtype.kind not in "fc":
-            raise ValueError(f"{qualname}: the tangent for parameter {name!r} has dtype "
-                             f"{t.dtype}; tangents must be floating point like the argument "
-                             f"({np.asarray(arg).dtype})")
-        if np.shape(t) != np.shape(arg):
-            raise ValueError(f"{qualname}: the tangent for parameter {name!r} has shape "
-                             f"{np.shape(t)} but the argument has shape {np.shape(arg)}")
-        if not isinstance(t, np.ndarray):
-            if not isinstance(t, numbers.Number):
-                t = np.asarray(t, dtype=float)
-                if np.ndim(arg) == 0:
-                    t = float(t)
-            elif np.ndim(arg) == 0 and not isinstance(t, complex):
-                t = float(t)
-        out.append(t)
+        if tree.is_container(arg) and t is not None:
+            paths, structure = tree.leaf_paths(arg, name)
+            t_leaves, t_structure = tree.flatten(t)
+            if t_structure != structure:
+                raise ValueError(f"{qualname}: the tangent for parameter {name!r} has "
+                                 f"structure {t_structure} but the argument has structure "
+                                 f"{structure}")
+            out.append(structure.unflatten([_checked_tangent(qualname, path, a, tl)
+                                            for (path, a), tl in zip(paths, t_leaves)]))
+        else:
+            out.append(_checked_tangent(qualname, f"parameter {name!r}", arg, t))
     return out
+
+
+def _checked_tangent(qualname, what, arg, t):
+    """The tangent ``t`` of ``arg`` checked (and a real scalar made a float)."""
+    if t is None:
+        raise ValueError(f"{qualname}: the tangent for {what} is None")
+    if isinstance(t, (bool, np.bool_)) or (isinstance(t, np.ndarray) and t.dtype.kind == "b"):
+        raise ValueError(f"{qualname}: the tangent for {what} is boolean; "
+                         "tangents must be floating point")
+    if not isinstance(t, (np.ndarray, numbers.Number)):  # a list, or something else
+        kind = dtype_kind(t)
+        if kind not in "fciu":
+            raise ValueError(f"{qualname}: the tangent for {what} is "
+                             f"{type(t).__name__} {short(t)}; tangents must be floats or "
+                             "arrays of floats with the argument's shape")
+    if isinstance(t, np.ndarray) and t.dtype.kind not in "fc":
+        raise ValueError(f"{qualname}: the tangent for {what} has dtype "
+                         f"{t.dtype}; tangents must be floating point like the argument "
+                         f"({np.asarray(arg).dtype})")
+    if np.shape(t) != np.shape(arg):
+        raise ValueError(f"{qualname}: the tangent for {what} has shape "
+                         f"{np.shape(t)} but the argument has shape {np.shape(arg)}")
+    if not isinstance(t, np.ndarray):
+        if not isinstance(t, numbers.Number):
+            t = np.asarray(t, dtype=float)
+            if np.ndim(arg) == 0:
+                t = float(t)
+        elif np.ndim(arg) == 0 and not isinstance(t, complex):
+            t = float(t)
+    return t
 
 
 def dtype_kind(value):
@@ -144,7 +172,7 @@ def unshared(tangent, given):
     the caller passed copied: for ``f(x) = x * 1.0`` the generated code
     returns ``d_x`` itself, and the caller scaling the result in place must
     not change the direction it passed in."""
-    inputs = [t for t in given if type(t) is np.ndarray]
+    inputs = [t for t in tree.leaves(list(given)) if type(t) is np.ndarray]
     if not inputs:
         return tangent
     if type(tangent) is tuple:
@@ -224,6 +252,20 @@ def batched_output(value, tangent, k):
     return np.array(tangent, dtype=np.result_type(tangent.dtype, np.float64))
 
 
+def _check_structure(qualname, name, value):
+    """A parameter given a container differentiates its leaves: floats or float arrays."""
+    paths, _ = tree.leaf_paths(value, name)
+    if not paths:
+        raise TypeError(f"{qualname}: parameter {name!r} is in wrt but received an empty "
+                        f"{type(value).__name__}; there is nothing to differentiate")
+    for path, leaf in paths:
+        if not is_float_value(leaf):
+            raise TypeError(f"{qualname}: parameter {name!r} is in wrt, but its leaf {path} is "
+                            f"{type(leaf).__name__} {short(leaf)}; the leaves of a "
+                            "differentiated structure must be floats or float arrays (pass "
+                            "other values as separate arguments)")
+
+
 # ------------------------------------------------------------------ the per-function state
 
 class Calls:
@@ -294,7 +336,9 @@ class Calls:
                     raise TypeError(f"{self.qualname}: parameter {name!r} is in wrt but was "
                                     "not passed; pass it explicitly")
                 value = arguments[name]
-                if not is_float_value(value):
+                if value is not None and tree.is_container(value):
+                    _check_structure(self.qualname, name, value)
+                elif not is_float_value(value):
                     raise TypeError(
                         f"{self.qualname}: parameter {name!r} is in wrt but received "
                         f"{type(value).__name__} {short(value)}; derivatives are taken with "
@@ -326,7 +370,8 @@ class Calls:
         arguments = self.bind(args, kwargs)
         wrt = self.wrt_for(arguments)
         tangent_values = check_tangents(self.qualname, wrt, arguments, tangents)
-        compiled = pipeline.compile_jvp(self.fn, wrt, check=self.owner.check)
+        compiled = pipeline.compile_jvp(self.fn, wrt, check=self.owner.check,
+                                        structures=structures_for(wrt, arguments))
         if compiled.writes:
             tangent_values = separate([arguments[n] for n in wrt], tangent_values)
         self.owner._last = compiled
@@ -412,23 +457,25 @@ class Calls:
         return native.EntryBinding(params, defaults, passable, tuple(wrt))
 
     # -------------------------------------------------------------- vector mode
-    def batched_variant(self, wrt):
+    def batched_variant(self, wrt, structures=()):
         """The vector-mode JVP for ``wrt``, or None when the code needs the
         one-direction-at-a-time path (lists or dicts of tangents, ...)."""
-        key = ("batched", wrt)
+        key = ("batched", wrt, structures)
         if key not in self.variants:
             try:
                 self.variants[key] = pipeline.compile_jvp(self.fn, wrt, batched=True,
-                                                          check=self.owner.check)
+                                                          check=self.owner.check,
+                                                          structures=structures)
             except BatchUnsupported:
                 self.variants[key] = None
         return self.variants[key]
 
-    def writes_into(self, wrt):
+    def writes_into(self, wrt, structures=()):
         """Whether the function writes into a differentiated parameter."""
-        key = ("writes", tuple(wrt))
+        key = ("writes", tuple(wrt), structures)
         if key not in self.variants:
-            compiled = pipeline.compile_jvp(self.fn, tuple(wrt), check=self.owner.check)
+            compiled = pipeline.compile_jvp(self.fn, tuple(wrt), check=self.owner.check,
+                                            structures=structures)
             self.variants[key] = bool(set(compiled.writes) & set(wrt))
         return self.variants[key]
 
@@ -436,31 +483,44 @@ class Calls:
         arguments = self.bind(args, kwargs)
         wrt = self.wrt_for(arguments)
         qualname = self.qualname
-        tangents = tangent_sequence(qualname, wrt, tangents, "batched tangent(s)")
+        tangents = tangent_sequence(qualname, wrt, tangents, "batched tangent(s)", arguments)
         stacked, k = [], None
         for name, t in zip(wrt, tangents):
+            arg = arguments[name]
             if t is None:
                 raise ValueError(f"{qualname}: the batched tangent for parameter "
                                  f"{name!r} is None")
-            t = np.asarray(t)
-            shape = np.shape(arguments[name])
-            if t.dtype.kind not in "fc" or t.shape[1:] != shape or t.ndim != len(shape) + 1:
-                raise ValueError(f"{qualname}: the batched tangent for parameter "
-                                 f"{name!r} has shape {t.shape} and dtype {t.dtype}; expected "
-                                 f"floating values of shape (K,) + {shape}")
-            if k is not None and t.shape[0] != k:
-                raise ValueError(f"{qualname}: batched tangents disagree on the number "
-                                 f"of directions ({k} and {t.shape[0]} for {name!r})")
-            k = t.shape[0]
-            stacked.append(t)
-        compiled = self.batched_variant(wrt)
+            paths, structure = tree.leaf_paths(arg, f"parameter {name!r}" if
+                                               not tree.is_container(arg) else name)
+            t_leaves, t_structure = tree.flatten(t)
+            if t_structure != structure:
+                raise ValueError(f"{qualname}: the batched tangent for parameter {name!r} "
+                                 f"has structure {t_structure} but the argument has "
+                                 f"structure {structure}")
+            checked = []
+            for (what, leaf), tl in zip(paths, t_leaves):
+                tl = np.asarray(tl)
+                shape = np.shape(leaf)
+                if tl.dtype.kind not in "fc" or tl.shape[1:] != shape \
+                        or tl.ndim != len(shape) + 1:
+                    raise ValueError(f"{qualname}: the batched tangent for {what} has shape "
+                                     f"{tl.shape} and dtype {tl.dtype}; expected floating "
+                                     f"values of shape (K,) + {shape}")
+                if k is not None and tl.shape[0] != k:
+                    raise ValueError(f"{qualname}: batched tangents disagree on the number "
+                                     f"of directions ({k} and {tl.shape[0]} for {what})")
+                k = tl.shape[0]
+                checked.append(tl)
+            stacked.append(structure.unflatten(checked))
+        structures = structures_for(wrt, arguments)
+        compiled = self.batched_variant(wrt, structures)
         if compiled is not None and compiled.writes:
             stacked = list(separate([arguments[n] for n in wrt], stacked))
         if compiled is None:  # the vector-mode transform declined: one JVP per direction
-            results = [self.owner.jvp(*args, tangents=tuple(unbatch(t[i], arguments[n])
-                                                            for t, n in zip(stacked, wrt)),
-                                      **kwargs)
-                       for i in range(k)]
+            results = [self.owner.jvp(*args, tangents=tuple(
+                tree.map(lambda tl, leaf: unbatch(tl[i], leaf), t, arguments[n])
+                for t, n in zip(stacked, wrt)), **kwargs)
+                for i in range(k)]
             value = results[0][0]
             return value, stack_tangents([r[1] for r in results])
         tangent_kwargs = dict(zip(compiled.tangent_params, stacked))

@@ -53,6 +53,7 @@ from .frontend import fence
 from .frontend.activity import ExprActivity, analyze
 from .frontend.calls import call_arguments, is_pure_call
 from .frontend.resolve import resolve, resolve_built
+from .frontend.structures import reads_like_structure, specialize
 from .frontend.parse import check_free_names, lift_function, read_function
 from .syntax import nodes, trees
 from .syntax.source import line_origins, to_source
@@ -76,6 +77,7 @@ class Unit:
     name: str | None = None      # of the generated function
     batched: bool = False
     checked: bool = False
+    structures: tuple = ()       # (parameter, PyTreeDef) of the wrt parameters given containers
     function: Any = None         # parse: the unwrapped function
     node: Any = None             # parse: its FunctionDef
     loc: Any = None              # parse: where it is in the user's file
@@ -116,6 +118,7 @@ class Compiled:
     # stage -> seconds spent on this function; parse .. names ran once for the function
     # and are shared by every wrt
     timings: dict = field(default_factory=dict)
+    structures: tuple = ()  # (parameter, PyTreeDef) it was specialized for
     # stage -> seconds spent on the helpers compiled while this function was (every
     # compile, also those the activity analysis asked for; nothing for cached ones)
     helper_timings: dict = field(default_factory=dict)
@@ -201,7 +204,8 @@ class Linker:
                                     hint="rewrite the recursion as a loop")
         try:
             return compile_jvp(helper, active, name, include_written=True, batched=batched,
-                               check=self.checked)
+                               check=self.checked,
+                               structures=self.structures_of(helper, active, call))
         except SourceUnavailable as exc:
             if exc.lineno is not None:
                 raise
@@ -228,10 +232,22 @@ class Linker:
         bound = inspect.signature(helper).bind(*args, **keywords)
         return tuple(bound.arguments[p] for p in compiled.writes if p in bound.arguments)
 
+    def structures_of(self, helper, active, call):
+        """(parameter, PyTreeDef) for the ``active`` parameters of ``helper``
+        that ``call`` passes a parameter structure (frontend/structures.py)."""
+        args, keywords = call_arguments(call)
+        try:
+            bound = inspect.signature(helper).bind(*args, **keywords)
+        except TypeError:
+            return ()
+        return tuple((p, getattr(v, nodes.STRUCTURE)) for p, v in bound.arguments.items()
+                     if p in active and not getattr(getattr(v, nodes.STRUCTURE, None),
+                                                    "is_leaf", True))
+
     def jvp_of(self, helper, active, call):
         """``(name, out_activity, tangent_params, wrt)`` of the JVP the generated code
         calls for ``helper`` with tangents on the parameters ``active``."""
-        key = (helper, active)
+        key = (helper, active, self.structures_of(helper, active, call))
         if key not in self._linked:
             name = self.namer.fresh(f"{check(helper).node.name}_jvp")
             self._linked[key] = self.compile(helper, active, call, name, self.batched)
@@ -283,6 +299,10 @@ def _names(unit):
 
 def _resolve(unit):
     resolve(unit.parsed)
+
+
+def _structures(unit):
+    unit.parsed = specialize(unit.parsed, dict(unit.structures))
 
 
 def _activity(unit):
@@ -349,7 +369,8 @@ def _load(unit):
     unit.compiled = Compiled(generated, unit.name, wrt, result.out_activity, unit.source,
                              result.tangent_params, unit.activity.written_params,
                              result.positional_tangents, [c for _, c in unit.linker.used],
-                             unit.origins, unit.timings, unit.helper_timings)
+                             unit.origins, unit.timings, unit.structures,
+                             unit.helper_timings)
 
 
 def _bind_defaults(fdef, fn, namer):
@@ -423,6 +444,8 @@ FRONT = (
 BACK = (
     Stage("resolve", "what every call refers to (rule, method, helper), stored on the call",
           _resolve, show=_show_user),
+    Stage("structures", "parameters given as pytrees: leaves become locals, loops over them "
+          "unrolled", _structures, when=lambda unit: bool(unit.structures), show=_show_user),
     Stage("activity", "which names carry tangents; link (compile) the helpers they reach",
           _activity, show=_show_activity),
     Stage("jvp", "primal and tangent statements from the rules (K directions if batched)",
@@ -561,6 +584,13 @@ def check(fn):
         return parsed
 
 
+def may_take_structures(fn, params):
+    """Whether ``fn`` reads one of ``params`` like a structure of parameters
+    (a pytree), so that compiling it for arrays says nothing about the call
+    that passes one (frontend/structures.py)."""
+    return reads_like_structure(check(fn), params)
+
+
 def clear_cache() -> None:
     """Forget every parsed and compiled function (rules registered later apply)."""
     cache.clear()
@@ -571,7 +601,8 @@ def checking() -> bool:
     return os.environ.get("FWDCOMPILE_CHECK", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def compile_jvp(fn, wrt, name=None, include_written=False, batched=False, check=None):
+def compile_jvp(fn, wrt, name=None, include_written=False, batched=False, check=None,
+                structures=()):
     """The generated ``<name>_jvp`` of ``fn`` for tangents on the parameters ``wrt``.
 
     ``include_written`` widens ``wrt`` by the parameters the function writes
@@ -584,24 +615,30 @@ def compile_jvp(fn, wrt, name=None, include_written=False, batched=False, check=
     ``BatchUnsupported`` for code it cannot express that way.
 
     ``check`` (default: :func:`checking`) generates code that asserts the
-    shape and dtype of every tangent (transform/checks.py)."""
+    shape and dtype of every tangent (transform/checks.py).
+
+    ``structures`` pairs each parameter in ``wrt`` that receives a container
+    (a pytree) with its :class:`fwdcompile.tree.PyTreeDef`: the code is
+    specialized for that structure (frontend/structures.py)."""
     check = checking() if check is None else bool(check)
-    compiled = _compile_jvp(fn, tuple(wrt), name, batched, check)
+    structures = tuple(sorted(structures))
+    compiled = _compile_jvp(fn, tuple(wrt), name, batched, check, structures)
     while include_written and set(compiled.writes) - set(compiled.wrt):
         params = list(inspect.signature(fn).parameters)
         wrt = tuple(p for p in params if p in set(compiled.wrt) | set(compiled.writes))
-        compiled = _compile_jvp(fn, wrt, name, batched, check)
+        compiled = _compile_jvp(fn, wrt, name, batched, check, structures)
     return compiled
 
 
-def _compile_jvp(fn, wrt, name, batched=False, checked=False):
+def _compile_jvp(fn, wrt, name, batched=False, checked=False, structures=()):
     name = name or f"{check(fn).node.name}_jvp" + ("_batched" if batched else "")
     with LOCK:
-        key = (fn, wrt, name, batched, checked)
+        key = (fn, wrt, name, batched, checked, structures)
         if key in COMPILED:
             return COMPILED[key]
         parsed = check(fn)
-        unit = Unit(fn, wrt, name, batched, checked, function=parsed.fn, node=parsed.node,
+        unit = Unit(fn, wrt, name, batched, checked, structures, function=parsed.fn,
+                    node=parsed.node,
                     loc=parsed.loc, parsed=parsed, timings=dict(FRONT_TIMINGS.get(fn, {})))
         IN_PROGRESS.add(fn)
         try:

@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..tree import is_container, leaves
 from .facts import returns_fresh, updates_first
 from .rules import ties
 
 
 def batch_size(*tangents):
-    """K, read off the first tangent argument."""
+    """K, read off the first tangent argument (a structure's first leaf)."""
     for t in tangents:
-        if np.ndim(t) > 0:
+        if type(t) is np.ndarray:
+            if t.ndim > 0:
+                return t.shape[0]
+        elif is_container(t):
+            return batch_size(*leaves(t))
+        elif np.ndim(t) > 0:
             return np.shape(t)[0]
     raise ValueError("fwdcompile: batched tangents need a leading axis of directions")
 

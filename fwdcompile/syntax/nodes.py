@@ -25,6 +25,10 @@ ALIAS = "fc_alias"  # the attribute marking a Name as a reserved alias: its cano
 # the attribute on a Call holding what it calls, set once by frontend/resolve.py (the
 # foundation only carries it along: clone and substitute keep it)
 RESOLVED = "fc_call"
+# the attribute on a Name, Subscript or Attribute reading a parameter passed as a
+# structure (a pytree): that structure, a fwdcompile.tree.PyTreeDef, set by
+# frontend/structures.py; the transform reads the tangent container with plain reads
+STRUCTURE = "fc_structure"
 
 
 def alias(canonical):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gast
 
-from .nodes import ALIAS, RESOLVED, alias_of
+from .nodes import ALIAS, RESOLVED, STRUCTURE, alias_of
 
 _LOCATION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
 
@@ -33,12 +33,15 @@ def clone(node):
 
 
 def _keep_marks(new, node):
-    """``new`` with ``node``'s marks: a Name's alias, a Call's resolved target."""
+    """``new`` with ``node``'s marks: a Name's alias, a Call's resolved target,
+    the structure a read of a structured parameter reads."""
     kind = type(node)
     if kind is gast.Name and hasattr(node, ALIAS):
         setattr(new, ALIAS, getattr(node, ALIAS))
     elif kind is gast.Call and hasattr(node, RESOLVED):
         setattr(new, RESOLVED, getattr(node, RESOLVED))
+    if hasattr(node, STRUCTURE):
+        setattr(new, STRUCTURE, getattr(node, STRUCTURE))
     return new
 
 

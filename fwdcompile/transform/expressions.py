@@ -142,6 +142,25 @@ class ExpressionMixin:
         self.emit(nodes.assign(nodes.name(ident, True), node))
         return nodes.name(ident)
 
+    def structure_read(self, node):
+        """A read of a parameter passed as a structure (frontend/structures.py):
+        its tangent is the same read of the tangent structure, whose leaves
+        carry the K directions in vector mode."""
+        if isinstance(node.value, (gast.Subscript, gast.Attribute)):
+            inner = self.structure_read(node.value)
+            value, d_value = inner.primal, inner.tangent
+        else:
+            value = node.value
+            d_value = self.d(value.id) if self.active(value) else None
+        if isinstance(node, gast.Subscript):
+            primal = nodes.subscript(trees.clone(value), trees.clone(node.slice))
+            tangent = None if d_value is None else \
+                nodes.subscript(d_value, trees.clone(node.slice))
+        else:
+            primal = nodes.attr(trees.clone(value), node.attr)
+            tangent = None if d_value is None else nodes.attr(d_value, node.attr)
+        return TangentOp(primal, tangent, "exact")
+
     def static_index(self, index):
         if isinstance(index, gast.Tuple):
             return nodes.tup([self.static_index(e) for e in index.elts])
@@ -215,6 +234,9 @@ class ExpressionMixin:
             return self.rule_op(primal, rule, {"x": operand}, {"x": d_operand})
         if isinstance(node, gast.Subscript) and is_index_object(node, self.scope):
             return index_tricks.compute(self, node)  # np.r_[x, y], np.c_[...]
+        if isinstance(node, (gast.Subscript, gast.Attribute)) \
+                and hasattr(node, nodes.STRUCTURE):
+            return self.structure_read(node)
         if isinstance(node, gast.Subscript):
             value, d_value = self.emit_expr(node.value)
             index = self.static_index(node.slice)
