@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import estimators
+from . import estimators, tree
 from .api import BoundForwardGradient, ForwardGradient, forward_gradient
 
 __all__ = ["FGD", "Momentum", "Adam", "minimize", "minibatches", "MinimizeResult"]
@@ -160,30 +160,48 @@ def _as_params(x0):
     """``(single, params)``: ``x0`` as a tuple of parameters.  A tuple (or a
     list holding arrays) is several parameters; a list of numbers (nested
     lists for more dimensions) is one float64 array, as scipy.optimize.minimize
-    reads it.  Ints and int arrays are promoted to float64; float arrays keep
-    their dtype (float32 parameters are trained in float32)."""
+    reads it.  A dict, NamedTuple, dataclass or a list holding containers
+    (``[(W1, b1), (W2, b2)]``) is one parameter with that structure (a
+    pytree), and so is any such item of a tuple.  Ints and int arrays are
+    promoted to float64; float arrays keep their dtype (float32 parameters
+    are trained in float32)."""
     if isinstance(x0, list) and _numbers_only(x0):
         x0 = np.array(x0, dtype=float)
-    single = not isinstance(x0, (tuple, list))
+    structured = x0 is not None and tree.is_container(x0) and (
+        type(x0) not in (tuple, list) or
+        (type(x0) is list and any(tree.is_container(p) for p in x0)))
+    single = structured or not isinstance(x0, (tuple, list))
     params = (x0,) if single else tuple(x0)
     out = []
     for i, p in enumerate(params):
-        if isinstance(p, list) and _numbers_only(p):
-            p = np.array(p, dtype=float)
-        if isinstance(p, (bool, np.bool_)) or not (
-                isinstance(p, (numbers.Real, np.floating, np.integer)) or
-                (isinstance(p, np.ndarray) and p.dtype.kind in "fiu")):
-            raise TypeError(f"parameter {i} must be a number or an array of numbers (floats "
-                            "are trained as they are, ints promoted to float64), got "
-                            f"{type(p).__name__}"
-                            + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else ""))
-        if np.ndim(p) == 0:
-            out.append(float(p))
-        elif p.dtype.kind == "f":
-            out.append(np.array(p))  # a copy in the parameter's own precision
+        if p is not None and tree.is_container(p) and not (isinstance(p, list)
+                                                           and _numbers_only(p)):
+            paths, structure = tree.leaf_paths(p, f"parameter {i}")
+            if not paths:
+                raise TypeError(f"parameter {i} is an empty {type(p).__name__}: there is "
+                                "nothing to optimize")
+            out.append(structure.unflatten([_as_leaf(path, leaf) for path, leaf in paths]))
         else:
-            out.append(np.array(p, dtype=float))
+            out.append(_as_leaf(f"parameter {i}", p))
     return single, tuple(out)
+
+
+def _as_leaf(what, p):
+    """One array or float to optimize: a copy, ints promoted to float64."""
+    if isinstance(p, list) and _numbers_only(p):
+        p = np.array(p, dtype=float)
+    if isinstance(p, (bool, np.bool_)) or not (
+            isinstance(p, (numbers.Real, np.floating, np.integer)) or
+            (isinstance(p, np.ndarray) and p.dtype.kind in "fiu")):
+        raise TypeError(f"{what} must be a number or an array of numbers (floats "
+                        "are trained as they are, ints promoted to float64), got "
+                        f"{type(p).__name__}"
+                        + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else ""))
+    if np.ndim(p) == 0:
+        return float(p)
+    if p.dtype.kind == "f":
+        return np.array(p)  # a copy in the parameter's own precision
+    return np.array(p, dtype=float)
 
 
 def _rounded(drawn, out):
@@ -371,9 +389,20 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
     if clip is not None and not (isinstance(clip, numbers.Real) and clip > 0):
         raise ValueError(f"clip must be a positive number or None, got {clip!r}")
     optimizer = optimizer if optimizer is not None else FGD(lr=1e-3)
-    single, params = _as_params(x0)
-    n = len(params)
+    single, structured = _as_params(x0)
+    n = len(structured)
     f = _optimized(f, n)
+    # the optimizer works on the leaves (one array or float each); f and the
+    # callback see them in the parameters' structures
+    flat = [tree.flatten(p) for p in structured]
+    params = tuple(leaf for leaves, _ in flat for leaf in leaves)
+
+    def rebuild(leaves):
+        out, j = [], 0
+        for values, structure in flat:
+            out.append(structure.unflatten(leaves[j:j + len(values)]))
+            j += len(values)
+        return tuple(out)
     if rng is None and state is not None and "seed" in state:
         rng = state["seed"]  # resuming a run whose directions came from the sampler
     rng = estimators.from_seed(rng)
@@ -417,7 +446,9 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
             writer.writerow(["step", "loss", "lr"])
     # a loss writing into its parameters updates their tangents in place too:
     # the directions the update uses must stay as drawn
-    writes = f._writes_into(tuple(f._params[:n]))
+    wrt = tuple(f._params[:n])
+    writes = f._calls.writes_into(wrt, tuple(
+        (name, structure) for name, (_, structure) in zip(wrt, flat) if not structure.is_leaf))
     try:
         for i in itertools.count(start) if steps is None else range(start, start + steps):
             if next_batch is None:
@@ -434,11 +465,12 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
             v = tuple(d if d.dtype == o.dtype else _rounded(d, o) for d, o in zip(v, v_out))
             given = tuple(t.copy() for t in v) if writes else v
             if directions == 1:
-                loss, slope = f.jvp(*params, *step_args, tangents=tuple(
-                    float(t[0]) if isinstance(p, float) else t[0] for t, p in zip(given, params)))
+                loss, slope = f.jvp(*rebuild(params), *step_args, tangents=rebuild(tuple(
+                    float(t[0]) if isinstance(p, float) else t[0] for t, p in zip(given, params))))
                 slopes = np.array([float(slope)])
             else:
-                loss, slopes = f.jvp(*params, *step_args, tangents=given, batched=True)
+                loss, slopes = f.jvp(*rebuild(params), *step_args, tangents=rebuild(given),
+                                     batched=True)
                 slopes = np.asarray(slopes, dtype=float).reshape(-1)
             loss = float(loss)
             if not (math.isfinite(loss) and np.all(np.isfinite(slopes))):
@@ -464,7 +496,8 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
                                     refresh=False)
                 else:
                     bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-            if callback is not None and callback(i, loss, params[0] if single else params):
+            if callback is not None and callback(i, loss, rebuild(params)[0] if single
+                                                 else rebuild(params)):
                 stopped = "callback"
                 break
     except KeyboardInterrupt:
@@ -478,4 +511,5 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
              "rng": rng.step if sampler else copy.deepcopy(rng.bit_generator.state)}
     if sampler:
         state["seed"] = rng.seed
-    return MinimizeResult(params[0] if single else params, last_loss, history, stopped, state)
+    x = rebuild(params)
+    return MinimizeResult(x[0] if single else x, last_loss, history, stopped, state)

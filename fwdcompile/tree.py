@@ -51,11 +51,9 @@ class PyTreeDef:
         return self.kind == _LEAF
 
     def unflatten(self, leaves: list[Any] | tuple[Any, ...]) -> Any:
-        it = iter(leaves)
-        tree = self._build(it)
-        if next(it, _END) is not _END or self.num_leaves != len(leaves):
+        if self.num_leaves != len(leaves):
             raise ValueError(f"{self} has {self.num_leaves} leaves, got {len(leaves)}")
-        return tree
+        return self._build(iter(leaves))
 
     def _build(self, it: Iterator[Any]) -> Any:
         if self.kind == _LEAF:
@@ -92,7 +90,6 @@ class PyTreeDef:
         return f"{self.kind.__name__}({fields})"
 
 
-_END = object()
 LEAF = PyTreeDef(_LEAF, None, ())
 
 

@@ -22,9 +22,11 @@ a copy of the parsed function in which
   marked read too, carrying its structure, so that the helper is compiled
   for it (pipeline.Linker).
 
-Any other use of a structure as a value (returned, put in a list, given to
-numpy) is a located :class:`UnsupportedSyntax`: its tangent would be a
-container of tangents that numpy's rules know nothing about.
+Any other use of a list, tuple or dict structure as a value
+(``np.stack(layers)``, ``sum(weights)``, returned) is the literal of its
+leaves (``[layers_0, layers_1]``), which the transform differentiates like
+any such literal; a NamedTuple or dataclass used that way is a located
+:class:`UnsupportedSyntax`.
 
 The mark (``syntax.nodes.STRUCTURE`` on a Subscript, Attribute or Name:
 the structure of the value it reads) is what the transform reads to take a
@@ -164,6 +166,21 @@ class _Rewriter:
                                     self.read(Part(root, path, None))))
         return out
 
+    def literal(self, part, at):
+        """``part`` rebuilt from its leaves: a leaf's local, or a list, tuple or
+        dict literal of them (``np.stack(layers)``, ``sum(weights)``), which
+        the transform differentiates like any such literal."""
+        t = part.tdef
+        if t.is_leaf:
+            return nodes.name(self.leaf_name(part))
+        items = part.items()
+        if items is None or t.kind not in ("list", "tuple", "dict"):
+            self.error(at, f"a structure of parameters ({t}) is used as a value here", _HINT)
+        values = [self.literal(child, at) for _, child in items]
+        if t.kind == "dict":
+            return gast.Dict(keys=[nodes.const(k) for k, _ in items], values=values)
+        return (gast.List if t.kind == "list" else gast.Tuple)(elts=values, ctx=gast.Load())
+
     # ------------------------------------------------------------ static reads
     def part(self, node, env):
         """The part of a structure ``node`` reads, or None."""
@@ -205,9 +222,7 @@ class _Rewriter:
         constant and structures passed to helpers marked."""
         part = self.part(node, env)
         if part is not None:
-            if part.tdef.is_leaf:
-                return trees.copy_location(nodes.name(self.leaf_name(part)), node)
-            self.error(node, "a structure of parameters is used as a value here", _HINT)
+            return trees.copy_location(self.literal(part, node), node)
         if isinstance(node, gast.Name) and isinstance(env.get(node.id), _Const):
             return trees.copy_location(nodes.const(env[node.id].value), node)
         if isinstance(node, gast.Call):
@@ -327,28 +342,54 @@ class _Rewriter:
         return [stmt]
 
     def bind(self, target, part, env, at):
-        """Statements binding ``target`` to ``part`` (a local name of a
-        structure is only known here; its leaves become assignments)."""
+        """Statements binding ``target`` to ``part``: a name bound to a
+        structure is only known here (``env``); the names bound to leaves are
+        assigned their locals in one statement (``W, b = layers_0_0, layers_0_1``)."""
+        pairs = []
+        self.collect(target, part, env, pairs)
+        if not pairs:
+            return []
+        if len(pairs) == 1:
+            stmt = nodes.assign(pairs[0][0], pairs[0][1])
+        else:
+            stmt = nodes.assign(nodes.tup([t for t, _ in pairs], store=True),
+                                nodes.tup([v for _, v in pairs]))
+        return [trees.copy_location(stmt, at)]
+
+    def collect(self, target, part, env, pairs):
+        if isinstance(part, _Const):  # a key or an index of an unrolled loop
+            if not isinstance(target, gast.Name):
+                self.error(target, "a key of a structure can only be assigned to a name",
+                           _HINT)
+            env[target.id] = part
+            pairs.append((target, nodes.const(part.value)))
+            return
+        if isinstance(part, tuple):  # enumerate(...), .items(): unpacked
+            if not isinstance(target, (gast.Tuple, gast.List)) or \
+                    len(target.elts) != len(part):
+                self.error(target, f"unpack each item into {len(part)} names", _HINT)
+            for element, item in zip(target.elts, part):
+                self.collect(element, item, env, pairs)
+            return
+        if isinstance(target, gast.Name) and not part.tdef.is_leaf:
+            env[target.id] = part
+            return
         if part.tdef.is_leaf:
             for name in trees.walk(target):
                 if isinstance(name, gast.Name):
                     env.pop(name.id, None)
-            stmt = nodes.assign(target, nodes.name(self.leaf_name(part)))
-            return [trees.copy_location(stmt, at)]
-        if isinstance(target, gast.Name):
-            env[target.id] = part
-            return []
-        if isinstance(target, (gast.Tuple, gast.List)):
-            items = part.items()
-            if items is None or part.tdef.kind == "dict" or len(items) != len(target.elts) \
-                    or any(isinstance(e, gast.Starred) for e in target.elts):
-                self.error(target, f"cannot unpack this structure of parameters "
-                           f"({part.tdef}) into {len(target.elts)} names", _HINT)
-            out = []
-            for element, (_, child) in zip(target.elts, items):
-                out += self.bind(element, child, env, at)
-            return out
-        self.error(target, "a structure of parameters can only be assigned to names", _HINT)
+            pairs.append((target, nodes.name(self.leaf_name(part))))
+            return
+        if not isinstance(target, (gast.Tuple, gast.List)):
+            self.error(target, "a structure of parameters can only be assigned to names",
+                       _HINT)
+        items = part.items()
+        if items is None or part.tdef.kind == "dict" or len(items) != len(target.elts) \
+                or any(isinstance(e, gast.Starred) for e in target.elts):
+            self.error(target, f"cannot unpack this structure of parameters "
+                       f"({part.tdef}) into {len(target.elts)} names", _HINT)
+        for element, (_, child) in zip(target.elts, items):
+            self.collect(element, child, env, pairs)
 
     # ------------------------------------------------------------ loops
     def unroll(self, loop, env):
@@ -363,70 +404,65 @@ class _Rewriter:
                     self.error(n, "`break` and `continue` are not supported in a loop over "
                                "a structure of parameters (it is unrolled)",
                                "compute a mask or a condition instead")
+        # the bindings of each copy read `for W, b in layers` in the generated code
+        header = trees.copy_location(gast.Pass(), loop)
+        header.end_lineno = getattr(loop.iter, "end_lineno", None)
+        header.end_col_offset = getattr(loop.iter, "end_col_offset", None)
         out = []
-        for values in items:  # values: one Part or _Const per target name
-            scope = env
-            bindings = []
-            for target, value in values:
-                if isinstance(value, Part):
-                    bindings += self.bind(target, value, scope, loop)
-                else:
-                    for name in trees.walk(target):
-                        if isinstance(name, gast.Name):
-                            scope[name.id] = value
-                    stmt = nodes.assign(trees.clone(target), nodes.const(value.value))
-                    bindings.append(trees.copy_location(stmt, loop))
-            out += bindings + self.block(trees.clone(loop.body), scope)
+        for value in items:
+            out += self.bind(trees.clone(loop.target), value, env, header)
+            out += self.block(trees.clone(loop.body), env)
         return out + self.block(loop.orelse, env)
 
     def loop_items(self, loop, env):
-        """``[[(target, Part | _Const), ...] per iteration]`` or None."""
+        """What each iteration of ``loop`` binds its target to (a Part, a
+        _Const, or a tuple of them to unpack), or None when the loop does not
+        iterate over a structure."""
         it, target = loop.iter, loop.target
-        part = self.part(it, env)
+        items = self.sequence(it, env)
+        if items is not None:
+            return items
+        if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) \
+                and it.func.id == "range" and len(it.args) == 1 and not it.keywords \
+                and isinstance(target, gast.Name):
+            n = trees.constant_value(self.expr(it.args[0], env), (int,))
+            if n is not None and self.indexes_structure(loop, target.id, env):
+                return [_Const(i) for i in range(n)]
+        return None
+
+    def sequence(self, node, env):
+        """The items iterating ``node`` yields, when it iterates a structure:
+        the structure itself (a dict's keys), ``.keys()``, ``.values()``,
+        ``.items()`` of a dict, or ``enumerate`` of one of those; else None."""
+        part = self.part(node, env)
         if part is not None:
             items = part.items()
             if items is None:
-                self.error(it, "this structure of parameters cannot be iterated over", _HINT)
+                self.error(node, "this structure of parameters cannot be iterated over", _HINT)
             if part.tdef.kind == "dict":
-                return [[(target, _Const(k))] for k, _ in items]
-            return [[(target, child)] for _, child in items]
-        if not isinstance(it, gast.Call) or it.keywords:
+                return [_Const(k) for k, _ in items]
+            return [child for _, child in items]
+        if not isinstance(node, gast.Call) or node.keywords:
             return None
-        func = it.func
-        if isinstance(func, gast.Attribute) and not it.args \
+        func = node.func
+        if isinstance(func, gast.Attribute) and not node.args \
                 and func.attr in ("items", "values", "keys"):
             part = self.part(func.value, env)
             if part is None:
                 return None
             if part.tdef.kind != "dict":
-                self.error(it, f".{func.attr}() of a structure that is not a dict", _HINT)
-            items = part.items()
+                self.error(node, f".{func.attr}() of a structure that is not a dict", _HINT)
+            pairs = part.items()
             if func.attr == "keys":
-                return [[(target, _Const(k))] for k, _ in items]
+                return [_Const(k) for k, _ in pairs]
             if func.attr == "values":
-                return [[(target, child)] for _, child in items]
-            if not (isinstance(target, gast.Tuple) and len(target.elts) == 2):
-                self.error(target, "unpack .items() of a structure into two names "
-                           "(for name, value in params.items():)", _HINT)
-            key_t, value_t = target.elts
-            return [[(key_t, _Const(k)), (value_t, child)] for k, child in items]
-        if isinstance(func, gast.Name) and func.id == "enumerate" and len(it.args) == 1:
-            part = self.part(it.args[0], env)
-            if part is None or part.items() is None:
+                return [child for _, child in pairs]
+            return [(_Const(k), child) for k, child in pairs]
+        if isinstance(func, gast.Name) and func.id == "enumerate" and len(node.args) == 1:
+            inner = self.sequence(node.args[0], env)
+            if inner is None:
                 return None
-            if not (isinstance(target, gast.Tuple) and len(target.elts) == 2):
-                self.error(target, "unpack enumerate(...) of a structure into two names", _HINT)
-            index_t, value_t = target.elts
-            return [[(index_t, _Const(i)), (value_t, child if part.tdef.kind != "dict"
-                                            else _Const(k))]
-                    for i, (k, child) in enumerate(part.items())]
-        if isinstance(func, gast.Name) and func.id == "range" and len(it.args) == 1 \
-                and isinstance(target, gast.Name):
-            bound = self.expr(it.args[0], env)
-            n = trees.constant_value(bound, (int,))
-            if n is None or not self.indexes_structure(loop, target.id, env):
-                return None
-            return [[(target, _Const(i))] for i in range(n)]
+            return [(_Const(i), item) for i, item in enumerate(inner)]
         return None
 
     def indexes_structure(self, loop, name, env):
@@ -443,20 +479,22 @@ class _Rewriter:
 
 def reads_like_structure(parsed, params):
     """Whether the function reads one of ``params`` the way code reads a
-    structure of parameters (``p["W"]``, ``p.W`` for a field no array has,
-    ``p.items()``, ``a, b = p``, ``for a, b in p``): compiling it for
+    structure of parameters (``p["W"]``, ``layer.W`` for a field no array
+    has, ``p.items()``, ``a, b = p``, ``for a, b in p``): compiling it for
     arrays may fail where compiling it for the structure it receives works."""
     params = set(params)
+    local = params | set(parsed.local_names)
 
     def is_param(n):
         return isinstance(n, gast.Name) and n.id in params
 
     for n in trees.walk_own(parsed.node):
-        if isinstance(n, gast.Subscript) and is_param(n.value) \
+        if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) \
+                and n.value.id in local \
                 and isinstance(n.slice, gast.Constant) and isinstance(n.slice.value, str):
             return True
-        if isinstance(n, gast.Attribute) and is_param(n.value) and not hasattr(np.ndarray,
-                                                                              n.attr):
+        if isinstance(n, gast.Attribute) and isinstance(n.value, gast.Name) \
+                and n.value.id in local and not hasattr(np.ndarray, n.attr):
             return True
         if isinstance(n, gast.Assign) and is_param(n.value) \
                 and isinstance(n.targets[0], (gast.Tuple, gast.List)):
