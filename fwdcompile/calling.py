@@ -116,14 +116,20 @@ def check_tangents(qualname, wrt, arguments, tangents):
     for name, t in zip(wrt, tangents):
         arg = arguments[name]
         if tree.is_container(arg) and t is not None:
-            paths, structure = tree.leaf_paths(arg, name)
+            a_leaves, structure = tree.flatten(arg)
             t_leaves, t_structure = tree.flatten(t)
             if t_structure != structure:
                 raise ValueError(f"{qualname}: the tangent for parameter {name!r} has "
                                  f"structure {t_structure} but the argument has structure "
                                  f"{structure}")
-            out.append(structure.unflatten([_checked_tangent(qualname, path, a, tl)
-                                            for (path, a), tl in zip(paths, t_leaves)]))
+            checked = []
+            for j, (a, tl) in enumerate(zip(a_leaves, t_leaves)):
+                if not (type(tl) is _NDARRAY and type(a) is _NDARRAY
+                        and tl.shape == a.shape and tl.dtype.kind in "fc"):
+                    path = tree.leaf_paths(arg, name)[0][j][0]  # named only when it is wrong
+                    tl = _checked_tangent(qualname, path, a, tl)
+                checked.append(tl)
+            out.append(structure.unflatten(checked))
         else:
             out.append(_checked_tangent(qualname, f"parameter {name!r}", arg, t))
     return out
@@ -254,11 +260,13 @@ def batched_output(value, tangent, k):
 
 def _check_structure(qualname, name, value):
     """A parameter given a container differentiates its leaves: floats or float arrays."""
-    paths, _ = tree.leaf_paths(value, name)
-    if not paths:
+    leaves, _ = tree.flatten(value)
+    if not leaves:
         raise TypeError(f"{qualname}: parameter {name!r} is in wrt but received an empty "
                         f"{type(value).__name__}; there is nothing to differentiate")
-    for path, leaf in paths:
+    if all(is_float_value(leaf) for leaf in leaves):
+        return
+    for path, leaf in tree.leaf_paths(value, name)[0]:
         if not is_float_value(leaf):
             raise TypeError(f"{qualname}: parameter {name!r} is in wrt, but its leaf {path} is "
                             f"{type(leaf).__name__} {short(leaf)}; the leaves of a "

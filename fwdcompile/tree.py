@@ -21,6 +21,8 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
+
 __all__ = ["flatten", "unflatten", "leaves", "structure", "map", "leaf_paths",
            "is_container", "PyTreeDef"]
 
@@ -93,14 +95,25 @@ class PyTreeDef:
 LEAF = PyTreeDef(_LEAF, None, ())
 
 
+_LEAF_TYPES = frozenset({float, int, complex, bool, str, bytes, type(Ellipsis)})
+
+
 def is_namedtuple(value: Any) -> bool:
     return isinstance(value, tuple) and hasattr(type(value), "_fields")
 
 
 def is_container(value: Any) -> bool:
     """Whether ``value`` is a pytree node rather than a leaf."""
-    return (value is None or type(value) in (dict, list, tuple) or is_namedtuple(value)
-            or (dataclasses.is_dataclass(value) and not isinstance(value, type)))
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if kind is np.ndarray or kind in _LEAF_TYPES:
+        return False
+    return is_namedtuple(value) or (dataclasses.is_dataclass(value)
+                                    and not isinstance(value, type))
+
+
+_PLAIN = frozenset({dict, list, tuple, type(None)})
 
 
 def _children(value: Any) -> tuple[Any, Any, list[tuple[str, Any]]]:
@@ -108,12 +121,8 @@ def _children(value: Any) -> tuple[Any, Any, list[tuple[str, Any]]]:
     if value is None:
         return "none", None, []
     if type(value) is dict:
-        keys = list(value)
-        try:
-            keys = sorted(keys)
-        except TypeError:  # keys of mixed types: insertion order
-            pass
-        return "dict", tuple(keys), [(f"[{k!r}]", value[k]) for k in keys]
+        keys = _keys(value)
+        return "dict", keys, [(f"[{k!r}]", value[k]) for k in keys]
     if type(value) is list:
         return "list", None, [(f"[{i}]", v) for i, v in enumerate(value)]
     if type(value) is tuple:
@@ -125,27 +134,56 @@ def _children(value: Any) -> tuple[Any, Any, list[tuple[str, Any]]]:
     return type(value), names, [(f".{n}", getattr(value, n)) for n in names]
 
 
-def _flatten(value: Any, path: str, out: list[tuple[str, Any]]) -> PyTreeDef:
+def _keys(value: dict) -> tuple:
+    keys = list(value)
+    try:
+        keys = sorted(keys)
+    except TypeError:  # keys of mixed types: insertion order
+        pass
+    return tuple(keys)
+
+
+def _flatten_paths(value: Any, path: str, out: list[tuple[str, Any]]) -> PyTreeDef:
     if not is_container(value):
         out.append((path, value))
         return LEAF
     kind, meta, items = _children(value)
-    children = tuple(_flatten(v, path + step, out) for step, v in items)
+    children = tuple(_flatten_paths(v, path + step, out) for step, v in items)
     return PyTreeDef(kind, meta, children)
+
+
+def _flatten(value: Any, out: list[Any]) -> PyTreeDef:
+    """Like :func:`_flatten_paths` without the paths (the per-call path)."""
+    kind = type(value)
+    if kind is np.ndarray or kind in _LEAF_TYPES:
+        out.append(value)
+        return LEAF
+    if kind is dict:
+        keys = _keys(value)
+        return PyTreeDef("dict", keys, tuple(_flatten(value[k], out) for k in keys))
+    if kind is list or kind is tuple:
+        return PyTreeDef("list" if kind is list else "tuple", None,
+                         tuple(_flatten(v, out) for v in value))
+    if not is_container(value):
+        out.append(value)
+        return LEAF
+    node, meta, items = _children(value)
+    return PyTreeDef(node, meta, tuple(_flatten(v, out) for _, v in items))
 
 
 def leaf_paths(tree: Any, root: str = "") -> tuple[list[tuple[str, Any]], PyTreeDef]:
     """``([(path, leaf), ...], treedef)``; a path reads like the Python that
     reaches the leaf from ``root`` (``params['W1']``, ``layers[0][1]``, ``p.W``)."""
     out: list[tuple[str, Any]] = []
-    treedef = _flatten(tree, root, out)
+    treedef = _flatten_paths(tree, root, out)
     return out, treedef
 
 
 def flatten(tree: Any) -> tuple[list[Any], PyTreeDef]:
     """``(leaves, treedef)``: the leaves in a fixed order and the structure."""
-    out, treedef = leaf_paths(tree)
-    return [leaf for _, leaf in out], treedef
+    out: list[Any] = []
+    treedef = _flatten(tree, out)
+    return out, treedef
 
 
 def unflatten(treedef: PyTreeDef, leaves: list[Any] | tuple[Any, ...]) -> Any:

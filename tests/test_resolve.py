@@ -167,8 +167,10 @@ def test_every_call_is_classified_once_per_compilation(monkeypatch):
 
 
 def test_the_stage_runs_between_names_and_activity():
+    # structures (pytree parameters) reads the resolved calls and feeds activity
     names = [s.name for s in pipeline.STAGES]
-    assert names.index("names") + 1 == names.index("resolve") == names.index("activity") - 1
+    assert names.index("names") + 1 == names.index("resolve") == names.index("structures") - 1
+    assert names.index("structures") + 1 == names.index("activity")
 
 
 # ---------------------------------------------------------------- facts declared once
