@@ -6,6 +6,13 @@ have no object to key them by, are declared by name in :mod:`.methods`.
 """
 
 from . import builtin_fns, math_fns, methods, numpy_fns, operators  # noqa: F401  (fill the registry)
+
+try:  # scipy is optional: its rules exist only where it imports
+    import scipy  # noqa: F401
+except ImportError:
+    pass
+else:
+    from . import scipy_fns  # noqa: F401
 from .registry import (CustomRule, LinearRule, MultilinearRule, NonDiffRule, PartialsRule, Rule,
                        TemplateRule, custom_jvp, defjvp, deflinear, defmultilinear, defnondiff,
                        deftemplate, lookup)
