@@ -213,8 +213,9 @@ def solve_jvp(a, b, z, d_a, d_b, lower=False, overwrite_a=False, overwrite_b=Fal
     if not _zero(d_a):
         d_m = _solve_structure(d_a, assume_a, lower)
         rhs = rhs - (_t(d_m) if transposed else d_m) @ z
-    return _la.solve(a, np.broadcast_to(rhs, np.shape(z)), lower=lower, assume_a=assume_a,
-                     transposed=transposed)
+    options = {} if assume_a is None else {"assume_a": assume_a}  # None: scipy >= 1.16
+    return _la.solve(a, np.broadcast_to(rhs, np.shape(z)), lower=lower, transposed=transposed,
+                     **options)
 
 
 def _rows(piv):
