@@ -199,6 +199,18 @@ def test_float32_stays_float32(tmp_path):
     assert np.allclose(d, ref, rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["linalg_spellings", "cho", "lu"])
+def test_float32_linear_algebra_stays_float32(user, name):
+    rng = np.random.default_rng(4)
+    a, b = _spd(rng, 3).astype(np.float32), rng.standard_normal((3, 2)).astype(np.float32)
+    da, db = np.eye(3, dtype=np.float32), np.ones((3, 2), dtype=np.float32)
+    value, d = fwdcompile.forward_gradient(getattr(user, name)).jvp(a, b, tangents=(da, db))
+    assert value.dtype == np.float32 and d.dtype == np.float32, (value.dtype, d.dtype)
+    ref = oracle.jvp_reference(getattr(user, name), [a.astype(float), b.astype(float)], [0, 1],
+                               (da.astype(float), db.astype(float)))[0]
+    assert np.allclose(d, ref, rtol=1e-3, atol=1e-4)
+
+
 # ------------------------------------------------------------------ errors, never silent
 
 ERRORS = {

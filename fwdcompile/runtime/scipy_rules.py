@@ -119,7 +119,7 @@ def cholesky_jvp(z, d_a, lower=False, overwrite_a=False):
     _no_overwrite("cholesky", overwrite_a)
     low = np.asarray(z) if lower else _t(z)
     inner = np.linalg.solve(low, _t(np.linalg.solve(low, _triangle(d_a, lower))))
-    phi = np.tril(inner, -1) + 0.5 * np.eye(low.shape[-1]) * inner
+    phi = np.tril(inner, -1) + 0.5 * np.eye(low.shape[-1], dtype=inner.dtype) * inner
     d_low = low @ phi
     return d_low if lower else _t(d_low)
 
@@ -196,7 +196,7 @@ def _solve_structure(d_a, assume_a, lower):
     if assume_a in _TRIANGULAR:
         return _TRIANGULAR[assume_a](d_a)
     if assume_a == "diagonal":
-        return np.eye(np.shape(d_a)[-1]) * d_a
+        return np.eye(np.shape(d_a)[-1], dtype=np.asarray(d_a).dtype) * d_a
     raise _no_rule(f"scipy.linalg.solve(..., assume_a={assume_a!r}) has no derivative rule "
                    "for a differentiated matrix",
                    "use assume_a None, 'general', 'symmetric', 'positive definite', "
@@ -240,7 +240,7 @@ def lu_factor_jvp(z, d_a, overwrite_a=False):
     lu, piv = z
     _lu_2d("lu_factor", lu)
     n = lu.shape[-1]
-    low = np.tril(lu, -1) + np.eye(n)
+    low = np.tril(lu, -1) + np.eye(n, dtype=lu.dtype)
     up = np.triu(lu)
     x = _la.solve_triangular(low, np.asarray(d_a)[_rows(piv)], lower=True, unit_diagonal=True)
     x = _t(_la.solve_triangular(up, _t(x), trans=1))  # X = L^-1 dA[rows] U^-1
@@ -259,7 +259,7 @@ def lu_solve_jvp(lu_and_piv, z, d_lu_and_piv, d_b, trans=0, overwrite_b=False):
     if d_lu is not None:
         _lu_2d("lu_solve", lu)
         n = lu.shape[-1]
-        low, up = np.tril(lu, -1) + np.eye(n), np.triu(lu)
+        low, up = np.tril(lu, -1) + np.eye(n, dtype=lu.dtype), np.triu(lu)
         d_a = np.empty_like(np.asarray(d_lu))
         d_a[_rows(piv)] = np.tril(d_lu, -1) @ up + low @ np.triu(d_lu)
         rhs = rhs - _op(d_a, trans) @ z
