@@ -220,6 +220,8 @@ ERRORS = {
                            "overwrite"),
     "solve_banded_kind": ("def f(x):\n    return scipy.linalg.solve(x, x[0], "
                           "assume_a='tridiagonal')\n", "assume_a"),
+    "cholesky_complex": ("def f(x):\n    return scipy.linalg.cholesky(x * (1 + 0j)).real\n",
+                         "complex"),
     "lu_factor_stack": ("def f(x):\n    return scipy.linalg.lu_factor(np.stack([x, x]))[0]\n",
                         "stack"),
 }

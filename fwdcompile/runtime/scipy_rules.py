@@ -112,11 +112,19 @@ def _triangle(d, lower):
     return _lower_symmetric(d) if lower else _upper_symmetric(d)
 
 
+def _real(name, *values):
+    """The Cholesky rules are written for real symmetric matrices."""
+    if any(np.iscomplexobj(v) for v in values):
+        raise _no_rule(f"scipy.linalg.{name} of a complex (Hermitian) matrix has no "
+                       "derivative rule", "use real matrices, or scipy.linalg.solve")
+
+
 def cholesky_jvp(z, d_a, lower=False, overwrite_a=False):
     """Tangent of scipy.linalg.cholesky (upper factor unless ``lower``): with L
     the lower factor and S the symmetric matrix of the triangle LAPACK reads,
     dL = L Phi(L^-1 S L^-T), Phi: the lower triangle with half its diagonal."""
     _no_overwrite("cholesky", overwrite_a)
+    _real("cholesky", z, d_a)
     low = np.asarray(z) if lower else _t(z)
     inner = np.linalg.solve(low, _t(np.linalg.solve(low, _triangle(d_a, lower))))
     phi = np.tril(inner, -1) + 0.5 * np.eye(low.shape[-1], dtype=inner.dtype) * inner
@@ -147,6 +155,7 @@ def cho_solve_jvp(c_and_lower, z, d_c_and_lower, d_b, overwrite_b=False):
     L from c's triangle: A^-1 (db - (dL L^T + L dL^T) x)."""
     _no_overwrite("cho_solve", overwrite_b)
     c, lower = c_and_lower
+    _real("cho_solve", c, d_b)
     rhs = 0.0 if _zero(d_b) else d_b
     d_c = _pair_tangent(d_c_and_lower)
     if d_c is not None:
@@ -192,6 +201,9 @@ def _solve_structure(d_a, assume_a, lower):
     if assume_a in _GENERAL:
         return d_a
     if assume_a in _SYMMETRIC:
+        if np.iscomplexobj(d_a):
+            raise _no_rule(f"scipy.linalg.solve(..., assume_a={assume_a!r}) of a complex "
+                           "matrix has no derivative rule", "use assume_a=None")
         return _triangle(d_a, lower)
     if assume_a in _TRIANGULAR:
         return _TRIANGULAR[assume_a](d_a)
