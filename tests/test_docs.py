@@ -77,3 +77,33 @@ def test_how_it_works_lists_the_pipeline_stages_in_their_order():
     table = text.split("<!-- stages:", 1)[1].split("\n\n", 2)[1]
     rows = [line for line in table.splitlines() if line.startswith("|")][2:]
     assert [row.split("|")[1].strip() for row in rows] == [s.name for s in STAGES]
+
+
+_GENERATE = "import sys; {hide}from fwdcompile.rules import doc; sys.stdout.write(doc.generate())"
+
+
+@pytest.mark.parametrize("scipy", ["installed if it is", "hidden"])
+def test_the_rule_list_of_rules_md_is_generated_from_the_registry(scipy):
+    """docs/rules.md's rule list is `python -m fwdcompile.rules.doc`'s output,
+    with scipy and (simulated) without it: the scipy rules are listed from
+    their table, the same either way.  Run in a subprocess: rules other tests
+    register (test_resolve's fixtures) must not leak into the list."""
+    hide = "sys.modules['scipy'] = None; " if scipy == "hidden" else ""
+    done = subprocess.run([sys.executable, "-c", _GENERATE.format(hide=hide)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    text = (DOCS / "rules.md").read_text()
+    start, end = "<!-- rules:start -->", "<!-- rules:end -->"
+    section = start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+    assert done.stdout == section, \
+        "docs/rules.md is stale: run python -m fwdcompile.rules.doc --update docs/rules.md"
+
+
+def test_the_scipy_table_is_what_the_registry_holds():
+    pytest.importorskip("scipy")
+    from fwdcompile.rules import scipy_fns
+    from fwdcompile.rules.registry import _BUILTIN
+
+    registered = sorted(r.name for r in _BUILTIN.values() if r.name.startswith("scipy."))
+    assert registered == sorted(row[1] for row in scipy_fns.TABLE)

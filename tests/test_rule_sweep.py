@@ -150,6 +150,7 @@ class Spec:
     rtol: float = 1e-7
     pairs: dict = field(default_factory=dict)
     variants: int = 2
+    in_tuple: str = ""  # arguments passed inside a tuple: vector mode runs per direction
 
     def expression(self, v):
         return self.expr if isinstance(self.expr, str) else self.expr[v]
@@ -500,6 +501,71 @@ TABLE = {
     "gast.gast.UAdd": unary("+", U(-2, 2)),
 }
 
+HAVE_SCIPY = importlib.util.find_spec("scipy") is not None
+SPS, LA, NORM = "scipy.special.", "scipy.linalg.", "scipy.stats.norm."
+if HAVE_SCIPY:  # rules/scipy_fns.py registers these only where scipy imports
+    TABLE.update({
+        # ------------------------------------------------------------ scipy.special
+        SPS + "gammaln": unary(SPS + "gammaln", U(0.5, 4), cs=False),
+        SPS + "digamma": unary(SPS + "digamma", U(0.5, 4), cs=False),
+        SPS + "polygamma": Spec((f"{SPS}polygamma(2, x)", f"{SPS}polygamma(0, x) * 2.0"),
+                                {"x": U(0.5, 4)}),
+        SPS + "expit": unary(SPS + "expit", U(-3, 3), cs=False),
+        SPS + "logit": unary(SPS + "logit", U(0.1, 0.9), cs=False),
+        SPS + "erf": unary(SPS + "erf", cs=False),
+        SPS + "erfc": unary(SPS + "erfc", cs=False),
+        SPS + "erfinv": unary(SPS + "erfinv", U(-0.9, 0.9), cs=False),
+        SPS + "ndtr": unary(SPS + "ndtr", U(-3, 3), cs=False),
+        SPS + "log_ndtr": unary(SPS + "log_ndtr", U(-6, 3), cs=False),
+        SPS + "xlogy": binary(f"{SPS}xlogy(x, y)", U(0.2, 2), U(0.2, 3), cs=False),
+        SPS + "xlog1py": binary(f"{SPS}xlog1py(x, y)", U(0.2, 2), U(-0.5, 2), cs=False),
+        SPS + "betaln": binary(f"{SPS}betaln(x, y)", U(0.5, 3), U(0.5, 3), cs=False),
+        SPS + "logsumexp": binary((
+            f"{SPS}logsumexp(x) + {SPS}logsumexp(x, b=y)",
+            f"{SPS}logsumexp(x, axis=1, b=y, keepdims=True) + {SPS}logsumexp(x, axis=(0, 1))"),
+            U(-2, 2), U(0.5, 2), cs=False),
+        SPS + "softmax": Spec((f"{SPS}softmax(x)", f"{SPS}softmax(x, axis=1)"), {"x": U(-2, 2)}),
+        SPS + "log_softmax": Spec((f"{SPS}log_softmax(x)", f"{SPS}log_softmax(x, axis=0)"),
+                                  {"x": U(-2, 2)}),
+        # ------------------------------------------------------------ scipy.linalg
+        # random (non-symmetric) tangents: the references see only the triangle
+        # LAPACK reads, as the rules must
+        LA + "cholesky": Spec((f"{LA}cholesky(x)", f"{LA}cholesky(x, lower=True)"),
+                              {"x": SPD(SQ)}),
+        LA + "cho_factor": Spec((f"{LA}cho_factor(x)[0]", f"{LA}cho_factor(x, lower=True)[0]"),
+                                {"x": SPD(((3, 3), (4, 4)))}),
+        # the factors as arguments (x: any well-conditioned matrix, of which the
+        # solvers read a triangle); composed with cho_factor / lu_factor in
+        # tests/test_scipy_rules.py (those return tuples: no vector mode)
+        LA + "cho_solve": binary((f"{LA}cho_solve((x, False), y)",
+                                  f"{LA}cho_solve((x, True), y)"),
+                                 WELL(((3, 3), (4, 4))), U(-2, 2, ((3,), (4, 2))), cs=False,
+                                 in_tuple="x"),
+        LA + "lu_factor": Spec(f"{LA}lu_factor(x)[0]", {"x": U(-2, 2, ((3, 3), (4, 4)))}),
+        LA + "lu_solve": Spec((f"{LA}lu_solve((x, p), y)", f"{LA}lu_solve((x, p), y, trans=1)"),
+                              {"x": WELL(((3, 3), (4, 4))), "y": U(-2, 2, ((3,), (4, 2))),
+                               "p": C(np.array([2, 1, 2]), np.array([1, 3, 2, 3]))},
+                              diff="x y", in_tuple="x"),
+        LA + "solve_triangular": binary((
+            f"{LA}solve_triangular(x, y)",
+            f"{LA}solve_triangular(x, y, trans='T', lower=True, unit_diagonal=True)"),
+            WELL(((3, 3), (3, 3))), U(-2, 2, ((3,), (3, 2))), cs=False),
+        LA + "solve": binary((
+            f"{LA}solve(x, y)",
+            f"{LA}solve(x, y, assume_a='pos', lower=True) + {LA}solve(x, y, transposed=True)"
+            f" + {LA}solve(x, y, assume_a='sym') + {LA}solve(x, y, assume_a='upper triangular')"),
+            SPD(((3, 3), (4, 4))), U(-2, 2, ((3,), (4, 2))), cs=False),
+        LA + "expm": Spec(f"{LA}expm(x)", {"x": U(-1, 1, SQ)}),
+        LA + "logm": Spec(f"{LA}logm(x)", {"x": WELL(((3, 3), (4, 4)))}),
+        # ------------------------------------------------------------ scipy.stats.norm
+        NORM + "logpdf": Spec((f"{NORM}logpdf(x, loc=y) + {NORM}logpdf(x, scale=s)",
+                               f"{NORM}logpdf(x, y, s)"),
+                              {"x": U(-2, 2), "y": U(-1, 1), "s": U(0.5, 2)}, diff="x y s"),
+        NORM + "cdf": Spec((f"{NORM}cdf(x, loc=y) + {NORM}cdf(x, scale=s)",
+                            f"{NORM}cdf(x, y, s)"),
+                           {"x": U(-2, 2), "y": U(-1, 1), "s": U(0.5, 2)}, diff="x y s"),
+    })
+
 # rules deliberately not swept, with the reason
 SKIP: dict[str, str] = {}
 
@@ -522,6 +588,8 @@ def _module(tmp_dir, name, spec):
     """Write one function per variant to a real .py file (fwdcompile reads source)."""
     params = ", ".join(spec.params())
     lines = ["import math", "import numpy as np", ""]
+    if HAVE_SCIPY:
+        lines[2:2] = ["import scipy.linalg", "import scipy.special", "import scipy.stats"]
     for v in range(spec.variants):
         lines += [f"def f{v}({params}):", f"    return {spec.expression(v)}", ""]
     ident = "sweep_" + name.replace(".", "_")

@@ -19,6 +19,9 @@ interface between the transform and the runtime, and generated sources
 - :mod:`.facts`: what passes over generated code may assume about a helper
   (``@returns_fresh``, ``@updates_first``, declared on the helpers).
 
+- :mod:`.scipy_rules`: the helpers of the scipy rules (``_rt.scipy_rules.<name>``),
+  imported on first use (:func:`__getattr__`), as they import scipy.
+
 Every helper takes primal values and tangents and returns a tangent; none
 keeps state.  Importing this package imports numpy only.
 """
@@ -56,3 +59,12 @@ __all__ = [
     "select_max", "select_min", "sinc_derivative", "sort_jvp", "std_jvp", "ufunc_at_batched",
     "var_jvp", "zeros_like",
 ]
+
+
+def __getattr__(name):
+    """``_rt.scipy_rules``: imported when generated code first uses it, so that
+    importing fwdcompile never imports scipy (an optional dependency)."""
+    if name == "scipy_rules":
+        import importlib
+        return importlib.import_module(".scipy_rules", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
