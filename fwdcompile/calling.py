@@ -71,6 +71,10 @@ def is_float_value(value):
         return value.dtype.kind in "fc"
     if value is not None and tree.is_container(value):  # a pytree of floats
         leaves = tree.leaves(value)
+        if type(value) in (list, tuple) and not any(type(v) is np.ndarray for v in leaves):
+            # a list of plain numbers (time points, coefficients) stays data
+            # unless wrt names it, as it was before structures were differentiated
+            return False
         return bool(leaves) and all(is_float_value(leaf) for leaf in leaves)
     return False
 
@@ -264,7 +268,7 @@ def _check_structure(qualname, name, value):
     if not leaves:
         raise TypeError(f"{qualname}: parameter {name!r} is in wrt but received an empty "
                         f"{type(value).__name__}; there is nothing to differentiate")
-    if all(is_float_value(leaf) for leaf in leaves):
+    if all(is_float_value(leaf) for leaf in leaves):  # leaves: no containers left
         return
     for path, leaf in tree.leaf_paths(value, name)[0]:
         if not is_float_value(leaf):

@@ -114,6 +114,22 @@ def tuple_unpack(params, x):
     return np.sum((x @ W + b) * c)
 
 
+def slices_and_zip(params, x):
+    for W in params["layers"][:-1]:
+        x = np.tanh(x @ W)
+    s = np.sum(x @ params["layers"][-1])
+    for w, c in zip(params["ws"], params["cs"]):
+        s = s + c * np.sum(w * x)
+    return s + np.sum(np.stack(params["layers"][1:]))
+
+
+def rnn(params, xs):
+    h = np.zeros(params["Wh"].shape[0])
+    for t in range(xs.shape[0]):
+        h = np.tanh(params["Wh"] @ h + params["Wx"] @ xs[t] + params["b"])
+    return np.sum(h ** 2)
+
+
 # name -> (function, argument builder); argument 0 is the structure
 def _cases():
     rng = np.random.default_rng(7)
@@ -136,6 +152,10 @@ def _cases():
         "sub_structure": (sub_structure, lambda: ({"enc": {"W": r(3, 2)}, "out": r(2)},
                                                   r(4, 3))),
         "tuple_unpack": (tuple_unpack, lambda: ((r(3, 2), (r(2), r(2))), r(4, 3))),
+        "slices_and_zip": (slices_and_zip, lambda: ({"layers": [r(3, 3), r(3, 3), r(3, 3)],
+                                                     "ws": [r(3), r(3)], "cs": [1.0, -0.5]},
+                                                    r(2, 3))),
+        "rnn": (rnn, lambda: ({"Wh": 0.3 * r(4, 4), "Wx": r(4, 3), "b": r(4)}, r(5, 3))),
     }
 
 

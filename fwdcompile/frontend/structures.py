@@ -195,6 +195,8 @@ class _Rewriter:
             base = self.part(node.value, env)
             if base is None or base.tdef.is_leaf:  # params['W'][0]: an element of a leaf
                 return None
+            if isinstance(node.slice, gast.Slice):  # layers[1:]: see sliced()
+                return None
             key = _constant(node.slice, env)
             if key is _NONE:
                 self.error(node, "this subscript of a structure of parameters has no "
@@ -209,6 +211,8 @@ class _Rewriter:
             base = self.part(node.value, env)
             if base is None or base.tdef.is_leaf:  # params['W'].T: an attribute of a leaf
                 return None
+            if base.tdef.kind == "dict" and node.attr in ("items", "values", "keys", "get"):
+                return None  # params.values() outside a loop: a method of the dict literal
             found = base.child(("attr", node.attr))
             if found is None:
                 self.error(node, f"the structure of parameters has no field .{node.attr}",
@@ -223,6 +227,11 @@ class _Rewriter:
         part = self.part(node, env)
         if part is not None:
             return trees.copy_location(self.literal(part, node), node)
+        items = self.sliced(node, env)
+        if items is not None:  # layers[1:] used as a value: the list of its parts
+            kind = gast.Tuple if self.part(node.value, env).tdef.kind == "tuple" else gast.List
+            return trees.copy_location(kind(elts=[self.literal(p, node) for p in items],
+                                             ctx=gast.Load()), node)
         if isinstance(node, gast.Name) and isinstance(env.get(node.id), _Const):
             return trees.copy_location(nodes.const(env[node.id].value), node)
         if isinstance(node, gast.Call):
@@ -239,9 +248,9 @@ class _Rewriter:
         func = node.func
         if isinstance(func, gast.Name) and func.id == "len" and len(node.args) == 1 \
                 and not node.keywords and func.id not in self.parsed.local_names:
-            part = self.part(node.args[0], env)
-            if part is not None and part.items() is not None:
-                return trees.copy_location(nodes.const(len(part.items())), node)
+            items = self.sequence(node.args[0], env)
+            if items is not None:
+                return trees.copy_location(nodes.const(len(items)), node)
         kind = resolved(node)
         if isinstance(kind, UserCall):  # a helper: structures passed whole, marked
             def argument(a):
@@ -434,6 +443,9 @@ class _Rewriter:
         """The items iterating ``node`` yields, when it iterates a structure:
         the structure itself (a dict's keys), ``.keys()``, ``.values()``,
         ``.items()`` of a dict, or ``enumerate`` of one of those; else None."""
+        items = self.sliced(node, env)
+        if items is not None:
+            return items
         part = self.part(node, env)
         if part is not None:
             items = part.items()
@@ -463,7 +475,33 @@ class _Rewriter:
             if inner is None:
                 return None
             return [(_Const(i), item) for i, item in enumerate(inner)]
+        if isinstance(func, gast.Name) and func.id == "zip" and node.args:
+            inner = [self.sequence(a, env) for a in node.args]
+            if any(i is None for i in inner):
+                if any(i is not None for i in inner):
+                    self.error(node, "zip of a structure of parameters with a value that is "
+                               "not one", "zip parts of the structure only, or index the "
+                               "other value with enumerate's counter")
+                return None
+            return list(zip(*inner))
         return None
+
+    def sliced(self, node, env):
+        """The items of ``layers[1:]`` (a constant slice of a list or tuple
+        structure), or None."""
+        if not (isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Slice)):
+            return None
+        base = self.part(node.value, env)
+        if base is None or base.tdef.is_leaf:
+            return None
+        bounds = [None if b is None else _constant(b, env)
+                  for b in (node.slice.lower, node.slice.upper, node.slice.step)]
+        items = base.items()
+        if items is None or base.tdef.kind == "dict" or any(
+                b is _NONE or (b is not None and type(b) is not int) for b in bounds):
+            self.error(node, "a slice of a structure of parameters needs constant bounds "
+                       "on a list or tuple", _HINT)
+        return [child for _, child in items][slice(*bounds)]
 
     def indexes_structure(self, loop, name, env):
         """Whether the body of ``loop`` indexes a structure with ``name``."""
