@@ -68,6 +68,8 @@ class AssignMixin:
             self.emit(nodes.assign(target, value))
             self.emit(nodes.assign(self.tangent_target(target),
                                    self.lift_into(self.d(value.id), target)))
+            if isinstance(target, gast.Name) and value.id in self.known_zero:
+                self.mark_zero(target.id)
             return
         if self.space.stores_through_temps and isinstance(target, gast.Subscript):
             # K directions: the tangent gets its own name, then the slice's rank
@@ -162,6 +164,8 @@ class AssignMixin:
         base = trees.base_name(target)
         if base is None or not self.active_name(base):
             return
+        if isinstance(target, gast.Name):
+            self.mark_zero(target.id)
         if isinstance(target, gast.Subscript):
             zero = nodes.const(0.0)
         elif isinstance(value, gast.List) and not value.elts:
@@ -265,6 +269,10 @@ class AssignMixin:
     def _branch(self, target, value):
         saved, self.out = self.out, []
         memo, self.memo = self.memo, {}
+        zero = self.known_zero
+        self.known_zero = set(zero)  # a branch's zero is not known after the if
         self.assign(trees.clone(target), value)
         result, self.out, self.memo = self.out, saved, memo
+        self.known_zero = zero - {n.id for n in trees.walk(target) if isinstance(n, gast.Name)}
+        self.zeroed_now -= {n.id for n in trees.walk(target) if isinstance(n, gast.Name)}
         return result

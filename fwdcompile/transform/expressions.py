@@ -88,6 +88,8 @@ class ExpressionMixin:
                                  "differentiated value, and a string drops its derivative",
                                  node, hint="format inside print(...), or convert numbers "
                                             "directly (float(x), not float(str(x)))")
+            if node.id in self.known_zero:  # zero here (transform/jvp.py): no arithmetic
+                return node, None
             return node, self.d(node.id)
         if makes_string(node):
             raise self.error(UnsupportedSyntax, "a string made from a differentiated value "

@@ -105,6 +105,11 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.active_memo = {}
         self.returns = []
         self.current = parsed.node
+        # names whose tangent is zero here, in straight-line code (`h = X`
+        # before a loop unrolled over layers): their tangent is still assigned
+        # (a zero, dropped when unread) but reads of it compute nothing
+        self.known_zero = set()
+        self.zeroed_now = set()  # marked zero by the statement being transformed
 
     # ------------------------------------------------------------------ helpers
     def error(self, cls, message, node=None, hint=None):
@@ -165,6 +170,7 @@ class Transformer(AssignMixin, ExpressionMixin):
             if self.active_name(p) and p not in self.wrt:
                 self.emit(nodes.assign(nodes.name(self.namer.tangent(p), True),
                                        self.zero(nodes.name(p))))
+                self.mark_zero(p)
         for stmt in fdef.body:
             if is_docstring(stmt):
                 continue
@@ -205,7 +211,31 @@ class Transformer(AssignMixin, ExpressionMixin):
         return any(any(f) if isinstance(f, tuple) else f for f in flags)
 
     # ------------------------------------------------------------------ statements
+    def mark_zero(self, ident):
+        """``ident``'s tangent is zero from here on in straight-line code;
+        never for a name whose memory anything writes in place (its tangent
+        is written in place too)."""
+        if not self.written(ident):
+            self.known_zero.add(ident)
+            self.zeroed_now.add(ident)
+
     def statement(self, stmt):
+        # a name a statement assigns is no longer known zero unless the
+        # statement said so (mark_zero); a block's names lose it inside the
+        # block too (the next iteration, the other branch)
+        assigned = {n.id for n in trees.walk(stmt) if isinstance(n, gast.Name)
+                    and isinstance(n.ctx, gast.Store)}
+        compound = isinstance(stmt, (gast.If, gast.For, gast.While, gast.With, gast.Try))
+        if compound:
+            self.known_zero -= assigned
+        saved, self.zeroed_now = self.zeroed_now, set()
+        try:
+            self._statement(stmt)
+            self.known_zero -= assigned if compound else assigned - self.zeroed_now
+        finally:
+            self.zeroed_now = saved | self.zeroed_now
+
+    def _statement(self, stmt):
         saved = self.current
         self.current = stmt
         self.memo = {}
