@@ -8,9 +8,10 @@ from .pipeline import clear_cache
 from .errors import (FwdcompileError, InternalError, NameResolutionError, NoDerivativeRule,
                      SourceUnavailable, UnsupportedSyntax)
 from .rules.registry import custom_jvp
+from . import tree
 
 __version__ = "0.1.0"
 
-__all__ = ["forward_gradient", "jvp", "custom_jvp", "ForwardGradient", "clear_cache",
+__all__ = ["forward_gradient", "jvp", "custom_jvp", "ForwardGradient", "clear_cache", "tree",
            "FwdcompileError", "UnsupportedSyntax", "NoDerivativeRule", "SourceUnavailable",
            "NameResolutionError", "InternalError", "__version__"]

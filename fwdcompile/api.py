@@ -263,8 +263,14 @@ class ForwardGradient:
     def source(self) -> str:
         """The generated Python (value and tangent) of the last compiled signature."""
         if self._last is None:
-            self._last = pipeline.compile_jvp(self.__fwdcompile_function__,
-                                              self._default_wrt(), check=self.check)
+            wrt = self._wrt if self._wrt is not None else self._default_wrt()
+            if pipeline.may_take_structures(self.__fwdcompile_function__, wrt):
+                raise ValueError(f"{self.__qualname__}: reads a parameter like a structure "
+                                 "(params['W'], layer.W): its code is generated for the "
+                                 "structure it receives; call jvp or forward_grad once, "
+                                 "then read .source")
+            self._last = pipeline.compile_jvp(self.__fwdcompile_function__, wrt,
+                                              check=self.check)
         return self._last.source
 
     @property

@@ -38,7 +38,7 @@ class PyTreeDef:
         self.kind = kind  # "*" (a leaf), "dict", "list", "tuple", "none", or a class
         self.meta = meta  # dict keys or field names, in flattening order
         self.children = children
-        self.num_leaves = 1 if kind == _LEAF else sum(c.num_leaves for c in children)
+        self.num_leaves: int = 1 if kind == _LEAF else sum(c.num_leaves for c in children)
         self._hash = hash((kind, meta, children))
 
     def __eq__(self, other: object) -> bool:

@@ -469,3 +469,13 @@ def test_golden_pairs(batched):
     if UPDATE:
         path.write_text(source)
     assert source == path.read_text()
+
+
+def test_source_before_the_first_call_says_to_call_first():
+    f = fwdcompile.forward_gradient(indexed_namedtuples, wrt="layers")
+    with pytest.raises(ValueError, match="call jvp or forward_grad once"):
+        f.source
+    fn, make = CASES["indexed_namedtuples"]
+    args = make()
+    f.jvp(*args, tangents=args[0])
+    assert "layers_0_W = layers[0].W" in f.source

@@ -527,8 +527,7 @@ def reads_like_structure(parsed, params):
         return isinstance(n, gast.Name) and n.id in params
 
     for n in trees.walk_own(parsed.node):
-        if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) \
-                and n.value.id in local \
+        if isinstance(n, gast.Subscript) and is_param(n.value) \
                 and isinstance(n.slice, gast.Constant) and isinstance(n.slice.value, str):
             return True
         if isinstance(n, gast.Attribute) and isinstance(n.value, gast.Name) \

@@ -438,6 +438,13 @@ class ExpressionMixin:
                          call, hint="use the numpy function instead, e.g. np.sum(x), "
                                     "or register a rule with fwdcompile.custom_jvp")
 
+    def zero_arguments(self, call):
+        """Whether the active names ``call`` reads are all known zero here
+        (transform/jvp.py ``known_zero``) and none is written in place."""
+        names = {n.id for n in trees.walk(call) if isinstance(n, gast.Name)
+                 and self.active_name(n.id)}
+        return bool(names) and names <= self.known_zero
+
     def compute_user_call(self, call, fn, receiver=None):
         sig = inspect.signature(fn)
         args, d_args, keywords, d_keywords = self.call_args(call, literal_lists=False)
@@ -450,6 +457,11 @@ class ExpressionMixin:
             raise self.error(UnsupportedSyntax, f"cannot match this call to "
                              f"{fn.__qualname__}: {exc}", call) from None
         active = tuple(p for p in sig.parameters if d_bound.arguments.get(p) is not None)
+        if not active and self.zero_arguments(call):
+            # every active argument's tangent is known zero here: the plain call
+            primal = nodes.call(trees.clone(call.func), args[1:] if receiver is not None
+                                else args, list(keywords.items()))
+            return TangentOp(primal, None)
         name, out_activity, tangent_params, helper_wrt = self.helpers(fn, active, call)
         # the helper also takes tangents for the arguments it writes into; one this
         # caller does not differentiate gets zeros (what the helper adds is unused)

@@ -33,7 +33,7 @@ from ..frontend.calls import Method, RuleCall, UserCall, resolved
 from ..rules.registry import zero_like
 from ..syntax import nodes, trees
 from .assign import AssignMixin
-from .expressions import ExpressionMixin
+from .expressions import ExpressionMixin, Joint
 from .naming import Namer
 from .predicates import all_names, call_inputs, cheap, is_docstring
 from .scalars import scalar_names
@@ -287,7 +287,8 @@ class Transformer(AssignMixin, ExpressionMixin):
         kind = resolved(value)
         if isinstance(kind, UserCall):
             self.comment(stmt)
-            self.emit(nodes.expr_stmt(self.compute(value).call))
+            op = self.compute(value)
+            self.emit(nodes.expr_stmt(op.call if isinstance(op, Joint) else op.primal))
             return
         if isinstance(kind, Method) and kind.name == "append" \
                 and isinstance(kind.receiver, gast.Name) and len(value.args) == 1 \
