@@ -139,14 +139,21 @@ def cnn_backprop(p, X, y):
                      W=pooled.reshape(n, -1).T @ delta, b=delta.sum(axis=0))
 
 
+def _names(params):
+    """The leaves' names, in the order :func:`_leaves` lists them."""
+    if isinstance(params, dict):
+        return sorted(params)
+    return [f.name for f in dataclasses.fields(params)]
+
+
 def _leaves(params):
-    return list(params.values()) if isinstance(params, dict) else list(
-        dataclasses.astuple(params))
+    return [params[k] if isinstance(params, dict) else getattr(params, k)
+            for k in _names(params)]
 
 
 def _rebuild(template, leaves):
     if isinstance(template, dict):
-        return dict(zip(template, leaves))
+        return dict(zip(_names(template), leaves))
     return type(template)(*leaves)
 
 
@@ -182,8 +189,7 @@ def train_torch(kind, params, batches, lr):
     import torch.nn.functional as F
 
     torch.set_num_threads(1)   # tiny matrices: threads cost more than they give
-    names = list(params) if isinstance(params, dict) else [
-        f.name for f in dataclasses.fields(params)]
+    names = _names(params)
     tp = [torch.tensor(np.array(p), dtype=torch.float64, requires_grad=True)
           for p in _leaves(params)]
     P = dict(zip(names, tp))
