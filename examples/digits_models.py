@@ -21,7 +21,9 @@ otherwise hand-written numpy backprop (:func:`mlp_backprop`,
 output says which one ran.
 
 Needs scikit-learn (bundled data, no download) and matplotlib
-(``pip install ".[examples]"``).
+(``pip install ".[examples]"``).  The loss uses ``scipy.special.log_softmax``
+(fwdcompile has its derivative rule; scipy comes with scikit-learn), or the
+same in numpy when scipy is missing.
 """
 
 from __future__ import annotations
@@ -42,11 +44,21 @@ HIDDEN, CHANNELS = 32, 8
 
 # ------------------------------------------------------------------ the models
 
+def log_softmax_numpy(z, axis):
+    """``scipy.special.log_softmax`` in numpy, for when scipy is not installed."""
+    z = z - np.max(z, axis=axis, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+try:  # scipy comes with scikit-learn; fwdcompile has its rule, none written here
+    from scipy.special import log_softmax
+except ImportError:
+    log_softmax = log_softmax_numpy
+
+
 def cross_entropy(z, y):
     """Mean softmax cross-entropy of logits ``z`` (n, 10) and integer labels ``y``."""
-    z = z - np.max(z, axis=1, keepdims=True)
-    logp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
-    return -np.mean(logp[np.arange(len(y)), y])
+    return -np.mean(log_softmax(z, axis=1)[np.arange(len(y)), y])
 
 
 def mlp_logits(params, X):

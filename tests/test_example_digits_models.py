@@ -13,6 +13,7 @@ runs the script itself (``--quick``) and is skipped without them.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import sys
 
@@ -130,6 +131,34 @@ def test_minimize_on_minibatches(kind, dtype):
     for before, after in zip(_leaves(params), _leaves(result.x)):
         assert after.shape == before.shape and after.dtype == dtype
     assert loss(result.x, X, y) < loss(params, X, y)
+
+
+def test_the_numpy_log_softmax_matches_scipy():
+    special = pytest.importorskip("scipy.special")
+    z = np.random.default_rng(7).standard_normal((6, 10)) * 30
+    np.testing.assert_allclose(dm.log_softmax_numpy(z, axis=1), special.log_softmax(z, axis=1),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_without_scipy(monkeypatch):
+    """The example imported where scipy is missing: its numpy log_softmax.
+    (A fresh module: fwdcompile caches a compiled JVP per function, with the
+    rules its globals resolved to when it was compiled.)"""
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    monkeypatch.setitem(sys.modules, "scipy.special", None)
+    spec = importlib.util.spec_from_file_location("digits_models_without_scipy", dm.__file__)
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, mod)
+    spec.loader.exec_module(mod)
+    assert mod.log_softmax is mod.log_softmax_numpy
+    rng = np.random.default_rng(8)
+    _, _, params, X, y = _model("mlp", rng)
+    tangent = _random_like(params, rng)
+    f = forward_gradient(mod.mlp_loss, wrt=(0,))
+    _, slope = f.jvp(params, X, y, tangents=tangent)
+    assert "scipy" not in f.source
+    np.testing.assert_allclose(slope, _central_difference(mod.mlp_loss, params, tangent, X, y),
+                               rtol=1e-6, atol=1e-9)
 
 
 def test_script_quick_run(tmp_path):
