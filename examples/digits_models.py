@@ -2,20 +2,24 @@
 dataclass) on scikit-learn's bundled 8x8 digits, trained on minibatches with
 ``fwdcompile.optim.minimize`` and forward gradients, against true gradients.
 
-    python examples/digits_models.py [--out examples/output] [--epochs 40] [--seed 0]
-    python examples/digits_models.py --quick      # a few steps, for a smoke test
+    python examples/digits_models.py [--out examples/output] [--epochs 100] [--seed 0]
+    python examples/digits_models.py --quick      # 2 epochs, for a smoke test
+
+The defaults (batch 64, 100 epochs = 2,300 steps per run, six runs) take
+about 30 s on 2 cores; the numbers are in docs/forward-gradients.md.
 
 The models are plain numpy functions of a parameter structure; training one
 is a few lines::
 
     params = {"W1": ..., "b1": ..., "W2": ..., "b2": ...}
     result = optim.minimize(mlp_loss, params,
-                            data=optim.minibatches(Xtr, ytr, batch_size=64, rng=0, epochs=40),
-                            optimizer=optim.Adam(lr=1e-3), rng=0, directions=8)
+                            data=optim.minibatches(Xtr, ytr, batch_size=64, rng=2, epochs=100),
+                            optimizer=optim.Adam(lr=1e-2), rng=3, directions=8)
     result.x["W1"], result.history
 
 True gradients, for comparison: PyTorch backprop (same initial parameters,
-same Adam settings, same minibatches, float64) when ``import torch`` works,
+same Adam settings, same minibatches, float64) when ``import torch`` works
+(and ``--no-torch`` is not given),
 otherwise hand-written numpy backprop (:func:`mlp_backprop`,
 :func:`cnn_backprop`, checked against fwdcompile's JVPs at start-up).  The
 output says which one ran.
