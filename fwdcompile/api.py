@@ -280,8 +280,13 @@ class ForwardGradient:
         directions on a leading axis.  Same differentiated parameters as
         :attr:`source`; a ValueError when vector mode runs one JVP per
         direction for this function instead (tangents in lists or dicts)."""
-        wrt = self._last.wrt if self._last is not None else self._default_wrt()
-        structures = self._last.structures if self._last is not None else ()
+        if self._last is not None:
+            wrt, structures = self._last.wrt, self._last.structures
+        elif self._calls.last_batched is not None:  # only batched calls so far
+            wrt, structures = self._calls.last_batched
+        else:
+            wrt = self._wrt if self._wrt is not None else self._default_wrt()
+            structures = ()
         compiled = self._calls.batched_variant(tuple(wrt), structures)
         if compiled is None:
             raise ValueError(f"{self.__qualname__}: vector mode runs one JVP per direction "

@@ -299,6 +299,7 @@ class Calls:
         self.kernels: dict[Any, Any] = {}  # (wrt, native types) -> entry or Refusal
         self.variants: dict[Any, Any] = {}  # ("batched", wrt) / ("writes", wrt) -> ...
         self.entry_installed = False
+        self.last_batched = None  # (wrt, structures) of the last batched call
         kinds = [p.kind for p in self.sig.parameters.values()]
         self.simple = all(k in (inspect.Parameter.POSITIONAL_ONLY,
                                 inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -525,6 +526,7 @@ class Calls:
                 checked.append(tl)
             stacked.append(structure.unflatten(checked))
         structures = structures_for(wrt, arguments)
+        self.last_batched = (wrt, structures)  # what batched_source shows before any jvp
         compiled = self.batched_variant(wrt, structures)
         if compiled is not None and compiled.writes:
             stacked = list(separate([arguments[n] for n in wrt], stacked))

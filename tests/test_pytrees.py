@@ -479,3 +479,34 @@ def test_source_before_the_first_call_says_to_call_first():
     args = make()
     f.jvp(*args, tangents=args[0])
     assert "layers_0_W = layers[0].W" in f.source
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    a: np.ndarray
+    b: np.ndarray
+
+
+def reads_fields(p, x):
+    return np.sum(p.a * x) + np.sum(p.b)
+
+
+def passes_on(p, x):
+    return reads_fields(p, x) ** 2
+
+
+def test_a_helper_reads_the_fields_of_a_structure_passed_whole():
+    f = fwdcompile.forward_gradient(passes_on, wrt=0)
+    p, x = Pair(np.ones(3), np.ones(2)), np.arange(3.0)
+    t = Pair(np.array([1.0, 0.0, 2.0]), np.array([0.5, 0.5]))
+    value, tangent = f.jvp(p, x, tangents=t)
+    assert tangent == pytest.approx(_fd_jvp(passes_on, (p, x), (t,), (0,)), rel=1e-8)
+
+
+def test_batched_source_after_only_batched_calls_uses_their_wrt():
+    f = fwdcompile.forward_gradient(frozen_dataclass, wrt="p")
+    p, x = Affine(np.ones((3, 2)), 0.5), np.ones((4, 3))
+    f.jvp(p, x, tangents=Affine(np.ones((2, 3, 2)), np.ones(2)), batched=True)
+    source = f.batched_source
+    assert "def frozen_dataclass_jvp_batched(p, x, d_p):" in source
+    assert "d_p_A = d_p.A" in source

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import UnsupportedSyntax
 from ..syntax import nodes, trees
-from ..syntax.nodes import STRUCTURE
+from ..syntax.nodes import RESOLVED, STRUCTURE
 from .calls import UserCall, resolved
 
 _HINT = ("read its leaves (params['W'], params.W, W, b = layers[0]), loop over it, or pass "
@@ -538,6 +538,9 @@ def reads_like_structure(parsed, params):
             return True
         if isinstance(n, gast.For) and is_param(n.iter):
             return True
+        if isinstance(n, gast.Call) and isinstance(getattr(n, RESOLVED, None), UserCall) \
+                and any(is_param(a) for a in n.args + [k.value for k in n.keywords]):
+            return True  # a helper may read it as a structure (compiled for it at the call)
     return False
 
 
