@@ -78,7 +78,7 @@ def with_eigvals(A):
 
 def with_comprehension(x):
     n = len(x)
-    ys = [x[i] * x[i] for i in range(n)]  # <- here
+    ys = [x[0]] if n < 2 else [x[i] * x[i] for i in range(n)]  # <- here
     return np.sum(np.array(ys))
 
 
@@ -236,12 +236,15 @@ def test_no_rule_rejected_at_first_jvp_with_implicit_wrt():
 
 
 def test_comprehension_carrying_derivatives_rejected():
+    # in a branch of `a if c else b` it cannot move before its statement (it
+    # may not run), so a comprehension that computes a derivative there is an error
     x = np.array([1.0, 2.0, 3.0])
     try:
         f = forward_gradient(with_comprehension)
         f.jvp(x, tangents=(np.ones(3),))
     except FwdcompileError as exc:
         assert "comprehension" in str(exc).lower()
+        assert "statement of its own" in str(exc)
         _check_location(exc, with_comprehension, "[x[i]")
     else:
         pytest.fail("a list comprehension over differentiable values must be rejected")
@@ -425,7 +428,8 @@ def decorated_then_bad(x):
 
 def with_generator_expression(x):
     n = len(x)
-    return sum(x[i] ** 2 for i in range(n))  # <- here
+    terms = (x[i] ** 2 for i in range(n))  # <- here
+    return sum(terms)
 
 
 def test_error_inside_a_helper_points_into_the_helper():
@@ -458,7 +462,8 @@ def test_generator_expression_carrying_derivatives():
         f = forward_gradient(with_generator_expression)
         f.jvp(x, tangents=(np.ones(2),))
     except FwdcompileError as exc:
-        _check_location(exc, with_generator_expression, "x[i]")
+        # a generator kept in a variable is not made a list (it could be consumed twice)
+        _check_location(exc, with_generator_expression, "(x[i]")
     else:
         pytest.fail("a generator expression over differentiated values must be rejected")
 

@@ -15,7 +15,7 @@ from fwdcompile import pipeline
 from fwdcompile.__main__ import main
 from fwdcompile.errors import InternalError, NoDerivativeRule, UnsupportedSyntax
 
-ORDER = ["parse", "lift", "fence", "names", "resolve", "activity", "jvp", "remove_dead",
+ORDER = ["parse", "desugar", "lift", "fence", "names", "resolve", "activity", "jvp", "remove_dead",
          "forward_substitute", "reuse", "checks", "defaults", "unparse", "load"]
 
 
@@ -56,7 +56,7 @@ def fresh():
 def test_the_stages_in_order():
     assert [s.name for s in pipeline.STAGES] == ORDER
     assert pipeline.STAGES == pipeline.FRONT + pipeline.BACK
-    assert [s.name for s in pipeline.FRONT] == ORDER[:4]
+    assert [s.name for s in pipeline.FRONT] == ORDER[:5]
     for stage in pipeline.STAGES:
         assert stage.description and "\n" not in stage.description
         assert callable(stage.run)

@@ -258,8 +258,11 @@ class ExpressionMixin:
                              hint="use `a if condition else b`")
         if isinstance(node, (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp)):
             raise self.error(UnsupportedSyntax, "comprehensions over differentiated values are "
-                             "not supported", node,
-                             hint="write a for loop, or use a numpy expression")
+                             "not supported here (in a `while` condition, a branch of `a if c "
+                             "else b`, the right of `and`/`or`, a lambda, or a generator kept "
+                             "in a variable)", node,
+                             hint="compute it in a statement of its own before this one "
+                                  "(`terms = [...]`), or write a for loop")
         if isinstance(node, gast.Starred):
             raise self.error(UnsupportedSyntax, "`*` unpacking of differentiated values is not "
                              "supported", node)

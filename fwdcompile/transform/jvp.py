@@ -29,6 +29,7 @@ import gast
 from ..errors import BatchUnsupported, FwdcompileError, InternalError, UnsupportedSyntax
 from ..frontend.activity import (iteration_pairs, loop_target_activity, target_names,
                                  ufunc_at)
+from ..frontend.desugar import QUIET
 from ..frontend.calls import Method, RuleCall, UserCall, resolved
 from ..rules.registry import zero_like
 from ..syntax import nodes, trees
@@ -142,7 +143,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         return ident
 
     def comment(self, node):
-        text = self.loc.segment(node)
+        text = None if getattr(node, QUIET, False) else self.loc.segment(node)
         if text:
             marker = f"__fc_comment_{len(self.comments)}__"
             self.comments[marker] = text

@@ -1,0 +1,267 @@
+"""Desugaring: comprehensions become loops, ``dict(a=...)`` a dict literal.
+
+Contract: :func:`desugar` rewrites a parsed ``FunctionDef`` in place, before
+helpers are lifted, into code the rest of the pipeline already
+differentiates:
+
+* a list comprehension, a dict comprehension, and a generator expression
+  passed straight to a call (``sum(w * x for x in xs)``,
+  ``np.stack([f(r) for r in rows])``) becomes a ``for`` loop filling a fresh
+  list (``.append``) or dict (``d[k] = v``), placed just before the statement
+  that uses it, which then reads the list (``sum(comp0)``).  Generators,
+  filters (``if``) and nesting keep their order.  ``name = [...]`` fills
+  ``name`` directly.  Loop variables that would clash with another use of
+  the name in the function are renamed (``x`` -> ``x_0``), so nothing leaks.
+* ``dict(a=e1, b=e2)`` (the builtin) becomes ``{"a": e1, "b": e2}``.
+
+A comprehension is moved only where it is evaluated exactly once, when its
+statement starts: not in a ``while`` condition, an ``assert`` message, a
+lambda, the right of ``and``/``or`` nor a branch of ``a if c else b``.  Those
+stay comprehensions (still fine when they compute no derivative; the
+transform reports the ones that do, saying what to write instead).  The
+numeric code fwdcompile differentiates has no side effects in expressions, so
+computing the comprehension before the rest of its statement gives the same
+values.  The generated statements are located at the original statement; the
+first carries its comment, the others are marked ``fc_quiet``.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import gast
+
+from ..syntax import nodes, trees
+
+COMPREHENSIONS = (gast.ListComp, gast.DictComp, gast.GeneratorExp, gast.SetComp)
+QUIET = "fc_quiet"  # a generated statement whose original already has its comment
+_LOOP_VARS = "fc_comp_targets"  # on a generated loop: the variables it binds
+_LAZY_CONSUMERS = {"next", "iter"}  # a generator they receive stays a generator
+
+
+def desugar(fdef, fn):
+    """Rewrite ``fdef`` (the definition of ``fn``) in place; see the module docstring."""
+    state = _State(fdef, fn)
+    for i, stmt in enumerate(fdef.body):  # `f = lambda t: ...` as a def, as lift does
+        if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Lambda):
+            fdef.body[i] = nodes.lambda_to_def(stmt.value, stmt.targets[0].id, at=stmt)
+    for node in trees.walk(fdef):
+        if isinstance(node, gast.Call) and state.is_builtin(node.func, "dict") \
+                and not node.args and node.keywords \
+                and all(k.arg is not None for k in node.keywords):
+            _become_dict(node)
+    fdef.body = state.block(fdef.body, frozenset())
+    for stmt in fdef.body:
+        if isinstance(stmt, gast.FunctionDef):  # helpers defined at the top
+            stmt.body = state.block(stmt.body, frozenset())
+
+
+def _become_dict(call):
+    """Turn the ``dict(a=...)`` Call node into a Dict node in place."""
+    keys = [nodes.const(k.arg) for k in call.keywords]
+    values = [k.value for k in call.keywords]
+    call.__class__ = gast.Dict
+    for f in ("func", "args", "keywords"):
+        delattr(call, f)
+    call.keys, call.values = keys, values
+
+
+class _State:
+    def __init__(self, fdef, fn):
+        self.fn = fn
+        self.taken = {n.id for n in trees.walk(fdef) if isinstance(n, gast.Name)}
+        self.outside = _outside_names(fdef)
+        self.local = trees.local_stores(fdef)
+
+    def is_builtin(self, func, ident):
+        """Whether ``func`` is the name ``ident`` and means the builtin."""
+        if not isinstance(func, gast.Name) or func.id != ident or ident in self.local:
+            return False
+        closure = self.fn.__code__.co_freevars
+        return ident not in closure and ident not in self.fn.__globals__ \
+            and hasattr(builtins, ident)
+
+    def fresh(self, base):
+        k = 0
+        while f"{base}{k}" in self.taken:
+            k += 1
+        self.taken.add(f"{base}{k}")
+        return f"{base}{k}"
+
+    def block(self, stmts, enclosing):
+        out = []
+        for stmt in stmts:
+            out.extend(self.statement(stmt, enclosing))
+        return out
+
+    def statement(self, stmt, enclosing):
+        inner = enclosing | getattr(stmt, _LOOP_VARS, frozenset())
+        for field in ("body", "orelse"):
+            if isinstance(stmt, (gast.If, gast.For, gast.While)):
+                setattr(stmt, field, self.block(getattr(stmt, field), inner))
+        found = _first_hoistable(stmt)
+        if found is None:
+            return [stmt]
+        comp, holder, field, index = found
+        direct = None
+        if isinstance(stmt, gast.Assign) and stmt.value is comp and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], gast.Name) \
+                and not isinstance(comp, gast.GeneratorExp) \
+                and not trees.mentions(comp, stmt.targets[0].id):
+            direct = stmt.targets[0].id
+        result = direct or self.fresh("comp")
+        loops = self.loops(comp, result, enclosing)
+        for node in loops:
+            trees.copy_location(node, stmt)
+        for node in loops[1:]:
+            setattr(node, QUIET, True)
+        if direct is None:
+            if index is None:
+                setattr(holder, field, nodes.name(result))
+            else:
+                getattr(holder, field)[index] = nodes.name(result)
+            setattr(stmt, QUIET, True)
+            loops.append(stmt)
+        return self.block(loops, enclosing)
+
+    def loops(self, comp, result, enclosing):
+        """``result = []`` and the loops filling it, the loop variables renamed
+        where they would clash."""
+        renames = {}
+        for gen in comp.generators:
+            for target in trees.walk(gen.target):
+                if isinstance(target, gast.Name) and \
+                        (target.id in self.outside or target.id in enclosing):
+                    renames.setdefault(target.id, self.fresh(f"{target.id}_"))
+        if renames:
+            _rename(comp, renames)
+        is_dict = isinstance(comp, gast.DictComp)
+        if is_dict:
+            fill = nodes.assign(nodes.subscript(nodes.name(result), comp.key, store=True),
+                                comp.value)
+        else:
+            fill = nodes.expr_stmt(nodes.call(nodes.attr(result, "append"), [comp.elt]))
+        body = [fill]
+        for gen in reversed(comp.generators):
+            if gen.ifs:
+                test = gen.ifs[0] if len(gen.ifs) == 1 else \
+                    gast.BoolOp(op=gast.And(), values=list(gen.ifs))
+                body = [nodes.if_(test, body)]
+            loop = gast.For(target=gen.target, iter=gen.iter, body=body, orelse=[],
+                            type_comment=None)
+            setattr(loop, _LOOP_VARS, frozenset(
+                n.id for n in trees.walk(gen.target) if isinstance(n, gast.Name)))
+            body = [loop]
+        start = nodes.assign(nodes.name(result, True),
+                             gast.Dict(keys=[], values=[]) if is_dict
+                             else gast.List(elts=[], ctx=gast.Load()))
+        return [start] + body
+
+
+def _rename(comp, renames):
+    """Rename the loop variables of ``comp`` in it, but not in its first
+    iterable (evaluated outside) nor in comprehensions inside that bind them again."""
+    first_iter = comp.generators[0].iter
+
+    def visit(node, names):
+        if node is first_iter:
+            return
+        if isinstance(node, gast.Name) and node.id in names:
+            node.id = names[node.id]
+            return
+        if isinstance(node, COMPREHENSIONS) and node is not comp:
+            bound = {n.id for g in node.generators for n in trees.walk(g.target)
+                     if isinstance(n, gast.Name)}
+            names = {k: v for k, v in names.items() if k not in bound}
+        for child in gast.iter_child_nodes(node):
+            visit(child, names)
+
+    visit(comp, renames)
+
+
+def _outside_names(fdef):
+    """Names used in ``fdef`` where no comprehension binds them."""
+    out = set()
+
+    def visit(node, bound):
+        if isinstance(node, COMPREHENSIONS):
+            inner = set(bound)
+            for gen in node.generators:
+                visit(gen.iter, inner)
+                inner |= {n.id for n in trees.walk(gen.target) if isinstance(n, gast.Name)}
+                for cond in gen.ifs:
+                    visit(cond, inner)
+            for elt in ([node.key, node.value] if isinstance(node, gast.DictComp)
+                        else [node.elt]):
+                visit(elt, inner)
+            return
+        if isinstance(node, gast.Name) and node.id not in bound:
+            out.add(node.id)
+        for child in gast.iter_child_nodes(node):
+            visit(child, bound)
+
+    visit(fdef, frozenset())
+    return out
+
+
+def _eager_fields(stmt):
+    """The expressions of ``stmt`` evaluated once, when it starts."""
+    if isinstance(stmt, gast.Assign):
+        return [stmt.value] + [t for t in stmt.targets if not isinstance(t, gast.Name)]
+    if isinstance(stmt, (gast.AugAssign, gast.AnnAssign)):
+        return [stmt.value, stmt.target] if stmt.value is not None else []
+    if isinstance(stmt, (gast.Expr, gast.Return)):
+        return [stmt.value] if stmt.value is not None else []
+    if isinstance(stmt, gast.If):
+        return [stmt.test]
+    if isinstance(stmt, gast.For):
+        return [stmt.iter]
+    if isinstance(stmt, gast.Assert):
+        return [stmt.test]
+    return []
+
+
+def _first_hoistable(stmt):
+    """``(comprehension, holder, field, index)``: the first comprehension of
+    ``stmt`` that may move before it, and where it sits; or None."""
+    for root in _eager_fields(stmt):
+        found = _search(root, stmt, None, None, None)
+        if found is not None:
+            return found
+    return None
+
+
+def _search(node, holder, field, index, consumer):
+    if isinstance(node, (gast.ListComp, gast.DictComp)) or (
+            isinstance(node, gast.GeneratorExp) and consumer is not None
+            and consumer not in _LAZY_CONSUMERS):
+        return node, holder, field, index
+    if isinstance(node, (gast.Lambda,) + COMPREHENSIONS):
+        return None  # evaluated later, or once per element
+    for name, value in gast.iter_fields(node):
+        if isinstance(node, gast.BoolOp) and name == "values":
+            value = value[:1]  # the others may not run
+        if isinstance(node, gast.IfExp) and name in ("body", "orelse"):
+            continue
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, gast.AST):
+                    found = _search(item, node, name, i, _consumer(node, name))
+                    if found is not None:
+                        return found
+        elif isinstance(value, gast.AST):
+            found = _search(value, node, name, None, _consumer(node, name))
+            if found is not None:
+                return found
+    return None
+
+
+def _consumer(node, field):
+    """What consumes an argument of ``node`` right away: a call's name (its
+    last attribute), "" for other calls; None when nothing does."""
+    if isinstance(node, gast.Call) and field == "args":
+        func = node.func
+        return func.id if isinstance(func, gast.Name) else \
+            func.attr if isinstance(func, gast.Attribute) else ""
+    return None
