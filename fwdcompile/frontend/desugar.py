@@ -98,7 +98,8 @@ class _State:
     def statement(self, stmt, enclosing):
         inner = enclosing | getattr(stmt, _LOOP_VARS, frozenset())
         for field in ("body", "orelse"):
-            if isinstance(stmt, (gast.If, gast.For, gast.While)):
+            if isinstance(stmt, (gast.If, gast.For, gast.While, gast.With)) \
+                    and hasattr(stmt, field):
                 setattr(stmt, field, self.block(getattr(stmt, field), inner))
         found = _first_hoistable(stmt)
         if found is None:

@@ -11,8 +11,10 @@ later by :mod:`fwdcompile.transform.jvp`, with the same kind of message.
 from __future__ import annotations
 
 import builtins
+import warnings
 
 import gast
+import numpy as np
 
 from ..errors import UnsupportedSyntax
 
@@ -39,7 +41,10 @@ REJECTED = {
                   " or use `def`"),
     gast.Try: ("try/except is not supported",
                "validate inputs before calling, or move the try block to the caller"),
-    gast.With: ("`with` blocks are not supported", "move the `with` block to the caller"),
+    gast.With: ("`with` blocks are not supported here, other than `with np.errstate(...)` and "
+                "`with warnings.catch_warnings()`",
+                "move the `with` block to the caller; a class or a helper that needs a context "
+                "manager can be called from inside one there"),
     gast.Global: ("`global` statements are not supported",
                   "pass the value as an argument and return the new value"),
     gast.Nonlocal: ("`nonlocal` statements are not supported",
@@ -58,6 +63,20 @@ REJECTED = {
                       "import at module level"),
     gast.Match: ("`match` statements are not supported", "use if/elif/else"),
 }
+
+
+# context managers whose block is differentiated as it stands: they change how
+# warnings and floating-point errors are reported, never a value
+CONTEXTS = (np.errstate, warnings.catch_warnings)
+
+
+def allowed_with(node, scope):
+    """Whether ``with`` statement ``node`` only enters :data:`CONTEXTS`."""
+    return scope is not None and all(
+        isinstance(item.context_expr, gast.Call)
+        and scope.resolve(item.context_expr.func) in CONTEXTS
+        and (item.optional_vars is None or isinstance(item.optional_vars, gast.Name))
+        for item in node.items)
 
 
 # builtins that see or run code by name: in the generated function the names
@@ -97,6 +116,8 @@ def _check_node(loc, node, scope=None):
                               "differentiated function (the generated code has other "
                               "variables, and derivatives cannot flow through code in a "
                               "string)", "write the expression out, or call it in the caller")
+        if isinstance(sub, gast.With) and allowed_with(sub, scope):
+            continue
         if isinstance(sub, tuple(REJECTED)):
             message, hint = REJECTED[type(sub)]
             _reject(loc, sub, message, hint)

@@ -421,6 +421,11 @@ class Transformer(AssignMixin, ExpressionMixin):
         self.emit(nodes.if_(stmt.test, self.block(stmt.body),
                             self.block(stmt.orelse) if stmt.orelse else []))
 
+    def stmt_With(self, stmt):
+        """``with np.errstate(...)`` (the fence allows no other): the block's
+        primal and tangent statements both run inside it."""
+        self.emit(gast.With(items=stmt.items, body=self.block(stmt.body), type_comment=None))
+
     def stmt_While(self, stmt):
         self.emit(gast.While(test=stmt.test, body=self.block(stmt.body), orelse=[]))
 
