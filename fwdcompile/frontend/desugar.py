@@ -115,8 +115,8 @@ class _State:
         loops = self.loops(comp, result, enclosing)
         for node in loops:
             trees.copy_location(node, stmt)
-        for node in loops[1:]:
-            setattr(node, QUIET, True)
+        for node in loops[0 if getattr(stmt, QUIET, False) else 1:]:
+            setattr(node, QUIET, True)  # the statement's comment comes once, first
         if direct is None:
             if index is None:
                 setattr(holder, field, nodes.name(result))
