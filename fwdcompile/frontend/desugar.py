@@ -207,27 +207,24 @@ def _outside_names(fdef):
 
 
 def _eager_fields(stmt):
-    """The expressions of ``stmt`` evaluated once, when it starts."""
+    """``(field, index)`` of the expressions of ``stmt`` evaluated once, when it starts."""
     if isinstance(stmt, gast.Assign):
-        return [stmt.value] + [t for t in stmt.targets if not isinstance(t, gast.Name)]
+        return [("value", None)] + [("targets", i) for i, t in enumerate(stmt.targets)
+                                    if not isinstance(t, gast.Name)]
     if isinstance(stmt, (gast.AugAssign, gast.AnnAssign)):
-        return [stmt.value, stmt.target] if stmt.value is not None else []
-    if isinstance(stmt, (gast.Expr, gast.Return)):
-        return [stmt.value] if stmt.value is not None else []
-    if isinstance(stmt, gast.If):
-        return [stmt.test]
-    if isinstance(stmt, gast.For):
-        return [stmt.iter]
-    if isinstance(stmt, gast.Assert):
-        return [stmt.test]
-    return []
+        return [("value", None), ("target", None)] if stmt.value is not None else []
+    fields = {gast.Expr: "value", gast.Return: "value", gast.If: "test", gast.For: "iter",
+              gast.Assert: "test"}
+    field = fields.get(type(stmt))
+    return [] if field is None or getattr(stmt, field) is None else [(field, None)]
 
 
 def _first_hoistable(stmt):
     """``(comprehension, holder, field, index)``: the first comprehension of
     ``stmt`` that may move before it, and where it sits; or None."""
-    for root in _eager_fields(stmt):
-        found = _search(root, stmt, None, None, None)
+    for field, index in _eager_fields(stmt):
+        root = getattr(stmt, field) if index is None else getattr(stmt, field)[index]
+        found = _search(root, stmt, field, index, None)
         if found is not None:
             return found
     return None

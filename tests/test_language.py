@@ -1,0 +1,136 @@
+"""Desugared constructs (frontend/desugar.py) and ``with np.errstate``: what
+moves, what stays, what the backends say.  Derivatives of the corpus cases in
+tests/corpus/language.py are checked against finite differences by
+test_corpus, test_wrt_subsets and test_vector_mode; these tests pin the rest."""
+
+import numpy as np
+import pytest
+
+import oracle
+
+fwdcompile = pytest.importorskip("fwdcompile")
+from fwdcompile import FwdcompileError, UnsupportedSyntax, forward_gradient  # noqa: E402
+
+X = np.array([[0.3, -0.7, 1.1], [0.5, 0.2, -0.4]])
+
+
+def _fd_check(fn, args, wrt):
+    names = list(fn.__code__.co_varnames[:fn.__code__.co_argcount])
+    active = [names.index(w) for w in wrt]
+    rng = np.random.default_rng(1)
+    tangents = tuple(rng.standard_normal(np.shape(args[i])) for i in active)
+    f = forward_gradient(fn, wrt=wrt)
+    value, tangent = f.jvp(*args, tangents=tangents)
+    np.testing.assert_allclose(value, fn(*args), rtol=1e-12)
+    ref, _ = oracle.jvp_reference(fn, args, active, tangents)
+    ok, worst = oracle.close(tangent, ref, rtol=1e-7)
+    assert ok, worst
+    # vector mode: falls back to one JVP per direction, with the same numbers
+    k_tangents = tuple(np.stack([t, 2.0 * t, -t]) for t in tangents)
+    _, batched = f.jvp(*args, tangents=k_tangents, batched=True)
+    for j, scale in enumerate((1.0, 2.0, -1.0)):
+        np.testing.assert_allclose(batched[j], scale * np.asarray(tangent), rtol=1e-12,
+                                   atol=1e-14)
+    return f
+
+
+def loop_variable_reused(X, x):
+    a = [np.sin(x) * 2.0 for x in X]  # x is the parameter outside, a row inside
+    return np.sum(np.stack(a)) * np.sum(x)
+
+
+def nested_same_name(X):
+    rows = [[v * v for v in row] + [np.sum(row) ** 2 for row in [row]] for row in X]
+    return sum(sum(r) for r in rows)
+
+
+def multiple_generators(X, w):
+    return sum(w * a * b for a in X[0] for b in X[1] if a > b)
+
+
+def comprehension_in_if_test(X, w):
+    if sum(v for v in X[0]) > 0:
+        return w * sum([np.cos(v) for v in X[1]])
+    return w
+
+
+def static_comprehension_in_while(X, w):
+    i = 0
+    total = 0.0
+    while i < len([v for v in X[0] if v > 0]):  # evaluated at every test: stays
+        total = total + w * X[0, i]
+        i += 1
+    return total
+
+
+def reads_itself(X, w):
+    terms = [w * r for r in X]
+    terms = [t * t for t in terms]
+    return np.sum(np.stack(terms))
+
+
+@pytest.mark.parametrize("fn, args, wrt", [
+    (loop_variable_reused, (X, 0.4), ("X",)),
+    (loop_variable_reused, (X, 0.4), ("x",)),
+    (loop_variable_reused, (X, 0.4), ("X", "x")),
+    (nested_same_name, (X,), ("X",)),
+    (multiple_generators, (X, 1.5), ("X",)),
+    (multiple_generators, (X, 1.5), ("w",)),
+    (comprehension_in_if_test, (X, 1.5), ("X", "w")),
+    (static_comprehension_in_while, (X, 1.5), ("X", "w")),
+    (reads_itself, (X, 1.5), ("X", "w")),
+])
+def test_against_finite_differences(fn, args, wrt):
+    _fd_check(fn, args, wrt)
+
+
+def test_loop_variables_do_not_leak():
+    source = forward_gradient(loop_variable_reused).source
+    assert "for x_0, d_x_0 in zip(X, d_X)" in source
+    assert "_np.sum(x)" in source or "np.sum(x)" in source
+
+
+def test_comprehension_in_while_test_stays():
+    source = forward_gradient(static_comprehension_in_while).source
+    assert "while i < len([v for v in X[0] if v > 0])" in source
+
+
+def test_one_comment_per_statement():
+    source = forward_gradient(multiple_generators).source
+    assert source.count("# return sum(w * a * b") == 1
+
+
+def test_native_backend_refuses_with_a_located_error():
+    from corpus.language import comp_sum_generator, errstate_log
+    for fn, args in ((comp_sum_generator, (X, 1.5)), (errstate_log, (np.ones(3), 1.5))):
+        with pytest.raises(FwdcompileError) as info:
+            f = forward_gradient(fn, backend="llvm")
+            f.jvp(*args, tangents=tuple(np.ones_like(np.asarray(a)) for a in args))
+        assert "native" in str(info.value) and info.value.lineno is not None
+
+
+def other_with(x):
+    import_free = open  # noqa: F841 (the with below is what matters)
+    with open("/dev/null") as fh:
+        y = x * 2.0 + len(fh.name)
+    return y
+
+
+def test_other_with_blocks_are_rejected():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(other_with)
+    assert "np.errstate" in str(info.value)
+    assert info.value.source_line.strip().startswith("with open")
+
+
+def generator_after_or(x, flag):
+    return flag or sum(v * v for v in x)
+
+
+def test_generator_on_the_right_of_or_is_not_moved():
+    # moving it would run it when `flag` is true; it computes a derivative, so
+    # the transform says what to write instead
+    with pytest.raises(FwdcompileError) as info:
+        f = forward_gradient(generator_after_or, wrt=("x",))
+        f.jvp(np.ones(2), 0.0, tangents=(np.ones(2),))
+    assert "statement of its own" in str(info.value) or "and`/`or" in str(info.value)
