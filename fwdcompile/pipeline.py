@@ -269,7 +269,7 @@ def _parse(unit):
 
 
 def _desugar(unit):
-    desugar(unit.node, unit.function)
+    desugar(unit.node, unit.function, unit.loc)
 
 
 def _lift(unit):

@@ -3,6 +3,8 @@ moves, what stays, what the backends say.  Derivatives of the corpus cases in
 tests/corpus/language.py are checked against finite differences by
 test_corpus, test_wrt_subsets and test_vector_mode; these tests pin the rest."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -134,3 +136,64 @@ def test_generator_on_the_right_of_or_is_not_moved():
         f = forward_gradient(generator_after_or, wrt=("x",))
         f.jvp(np.ones(2), 0.0, tangents=(np.ones(2),))
     assert "statement of its own" in str(info.value) or "and`/`or" in str(info.value)
+
+
+# ---------------------------------------------------------------- functools.partial, f(*xs)
+
+def scaled_sum(x, shift, scale=1.0):
+    return np.sum(np.tanh(x * scale + shift))
+
+
+@fwdcompile.forward_gradient
+def decorated_scaled(x, scale=1.0):
+    return np.sin(x) * scale
+
+
+GLOBAL_PARTIAL = functools.partial(scaled_sum, shift=np.array([0.1, -0.2, 0.3]), scale=1.5)
+GLOBAL_DECORATED = functools.partial(decorated_scaled, scale=-2.0)
+
+
+def local_partial(x, w):
+    g = functools.partial(scaled_sum, w, scale=2.0)  # w is a differentiated argument
+    h = functools.partial(decorated_scaled, scale=w)
+    return g(x) + g(x * x, scale=0.5) + np.sum(h(x))
+
+
+def global_partials(x, w):
+    return GLOBAL_PARTIAL(x * w) + np.sum(GLOBAL_DECORATED(x))
+
+
+def star_tuple(x, w):
+    args = (x, w)
+    return scaled_sum(*args) * scaled_sum(*args, scale=w)
+
+
+V = np.array([0.3, -0.5, 0.8])
+
+
+@pytest.mark.parametrize("fn, wrt", [
+    (local_partial, ("x",)), (local_partial, ("w",)), (local_partial, ("x", "w")),
+    (global_partials, ("x",)), (global_partials, ("x", "w")),
+    (star_tuple, ("w",)), (star_tuple, ("x", "w")),
+])
+def test_partial_and_star_against_finite_differences(fn, wrt):
+    _fd_check(fn, (V, 0.7), wrt)
+
+
+def test_partial_source_reads_like_the_call():
+    source = forward_gradient(local_partial).source
+    assert "g_scale" not in source  # a constant stays inline
+    assert "g_x = w" in source  # the partial's argument, computed where it was made
+    assert "scaled_sum_jvp(g_x, x, scale=2.0" in source
+
+
+def partial_as_value(x):
+    g = functools.partial(scaled_sum, shift=0.0)
+    return sum(map(g, [x]))
+
+
+def test_partial_used_as_a_value_is_located():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(partial_as_value)
+    assert "used as a value" in str(info.value)
+    assert "map(g" in info.value.source_line

@@ -13,6 +13,17 @@ differentiates:
   ``name`` directly.  Loop variables that would clash with another use of
   the name in the function are renamed (``x`` -> ``x_0``), so nothing leaks.
 * ``dict(a=e1, b=e2)`` (the builtin) becomes ``{"a": e1, "b": e2}``.
+* ``g = functools.partial(helper, a, scale=s)`` at the top of the body,
+  where ``g`` is only called, becomes ``g_0 = a`` and ``g_scale = s`` (the
+  values, computed where the partial was made; constants stay inline) and
+  every ``g(x)`` becomes ``helper(g_0, x, scale=g_scale)`` (the call's
+  keywords win, as with a partial).  A partial object at module level (or in
+  a closure) called by the function is spelled out the same way; its
+  function and non-constant arguments are bound to new names
+  (:data:`BINDINGS` on the ``FunctionDef``, which the scope adds to the
+  closure variables).
+* ``f(*xs)``, where ``xs`` is bound once, to a tuple literal, becomes
+  ``f(xs[0], xs[1])``, so each argument carries its own tangent.
 
 A comprehension is moved only where it is evaluated exactly once, when its
 statement starts: not in a ``while`` condition, an ``assert`` message, a
@@ -28,20 +39,25 @@ first carries its comment, the others are marked ``fc_quiet``.
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 
 import gast
 
+from ..errors import UnsupportedSyntax
 from ..syntax import nodes, trees
 
 COMPREHENSIONS = (gast.ListComp, gast.DictComp, gast.GeneratorExp, gast.SetComp)
 QUIET = "fc_quiet"  # a generated statement whose original already has its comment
 _LOOP_VARS = "fc_comp_targets"  # on a generated loop: the variables it binds
 _LAZY_CONSUMERS = {"next", "iter"}  # a generator they receive stays a generator
+BINDINGS = "fc_bindings"  # on the FunctionDef: new name -> value (a global partial's parts)
 
 
-def desugar(fdef, fn):
-    """Rewrite ``fdef`` (the definition of ``fn``) in place; see the module docstring."""
-    state = _State(fdef, fn)
+def desugar(fdef, fn, loc):
+    """Rewrite ``fdef`` (the definition of ``fn``, found at ``loc``) in place;
+    see the module docstring."""
+    state = _State(fdef, fn, loc)
     for i, stmt in enumerate(fdef.body):  # `f = lambda t: ...` as a def, as lift does
         if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 \
                 and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Lambda):
@@ -51,6 +67,8 @@ def desugar(fdef, fn):
                 and not node.args and node.keywords \
                 and all(k.arg is not None for k in node.keywords):
             _become_dict(node)
+    _spell_partials(fdef, state)
+    _spell_star_tuples(fdef)
     fdef.body = state.block(fdef.body, frozenset())
     for stmt in fdef.body:
         if isinstance(stmt, gast.FunctionDef):  # helpers defined at the top
@@ -67,22 +85,193 @@ def _become_dict(call):
     call.keys, call.values = keys, values
 
 
+def _is_constant(value):
+    return value is None or type(value) in (bool, int, float, str)
+
+
+def _spell_partials(fdef, state):
+    """``functools.partial`` objects made at the top of the body, or found in
+    the globals, called by name (see the module docstring)."""
+    local = {}  # name -> (function expression, args, keywords)
+    stores = {}
+    for n in trees.walk(fdef):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+            stores[n.id] = stores.get(n.id, 0) + 1
+    body = []
+    for stmt in fdef.body:
+        made = _local_partial(stmt, state, stores)
+        if made is None:
+            body.append(stmt)
+            continue
+        ident, call = made
+        args, keywords = [], {}
+        params = _param_names(state.global_value(call.args[0]))
+        for i, arg in enumerate(call.args[1:]):
+            base = params[i] if i < len(params) else f"arg{i}"
+            args.append(_bound(arg, f"{ident}_{base}", stmt, body, state))
+        for kw in call.keywords:
+            keywords[kw.arg] = _bound(kw.value, f"{ident}_{kw.arg}", stmt, body, state)
+        local[ident] = (call.args[0], args, keywords)
+    fdef.body = body
+    bindings = getattr(fdef, BINDINGS, {})
+    calls = [n for n in trees.walk(fdef) if isinstance(n, gast.Call)
+             and isinstance(n.func, gast.Name)]
+    for call in calls:
+        ident = call.func.id
+        if ident in local:
+            func, args, keywords = local[ident]
+            _spell_call(call, trees.clone(func), [trees.clone(a) for a in args],
+                        {k: trees.clone(v) for k, v in keywords.items()})
+            continue
+        value = state.global_value(ident)
+        if not isinstance(value, functools.partial) or not callable(value.func):
+            continue
+        func_name = getattr(value.func, "__name__", None)
+        if state.global_value(func_name or "") is not value.func:  # not a global by its name
+            func_name = state.fresh(f"{ident}_func", numbered=False)
+            bindings[func_name] = value.func
+
+        def spelled(v, base):
+            if _is_constant(v):
+                return nodes.const(v)
+            bound = state.fresh(base, numbered=False)
+            bindings[bound] = v
+            return nodes.name(bound)
+
+        params = _param_names(value.func)
+        _spell_call(call, nodes.name(func_name),
+                    [spelled(v, f"{ident}_{params[i] if i < len(params) else f'arg{i}'}")
+                     for i, v in enumerate(value.args)],
+                    {k: spelled(v, f"{ident}_{k}") for k, v in value.keywords.items()})
+    if bindings:
+        setattr(fdef, BINDINGS, bindings)
+    uses = {n.id for n in trees.walk(fdef) if isinstance(n, gast.Name)}
+    for ident in local:
+        if ident in uses:
+            for n in trees.walk(fdef):
+                if isinstance(n, gast.Name) and n.id == ident:
+                    raise UnsupportedSyntax(
+                        f"the partial `{ident}` is used as a value here; only calls to it "
+                        "are supported", **state.loc.of(n),
+                        hint="call it (`g(x)`), or call the function with all its arguments")
+
+
+def _local_partial(stmt, state, stores):
+    """``(name, partial call)`` for ``name = functools.partial(f, ...)`` whose
+    name is bound only there, else None."""
+    if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Call)
+            and stmt.targets[0].id not in state.local_functions):
+        return None
+    call, ident = stmt.value, stmt.targets[0].id
+    if stores.get(ident) != 1 or not call.args or state.global_value(call.func) \
+            is not functools.partial:
+        return None
+    if any(isinstance(a, gast.Starred) for a in call.args) or \
+            any(k.arg is None for k in call.keywords):
+        raise UnsupportedSyntax("`*`/`**` in a functools.partial(...) is not supported",
+                                **state.loc.of(call), hint="pass the arguments one by one")
+    if not isinstance(call.args[0], (gast.Name, gast.Attribute)):
+        raise UnsupportedSyntax("the function of a functools.partial(...) must be a name",
+                                **state.loc.of(call.args[0]),
+                                hint="define the function at module level and name it here")
+    return ident, call
+
+
+def _param_names(fn):
+    """The positional parameters of ``fn``, or () when it has no signature."""
+    try:
+        return [p.name for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return []
+
+
+def _bound(value, base, stmt, body, state):
+    """``value`` as it is (a constant), or a new variable assigned it now."""
+    if isinstance(value, gast.Constant) or trees.is_number(value):
+        return value
+    ident = state.fresh(base, numbered=False)
+    body.append(trees.copy_location(nodes.assign(nodes.name(ident, True), value), stmt))
+    return nodes.name(ident)
+
+
+def _spell_call(call, func, args, keywords):
+    """Turn ``call`` into a call of ``func`` with ``args`` first and
+    ``keywords`` unless the call gives them itself."""
+    given = {k.arg for k in call.keywords}
+    call.func = func
+    call.args = args + call.args
+    call.keywords = [gast.keyword(arg=k, value=v) for k, v in keywords.items()
+                     if k not in given] + call.keywords
+
+
+def _spell_star_tuples(fdef):
+    """``f(*xs)`` -> ``f(xs[0], ..., xs[n-1])`` where ``xs`` is bound once, to
+    a tuple literal of n elements without ``*``."""
+    tuples, stores = {}, {}
+    for n in trees.walk(fdef):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+            stores[n.id] = stores.get(n.id, 0) + 1
+        if isinstance(n, gast.Assign) and len(n.targets) == 1 \
+                and isinstance(n.targets[0], gast.Name) and isinstance(n.value, gast.Tuple) \
+                and not any(isinstance(e, gast.Starred) for e in n.value.elts):
+            tuples[n.targets[0].id] = len(n.value.elts)
+    for call in trees.walk(fdef):
+        if not isinstance(call, gast.Call):
+            continue
+        args = []
+        for arg in call.args:
+            if isinstance(arg, gast.Starred) and isinstance(arg.value, gast.Name) \
+                    and arg.value.id in tuples and stores.get(arg.value.id) == 1:
+                args.extend(nodes.subscript(nodes.name(arg.value.id), nodes.const(i))
+                            for i in range(tuples[arg.value.id]))
+            else:
+                args.append(arg)
+        call.args = args
+
+
 class _State:
-    def __init__(self, fdef, fn):
+    def __init__(self, fdef, fn, loc):
         self.fn = fn
+        self.loc = loc
+        self.local_functions = {s.name for s in fdef.body if isinstance(s, gast.FunctionDef)}
         self.taken = {n.id for n in trees.walk(fdef) if isinstance(n, gast.Name)}
         self.outside = _outside_names(fdef)
         self.local = trees.local_stores(fdef)
 
+    def global_value(self, node):
+        """The global, closure or builtin object a name (or ``a.b`` chain of
+        them) that the function never binds refers to, else None."""
+        if isinstance(node, str):
+            node = nodes.name(node)
+        if isinstance(node, gast.Attribute):
+            base = self.global_value(node.value)
+            return None if base is None else getattr(base, node.attr, None)
+        if not isinstance(node, gast.Name) or node.id in self.local:
+            return None
+        code = self.fn.__code__
+        if node.id in code.co_freevars and self.fn.__closure__:
+            cell = self.fn.__closure__[code.co_freevars.index(node.id)]
+            try:
+                return cell.cell_contents
+            except ValueError:
+                return None
+        if node.id in self.fn.__globals__:
+            return self.fn.__globals__[node.id]
+        return getattr(builtins, node.id, None)
+
     def is_builtin(self, func, ident):
         """Whether ``func`` is the name ``ident`` and means the builtin."""
-        if not isinstance(func, gast.Name) or func.id != ident or ident in self.local:
-            return False
-        closure = self.fn.__code__.co_freevars
-        return ident not in closure and ident not in self.fn.__globals__ \
-            and hasattr(builtins, ident)
+        return isinstance(func, gast.Name) and func.id == ident \
+            and self.global_value(func) is getattr(builtins, ident)
 
-    def fresh(self, base):
+    def fresh(self, base, numbered=True):
+        """A new name: ``base`` followed by the first free number (``base``
+        itself first when not ``numbered``)."""
+        if not numbered and base not in self.taken:
+            self.taken.add(base)
+            return base
         k = 0
         while f"{base}{k}" in self.taken:
             k += 1
