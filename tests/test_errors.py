@@ -1,6 +1,7 @@
 """The fence: unsupported constructs are rejected with a located, readable
 error; jvp rejects malformed tangents with a ValueError naming the parameter."""
 
+import contextlib
 import inspect
 import math
 
@@ -65,7 +66,7 @@ def with_nested_def(x):
 
 def with_with(x):
     y = x * x
-    with np.errstate(all="ignore"):  # <- here
+    with contextlib.suppress(FloatingPointError):  # <- here
         y = np.log(y)
     return y
 
@@ -485,7 +486,7 @@ class Holder:
     @staticmethod
     def indented_bad(x):
         for _ in range(2):
-            with np.errstate(all="ignore"):  # <- here
+            with contextlib.suppress(FloatingPointError):  # <- here
                 x = x * 2.0
         return x
 
@@ -550,7 +551,7 @@ def _mul2(a, b):
 
 
 def _star_name_call(x, y):
-    pair = (x, y)
+    pair = [x, y]  # a list may change length (a tuple literal is spelled out: test_language)
     return _mul2(*pair)
 
 
