@@ -269,7 +269,7 @@ def _parse(unit):
 
 
 def _desugar(unit):
-    desugar(unit.node, unit.function, unit.loc)
+    desugar(unit.node, unit.function, unit.loc, read_function)
 
 
 def _lift(unit):

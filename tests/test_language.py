@@ -197,3 +197,94 @@ def test_partial_used_as_a_value_is_located():
         forward_gradient(partial_as_value)
     assert "used as a value" in str(info.value)
     assert "map(g" in info.value.source_line
+
+
+# ---------------------------------------------------------------- functions passed to helpers
+
+def _square(z):
+    return z * z
+
+
+def apply(f, x, scale=2.0):
+    return scale * f(x)
+
+
+def apply_twice(g, x):
+    return apply(g, x) + g(x)  # passes the function on
+
+
+def with_lambda_argument(x, w):
+    return np.sum(apply(lambda z: z * w, x) + apply_twice(lambda z: np.sin(z) * w, x))
+
+
+def with_named_functions(x, w):
+    g = lambda z: z * w
+    def h(z):
+        return np.cos(z) * w
+    return np.sum(apply(g, x) + apply(h, x, scale=w) + apply(np.tanh, x) + apply(_square, x))
+
+
+@pytest.mark.parametrize("fn, wrt", [
+    (with_lambda_argument, ("x",)), (with_lambda_argument, ("w",)),
+    (with_lambda_argument, ("x", "w")),
+    (with_named_functions, ("x",)), (with_named_functions, ("w",)),
+    (with_named_functions, ("x", "w")),
+])
+def test_function_arguments_against_finite_differences(fn, wrt):
+    _fd_check(fn, (V, 0.7), wrt)
+
+
+def test_the_helper_is_compiled_for_the_function_it_receives():
+    source = forward_gradient(with_named_functions).source
+    assert "def apply_tanh(x_" in source and "np.tanh(x_" in source
+    assert "def apply_g(" in source
+
+
+def calls_other_module(x):
+    return apply_elsewhere(np.sin, x)  # noqa: F821 (bound by the test below)
+
+
+def test_helper_of_another_module_receiving_a_function_is_a_clear_error():
+    import usercode.higher_order as other
+    globals()["apply_elsewhere"] = other.apply_elsewhere
+    f = forward_gradient(calls_other_module)
+    with pytest.raises(UnsupportedSyntax) as info:
+        f.jvp(V, tangents=(V,))
+    assert "holds a function" in str(info.value)
+    assert info.value.hint and "same module" in info.value.hint
+
+
+def hidden_outer_variable(x, w):
+    def g(z):
+        return z * w
+    def h(w):
+        return g(w)  # g reads the outer w, but h has its own
+    return h(x)
+
+
+def test_a_helper_hiding_an_outer_variable_its_callee_reads_is_located():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(hidden_outer_variable)
+    assert "has its own `w`" in str(info.value)
+    assert "def h(w)" in info.value.source_line
+
+
+class Dense:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def __call__(self, x):
+        return np.tanh(self.W @ x + self.b)
+
+
+def makes_an_object(W, b, x):
+    layer = Dense(W, b)
+    return np.sum(layer(x))
+
+
+def test_class_made_inside_has_a_hint():
+    with pytest.raises(UnsupportedSyntax) as info:  # compiled when decorated, wrt given
+        f = forward_gradient(makes_an_object, wrt=("W",))
+        f.jvp(np.eye(3), V, V, tangents=(np.eye(3),))
+    assert "Dense" in str(info.value) and "module level" in info.value.hint
+    assert "Dense(W, b)" in info.value.source_line

@@ -24,6 +24,14 @@ differentiates:
   closure variables).
 * ``f(*xs)``, where ``xs`` is bound once, to a tuple literal, becomes
   ``f(xs[0], xs[1])``, so each argument carries its own tangent.
+* A function passed to a helper of the same module, ``apply(lambda z: z * z,
+  x)``, ``apply(sq, x)`` or ``apply(np.sin, x)``, specialises the helper: a
+  copy of its definition, ``def apply_f(x): return <the function>(x)``, is
+  added at the top of the body (a lambda becomes ``def f_lambda(z)`` there
+  too) and the call becomes ``apply_f(x)``; frontend/lift.py then lifts them
+  like helpers written there, so a lambda reads the outer variables' values
+  at the call.  The copy keeps the helper's own file and lines
+  (:data:`LOCATION` on its ``FunctionDef``).
 
 A comprehension is moved only where it is evaluated exactly once, when its
 statement starts: not in a ``while`` condition, an ``assert`` message, a
@@ -43,6 +51,7 @@ import functools
 import inspect
 
 import gast
+import numpy as np
 
 from ..errors import UnsupportedSyntax
 from ..syntax import nodes, trees
@@ -52,16 +61,20 @@ QUIET = "fc_quiet"  # a generated statement whose original already has its comme
 _LOOP_VARS = "fc_comp_targets"  # on a generated loop: the variables it binds
 _LAZY_CONSUMERS = {"next", "iter"}  # a generator they receive stays a generator
 BINDINGS = "fc_bindings"  # on the FunctionDef: new name -> value (a global partial's parts)
+LOCATION = "fc_location"  # on a specialised helper's copy: the Location of its source
+_SPECIALISE_DEPTH = 8  # helpers passing the function on to helpers, at most this deep
 
 
-def desugar(fdef, fn, loc):
+def desugar(fdef, fn, loc, read):
     """Rewrite ``fdef`` (the definition of ``fn``, found at ``loc``) in place;
-    see the module docstring."""
+    see the module docstring.  ``read(f)`` is ``(f, FunctionDef, Location)``
+    of a helper's source (frontend/parse.py ``read_function``)."""
     state = _State(fdef, fn, loc)
     for i, stmt in enumerate(fdef.body):  # `f = lambda t: ...` as a def, as lift does
         if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 \
                 and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Lambda):
             fdef.body[i] = nodes.lambda_to_def(stmt.value, stmt.targets[0].id, at=stmt)
+            state.local_functions.add(stmt.targets[0].id)
     for node in trees.walk(fdef):
         if isinstance(node, gast.Call) and state.is_builtin(node.func, "dict") \
                 and not node.args and node.keywords \
@@ -69,6 +82,7 @@ def desugar(fdef, fn, loc):
             _become_dict(node)
     _spell_partials(fdef, state)
     _spell_star_tuples(fdef)
+    _specialise(fdef, state, read)
     fdef.body = state.block(fdef.body, frozenset())
     for stmt in fdef.body:
         if isinstance(stmt, gast.FunctionDef):  # helpers defined at the top
@@ -231,6 +245,129 @@ def _spell_star_tuples(fdef):
         call.args = args
 
 
+def _specialise(fdef, state, read):
+    """Copies of the helpers that receive a function (see the module docstring)."""
+    made = {}  # (helper, function expression) -> name of the copy
+    added = []
+    todo = [(fdef, 0)]
+    while todo:
+        scope_node, depth = todo.pop()
+        calls = sorted((n for n in trees.walk(scope_node) if isinstance(n, gast.Call)),
+                       key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+        for call in calls:
+            found = _function_arguments(call, state)
+            if found is None:
+                continue
+            helper, bound, functions = found
+            if depth >= _SPECIALISE_DEPTH:
+                raise UnsupportedSyntax("functions passed from helper to helper this deep are "
+                                        "not supported", **state.loc.of(call),
+                                        hint="call the function by name inside the helper")
+            for param, value in list(functions.items()):
+                if isinstance(value, gast.Lambda):  # a def at the top, named after the parameter
+                    name = state.fresh(f"{param}_lambda", numbered=False)
+                    state.local_functions.add(name)
+                    added.append(nodes.lambda_to_def(value, name))
+                    functions[param] = nodes.name(name)
+            key = (helper, tuple(sorted((p, gast.dump(v)) for p, v in functions.items())))
+            if key not in made:
+                copy, name = _copy_helper(helper, functions, call, state, read)
+                made[key] = name
+                added.append(copy)
+                todo.append((copy, depth + 1))
+            params = [p for p in bound if p not in functions]
+            call.func = nodes.name(made[key])
+            call.args = [bound[p] for p in params]
+            call.keywords = []
+    fdef.body[:0] = added
+
+
+def _function_arguments(call, state):
+    """``(helper, {param: argument}, {param: function argument})`` when ``call``
+    passes a function to a helper of this module, else None."""
+    helper = state.global_value(call.func)
+    target = inspect.unwrap(helper) if callable(helper) else None
+    if not inspect.isfunction(target) or target is state.fn \
+            or target.__globals__ is not state.fn.__globals__ or target.__closure__:
+        return None
+    if any(isinstance(a, gast.Starred) for a in call.args) or \
+            any(k.arg is None for k in call.keywords):
+        return None
+    sig = inspect.signature(target)
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values()):
+        return None
+    try:
+        bound = sig.bind(*call.args, **{k.arg: k.value for k in call.keywords})
+    except TypeError:
+        return None
+    functions = {p: v for p, v in bound.arguments.items() if _is_function(v, state)}
+    if not functions:
+        return None
+    arguments = {}
+    for name, param in sig.parameters.items():
+        if name in bound.arguments:
+            arguments[name] = bound.arguments[name]
+        elif _is_constant(param.default):
+            arguments[name] = nodes.const(param.default)
+        else:
+            raise UnsupportedSyntax(
+                f"`{name}` of {target.__name__} must be passed here (its default is not a "
+                "number or a string), since a function is passed too", **state.loc.of(call),
+                hint=f"pass {name}=... explicitly")
+    return target, arguments, functions
+
+
+def _is_function(node, state):
+    if isinstance(node, gast.Lambda):
+        return True
+    if isinstance(node, gast.Name) and node.id in state.local_functions:
+        return True
+    value = state.global_value(node) if isinstance(node, (gast.Name, gast.Attribute)) else None
+    return value is not None and (inspect.isroutine(value) or isinstance(value, np.ufunc)
+                                  or inspect.isfunction(inspect.unwrap(value)))
+
+
+def _copy_helper(helper, functions, call, state, read):
+    """``def <helper>_<param>(...)``: ``helper``'s definition with the
+    function parameters replaced by ``functions``."""
+    _, node, loc = read(helper)
+    params = [a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+    reads = {n.id for n in trees.walk(node) if isinstance(n, gast.Name)
+             and isinstance(n.ctx, gast.Load)} - trees.local_stores(node)
+    clash = sorted(reads & (state.local | state.local_functions))
+    if clash:
+        raise UnsupportedSyntax(
+            f"{helper.__name__} receives a function here, so it is compiled inside "
+            f"{state.fn.__name__}, where `{clash[0]}` is a local variable, but "
+            f"{helper.__name__} reads the global `{clash[0]}`", **state.loc.of(call),
+            hint="rename the local variable")
+    for n in trees.walk(node):
+        if isinstance(n, gast.Name) and n.id in functions and isinstance(n.ctx, gast.Store):
+            raise UnsupportedSyntax(f"{helper.__name__} assigns to its function parameter "
+                                    f"`{n.id}`", **loc.of(n), hint="use another name")
+    own = (trees.local_stores(node) - set(functions)) & (state.local | state.local_functions)
+    if own:  # its variables must not hide the outer ones its lifted calls pass on
+        renames = {v: state.fresh(f"{v}_") for v in sorted(own)}
+        for n in trees.walk(node):
+            if isinstance(n, gast.Name) and n.id in renames:
+                n.id = renames[n.id]
+        params = [renames.get(p, p) for p in params]
+    spelled = [f.id if isinstance(f, gast.Name) else f.attr for f in functions.values()]
+    name = state.fresh(f"{helper.__name__}_{'_'.join(spelled)}", numbered=False)
+    trees.substitute(node, dict(functions), copy=False)
+    node.name = name
+    kept = [p for p in params if p not in functions]
+    node.args = gast.arguments(args=[nodes.param(p) for p in kept], posonlyargs=[], vararg=None,
+                               kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+    for sub in trees.walk(node):
+        if isinstance(sub, gast.Call) and state.is_builtin(sub.func, "dict") \
+                and not sub.args and sub.keywords and all(k.arg for k in sub.keywords):
+            _become_dict(sub)
+    setattr(node, LOCATION, loc)
+    state.local_functions.add(name)
+    return node, name
+
+
 class _State:
     def __init__(self, fdef, fn, loc):
         self.fn = fn
@@ -248,7 +385,8 @@ class _State:
         if isinstance(node, gast.Attribute):
             base = self.global_value(node.value)
             return None if base is None else getattr(base, node.attr, None)
-        if not isinstance(node, gast.Name) or node.id in self.local:
+        if not isinstance(node, gast.Name) or node.id in self.local \
+                or node.id in self.local_functions:
             return None
         code = self.fn.__code__
         if node.id in code.co_freevars and self.fn.__closure__:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import gast
 
 from ..syntax import nodes, trees
-from .desugar import BINDINGS
+from .desugar import BINDINGS, LOCATION
 from .lift import lift_nested
 
 from ..errors import NameResolutionError, SourceUnavailable, UnsupportedSyntax
@@ -215,7 +215,9 @@ def parse_nested(fn, outer):
     local_names = trees.local_stores(node)
     scope = Scope(outer.fn, local_names, outer.scope.nested)
     scope.closure.update(getattr(outer.node, BINDINGS, {}))
-    return ParsedFunction(fn, node, outer.loc, scope, params, local_names)
+    # a helper's copy specialised on a function argument keeps its own lines (desugar.py)
+    return ParsedFunction(fn, node, getattr(node, LOCATION, outer.loc), scope, params,
+                          local_names)
 
 
 def _lambda_as_def(tree, fn):

@@ -324,6 +324,9 @@ class ExpressionMixin:
             return self.compute_user_call(call, kind.fn, kind.receiver)
         if isinstance(kind, RuleCall):
             return self.apply_rule(call, kind.rule, kind.obj, call.func)
+        unsupported = _unsupported_callee(call.func, kind)
+        if unsupported is not None:
+            raise self.error(UnsupportedSyntax, unsupported[0], call, hint=unsupported[1])
         raise self.error(NoDerivativeRule, f"no derivative rule for `{expr_source(call.func)}`"
                          " and its source is not available", call,
                          hint="register one with @fwdcompile.custom_jvp(fn), or pass the "
@@ -443,3 +446,22 @@ class ExpressionMixin:
                 tangent = self.zero(bound.arguments[p])
             kw.append((tp, tangent))
         return Joint(nodes.call(name, args, kw), out_activity)
+
+
+def _unsupported_callee(func, kind):
+    """(message, hint) for calling a function held in a variable or a class, else None."""
+    spelled = expr_source(func)
+    if isinstance(func, gast.Name) and getattr(kind, "obj", False) is None:
+        return (f"`{spelled}` holds a function passed in or assigned at run time; fwdcompile "
+                "differentiates calls to functions it can name when compiling",
+                "call the function by its name here, or pass it to this helper from a function "
+                "in the same module (the helper is then compiled for that function: "
+                "docs/supported-python.md), or register a rule with fwdcompile.custom_jvp")
+    if inspect.isclass(getattr(kind, "obj", None)):
+        return (f"creating a `{spelled}` object from differentiated values is not supported "
+                "(the methods of an object made inside the function are not differentiated)",
+                f"write the computation as a function of the arrays (`def "
+                f"{spelled.lower()}_apply(W, b, x): ...`) and call it, or create the object "
+                "at module level and call its methods (`model.loss(w)` on a module-level "
+                "object is differentiated with `model` as data)")
+    return None

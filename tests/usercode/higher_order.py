@@ -1,0 +1,5 @@
+"""A helper in another module that receives a function (tests/test_language.py)."""
+
+
+def apply_elsewhere(f, x):
+    return f(x) * 2.0
