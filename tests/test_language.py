@@ -288,3 +288,47 @@ def test_class_made_inside_has_a_hint():
         f.jvp(np.eye(3), V, V, tangents=(np.eye(3),))
     assert "Dense" in str(info.value) and "module level" in info.value.hint
     assert "Dense(W, b)" in info.value.source_line
+
+
+# ---------------------------------------------------------------- *args forwarding
+
+def _scaled(x, scale=1.0):
+    return np.sin(x) * scale
+
+
+def forward_args(*args):
+    return _scaled(*args)
+
+
+def sum_of_squares(*xs):
+    s = 0.0
+    for v in xs:
+        s = s + np.sum(v ** 2)
+    return s * len(xs)
+
+
+def with_star_args_helpers(x, w):
+    pair = (x, w)
+    return np.sum(forward_args(x, w) + forward_args(x)) + sum_of_squares(x, w * x, 3.0) \
+        + np.sum(forward_args(*pair))
+
+
+@pytest.mark.parametrize("wrt", [("x",), ("w",), ("x", "w")])
+def test_star_args_helpers_against_finite_differences(wrt):
+    _fd_check(with_star_args_helpers, (V, 0.7), wrt)
+
+
+def test_star_args_helper_copies_are_named_by_arity():
+    source = forward_gradient(with_star_args_helpers).source
+    assert "def forward_args_2(args_0, args_1)" in source
+    assert "def forward_args_1(args_0)" in source
+
+
+def star_args_entry(*args):
+    return args[0] * 2.0
+
+
+def test_star_args_of_the_differentiated_function_say_what_to_write():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(star_args_entry)
+    assert "def fwd(*args)" in info.value.hint

@@ -24,14 +24,16 @@ differentiates:
   closure variables).
 * ``f(*xs)``, where ``xs`` is bound once, to a tuple literal, becomes
   ``f(xs[0], xs[1])``, so each argument carries its own tangent.
-* A function passed to a helper of the same module, ``apply(lambda z: z * z,
-  x)``, ``apply(sq, x)`` or ``apply(np.sin, x)``, specialises the helper: a
-  copy of its definition, ``def apply_f(x): return <the function>(x)``, is
-  added at the top of the body (a lambda becomes ``def f_lambda(z)`` there
-  too) and the call becomes ``apply_f(x)``; frontend/lift.py then lifts them
-  like helpers written there, so a lambda reads the outer variables' values
-  at the call.  The copy keeps the helper's own file and lines
-  (:data:`LOCATION` on its ``FunctionDef``).
+* A call to a helper of the same module that passes it a function,
+  ``apply(lambda z: z * z, x)``, ``apply(sq, x)``, ``apply(np.sin, x)``, or
+  fills its ``*args`` (``def fwd(*args): return f(*args)``), calls a copy of
+  the helper made for it, added at the top of the body:
+  ``def apply_sq(x): return sq(x)`` (a lambda becomes ``def f_lambda(z)``
+  there too, named after the parameter); ``*args`` becomes one parameter
+  per argument, ``args_0, args_1``, and ``args`` in the body their tuple.
+  frontend/lift.py then lifts these like helpers written there (a lambda
+  reads the outer variables' values at the call).  The copy keeps the
+  helper's own file and lines (:data:`LOCATION` on its ``FunctionDef``).
 
 A comprehension is moved only where it is evaluated exactly once, when its
 statement starts: not in a ``while`` condition, an ``assert`` message, a
@@ -246,8 +248,9 @@ def _spell_star_tuples(fdef):
 
 
 def _specialise(fdef, state, read):
-    """Copies of the helpers that receive a function (see the module docstring)."""
-    made = {}  # (helper, function expression) -> name of the copy
+    """Copies of the helpers that receive a function or ``*args`` (see the
+    module docstring)."""
+    made = {}  # (helper, function expressions, number of *args) -> name of the copy
     added = []
     todo = [(fdef, 0)]
     while todo:
@@ -255,10 +258,10 @@ def _specialise(fdef, state, read):
         calls = sorted((n for n in trees.walk(scope_node) if isinstance(n, gast.Call)),
                        key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
         for call in calls:
-            found = _function_arguments(call, state)
+            found = _specialised_arguments(call, state)
             if found is None:
                 continue
-            helper, bound, functions = found
+            helper, arguments, functions, varargs = found
             if depth >= _SPECIALISE_DEPTH:
                 raise UnsupportedSyntax("functions passed from helper to helper this deep are "
                                         "not supported", **state.loc.of(call),
@@ -269,22 +272,25 @@ def _specialise(fdef, state, read):
                     state.local_functions.add(name)
                     added.append(nodes.lambda_to_def(value, name))
                     functions[param] = nodes.name(name)
-            key = (helper, tuple(sorted((p, gast.dump(v)) for p, v in functions.items())))
+            key = (helper, tuple(sorted((p, gast.dump(v)) for p, v in functions.items())),
+                   varargs)
             if key not in made:
-                copy, name = _copy_helper(helper, functions, call, state, read)
+                copy, name = _copy_helper(helper, list(arguments), functions, varargs, call,
+                                          state, read)
                 made[key] = name
                 added.append(copy)
                 todo.append((copy, depth + 1))
-            params = [p for p in bound if p not in functions]
             call.func = nodes.name(made[key])
-            call.args = [bound[p] for p in params]
+            call.args = [v for p, v in arguments.items() if p not in functions]
             call.keywords = []
     fdef.body[:0] = added
 
 
-def _function_arguments(call, state):
-    """``(helper, {param: argument}, {param: function argument})`` when ``call``
-    passes a function to a helper of this module, else None."""
+def _specialised_arguments(call, state):
+    """``(helper, {param: argument}, {param: function argument}, *args)`` when
+    ``call`` passes a function, or fills ``*args``, of a helper of this
+    module, else None.  The arguments are in the helper's order, ``*args``
+    spelled out as ``args_0, args_1, ...``; ``*args`` is ``(name, count)`` or None."""
     helper = state.global_value(call.func)
     target = inspect.unwrap(helper) if callable(helper) else None
     if not inspect.isfunction(target) or target is state.fn \
@@ -294,27 +300,34 @@ def _function_arguments(call, state):
             any(k.arg is None for k in call.keywords):
         return None
     sig = inspect.signature(target)
-    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values()):
+    params = sig.parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
         return None
     try:
         bound = sig.bind(*call.args, **{k.arg: k.value for k in call.keywords})
     except TypeError:
         return None
-    functions = {p: v for p, v in bound.arguments.items() if _is_function(v, state)}
-    if not functions:
+    functions = {p: v for p, v in bound.arguments.items()
+                 if not isinstance(v, tuple) and _is_function(v, state)}
+    varargs = next(((p.name, len(bound.arguments.get(p.name, ()))) for p in params
+                    if p.kind is p.VAR_POSITIONAL), None)
+    if not functions and varargs is None:
         return None
     arguments = {}
     for name, param in sig.parameters.items():
-        if name in bound.arguments:
+        if param.kind is param.VAR_POSITIONAL:
+            for i, value in enumerate(bound.arguments.get(name, ())):
+                arguments[f"{name}_{i}"] = value
+        elif name in bound.arguments:
             arguments[name] = bound.arguments[name]
         elif _is_constant(param.default):
             arguments[name] = nodes.const(param.default)
         else:
             raise UnsupportedSyntax(
                 f"`{name}` of {target.__name__} must be passed here (its default is not a "
-                "number or a string), since a function is passed too", **state.loc.of(call),
-                hint=f"pass {name}=... explicitly")
-    return target, arguments, functions
+                "number or a string), since the helper is compiled for this call",
+                **state.loc.of(call), hint=f"pass {name}=... explicitly")
+    return target, arguments, functions, varargs
 
 
 def _is_function(node, state):
@@ -327,38 +340,45 @@ def _is_function(node, state):
                                   or inspect.isfunction(inspect.unwrap(value)))
 
 
-def _copy_helper(helper, functions, call, state, read):
-    """``def <helper>_<param>(...)``: ``helper``'s definition with the
-    function parameters replaced by ``functions``."""
+def _copy_helper(helper, params, functions, varargs, call, state, read):
+    """``def <helper>_<function>(...)``: ``helper``'s definition with the
+    parameters ``params`` (``*args`` spelled out), the function parameters
+    replaced by ``functions``."""
     _, node, loc = read(helper)
-    params = [a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
     reads = {n.id for n in trees.walk(node) if isinstance(n, gast.Name)
              and isinstance(n.ctx, gast.Load)} - trees.local_stores(node)
+    if varargs is not None:
+        reads.discard(varargs[0])
     clash = sorted(reads & (state.local | state.local_functions))
     if clash:
         raise UnsupportedSyntax(
-            f"{helper.__name__} receives a function here, so it is compiled inside "
-            f"{state.fn.__name__}, where `{clash[0]}` is a local variable, but "
-            f"{helper.__name__} reads the global `{clash[0]}`", **state.loc.of(call),
-            hint="rename the local variable")
+            f"{helper.__name__} is compiled inside {state.fn.__name__} for this call, where "
+            f"`{clash[0]}` is a local variable, but {helper.__name__} reads the global "
+            f"`{clash[0]}`", **state.loc.of(call), hint="rename the local variable")
+    fixed = set(functions) | ({varargs[0]} if varargs else set())
     for n in trees.walk(node):
-        if isinstance(n, gast.Name) and n.id in functions and isinstance(n.ctx, gast.Store):
-            raise UnsupportedSyntax(f"{helper.__name__} assigns to its function parameter "
-                                    f"`{n.id}`", **loc.of(n), hint="use another name")
+        if isinstance(n, gast.Name) and n.id in fixed and isinstance(n.ctx, gast.Store):
+            raise UnsupportedSyntax(f"{helper.__name__} assigns to its parameter `{n.id}`",
+                                    **loc.of(n), hint="use another name")
+    kept = [p for p in params if p not in functions]
+    node.args = gast.arguments(args=[nodes.param(p) for p in kept], posonlyargs=[], vararg=None,
+                               kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+    if varargs is not None:  # args -> (args_0, args_1); f(*(a, b)) -> f(a, b)
+        name, count = varargs
+        trees.substitute(node, {name: nodes.tup([nodes.name(f"{name}_{i}")
+                                                 for i in range(count)])}, copy=False)
+        _expand_starred_tuples(node)
     own = (trees.local_stores(node) - set(functions)) & (state.local | state.local_functions)
     if own:  # its variables must not hide the outer ones its lifted calls pass on
         renames = {v: state.fresh(f"{v}_") for v in sorted(own)}
         for n in trees.walk(node):
             if isinstance(n, gast.Name) and n.id in renames:
                 n.id = renames[n.id]
-        params = [renames.get(p, p) for p in params]
     spelled = [f.id if isinstance(f, gast.Name) else f.attr for f in functions.values()]
-    name = state.fresh(f"{helper.__name__}_{'_'.join(spelled)}", numbered=False)
+    name = state.fresh("_".join([helper.__name__] + (spelled or [str(len(kept))])),
+                       numbered=False)
     trees.substitute(node, dict(functions), copy=False)
     node.name = name
-    kept = [p for p in params if p not in functions]
-    node.args = gast.arguments(args=[nodes.param(p) for p in kept], posonlyargs=[], vararg=None,
-                               kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
     for sub in trees.walk(node):
         if isinstance(sub, gast.Call) and state.is_builtin(sub.func, "dict") \
                 and not sub.args and sub.keywords and all(k.arg for k in sub.keywords):
@@ -366,6 +386,18 @@ def _copy_helper(helper, functions, call, state, read):
     setattr(node, LOCATION, loc)
     state.local_functions.add(name)
     return node, name
+
+
+def _expand_starred_tuples(tree):
+    for call in trees.walk(tree):
+        if isinstance(call, gast.Call):
+            args = []
+            for arg in call.args:
+                if isinstance(arg, gast.Starred) and isinstance(arg.value, gast.Tuple):
+                    args.extend(arg.value.elts)
+                else:
+                    args.append(arg)
+            call.args = args
 
 
 class _State:

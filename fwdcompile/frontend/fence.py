@@ -94,8 +94,10 @@ def check(parsed):
     fdef, loc = parsed.node, parsed.loc
     args = fdef.args
     if args.vararg is not None:
-        _reject(loc, args.vararg, "`*args` parameters are not supported",
-                "list the parameters explicitly, or pass a tuple/array")
+        _reject(loc, args.vararg, "`*args` parameters of the differentiated function are "
+                "not supported (wrt and tangents need named parameters)",
+                "list the parameters explicitly (`def f(x, w)`), or pass a tuple/array; a "
+                "helper it calls may take `*args` (`def fwd(*args): return g(*args)`)")
     if args.kwarg is not None:
         _reject(loc, args.kwarg, "`**kwargs` parameters are not supported",
                 "list the parameters explicitly")
