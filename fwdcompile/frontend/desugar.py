@@ -77,11 +77,7 @@ def desugar(fdef, fn, loc, read):
                 and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Lambda):
             fdef.body[i] = nodes.lambda_to_def(stmt.value, stmt.targets[0].id, at=stmt)
             state.local_functions.add(stmt.targets[0].id)
-    for node in trees.walk(fdef):
-        if isinstance(node, gast.Call) and state.is_builtin(node.func, "dict") \
-                and not node.args and node.keywords \
-                and all(k.arg is not None for k in node.keywords):
-            _become_dict(node)
+    _spell_dicts(fdef, state)
     _spell_partials(fdef, state)
     _spell_star_tuples(fdef)
     _specialise(fdef, state, read)
@@ -89,6 +85,24 @@ def desugar(fdef, fn, loc, read):
     for stmt in fdef.body:
         if isinstance(stmt, gast.FunctionDef):  # helpers defined at the top
             stmt.body = state.block(stmt.body, frozenset())
+
+
+def _spell_dicts(tree, state):
+    """Every ``dict(a=...)`` of the builtin in ``tree`` becomes ``{"a": ...}``."""
+    for node in trees.walk(tree):
+        if isinstance(node, gast.Call) and state.is_builtin(node.func, "dict") \
+                and not node.args and node.keywords \
+                and all(k.arg is not None for k in node.keywords):
+            _become_dict(node)
+
+
+def _store_counts(tree):
+    """How many times each name is assigned in ``tree``."""
+    stores = {}
+    for n in trees.walk(tree):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+            stores[n.id] = stores.get(n.id, 0) + 1
+    return stores
 
 
 def _become_dict(call):
@@ -109,10 +123,7 @@ def _spell_partials(fdef, state):
     """``functools.partial`` objects made at the top of the body, or found in
     the globals, called by name (see the module docstring)."""
     local = {}  # name -> (function expression, args, keywords)
-    stores = {}
-    for n in trees.walk(fdef):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
-            stores[n.id] = stores.get(n.id, 0) + 1
+    stores = _store_counts(fdef)
     body = []
     for stmt in fdef.body:
         made = _local_partial(stmt, state, stores)
@@ -225,10 +236,8 @@ def _spell_call(call, func, args, keywords):
 def _spell_star_tuples(fdef):
     """``f(*xs)`` -> ``f(xs[0], ..., xs[n-1])`` where ``xs`` is bound once, to
     a tuple literal of n elements without ``*``."""
-    tuples, stores = {}, {}
+    tuples, stores = {}, _store_counts(fdef)
     for n in trees.walk(fdef):
-        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
-            stores[n.id] = stores.get(n.id, 0) + 1
         if isinstance(n, gast.Assign) and len(n.targets) == 1 \
                 and isinstance(n.targets[0], gast.Name) and isinstance(n.value, gast.Tuple) \
                 and not any(isinstance(e, gast.Starred) for e in n.value.elts):
@@ -379,10 +388,7 @@ def _copy_helper(helper, params, functions, varargs, call, state, read):
                        numbered=False)
     trees.substitute(node, dict(functions), copy=False)
     node.name = name
-    for sub in trees.walk(node):
-        if isinstance(sub, gast.Call) and state.is_builtin(sub.func, "dict") \
-                and not sub.args and sub.keywords and all(k.arg for k in sub.keywords):
-            _become_dict(sub)
+    _spell_dicts(node, state)
     setattr(node, LOCATION, loc)
     state.local_functions.add(name)
     return node, name
