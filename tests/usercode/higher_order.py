@@ -3,3 +3,7 @@
 
 def apply_elsewhere(f, x):
     return f(x) * 2.0
+
+
+def first_doubled(*ts):
+    return ts[0] * 2.0
