@@ -332,3 +332,36 @@ def test_star_args_of_the_differentiated_function_say_what_to_write():
     with pytest.raises(UnsupportedSyntax) as info:
         forward_gradient(star_args_entry)
     assert "def fwd(*args)" in info.value.hint
+
+
+def keeps_the_function(f, x):
+    return (f, x)
+
+
+def lambda_kept_as_a_value(x):
+    pair = keeps_the_function(lambda z: z * 2.0, x)
+    return pair[1]
+
+
+def test_a_lambda_kept_by_the_helper_is_located_at_the_call():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(lambda_kept_as_a_value)
+    assert "other than by calling it" in str(info.value)
+    assert "keeps_the_function(lambda" in info.value.source_line
+
+
+def _with_try(f, x):
+    try:
+        return f(x)
+    except ValueError:
+        return x
+
+
+def passes_to_a_helper_with_try(x):
+    return _with_try(np.sin, x)
+
+
+def test_errors_in_a_helpers_copy_point_into_the_helper():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(passes_to_a_helper_with_try)
+    assert info.value.source_line.strip() == "try:"

@@ -364,6 +364,28 @@ def _copy_helper(helper, params, functions, varargs, call, state, read):
             f"{helper.__name__} is compiled inside {state.fn.__name__} for this call, where "
             f"`{clash[0]}` is a local variable, but {helper.__name__} reads the global "
             f"`{clash[0]}`", **state.loc.of(call), hint="rename the local variable")
+    callees = set()  # called, or passed on to a helper of this module (copied in turn)
+    for n in trees.walk(node):
+        if isinstance(n, gast.Call):
+            callees.add(id(n.func))
+            target = inspect.unwrap(state.global_value(n.func) or len)
+            if inspect.isfunction(target) and target.__globals__ is state.fn.__globals__:
+                callees.update(id(a) for a in n.args)
+                callees.update(id(k.value) for k in n.keywords)
+    for n in trees.walk(node):
+        if isinstance(n, (gast.FunctionDef, gast.Lambda)) and n is not node:
+            raise UnsupportedSyntax(
+                f"{helper.__name__} defines a function inside, so it cannot be compiled for "
+                "the function passed here", **state.loc.of(call),
+                hint=f"define that function at module level, next to {helper.__name__}")
+        local = isinstance(functions.get(getattr(n, "id", None)), gast.Name) \
+            and functions[n.id].id in state.local_functions
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load) and local \
+                and id(n) not in callees:
+            raise UnsupportedSyntax(
+                f"{helper.__name__} uses its parameter `{n.id}` other than by calling it, "
+                "which a function defined inside the caller cannot be", **state.loc.of(call),
+                hint="define the function at module level and pass it by name")
     fixed = set(functions) | ({varargs[0]} if varargs else set())
     for n in trees.walk(node):
         if isinstance(n, gast.Name) and n.id in fixed and isinstance(n.ctx, gast.Store):

@@ -17,6 +17,7 @@ import gast
 import numpy as np
 
 from ..errors import UnsupportedSyntax
+from .desugar import LOCATION
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.Expr, gast.Return, gast.If,
               gast.While, gast.For, gast.Break, gast.Continue, gast.Pass, gast.Assert,
@@ -103,8 +104,8 @@ def check(parsed):
                 "list the parameters explicitly")
     for stmt in fdef.body:
         if isinstance(stmt, gast.FunctionDef):  # a helper lifted by frontend/lift.py
-            for inner in stmt.body:
-                _check_node(loc, inner, parsed.scope)
+            for inner in stmt.body:  # a helper's copy (desugar.py) is in its own file
+                _check_node(getattr(stmt, LOCATION, loc), inner, parsed.scope)
             continue
         _check_node(loc, stmt, parsed.scope)
 
