@@ -156,7 +156,8 @@ GLOBAL_DECORATED = functools.partial(decorated_scaled, scale=-2.0)
 def local_partial(x, w):
     g = functools.partial(scaled_sum, w, scale=2.0)  # w is a differentiated argument
     h = functools.partial(decorated_scaled, scale=w)
-    return g(x) + g(x * x, scale=0.5) + np.sum(h(x))
+    w = w * 3.0  # the partial keeps the value w had when it was made
+    return g(x) + g(x * x, scale=0.5) + np.sum(h(x)) * w
 
 
 def global_partials(x, w):
@@ -183,8 +184,8 @@ def test_partial_and_star_against_finite_differences(fn, wrt):
 def test_partial_source_reads_like_the_call():
     source = forward_gradient(local_partial).source
     assert "g_scale" not in source  # a constant stays inline
-    assert "g_x = w" in source  # the partial's argument, computed where it was made
-    assert "scaled_sum_jvp(g_x, x, scale=2.0" in source
+    assert "h_scale = w" in source  # the value w had when the partial was made
+    assert "g_x = w" in source
 
 
 def partial_as_value(x):
@@ -270,24 +271,72 @@ def test_a_helper_hiding_an_outer_variable_its_callee_reads_is_located():
 
 
 class Dense:
-    def __init__(self, W, b):
-        self.W, self.b = W, b
+    """A layer whose methods are plain numeric code."""
+    scale = 0.5
+
+    def __init__(self, W, b, gain=1.0):
+        self.W = W
+        self.b = b * gain
 
     def __call__(self, x):
-        return np.tanh(self.W @ x + self.b)
+        return np.tanh(self.pre(x)) * self.scale
+
+    def pre(self, x):
+        return self.W @ x + self.b
+
+
+def with_layers(W, b, x):
+    layer = Dense(W, b)
+    other = Dense(W.T, b, gain=2.0)
+    return np.sum(other(layer(x))) + np.sum(layer.W) + np.sum(layer.pre(x))
+
+
+RNG = np.random.default_rng(3)
+W3, B3 = RNG.standard_normal((3, 3)), RNG.standard_normal(3)
+
+
+@pytest.mark.parametrize("wrt", [("W",), ("b",), ("x",), ("W", "b", "x")])
+def test_objects_made_inside_against_finite_differences(wrt):
+    _fd_check(with_layers, (W3, B3, V), wrt)
+
+
+def test_methods_are_compiled_with_the_attributes_as_parameters():
+    source = forward_gradient(with_layers).source
+    assert "def Dense_call(x_" in source and "self_W, self_b)" in source
+    assert "* 0.5" in source  # the class attribute, a number
+
+
+class Checked:
+    def __init__(self, W):
+        if W.ndim != 2:  # __init__ does more than set attributes: a located error
+            raise ValueError("W must be a matrix")
+        self.W = W
+
+    def __call__(self, x):
+        return self.W @ x
 
 
 def makes_an_object(W, b, x):
-    layer = Dense(W, b)
+    layer = Checked(W)
     return np.sum(layer(x))
 
 
+def keeps_the_object(W, b, x):
+    layer = Dense(W, b)
+    return np.sum(layer(x)), layer
 def test_class_made_inside_has_a_hint():
     with pytest.raises(UnsupportedSyntax) as info:  # compiled when decorated, wrt given
         f = forward_gradient(makes_an_object, wrt=("W",))
         f.jvp(np.eye(3), V, V, tangents=(np.eye(3),))
-    assert "Dense" in str(info.value) and "module level" in info.value.hint
-    assert "Dense(W, b)" in info.value.source_line
+    assert "Checked" in str(info.value) and "module level" in info.value.hint
+    assert "Checked(W)" in info.value.source_line
+
+
+def test_an_object_used_as_a_value_is_located():
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(keeps_the_object)
+    assert "other than by reading its attributes" in str(info.value)
+    assert "return np.sum(layer(x)), layer" in info.value.source_line
 
 
 # ---------------------------------------------------------------- *args forwarding

@@ -14,14 +14,17 @@ differentiates:
   the name in the function are renamed (``x`` -> ``x_0``), so nothing leaks.
 * ``dict(a=e1, b=e2)`` (the builtin) becomes ``{"a": e1, "b": e2}``.
 * ``g = functools.partial(helper, a, scale=s)`` at the top of the body,
-  where ``g`` is only called, becomes ``g_0 = a`` and ``g_scale = s`` (the
-  values, computed where the partial was made; constants stay inline) and
-  every ``g(x)`` becomes ``helper(g_0, x, scale=g_scale)`` (the call's
+  where ``g`` is only called, becomes ``g_a = a`` and ``g_scale = s`` (the
+  values, computed where the partial was made; constants, and names the
+  function never assigns, stay inline) and
+  every ``g(x)`` becomes ``helper(g_a, x, scale=g_scale)`` (the call's
   keywords win, as with a partial).  A partial object at module level (or in
   a closure) called by the function is spelled out the same way; its
   function and non-constant arguments are bound to new names
   (:data:`BINDINGS` on the ``FunctionDef``, which the scope adds to the
   closure variables).
+* ``layer = Dense(W, b)`` at the top of the body, for a class of this
+  module whose ``__init__`` only sets attributes: see :func:`_inline_objects`.
 * ``f(*xs)``, where ``xs`` is bound once, to a tuple literal, becomes
   ``f(xs[0], xs[1])``, so each argument carries its own tangent.
 * A call to a helper of the same module that passes it a function,
@@ -55,7 +58,7 @@ import inspect
 import gast
 import numpy as np
 
-from ..errors import UnsupportedSyntax
+from ..errors import FwdcompileError, UnsupportedSyntax
 from ..syntax import nodes, trees
 
 COMPREHENSIONS = (gast.ListComp, gast.DictComp, gast.GeneratorExp, gast.SetComp)
@@ -80,6 +83,7 @@ def desugar(fdef, fn, loc, read):
     _spell_dicts(fdef, state)
     _spell_partials(fdef, state)
     _spell_star_tuples(fdef)
+    _inline_objects(fdef, state, read)
     _specialise(fdef, state, read)
     fdef.body = state.block(fdef.body, frozenset())
     for stmt in fdef.body:
@@ -115,6 +119,11 @@ def _become_dict(call):
     call.keys, call.values = keys, values
 
 
+def is_docstring(stmt):
+    return isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Constant) \
+        and isinstance(stmt.value.value, str)
+
+
 def _is_constant(value):
     return value is None or type(value) in (bool, int, float, str)
 
@@ -135,9 +144,9 @@ def _spell_partials(fdef, state):
         params = _param_names(state.global_value(call.args[0]))
         for i, arg in enumerate(call.args[1:]):
             base = params[i] if i < len(params) else f"arg{i}"
-            args.append(_bound(arg, f"{ident}_{base}", stmt, body, state))
+            args.append(_stable(arg, f"{ident}_{base}", stmt, body, state, stores))
         for kw in call.keywords:
-            keywords[kw.arg] = _bound(kw.value, f"{ident}_{kw.arg}", stmt, body, state)
+            keywords[kw.arg] = _stable(kw.value, f"{ident}_{kw.arg}", stmt, body, state, stores)
         local[ident] = (call.args[0], args, keywords)
     fdef.body = body
     bindings = getattr(fdef, BINDINGS, {})
@@ -214,13 +223,13 @@ def _param_names(fn):
         return []
 
 
-def _bound(value, base, stmt, body, state):
-    """``value`` as it is (a constant), or a new variable assigned it now."""
-    if isinstance(value, gast.Constant) or trees.is_number(value):
-        return value
-    ident = state.fresh(base, numbered=False)
-    body.append(trees.copy_location(nodes.assign(nodes.name(ident, True), value), stmt))
-    return nodes.name(ident)
+def _emit_for(stmt, body, new):
+    """Append ``new``, written for ``stmt``, located there (the first carries
+    the statement's comment, the others are quiet)."""
+    if getattr(stmt, "fc_emitted", False):
+        setattr(new, QUIET, True)
+    stmt.fc_emitted = True
+    body.append(trees.copy_location(new, stmt))
 
 
 def _spell_call(call, func, args, keywords):
@@ -254,6 +263,202 @@ def _spell_star_tuples(fdef):
             else:
                 args.append(arg)
         call.args = args
+
+
+def _inline_objects(fdef, state, read):
+    """``layer = Dense(W, b)`` at the top of the body, of a class of this
+    module whose ``__init__`` only sets attributes: the attributes become
+    variables (``layer_W``), ``layer.W`` reads them, and ``layer(x)`` /
+    ``layer.forward(x)`` call copies of the methods taking them as
+    parameters (``Dense_call(x, self_W, self_b)``)."""
+    stores = _store_counts(fdef)
+    objects = {}  # name -> (class, {attribute: expression})
+    body = []
+    for stmt in fdef.body:
+        made = _construction(stmt, state, stores, read)
+        if made is None:
+            body.append(stmt)
+            continue
+        ident, cls, call = made
+        init, loc = read(cls.__init__)[1:]
+        sig = inspect.signature(cls.__init__)
+        try:
+            bound = sig.bind(None, *call.args, **{k.arg: k.value for k in call.keywords})
+        except TypeError:
+            body.append(stmt)  # Python reports it when the function runs
+            continue
+        values = {}
+        for name, param in list(sig.parameters.items())[1:]:
+            value = bound.arguments.get(name)
+            if value is None:
+                if not _is_constant(param.default):
+                    raise UnsupportedSyntax(f"`{name}` of {cls.__name__}(...) must be passed "
+                                            "here (its default is not a number or a string)",
+                                            **state.loc.of(call), hint=f"pass {name}=...")
+                value = nodes.const(param.default)
+            values[name] = _stable(value, f"{ident}_{name}", stmt, body, state, stores)
+        attributes = {}
+        for line in init.body:
+            if is_docstring(line) or isinstance(line, gast.Pass):
+                continue
+            target = line.targets[0]
+            value = trees.substitute(line.value, values)
+            for n in trees.walk(value):  # its lines are __init__'s: errors point at `stmt`
+                for attr in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+                    if hasattr(n, attr):
+                        delattr(n, attr)
+            attributes[target.attr] = _stable(value, f"{ident}_{target.attr}", stmt, body,
+                                              state, stores)
+        objects[ident] = (cls, attributes)
+    fdef.body = body
+    if objects:
+        _rewrite_object_uses(fdef, objects, state, read)
+
+
+def _construction(stmt, state, stores, read):
+    """``(name, class, call)`` for ``name = C(...)`` with a class C of this
+    module whose ``__init__`` only sets attributes, else None."""
+    if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Call)):
+        return None
+    cls = state.global_value(stmt.value.func)
+    ident = stmt.targets[0].id
+    if not inspect.isclass(cls) or stores.get(ident) != 1 \
+            or not inspect.isfunction(cls.__dict__.get("__init__")) \
+            or cls.__init__.__globals__ is not state.fn.__globals__:
+        return None
+    if any(isinstance(a, gast.Starred) for a in stmt.value.args) or \
+            any(k.arg is None for k in stmt.value.keywords):
+        return None
+    init = cls.__init__
+    self_name = init.__code__.co_varnames[0] if init.__code__.co_argcount else None
+    try:
+        node = read(init)[1]
+    except FwdcompileError:
+        return None
+    for line in node.body:
+        if is_docstring(line) or isinstance(line, gast.Pass):
+            continue
+        if not (isinstance(line, gast.Assign) and len(line.targets) == 1
+                and isinstance(line.targets[0], gast.Attribute)
+                and isinstance(line.targets[0].value, gast.Name)
+                and line.targets[0].value.id == self_name
+                and not any(isinstance(n, gast.Name) and n.id == self_name
+                            for n in trees.walk(line.value))):
+            return None
+    return ident, cls, stmt.value
+
+
+def _stable(value, base, stmt, body, state, stores):
+    """``value`` itself when it cannot change later in the function (a
+    constant, or a name never assigned there), else a new variable assigned
+    it now."""
+    if isinstance(value, gast.Constant) or trees.is_number(value) or (
+            isinstance(value, gast.Name) and not stores.get(value.id)):
+        return value
+    ident = state.fresh(base, numbered=False)
+    _emit_for(stmt, body, nodes.assign(nodes.name(ident, True), value))
+    return nodes.name(ident)
+
+
+def _rewrite_object_uses(fdef, objects, state, read):
+    """``obj.attr`` -> its variable; ``obj(...)``, ``obj.m(...)`` -> the method's copy."""
+    copies = {}  # (class, method) -> name of the copy
+
+    def method_copy(cls, method, at):
+        key = (cls, method)
+        if key not in copies:
+            fn = inspect.getattr_static(cls, method, None)
+            if not inspect.isfunction(fn):
+                raise UnsupportedSyntax(f"{cls.__name__}.{method} is not a plain method",
+                                        **state.loc.of(at),
+                                        hint="call a function of the arrays instead")
+            copies[key] = state.fresh(f"{cls.__name__}_{method.strip('_')}", numbered=False)
+            fdef.body.insert(0, _copy_method(cls, fn, copies[key], attrs, state, read,
+                                             method_copy))
+        return copies[key]
+
+    for ident, (cls, attributes) in objects.items():
+        attrs = sorted(attributes)
+        for n in trees.walk(fdef):
+            if not isinstance(n, gast.Call):
+                continue
+            func = n.func
+            if isinstance(func, gast.Name) and func.id == ident:
+                method = "__call__"
+            elif isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) \
+                    and func.value.id == ident and func.attr not in attributes:
+                method = func.attr
+            else:
+                continue
+            n.func = nodes.name(method_copy(cls, method, n))
+            n.args = n.args + [trees.clone(attributes[a]) for a in attrs]
+        for n in trees.walk(fdef):
+            for field, value in gast.iter_fields(n):
+                if isinstance(value, gast.Attribute) and isinstance(value.value, gast.Name) \
+                        and value.value.id == ident and value.attr in attributes:
+                    setattr(n, field, trees.clone(attributes[value.attr]))
+                elif isinstance(value, list):
+                    value[:] = [trees.clone(attributes[v.attr])
+                                if isinstance(v, gast.Attribute) and isinstance(v.value, gast.Name)
+                                and v.value.id == ident and v.attr in attributes else v
+                                for v in value]
+        for n in trees.walk(fdef):
+            if isinstance(n, gast.Name) and n.id == ident and isinstance(n.ctx, gast.Load):
+                raise UnsupportedSyntax(
+                    f"the {cls.__name__} object `{ident}` is used here other than by reading "
+                    "its attributes or calling its methods", **state.loc.of(n),
+                    hint="read its attributes (`layer.W`) and call its methods (`layer(x)`) "
+                         "in this function, or write the computation as a function of the "
+                         "arrays")
+
+
+def _copy_method(cls, fn, name, attrs, state, read, method_copy):
+    """``def <Class>_<method>(<params>, self_<a>, ...)``: the method with the
+    instance's attributes as parameters."""
+    _, node, loc = read(fn)
+    params = [a.id for a in node.args.posonlyargs + node.args.args]
+    if not params or node.args.vararg or node.args.kwarg or node.args.kwonlyargs \
+            or node.args.defaults:
+        raise UnsupportedSyntax(f"{cls.__name__}.{fn.__name__} takes defaults, keyword-only "
+                                "or variable arguments", **loc.of(node),
+                                hint="give the method plain parameters")
+    self_name, params = params[0], params[1:]
+    slots = {a: f"self_{a}" for a in attrs}
+    for n in trees.walk(node):
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) \
+                and isinstance(n.func.value, gast.Name) and n.func.value.id == self_name \
+                and n.func.attr not in slots:
+            n.func = nodes.name(method_copy(cls, n.func.attr, n))
+            n.args = n.args + [nodes.name(slots[a]) for a in attrs]
+    for n in trees.walk(node):
+        for field, value in gast.iter_fields(n):
+            items = value if isinstance(value, list) else [value]
+            for i, v in enumerate(items):
+                if isinstance(v, gast.Attribute) and isinstance(v.value, gast.Name) \
+                        and v.value.id == self_name:
+                    if v.attr in slots:
+                        new = nodes.name(slots[v.attr])
+                    elif _is_constant(getattr(cls, v.attr, object)):
+                        new = nodes.const(getattr(cls, v.attr))
+                    else:
+                        raise UnsupportedSyntax(f"`{self_name}.{v.attr}` is not an attribute "
+                                                f"{cls.__name__}.__init__ sets, nor a number",
+                                                **loc.of(v), hint="set it in __init__")
+                    if isinstance(value, list):
+                        value[i] = new
+                    else:
+                        setattr(n, field, new)
+    for n in trees.walk(node):
+        if isinstance(n, gast.Name) and n.id == self_name and isinstance(n.ctx, gast.Load):
+            raise UnsupportedSyntax(f"`{self_name}` is used here other than by reading its "
+                                    "attributes or calling its methods", **loc.of(n),
+                                    hint="read the attributes you need")
+    node.args = gast.arguments(args=[nodes.param(p) for p in params + list(slots.values())],
+                               posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                               kwarg=None, defaults=[])
+    _rename_own(node, state)
+    return _finish_copy(node, name, loc, state)
 
 
 def _specialise(fdef, state, read):
@@ -399,21 +604,31 @@ def _copy_helper(helper, params, functions, varargs, call, state, read):
         trees.substitute(node, {name: nodes.tup([nodes.name(f"{name}_{i}")
                                                  for i in range(count)])}, copy=False)
         _expand_starred_tuples(node)
-    own = (trees.local_stores(node) - set(functions)) & (state.local | state.local_functions)
-    if own:  # its variables must not hide the outer ones its lifted calls pass on
-        renames = {v: state.fresh(f"{v}_") for v in sorted(own)}
-        for n in trees.walk(node):
-            if isinstance(n, gast.Name) and n.id in renames:
-                n.id = renames[n.id]
+    _rename_own(node, state, set(functions))
     spelled = [f.id if isinstance(f, gast.Name) else f.attr for f in functions.values()]
     name = state.fresh("_".join([helper.__name__] + (spelled or [str(len(kept))])),
                        numbered=False)
     trees.substitute(node, dict(functions), copy=False)
+    return _finish_copy(node, name, loc, state), name
+
+
+def _rename_own(node, state, keep=frozenset()):
+    """Rename the variables of a copied definition that the caller has too:
+    they must not hide the outer ones its lifted calls pass on."""
+    own = (trees.local_stores(node) - set(keep)) & (state.local | state.local_functions)
+    renames = {v: state.fresh(f"{v}_") for v in sorted(own)}
+    for n in trees.walk(node):
+        if isinstance(n, gast.Name) and n.id in renames:
+            n.id = renames[n.id]
+
+
+def _finish_copy(node, name, loc, state):
     node.name = name
+    node.decorator_list = []
     _spell_dicts(node, state)
     setattr(node, LOCATION, loc)
     state.local_functions.add(name)
-    return node, name
+    return node
 
 
 def _expand_starred_tuples(tree):

@@ -458,10 +458,11 @@ def _unsupported_callee(func, kind):
                 "in the same module (the helper is then compiled for that function: "
                 "docs/supported-python.md), or register a rule with fwdcompile.custom_jvp")
     if inspect.isclass(getattr(kind, "obj", None)):
-        return (f"creating a `{spelled}` object from differentiated values is not supported "
-                "(the methods of an object made inside the function are not differentiated)",
-                f"write the computation as a function of the arrays (`def "
-                f"{spelled.lower()}_apply(W, b, x): ...`) and call it, or create the object "
-                "at module level and call its methods (`model.loss(w)` on a module-level "
-                "object is differentiated with `model` as data)")
+        return (f"creating a `{spelled}` object from differentiated values here is not "
+                "supported: only `name = Class(...)` at the top of the body, of a class of "
+                "this module whose __init__ only sets attributes (`self.W = W`), is",
+                f"make __init__ only set attributes, or write the computation as a function "
+                f"of the arrays (`def {spelled.lower()}_apply(W, b, x): ...`), or create the "
+                "object at module level and call its methods (`model.loss(w)` on a "
+                "module-level object is differentiated with `model` as data)")
     return None
