@@ -272,11 +272,13 @@ def _inline_objects(fdef, state, read):
     ``layer.forward(x)`` call copies of the methods taking them as
     parameters (``Dense_call(x, self_W, self_b)``)."""
     stores = _store_counts(fdef)
+    written = {n.value.id for n in trees.walk(fdef) if isinstance(n, gast.Attribute)
+               and isinstance(n.ctx, gast.Store) and isinstance(n.value, gast.Name)}
     objects = {}  # name -> (class, {attribute: expression})
     body = []
     for stmt in fdef.body:
         made = _construction(stmt, state, stores, read)
-        if made is None:
+        if made is None or made[0] in written:  # `obj.a = ...`: the fence says no
             body.append(stmt)
             continue
         ident, cls, call = made
