@@ -414,3 +414,24 @@ def test_errors_in_a_helpers_copy_point_into_the_helper():
     with pytest.raises(UnsupportedSyntax) as info:
         forward_gradient(passes_to_a_helper_with_try)
     assert info.value.source_line.strip() == "try:"
+
+
+def _native_cases():
+    return [(with_named_functions, (V, 0.7)), (local_partial, (V, 0.7)),
+            (global_partials, (V, 0.7)), (with_layers, (W3, B3, V)),
+            (with_star_args_helpers, (V, 0.7))]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_native_backend_gives_the_python_backends_numbers_or_refuses(index):
+    pytest.importorskip("llvmlite")
+    fn, args = _native_cases()[index]
+    tangents = tuple(np.full(np.shape(a), 0.3) for a in args)
+    expected = forward_gradient(fn).jvp(*args, tangents=tangents)
+    try:
+        native = forward_gradient(fn, backend="llvm")
+        got = native.jvp(*args, tangents=tangents)
+    except FwdcompileError as exc:  # refusing is allowed, with a location
+        assert exc.lineno is not None and "native" in str(exc)
+        return
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
