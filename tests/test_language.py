@@ -435,3 +435,16 @@ def test_native_backend_gives_the_python_backends_numbers_or_refuses(index):
         assert exc.lineno is not None and "native" in str(exc)
         return
     np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def _weighted(f, v):
+    t = sum(f(v) * u for v in range(1, 3) for u in (1.0, 2.0))  # this v hides the parameter
+    return t * np.sum(v)
+
+
+def comprehension_in_a_helpers_copy(x):
+    return _weighted(np.sin, x)
+
+
+def test_comprehension_in_a_helpers_copy_keeps_its_variables_apart():
+    _fd_check(comprehension_in_a_helpers_copy, (V,), ("x",))

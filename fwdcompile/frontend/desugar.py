@@ -87,7 +87,10 @@ def desugar(fdef, fn, loc, read):
     _specialise(fdef, state, read)
     fdef.body = state.block(fdef.body, frozenset())
     for stmt in fdef.body:
-        if isinstance(stmt, gast.FunctionDef):  # helpers defined at the top
+        if isinstance(stmt, gast.FunctionDef):  # helpers defined at the top, and copies
+            names = _outside_names(stmt)  # a copy's names are not among the function's
+            state.outside |= names
+            state.taken |= names
             stmt.body = state.block(stmt.body, frozenset())
 
 
