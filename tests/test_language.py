@@ -448,3 +448,17 @@ def comprehension_in_a_helpers_copy(x):
 
 def test_comprehension_in_a_helpers_copy_keeps_its_variables_apart():
     _fd_check(comprehension_in_a_helpers_copy, (V,), ("x",))
+
+
+def partial_name_reused_inside(x):
+    g = functools.partial(scaled_sum, shift=0.5)
+    inner = lambda g: g * 2.0  # noqa: E731 (this g is the lambda's own)
+    return g(x) + inner(np.sum(x))
+
+
+def test_a_name_bound_again_inside_is_not_taken_for_the_partial():
+    # conservative: the partial is not spelled out, and the call says so
+    with pytest.raises(UnsupportedSyntax) as info:
+        forward_gradient(partial_name_reused_inside).jvp(V, tangents=(V,))
+    assert "`g` holds a function" in str(info.value)
+    assert "return g(x)" in info.value.source_line

@@ -82,7 +82,7 @@ def desugar(fdef, fn, loc, read):
             state.local_functions.add(stmt.targets[0].id)
     _spell_dicts(fdef, state)
     _spell_partials(fdef, state)
-    _spell_star_tuples(fdef)
+    _spell_star_tuples(fdef, state)
     _inline_objects(fdef, state, read)
     _specialise(fdef, state, read)
     fdef.body = state.block(fdef.body, frozenset())
@@ -203,8 +203,8 @@ def _local_partial(stmt, state, stores):
             and stmt.targets[0].id not in state.local_functions):
         return None
     call, ident = stmt.value, stmt.targets[0].id
-    if stores.get(ident) != 1 or not call.args or state.global_value(call.func) \
-            is not functools.partial:
+    if stores.get(ident) != 1 or ident in state.shadowed or not call.args \
+            or state.global_value(call.func) is not functools.partial:
         return None
     if any(isinstance(a, gast.Starred) for a in call.args) or \
             any(k.arg is None for k in call.keywords):
@@ -245,7 +245,7 @@ def _spell_call(call, func, args, keywords):
                      if k not in given] + call.keywords
 
 
-def _spell_star_tuples(fdef):
+def _spell_star_tuples(fdef, state):
     """``f(*xs)`` -> ``f(xs[0], ..., xs[n-1])`` where ``xs`` is bound once, to
     a tuple literal of n elements without ``*``."""
     tuples, stores = {}, _store_counts(fdef)
@@ -260,7 +260,8 @@ def _spell_star_tuples(fdef):
         args = []
         for arg in call.args:
             if isinstance(arg, gast.Starred) and isinstance(arg.value, gast.Name) \
-                    and arg.value.id in tuples and stores.get(arg.value.id) == 1:
+                    and arg.value.id in tuples and stores.get(arg.value.id) == 1 \
+                    and arg.value.id not in state.shadowed:
                 args.extend(nodes.subscript(nodes.name(arg.value.id), nodes.const(i))
                             for i in range(tuples[arg.value.id]))
             else:
@@ -328,7 +329,7 @@ def _construction(stmt, state, stores, read):
         return None
     cls = state.global_value(stmt.value.func)
     ident = stmt.targets[0].id
-    if not inspect.isclass(cls) or stores.get(ident) != 1 \
+    if not inspect.isclass(cls) or stores.get(ident) != 1 or ident in state.shadowed \
             or not inspect.isfunction(cls.__dict__.get("__init__")) \
             or cls.__init__.__globals__ is not state.fn.__globals__:
         return None
@@ -656,6 +657,17 @@ class _State:
         self.taken = {n.id for n in trees.walk(fdef) if isinstance(n, gast.Name)}
         self.outside = _outside_names(fdef)
         self.local = trees.local_stores(fdef)
+        # names bound in an inner scope too (a parameter of a def or lambda inside, a
+        # comprehension's variable): a call of such a name may not mean the outer one
+        self.shadowed = set()
+        for n in trees.walk(fdef):
+            if isinstance(n, (gast.FunctionDef, gast.Lambda)) and n is not fdef:
+                self.shadowed |= {a.id for a in n.args.posonlyargs + n.args.args
+                                  + n.args.kwonlyargs + [n.args.vararg, n.args.kwarg]
+                                  if a is not None}
+            elif isinstance(n, gast.comprehension):
+                self.shadowed |= {t.id for t in trees.walk(n.target)
+                                  if isinstance(t, gast.Name)}
 
     def global_value(self, node):
         """The global, closure or builtin object a name (or ``a.b`` chain of
@@ -666,7 +678,7 @@ class _State:
             base = self.global_value(node.value)
             return None if base is None else getattr(base, node.attr, None)
         if not isinstance(node, gast.Name) or node.id in self.local \
-                or node.id in self.local_functions:
+                or node.id in self.local_functions or node.id in self.shadowed:
             return None
         code = self.fn.__code__
         if node.id in code.co_freevars and self.fn.__closure__:
