@@ -17,7 +17,7 @@ import gast
 import numpy as np
 
 from ..errors import UnsupportedSyntax
-from .desugar import LOCATION
+from .specialise import LOCATION
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.Expr, gast.Return, gast.If,
               gast.While, gast.For, gast.Break, gast.Continue, gast.Pass, gast.Assert,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import gast
 
 from ..syntax import nodes, trees
-from .desugar import BINDINGS, LOCATION
+from .specialise import BINDINGS, LOCATION
 from .lift import lift_nested
 
 from ..errors import NameResolutionError, SourceUnavailable, UnsupportedSyntax
