@@ -2,7 +2,7 @@
 
 Contract: :data:`STAGES` lists every stage in the order it runs.  Each
 :class:`Stage` has a name, a one-line description and a function that reads
-and extends one :class:`Unit` (the function being compiled).  The first four
+and extends one :class:`Unit` (the function being compiled).  The first five
 (:data:`FRONT`) need no knowledge of which arguments carry tangents; they run
 once per function in :func:`check`, which the decorator calls, so syntax
 errors surface at decoration time.  The rest (:data:`BACK`, from ``resolve``,
@@ -50,6 +50,7 @@ from .codegen.load import load
 from .errors import (BatchUnsupported, FwdcompileError, InternalError, SourceUnavailable,
                      UnsupportedSyntax)
 from .frontend import fence
+from .frontend.desugar import desugar
 from .frontend.activity import ExprActivity, analyze
 from .frontend.calls import call_arguments, is_pure_call
 from .frontend.resolve import resolve, resolve_built
@@ -283,6 +284,10 @@ def _parse(unit):
     unit.function, unit.node, unit.loc = read_function(unit.fn)
 
 
+def _desugar(unit):
+    desugar(unit.node, unit.function, unit.loc, read_function)
+
+
 def _lift(unit):
     unit.parsed = lift_function(unit.function, unit.node, unit.loc)
 
@@ -434,6 +439,8 @@ def _show_source(unit):
 FRONT = (
     Stage("parse", "read the source, dedent, parse with gast; spell out literal unpacking",
           _parse, show=_show_user),
+    Stage("desugar", "comprehensions become loops filling a list; dict(a=...) a literal",
+          _desugar, show=_show_user),
     Stage("lift", "lambda lifting: inner helpers take the outer variables they read",
           _lift, show=_show_user),
     Stage("fence", "the whitelist of supported syntax; anything else is a located error",
@@ -570,7 +577,7 @@ def _dump(stage, unit, stream):
 # ---------------------------------------------------------------- entry points
 
 def check(fn):
-    """Parse, lift, fence and name-check ``fn`` (cached); raises the located
+    """Parse, desugar, lift, fence and name-check ``fn`` (cached); raises the located
     errors of those stages."""
     with LOCK:
         parsed = PARSED.get(fn)

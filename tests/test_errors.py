@@ -1,6 +1,7 @@
 """The fence: unsupported constructs are rejected with a located, readable
 error; jvp rejects malformed tangents with a ValueError naming the parameter."""
 
+import contextlib
 import inspect
 import math
 
@@ -65,7 +66,7 @@ def with_nested_def(x):
 
 def with_with(x):
     y = x * x
-    with np.errstate(all="ignore"):  # <- here
+    with contextlib.suppress(FloatingPointError):  # <- here
         y = np.log(y)
     return y
 
@@ -78,7 +79,7 @@ def with_eigvals(A):
 
 def with_comprehension(x):
     n = len(x)
-    ys = [x[i] * x[i] for i in range(n)]  # <- here
+    ys = [x[0]] if n < 2 else [x[i] * x[i] for i in range(n)]  # <- here
     return np.sum(np.array(ys))
 
 
@@ -236,12 +237,15 @@ def test_no_rule_rejected_at_first_jvp_with_implicit_wrt():
 
 
 def test_comprehension_carrying_derivatives_rejected():
+    # in a branch of `a if c else b` it cannot move before its statement (it
+    # may not run), so a comprehension that computes a derivative there is an error
     x = np.array([1.0, 2.0, 3.0])
     try:
         f = forward_gradient(with_comprehension)
         f.jvp(x, tangents=(np.ones(3),))
     except FwdcompileError as exc:
         assert "comprehension" in str(exc).lower()
+        assert "statement of its own" in str(exc)
         _check_location(exc, with_comprehension, "[x[i]")
     else:
         pytest.fail("a list comprehension over differentiable values must be rejected")
@@ -425,7 +429,8 @@ def decorated_then_bad(x):
 
 def with_generator_expression(x):
     n = len(x)
-    return sum(x[i] ** 2 for i in range(n))  # <- here
+    terms = (x[i] ** 2 for i in range(n))  # <- here
+    return sum(terms)
 
 
 def test_error_inside_a_helper_points_into_the_helper():
@@ -458,7 +463,8 @@ def test_generator_expression_carrying_derivatives():
         f = forward_gradient(with_generator_expression)
         f.jvp(x, tangents=(np.ones(2),))
     except FwdcompileError as exc:
-        _check_location(exc, with_generator_expression, "x[i]")
+        # a generator kept in a variable is not made a list (it could be consumed twice)
+        _check_location(exc, with_generator_expression, "(x[i]")
     else:
         pytest.fail("a generator expression over differentiated values must be rejected")
 
@@ -480,7 +486,7 @@ class Holder:
     @staticmethod
     def indented_bad(x):
         for _ in range(2):
-            with np.errstate(all="ignore"):  # <- here
+            with contextlib.suppress(FloatingPointError):  # <- here
                 x = x * 2.0
         return x
 
@@ -545,7 +551,7 @@ def _mul2(a, b):
 
 
 def _star_name_call(x, y):
-    pair = (x, y)
+    pair = [x, y]  # a list may change length (a tuple literal is spelled out: test_language)
     return _mul2(*pair)
 
 

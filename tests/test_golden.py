@@ -44,6 +44,10 @@ GOLDEN = {
     "sum_keepdims": None,          # reduction with keepdims
     "matmul_chain": None,          # A @ B @ C @ x
     "abs_min_max": None,           # abs / max / min
+    "comp_sum_generator": None,    # sum(w * np.sin(x) for x in X): a loop filling a list
+    "comp_nested_filter": None,    # nested comprehensions with filters
+    "comp_dict": None,             # {k: ... for k in ...} and dict(a=...)
+    "errstate_log": None,          # with np.errstate(...) around primal and tangent
 }
 
 
@@ -76,7 +80,7 @@ def test_golden_set_is_in_the_corpus():
 # vector mode (``f.batched_source``): tests/golden/<name>_batched.py.txt
 BATCHED_GOLDEN = ["loss", "rosenbrock", "newton_sqrt", "inplace_add", "heat_swap",
                   "power_variable_exponent", "polar", "sum_keepdims", "matmul_chain",
-                  "abs_min_max"]
+                  "abs_min_max", "errstate_log"]
 
 
 @pytest.mark.parametrize("name", list(GOLDEN))

@@ -15,8 +15,9 @@ from fwdcompile import pipeline
 from fwdcompile.__main__ import main
 from fwdcompile.errors import InternalError, NoDerivativeRule, UnsupportedSyntax
 
-ORDER = ["parse", "lift", "fence", "names", "resolve", "structures", "activity", "jvp",
-         "remove_dead", "forward_substitute", "reuse", "checks", "defaults", "unparse", "load"]
+ORDER = ["parse", "desugar", "lift", "fence", "names", "resolve", "structures", "activity",
+         "jvp", "remove_dead", "forward_substitute", "reuse", "checks", "defaults", "unparse",
+         "load"]
 
 
 def smooth_abs(t, eps):
@@ -56,7 +57,7 @@ def fresh():
 def test_the_stages_in_order():
     assert [s.name for s in pipeline.STAGES] == ORDER
     assert pipeline.STAGES == pipeline.FRONT + pipeline.BACK
-    assert [s.name for s in pipeline.FRONT] == ORDER[:4]
+    assert [s.name for s in pipeline.FRONT] == ORDER[:5]
     for stage in pipeline.STAGES:
         assert stage.description and "\n" not in stage.description
         assert callable(stage.run)

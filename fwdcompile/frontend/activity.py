@@ -258,8 +258,8 @@ def _flows(body, scope=None):
         elif ufunc_at(stmt, scope) is not None:  # np.add.at(a, idx, b): a carries b's tangent
             yield stmt, stmt.value.args[0], stmt.value.args[2]
         for block in ("body", "orelse"):
-            if isinstance(stmt, (gast.If, gast.For, gast.While)):
-                yield from _flows(getattr(stmt, block), scope)
+            if isinstance(stmt, (gast.If, gast.For, gast.While, gast.With)):
+                yield from _flows(getattr(stmt, block, []), scope)
 
 
 def _is_append(stmt):

@@ -11,10 +11,13 @@ later by :mod:`fwdcompile.transform.jvp`, with the same kind of message.
 from __future__ import annotations
 
 import builtins
+import warnings
 
 import gast
+import numpy as np
 
 from ..errors import UnsupportedSyntax
+from .specialise import LOCATION
 
 STATEMENTS = (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.Expr, gast.Return, gast.If,
               gast.While, gast.For, gast.Break, gast.Continue, gast.Pass, gast.Assert,
@@ -39,7 +42,10 @@ REJECTED = {
                   " or use `def`"),
     gast.Try: ("try/except is not supported",
                "validate inputs before calling, or move the try block to the caller"),
-    gast.With: ("`with` blocks are not supported", "move the `with` block to the caller"),
+    gast.With: ("`with` blocks are not supported here, other than `with np.errstate(...)` and "
+                "`with warnings.catch_warnings()`",
+                "move the `with` block to the caller; a class or a helper that needs a context "
+                "manager can be called from inside one there"),
     gast.Global: ("`global` statements are not supported",
                   "pass the value as an argument and return the new value"),
     gast.Nonlocal: ("`nonlocal` statements are not supported",
@@ -60,6 +66,20 @@ REJECTED = {
 }
 
 
+# context managers whose block is differentiated as it stands: they change how
+# warnings and floating-point errors are reported, never a value
+CONTEXTS = (np.errstate, warnings.catch_warnings)
+
+
+def allowed_with(node, scope):
+    """Whether ``with`` statement ``node`` only enters :data:`CONTEXTS`."""
+    return scope is not None and all(
+        isinstance(item.context_expr, gast.Call)
+        and scope.resolve(item.context_expr.func) in CONTEXTS
+        and (item.optional_vars is None or isinstance(item.optional_vars, gast.Name))
+        for item in node.items)
+
+
 # builtins that see or run code by name: in the generated function the names
 # are other variables (d_x, temporaries) and derivatives would be lost silently
 INTROSPECTION = {"eval": "eval()", "exec": "exec()", "locals": "locals()",
@@ -75,15 +95,17 @@ def check(parsed):
     fdef, loc = parsed.node, parsed.loc
     args = fdef.args
     if args.vararg is not None:
-        _reject(loc, args.vararg, "`*args` parameters are not supported",
-                "list the parameters explicitly, or pass a tuple/array")
+        _reject(loc, args.vararg, "`*args` parameters of the differentiated function are "
+                "not supported (wrt and tangents need named parameters)",
+                "list the parameters explicitly (`def f(x, w)`), or pass a tuple/array; a "
+                "helper it calls may take `*args` (`def fwd(*args): return g(*args)`)")
     if args.kwarg is not None:
         _reject(loc, args.kwarg, "`**kwargs` parameters are not supported",
                 "list the parameters explicitly")
     for stmt in fdef.body:
         if isinstance(stmt, gast.FunctionDef):  # a helper lifted by frontend/lift.py
-            for inner in stmt.body:
-                _check_node(loc, inner, parsed.scope)
+            for inner in stmt.body:  # a helper's copy (desugar.py) is in its own file
+                _check_node(getattr(stmt, LOCATION, loc), inner, parsed.scope)
             continue
         _check_node(loc, stmt, parsed.scope)
 
@@ -97,6 +119,8 @@ def _check_node(loc, node, scope=None):
                               "differentiated function (the generated code has other "
                               "variables, and derivatives cannot flow through code in a "
                               "string)", "write the expression out, or call it in the caller")
+        if isinstance(sub, gast.With) and allowed_with(sub, scope):
+            continue
         if isinstance(sub, tuple(REJECTED)):
             message, hint = REJECTED[type(sub)]
             _reject(loc, sub, message, hint)

@@ -81,6 +81,14 @@ def lift_nested(fdef, loc, outer_fn):
                 if not free[callee] <= free[name]:
                     free[name] |= free[callee]
                     changed = True
+    for node in helpers:  # a variable passed on must not be hidden by the caller's own
+        for callee in sorted(calls[node.name]):
+            hidden = sorted(free[callee] & trees.local_stores(node))
+            if hidden:
+                raise UnsupportedSyntax(
+                    f"`{node.name}` calls `{callee}`, which reads the outer variable "
+                    f"`{hidden[0]}`, but `{node.name}` has its own `{hidden[0]}`",
+                    **loc.of(node), hint=f"rename `{hidden[0]}` in `{node.name}`")
     lifted = {}
     for node in helpers:
         extra = sorted(free[node.name])

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import gast
 
 from ..syntax import nodes, trees
+from .specialise import BINDINGS, LOCATION
 from .lift import lift_nested
 
 from ..errors import NameResolutionError, SourceUnavailable, UnsupportedSyntax
@@ -201,6 +202,7 @@ def lift_function(fn, node, loc):
     params = [a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
     local_names = trees.local_stores(node)
     scope = Scope(fn, local_names, nested)
+    scope.closure.update(getattr(node, BINDINGS, {}))  # what desugar.py spelled out
     parsed = ParsedFunction(fn, node, loc, scope, params, local_names)
     parsed.nested = {f: parse_nested(f, parsed) for f in nested.values()}
     return parsed
@@ -212,7 +214,10 @@ def parse_nested(fn, outer):
     params = [a.id for a in node.args.args]
     local_names = trees.local_stores(node)
     scope = Scope(outer.fn, local_names, outer.scope.nested)
-    return ParsedFunction(fn, node, outer.loc, scope, params, local_names)
+    scope.closure.update(getattr(outer.node, BINDINGS, {}))
+    # a helper's copy specialised on a function argument keeps its own lines (desugar.py)
+    return ParsedFunction(fn, node, getattr(node, LOCATION, outer.loc), scope, params,
+                          local_names)
 
 
 def _lambda_as_def(tree, fn):

@@ -92,9 +92,9 @@ class _Inserter:
                         nodes.name("_K") if self.batched else nodes.const(None),
                         self.site(here)])), stmt)
                 stmt.fc_origin = here
-            if isinstance(stmt, (gast.If, gast.For, gast.While)):  # built by the transform
+            if isinstance(stmt, (gast.If, gast.For, gast.While, gast.With)):  # by the transform
                 for field in ("body", "orelse"):
-                    inner = getattr(stmt, field)
+                    inner = getattr(stmt, field, None)
                     if inner:
                         setattr(stmt, field, self.block(inner))
             out.append(stmt)

@@ -282,8 +282,11 @@ class ExpressionMixin:
                              hint="use `a if condition else b`")
         if isinstance(node, (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp)):
             raise self.error(UnsupportedSyntax, "comprehensions over differentiated values are "
-                             "not supported", node,
-                             hint="write a for loop, or use a numpy expression")
+                             "not supported here (in a `while` condition, a branch of `a if c "
+                             "else b`, the right of `and`/`or`, a lambda, or a generator kept "
+                             "in a variable)", node,
+                             hint="compute it in a statement of its own before this one "
+                                  "(`terms = [...]`), or write a for loop")
         if isinstance(node, gast.Starred):
             raise self.error(UnsupportedSyntax, "`*` unpacking of differentiated values is not "
                              "supported", node)
@@ -345,6 +348,9 @@ class ExpressionMixin:
             return self.compute_user_call(call, kind.fn, kind.receiver)
         if isinstance(kind, RuleCall):
             return self.apply_rule(call, kind.rule, kind.obj, call.func)
+        unsupported = _unsupported_callee(call.func, kind)
+        if unsupported is not None:
+            raise self.error(UnsupportedSyntax, unsupported[0], call, hint=unsupported[1])
         raise self.error(NoDerivativeRule, f"no derivative rule for `{expr_source(call.func)}`"
                          " and its source is not available", call,
                          hint="register one with @fwdcompile.custom_jvp(fn), or pass the "
@@ -476,3 +482,23 @@ class ExpressionMixin:
                 tangent = self.zero(bound.arguments[p])
             kw.append((tp, tangent))
         return Joint(nodes.call(name, args, kw), out_activity)
+
+
+def _unsupported_callee(func, kind):
+    """(message, hint) for calling a function held in a variable or a class, else None."""
+    spelled = expr_source(func)
+    if isinstance(func, gast.Name) and getattr(kind, "obj", False) is None:
+        return (f"`{spelled}` holds a function passed in or assigned at run time; fwdcompile "
+                "differentiates calls to functions it can name when compiling",
+                "call the function by its name here, or pass it to this helper from a function "
+                "in the same module (the helper is then compiled for that function: "
+                "docs/supported-python.md), or register a rule with fwdcompile.custom_jvp")
+    if inspect.isclass(getattr(kind, "obj", None)):
+        return (f"creating a `{spelled}` object from differentiated values here is not "
+                "supported: only `name = Class(...)` at the top of the body, of a class of "
+                "this module whose __init__ only sets attributes (`self.W = W`), is",
+                f"make __init__ only set attributes, or write the computation as a function "
+                f"of the arrays (`def {spelled.lower()}_apply(W, b, x): ...`), or create the "
+                "object at module level and call its methods (`model.loss(w)` on a "
+                "module-level object is differentiated with `model` as data)")
+    return None

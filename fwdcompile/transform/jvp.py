@@ -29,6 +29,7 @@ import gast
 from ..errors import BatchUnsupported, FwdcompileError, InternalError, UnsupportedSyntax
 from ..frontend.activity import (iteration_pairs, loop_target_activity, target_names,
                                  ufunc_at)
+from ..frontend.desugar import QUIET
 from ..frontend.calls import Method, RuleCall, UserCall, resolved
 from ..rules.registry import zero_like
 from ..syntax import nodes, trees
@@ -147,7 +148,7 @@ class Transformer(AssignMixin, ExpressionMixin):
         return ident
 
     def comment(self, node):
-        text = self.loc.segment(node)
+        text = None if getattr(node, QUIET, False) else self.loc.segment(node)
         if text:
             marker = f"__fc_comment_{len(self.comments)}__"
             self.comments[marker] = text
@@ -450,6 +451,11 @@ class Transformer(AssignMixin, ExpressionMixin):
     def stmt_If(self, stmt):
         self.emit(nodes.if_(stmt.test, self.block(stmt.body),
                             self.block(stmt.orelse) if stmt.orelse else []))
+
+    def stmt_With(self, stmt):
+        """``with np.errstate(...)`` (the fence allows no other): the block's
+        primal and tangent statements both run inside it."""
+        self.emit(gast.With(items=stmt.items, body=self.block(stmt.body), type_comment=None))
 
     def stmt_While(self, stmt):
         self.emit(gast.While(test=stmt.test, body=self.block(stmt.body), orelse=[]))

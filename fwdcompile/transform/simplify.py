@@ -205,7 +205,7 @@ def _substitute_block(node, field, candidates, uses, is_pure_call, tangents):
     i = 0
     while i < len(block):
         stmt = block[i]
-        if isinstance(stmt, (gast.If, gast.For, gast.While)):
+        if isinstance(stmt, (gast.If, gast.For, gast.While, gast.With)):
             for sub in ("body", "orelse"):
                 changed |= _substitute_block(stmt, sub, candidates, uses, is_pure_call,
                                              tangents)
@@ -274,7 +274,7 @@ def _inline_one(block, i, candidates, uses, is_pure_call, facts, tangents):
             if writes & (reads | {"*"}):
                 return False
             continue
-        if isinstance(later, (gast.If, gast.For, gast.While)):
+        if isinstance(later, (gast.If, gast.For, gast.While, gast.With)):
             return False  # never move work into a loop, a branch or a header
         if size + value_size > _MAX_SIZE:
             return False

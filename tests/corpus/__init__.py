@@ -31,7 +31,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-MODULES = ("scalar", "loops", "arrays", "tricky", "models", "redteam_ml", "redteam_science")
+MODULES = ("scalar", "loops", "arrays", "tricky", "models", "redteam_ml", "redteam_science",
+           "language")
 
 
 @dataclass
