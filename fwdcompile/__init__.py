@@ -8,9 +8,12 @@ from .pipeline import clear_cache
 from .errors import (FwdcompileError, InternalError, NameResolutionError, NoDerivativeRule,
                      SourceUnavailable, UnsupportedSyntax)
 from .rules.registry import custom_jvp
+from .jacobian import jacfwd
+from .gradcheck import CheckReport, check_grads
 
 __version__ = "0.1.0"
 
-__all__ = ["forward_gradient", "jvp", "custom_jvp", "ForwardGradient", "clear_cache",
+__all__ = ["forward_gradient", "jvp", "custom_jvp", "jacfwd", "check_grads", "CheckReport",
+           "ForwardGradient", "clear_cache",
            "FwdcompileError", "UnsupportedSyntax", "NoDerivativeRule", "SourceUnavailable",
            "NameResolutionError", "InternalError", "__version__"]
