@@ -125,15 +125,17 @@ def output_leaves(value: Any, who: str, qualname: str) -> tuple[list[Any], tree.
     return leaves, structure
 
 
-def jacfwd(fn: Callable[..., Any], wrt: Wrt = 0, chunk: int | None = None,
+def jacfwd(fn: Callable[..., Any], wrt: Wrt = None, chunk: int | None = None,
            backend: Backend | None = None) -> Callable[..., Any]:
     """The Jacobian of ``fn`` by forward mode, as a function of ``fn``'s arguments.
 
     ``jacfwd(f, wrt="x")(x, y)`` is the array ``J`` of shape
     ``out.shape + x.shape`` with ``J[i..., j...] = d out[i...] / d x[j...]``
-    (JAX's layout).  ``wrt`` names one parameter or index (default ``0``,
-    the first parameter, as in ``jax.jacfwd``), or a sequence of them: the
-    result is then a tuple with one Jacobian per parameter.  A parameter that
+    (JAX's layout).  ``wrt`` names one parameter or index, or a sequence of
+    them: the result is then a tuple with one Jacobian per parameter.  By
+    default it is the ``wrt`` of a decorated ``fn`` (a tuple when that names
+    several parameters), else ``0``, the first parameter, as in
+    ``jax.jacfwd``.  A parameter that
     is a pytree (dict, list, tuple, NamedTuple, dataclass of float arrays)
     gives a Jacobian with its structure, one block ``out.shape + leaf.shape``
     per leaf.  A function returning a tuple, list or dict gives that
@@ -150,10 +152,11 @@ def jacfwd(fn: Callable[..., Any], wrt: Wrt = 0, chunk: int | None = None,
     if chunk is not None and (not isinstance(chunk, numbers.Integral)
                               or isinstance(chunk, bool) or chunk < 1):
         raise ValueError(f"jacfwd: chunk must be a positive int or None, got {chunk!r}")
-    if wrt is None:
-        raise ValueError("jacfwd: wrt must name the parameter(s) to differentiate "
-                         "(a name or index, or a sequence of them)")
-    single = isinstance(wrt, (str, numbers.Integral))
+    if wrt is None and isinstance(fn, ForwardGradient) and fn._wrt is not None:
+        single = len(fn._wrt) == 1  # the decorated function's own wrt
+    else:
+        wrt = 0 if wrt is None else wrt
+        single = isinstance(wrt, (str, numbers.Integral))
     f = as_forward_gradient(fn, wrt, backend, "jacfwd")
 
     def jacobian(*args: Any, **kwargs: Any) -> Any:
