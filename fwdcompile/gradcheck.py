@@ -13,6 +13,8 @@ same code.
 from __future__ import annotations
 
 import copy
+import inspect
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -250,21 +252,24 @@ def check_grads(fn: Callable[..., Any], args: Sequence[Any], wrt: Wrt = None, or
     value = plain(*copy.deepcopy(args), **copy.deepcopy(kwargs))
     output_leaves(value, "check_grads", f.__qualname__)
     rng = np.random.default_rng(seed)
-    explicit = not isinstance(directions, int)
-    if explicit:
-        given = [_leaf_directions(f.__qualname__, params, t) for t in directions]  # type: ignore
+    if isinstance(directions, bool) or isinstance(directions, numbers.Integral) \
+            and directions < 1 or not isinstance(directions, numbers.Integral) \
+            and (isinstance(directions, (str, bytes)) or not isinstance(directions, Sequence)
+                 or len(directions) == 0):
+        raise ValueError(f"check_grads: directions must be a positive int or a list "
+                         f"of directions, got {directions!r}")
+    if not isinstance(directions, numbers.Integral):
+        given = [_leaf_directions(f.__qualname__, params, t) for t in directions]
         groups = [("parameters " + ", ".join(map(repr, params.names)), given)]
     else:
-        if isinstance(directions, bool) or int(directions) < 1:
-            raise ValueError(f"check_grads: directions must be a positive int or a list "
-                             f"of directions, got {directions!r}")
+        count = int(directions)
         groups = []
         for leaf_i, path in enumerate(params.paths):  # one leaf moves, the others stay
             name = params.parameter_of(leaf_i)
             draws = [[np.asarray(rng.standard_normal(shape), dtype=dtype) if i == leaf_i
                       else np.zeros(shape, dtype)
                       for i, (shape, dtype) in enumerate(zip(params.shapes, params.dtypes))]
-                     for _ in range(int(directions))]
+                     for _ in range(count)]
             groups.append((f"parameter {name!r}" if path == name else
                            f"parameter {name!r} at {path}", draws))
     report = CheckReport(f.__qualname__, params.names, len(groups[0][1]), "")
@@ -303,9 +308,7 @@ def _copies(leaves: list[Any]) -> list[Any]:
 
 def _split(f: Any, arguments: dict[str, Any]) -> tuple[tuple, dict]:
     """Bound arguments back to ``(args, kwargs)`` for a call."""
-    import inspect
-
-    bound = inspect.BoundArguments(f._sig, arguments)  # type: ignore[arg-type]
+    bound = inspect.BoundArguments(f._sig, arguments)
     return bound.args, bound.kwargs
 
 
