@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import tree
+from .calling import short
 from .api import Backend, ForwardGradient, Wrt
 
 __all__ = ["jacfwd"]
@@ -76,7 +77,7 @@ class Differentiated:
             for path, leaf in items:
                 if not is_real_float(leaf):
                     raise TypeError(f"{who}: {path} is {type(leaf).__name__} "
-                                    f"{_short(leaf)}; derivatives are taken with respect to "
+                                    f"{short(leaf)}; derivatives are taken with respect to "
                                     "real floating values (a float or a float array)")
             self.paths += [p for p, _ in items]
             self.leaves += [leaf for _, leaf in items]
@@ -102,11 +103,6 @@ class Differentiated:
         raise IndexError(leaf_index)
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) < 40 else text[:37] + "..."
-
-
 def _float_dtype(value: Any) -> np.dtype:
     dtype = np.result_type(value)
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
@@ -120,7 +116,7 @@ def output_leaves(value: Any, who: str, qualname: str) -> tuple[list[Any], tree.
                 and not isinstance(leaf, (bool, np.bool_))) or \
                 isinstance(leaf, np.ndarray) and leaf.dtype.kind not in "fiu":
             raise TypeError(f"{who}: {qualname} returned {type(leaf).__name__} "
-                            f"{_short(leaf)}; it needs a function returning floats or float "
+                            f"{short(leaf)}; it needs a function returning floats or float "
                             "arrays (or tuples, lists or dicts of them)")
     return leaves, structure
 
