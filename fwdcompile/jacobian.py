@@ -14,6 +14,7 @@ the differentiated parameters apart into float leaves.
 
 from __future__ import annotations
 
+import copy
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -164,7 +165,8 @@ def jacfwd(fn: Callable[..., Any], wrt: Wrt = None, chunk: int | None = None,
         columns: list[list[Any]] = []  # per output leaf: the (k,) + out.shape blocks
         out_def = None
         if n == 0:  # nothing to perturb (empty arrays): zero blocks
-            out_leaves, out_def = output_leaves(f(*args, **kwargs), "jacfwd", f.__qualname__)
+            out_leaves, out_def = output_leaves(f(*copy.deepcopy(args), **copy.deepcopy(kwargs)),
+                                                "jacfwd", f.__qualname__)
             columns = [[np.zeros((0,) + np.shape(out))] for out in out_leaves]
         for begin in range(0, n, step if n else 1):
             end = min(begin + step, n)
@@ -176,8 +178,10 @@ def jacfwd(fn: Callable[..., Any], wrt: Wrt = None, chunk: int | None = None,
                 for j in range(lo, hi):
                     t[j - begin, j - starts[leaf_i]] = 1.0
                 basis.append(t.reshape((k,) + shape))
-            value, d_value = f.jvp(*args, tangents=params.per_parameter(basis),
-                                   batched=True, **kwargs)
+            # every run starts from the caller's arguments: a function writing
+            # into them (x *= 2) would otherwise move the next chunk's point
+            value, d_value = f.jvp(*copy.deepcopy(args), tangents=params.per_parameter(basis),
+                                   batched=True, **copy.deepcopy(kwargs))
             out_leaves, out_def = output_leaves(value, "jacfwd", f.__qualname__)
             d_leaves, d_def = tree.flatten(d_value)
             if d_def != out_def:

@@ -171,3 +171,18 @@ def test_bad_input_is_reported_clearly():
         jacfwd(count_up, wrt="x")(3, np.arange(3))
     with pytest.raises(TypeError, match="returned str"):
         jacfwd(returns_text)(X)
+
+
+def writes_into_its_arguments(x, y):
+    x *= x
+    y[0] += 1.0
+    return x * y
+
+
+def test_a_function_writing_into_its_arguments():
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])
+    for chunk in (1, 2, 3):
+        J = jacfwd(writes_into_its_arguments, wrt="x", chunk=chunk)(x, y)
+        np.testing.assert_allclose(J, np.diag(2 * x * (y + [1.0, 0.0, 0.0])), atol=1e-14)
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])  # the caller's arrays are untouched
+    np.testing.assert_array_equal(y, [1.0, 2.0, 3.0])
