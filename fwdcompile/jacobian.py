@@ -132,19 +132,24 @@ def jacfwd(fn: Callable[..., Any], wrt: Wrt = None, chunk: int | None = None,
     them: the result is then a tuple with one Jacobian per parameter.  By
     default it is the ``wrt`` of a decorated ``fn`` (a tuple when that names
     several parameters), else ``0``, the first parameter, as in
-    ``jax.jacfwd``.  A parameter that
-    is a pytree (dict, list, tuple, NamedTuple, dataclass of float arrays)
-    gives a Jacobian with its structure, one block ``out.shape + leaf.shape``
-    per leaf.  A function returning a tuple, list or dict gives that
-    structure of Jacobians (the output's structure outside, the parameter's
-    inside, as in JAX).
+    ``jax.jacfwd``.  A parameter that is a pytree (dict, list, tuple,
+    NamedTuple, dataclass of float arrays) gives a Jacobian with its
+    structure, one block ``out.shape + leaf.shape`` per leaf.  A function
+    returning a tuple, list or dict gives that structure of Jacobians (the
+    output's structure outside, the parameter's inside, as in JAX).
 
     ``fn`` is a plain function or a :class:`~fwdcompile.ForwardGradient`
     (``backend`` defaults to its own).  ``chunk`` is the number of basis
     directions per vector-mode run (default ``min(n, 64)`` for ``n`` scalar
-    inputs); each run is one ``fn.jvp(..., batched=True)``.  The Jacobian has
-    the dtype of the tangents ``fn`` produces: float32 parameters and code
-    give a float32 Jacobian.
+    inputs); each run is one ``fn.jvp(..., batched=True)`` on copies of the
+    arguments (a function writing into its arguments sees the caller's
+    values in every run).  A block has the precision of the output and the
+    parameter: float32 parameters and results give a float32 Jacobian.
+
+    Raises ``ValueError`` for a ``wrt`` that names no parameter or a bad
+    ``chunk``, and ``TypeError`` when a differentiated argument is not a
+    real float (or pytree of them) or ``fn`` returns something other than
+    numbers and arrays.
     """
     if chunk is not None and (not isinstance(chunk, numbers.Integral)
                               or isinstance(chunk, bool) or chunk < 1):
@@ -190,7 +195,14 @@ def jacfwd(fn: Callable[..., Any], wrt: Wrt = None, chunk: int | None = None,
             if not columns:
                 columns = [[] for _ in out_leaves]
             for col, out, d in zip(columns, out_leaves, d_leaves):
-                col.append(np.broadcast_to(np.asarray(d), (k,) + np.shape(out)))
+                d = np.asarray(d)
+                if d.shape != (k,) + np.shape(out):
+                    if d.ndim:  # never broadcast a wrong shape into a Jacobian
+                        raise ValueError(f"jacfwd: vector mode gave {f.__qualname__}'s result "
+                                         f"of shape {np.shape(out)} tangents of shape "
+                                         f"{d.shape}, expected {(k,) + np.shape(out)}")
+                    d = np.broadcast_to(d, (k,) + np.shape(out))
+                col.append(d)
         assert out_def is not None
         blocks = []
         for col, out in zip(columns, out_leaves):
