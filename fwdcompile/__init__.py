@@ -9,9 +9,12 @@ from .errors import (FwdcompileError, InternalError, NameResolutionError, NoDeri
                      SourceUnavailable, UnsupportedSyntax)
 from .rules.registry import custom_jvp
 from . import tree
+from .jacobian import jacfwd
+from .gradcheck import CheckReport, check_grads
 
 __version__ = "0.1.0"
 
-__all__ = ["forward_gradient", "jvp", "custom_jvp", "ForwardGradient", "clear_cache", "tree",
+__all__ = ["forward_gradient", "jvp", "custom_jvp", "jacfwd", "check_grads", "CheckReport",
+           "ForwardGradient", "clear_cache", "tree",
            "FwdcompileError", "UnsupportedSyntax", "NoDerivativeRule", "SourceUnavailable",
            "NameResolutionError", "InternalError", "__version__"]

@@ -1,6 +1,7 @@
 """Reference directional derivatives, independent of fwdcompile.
 
-Two methods:
+Two methods (``ridders`` and ``complex_step`` live in fwdcompile/gradcheck.py,
+which evaluates the plain function only):
 
 * the complex step ``Im f(x + i h v) / h`` with ``h = 1e-30``: exact to
   rounding for complex-analytic code, used for corpus cases flagged
@@ -20,11 +21,9 @@ import copy
 
 import numpy as np
 
-COMPLEX_STEP = 1e-30
-RIDDERS_H = 1e-2
-RIDDERS_CON = 1.4
-RIDDERS_NTAB = 10
-RIDDERS_SAFE = 2.0
+# the finite-difference code is the package's (fwdcompile.check_grads and the
+# CLI use it too); it never calls fwdcompile's derivative code
+from fwdcompile.gradcheck import RIDDERS_H, complex_step, ridders  # noqa: F401
 
 
 # --------------------------------------------------------------------------
@@ -76,53 +75,6 @@ def leaves(out):
             result.extend(leaves(e))
         return result
     return [out]
-
-
-# --------------------------------------------------------------------------
-# derivative estimators for a function of one real variable
-# --------------------------------------------------------------------------
-
-def ridders(g, h=RIDDERS_H, con=RIDDERS_CON, ntab=RIDDERS_NTAB, safe=RIDDERS_SAFE):
-    """Ridders' method for ``g: float -> 1-D float array``, elementwise.
-
-    Returns ``(derivative, error_estimate)``, both arrays.  Follows
-    Numerical Recipes ``dfridr``: a Neville tableau of central differences
-    with the step divided by ``con`` each row; every element keeps the
-    entry with the smallest error estimate and stops improving once the
-    higher orders start to diverge (by ``safe``).
-    """
-    if h == 0:
-        raise ValueError("h must be nonzero")
-    con2 = con * con
-
-    def central(step):
-        return (np.asarray(g(step), dtype=float) - np.asarray(g(-step), dtype=float)) / (2 * step)
-
-    prev = [central(h)]
-    ans = prev[0].copy()
-    err = np.full(ans.shape, np.inf)
-    done = np.zeros(ans.shape, dtype=bool)
-    for i in range(1, ntab):
-        h /= con
-        row = [central(h)]
-        fac = con2
-        for j in range(1, i + 1):
-            row.append((row[j - 1] * fac - prev[j - 1]) / (fac - 1.0))
-            fac *= con2
-            errt = np.maximum(np.abs(row[j] - row[j - 1]), np.abs(row[j] - prev[j - 1]))
-            better = (errt <= err) & ~done
-            err = np.where(better, errt, err)
-            ans = np.where(better, row[j], ans)
-        done |= np.abs(row[i] - prev[i - 1]) >= safe * err
-        prev = row
-        if done.all():
-            break
-    return ans, err
-
-
-def complex_step(g, h=COMPLEX_STEP):
-    """``Im g(i h) / h`` for ``g: complex -> 1-D complex array``."""
-    return np.imag(np.asarray(g(1j * h), dtype=complex)) / h
 
 
 # --------------------------------------------------------------------------

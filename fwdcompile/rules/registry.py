@@ -26,7 +26,7 @@ DiffRules' one-partial-per-argument table:
     the result carries no tangent (integers, booleans, shapes, piecewise
     constants such as ``floor``).
 ``custom_jvp(f)``
-    a user rule computed at run time: ``rule(primals, tangents) -> (z, d_z)``.
+    a user rule computed at run time: ``rule(primals, tangents, **keywords) -> (z, d_z)``.
 
 Each rule also declares how it batches in vector mode (``rule.batching``, see
 :data:`BATCHING`): every combinator takes ``batching=`` and has a default
@@ -479,7 +479,7 @@ def _carries(tangent):
 
 @dataclass
 class CustomRule(Rule):
-    """A user rule evaluated at run time: ``rule(primals, tangents) -> (z, d_z)``."""
+    """A user rule evaluated at run time: ``rule(primals, tangents, **keywords) -> (z, d_z)``."""
 
     function: object = None
     jvp_function: object = None
@@ -487,8 +487,28 @@ class CustomRule(Rule):
 
     def bind(self, args, keywords):
         if keywords:
-            raise TypeError("keyword arguments are not passed to custom_jvp rules")
+            raise TypeError("keyword arguments reach custom_jvp rules as keywords, "
+                            "not in primals")
         return {f"arg{i}": a for i, a in enumerate(args)}
+
+    def keyword_problem(self, names):
+        """Why ``rule(primals, tangents, **{name: ...})`` cannot be called, or None."""
+        try:
+            sig = inspect.signature(self.jvp_function)
+        except (TypeError, ValueError):  # no signature to read: the call will tell
+            return None
+        params = sig.parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        accepted = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                           p.KEYWORD_ONLY)}
+        missing = [n for n in names if n not in accepted]
+        if not missing:
+            return None
+        rule_name = getattr(self.jvp_function, "__qualname__", repr(self.jvp_function))
+        return (f"{self.name} is called with the keyword argument(s) "
+                f"{', '.join(m + '=' for m in missing)} but its custom_jvp rule "
+                f"{rule_name}{sig} does not accept them")
 
     def differentiable(self):
         return None  # every argument
@@ -690,9 +710,22 @@ def custom_jvp(fn: Callable[..., Any]) -> Callable[[JvpRule], JvpRule]:
 
     ``primals`` and ``tangents`` are tuples with one entry per positional
     argument of the call; the tangent of an argument that carries no
-    derivative is passed as zeros of its shape.  The rule must return
-    ``(value, tangent)``.  Registering a rule for a function replaces any
-    built-in rule for it, and functions transformed afterwards use it.
+    derivative is passed as zeros of its shape.  Keyword arguments of the
+    call are passed to the rule as keyword arguments, unchanged:
+    ``fn(x, order=2)`` calls ``rule((x,), (dx,), order=2)``.  They are
+    constants: a keyword argument that carries a derivative is an error
+    (pass it positionally), and a rule that does not accept a keyword the
+    call uses is reported when the calling function is transformed.
+
+    The rule must return ``(value, tangent)``; for a function returning a
+    tuple, ``tangent`` is a tuple of the same length (one tangent per
+    element).  In vector mode (``jvp(..., batched=True)``, ``forward_grad``
+    with several directions) the rule is called once per direction, with
+    one direction's tangents, and the tangents it returns are stacked on a
+    leading axis; a tangent whose structure differs from the value's (an
+    array for a tuple value, a tuple of another length) raises ``TypeError``.
+    Registering a rule for a function replaces any built-in rule for it,
+    and functions transformed afterwards use it.
     """
     if not callable(fn):
         raise TypeError(f"custom_jvp needs a callable, got {fn!r}")

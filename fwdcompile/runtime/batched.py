@@ -160,14 +160,37 @@ def matmul_right(a, d_b):
 
 
 
-def custom_batched(rule, primals, tangents):
+def custom_batched(rule, primals, tangents, **keywords):
     """A custom_jvp rule evaluated for K directions: (value, stacked tangents)."""
     k = batch_size(*tangents)
     value, outs = None, []
     for i in range(k):
-        value, out = rule(primals, tuple(t[i] for t in tangents))
-        outs.append(out)
+        value, out = rule(primals, tuple(t[i] for t in tangents), **keywords)
+        outs.append(_rule_tangent(rule, value, out))
     return value, _stack_like(outs, value)
+
+
+def _rule_tangent(rule, value, tangent):
+    """A rule's tangent with its value's tuple structure.  A list or array of
+    the tuple's length stands for a tuple (as unpacking ``(d_a, d_b) = ...``
+    reads it for one direction); anything else raises, since stacking would
+    otherwise slice an array where a tuple was meant."""
+    name = getattr(rule, "__qualname__", rule)
+    if isinstance(value, tuple):
+        if not isinstance(tangent, tuple) and isinstance(tangent, (list, np.ndarray)) \
+                and np.ndim(tangent) and len(tangent) == len(value):
+            tangent = tuple(tangent)
+        if not (isinstance(tangent, tuple) and len(tangent) == len(value)):
+            what = f"a tuple of {len(tangent)}" if isinstance(tangent, tuple) else \
+                f"{type(tangent).__name__} of shape {np.shape(tangent)}"
+            raise TypeError(f"the custom_jvp rule {name} returned a tuple of {len(value)} "
+                            f"values but {what} as their tangent; return one tangent per "
+                            "value, in a tuple")
+        return tuple(_rule_tangent(rule, v, t) for v, t in zip(value, tangent))
+    if isinstance(tangent, tuple):
+        raise TypeError(f"the custom_jvp rule {name} returned one value but a tuple of "
+                        f"{len(tangent)} tangents")
+    return tangent
 
 
 def _shift_axis(axis, ndim):

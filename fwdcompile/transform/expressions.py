@@ -362,7 +362,7 @@ class ExpressionMixin:
         if receiver is not None:
             args, d_args = [receiver[0]] + args, [receiver[1]] + d_args
         if rule.kind == "joint":
-            return self.custom_call(call, rule, args, d_args, keywords, func, receiver)
+            return self.custom_call(call, rule, args, d_args, keywords, d_keywords)
         try:
             bound = rule.bind(args, keywords)
             d_bound = rule.bind(d_args, d_keywords)
@@ -402,14 +402,24 @@ class ExpressionMixin:
         op.primal = primal
         return op
 
-    def custom_call(self, call, rule, args, d_args, keywords, func, receiver):
-        if keywords:
-            raise self.error(UnsupportedSyntax, "keyword arguments to a function with a "
-                             "custom_jvp rule are not supported", call)
+    def custom_call(self, call, rule, args, d_args, keywords, d_keywords):
+        """``rule(primals, tangents, **keywords)``: keyword arguments reach the
+        rule as keywords, constants that carry no derivative."""
+        for name, tangent in d_keywords.items():
+            if has_tangent(tangent):
+                raise self.error(NoDerivativeRule, f"the keyword argument `{name}=` of "
+                                 f"{rule.name} carries a derivative, but a custom_jvp rule "
+                                 "receives keyword arguments as constants", call,
+                                 hint="pass it positionally, so that it is in the rule's "
+                                      "primals and tangents")
+        problem = rule.keyword_problem(tuple(keywords))
+        if problem is not None:
+            raise self.error(UnsupportedSyntax, problem, call,
+                             hint="give the rule a parameter of that name, or **kwargs")
         ident = self.namer.fresh(f"{getattr(rule.function, '__name__', 'rule')}_jvp_rule")
         self.namespace[ident] = rule.jvp_function
         tangents = [t if t is not None else self.zero(a) for a, t in zip(args, d_args)]
-        return Joint(self.space.joint_call(ident, args, tangents))
+        return Joint(self.space.joint_call(ident, args, tangents, list(keywords.items())))
 
     def compute_method(self, call, kind):
         name = kind.name

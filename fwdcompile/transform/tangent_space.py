@@ -21,7 +21,7 @@ operation            one direction                               K directions (l
 ``aug_assign``       ``d_x += d_e`` in place                     ``_rt.inplace_batched_*``
 ``split``            the tangent                                 ``_rt.bsplit`` (first value axis)
 ``ufunc_at``         ``_np.add.at(d_x, i, d_e)``                 ``_rt.ufunc_at_batched``
-``joint_call``       ``rule(primals, tangents)``                 ``_rt.custom_batched``
+``joint_call``       ``rule(primals, tangents, **kw)``           ``_rt.custom_batched``
 ===================  ==========================================  ==============================
 
 ``compute`` returns a :class:`TangentOp`: the primal, the tangent built for
@@ -129,8 +129,8 @@ class OneDirection(TangentSpace):
     def ufunc_at(self, spelled, d_target, index, d_value):
         return nodes.call(spelled + ".at", [d_target, trees.clone(index), d_value])
 
-    def joint_call(self, ident, args, tangents):
-        return nodes.call(ident, [nodes.tup(args), nodes.tup(tangents)])
+    def joint_call(self, ident, args, tangents, keywords=()):
+        return nodes.call(ident, [nodes.tup(args), nodes.tup(tangents)], list(keywords))
 
 
 class KDirections(TangentSpace):
@@ -323,9 +323,9 @@ class KDirections(TangentSpace):
         return nodes.call("_rt.ufunc_at_batched", [nodes.dotted(spelled), d_target,
                                                    trees.clone(index), d_value])
 
-    def joint_call(self, ident, args, tangents):
+    def joint_call(self, ident, args, tangents, keywords=()):
         return nodes.call("_rt.custom_batched", [nodes.name(ident), nodes.tup(args),
-                                                 nodes.tup(tangents)])
+                                                 nodes.tup(tangents)], list(keywords))
 
 
 def _fitted(tangent):
