@@ -698,6 +698,16 @@ def _python_entry(calls, key, plan):
     return entry
 
 
+def _current_guards(compiled, scope):
+    """Lines turning a call away once a global the code was derived from is
+    rebound (pipeline.is_current): the reference path compiles again."""
+    lines = []
+    for i, (g, name, obj) in enumerate(compiled.depends):
+        scope[f"G{i}"], scope[f"O{i}"] = g, obj
+        lines += [f"if G{i}.get({name!r}) is not O{i}:", "    return MISS"]
+    return lines
+
+
 def _python_plan(calls, args, kwargs, tangents, wrt, compiled):
     """A plan calling the generated Python function for this call shape, or None."""
     if compiled.writes or not calls.simple:
@@ -709,7 +719,7 @@ def _python_plan(calls, args, kwargs, tangents, wrt, compiled):
     arrays = _array_guards(args, kwargs, calls)
     if reads is None or guards is None or arrays is None:
         return None
-    lines = reads + guards[0] + arrays[0]
+    lines = reads + guards[0] + arrays[0] + _current_guards(compiled, guards[1])
     ts = [f"t{j}" for j in range(len(wrt))]
     if compiled.positional_tangents and not kwargs and len(args) == len(calls.params):
         call = f"gen(*args, {', '.join(ts)})" if ts else "gen(*args)"

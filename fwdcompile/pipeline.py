@@ -53,7 +53,7 @@ from .frontend import fence
 from .frontend.desugar import desugar
 from .frontend.activity import ExprActivity, analyze
 from .frontend.calls import call_arguments, is_pure_call
-from .frontend.resolve import resolve, resolve_built
+from .frontend.resolve import global_dependencies, resolve, resolve_built
 from .frontend.structures import reads_like_structure, specialize
 from .frontend.parse import check_free_names, lift_function, read_function
 from .syntax import nodes, trees
@@ -120,6 +120,9 @@ class Compiled:
     # and are shared by every wrt
     timings: dict = field(default_factory=dict)
     structures: tuple = ()  # (parameter, PyTreeDef) it was specialized for
+    # (module globals, name, object): the globals its code (or a helper's) calls that
+    # it was derived from; rebinding one makes it stale (see is_current)
+    depends: tuple = ()
     # stage -> seconds spent on the helpers compiled while this function was (every
     # compile, also those the activity analysis asked for; nothing for cached ones)
     helper_timings: dict = field(default_factory=dict)
@@ -375,7 +378,25 @@ def _load(unit):
                              result.tangent_params, unit.activity.written_params,
                              result.positional_tangents, [c for _, c in unit.linker.used],
                              unit.origins, unit.timings, unit.structures,
-                             unit.helper_timings)
+                             _depends(unit), unit.helper_timings)
+
+
+def _depends(unit):
+    own = tuple((unit.parsed.scope.globals, name, obj)
+                for name, obj in global_dependencies(unit.parsed))
+    helpers = tuple(d for _, c in unit.linker.used for d in c.depends)
+    seen, out = set(), []
+    for g, name, obj in own + helpers:
+        if (id(g), name) not in seen:
+            seen.add((id(g), name))
+            out.append((g, name, obj))
+    return tuple(out)
+
+
+def is_current(compiled):
+    """Whether every global ``compiled`` was derived from still holds the
+    object it held then."""
+    return all(g.get(name) is obj for g, name, obj in compiled.depends)
 
 
 def _bind_defaults(fdef, fn, namer):
@@ -642,7 +663,9 @@ def _compile_jvp(fn, wrt, name, batched=False, checked=False, structures=()):
     with LOCK:
         key = (fn, wrt, name, batched, checked, structures)
         if key in COMPILED:
-            return COMPILED[key]
+            if is_current(COMPILED[key]):
+                return COMPILED[key]
+            del COMPILED[key]  # a global it calls was rebound: compile again
         parsed = check(fn)
         unit = Unit(fn, wrt, name, batched, checked, structures, function=parsed.fn,
                     node=parsed.node,

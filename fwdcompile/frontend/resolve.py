@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import gast
 
+from ..rules.registry import CustomRule
 from ..syntax import nodes, trees
-from .calls import classify_call
+from .calls import RuleCall, UserCall, classify_call, resolved
 
 
 def resolve(parsed):
@@ -46,3 +47,27 @@ def _annotate(found, scope):
     for node in found:
         if type(node) is gast.Call:
             setattr(node, nodes.RESOLVED, classify_call(node, scope))
+
+
+def global_dependencies(parsed):
+    """``(name, object)`` for every call by a bare global name that resolved to
+    one of the user's functions or to a ``custom_jvp`` rule: the objects the
+    generated code was derived from.  The generated code reads those globals
+    when it runs, so rebinding one (a notebook cell defining the helper again)
+    must compile again, or the value would come from the new function and
+    the tangent from the old one (pipeline.compile_jvp checks; so do the
+    call plans)."""
+    found = {}
+    for node in trees.walk_own(parsed.node):
+        if type(node) is not gast.Call or not isinstance(node.func, gast.Name) \
+                or not hasattr(node, nodes.RESOLVED):
+            continue
+        ident = node.func.id
+        if ident in parsed.local_names or ident in parsed.scope.nested \
+                or ident in parsed.scope.closure or ident not in parsed.scope.globals:
+            continue
+        kind = resolved(node)
+        if isinstance(kind, UserCall) or (isinstance(kind, RuleCall)
+                                          and isinstance(kind.rule, CustomRule)):
+            found[ident] = parsed.scope.globals[ident]
+    return tuple(sorted(found.items()))
