@@ -264,13 +264,16 @@ class ForwardGradient:
         """The generated Python (value and tangent) of the last compiled signature."""
         if self._last is None:
             wrt = self._wrt if self._wrt is not None else self._default_wrt()
-            if pipeline.may_take_structures(self.__fwdcompile_function__, wrt):
+            try:
+                self._last = pipeline.compile_jvp(self.__fwdcompile_function__, wrt,
+                                                  check=self.check)
+            except FwdcompileError:
+                if not pipeline.may_take_structures(self.__fwdcompile_function__, wrt):
+                    raise
                 raise ValueError(f"{self.__qualname__}: reads a parameter like a structure "
                                  "(params['W'], layer.W): its code is generated for the "
                                  "structure it receives; call jvp or forward_grad once, "
-                                 "then read .source")
-            self._last = pipeline.compile_jvp(self.__fwdcompile_function__, wrt,
-                                              check=self.check)
+                                 "then read .source") from None
         return self._last.source
 
     @property

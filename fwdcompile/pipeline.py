@@ -616,7 +616,7 @@ def may_take_structures(fn, params):
     """Whether ``fn`` reads one of ``params`` like a structure of parameters
     (a pytree), so that compiling it for arrays says nothing about the call
     that passes one (frontend/structures.py)."""
-    return reads_like_structure(check(fn), params)
+    return reads_like_structure(check(fn), params, check)
 
 
 def clear_cache() -> None:

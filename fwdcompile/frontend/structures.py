@@ -38,6 +38,7 @@ K directions on each leaf's leading axis in vector mode.
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from dataclasses import dataclass
 
@@ -515,33 +516,58 @@ class _Rewriter:
         return False
 
 
-def reads_like_structure(parsed, params):
+def reads_like_structure(parsed, params, parse=None, seen=None):
     """Whether the function reads one of ``params`` the way code reads a
     structure of parameters (``p["W"]``, ``layer.W`` for a field no array
-    has, ``p.items()``, ``a, b = p``, ``for a, b in p``): compiling it for
-    arrays may fail where compiling it for the structure it receives works."""
+    has, ``p.items()``, ``a, b = p``, ``for a, b in p``), itself or in a
+    helper it passes one to (``parse(fn)`` reads a helper; its calls are
+    resolved once a compilation has run): compiling it for arrays may fail
+    where compiling it for the structure it receives works."""
     params = set(params)
+    seen = set() if seen is None else seen
     local = params | set(parsed.local_names)
 
     def is_param(n):
         return isinstance(n, gast.Name) and n.id in params
 
+    called = {id(n.func) for n in trees.walk_own(parsed.node) if isinstance(n, gast.Call)}
     for n in trees.walk_own(parsed.node):
         if isinstance(n, gast.Subscript) and is_param(n.value) \
                 and isinstance(n.slice, gast.Constant) and isinstance(n.slice.value, str):
             return True
         if isinstance(n, gast.Attribute) and isinstance(n.value, gast.Name) \
-                and n.value.id in local and not hasattr(np.ndarray, n.attr):
+                and n.value.id in local and not hasattr(np.ndarray, n.attr) \
+                and id(n) not in called:  # a field read, not a method (rows.append)
             return True
         if isinstance(n, gast.Assign) and is_param(n.value) \
                 and isinstance(n.targets[0], (gast.Tuple, gast.List)):
             return True
-        if isinstance(n, gast.For) and is_param(n.iter):
-            return True
-        if isinstance(n, gast.Call) and isinstance(getattr(n, RESOLVED, None), UserCall) \
-                and any(is_param(a) for a in n.args + [k.value for k in n.keywords]):
-            return True  # a helper may read it as a structure (compiled for it at the call)
+        if isinstance(n, gast.For) and is_param(n.iter) \
+                and isinstance(n.target, (gast.Tuple, gast.List)):
+            return True  # for W, b in layers (for row in X is an array's rows)
+        kind = getattr(n, RESOLVED, None) if isinstance(n, gast.Call) else None
+        if parse is not None and isinstance(kind, UserCall) and kind.receiver is None \
+                and kind.fn not in seen:
+            passed = _passed_params(n, kind.fn, is_param)
+            if passed:
+                seen.add(kind.fn)
+                try:
+                    helper = parse(kind.fn)
+                except Exception:  # a helper without source: its own error says so
+                    continue
+                if reads_like_structure(helper, passed, parse, seen):
+                    return True
     return False
+
+
+def _passed_params(call, fn, is_param):
+    """The parameters of ``fn`` that ``call`` passes one of ``params`` to."""
+    try:
+        bound = inspect.signature(fn).bind(*call.args, **{k.arg: k.value for k in
+                                                          call.keywords if k.arg})
+    except (TypeError, ValueError):
+        return set()
+    return {p for p, v in bound.arguments.items() if isinstance(v, gast.AST) and is_param(v)}
 
 
 class _Const:
