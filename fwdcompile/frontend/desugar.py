@@ -89,14 +89,17 @@ class _Comprehensions:
                 and not isinstance(comp, gast.GeneratorExp) \
                 and not trees.mentions(comp, stmt.targets[0].id):
             direct = stmt.targets[0].id
-        result = direct or self.fresh("comp")
-        loops = self.loops(comp, result, enclosing)
+        summed = direct is None and self.is_sum(holder, field, index)
+        result = direct or self.fresh("total" if summed else "comp")
+        loops = self.loops(comp, result, enclosing, summed)
         for node in loops:
             trees.copy_location(node, stmt)
         for node in loops[0 if getattr(stmt, QUIET, False) else 1:]:
             setattr(node, QUIET, True)  # the statement's comment comes once, first
         if direct is None:
-            if index is None:
+            if summed:  # sum(<comprehension>) is the accumulated total itself
+                stmt = _replaced(stmt, holder, nodes.name(result))
+            elif index is None:
                 setattr(holder, field, nodes.name(result))
             else:
                 getattr(holder, field)[index] = nodes.name(result)
@@ -104,9 +107,19 @@ class _Comprehensions:
             loops.append(stmt)
         return self.block(loops, enclosing)
 
-    def loops(self, comp, result, enclosing):
-        """``result = []`` and the loops filling it, the loop variables renamed
-        where they would clash."""
+    def is_sum(self, holder, field, index):
+        """Whether the comprehension is the one argument of the builtin ``sum``
+        (then it is accumulated, ``total = total + x``, without a list: a
+        list of tangents would keep vector mode from batching)."""
+        return isinstance(holder, gast.Call) and field == "args" and index == 0 \
+            and isinstance(holder.func, gast.Name) and holder.func.id == "sum" \
+            and len(holder.args) == 1 and not holder.keywords \
+            and "sum" not in self.names.local
+
+    def loops(self, comp, result, enclosing, summed=False):
+        """``result = []`` and the loops filling it (``result = 0`` and the
+        loops adding to it when ``summed``), the loop variables renamed where
+        they would clash."""
         renames = {}
         for gen in comp.generators:
             for target in trees.walk(gen.target):
@@ -119,6 +132,9 @@ class _Comprehensions:
         if is_dict:
             fill = nodes.assign(nodes.subscript(nodes.name(result), comp.key, store=True),
                                 comp.value)
+        elif summed:
+            fill = nodes.assign(nodes.name(result, True),
+                                nodes.binop(nodes.name(result), gast.Add(), comp.elt))
         else:
             fill = nodes.expr_stmt(nodes.call(nodes.attr(result, "append"), [comp.elt]))
         body = [fill]
@@ -134,8 +150,22 @@ class _Comprehensions:
             body = [loop]
         start = nodes.assign(nodes.name(result, True),
                              gast.Dict(keys=[], values=[]) if is_dict
+                             else nodes.const(0) if summed
                              else gast.List(elts=[], ctx=gast.Load()))
         return [start] + body
+
+
+def _replaced(root, old, new):
+    """``root`` with the node ``old`` (somewhere below it) replaced by ``new``."""
+    for node in trees.walk(root):
+        for field, value in gast.iter_fields(node):
+            if value is old:
+                setattr(node, field, new)
+                return root
+            if isinstance(value, list) and any(v is old for v in value):
+                setattr(node, field, [new if v is old else v for v in value])
+                return root
+    return root
 
 
 def _rename(comp, renames):

@@ -45,8 +45,8 @@ import numpy as np
 
 from ..errors import FwdcompileError, UnsupportedSyntax
 from ..syntax import nodes, trees
+from ..syntax.nodes import QUIET
 
-QUIET = "fc_quiet"  # a generated statement whose original already has its comment
 BINDINGS = "fc_bindings"  # on the FunctionDef: new name -> value (a global partial's parts)
 LOCATION = "fc_location"  # on a specialised helper's copy: the Location of its source
 _SPECIALISE_DEPTH = 8  # helpers passing the function on to helpers, at most this deep

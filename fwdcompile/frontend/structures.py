@@ -49,6 +49,7 @@ from ..errors import UnsupportedSyntax
 from ..syntax import nodes, trees
 from ..syntax.nodes import RESOLVED, STRUCTURE
 from .calls import UserCall, resolved
+from .specialise import QUIET
 
 _HINT = ("read its leaves (params['W'], params.W, W, b = layers[0]), loop over it, or pass "
          "it to a function of your own")
@@ -364,6 +365,8 @@ class _Rewriter:
         else:
             stmt = nodes.assign(nodes.tup([t for t, _ in pairs], store=True),
                                 nodes.tup([v for _, v in pairs]))
+        if getattr(at, QUIET, False):
+            setattr(stmt, QUIET, True)
         return [trees.copy_location(stmt, at)]
 
     def collect(self, target, part, env, pairs):
@@ -415,9 +418,13 @@ class _Rewriter:
                                "a structure of parameters (it is unrolled)",
                                "compute a mask or a condition instead")
         # the bindings of each copy read `for W, b in layers` in the generated code
+        # (a loop made from a comprehension has its statement's comment already)
         header = trees.copy_location(gast.Pass(), loop)
-        header.end_lineno = getattr(loop.iter, "end_lineno", None)
-        header.end_col_offset = getattr(loop.iter, "end_col_offset", None)
+        if getattr(loop, QUIET, False):
+            setattr(header, QUIET, True)
+        else:
+            header.end_lineno = getattr(loop.iter, "end_lineno", None)
+            header.end_col_offset = getattr(loop.iter, "end_col_offset", None)
         out = []
         for value in items:
             out += self.bind(trees.clone(loop.target), value, env, header)

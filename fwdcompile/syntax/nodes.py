@@ -29,6 +29,9 @@ RESOLVED = "fc_call"
 # structure (a pytree): that structure, a fwdcompile.tree.PyTreeDef, set by
 # frontend/structures.py; the transform reads the tangent container with plain reads
 STRUCTURE = "fc_structure"
+# the attribute marking a statement the front end generated whose original statement
+# already has its comment in the generated code (frontend/desugar.py)
+QUIET = "fc_quiet"
 
 
 def alias(canonical):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gast
 
-from .nodes import ALIAS, RESOLVED, STRUCTURE, alias_of
+from .nodes import ALIAS, QUIET, RESOLVED, STRUCTURE, alias_of
 
 _LOCATION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
 
@@ -42,6 +42,8 @@ def _keep_marks(new, node):
         setattr(new, RESOLVED, getattr(node, RESOLVED))
     if hasattr(node, STRUCTURE):
         setattr(new, STRUCTURE, getattr(node, STRUCTURE))
+    if hasattr(node, QUIET):
+        setattr(new, QUIET, getattr(node, QUIET))
     return new
 
 
