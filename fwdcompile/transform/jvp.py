@@ -156,9 +156,13 @@ class Transformer(AssignMixin, ExpressionMixin):
 
     def block(self, stmts):
         saved, self.out = self.out, []
+        # what a block learns about zero tangents stays in it: an if's body
+        # and its else both start from what held before the if
+        zero = set(self.known_zero)
         for stmt in stmts:
             self.statement(stmt)
         result, self.out = self.out, saved
+        self.known_zero = zero
         return result or [gast.Pass()]
 
     # ------------------------------------------------------------------ entry
