@@ -259,7 +259,10 @@ def batched_output(value, tangent, k):
         tangent = np.broadcast_to(tangent.reshape(tangent.shape[:1] + (1,) * (
             len(shape) - tangent.ndim) + tangent.shape[1:]) if tangent.ndim else tangent,
             shape)
-    return np.array(tangent, dtype=np.result_type(tangent.dtype, np.float64))
+    # the value's precision (float32 stays float32); integers' tangents are float64
+    kind = np.asarray(value).dtype
+    return np.array(tangent, dtype=np.result_type(tangent.dtype,
+                                                  kind if kind.kind in "fc" else np.float64))
 
 
 def _check_structure(qualname, name, value):

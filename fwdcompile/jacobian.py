@@ -215,10 +215,9 @@ def jacfwd(fn: Callable[..., Any], wrt: Wrt = None, chunk: int | None = None,
                 # out.shape + leaf.shape (JAX layout)
                 part = np.moveaxis(part, tuple(range(len(shape))),
                                    tuple(range(len(out_shape), len(out_shape) + len(shape))))
-                # the precision of the value and the parameter: vector mode hands
-                # tangents back as float64 (calling.batched_output), float32 stays float32
+                # the precision of the value and the parameter: float32 stays float32
                 dtype = np.result_type(_float_dtype(out), params.dtypes[leaf_i])
-                per_leaf.append(np.ascontiguousarray(part, dtype=dtype))
+                per_leaf.append(np.array(part, dtype=dtype, order="C"))  # 0-d stays 0-d
             per_param = params.per_parameter(per_leaf)
             blocks.append(per_param[0] if single else per_param)
         return out_def.unflatten(blocks)

@@ -186,3 +186,15 @@ def test_a_function_writing_into_its_arguments():
         np.testing.assert_allclose(J, np.diag(2 * x * (y + [1.0, 0.0, 0.0])), atol=1e-14)
     np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])  # the caller's arrays are untouched
     np.testing.assert_array_equal(y, [1.0, 2.0, 3.0])
+
+
+def _square(x):
+    return x ** 2
+
+
+def test_scalar_in_scalar_out_is_zero_dimensional_as_in_jax():
+    from fwdcompile import jacfwd
+    J = jacfwd(_square)(3.0)
+    assert np.shape(J) == () and float(J) == 6.0
+    J = jacfwd(_square)({"a": 2.0, "b": 3.0})
+    assert np.shape(J["a"]) == () and float(J["b"]) == 6.0

@@ -517,3 +517,14 @@ def test_batched_source_after_only_batched_calls_uses_their_wrt():
     source = f.batched_source
     assert "def frozen_dataclass_jvp_batched(p, x, d_p):" in source
     assert "d_p_A = d_p.A" in source
+
+
+def test_vector_mode_keeps_float32():
+    fn, make = CASES["dict_mlp"]
+    params, X, y = make()
+    params = tree.map(lambda a: np.asarray(a, dtype=np.float32), params)
+    f = fwdcompile.forward_gradient(fn, wrt="params")
+    batched = tree.map(lambda a: np.stack([a, a]), params)
+    _, tangents = f.jvp(params, X.astype(np.float32), y.astype(np.float32), tangents=batched,
+                        batched=True)
+    assert tangents.dtype == np.float32

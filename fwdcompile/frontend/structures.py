@@ -546,6 +546,9 @@ def reads_like_structure(parsed, params, parse=None, seen=None):
                 and n.value.id in local and not hasattr(np.ndarray, n.attr) \
                 and id(n) not in called:  # a field read, not a method (rows.append)
             return True
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) \
+                and is_param(n.func.value) and n.func.attr in ("items", "values", "keys"):
+            return True  # params.items(): a dict's
         if isinstance(n, gast.Assign) and is_param(n.value) \
                 and isinstance(n.targets[0], (gast.Tuple, gast.List)):
             return True
