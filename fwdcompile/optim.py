@@ -8,6 +8,11 @@ Contract:
   ``grads`` are tuples with one float or float array per differentiated
   parameter; nothing the caller holds is modified.  Every optimizer takes the
   paper's schedule ``lr_i = lr * exp(-decay * i)`` (``decay=0``: constant).
+* ``step(params, grads)`` is the same update done in place, for a
+  hand-written loop: ``params`` (an array, or any structure of arrays) is
+  updated where it is, the optimizer keeping its state (moments, step count)
+  for that ``params`` object and scratch buffers, so a step allocates
+  nothing; the numbers are those of ``update``, bit for bit.
 * :func:`minimize` trains ``f`` with forward gradients: each step draws K
   directions ``v``, gets the K directional derivatives ``grad f . v`` from one
   (batched) JVP, optionally clips each to ``[-clip, clip]`` (reproductions of
@@ -53,12 +58,59 @@ def _check_lr(lr, decay):
         raise ValueError(f"decay must be a finite number >= 0, got {decay!r}")
 
 
+class _InPlace:
+    """``step(params, grads)``: the optimizer's update, in place (see the module doc)."""
+
+    _steps: dict
+
+    def step(self, params: Any, grads: Any) -> None:
+        """Update the arrays of ``params`` in place by ``grads`` (the same
+        structure, e.g. what ``forward_grad`` returns): the numbers of
+        :meth:`update`, bit for bit, without allocating.  The state (moments,
+        step count) is kept for this ``params`` object; :meth:`reset` forgets it."""
+        leaves, structure = tree.flatten(params)
+        g_leaves, g_structure = tree.flatten(grads)
+        if g_structure != structure:
+            raise ValueError(f"step: grads have structure {g_structure} but params have "
+                             f"{structure}")
+        for path, leaf in tree.leaf_paths(params, "params")[0]:
+            if not (isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f"
+                    and leaf.flags.writeable):
+                raise TypeError(f"step updates arrays in place, but {path} is "
+                                f"{type(leaf).__name__}"
+                                + (f" of dtype {leaf.dtype}" if isinstance(leaf, np.ndarray)
+                                   else "")
+                                + "; keep parameters in writable float arrays (a scalar as "
+                                "np.array(0.5)), or use update()")
+        entry = self._steps.get(id(params))
+        if entry is None or entry[0] is not params:
+            entry = self._steps[id(params)] = (params, self.init(tuple(leaves)),
+                                               [np.empty_like(p) for p in leaves],
+                                               [np.empty_like(p) for p in leaves])
+        _, state, scratch, scratch2 = entry
+        lr = self.rate(state["step"])
+        self._in_place(state, leaves, g_leaves, scratch, scratch2, lr)
+        state["step"] += 1
+
+    def reset(self) -> None:
+        """Forget the state :meth:`step` kept (start again from step 0)."""
+        self._steps.clear()
+
+    def _in_place(self, state, params, grads, scratch, scratch2, lr):
+        raise NotImplementedError
+
+
+def _state_field() -> Any:
+    return field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+
 @dataclass(frozen=True)
-class FGD:
+class FGD(_InPlace):
     """Forward gradient descent: ``p <- p - lr_i g`` (Baydin et al. 2022, Algorithm 1)."""
 
     lr: float
     decay: float = 0.0
+    _steps: dict = _state_field()
 
     def __post_init__(self) -> None:
         _check_lr(self.lr, self.decay)
@@ -68,6 +120,10 @@ class FGD:
 
     def init(self, params: Sequence[Any]) -> dict[str, Any]:
         return {"step": 0}
+
+    def _in_place(self, state, params, grads, scratch, scratch2, lr):
+        for p, g, s in zip(params, grads, scratch):
+            np.add(np.multiply(g, -lr, out=s), p, out=p)  # (-lr) * g + p, as update
 
     def update(self, params: Sequence[Any], grads: Sequence[Any],
                state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -79,12 +135,13 @@ class FGD:
 
 
 @dataclass(frozen=True)
-class Momentum:
+class Momentum(_InPlace):
     """Heavy-ball momentum: ``m <- beta m + g``, ``p <- p - lr_i m``."""
 
     lr: float
     beta: float = 0.9
     decay: float = 0.0
+    _steps: dict = _state_field()
 
     def __post_init__(self) -> None:
         _check_lr(self.lr, self.decay)
@@ -104,9 +161,14 @@ class Momentum:
         new = tuple(_like(p, (-lr) * mi + p) for p, mi in zip(params, m))
         return new, {"step": state["step"] + 1, "m": m}
 
+    def _in_place(self, state, params, grads, scratch, scratch2, lr):
+        for p, g, m, s in zip(params, grads, state["m"], scratch):
+            np.add(np.multiply(m, self.beta, out=m), g, out=m)
+            np.add(np.multiply(m, -lr, out=s), p, out=p)
+
 
 @dataclass(frozen=True)
-class Adam:
+class Adam(_InPlace):
     """Adam (Kingma and Ba 2015) on forward-gradient estimates."""
 
     lr: float = 1e-3
@@ -114,6 +176,7 @@ class Adam:
     beta2: float = 0.999
     eps: float = 1e-8
     decay: float = 0.0
+    _steps: dict = _state_field()
 
     def __post_init__(self) -> None:
         _check_lr(self.lr, self.decay)
@@ -125,7 +188,7 @@ class Adam:
 
     def init(self, params: Sequence[Any]) -> dict[str, Any]:
         zeros = tuple(_zeros(p) for p in params)
-        return {"step": 0, "m": zeros, "v": zeros}
+        return {"step": 0, "m": zeros, "v": tuple(_zeros(p) for p in params)}
 
     def update(self, params: Sequence[Any], grads: Sequence[Any],
                state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -137,6 +200,20 @@ class Adam:
         new = tuple(_like(p, p - lr * (mi / c1) / (np.sqrt(vi / c2) + self.eps))
                     for p, mi, vi in zip(params, m, v))
         return new, {"step": t, "m": m, "v": v}
+
+    def _in_place(self, state, params, grads, scratch, scratch2, lr):
+        t = state["step"] + 1
+        c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t
+        for p, g, m, v, s, s2 in zip(params, grads, state["m"], state["v"], scratch,
+                                     scratch2):
+            # the operations of update(), in its order, into buffers
+            np.add(np.multiply(m, self.beta1, out=m),
+                   np.multiply(g, 1 - self.beta1, out=s), out=m)
+            np.multiply(np.multiply(g, 1 - self.beta2, out=s), g, out=s)
+            np.add(np.multiply(v, self.beta2, out=v), s, out=v)
+            np.multiply(np.divide(m, c1, out=s), lr, out=s)          # lr * (m / c1)
+            np.add(np.sqrt(np.divide(v, c2, out=s2), out=s2), self.eps, out=s2)
+            np.subtract(p, np.divide(s, s2, out=s), out=p)
 
 
 def _like(template, value):
