@@ -60,6 +60,7 @@ from .syntax import nodes, trees
 from .syntax.source import line_origins, to_source
 from .transform.checks import insert_checks
 from .transform.jvp import Transformer, function_namer
+from .transform.release import release
 from .transform.reuse import reuse_buffers
 from .transform.simplify import forward_substitute, remove_dead
 
@@ -349,6 +350,10 @@ def _checks(unit):
         unit.result.node, unit.namer.tangents, unit.parsed.params, unit.batched, sites_name)
 
 
+def _release(unit):
+    release(unit.result.node, unit.result.scalars)
+
+
 def _defaults(unit):
     unit.defaults = _bind_defaults(unit.result.node, unit.parsed.fn, unit.namer)
 
@@ -486,6 +491,8 @@ BACK = (
           _reuse, when=lambda unit: unit.batched, show=_show_generated),
     Stage("checks", "checking mode only: assert every tangent's shape and dtype",
           _checks, when=lambda unit: unit.checked, show=_show_generated),
+    Stage("release", "del each array and tangent after its last use (peak memory)",
+          _release, show=_show_generated),
     Stage("defaults", "spell default values without evaluating the user's expressions",
           _defaults, show=_show_generated),
     Stage("unparse", "readable source, a comment per user statement; the line map",

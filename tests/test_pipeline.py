@@ -16,8 +16,8 @@ from fwdcompile.__main__ import main
 from fwdcompile.errors import InternalError, NoDerivativeRule, UnsupportedSyntax
 
 ORDER = ["parse", "desugar", "lift", "fence", "names", "resolve", "structures", "activity",
-         "jvp", "remove_dead", "forward_substitute", "reuse", "checks", "defaults", "unparse",
-         "load"]
+         "jvp", "remove_dead", "forward_substitute", "reuse", "checks", "release", "defaults",
+         "unparse", "load"]
 
 
 def smooth_abs(t, eps):

@@ -59,6 +59,7 @@ class JvpFunction:
     owned: set = field(default_factory=set)
     inlinable: set = field(default_factory=set)
     spelling: dict = field(default_factory=dict)  # how the code spells _np, _math, _rt
+    scalars: set = field(default_factory=set)  # names (and their tangents) holding scalars
 
     @property
     def owned_tangents(self):
@@ -203,9 +204,11 @@ class Transformer(AssignMixin, ExpressionMixin):
         owned = (tangent_names | self.temps) - set(self.parsed.params) - set(tangent_params)
         inlinable = self.temps | {tangents[t] for t in self.temps if t in tangents}
         trees.spell_aliases(node, self.spelling)
+        scalars = set(self.scalar_names) | {tangents[n] for n in self.scalar_names
+                                            if n in tangents} | {"_K", "_"}
         return JvpFunction(node, self.name, self._out_activity(), self.namespace, self.comments,
                            tangent_names, self.temps, positional, tangent_params, owned,
-                           inlinable, self.spelling)
+                           inlinable, self.spelling, scalars)
 
     def _out_activity(self):
         flags = [r for r in self.returns if r is not None]
