@@ -42,7 +42,7 @@ def release(fdef, keep=frozenset()):
     later = set()
     for i in range(len(body) - 1, -1, -1):
         read_later[i] = set(later)
-        later |= _names(body[i], gast.Load)
+        later |= _reads(body[i])
     skip = params | set(keep) | _aliases(fdef, params)
     out, bound, dying = [], set(), []
 
@@ -128,6 +128,14 @@ def _reads_part(value, aliases):
             return False
         value = value.value
     return isinstance(value, gast.Name) and value.id in aliases
+
+
+def _reads(stmt):
+    """The names ``stmt`` reads: loads, and the targets of ``x += ...`` (which
+    read ``x`` and update it in place when it is an array)."""
+    augmented = {n.target.id for n in trees.walk(stmt)
+                 if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name)}
+    return _names(stmt, gast.Load) | augmented
 
 
 def _names(stmt, ctx):

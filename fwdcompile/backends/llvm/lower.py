@@ -488,6 +488,10 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         raise LoweringError("expression statements (calls for their effects) do not lower",
                             stmt)
 
+    def stmt_Delete(self, stmt):
+        """``del a, d_a`` (the release stage): values the Python backend frees
+        early; a kernel's locals need nothing."""
+
     def stmt_Pass(self, stmt):
         pass
 
