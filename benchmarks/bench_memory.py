@@ -17,11 +17,12 @@ the process's resident size just before that call:
   ``release`` stage);
 * ``jvp, no release``: the same with the ``release`` stage left out, as
   the generated code was before it: every intermediate and its tangent
-  alive until the function returns.
-
-The directions themselves (as large as the parameters) are not counted in
-either JVP column: not storing them at all (regenerating them from the
-sampler's key where they are used) is a separate step.
+  alive until the function returns;
+* ``fg K=8 stored`` and ``fg K=8 lazy``: a whole ``forward_grad`` with 8
+  directions from an int seed, which returns the estimate (as large as the
+  parameters): with its directions drawn up front and held (8 times the
+  parameters), or drawn where the code uses them and again, leaf by leaf,
+  for the estimate (``lazy=True``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def point(mode, depth, width, batch):
     if mode == "primal":
         def call():
             return loss(layers, X, y)
+    elif mode.startswith("fg"):
+        f = fwdcompile.forward_gradient(loss, wrt="layers")
+
+        def call():
+            return f.forward_grad(layers, X, y, rng=0, directions=8, lazy=mode.endswith("lazy"))
     else:
         f = fwdcompile.forward_gradient(loss, wrt="layers")
         directions = [(rng.normal(size=W.shape), rng.normal(size=b.shape)) for W, b in layers]
@@ -82,7 +88,7 @@ def point(mode, depth, width, batch):
     return _peak_mb() - before
 
 
-MODES = ("primal", "jvp", "jvp, no release")
+MODES = ("primal", "jvp", "jvp, no release", "fg K=8 stored", "fg K=8 lazy")
 
 
 def main(argv=None):

@@ -182,7 +182,7 @@ class ForwardGradient:
 
     def forward_grad(self, *args: Any, rng: Any = None, directions: int = 1,
                      distribution: Literal["normal", "rademacher"] = "normal",
-                     combine: Literal["mean", "project"] = "mean",
+                     combine: Literal["mean", "project"] = "mean", lazy: bool = False,
                      **kwargs: Any) -> tuple[Any, Any]:
         """``(value, g)``: the value and a forward-gradient estimate of the gradient.
 
@@ -203,6 +203,13 @@ class ForwardGradient:
         call uses its next step), a ``numpy.random.Generator`` (its stream),
         or None (a fresh Generator).  The same seed gives the same result,
         and numpy's global random state is never used.
+
+        ``lazy=True`` (with an int seed or a DirectionSampler) never holds
+        the directions: the generated code draws each parameter's direction
+        just before its first use and releases it after its last, and the
+        estimate draws it again from the same key (the same numbers as
+        ``lazy=False``, bit for bit, with one leaf's directions in memory at
+        a time instead of all of them).
         """
         estimators.check_options(directions, distribution, combine)
         calls = self._calls
@@ -218,8 +225,13 @@ class ForwardGradient:
         shapes = [np.shape(leaf) for leaf in leaves]
         # directions (and g) in each leaf's precision: float32 models stay float32
         dtypes = [_other_float(leaf) for leaf in leaves]
+        if lazy and not estimators.is_sampler(estimators.from_seed(rng)):
+            raise ValueError(f"{self.__qualname__}: lazy=True draws the directions again from "
+                             "the sampler's key: pass rng as an int seed or a "
+                             "fwdcompile.sampling.DirectionSampler")
         draw = estimators.directions_from(rng, distribution, dtypes)
-        writes = calls.writes_into(wrt, calling.structures_for(wrt, arguments))
+        structures = calling.structures_for(wrt, arguments)
+        writes = calls.writes_into(wrt, structures)
         k = int(directions)
 
         def per_parameter(per_leaf):
@@ -228,6 +240,23 @@ class ForwardGradient:
                 out.append(structure.unflatten(per_leaf[i:i + len(values)]))
                 i += len(values)
             return tuple(out)
+        compiled = calls.lazy_variant(wrt, structures, batched=k > 1) \
+            if lazy and not writes else None
+        if compiled is not None:
+            value, slopes = self._lazy_jvp(compiled, args, kwargs, draw, shapes, k)
+            self._check_scalar_value(value)
+            prefix = (k,) if k > 1 else ()
+
+            def elements(p):
+                v = draw(prefix + shapes[p], p)
+                return [v[i] for i in range(k)] if k > 1 else [v]
+            if k == 1 and combine == "mean" and type(slopes[0]) is float:
+                grads = per_parameter(estimators.scale_single(
+                    tuple(elements(p)[0] for p in range(len(shapes))), slopes[0]))
+                return value, grads[0] if len(grads) == 1 else grads
+            grads = per_parameter(estimators.combine_regenerated(
+                elements, np.reshape(slopes, -1), combine, shapes, dtypes))
+            return value, grads[0] if len(grads) == 1 else grads
         if k == 1:
             draws = [tuple(draw(shape, i) for i, shape in enumerate(shapes))]
             given = per_parameter(calling.copies(draws[0]) if writes else draws[0])
@@ -247,6 +276,21 @@ class ForwardGradient:
         grads = per_parameter(estimators.combine(draws, np.reshape(slopes, -1), combine,
                                                  shapes, dtypes))
         return value, grads[0] if len(grads) == 1 else grads
+
+    def _lazy_jvp(self, compiled, args, kwargs, draw, shapes, k):
+        """``(value, [slopes])`` from the lazy variant: ``direction(like, i)``
+        draws leaf i's direction(s) when the generated code first needs it."""
+        prefix = (k,) if k > 1 else ()
+
+        def direction(like, offset):
+            return draw(prefix + shapes[offset], offset)
+        direction.k = k  # type: ignore[attr-defined]  # _K in vector mode
+        value, tangent = compiled.fn(*args, **kwargs, **{compiled.direction_param: direction})
+        if k > 1:
+            return value, list(np.reshape(calling.batched_output(value, tangent, k), -1))
+        tangent = calling.output_tangent(value, tangent)
+        return value, [tangent if type(tangent) is float else float(np.reshape(tangent, ()))
+                       if np.ndim(tangent) == 0 else tangent]
 
     def _check_scalar_value(self, value):
         """forward_grad estimates the gradient of a real scalar function."""

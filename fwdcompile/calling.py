@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from . import native, pipeline, tree
-from .errors import BatchUnsupported
+from .errors import BatchUnsupported, LazyUnsupported
 
 REPLAN_AFTER = 4
 """Calls a plan may turn away before the next valid call of its shape remakes it."""
@@ -483,6 +483,19 @@ class Calls:
                                                           check=self.owner.check,
                                                           structures=structures)
             except BatchUnsupported:
+                self.variants[key] = None
+        return self.variants[key]
+
+    def lazy_variant(self, wrt, structures=(), batched=False):
+        """The JVP for ``wrt`` drawing its directions where they are used
+        (transform/lazy.py), or None when the code passes a tangent on whole."""
+        key = ("lazy", wrt, structures, batched)
+        if key not in self.variants:
+            try:
+                self.variants[key] = pipeline.compile_jvp(
+                    self.fn, wrt, batched=batched, check=self.owner.check,
+                    structures=structures, lazy=True)
+            except (LazyUnsupported, BatchUnsupported):
                 self.variants[key] = None
         return self.variants[key]
 

@@ -99,6 +99,13 @@ class TangentCheckFailed(InternalError):
     ``custom_jvp`` rule."""
 
 
+class LazyUnsupported(Exception):
+    """Internal, never seen by users: the generated code uses a tangent of a
+    structure in a way that cannot draw its directions where they are used
+    (transform/lazy.py), so forward_grad hands it stored directions (the same
+    numbers)."""
+
+
 class BatchUnsupported(Exception):
     """Internal, never seen by users: the vector-mode transform cannot express
     a construct with K directions (transform/batch.py), so the API falls back

@@ -153,6 +153,27 @@ def combine(draws, slopes, how, shapes, dtypes):
     return grads
 
 
+def combine_regenerated(elements, slopes, how, shapes, dtypes):
+    """What :func:`combine` returns, with the directions of leaf ``p`` drawn
+    again by ``elements(p)`` (its K directions, a list) each time they are
+    needed, instead of held for every leaf at once (lazy directions: the
+    same arithmetic in the same order, so the same numbers)."""
+    n = len(shapes)
+
+    def gram():
+        total = 0
+        for p in range(n):
+            e = elements(p)
+            total = total + np.array([[np.vdot(a, b) for b in e] for a in e])
+        return total
+    w = weights([float(s) for s in slopes], how, gram)
+    grads = []
+    for p, shape in enumerate(shapes):
+        g = sum(wi * v for wi, v in zip(w, elements(p)))
+        grads.append(float(g) if shape == () else np.asarray(g, dtype=dtypes[p] or float))
+    return grads
+
+
 def scale_single(v, slope):
     """One direction drawn for this call alone, scaled in place: ``(grad f . v) v``."""
     return tuple(np.multiply(vi, slope, out=vi) if type(vi) is np.ndarray else slope * vi

@@ -47,8 +47,8 @@ import gast
 from . import cache
 from .cache import COMPILED, FRONT_TIMINGS, IN_PROGRESS, LOCK, PARSED
 from .codegen.load import load
-from .errors import (BatchUnsupported, FwdcompileError, InternalError, SourceUnavailable,
-                     UnsupportedSyntax)
+from .errors import (BatchUnsupported, FwdcompileError, InternalError, LazyUnsupported,
+                     SourceUnavailable, UnsupportedSyntax)
 from .frontend import fence
 from .frontend.desugar import desugar
 from .frontend.activity import ExprActivity, analyze
@@ -60,6 +60,7 @@ from .syntax import nodes, trees
 from .syntax.source import line_origins, to_source
 from .transform.checks import insert_checks
 from .transform.jvp import Transformer, function_namer
+from .transform.lazy import lazy_tangents
 from .transform.release import release
 from .transform.reuse import reuse_buffers
 from .transform.simplify import forward_substitute, remove_dead
@@ -80,6 +81,7 @@ class Unit:
     batched: bool = False
     checked: bool = False
     structures: tuple = ()       # (parameter, PyTreeDef) of the wrt parameters given containers
+    lazy: bool = False           # directions drawn where used (transform/lazy.py)
     function: Any = None         # parse: the unwrapped function
     node: Any = None             # parse: its FunctionDef
     loc: Any = None              # parse: where it is in the user's file
@@ -92,6 +94,7 @@ class Unit:
     defaults: dict = field(default_factory=dict)  # defaults: names bound to default values
     source: str | None = None    # unparse
     origins: dict = field(default_factory=dict)  # unparse: generated line -> user statement
+    direction_param: Any = None  # lazy: the parameter taking the directions
     compiled: Any = None         # load: the Compiled
     timings: dict = field(default_factory=dict)  # stage -> seconds spent on this function
     helper_timings: dict = field(default_factory=dict)  # stage -> seconds on helpers meanwhile
@@ -124,6 +127,7 @@ class Compiled:
     # (module globals, name, object): the globals its code (or a helper's) calls that
     # it was derived from; rebinding one makes it stale (see is_current)
     depends: tuple = ()
+    direction_param: str | None = None  # lazy: the keyword taking direction(like, offset)
     # stage -> seconds spent on the helpers compiled while this function was (every
     # compile, also those the activity analysis asked for; nothing for cached ones)
     helper_timings: dict = field(default_factory=dict)
@@ -328,6 +332,12 @@ def _jvp(unit):
     unit.result = transformer.run()
 
 
+def _lazy(unit):
+    unit.direction_param = unit.namer.fresh("direction")
+    lazy_tangents(unit.result.node, unit.wrt, unit.result.tangent_params, unit.structures,
+                  unit.direction_param)
+
+
 def _remove_dead(unit):
     remove_dead(unit.result.node, unit.result.owned)
 
@@ -383,7 +393,7 @@ def _load(unit):
                              result.tangent_params, unit.activity.written_params,
                              result.positional_tangents, [c for _, c in unit.linker.used],
                              unit.origins, unit.timings, unit.structures,
-                             _depends(unit), unit.helper_timings)
+                             _depends(unit), unit.direction_param, unit.helper_timings)
 
 
 def _depends(unit):
@@ -483,6 +493,8 @@ BACK = (
           _activity, show=_show_activity),
     Stage("jvp", "primal and tangent statements from the rules (K directions if batched)",
           _jvp, show=_show_generated),
+    Stage("lazy", "lazy directions only: each tangent drawn just before its first use",
+          _lazy, when=lambda unit: unit.lazy, show=_show_generated),
     Stage("remove_dead", "drop temporaries and tangents that nothing reads",
           _remove_dead, show=_show_generated),
     Stage("forward_substitute", "inline temporaries read once",
@@ -566,7 +578,7 @@ def _run_stage(stage, unit):
         if exc.stage is None:
             exc.stage = stage.name
         raise
-    except BatchUnsupported:  # not an error: the caller falls back to single directions
+    except (BatchUnsupported, LazyUnsupported):  # not errors: the caller falls back
         raise
     except Exception as exc:  # a bug in fwdcompile: say where
         raise _internal_error(stage, unit, exc) from exc
@@ -637,7 +649,7 @@ def checking() -> bool:
 
 
 def compile_jvp(fn, wrt, name=None, include_written=False, batched=False, check=None,
-                structures=()):
+                structures=(), lazy=False):
     """The generated ``<name>_jvp`` of ``fn`` for tangents on the parameters ``wrt``.
 
     ``include_written`` widens ``wrt`` by the parameters the function writes
@@ -654,27 +666,31 @@ def compile_jvp(fn, wrt, name=None, include_written=False, batched=False, check=
 
     ``structures`` pairs each parameter in ``wrt`` that receives a container
     (a pytree) with its :class:`fwdcompile.tree.PyTreeDef`: the code is
-    specialized for that structure (frontend/structures.py)."""
+    specialized for that structure (frontend/structures.py).
+
+    ``lazy`` generates the variant taking no tangents but a ``direction``
+    callable, each direction drawn where it is used (transform/lazy.py); it
+    raises ``LazyUnsupported`` for code that passes a tangent structure on."""
     check = checking() if check is None else bool(check)
     structures = tuple(sorted(structures))
-    compiled = _compile_jvp(fn, tuple(wrt), name, batched, check, structures)
+    compiled = _compile_jvp(fn, tuple(wrt), name, batched, check, structures, lazy)
     while include_written and set(compiled.writes) - set(compiled.wrt):
         params = list(inspect.signature(fn).parameters)
         wrt = tuple(p for p in params if p in set(compiled.wrt) | set(compiled.writes))
-        compiled = _compile_jvp(fn, wrt, name, batched, check, structures)
+        compiled = _compile_jvp(fn, wrt, name, batched, check, structures, lazy)
     return compiled
 
 
-def _compile_jvp(fn, wrt, name, batched=False, checked=False, structures=()):
+def _compile_jvp(fn, wrt, name, batched=False, checked=False, structures=(), lazy=False):
     name = name or f"{check(fn).node.name}_jvp" + ("_batched" if batched else "")
     with LOCK:
-        key = (fn, wrt, name, batched, checked, structures)
+        key = (fn, wrt, name, batched, checked, structures, lazy)
         if key in COMPILED:
             if is_current(COMPILED[key]):
                 return COMPILED[key]
             del COMPILED[key]  # a global it calls was rebound: compile again
         parsed = check(fn)
-        unit = Unit(fn, wrt, name, batched, checked, structures, function=parsed.fn,
+        unit = Unit(fn, wrt, name, batched, checked, structures, lazy, function=parsed.fn,
                     node=parsed.node,
                     loc=parsed.loc, parsed=parsed, timings=dict(FRONT_TIMINGS.get(fn, {})))
         IN_PROGRESS.add(fn)
