@@ -59,6 +59,8 @@ def release(fdef, keep=frozenset()):
 
     for i, stmt in enumerate(body):
         if _is_comment(stmt):  # the next statement of the user's: release what died before it
+            if i + 1 < len(body) and isinstance(body[i + 1], gast.Return):
+                dying.clear()  # returning frees them anyway
             flush()
         out.append(stmt)
         if isinstance(stmt, (gast.Assign, gast.AugAssign, gast.AnnAssign)):
