@@ -284,7 +284,7 @@ class ForwardGradient:
 
         def direction(like, offset):
             return draw(prefix + shapes[offset], offset)
-        direction.k = k  # type: ignore[attr-defined]  # _K in vector mode
+        direction.k = k  # _K in vector mode
         value, tangent = compiled.fn(*args, **kwargs, **{compiled.direction_param: direction})
         if k > 1:
             return value, list(np.reshape(calling.batched_output(value, tangent, k), -1))

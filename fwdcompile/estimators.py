@@ -180,6 +180,22 @@ def scale_single(v, slope):
                  for vi in v)
 
 
+def combine_into_regenerated(directions, slopes, how, out):
+    """:func:`combine_into` with leaf p's K directions drawn again by
+    ``directions(p)`` each time they are needed (lazy directions: the same
+    arithmetic, so the same numbers)."""
+    k = len(slopes)
+
+    def gram():
+        return sum(np.tensordot(vi.reshape(k, -1), vi.reshape(k, -1), axes=([1], [1]))
+                   for vi in (directions(p) for p in range(len(out))))
+    w = weights(slopes, how, gram)
+    for p, o in enumerate(out):
+        vi = directions(p)
+        np.dot(w.astype(vi.dtype, copy=False), vi.reshape(k, -1), out=o.reshape(-1))
+    return out
+
+
 def combine_into(v, slopes, how, out):
     """The estimate from K directions stacked ``(K,) + shape`` per parameter,
     written into ``out`` (one array per parameter)."""

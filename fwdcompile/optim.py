@@ -287,6 +287,27 @@ def _as_leaf(what, p):
     return np.array(p, dtype=float)
 
 
+def _lazy_step(fn, rng, distribution, shapes, dtypes, k, call_args):
+    """``(loss, slopes, leaf_directions)`` of one step with lazy directions:
+    ``leaf_directions(p)`` draws leaf p's K directions again, in its dtype
+    (what ``draw_into`` and the rounding give the stored path)."""
+    draw = rng.stream(distribution)
+
+    def leaf_directions(p):
+        d = draw((k,) + shapes[p], p)
+        return d if dtypes[p] == np.float64 else d.astype(dtypes[p])
+
+    def direction(like, offset):
+        d = leaf_directions(offset)
+        if k > 1:
+            return d
+        return float(d[0]) if shapes[offset] == () else d[0]
+    direction.k = k
+    loss, tangent = fn.fn(*call_args, **{fn.direction_param: direction})
+    slopes = np.asarray(tangent, dtype=float).reshape(-1)
+    return loss, slopes, leaf_directions
+
+
 def _rounded(drawn, out):
     np.copyto(out, drawn, casting="same_kind")
     return out
@@ -438,7 +459,8 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
              directions: int = 1, distribution: Literal["normal", "rademacher"] = "normal",
              combine: Literal["mean", "project"] = "mean", clip: float | None = None,
              callback: Callable[[int, float, Any], Any] | None = None, progress: bool = True,
-             log: str | None = None, state: dict[str, Any] | None = None) -> MinimizeResult:
+             log: str | None = None, state: dict[str, Any] | None = None,
+             lazy: bool = False) -> MinimizeResult:
     """Train ``f(*x, *args)`` with forward gradients; see the module docstring.
 
     ``x0`` is one float or array, or a tuple of them (the first parameters of
@@ -460,6 +482,11 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
     ``callback(step, loss, x)`` may return True to stop.  ``log`` is a CSV
     path receiving ``step,loss,lr``; pass the returned ``state`` back to
     resume.
+    ``lazy=True`` (with an int seed or a DirectionSampler) holds no
+    directions: each step's JVP draws each parameter's directions where the
+    loss uses them and the estimate draws them again, leaf by leaf, from the
+    same key; the same numbers as ``lazy=False``, bit for bit, without the
+    ``directions`` x parameters buffers.
     """
     next_batch, count = (None, None) if data is None else _batches(data)
     if steps is None:  # an iterable runs until it ends
@@ -514,8 +541,20 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
     # in each parameter's precision (float32 stays float32); directions are
     # drawn in float64 and rounded, as forward_grad draws them
     dtypes = [p.dtype if isinstance(p, np.ndarray) else np.dtype(float) for p in params]
-    v_out = [np.empty((directions,) + s, dtype=d) for s, d in zip(shapes, dtypes)]
-    v_draw = [o if d == np.float64 else np.empty(o.shape) for o, d in zip(v_out, dtypes)]
+    wrt = tuple(f._params[:n])
+    structures = tuple((name, structure) for name, (_, structure) in zip(wrt, flat)
+                       if not structure.is_leaf)
+    writes = f._calls.writes_into(wrt, structures)
+    lazy_fn = None
+    if lazy:
+        if not sampler:
+            raise ValueError("minimize: lazy=True draws the directions again from the "
+                             "sampler's key: pass rng as an int seed or a DirectionSampler")
+        if not writes:  # a loss writing into its parameters needs its directions held
+            lazy_fn = f._calls.lazy_variant(wrt, structures, batched=directions > 1)
+    if lazy_fn is None:
+        v_out = [np.empty((directions,) + s, dtype=d) for s, d in zip(shapes, dtypes)]
+        v_draw = [o if d == np.float64 else np.empty(o.shape) for o, d in zip(v_out, dtypes)]
     g_out = [np.empty(s, dtype=d) for s, d in zip(shapes, dtypes)]
     history, stopped, last_loss = [], "steps", math.nan
     total = count if steps is None else steps if count is None else min(steps, count)
@@ -527,11 +566,8 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
         writer = csv.writer(log_file)
         if log_file.tell() == 0:
             writer.writerow(["step", "loss", "lr"])
-    # a loss writing into its parameters updates their tangents in place too:
-    # the directions the update uses must stay as drawn
-    wrt = tuple(f._params[:n])
-    writes = f._calls.writes_into(wrt, tuple(
-        (name, structure) for name, (_, structure) in zip(wrt, flat) if not structure.is_leaf))
+    # (a loss writing into its parameters updates their tangents in place too:
+    # the directions the update uses must stay as drawn, hence `writes` above)
     try:
         for i in itertools.count(start) if steps is None else range(start, start + steps):
             if next_batch is None:
@@ -544,17 +580,24 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
                     break
                 step_args = (*batch, *args)
                 samples += _samples(batch) or 0
-            v = estimators.draw_into(rng, shapes, directions, distribution, v_draw)
-            v = tuple(d if d.dtype == o.dtype else _rounded(d, o) for d, o in zip(v, v_out))
-            given = tuple(t.copy() for t in v) if writes else v
-            if directions == 1:
-                loss, slope = f.jvp(*rebuild(params), *step_args, tangents=rebuild(tuple(
-                    float(t[0]) if isinstance(p, float) else t[0] for t, p in zip(given, params))))
-                slopes = np.array([float(slope)])
+            if lazy_fn is not None:
+                loss, slopes, leaf_directions = _lazy_step(
+                    lazy_fn, rng, distribution, shapes, dtypes, directions,
+                    (*rebuild(params), *step_args))
+                v = None
             else:
-                loss, slopes = f.jvp(*rebuild(params), *step_args, tangents=rebuild(given),
-                                     batched=True)
-                slopes = np.asarray(slopes, dtype=float).reshape(-1)
+                v = estimators.draw_into(rng, shapes, directions, distribution, v_draw)
+                v = tuple(d if d.dtype == o.dtype else _rounded(d, o) for d, o in zip(v, v_out))
+                given = tuple(t.copy() for t in v) if writes else v
+                if directions == 1:
+                    loss, slope = f.jvp(*rebuild(params), *step_args, tangents=rebuild(tuple(
+                        float(t[0]) if isinstance(p, float) else t[0]
+                        for t, p in zip(given, params))))
+                    slopes = np.array([float(slope)])
+                else:
+                    loss, slopes = f.jvp(*rebuild(params), *step_args, tangents=rebuild(given),
+                                         batched=True)
+                    slopes = np.asarray(slopes, dtype=float).reshape(-1)
             loss = float(loss)
             if not (math.isfinite(loss) and np.all(np.isfinite(slopes))):
                 warnings.warn(f"minimize: the loss or its derivative is not finite at step {i} "
@@ -564,7 +607,8 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
                 break
             if clip is not None:
                 slopes = np.clip(slopes, -clip, clip)
-            grads = estimators.combine_into(v, slopes, combine, g_out)
+            grads = estimators.combine_into(v, slopes, combine, g_out) if v is not None else \
+                estimators.combine_into_regenerated(leaf_directions, slopes, combine, g_out)
             grads = tuple(float(g) if isinstance(p, float) else g for g, p in zip(grads, params))
             history.append(loss)
             last_loss = loss

@@ -73,3 +73,37 @@ def test_lazy_needs_a_counter_based_sampler():
     with pytest.raises(ValueError, match="int seed or a"):
         f.forward_grad(np.ones((3, 2)), np.ones(2), 1.0, np.ones((4, 3)),
                        rng=np.random.default_rng(0), lazy=True)
+
+
+def _layers_loss(layers, X, y):
+    h = X
+    for W, b in layers:
+        h = np.tanh(h @ W + b)
+    return np.mean((h[:, 0] - y) ** 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k", [1, 4])
+@pytest.mark.parametrize("combine", ["mean", "project"])
+def test_minimize_lazy_equals_stored_bit_for_bit(dtype, k, combine):
+    from fwdcompile import optim
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 3)).astype(dtype), np.sin(rng.normal(size=50)).astype(dtype)
+    layers = [(rng.normal(size=(3, 6)).astype(dtype), np.zeros(6, dtype)),
+              (rng.normal(size=(6, 1)).astype(dtype), np.zeros(1, dtype))]
+    runs = [optim.minimize(_layers_loss, layers, args=(X, y), optimizer=optim.Adam(lr=0.01),
+                           rng=3, steps=20, directions=k, combine=combine, progress=False,
+                           lazy=lazy) for lazy in (False, True)]
+    assert runs[0].history == runs[1].history
+    for a, b in zip(tree.leaves(runs[0].x), tree.leaves(runs[1].x)):
+        assert a.dtype == b.dtype == dtype and np.array_equal(a, b)
+
+
+def test_minimize_lazy_needs_a_sampler():
+    from fwdcompile import optim
+
+    with pytest.raises(ValueError, match="int seed or a DirectionSampler"):
+        optim.minimize(_layers_loss, [(np.ones((3, 1)), np.zeros(1))],
+                       args=(np.ones((4, 3)), np.ones(4)), steps=1, progress=False,
+                       rng=np.random.default_rng(0), lazy=True)
