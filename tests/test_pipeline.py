@@ -16,8 +16,8 @@ from fwdcompile.__main__ import main
 from fwdcompile.errors import InternalError, NoDerivativeRule, UnsupportedSyntax
 
 ORDER = ["parse", "desugar", "lift", "fence", "names", "resolve", "structures", "activity",
-         "jvp", "remove_dead", "forward_substitute", "reuse", "checks", "release", "defaults",
-         "unparse", "load"]
+         "jvp", "lazy", "remove_dead", "forward_substitute", "reuse", "checks", "release",
+         "defaults", "unparse", "load"]
 
 
 def smooth_abs(t, eps):
@@ -66,11 +66,11 @@ def test_the_stages_in_order():
 def test_every_stage_that_applies_runs_and_is_timed():
     compiled = pipeline.compile_jvp(vector_fn, ("x",))
     assert list(compiled.timings) == [n for n in ORDER
-                                      if n not in ("structures", "reuse", "checks")]
+                                      if n not in ("structures", "lazy", "reuse", "checks")]
     assert all(t >= 0.0 for t in compiled.timings.values())
     batched = pipeline.compile_jvp(vector_fn, ("x",), batched=True, check=True)
     # reuse: vector mode; checks: checking mode; structures: pytree parameters
-    assert list(batched.timings) == [n for n in ORDER if n != "structures"]
+    assert list(batched.timings) == [n for n in ORDER if n not in ("structures", "lazy")]
 
 
 def test_helpers_are_timed_as_helpers():
@@ -89,7 +89,7 @@ def test_each_stage_can_be_run_alone():
         if stage.applies(unit):
             pipeline.run([stage], unit)
     assert list(unit.timings) == [n for n in ORDER
-                                  if n not in ("structures", "reuse", "checks")]
+                                  if n not in ("structures", "lazy", "reuse", "checks")]
     x, w = np.array([0.3, -0.2]), np.array([1.5, 2.0])
     value, tangent = unit.compiled.fn(x, w, np.ones(2))
     assert value == pytest.approx(vector_fn(x, w))
@@ -114,7 +114,7 @@ def test_dump_all_and_the_front_stages(monkeypatch, capsys):
     pipeline.compile_jvp(vector_fn, ("x",))
     err = capsys.readouterr().err
     for stage in ORDER:
-        if stage in ("structures", "reuse", "checks"):
+        if stage in ("structures", "lazy", "reuse", "checks"):
             assert f"after {stage}:" not in err
         else:
             assert f"after {stage}: {__name__}.vector_fn" in err
