@@ -39,7 +39,7 @@ def template(path, sig, expr, diff, batching="per_direction", **facts):
 # batching (vector mode, see registry.BATCHING): partials are elementwise
 # unless a partial is a linear map of ``d``; linear, multilinear and template
 # rules batch direction by direction unless declared otherwise below
-EW, RED = "elementwise", "reduction"
+EW, RED, CON = "elementwise", "reduction", "contraction"
 VIEW = {"view_of_first_arg": True}  # the result may share memory with the first argument
 
 
@@ -146,15 +146,15 @@ template("partition", "a, kth, axis=-1, kind='introselect', order=None",
          "_rt.partition_jvp(a, z, d_a, axis=axis)", "a")
 
 # ------------------------------------------------------------------ products and linear algebra
-multilinear("dot",       "a, b, out=None")
+multilinear("dot",       "a, b, out=None", batching=CON)
 multilinear("matmul",    "x1, x2", batching="matmul")
-multilinear("inner",     "a, b")
+multilinear("inner",     "a, b", batching=CON)
 multilinear("vdot",      "a, b")
-multilinear("outer",     "a, b, out=None")
+multilinear("outer",     "a, b, out=None", batching=CON)
 multilinear("kron",      "a, b")
 multilinear("cross",     "a, b, axisa=-1, axisb=-1, axisc=-1, axis=None")
-multilinear("tensordot", "a, b, axes=2")
-multilinear("einsum",    "*operands, out=None, optimize=False", "operands")
+multilinear("tensordot", "a, b, axes=2", batching=CON)
+multilinear("einsum",    "*operands, out=None, optimize=False", "operands", CON)
 #        (the subscripts string, or the sublists of einsum(a, [0, 1], b, [1], [0]), carry
 #        no tangent: every argument is an operand of the product rule)
 #        function          signature  per-argument tangent (d: that argument's tangent)
