@@ -259,7 +259,9 @@ _PRODUCTS = {"_np.tensordot": "_rt.btensordot", "_np.dot": "_rt.bdot",
 def _einsum_terms(rule, bound, ds):
     """``einsum``: a constant subscripts string is rewritten here (the operand's
     subscripts and the output get the direction label), anything else goes
-    through ``_rt.beinsum``, which does the same at run time."""
+    through ``_rt.beinsum``, which does the same at run time.  A product of
+    several operands is evaluated with ``optimize=True`` unless the call says
+    otherwise (the same sums, in the order of numpy's contraction path)."""
     operands = bound.get("operands")
     if not operands or ds is None or any(isinstance(d, (list, tuple)) for d in ds) \
             or any(isinstance(o, gast.Starred) for o in operands):
@@ -271,6 +273,10 @@ def _einsum_terms(rule, bound, ds):
         if d is None:
             continue
         new = dict(bound)
+        if "optimize" not in bound and len(operands) > 2:
+            # a product over K directions: numpy's contraction path (BLAS via
+            # tensordot) instead of its one C loop, which is slower than K calls
+            new["optimize"] = nodes.const(True)
         ops = [trees.clone(o) for o in operands]
         ops[i] = d
         if constant:
