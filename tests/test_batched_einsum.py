@@ -4,11 +4,11 @@
 ``"contraction"``: each term of the product rule has one K-direction operand,
 and the direction axis becomes one more index of that operand
 (``_np.einsum('Kij,jk->Kik', d_a, b)``), not a loop over directions.
-scipy's softmax, log_softmax and logsumexp batch along their ``axis``
-(``"axis"``).  For every case, every non-empty subset of differentiated
-operands and K in {1, 3}: the batched tangent equals the single-direction
-tangents stacked (to 1e-12) and central finite differences, and the batched
-source has no loop over directions.
+scipy's softmax, log_softmax and logsumexp, and numpy's cumsum, diff and
+sort batch along their ``axis`` (``"axis"``).  For every case, every
+non-empty subset of differentiated operands and K in {1, 3}: the batched
+tangent equals the single-direction tangents stacked (to 1e-12) and central
+finite differences, and the batched source has no loop over directions.
 """
 
 from __future__ import annotations
@@ -92,6 +92,18 @@ AXIS = [
     (f"{SPS}logsumexp(a0, b=a1)", [(3, 4), (3, 4)]),
     (f"{SPS}logsumexp(a0, axis=1, b=a1)", [(4,), (3, 4)]),         # b widens a
     (f"{SPS}logsumexp(a0, axis=0, b=a1, keepdims=True)", [(3, 4), (4,)]),
+    ("np.cumsum(a0)", [(3, 4)]),
+    ("np.cumsum(a0, axis=0)", [(3, 4)]),
+    ("np.cumsum(a0, 1)", [(3, 4)]),
+    ("np.cumsum(a0, axis=-1)", [(2, 3, 4)]),
+    ("np.cumsum(a0, axis=a0.ndim - 1)", [(3, 4)]),                # not a literal: _rt.balong
+    ("np.diff(a0)", [(3, 4)]),
+    ("np.diff(a0, 2, axis=0)", [(4, 3)]),
+    ("np.diff(a0, n=1, axis=1)", [(2, 3, 4)]),
+    ("np.sort(a0)", [(3, 4)]),
+    ("np.sort(a0, axis=0)", [(3, 4)]),
+    ("np.sort(a0, axis=None)", [(3, 4)]),
+    ("np.sort(a0, axis=-2)", [(2, 3, 4)]),
 ]
 
 CASES = [("einsum", *c) for c in EINSUM] + [("product", *c) for c in PRODUCTS] \

@@ -115,9 +115,9 @@ _RED = "a, axis=None, dtype=None, out=None, keepdims=False"
 linear("sum",     _RED, batching=RED)
 linear("mean",    _RED, batching=RED)
 linear("nansum",  _RED, batching=RED)
-linear("cumsum",  "a, axis=None, dtype=None, out=None")
+linear("cumsum",  "a, axis=None, dtype=None, out=None", batching="axis")
 linear("trace",   "a, offset=0, axis1=0, axis2=1, dtype=None, out=None")
-linear("diff",    "a, n=1, axis=-1")
+linear("diff",    "a, n=1, axis=-1", batching="axis")
 template("max",   "a, axis=None, out=None, keepdims=False",
          "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a",
          "extremum")
@@ -141,7 +141,8 @@ template("std",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
 defnorm(np.linalg.norm, "x, ord=None, axis=None, keepdims=False",
         "_rt.norm_jvp(x, z, d_x, ord=ord, axis=axis, keepdims=keepdims)")
 
-template("sort",  "a, axis=-1, kind=None, order=None", "_rt.sort_jvp(a, d_a, axis=axis)", "a")
+template("sort",  "a, axis=-1, kind=None, order=None", "_rt.sort_jvp(a, d_a, axis=axis)", "a",
+         "axis", batched="_rt.sort_jvp(a, d_a, axis=axis, batched=True)")
 template("partition", "a, kth, axis=-1, kind='introselect', order=None",
          "_rt.partition_jvp(a, z, d_a, axis=axis)", "a")
 

@@ -7,7 +7,7 @@ paths of transform/) emits these to keep every K-direction tangent of shape
 (``bindex``, ``bsplit``, ``btranspose``, ``breshape``), reductions and
 products (``breduce``, ``bmax_jvp``, ``matmul_left``/``matmul_right``,
 ``beinsum``, ``btensordot``, ``bdot``, ``binner``, ``bouter``), axes of
-the value as axes of its tangent (``baxis``) and
+the value as axes of its tangent (``baxis``, ``balong``) and
 rules evaluated once per direction (``custom_batched``, ``ufunc_at_batched``).
 None of them lowers natively.
 
@@ -263,6 +263,16 @@ def baxis(axis, x):
     if np.ndim(axis):
         return tuple(_shifted(axis))
     return axis + 1 if axis >= 0 else axis
+
+
+def balong(fn, d, axis, **options):
+    """``fn(d, axis=axis, **options)`` (cumsum, diff: linear along one axis)
+    for K-direction tangents ``d``; ``axis=None`` flattens each direction.
+    Not fresh: ``diff(d, n=0)`` is ``d``."""
+    d = np.asarray(d)
+    if axis is None:
+        return fn(d.reshape(d.shape[0], -1), axis=1, **options)
+    return fn(d, axis=baxis(axis, d[0]), **options)
 
 
 def custom_batched(rule, primals, tangents, **keywords):

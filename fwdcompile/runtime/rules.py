@@ -288,9 +288,16 @@ def select_min(values, tangents):
     return _select(values, tangents, False)
 
 
-def sort_jvp(a, d_a, axis=-1):
-    """Tangent of numpy.sort: the tangents permuted like the values."""
+def sort_jvp(a, d_a, axis=-1, batched=False):
+    """Tangent of numpy.sort: the tangents permuted like the values
+    (``batched``: K directions on a leading axis of ``d_a``, one argsort)."""
     a = np.asarray(a)
+    if batched:
+        d_a = np.asarray(d_a)
+        if axis is None:
+            return d_a.reshape(d_a.shape[0], -1)[:, np.argsort(a, axis=None, kind="stable")]
+        order = np.argsort(a, axis=axis, kind="stable")[None]
+        return np.take_along_axis(d_a, order, axis=axis + 1 if axis >= 0 else axis)
     d_a = np.broadcast_to(d_a, a.shape)
     if axis is None:
         order = np.argsort(a, axis=None, kind="stable")

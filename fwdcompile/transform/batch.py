@@ -289,3 +289,27 @@ def _einsum_terms(rule, bound, ds):
             new["operands"] = tuple([nodes.const(i)] + ops)
             terms.append(call_from_bound("_rt.beinsum", rule.sig, new))
     return add_terms(terms)
+
+
+def batched_axis(rule, bound, d_bound):
+    """The K-direction tangent of a rule declared ``batching="axis"``: its
+    ``batched=`` template, or for a linear function along one axis (cumsum,
+    diff) the same call on the tangent along the tangent's axis (a literal
+    axis shifted here, else ``_rt.balong``); None to evaluate direction by
+    direction (``out=``)."""
+    if getattr(rule, "batched", None) is not None:
+        return rule.jvp(bound, d_bound, nodes.name(Z), batched=True)
+    first = next(iter(rule.sig.parameters))
+    d = d_bound.get(first)
+    if d is None or "out" in bound or any(d_bound.get(p) is not None for p in rule.linear
+                                          if p != first):
+        return None
+    axis = bound.get("axis", nodes.const(rule.sig.parameters["axis"].default))
+    options = [(k, trees.clone(v)) for k, v in bound.items()
+               if isinstance(k, str) and not k.startswith("__") and k not in (first, "axis")]
+    literal = trees.constant_value(axis, (int,))
+    if literal is None:
+        return nodes.call("_rt.balong", [nodes.dotted(rule.qualname), d, trees.clone(axis)],
+                          options)
+    return nodes.call(rule.qualname, [d], options + [("axis", nodes.const(
+        literal + 1 if literal >= 0 else literal))])

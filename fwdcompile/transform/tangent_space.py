@@ -215,8 +215,10 @@ class KDirections(TangentSpace):
         if any(isinstance(t, (list, tuple)) for t in d_bound.values()):
             batching = "per_direction"  # list literals: one tangent per element
         if batching == "axis":
-            return TangentOp(None, rule.jvp(bound, d_bound, nodes.name(Z), batched=True),
-                             "exact")
+            fast = batch.batched_axis(rule, bound, d_bound)
+            if fast is not None:
+                return TangentOp(None, fast, "exact")
+            batching = "per_direction"
         if rule.zeros_batched and any(d_bound.get(k) is not None for k in bound
                                       if k != KEYWORDS):
             for k in bound:
