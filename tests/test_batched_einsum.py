@@ -4,8 +4,8 @@
 ``"contraction"``: each term of the product rule has one K-direction operand,
 and the direction axis becomes one more index of that operand
 (``_np.einsum('Kij,jk->Kik', d_a, b)``), not a loop over directions.
-scipy's softmax, log_softmax and logsumexp, and numpy's cumsum, diff and
-sort batch along their ``axis`` (``"axis"``).  For every case, every
+scipy's softmax, log_softmax and logsumexp, and numpy's cumsum, cumprod,
+diff and sort batch along their ``axis`` (``"axis"``).  For every case, every
 non-empty subset of differentiated operands and K in {1, 3}: the batched
 tangent equals the single-direction tangents stacked (to 1e-12) and central
 finite differences, and the batched source has no loop over directions.
@@ -100,6 +100,10 @@ AXIS = [
     ("np.diff(a0)", [(3, 4)]),
     ("np.diff(a0, 2, axis=0)", [(4, 3)]),
     ("np.diff(a0, n=1, axis=1)", [(2, 3, 4)]),
+    ("np.cumprod(a0)", [(3, 4)]),
+    ("np.cumprod(a0, axis=0)", [(3, 4)]),
+    ("np.cumprod(a0, axis=-1)", [(2, 3, 4)]),
+    ("np.cumprod(a0, axis=1)", [(2, 3, 4)]),
     ("np.sort(a0)", [(3, 4)]),
     ("np.sort(a0, axis=0)", [(3, 4)]),
     ("np.sort(a0, axis=None)", [(3, 4)]),

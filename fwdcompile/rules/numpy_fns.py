@@ -133,7 +133,8 @@ template("amin",  "a, axis=None, out=None, keepdims=False",
 template("prod",  "a, axis=None, dtype=None, out=None, keepdims=False",
          "_rt.prod_jvp(a, d_a, axis=axis, keepdims=keepdims)", "a")
 template("cumprod", "a, axis=None, dtype=None, out=None",
-         "_rt.cumprod_jvp(a, z, d_a, axis=axis)", "a")
+         "_rt.cumprod_jvp(a, z, d_a, axis=axis)", "a",
+         "axis", batched="_rt.cumprod_jvp(a, z, d_a, axis=axis, batched=True)")
 template("var",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
          "_rt.var_jvp(a, d_a, axis=axis, ddof=ddof, keepdims=keepdims)", "a")
 template("std",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",

@@ -229,6 +229,7 @@ def btensordot(a, b, axes, i):
     return np.moveaxis(out, np.ndim(a) - len(axes_a), 0)
 
 
+@returns_fresh
 def bdot(a, b, i):
     """``numpy.dot(a, b)`` where operand ``i`` (0: a, 1: b) holds K directions."""
     ndim_a, ndim_b = np.ndim(a) - (i == 0), np.ndim(b) - (i == 1)
@@ -237,6 +238,7 @@ def bdot(a, b, i):
     return btensordot(a, b, ([-1], [-2 if ndim_b >= 2 else -1]), i)
 
 
+@returns_fresh
 def binner(a, b, i):
     """``numpy.inner(a, b)`` where operand ``i`` (0: a, 1: b) holds K directions."""
     if np.ndim(a) - (i == 0) == 0 or np.ndim(b) - (i == 1) == 0:
