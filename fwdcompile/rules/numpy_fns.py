@@ -39,7 +39,7 @@ def template(path, sig, expr, diff, batching="per_direction", **facts):
 # batching (vector mode, see registry.BATCHING): partials are elementwise
 # unless a partial is a linear map of ``d``; linear, multilinear and template
 # rules batch direction by direction unless declared otherwise below
-EW, RED = "elementwise", "reduction"
+EW, RED, CON = "elementwise", "reduction", "contraction"
 VIEW = {"view_of_first_arg": True}  # the result may share memory with the first argument
 
 
@@ -115,9 +115,9 @@ _RED = "a, axis=None, dtype=None, out=None, keepdims=False"
 linear("sum",     _RED, batching=RED)
 linear("mean",    _RED, batching=RED)
 linear("nansum",  _RED, batching=RED)
-linear("cumsum",  "a, axis=None, dtype=None, out=None")
+linear("cumsum",  "a, axis=None, dtype=None, out=None", batching="axis")
 linear("trace",   "a, offset=0, axis1=0, axis2=1, dtype=None, out=None")
-linear("diff",    "a, n=1, axis=-1")
+linear("diff",    "a, n=1, axis=-1", batching="axis")
 template("max",   "a, axis=None, out=None, keepdims=False",
          "_rt.max_jvp(a, z, d_a, axis=axis, keepdims=keepdims)", "a",
          "extremum")
@@ -133,7 +133,8 @@ template("amin",  "a, axis=None, out=None, keepdims=False",
 template("prod",  "a, axis=None, dtype=None, out=None, keepdims=False",
          "_rt.prod_jvp(a, d_a, axis=axis, keepdims=keepdims)", "a")
 template("cumprod", "a, axis=None, dtype=None, out=None",
-         "_rt.cumprod_jvp(a, z, d_a, axis=axis)", "a")
+         "_rt.cumprod_jvp(a, z, d_a, axis=axis)", "a",
+         "axis", batched="_rt.cumprod_jvp(a, z, d_a, axis=axis, batched=True)")
 template("var",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
          "_rt.var_jvp(a, d_a, axis=axis, ddof=ddof, keepdims=keepdims)", "a")
 template("std",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
@@ -141,20 +142,21 @@ template("std",   "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
 defnorm(np.linalg.norm, "x, ord=None, axis=None, keepdims=False",
         "_rt.norm_jvp(x, z, d_x, ord=ord, axis=axis, keepdims=keepdims)")
 
-template("sort",  "a, axis=-1, kind=None, order=None", "_rt.sort_jvp(a, d_a, axis=axis)", "a")
+template("sort",  "a, axis=-1, kind=None, order=None", "_rt.sort_jvp(a, d_a, axis=axis)", "a",
+         "axis", batched="_rt.sort_jvp(a, d_a, axis=axis, batched=True)")
 template("partition", "a, kth, axis=-1, kind='introselect', order=None",
          "_rt.partition_jvp(a, z, d_a, axis=axis)", "a")
 
 # ------------------------------------------------------------------ products and linear algebra
-multilinear("dot",       "a, b, out=None")
+multilinear("dot",       "a, b, out=None", batching=CON)
 multilinear("matmul",    "x1, x2", batching="matmul")
-multilinear("inner",     "a, b")
+multilinear("inner",     "a, b", batching=CON)
 multilinear("vdot",      "a, b")
-multilinear("outer",     "a, b, out=None")
+multilinear("outer",     "a, b, out=None", batching=CON)
 multilinear("kron",      "a, b")
 multilinear("cross",     "a, b, axisa=-1, axisb=-1, axisc=-1, axis=None")
-multilinear("tensordot", "a, b, axes=2")
-multilinear("einsum",    "*operands, out=None, optimize=False", "operands")
+multilinear("tensordot", "a, b, axes=2", batching=CON)
+multilinear("einsum",    "*operands, out=None, optimize=False", "operands", CON)
 #        (the subscripts string, or the sublists of einsum(a, [0, 1], b, [1], [0]), carry
 #        no tangent: every argument is an operand of the product rule)
 #        function          signature  per-argument tangent (d: that argument's tangent)

@@ -66,6 +66,11 @@ BATCHING = {
     "reduction": "a linear reduction of `a` over axis/keepdims: _rt.breduce(<function>, d_a)",
     "extremum": "max/min of `a` over axis/keepdims: _rt.bmax_jvp",
     "reshape": "a C-order reshape of `a`: _rt.breshape",
+    "contraction": "a product contracting axes (einsum, tensordot, dot, inner, outer): one "
+                   "call per term, the K axis one more index of the differentiated operand: "
+                   "einsum('ij,Kjk->Kik', a, d_b), _rt.beinsum, _rt.btensordot, _rt.bdot",
+    "axis": "a function along `axis` (None: every axis): the rule's `batched=` template, "
+            "told the tangent's axis (_rt.baxis: positive axes +1, None: all but the first)",
     "per_direction": "evaluated direction by direction: _np.stack([... for d_k in d])",
     "unsupported": "the tangent is a tuple: the whole JVP falls back to one run per direction",
 }
@@ -378,11 +383,18 @@ class MultilinearRule(Rule):
 class TemplateRule(Rule):
     template: gast.AST | None = None
     diff: tuple = ()
+    batched: gast.AST | None = None  # the K-direction template (batching "axis")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if (self.batching == "axis") != (self.batched is not None):
+            raise ValueError(f"{self.name}: batching 'axis' goes with a batched= template")
 
     def differentiable(self):
         return self.diff
 
-    def jvp(self, bound, tangents, z):
+    def jvp(self, bound, tangents, z, batched=False):
+        """The tangent; ``batched``: for K directions, from the ``batched`` template."""
         if all(tangents.get(p) is None for p in self.diff):
             return None
         mapping = {k: v for k, v in bound.items() if isinstance(v, gast.AST)}
@@ -397,7 +409,22 @@ class TemplateRule(Rule):
             d = tangents.get(p)
             mapping["d_" + p] = d if d is not None else nodes.const(0.0)
         mapping["z"] = z
-        return _drop_default_keywords(instantiate(self.template, mapping), self.sig)
+        if not batched:
+            return _drop_default_keywords(instantiate(self.template, mapping), self.sig)
+        return _fold_axes(_drop_default_keywords(instantiate(self.batched, mapping), self.sig))
+
+
+def _fold_axes(node):
+    """``_rt.baxis(-1, z)`` -> ``-1``, ``_rt.baxis(1, z)`` -> ``2``: a literal
+    axis is written as the tangent's axis."""
+    class _Fold(gast.NodeTransformer):
+        def visit_Call(self, call):
+            self.generic_visit(call)
+            axis = trees.constant_value(call.args[0], (int,)) if call.args else None
+            if type(axis) is int and trees.alias_call(call, "_rt", ("baxis",)):
+                return nodes.const(axis + 1 if axis >= 0 else axis)
+            return call
+    return _Fold().visit(node)
 
 
 @dataclass
@@ -673,10 +700,13 @@ def defmultilinear(fn, sig, qualname, factors=None, batching="per_direction",
                                         list_factors=tuple(list_factors.split())), **facts)
 
 
-def deftemplate(fn, sig, template, diff, batching="per_direction", **facts):
+def deftemplate(fn, sig, template, diff, batching="per_direction", batched=None, **facts):
+    """``batched``: the tangent's template for K directions on a leading axis
+    of every tangent (with ``batching="axis"``)."""
     signature = _signature(sig)
     return register(fn, TemplateRule(_label(fn), signature, None, batching,
-                                     template=parse_expr(template), diff=tuple(diff.split())),
+                                     template=parse_expr(template), diff=tuple(diff.split()),
+                                     batched=parse_expr(batched) if batched else None),
                     **facts)
 
 

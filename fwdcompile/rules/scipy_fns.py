@@ -24,6 +24,7 @@ EW = "elementwise"
 TUPLE = "unsupported"  # a tuple of tangents: vector mode runs once per direction
 RT = "_rt.scipy_rules."
 PD = "per_direction"
+AXIS = "axis"  # along axis=: the K-direction template is in BATCHED
 
 #  (kind, "module.function", signature, derivative, differentiable or None, batching)
 #  kind "partials": derivative is one partial per parameter (None: no tangent), and
@@ -53,11 +54,11 @@ TABLE: list[tuple] = [
     # -------------------------------------------------------------- scipy.special, reductions
     ("template", "scipy.special.logsumexp",
      "a, axis=None, b=None, keepdims=False, return_sign=False",
-     RT + "logsumexp_jvp(a, z, d_a, axis, b, d_b, keepdims, return_sign)", "a b", PD),
+     RT + "logsumexp_jvp(a, z, d_a, axis, b, d_b, keepdims, return_sign)", "a b", AXIS),
     ("template", "scipy.special.softmax", "x, axis=None", RT + "softmax_jvp(z, d_x, axis)", "x",
-     PD),
+     AXIS),
     ("template", "scipy.special.log_softmax", "x, axis=None",
-     RT + "log_softmax_jvp(z, d_x, axis)", "x", PD),
+     RT + "log_softmax_jvp(z, d_x, axis)", "x", AXIS),
     # -------------------------------------------------------------- scipy.linalg
     ("template", "scipy.linalg.cholesky", "a, lower=False, overwrite_a=False, check_finite=True",
      RT + "cholesky_jvp(z, d_a, lower, overwrite_a)", "a", PD),
@@ -93,6 +94,16 @@ TABLE: list[tuple] = [
 ]
 
 
+# the K-direction templates of the rules batched "axis" (every tangent has K
+# directions on a leading axis; _rt.baxis: an axis of the value as one of its tangent)
+BATCHED = {
+    "scipy.special.logsumexp":
+        RT + "logsumexp_jvp(a, z, d_a, axis, b, d_b, keepdims, return_sign, batched=True)",
+    "scipy.special.softmax": RT + "softmax_jvp(z, d_x, _rt.baxis(axis, z))",
+    "scipy.special.log_softmax": RT + "log_softmax_jvp(z, d_x, _rt.baxis(axis, z))",
+}
+
+
 def _resolve(path):
     """``"scipy.stats.norm.logpdf"`` -> the object (the longest importable module, then
     attributes)."""
@@ -115,5 +126,5 @@ def register():
         if kind == "partials":
             rule = defjvp(fn, sig, *derivative, batching=batching)
         else:
-            rule = deftemplate(fn, sig, derivative, diff, batching)
+            rule = deftemplate(fn, sig, derivative, diff, batching, BATCHED.get(path))
         rule.name = path  # ufuncs have no __module__: name them as users import them

@@ -28,10 +28,10 @@ keeps state.  Importing this package imports numpy only.
 
 from __future__ import annotations
 
-from .batched import (batch_size, bindex, bmax_jvp, breduce, breshape, bsplit, btranspose,
-                      bzeros, custom_batched, fit, inplace_batched_add, inplace_batched_div,
-                      inplace_batched_mul, inplace_batched_sub, lift, matmul_left, matmul_right,
-                      ufunc_at_batched)
+from .batched import (balong, batch_size, baxis, bdot, beinsum, bindex, binner, bmax_jvp, bouter,
+                      breduce, breshape, bsplit, btensordot, btranspose, bzeros, custom_batched,
+                      fit, inplace_batched_add, inplace_batched_div, inplace_batched_mul,
+                      inplace_batched_sub, lift, matmul_left, matmul_right, ufunc_at_batched)
 from .checks import check_return, check_tangent
 from .lowered import NATIVE, Lowering, lowered_natively
 from .reuse import reuse_add, reuse_div, reuse_mul, reuse_sub, reuse_where
@@ -48,7 +48,7 @@ REUSE_MIN_SIZE = 4096
 
 __all__ = [
     "NATIVE", "REUSE_MIN_SIZE", "Lowering", "angle_jvp", "nan_to_num_jvp", "batch_size",
-    "bindex", "bmax_jvp",
+    "balong", "baxis", "bdot", "beinsum", "bindex", "binner", "bmax_jvp", "bouter", "btensordot",
     "breduce", "breshape", "broadcast", "bsplit", "btranspose", "bzeros", "check_return",
     "check_tangent", "cholesky_jvp", "clip_jvp", "copy", "cumprod_jvp", "custom_batched",
     "digamma", "eigh_jvp", "eigvalsh_jvp", "fit", "inplace_batched_add", "inplace_batched_div",

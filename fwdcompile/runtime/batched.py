@@ -5,13 +5,17 @@ paths of transform/) emits these to keep every K-direction tangent of shape
 ``(K,) + shape(value)``: making and fitting them (``bzeros``, ``lift``,
 ``fit``), in-place updates (``inplace_batched_*``), indexing and iteration
 (``bindex``, ``bsplit``, ``btranspose``, ``breshape``), reductions and
-products (``breduce``, ``bmax_jvp``, ``matmul_left``/``matmul_right``) and
+products (``breduce``, ``bmax_jvp``, ``matmul_left``/``matmul_right``,
+``beinsum``, ``btensordot``, ``bdot``, ``binner``, ``bouter``), axes of
+the value as axes of its tangent (``baxis``, ``balong``) and
 rules evaluated once per direction (``custom_batched``, ``ufunc_at_batched``).
 None of them lowers natively.
 
 """
 
 from __future__ import annotations
+
+import string
 
 import numpy as np
 
@@ -158,6 +162,119 @@ def matmul_right(a, d_b):
         return np.stack([a @ d for d in d_b])
     return a @ d_b
 
+
+# einsum labels for the direction axis, the most readable first
+_DIRECTION_LABELS = "KLMNPQRSTUVWXYZABCDEFGHIJOabcdefghijklmnopqrstuvwxyz"
+
+
+def einsum_batched_subscripts(subscripts, i):
+    """The subscripts of ``einsum(subscripts, *operands)`` when operand ``i``
+    carries K directions on a new leading axis: a label no operand uses is
+    prepended to that operand and to the output, which is written out in
+    implicit mode (the labels used once, sorted, after the broadcast axes
+    ``...``, as numpy reads it).  None when unsure (malformed, no free label)."""
+    if not isinstance(subscripts, str):
+        return None
+    s = subscripts.replace(" ", "")
+    inputs, arrow, output = s.partition("->")
+    operands = inputs.split(",")
+    used = inputs.replace("...", "") + output.replace("...", "")
+    if "->" in output or not 0 <= i < len(operands) \
+            or any(c not in string.ascii_letters for c in used.replace(",", "")):
+        return None
+    if not arrow:
+        counts = {c: used.count(c) for c in used if c != ","}
+        output = ("..." if "..." in inputs else "") \
+            + "".join(sorted(c for c, n in counts.items() if n == 1))
+    label = next((c for c in _DIRECTION_LABELS if c not in used), None)
+    if label is None:
+        return None
+    operands[i] = label + operands[i]
+    return ",".join(operands) + "->" + label + output
+
+
+def beinsum(i, *operands, **keywords):
+    """``numpy.einsum(*operands)`` whose operand ``i`` (the subscripts string
+    counting as operand 0) holds K directions on a leading axis: one einsum
+    with the direction axis as one more label; the sublist form is evaluated
+    direction by direction."""
+    spec = einsum_batched_subscripts(operands[0], i - 1)
+    if spec is None:
+        before, after = operands[:i], operands[i + 1:]
+        return np.stack([np.einsum(*before, d, *after, **keywords) for d in operands[i]])
+    return np.einsum(spec, *operands[1:], **keywords)
+
+
+def _axis_list(axes):
+    return list(axes) if np.ndim(axes) else [axes]
+
+
+def _shifted(axes):
+    """Axes of a value as axes of its K-direction tangent (negative ones stay)."""
+    return [a + 1 if a >= 0 else a for a in axes]
+
+
+@returns_fresh
+def btensordot(a, b, axes, i):
+    """``numpy.tensordot(a, b, axes)`` where operand ``i`` (0: a, 1: b) holds
+    K directions on a leading axis; the result has them first."""
+    try:
+        axes_a, axes_b = axes
+    except TypeError:  # an integer n: the last n axes of a, the first n of b
+        axes_a, axes_b = list(range(-axes, 0)), list(range(0, axes))
+    axes_a, axes_b = _axis_list(axes_a), _axis_list(axes_b)
+    if i == 0:
+        return np.tensordot(a, b, (_shifted(axes_a), axes_b))
+    out = np.tensordot(a, b, (axes_a, _shifted(axes_b)))
+    return np.moveaxis(out, np.ndim(a) - len(axes_a), 0)
+
+
+@returns_fresh
+def bdot(a, b, i):
+    """``numpy.dot(a, b)`` where operand ``i`` (0: a, 1: b) holds K directions."""
+    ndim_a, ndim_b = np.ndim(a) - (i == 0), np.ndim(b) - (i == 1)
+    if ndim_a == 0 or ndim_b == 0:
+        return btensordot(a, b, 0, i)
+    return btensordot(a, b, ([-1], [-2 if ndim_b >= 2 else -1]), i)
+
+
+@returns_fresh
+def binner(a, b, i):
+    """``numpy.inner(a, b)`` where operand ``i`` (0: a, 1: b) holds K directions."""
+    if np.ndim(a) - (i == 0) == 0 or np.ndim(b) - (i == 1) == 0:
+        return btensordot(a, b, 0, i)
+    return btensordot(a, b, ([-1], [-1]), i)
+
+
+@returns_fresh
+def bouter(a, b, i):
+    """``numpy.outer(a, b)`` (of the flattened operands) where operand ``i``
+    (0: a, 1: b) holds K directions."""
+    if i == 0:
+        d = np.asarray(a)
+        return d.reshape(d.shape[0], -1, 1) * np.ravel(b)
+    d = np.asarray(b)
+    return np.ravel(a)[:, None] * d.reshape(d.shape[0], 1, -1)
+
+
+def baxis(axis, x):
+    """``axis`` of the value ``x`` as the axis of its K-direction tangent
+    (None, every axis of ``x``: all but the first)."""
+    if axis is None:
+        return tuple(range(1, np.ndim(x) + 1))
+    if np.ndim(axis):
+        return tuple(_shifted(axis))
+    return axis + 1 if axis >= 0 else axis
+
+
+def balong(fn, d, axis, **options):
+    """``fn(d, axis=axis, **options)`` (cumsum, diff: linear along one axis)
+    for K-direction tangents ``d``; ``axis=None`` flattens each direction.
+    Not fresh: ``diff(d, n=0)`` is ``d``."""
+    d = np.asarray(d)
+    if axis is None:
+        return fn(d.reshape(d.shape[0], -1), axis=1, **options)
+    return fn(d, axis=baxis(axis, d[0]), **options)
 
 
 def custom_batched(rule, primals, tangents, **keywords):

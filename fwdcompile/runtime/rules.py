@@ -62,22 +62,25 @@ def _others_product(a, axis):
     return np.moveaxis(left * right, -1, axis)
 
 
-def cumprod_jvp(a, z, d_a, axis=None):
-    """Tangent of cumprod by the product rule along the axis (no division)."""
+def cumprod_jvp(a, z, d_a, axis=None, batched=False):
+    """Tangent of cumprod by the product rule along the axis (no division);
+    ``batched``: K directions on a leading axis of ``d_a``, the same sums."""
     a = np.asarray(a, dtype=np.result_type(a, np.float64))
-    d_a = np.broadcast_to(d_a, a.shape)
+    lead = np.shape(d_a)[:1] if batched else ()
+    d_a = np.broadcast_to(d_a, lead + a.shape)
     if axis is None:
-        a, d_a, axis = a.reshape(-1), d_a.reshape(-1), 0
+        a, d_a, axis = a.reshape(-1), d_a.reshape(lead + (-1,)), 0
+    d_axis = axis + len(lead) if axis >= 0 else axis
     a_m = np.moveaxis(a, axis, -1)
-    d_m = np.moveaxis(d_a, axis, -1)
-    out = np.empty(a_m.shape, dtype=a_m.dtype)
+    d_m = np.moveaxis(d_a, d_axis, -1)
+    out = np.empty(lead + a_m.shape, dtype=a_m.dtype)
     acc_val = np.ones(a_m.shape[:-1], dtype=a_m.dtype)
-    acc_tan = np.zeros(a_m.shape[:-1], dtype=a_m.dtype)
+    acc_tan = np.zeros(lead + a_m.shape[:-1], dtype=a_m.dtype)
     for k in range(a_m.shape[-1]):
         acc_tan = acc_tan * a_m[..., k] + acc_val * d_m[..., k]
         acc_val = acc_val * a_m[..., k]
         out[..., k] = acc_tan
-    return np.moveaxis(out, -1, axis)
+    return np.moveaxis(out, -1, d_axis)
 
 
 def _reduced_count(a, axis):
@@ -288,9 +291,16 @@ def select_min(values, tangents):
     return _select(values, tangents, False)
 
 
-def sort_jvp(a, d_a, axis=-1):
-    """Tangent of numpy.sort: the tangents permuted like the values."""
+def sort_jvp(a, d_a, axis=-1, batched=False):
+    """Tangent of numpy.sort: the tangents permuted like the values
+    (``batched``: K directions on a leading axis of ``d_a``, one argsort)."""
     a = np.asarray(a)
+    if batched:
+        d_a = np.asarray(d_a)
+        if axis is None:
+            return d_a.reshape(d_a.shape[0], -1)[:, np.argsort(a, axis=None, kind="stable")]
+        order = np.argsort(a, axis=axis, kind="stable")[None]
+        return np.take_along_axis(d_a, order, axis=axis + 1 if axis >= 0 else axis)
     d_a = np.broadcast_to(d_a, a.shape)
     if axis is None:
         order = np.argsort(a, axis=None, kind="stable")

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.linalg as _la
 from scipy.special import digamma, polygamma
 
+from .batched import _lift_rank, _shift_axis
 from .rules import _lower_symmetric, _upper_symmetric
 
 __all__ = ["digamma", "polygamma", "xlogy_dy", "xlog1py_dy", "logsumexp_jvp", "softmax_jvp",
@@ -66,17 +67,24 @@ def _keep(z, ndim, axis, keepdims):
     return np.expand_dims(z, axes)
 
 
-def logsumexp_jvp(a, z, d_a, axis=None, b=None, d_b=0.0, keepdims=False, return_sign=False):
+def logsumexp_jvp(a, z, d_a, axis=None, b=None, d_b=0.0, keepdims=False, return_sign=False,
+                  batched=False):
     """Tangent of logsumexp(a, b=b): sum(exp(a - z) (b da + db)) over ``axis``
-    (b = 1 when absent)."""
+    (b = 1 when absent); ``batched``: the tangents carry K directions on a
+    leading axis (the weights are computed once)."""
     if return_sign:
         raise _no_rule("scipy.special.logsumexp(..., return_sign=True) has no derivative rule",
                        "use return_sign=False (the default) where the weighted sum is positive")
     a = np.asarray(a)
     ndim = a.ndim if b is None else np.broadcast(a, b).ndim
     weights = np.exp(a - _keep(z, ndim, axis, keepdims))
+    shape = weights.shape
+    if batched:  # each tangent's value axes after K, aligned with the weights' last axes
+        d_a, d_b = (d if _zero(d) else _lift_rank(d, ndim) for d in (d_a, d_b))
+        shape = np.shape(d_b if _zero(d_a) else d_a)[:1] + shape
+        axis = _shift_axis(axis, ndim)
     inner = d_a * weights if b is None else (b * d_a + d_b) * weights
-    inner = np.broadcast_to(inner, weights.shape)
+    inner = np.broadcast_to(inner, shape)
     return np.sum(inner, axis=axis, keepdims=keepdims)
 
 

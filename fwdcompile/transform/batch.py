@@ -12,6 +12,12 @@ transform builds each tangent expression as for one direction and then calls
   ``(n,)`` array as ``(K, 1)`` and never misaligns with a primal axis;
 * ``matmul`` products become ``_rt.matmul_left``/``_rt.matmul_right``, which
   handle the K axis for every rank;
+* ``contraction`` products take the K axis as one more index of the
+  differentiated operand: ``_np.einsum('Kij,jk->Kik', d_a, b)`` for a
+  constant subscripts string, else ``_rt.beinsum``, ``_rt.btensordot``,
+  ``_rt.bdot``, ``_rt.binner``, ``_rt.bouter``;
+* ``axis`` functions (softmax along an axis) use their rule's K-direction
+  template, told the tangent's axis (``_rt.baxis``);
 * everything else (linear algebra, most templates) is evaluated direction by
   direction: ``_np.stack([<expression> for d_x_k in d_x])``.
 
@@ -30,6 +36,8 @@ from __future__ import annotations
 
 import gast
 
+from ..rules.registry import add_terms, call_from_bound
+from ..runtime.batched import einsum_batched_subscripts
 from ..syntax import nodes, trees
 from .predicates import Z
 from .scalars import names_holding
@@ -216,3 +224,92 @@ def batched_reduction(rule, batching, bound, d_bound):
     if batching == "reduction":
         return nodes.call("_rt.breduce", [nodes.dotted(rule.qualname), d], keywords)
     return nodes.call("_rt.bmax_jvp", [trees.clone(bound["a"]), nodes.name(Z), d], keywords)
+
+
+def batched_contraction(rule, bound, d_bound):
+    """The K-direction tangent of a rule declared ``batching="contraction"``:
+    one term per differentiated operand, each a single call with the
+    direction axis as one more index of that operand; None to evaluate
+    direction by direction (``out=``, operands written as list literals)."""
+    if "out" in bound:
+        return None
+    if rule.qualname == "_np.einsum":
+        return _einsum_terms(rule, bound, d_bound.get("operands"))
+    helper = _PRODUCTS.get(rule.qualname)
+    first, second = list(rule.sig.parameters)[:2]
+    terms = []
+    for i, p in enumerate((first, second)):
+        d = d_bound.get(p)
+        if d is None:
+            continue
+        if isinstance(d, (list, tuple)) or helper is None:
+            return None
+        args = [trees.clone(bound[first]), trees.clone(bound[second])]
+        args[i] = d
+        if rule.qualname == "_np.tensordot":
+            args.append(trees.clone(bound["axes"]) if "axes" in bound else nodes.const(2))
+        terms.append(nodes.call(helper, args + [nodes.const(i)]))
+    return add_terms(terms)
+
+
+_PRODUCTS = {"_np.tensordot": "_rt.btensordot", "_np.dot": "_rt.bdot",
+             "_np.inner": "_rt.binner", "_np.outer": "_rt.bouter"}
+
+
+def _einsum_terms(rule, bound, ds):
+    """``einsum``: a constant subscripts string is rewritten here (the operand's
+    subscripts and the output get the direction label), anything else goes
+    through ``_rt.beinsum``, which does the same at run time.  A product of
+    several operands is evaluated with ``optimize=True`` unless the call says
+    otherwise (the same sums, in the order of numpy's contraction path)."""
+    operands = bound.get("operands")
+    if not operands or ds is None or any(isinstance(d, (list, tuple)) for d in ds) \
+            or any(isinstance(o, gast.Starred) for o in operands):
+        return None
+    spelled = operands[0]
+    constant = isinstance(spelled, gast.Constant) and isinstance(spelled.value, str)
+    terms = []
+    for i, d in enumerate(ds):
+        if d is None:
+            continue
+        new = dict(bound)
+        if "optimize" not in bound and len(operands) > 2:
+            # a product over K directions: numpy's contraction path (BLAS via
+            # tensordot) instead of its one C loop, which is slower than K calls
+            new["optimize"] = nodes.const(True)
+        ops = [trees.clone(o) for o in operands]
+        ops[i] = d
+        if constant:
+            spec = einsum_batched_subscripts(spelled.value, i - 1)
+            if spec is None:
+                return None
+            new["operands"] = tuple([nodes.const(spec)] + ops[1:])
+            terms.append(call_from_bound(rule.qualname, rule.sig, new))
+        else:
+            new["operands"] = tuple([nodes.const(i)] + ops)
+            terms.append(call_from_bound("_rt.beinsum", rule.sig, new))
+    return add_terms(terms)
+
+
+def batched_axis(rule, bound, d_bound):
+    """The K-direction tangent of a rule declared ``batching="axis"``: its
+    ``batched=`` template, or for a linear function along one axis (cumsum,
+    diff) the same call on the tangent along the tangent's axis (a literal
+    axis shifted here, else ``_rt.balong``); None to evaluate direction by
+    direction (``out=``)."""
+    if getattr(rule, "batched", None) is not None:
+        return rule.jvp(bound, d_bound, nodes.name(Z), batched=True)
+    first = next(iter(rule.sig.parameters))
+    d = d_bound.get(first)
+    if d is None or "out" in bound or any(d_bound.get(p) is not None for p in rule.linear
+                                          if p != first):
+        return None
+    axis = bound.get("axis", nodes.const(rule.sig.parameters["axis"].default))
+    options = [(k, trees.clone(v)) for k, v in bound.items()
+               if isinstance(k, str) and not k.startswith("__") and k not in (first, "axis")]
+    literal = trees.constant_value(axis, (int,))
+    if literal is None:
+        return nodes.call("_rt.balong", [nodes.dotted(rule.qualname), d, trees.clone(axis)],
+                          options)
+    return nodes.call(rule.qualname, [d], options + [("axis", nodes.const(
+        literal + 1 if literal >= 0 else literal))])

@@ -207,8 +207,18 @@ class KDirections(TangentSpace):
         batching = rule.batching_for(bound)
         if batching == "unsupported":
             self.unsupported("functions returning tuples of tangents")
+        if batching == "contraction":
+            fast = batch.batched_contraction(rule, bound, d_bound)
+            if fast is not None:
+                return TangentOp(None, fast, "exact")
+            batching = "per_direction"
         if any(isinstance(t, (list, tuple)) for t in d_bound.values()):
             batching = "per_direction"  # list literals: one tangent per element
+        if batching == "axis":
+            fast = batch.batched_axis(rule, bound, d_bound)
+            if fast is not None:
+                return TangentOp(None, fast, "exact")
+            batching = "per_direction"
         if rule.zeros_batched and any(d_bound.get(k) is not None for k in bound
                                       if k != KEYWORDS):
             for k in bound:
