@@ -42,7 +42,9 @@ dx = np.cos(np.arange({n}) * 0.7)
 value, tangent = f.jvp(x, {a}, tangents=(dx,))
 print(json.dumps({{"value": value.hex(), "tangent": tangent.hex(),
                   "cache": f.llvm_timings["cache"], "stats": disk_cache.STATS,
-                  "steps": sorted(k for k in f.llvm_timings if k != "cache")}}))
+                  "steps": sorted(k for k in f.llvm_timings if k != "cache"),
+                  "ir": 'define void @"f_jvp"' in f.llvm_ir,
+                  "asm": "f_jvp:" in f.llvm_asm}}))
 """
 
 
@@ -77,6 +79,7 @@ def test_second_process_loads_the_kernel_and_gives_the_same_bits(tmp_path):
     assert "optimize" not in second["steps"] and "codegen" not in second["steps"]
     assert "load object code" in second["steps"]
     assert (second["value"], second["tangent"]) == (first["value"], first["tangent"])
+    assert second["ir"] and second["asm"]  # f.llvm_ir, f.llvm_asm from the stored IR
 
 
 def test_changed_source_or_argument_types_miss(tmp_path):
