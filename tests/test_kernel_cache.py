@@ -43,7 +43,7 @@ value, tangent = f.jvp(x, {a}, tangents=(dx,))
 print(json.dumps({{"value": value.hex(), "tangent": tangent.hex(),
                   "cache": f.llvm_timings["cache"], "stats": disk_cache.STATS,
                   "steps": sorted(k for k in f.llvm_timings if k != "cache"),
-                  "ir": 'define void @"f_jvp"' in f.llvm_ir,
+                  "ir": "define void @f_jvp" in f.llvm_ir,
                   "asm": "f_jvp:" in f.llvm_asm}}))
 """
 
