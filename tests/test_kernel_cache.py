@@ -206,3 +206,31 @@ def test_relocatable_names_known_objects_only():
     stranger = object()
     _, _, portable = disk_cache.relocatable(f"inttoptr (i64 {id(stranger)} to i8*)")
     assert not portable
+
+
+SAMPLER = """
+import hashlib, json
+from fwdcompile import sampling
+from fwdcompile.backends.llvm import disk_cache
+normal, = sampling.directions(3, 1, [(4099,)])
+signs, = sampling.directions(3, 1, [(4099,)], distribution="rademacher")
+native = sampling._kernel() is not None
+print(json.dumps({"digest": hashlib.sha256(normal.tobytes() + signs.tobytes()).hexdigest(),
+                  "native": native, "stats": disk_cache.STATS}))
+"""
+
+
+def test_direction_sampler_is_cached_too(tmp_path):
+    environ = {**os.environ, "PYTHONPATH": str(ROOT),
+               "FWDCOMPILE_CACHE_DIR": str(tmp_path / "cache")}
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", SAMPLER], env=environ, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    if not first["native"]:
+        pytest.skip("no native sampler on this machine")
+    assert first["stats"]["writes"] == 1 and second["stats"]["hits"] == 1
+    assert second["digest"] == first["digest"]

@@ -19,7 +19,10 @@ a function here:
   the check runs once the engine exists, because creating it loads the
   process's symbols), then finalized.
 
-:func:`build` runs parse, optimize and load in that order.  The callers keep
+:func:`build` runs parse, optimize and load in that order;
+:func:`build_cached` does the same through the disk cache of compiled code
+(disk_cache.py): a kernel compiled by an earlier process is parsed, not
+optimized, and MCJIT loads its stored object code.  The callers keep
 what is theirs: the lowering and the wrappers (jit.py), the text edits for
 loop metadata and vector width (sampling.py), their locks and what they do
 when compilation fails.  See docs/native-backend.md and the notes on
@@ -134,7 +137,7 @@ def build(text, tm, opt, vectorize=False):
     return load(mod, tm), mod
 
 
-def build_cached(text, tm, opt, strings=(), timings=None):
+def build_cached(text, tm, opt, strings=(), timings=None, vectorize=False):
     """``(engine, module, optimized IR text, cache status)`` for IR ``text``,
     through the disk cache (disk_cache.py): on a hit the module is parsed
     but neither optimized nor compiled (MCJIT loads the stored object code);
@@ -143,7 +146,7 @@ def build_cached(text, tm, opt, strings=(), timings=None):
     The status is ``"hit"``, ``"miss"``, ``"off"`` (the cache is off) or
     ``"process-specific"`` (the IR holds an address the cache cannot name).
     ``timings`` (a dict) receives the seconds spent parsing, optimizing,
-    generating code (or loading it from disk)."""
+    generating code (or loading it from disk); ``vectorize``: see :func:`optimize`."""
     from . import disk_cache
 
     timings = {} if timings is None else timings
@@ -154,7 +157,7 @@ def build_cached(text, tm, opt, strings=(), timings=None):
         text, symbols, portable = disk_cache.relocatable(text, strings)
         disk_cache.bind(symbols)
         if portable:
-            digest = disk_cache.key(text, opt, vectorize=False)
+            digest = disk_cache.key(text, opt, vectorize)
         else:
             status = "process-specific"
     cached = disk_cache.lookup(digest) if digest is not None else None
@@ -167,7 +170,7 @@ def build_cached(text, tm, opt, strings=(), timings=None):
         engine = load(mod, tm, object_code=cached[0])
         timings["load object code"] = clock() - start
         return engine, mod, cached[1], "hit"
-    optimize(mod, tm, opt)
+    optimize(mod, tm, opt, vectorize)
     timings["optimize"] = clock() - start
     start = clock()
     objects: list = []

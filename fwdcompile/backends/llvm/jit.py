@@ -7,7 +7,9 @@ it with the arguments (in the generated function's parameter order) returns
 optimized IR.  One LLVM target machine is created per kernel (MCJIT takes
 ownership of it); every external symbol is resolved before the first call
 (both in engine.py, the pipeline sampling.py uses too); compilation holds a
-lock, so it is thread-safe.  The call goes through
+lock, so it is thread-safe.  The machine code is kept on disk and loaded by
+later processes (engine.build_cached, disk_cache.py); ``Kernel.cache`` and
+``Kernel.timings`` say whether it was and what each step took.  The call goes through
 ctypes (about 2 µs), or, for kernels returning one value and one tangent,
 through a METH_FASTCALL builtin generated in the same module (``Kernel.fast``,
 see callwrap.py), which costs about as much as calling a builtin.
