@@ -72,6 +72,7 @@ def test_second_process_loads_the_kernel_and_gives_the_same_bits(tmp_path):
     assert first["cache"] == "miss" and first["stats"]["writes"] == 1
     assert "optimize" in first["steps"] and "codegen" in first["steps"]
     assert len(kernel_files(cache)) == 1
+    assert oct(cache.stat().st_mode & 0o777) == oct(0o700)
     second = run(tmp_path, cache)
     assert second["cache"] == "hit" and second["stats"]["hits"] == 1
     assert second["stats"]["writes"] == 0
@@ -128,6 +129,11 @@ def test_concurrent_processes(tmp_path):
     assert len(kernel_files(cache)) == 1
     assert not [p for p in cache.rglob("*") if p.name.startswith(".tmp-")]
     assert run(tmp_path, cache, n=9)["cache"] == "hit"
+
+
+def test_a_missing_parent_directory_is_made(tmp_path):
+    assert run(tmp_path, tmp_path / "not" / "yet" / "there")["cache"] == "miss"
+    assert len(kernel_files(tmp_path / "not")) == 1
 
 
 def test_cache_off_writes_nothing(tmp_path):

@@ -206,7 +206,9 @@ def store(digest, obj, ir_text):
                          "sha256": hashlib.sha256(payload).hexdigest()}).encode()
     path = _path(root, digest)
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for folder in (root / "kernels", path.parent):  # each private to the user
+            folder.mkdir(mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as out:
