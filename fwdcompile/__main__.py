@@ -18,6 +18,13 @@
     compile the native kernel for one type per parameter (``float``, ``int``,
     ``bool``, ``'float64[:]'``, ``'float64[:, :]'``) and print its optimized
     LLVM IR, or its assembly with ``--asm``.
+``show TARGET --backend llvm --signature TYPE ... --timings``
+    compile the native kernel and print the time each step took (lowering,
+    optimizing, code generation, or loading it from the disk cache) and
+    whether the disk cache had it.
+``cache info`` / ``cache clear``
+    where the compiled native kernels are kept on disk (how many, how big),
+    or remove them all (docs/native-backend.md, "Compiled kernels on disk").
 ``check TARGET --args EXPR [--wrt NAME ...] [--points N] [--backend llvm]``
     run :func:`fwdcompile.check_grads` (single-direction and vector-mode JVPs
     of each parameter against Ridders' extrapolated central differences, or
@@ -128,6 +135,9 @@ def show(args, out=None):
         except TypeError as exc:
             print(f"fwdcompile: {exc}", file=sys.stderr)
             return 2
+        if args.timings:
+            print(native_timing_table(f.llvm_timings), file=out)
+            return 0
         print(f.llvm_asm if args.asm else f.llvm_ir, file=out, end="")
         return 0
     f = forward_gradient(load_target(args.target), wrt=args.wrt or None)
@@ -187,6 +197,36 @@ def timing_table(compiled):
     return "\n".join(rows)
 
 
+def native_timing_table(timings):
+    """``f.llvm_timings`` as text: milliseconds per step, and the cache's answer."""
+    rows = [f"{'native step':<19} {'time':>11}"]
+    total = 0.0
+    for step, seconds in timings.items():
+        if step != "cache":
+            total += seconds
+            rows.append(f"{step:<19} {seconds * 1e3:8.2f} ms")
+    rows.append(f"{'total':<19} {total * 1e3:8.2f} ms   disk cache: {timings['cache']}")
+    return "\n".join(rows)
+
+
+def cache_command(args, out=None):
+    """``fwdcompile cache info|clear``: the compiled kernels kept on disk."""
+    from .backends.llvm import disk_cache
+
+    out = out or sys.stdout
+    if args.action == "clear":
+        print(f"removed {disk_cache.clear()} kernel file(s) from "
+              f"{disk_cache.directory() or '(the cache is off: FWDCOMPILE_CACHE=0)'}", file=out)
+        return 0
+    info = disk_cache.info()
+    if not info["enabled"]:
+        print("the disk cache is off (FWDCOMPILE_CACHE=0)", file=out)
+        return 0
+    print(f"{info['directory']}: {info['files']} kernel file(s), "
+          f"{info['bytes'] / 2 ** 20:.2f} MiB", file=out)
+    return 0
+
+
 def check(args, out=None):
     """``fwdcompile check``: :func:`fwdcompile.check_grads` at random points near
     the arguments (single-direction and vector-mode JVPs of each parameter
@@ -236,7 +276,8 @@ def main(argv=None):
     p_show.add_argument("--wrt", nargs="+", help="the parameters to differentiate")
     p_show.add_argument("--batched", action="store_true", help="the vector-mode variant")
     p_show.add_argument("--timings", action="store_true",
-                        help="compile afresh and print the time each pipeline stage took")
+                        help="compile afresh and print the time each pipeline stage took "
+                             "(with --backend llvm: each native compilation step)")
     p_show.add_argument("--stage", choices=STAGE_NAMES + ("all",), metavar="STAGE",
                         help="print the code after this pipeline stage instead "
                              f"({', '.join(STAGE_NAMES)} or all)")
@@ -256,6 +297,9 @@ def main(argv=None):
     p_check.add_argument("--seed", type=int, default=0)
     p_check.add_argument("--backend", choices=("python", "llvm"), default="python",
                          help="check the native backend's JVP instead")
+    p_cache = sub.add_parser("cache", help="the compiled native kernels kept on disk")
+    p_cache.add_argument("action", choices=("info", "clear"),
+                         help="info: where they are, how many; clear: remove them")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -264,6 +308,8 @@ def main(argv=None):
             return show(args)
         if args.command == "check":
             return check(args)
+        if args.command == "cache":
+            return cache_command(args)
     except FwdcompileError as exc:
         print(f"fwdcompile: {exc}", file=sys.stderr)
         return 1

@@ -164,6 +164,15 @@ class ForwardGradient:
         """The machine code (assembly) of the last native kernel compiled."""
         return self._last_kernel().asm
 
+    @property
+    def llvm_timings(self) -> dict:
+        """How the last native kernel was compiled: seconds per step (``lower``,
+        ``parse IR``, ``optimize``, ``codegen`` or, loaded from the disk cache,
+        ``load object code``) and ``cache``: ``"hit"``, ``"miss"``, ``"off"``
+        or ``"process-specific"`` (see docs/native-backend.md)."""
+        kernel = self._last_kernel()
+        return {**kernel.timings, "cache": kernel.cache}
+
     def _last_kernel(self):
         kernel = getattr(self, "_kernel", None)
         if kernel is None:

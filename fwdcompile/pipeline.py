@@ -638,9 +638,14 @@ def may_take_structures(fn, params):
     return reads_like_structure(check(fn), params, check)
 
 
-def clear_cache() -> None:
-    """Forget every parsed and compiled function (rules registered later apply)."""
+def clear_cache(disk: bool = False) -> None:
+    """Forget every parsed and compiled function (rules registered later apply);
+    ``disk=True`` also removes the native kernels kept on disk for every
+    process (backends/llvm/disk_cache.py; ``fwdcompile cache clear``)."""
     cache.clear()
+    if disk:
+        from .backends.llvm import disk_cache
+        disk_cache.clear()
 
 
 def checking() -> bool:

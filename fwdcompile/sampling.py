@@ -288,7 +288,8 @@ def _build_kernel():
         text += ('\n!900 = distinct !{!900, !901}\n'
                  f'!901 = !{{!"llvm.loop.interleave.count", i32 {_INTERLEAVE}}}\n')
     # an unresolved symbol raises (engine.UnresolvedSymbol): _kernel falls back to numpy
-    jitted, _ = engine.build(text, tm, 3, vectorize=True)
+    # (through the disk cache: a later process loads the machine code)
+    jitted = engine.build_cached(text, tm, 3, vectorize=True)[0]
     proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                              ctypes.c_int64)
     return _Kernels(proto(jitted.get_function_address("fwdcompile_normals")),

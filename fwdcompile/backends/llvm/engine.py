@@ -19,7 +19,10 @@ a function here:
   the check runs once the engine exists, because creating it loads the
   process's symbols), then finalized.
 
-:func:`build` runs parse, optimize and load in that order.  The callers keep
+:func:`build` runs parse, optimize and load in that order;
+:func:`build_cached` does the same through the disk cache of compiled code
+(disk_cache.py): a kernel compiled by an earlier process is parsed, not
+optimized, and MCJIT loads its stored object code.  The callers keep
 what is theirs: the lowering and the wrappers (jit.py), the text edits for
 loop metadata and vector width (sampling.py), their locks and what they do
 when compilation fails.  See docs/native-backend.md and the notes on
@@ -29,6 +32,7 @@ llvmlite 0.45+ (``llvm.initialize()`` raises; the legacy pass manager is gone).
 from __future__ import annotations
 
 import threading
+import time
 
 import llvmlite.binding as llvm
 
@@ -106,11 +110,17 @@ def unresolved(mod):
     return [name for name in externals if not llvm.address_of_symbol(name)]
 
 
-def load(mod, tm):
+def load(mod, tm, object_code=None, notify=None):
     """An MCJIT engine holding ``mod``'s machine code, finalized; it takes
     ownership of ``tm``.  :class:`UnresolvedSymbol` before any code could run
-    when a symbol is missing."""
+    when a symbol is missing.  ``object_code``: the object file MCJIT loads
+    instead of generating code for ``mod`` (from the disk cache);
+    ``notify``: called with the object file MCJIT generated."""
     engine = llvm.create_mcjit_compiler(mod, tm)
+    if object_code is not None or notify is not None:
+        engine.set_object_cache(
+            None if notify is None else lambda _module, buffer: notify(buffer),
+            None if object_code is None else lambda _module: object_code)
     missing = unresolved(mod)
     if missing:
         raise UnresolvedSymbol(f"fwdcompile: the native symbol {missing[0]!r} is not "
@@ -125,3 +135,52 @@ def build(text, tm, opt, vectorize=False):
     mod = parse(text)
     optimize(mod, tm, opt, vectorize)
     return load(mod, tm), mod
+
+
+def build_cached(text, tm, opt, strings=(), timings=None, vectorize=False):
+    """``(engine, module, optimized IR text, cache status)`` for IR ``text``,
+    through the disk cache (disk_cache.py): on a hit the module is parsed
+    but neither optimized nor compiled (MCJIT loads the stored object code);
+    on a miss it is built as :func:`build` does and the object code written.
+    ``strings``: names whose interned objects the IR compares against.
+    The status is ``"hit"``, ``"miss"``, ``"off"`` (the cache is off) or
+    ``"process-specific"`` (the IR holds an address the cache cannot name).
+    ``timings`` (a dict) receives the seconds spent parsing, optimizing,
+    generating code (or loading it from disk); ``vectorize``: see :func:`optimize`."""
+    from . import disk_cache
+
+    timings = {} if timings is None else timings
+    clock = time.perf_counter
+    start = clock()
+    digest, status = None, "off"
+    if disk_cache.directory() is not None:
+        text, symbols, portable = disk_cache.relocatable(text, strings)
+        disk_cache.bind(symbols)
+        if portable:
+            digest = disk_cache.key(text, opt, vectorize)
+        else:
+            status = "process-specific"
+    cached = disk_cache.lookup(digest) if digest is not None else None
+    timings["cache lookup"] = clock() - start
+    start = clock()
+    mod = parse(text)
+    timings["parse IR"] = clock() - start
+    start = clock()
+    if cached is not None:
+        engine = load(mod, tm, object_code=cached[0])
+        timings["load object code"] = clock() - start
+        return engine, mod, cached[1], "hit"
+    optimize(mod, tm, opt, vectorize)
+    timings["optimize"] = clock() - start
+    start = clock()
+    objects: list = []
+    engine = load(mod, tm, notify=objects.append if digest is not None else None)
+    timings["codegen"] = clock() - start
+    optimized = str(mod)
+    if digest is not None:
+        status = "miss"
+        if objects:
+            start = clock()
+            disk_cache.store(digest, objects[0], optimized)
+            timings["cache write"] = clock() - start
+    return engine, mod, optimized, status

@@ -7,7 +7,9 @@ it with the arguments (in the generated function's parameter order) returns
 optimized IR.  One LLVM target machine is created per kernel (MCJIT takes
 ownership of it); every external symbol is resolved before the first call
 (both in engine.py, the pipeline sampling.py uses too); compilation holds a
-lock, so it is thread-safe.  The call goes through
+lock, so it is thread-safe.  The machine code is kept on disk and loaded by
+later processes (engine.build_cached, disk_cache.py); ``Kernel.cache`` and
+``Kernel.timings`` say whether it was and what each step took.  The call goes through
 ctypes (about 2 µs), or, for kernels returning one value and one tangent,
 through a METH_FASTCALL builtin generated in the same module (``Kernel.fast``,
 see callwrap.py), which costs about as much as calling a builtin.
@@ -17,10 +19,11 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 
 import numpy as np
 
-from . import engine
+from . import callwrap, engine
 from .callwrap import LAYOUT_OK, NDARRAY_TYPE, as_builtin, entry_ir, wrapper_ir
 from .errors import LoweringError, raise_for
 from .lower import lower
@@ -41,6 +44,8 @@ class Kernel:
 
     fast = None  # a METH_FASTCALL builtin doing the same call, when generated
     entry = None  # address of the ``f.jvp``-shaped wrapper (callwrap.entry_ir), if any
+    cache = "off"  # the disk cache's answer: "hit", "miss", "off", "process-specific"
+    timings: dict = {}  # step -> seconds: lower, cache lookup, parse IR, optimize, codegen, ...
 
     def __init__(self, fn, engine, n_values, llvm_ir, types, value_kinds, tangent_kinds):
         self._fn = fn
@@ -83,8 +88,10 @@ class Kernel:
     @property
     def asm(self):
         """The kernel's machine code as assembly text."""
-        tm, mod = self._machine
         with _LOCK:
+            if self._machine is None:  # loaded from disk: the stored optimized IR
+                self._machine = (engine.target_machine(self._opt), engine.parse(self.llvm_ir))
+            tm, mod = self._machine
             return tm.emit_assembly(mod)
 
     def _flatten(self, args):
@@ -122,7 +129,9 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
     kernel returns one value and one tangent.  ``helpers``, ``namespace`` and
     ``label``: see lower.lower (calls are resolved by object there)."""
     entry_spec = entry
+    timings: dict = {}
     with _LOCK:
+        start = time.perf_counter()
         module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers, boundscheck,
                                                               namespace, label)
         wrapper = entry = None
@@ -145,8 +154,14 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
             module.get_global(fdef.name).attributes.add("noinline")
         tm = engine.target_machine(opt)
         engine.prepare(module, tm)
+        text = str(module)
+        timings["lower"] = time.perf_counter() - start
+        # the interned names the entry compares keyword names and tangent keys with
+        strings = list(callwrap._INTERNED) + ([] if entry_spec is None else
+                                              list(entry_spec[1].keys))
         try:
-            jitted, mod = engine.build(str(module), tm, opt)
+            jitted, mod, optimized, status = engine.build_cached(text, tm, opt, strings,
+                                                                 timings)
         except engine.IRRejected as exc:  # IR the verifier rejects: a lowering gap, not a crash
             raise LoweringError("LLVM rejected the lowered code "
                                 f"({str(exc).splitlines()[0]})") from exc
@@ -157,9 +172,14 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
                 if isinstance(t, ArrayType) else [_CTYPES[t]]
         proto = ctypes.CFUNCTYPE(None, *params, ctypes.POINTER(ctypes.c_double),
                                  ctypes.POINTER(ctypes.c_int64))
-        kernel = Kernel(proto(address), jitted, n_values, str(mod), types, value_kinds,
+        kernel = Kernel(proto(address), jitted, n_values, optimized, types, value_kinds,
                         tangent_kinds)
-        kernel._machine = (tm, mod)
+        # the assembly comes from the optimized module; on a cache hit ``mod`` was
+        # never optimized, so Kernel.asm parses the stored optimized IR instead
+        kernel._machine = (tm, mod) if status != "hit" else None
+        kernel._opt = opt
+        kernel.cache = status
+        kernel.timings = timings
         if wrapper is not None:
             kernel.fast = as_builtin(wrapper, jitted.get_function_address(wrapper), kernel)
         if entry is not None:
