@@ -12,6 +12,7 @@ Python values and explicit signature entries to native types.
 
 from __future__ import annotations
 
+import re
 import sys
 
 import gast
@@ -46,11 +47,13 @@ def native_type(value):
     if isinstance(value, (float, np.floating)):
         return float
     if isinstance(value, np.ndarray):
-        if value.dtype not in (np.float64, np.int64) or value.ndim not in (1, 2):
-            return (f"an array of dtype {value.dtype} with {value.ndim} dimension(s) "
-                    "(convert it with np.asarray(x, dtype=np.float64), or np.int64 for "
-                    "indices)")
-        from .backends.llvm.arrays import ArrayType
+        from .backends.llvm.types import MAX_RANK, ArrayType
+        if value.dtype not in (np.float64, np.int64):
+            return (f"an array of dtype {value.dtype} (convert it with "
+                    "np.asarray(x, dtype=np.float64), or np.int64 for indices)")
+        if not 1 <= value.ndim <= MAX_RANK:
+            return (f"an array with {value.ndim} dimension(s) (the native backend takes "
+                    f"1 to {MAX_RANK})")
         return ArrayType(value.ndim, value.dtype == np.int64)
     return f"a {type(value).__name__}"
 
@@ -63,12 +66,14 @@ def signature_type(qualname, name, spec):
         text = spec.replace(" ", "")
         if text in _SIGNATURE_NAMES:
             return _SIGNATURE_NAMES[text]
-        if text in ("float64[:]", "float64[:,:]", "int64[:]", "int64[:,:]"):
-            from .backends.llvm.arrays import ArrayType
-            return ArrayType(text.count(":"), text.startswith("int"))
+        from .backends.llvm.types import MAX_RANK, ArrayType
+        match = re.fullmatch(r"(float64|int64)\[(:(?:,:)*)\]", text)
+        if match and match.group(2).count(":") <= MAX_RANK:
+            return ArrayType(match.group(2).count(":"), match.group(1) == "int64")
     raise TypeError(f"{qualname}: the signature entry for {name!r} is {spec!r}; "
-                    "expected float, int, bool, 'float64[:]', 'float64[:, :]', 'int64[:]' "
-                    "or 'int64[:, :]'")
+                    "expected float, int, bool, or an array type: 'float64[:]', "
+                    f"'float64[:, :]', ... up to {MAX_RANK} dimensions (or int64 for "
+                    "index arrays)")
 
 
 class EntryBinding:
@@ -112,9 +117,11 @@ def compile_native(fn, qualname, params, wrt, types, boundscheck=True, binding=N
 def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None):
     bad = [(n, t) for n, t in zip(params, types) if isinstance(t, str)]
     if bad:
+        from .backends.llvm.types import MAX_RANK
         return Refusal(TypeError, f"{qualname}: backend='llvm' takes float, int and bool "
-                                  "scalars and float64 (or int64 index) arrays of 1 or 2 "
-                                  f"dimensions; argument {bad[0][0]!r} is {bad[0][1]}")
+                                  "scalars and float64 (or int64 index) arrays of 1 to "
+                                  f"{MAX_RANK} dimensions; argument {bad[0][0]!r} is "
+                                  f"{bad[0][1]}")
     try:
         from .backends.llvm.jit import compile_kernel
         from .backends.llvm.lower import LoweringError

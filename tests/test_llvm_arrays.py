@@ -105,8 +105,9 @@ def test_other_dtypes_and_ranks_are_a_type_error_naming_the_argument():
     f = forward_gradient(add, backend="llvm")
     with pytest.raises(TypeError, match="'y'.*int32"):
         f.jvp(np.ones(3), np.arange(3, dtype=np.int32), tangents=(np.ones(3),))
-    with pytest.raises(TypeError, match="'x'.*3 dimension"):
-        f.jvp(np.ones((1, 1, 3)), np.ones(3), tangents=(np.ones((1, 1, 3)), np.ones(3)))
+    with pytest.raises(TypeError, match="'x'.*5 dimension"):
+        f.jvp(np.ones((1, 1, 1, 1, 3)), np.ones(3),
+              tangents=(np.ones((1, 1, 1, 1, 3)), np.ones(3)))
 
 
 def test_non_contiguous_arrays_are_converted():

@@ -126,6 +126,9 @@ class ArrayTyping:
     def matmul_type(a, b, node):
         if not (isinstance(a, ArrayType) and isinstance(b, ArrayType)):
             raise LoweringError("`@` / np.dot with a scalar operand does not lower", node)
+        if a.ndim > 2 or b.ndim > 2:
+            raise LoweringError("`@` / np.dot of arrays of 3 or more dimensions does not "
+                                "lower (vectors and matrices only)", node)
         return {(1, 1): float, (2, 1): ArrayType(1), (1, 2): ArrayType(1),
                 (2, 2): ArrayType(2)}[(a.ndim, b.ndim)]
 

@@ -1,12 +1,13 @@
 """Arrays in the native backend: values, memory, indexing and statements.
 
-Contract: float64 arrays of 1 and 2 dimensions.  During lowering an array is
+Contract: float64 arrays of 1 to ``MAX_RANK`` (4) dimensions (returned to the
+caller: 1 or 2).  During lowering an array is
 an :class:`Arr` (LLVM values for its memory block, data pointer, shape and
 strides in elements) or, before it is computed, a :class:`Lazy` (see
 elementwise.py).  :class:`ArrayLowering`, mixed into the lowering (lower.py),
 gives it
 
-- array parameters: ``double* data, i64 n0[, i64 n1]`` for a kernel
+- array parameters: ``double* data, i64 n0, ..., i64 n{ndim-1}`` for a kernel
   (C-contiguous; the caller converts), whole views for a helper;
 - element reads and writes with Python's negative indices and a bounds
   check (an out-of-range index sets the ``INDEX`` error bit and leaves the
@@ -84,7 +85,7 @@ class ArrayLowering:
 
     # ------------------------------------------------------------ parameters
     def array_abi(self, t):
-        """LLVM parameter types of an array: ``data, n0[, n1]`` for a kernel
+        """LLVM parameter types of an array: ``data, n0, ...`` for a kernel
         (C-contiguous), the whole view ``block, data, shape, strides`` for a helper."""
         if self.is_helper:
             return [I64P, F64P] + [I64] * (2 * t.ndim)
@@ -98,8 +99,16 @@ class ArrayLowering:
             self.store_array(name, Arr(owner, data, shape, strides))
             return
         data, shape = llargs[0], tuple(llargs[1:1 + t.ndim])
-        strides = (ir.Constant(I64, 1),) if t.ndim == 1 else (shape[1], ir.Constant(I64, 1))
-        self.store_array(name, Arr(NULL, data, shape, strides), borrowed=True)
+        self.store_array(name, Arr(NULL, data, shape, self.contiguous_strides(shape)),
+                         borrowed=True)
+
+    def contiguous_strides(self, shape):
+        """The strides (in elements) of a C-contiguous array of ``shape``."""
+        strides, step = [ir.Constant(I64, 1)], None
+        for n in reversed(shape[1:]):
+            step = n if step is None else self.builder.mul(step, n)
+            strides.insert(0, step)
+        return tuple(strides)
 
     @staticmethod
     def view_arguments(arr):
@@ -183,8 +192,7 @@ class ArrayLowering:
         owner = b.bitcast(block, I64P)
         b.store(ir.Constant(I64, 0), owner)
         data = b.bitcast(b.gep(owner, [ir.Constant(I64, 1)]), F64P)
-        strides = (ir.Constant(I64, 1),) if len(shape) == 1 else (shape[1], ir.Constant(I64, 1))
-        return Arr(owner, data, tuple(shape), strides)
+        return Arr(owner, data, tuple(shape), self.contiguous_strides(shape))
 
     def size_of(self, shape):
         size = shape[0]

@@ -53,7 +53,7 @@ from ...syntax import trees
 from .numpy_names import REDUCTION_METHODS, constant_int
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
-from .types import F64, F64P, I1, I64, I64P, VOID, ArrayType, ll
+from .types import F64, F64P, I1, I64, I64P, RETURN_RANK, VOID, ArrayType, ll
 
 # math operations (catalogue.py names): name -> LLVM intrinsic, or libm symbol -> arity
 _INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
@@ -610,6 +610,10 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         if isinstance(t, ArrayType):
             if t.integer:
                 raise LoweringError("returning an integer array does not lower", node)
+            if t.ndim > RETURN_RANK:
+                raise LoweringError(f"returning an array of {t.ndim} dimensions does not "
+                                    f"lower (arrays of up to {RETURN_RANK} are returned; "
+                                    "reduce it, or return a view of lower rank)", node)
             return f"array{t.ndim}"
         return "int" if t in (int, bool) else "float"
 

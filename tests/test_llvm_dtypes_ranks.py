@@ -1,0 +1,194 @@
+"""Arrays of 3 and 4 dimensions on the native backend (CNN-shaped
+activations: batch, channels, height, width), and the argument types it
+refuses.
+
+Every case runs on the native backend and on the Python backend (the
+reference: the same generated code run by numpy) with respect to every
+non-empty subset of its array parameters, and the tangent is also checked
+against central finite differences.  Bad arguments (float16, complex, rank
+5) are a ``TypeError`` naming the argument; the native entry never hands a
+kernel compiled for one dtype or rank an array of another (a kernel called
+with float64 and float32 data in alternation)."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llvmlite")
+from fwdcompile import UnsupportedSyntax, forward_gradient  # noqa: E402
+
+
+# ------------------------------------------------------------------ cases
+def conv_like(x, w, b):
+    """Elementwise ops with broadcasting over (batch, channels, h, w)."""
+    z = np.tanh(x * w + b)
+    return np.sum(z * z) + np.mean(np.exp(-z))
+
+
+def reductions_along_axes(x, w):
+    z = x * w
+    pooled = z.max(axis=3)            # (B, C, H)
+    per_channel = np.sum(z, axis=1)
+    centered = z - z.mean(axis=2, keepdims=True)
+    return np.sum(pooled ** 2) + np.sum(np.sin(per_channel)) + np.sum(centered ** 2) \
+        + np.sum(z.min(axis=0) * 0.1 + 1.0)
+
+
+def indexing_and_slices(x, w):
+    first = x[0]                      # (C, H, W)
+    corner = x[1, 2, 0, 3] * w[-2]
+    crop = x[:, 1:, ::2, -3:]         # a strided view
+    flipped = x[..., ::-1] * w
+    return corner + np.sum(first ** 3) + np.sum(crop * crop[::-1]) + np.sum(flipped[:, 0])
+
+
+def loops_and_writes(x, w):
+    b, c, h, k = x.shape
+    out = np.zeros((b, c, h))
+    for i in range(b):
+        for j in range(c):
+            for m in range(h):
+                s = 0.0
+                for n in range(k):
+                    s += x[i, j, m, n] * w[m, n]
+                out[i, j, m] = s
+    total = 0.0
+    for image in x:                   # (C, H, W) views
+        total += np.sum(image * image)
+    return np.sum(np.tanh(out)) + total
+
+
+def rank3(u, v):
+    """3-D arrays broadcasting against a matrix and a vector."""
+    z = u * v
+    return np.sum(np.sqrt(z * z + 1.0)) + np.max(u[:, -1, :]) + np.sum(z.sum(axis=-1) ** 2)
+
+
+RNG = np.random.default_rng(7)
+B, C, H, W = 2, 3, 4, 5
+CASES = [
+    (conv_like, (RNG.normal(size=(B, C, H, W)), RNG.normal(size=(H, W)),
+                 RNG.normal(size=(C, 1, 1)))),
+    (reductions_along_axes, (RNG.normal(size=(B, C, H, W)), RNG.normal(size=(C, 1, W)))),
+    (indexing_and_slices, (RNG.normal(size=(B, C, H, W)), RNG.normal(size=(W,)))),
+    (loops_and_writes, (RNG.normal(size=(B, C, H, W)), RNG.normal(size=(H, W)))),
+    (rank3, (RNG.normal(size=(3, 4, 5)), RNG.normal(size=(4, 5)))),
+]
+
+
+def _subsets(names):
+    return [s for r in range(1, len(names) + 1) for s in itertools.combinations(names, r)]
+
+
+def _finite_difference(fn, args, names, wrt, tangents, h=1e-6):
+    def at(sign):
+        moved = [a + sign * h * tangents[wrt.index(n)] if n in wrt else a
+                 for n, a in zip(names, args)]
+        return fn(*moved)
+    return (at(1) - at(-1)) / (2 * h)
+
+
+@pytest.mark.parametrize("fn, args", CASES, ids=[c[0].__name__ for c in CASES])
+def test_rank_3_and_4_match_the_python_backend_and_finite_differences(fn, args):
+    names = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+    rng = np.random.default_rng(len(names))
+    for wrt in _subsets(names):
+        tangents = tuple(rng.normal(size=args[names.index(n)].shape) for n in wrt)
+        native = forward_gradient(fn, wrt=wrt, backend="llvm").jvp(*args, tangents=tangents)
+        python = forward_gradient(fn, wrt=wrt).jvp(*args, tangents=tangents)
+        np.testing.assert_allclose(native[0], python[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(native[1], python[1], rtol=1e-10, atol=1e-10)
+        fd = _finite_difference(fn, args, names, wrt, tangents)
+        np.testing.assert_allclose(native[1], fd, rtol=1e-5, atol=1e-6)
+
+
+def test_rank_4_through_the_native_entry_and_its_checks():
+    f = forward_gradient(conv_like, backend="llvm")
+    x, w, b = CASES[0][1]
+    ref = forward_gradient(conv_like).jvp(x, w, b, tangents=(x, w, b))
+    for _ in range(3):  # the first call compiles, later ones take the native entry
+        np.testing.assert_allclose(f.jvp(x, w, b, tangents=(x, w, b)), ref, rtol=1e-12)
+    # another rank for the same parameter: another kernel, never this one
+    x3 = x[0]
+    ref3 = forward_gradient(conv_like).jvp(x3, w, b, tangents=(x3, w, b))
+    np.testing.assert_allclose(f.jvp(x3, w, b, tangents=(x3, w, b)), ref3, rtol=1e-12)
+    np.testing.assert_allclose(f.jvp(x, w, b, tangents=(x, w, b)), ref, rtol=1e-12)
+    # a non-contiguous 4-D argument is copied, not misread
+    xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    np.testing.assert_allclose(f.jvp(xt, w, b, tangents=(xt, w, b)), ref, rtol=1e-12)
+    with pytest.raises(ValueError, match="shape|broadcast"):
+        f.jvp(x, w, b, tangents=(x[:1], w, b))
+
+
+def test_explicit_signatures_up_to_rank_4():
+    f = forward_gradient(conv_like, backend="llvm")
+    f.compile("float64[:, :, :, :]", "float64[:,:]", "float64[:, :, :]")
+    with pytest.raises(TypeError, match="up to 4 dimensions"):
+        f.compile("float64[:, :, :, :, :]", "float64[:,:]", "float64[:, :, :]")
+
+
+def returns_a_3d_array(x):
+    return x * 2.0
+
+
+def test_returning_arrays_of_rank_3_is_refused_with_a_location():
+    with pytest.raises(UnsupportedSyntax, match="returning an array of 3 dimensions"):
+        forward_gradient(returns_a_3d_array, backend="llvm").jvp(
+            np.ones((2, 2, 2)), tangents=(np.ones((2, 2, 2)),))
+
+
+def batched_matmul(x, w):
+    return np.sum(x @ w)
+
+
+def test_matmul_of_rank_3_is_refused():
+    with pytest.raises(UnsupportedSyntax, match="3 or more dimensions"):
+        forward_gradient(batched_matmul, backend="llvm").jvp(
+            np.ones((2, 2, 2)), np.ones((2, 2)), tangents=(np.ones((2, 2, 2)), np.ones((2, 2))))
+
+
+def total(x):
+    return np.sum(x * x)
+
+
+@pytest.mark.parametrize("bad, what", [
+    (np.ones(3, np.float16), "float16"),
+    (np.ones(3, np.complex128), "complex128"),
+    (np.ones((1, 1, 1, 1, 3)), "5 dimension"),
+])
+def test_bad_arrays_are_a_type_error_naming_the_argument(bad, what):
+    f = forward_gradient(total, backend="llvm")
+    with pytest.raises(TypeError, match=f"'x'.*{what}"):
+        f.jvp(bad, tangents=(np.ones(bad.shape),))
+    # after a good call has installed the native entry, too
+    f.jvp(np.ones(3), tangents=(np.ones(3),))
+    with pytest.raises(TypeError, match=f"'x'.*{what}"):
+        f.jvp(bad, tangents=(np.ones(bad.shape),))
+
+
+def test_one_kernel_called_with_float64_and_float32_in_alternation():
+    """The native entry checks the dtype: float32 data never reaches the float64
+    kernel (it takes the Python backend here, with fallback), and float64 data
+    after it still runs natively with the right answer."""
+    f = forward_gradient(total, backend="llvm", fallback="python")
+    x64 = np.linspace(0.1, 1.0, 6).reshape(1, 2, 3)
+    x32 = x64.astype(np.float32) * np.float32(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the one fallback warning
+        for _ in range(4):
+            v, d = f.jvp(x64, tangents=(x64,))
+            assert type(v) is float and v == pytest.approx(np.sum(x64 * x64), rel=1e-14)
+            assert d == pytest.approx(2 * np.sum(x64 * x64), rel=1e-14)
+            v, d = f.jvp(x32, tangents=(x32,))
+            assert np.asarray(v).dtype == np.float32 and np.asarray(d).dtype == np.float32
+            assert v == pytest.approx(np.sum(x64 * x64) * 4, rel=1e-6)
+            assert d == pytest.approx(2 * np.sum(x64 * x64) * 4, rel=1e-6)
+    strict = forward_gradient(total, backend="llvm")
+    strict.jvp(x64, tangents=(x64,))
+    with pytest.raises(TypeError, match="'x'.*float32"):
+        strict.jvp(x32, tangents=(x32,))
+    # a float32 tangent for a float64 argument is converted (to float64), not misread
+    d = strict.jvp(x64, tangents=(x32,))[1]
+    assert d == pytest.approx(2 * np.sum(x64 * x32.astype(np.float64)), rel=1e-14)
