@@ -66,6 +66,24 @@ def rank3(u, v):
     return np.sum(np.sqrt(z * z + 1.0)) + np.max(u[:, -1, :]) + np.sum(z.sum(axis=-1) ** 2)
 
 
+def _channel_energy(a, scale):
+    return scale * np.sum(a * a, axis=-1)   # a helper taking and returning views
+
+
+def helpers_writes_and_shapes(x, w):
+    b, c, h, k = x.shape
+    buf = np.zeros_like(x[0])               # (C, H, W)
+    buf[:, 1:, :] = x[1, :, :-1, :] * w[1:]  # a slice write
+    buf[0] += x[0, 0]
+    e = _channel_energy(buf, 0.5)           # (C, H)
+    acc = 0.0
+    for j in range(c):
+        plane = x[0, j]                     # (H, W)
+        for m in range(h):
+            acc += j * np.sum(plane[m] * w[m])
+    return np.sum(np.tanh(e)) + acc + x.shape[3] * np.mean(buf) + x.ndim
+
+
 RNG = np.random.default_rng(7)
 B, C, H, W = 2, 3, 4, 5
 CASES = [
@@ -75,6 +93,7 @@ CASES = [
     (indexing_and_slices, (RNG.normal(size=(B, C, H, W)), RNG.normal(size=(W,)))),
     (loops_and_writes, (RNG.normal(size=(B, C, H, W)), RNG.normal(size=(H, W)))),
     (rank3, (RNG.normal(size=(3, 4, 5)), RNG.normal(size=(4, 5)))),
+    (helpers_writes_and_shapes, (RNG.normal(size=(B, C, H, W)), RNG.normal(size=(H, W)))),
 ]
 
 
