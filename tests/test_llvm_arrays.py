@@ -14,7 +14,7 @@ from fwdcompile import UnsupportedSyntax, forward_gradient  # noqa: E402
 
 def _native_ok(a):
     if isinstance(a, np.ndarray):
-        return a.dtype in (np.float64, np.int64) and a.ndim in (1, 2)
+        return a.dtype in (np.float64, np.int64) and 1 <= a.ndim <= 4
     return isinstance(a, (float, int))
 
 
