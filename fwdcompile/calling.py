@@ -409,7 +409,8 @@ class Calls:
         wrt = self.wrt_for(arguments)
         tangent_values = check_tangents(self.qualname, wrt, arguments, tangents)
         types = tuple(native.native_type(values.get(n)) for n in self.params)
-        entry = self.native_kernel(wrt, types)
+        entry = native.scalar_refusal(self.qualname, self.params, values, types) \
+            or self.native_kernel(wrt, types)
         if isinstance(entry, native.Refusal):
             if self.owner.fallback == "python":
                 return MISS

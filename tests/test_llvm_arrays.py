@@ -199,7 +199,7 @@ def test_eager_compilation_from_a_signature():
     want = forward_gradient(loop_with_temporaries).jvp(x, 3, tangents=(np.ones(5),))
     np.testing.assert_allclose(got[0][1], want[0][1], rtol=1e-13)
     with pytest.raises(TypeError, match="signature entry for 'x'"):
-        forward_gradient(loop_with_temporaries, backend="llvm").compile("float32[:]", int)
+        forward_gradient(loop_with_temporaries, backend="llvm").compile("float16[:]", int)
     with pytest.raises(TypeError, match="takes 2 parameters"):
         forward_gradient(loop_with_temporaries, backend="llvm").compile(float)
     with pytest.raises(UnsupportedSyntax, match="native backend"):

@@ -20,7 +20,8 @@ from llvmlite import ir
 F64, I64, I32, I8, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8), \
     ir.IntType(1)
 VOID = ir.VoidType()
-F64P, I64P, I8P = F64.as_pointer(), I64.as_pointer(), I8.as_pointer()
+F32 = ir.FloatType()
+F64P, I64P, I8P, F32P = F64.as_pointer(), I64.as_pointer(), I8.as_pointer(), F32.as_pointer()
 
 _SCALARS = {float: F64, int: I64, bool: I1}
 
@@ -35,10 +36,17 @@ def ll(t):
 
 @dataclass(frozen=True)
 class ArrayType:
-    """The type of an array variable of ``ndim`` dimensions: float64, or
-    int64 (``integer``: index arrays, read element by element only)."""
+    """The type of an array variable of ``ndim`` dimensions: float64, float32
+    (``single``: stored in single precision, computed in double, see
+    arrays.py), or int64 (``integer``: index arrays, read element by element
+    only)."""
     ndim: int
     integer: bool = False
+    single: bool = False
+
+    @property
+    def dtype(self):
+        return "int64" if self.integer else "float32" if self.single else "float64"
 
     def __repr__(self):
-        return f"{'int64' if self.integer else 'float64'}[{', '.join(':' * self.ndim)}]"
+        return f"{self.dtype}[{', '.join(':' * self.ndim)}]"
