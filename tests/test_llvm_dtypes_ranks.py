@@ -236,7 +236,7 @@ def f32_conv(x, w, c):
 
 def f32_python_number(x, c):
     """A returned number computed from Python numbers only stays a Python float."""
-    return np.sum(x * c), math_like(c)
+    return np.sum(x * c), math_like(c) + x.size * 0.25 + len(x) / 3
 
 
 def math_like(c):

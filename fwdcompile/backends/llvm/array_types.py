@@ -263,8 +263,9 @@ class ArrayTyping:
             parts = list(node.args) + [k.value for k in node.keywords] \
                 + ([receiver] if receiver is not None else [])
             return any(self.single_value(p) for p in parts)
-        if isinstance(node, gast.Compare):
-            return False
+        if isinstance(node, gast.Compare) or isinstance(node, gast.Attribute) \
+                and node.attr in ("size", "ndim"):
+            return False  # a bool; Python ints
         return any(self.single_value(child) for child in gast.iter_child_nodes(node)
                    if isinstance(child, gast.expr))
 
