@@ -243,7 +243,20 @@ def math_like(c):
     return c * c
 
 
+def _f32_layer(x, w):
+    return np.tanh(x * w)                    # a helper returning a float32 array
+
+
+def f32_helpers(x, w):
+    h = _f32_layer(x, w)
+    t = 0.0
+    for v in h[0]:
+        t += v * v
+    return np.sum(_f32_layer(h, w)) + t
+
+
 F32_CASES = [
+    (f32_helpers, (RNG.normal(size=(3, 4)), RNG.normal(size=4))),
     (f32_mlp, (RNG.normal(size=(4, 3)), RNG.normal(size=(3, 5)), RNG.normal(size=5), 0.7)),
     (f32_conv, (RNG.normal(size=(B, C, H, W)), RNG.normal(size=(H, W)), 0.3)),
 ]

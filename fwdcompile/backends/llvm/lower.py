@@ -53,7 +53,7 @@ from ...syntax import trees
 from .numpy_names import REDUCTION_METHODS, constant_int
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
-from .types import F64, F64P, I1, I64, I64P, RETURN_RANK, VOID, ArrayType, ll
+from .types import F32P, F64, F64P, I1, I64, I64P, RETURN_RANK, VOID, ArrayType, ll
 
 # math operations (catalogue.py names): name -> LLVM intrinsic, or libm symbol -> arity
 _INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
@@ -542,11 +542,12 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                                 "values are not in the native subset yet)", stmt)
 
     def tuple_item(self, node):
-        if not isinstance(self.expr_type(node), ArrayType):
+        t = self.expr_type(node)
+        if not isinstance(t, ArrayType):
             return self.expr(node)
         if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
             return self.array_value(node)
-        return self.materialize(self.lazy(node))
+        return self.materialize(self.lazy(node), t.single)  # in its own dtype
 
 
     def stmt_AugAssign(self, stmt):
@@ -606,7 +607,11 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         slot = 0
         for leaf in leaves:
             if self.kind(leaf).startswith("array"):
-                self.return_array(self.tuple_item(leaf), slot)
+                arr = self.tuple_item(leaf)
+                if (arr.data.type == F32P) != self.kind(leaf).endswith("f32"):
+                    raise LoweringError("an array returned in another dtype than its type "
+                                        "(a lowering gap)", leaf)
+                self.return_array(arr, slot)
                 slot += 6
             else:
                 v = self.convert(self.expr(leaf), float)
