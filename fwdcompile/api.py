@@ -411,7 +411,7 @@ def forward_gradient(fn: Callable[..., Any] | None = None, *, wrt: Wrt = None,
     :class:`fwdcompile.UnsupportedSyntax` here, at decoration time.
 
     ``backend="llvm"`` runs the function as native code compiled through
-    llvmlite (float, int and bool scalars, float64 arrays of 1 or 2
+    llvmlite (float, int and bool scalars, float64 or float32 arrays of 1 to 4
     dimensions and int64 index arrays; the subset in docs/native-backend.md);
     code outside that subset raises ``UnsupportedSyntax`` at the first
     ``jvp``, or with ``fallback="python"`` runs on the Python backend after

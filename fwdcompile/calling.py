@@ -409,7 +409,8 @@ class Calls:
         wrt = self.wrt_for(arguments)
         tangent_values = check_tangents(self.qualname, wrt, arguments, tangents)
         types = tuple(native.native_type(values.get(n)) for n in self.params)
-        entry = self.native_kernel(wrt, types)
+        entry = native.scalar_refusal(self.qualname, self.params, values, types) \
+            or self.native_kernel(wrt, types)
         if isinstance(entry, native.Refusal):
             if self.owner.fallback == "python":
                 return MISS
@@ -419,13 +420,14 @@ class Calls:
         if kernel.entry is not None and not self.entry_installed:
             install(self.owner, native.jvp_entry(kernel, self.jvp, _JVP_DOC))
             self.entry_installed = True
-        if self.replan(key):
-            self.plans[key] = _native_plan(self, args, kwargs, tangents, wrt, types, values,
-                                           entry) or _NO_PLAN
+        # converted (and checked: a float32 argument's tangent) before any plan is recorded
         tangent_values = [float(t) if types[self.params.index(n)] in (float, int, bool)
                           else native.native_array(self.qualname, n, t,
                                                    types[self.params.index(n)])
                           for n, t in zip(wrt, tangent_values)]
+        if self.replan(key):
+            self.plans[key] = _native_plan(self, args, kwargs, tangents, wrt, types, values,
+                                           entry) or _NO_PLAN
         pool = {**values, **dict(zip(tangent_names, tangent_values))}
         return kernel(*[pool[name] for name in order])
 
@@ -642,10 +644,12 @@ def _tangent_guards(tangents, wrt, arguments, where, native_types=None):
                       f"    t{j} = float(t{j})"]
         elif type(arg) is np.ndarray and arg.ndim >= 1 and type(t) is np.ndarray \
                 and t.dtype.kind in "fc" and t.shape == arg.shape:
-            if native_types is not None:  # the kernel takes float64 tangents
-                if t.dtype != np.float64:
+            if native_types is not None:  # the kernel takes tangents of its argument's
+                # precision: float32 for a float32 array (native_type), else float64
+                want = "F32" if arg.dtype == np.float32 else "F64"
+                if t.dtype != (np.float32 if want == "F32" else np.float64):
                     return None
-                lines += [f"if type(t{j}) is not ndarray or t{j}.dtype is not F64 "
+                lines += [f"if type(t{j}) is not ndarray or t{j}.dtype is not {want} "
                           f"or t{j}.shape != {a}.shape:", "    return MISS"]
             else:
                 lines += [f"if type(t{j}) is not ndarray or t{j}.dtype.kind not in 'fc' "
@@ -676,6 +680,7 @@ def _array_guards(args, kwargs, calls, native_types=False):
 def _build(name, lines, scope):
     text = f"def {name}(args, kwargs, tangents):\n" + "".join(f"    {line}\n" for line in lines)
     scope = {"MISS": MISS, "ndarray": np.ndarray, "F64": np.dtype(np.float64),
+             "F32": np.dtype(np.float32),
              "REAL_TANGENTS": _REAL_TANGENTS, **scope}
     exec(compile(text, f"<fwdcompile call plan {name}>", "exec"), scope)
     plan = scope[name]

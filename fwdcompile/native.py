@@ -12,6 +12,7 @@ Python values and explicit signature entries to native types.
 
 from __future__ import annotations
 
+import re
 import sys
 
 import gast
@@ -37,8 +38,9 @@ class Refusal:
 
 
 def native_type(value):
-    """float, int or bool for a scalar, an ArrayType for a float64 array the
-    native backend takes, else a description of what the value is."""
+    """float, int or bool for a scalar, an ArrayType for an array the native
+    backend takes (float64, float32 or int64, 1 to 4 dimensions), else a
+    description of what the value is."""
     if isinstance(value, (bool, np.bool_)):
         return bool
     if isinstance(value, (int, np.integer)):
@@ -46,13 +48,32 @@ def native_type(value):
     if isinstance(value, (float, np.floating)):
         return float
     if isinstance(value, np.ndarray):
-        if value.dtype not in (np.float64, np.int64) or value.ndim not in (1, 2):
-            return (f"an array of dtype {value.dtype} with {value.ndim} dimension(s) "
-                    "(convert it with np.asarray(x, dtype=np.float64), or np.int64 for "
-                    "indices)")
-        from .backends.llvm.arrays import ArrayType
-        return ArrayType(value.ndim, value.dtype == np.int64)
+        from .backends.llvm.types import MAX_RANK, ArrayType
+        if value.dtype not in (np.float64, np.float32, np.int64):
+            return (f"an array of dtype {value.dtype} (convert it with "
+                    "np.asarray(x, dtype=np.float64), or np.int64 for indices)")
+        if not 1 <= value.ndim <= MAX_RANK:
+            return (f"an array with {value.ndim} dimension(s) (the native backend takes "
+                    f"1 to {MAX_RANK})")
+        return ArrayType(value.ndim, value.dtype == np.int64, value.dtype == np.float32)
     return f"a {type(value).__name__}"
+
+
+def scalar_refusal(qualname, params, values, types):
+    """A :class:`Refusal` for a numpy scalar passed with float32 arrays (numpy
+    promotes ``float32 array * np.float64(c)`` to float64, and keeps
+    ``np.float32(c) * 2.0`` a float32: the kernel treats every number as a
+    Python number, which numpy 2 does not promote, NEP 50), else None."""
+    if not any(getattr(t, "single", False) for t in types):
+        return None
+    for name in params:
+        value = values.get(name)
+        if isinstance(value, np.generic) and not isinstance(value, np.bool_):
+            return Refusal(TypeError, f"{qualname}: backend='llvm' takes Python numbers "
+                                      f"with float32 arrays; argument {name!r} is a numpy "
+                                      f"{value.dtype} scalar (pass float({name}) or "
+                                      f"int({name}))")
+    return None
 
 
 def signature_type(qualname, name, spec):
@@ -63,12 +84,15 @@ def signature_type(qualname, name, spec):
         text = spec.replace(" ", "")
         if text in _SIGNATURE_NAMES:
             return _SIGNATURE_NAMES[text]
-        if text in ("float64[:]", "float64[:,:]", "int64[:]", "int64[:,:]"):
-            from .backends.llvm.arrays import ArrayType
-            return ArrayType(text.count(":"), text.startswith("int"))
+        from .backends.llvm.types import MAX_RANK, ArrayType
+        match = re.fullmatch(r"(float64|float32|int64)\[(:(?:,:)*)\]", text)
+        if match and match.group(2).count(":") <= MAX_RANK:
+            return ArrayType(match.group(2).count(":"), match.group(1) == "int64",
+                             match.group(1) == "float32")
     raise TypeError(f"{qualname}: the signature entry for {name!r} is {spec!r}; "
-                    "expected float, int, bool, 'float64[:]', 'float64[:, :]', 'int64[:]' "
-                    "or 'int64[:, :]'")
+                    "expected float, int, bool, or an array type: 'float64[:]', "
+                    f"'float64[:, :]', ... up to {MAX_RANK} dimensions (float32, or int64 "
+                    "for index arrays)")
 
 
 class EntryBinding:
@@ -92,8 +116,16 @@ class EntryBinding:
 
 
 def native_array(qualname, name, tangent, t):
-    """The tangent for an array parameter, checked against its primal's rank."""
-    tangent = np.asarray(tangent, dtype=np.float64)
+    """The tangent for an array parameter, checked against its primal's rank
+    (and for a float32 parameter its dtype: numpy would promote a float64
+    tangent, so the float32 kernel is not its)."""
+    if t.single:
+        if np.asarray(tangent).dtype != np.float32:
+            raise TypeError(f"{qualname}: the tangent for {name!r} has dtype "
+                            f"{np.asarray(tangent).dtype}; its argument is float32 (pass a "
+                            "float32 tangent, or use backend='python')")
+        tangent = np.ascontiguousarray(tangent)
+    tangent = np.asarray(tangent, dtype=np.float32 if t.single else np.float64)
     if tangent.ndim != t.ndim:
         raise ValueError(f"{qualname}: the tangent for {name!r} has "
                          f"{tangent.ndim} dimension(s); its argument has {t.ndim}")
@@ -111,10 +143,17 @@ def compile_native(fn, qualname, params, wrt, types, boundscheck=True, binding=N
 
 def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None):
     bad = [(n, t) for n, t in zip(params, types) if isinstance(t, str)]
+    arrays = [(n, t) for n, t in zip(params, types) if hasattr(t, "ndim")]
+    if any(t.single for _, t in arrays):  # float32: every array float32 (array_types.py)
+        bad += [(n, f"a {t.dtype} array among float32 arrays (mixing precisions does not "
+                    "run natively yet: convert them to one dtype)")
+                for n, t in arrays if not t.single]
     if bad:
+        from .backends.llvm.types import MAX_RANK
         return Refusal(TypeError, f"{qualname}: backend='llvm' takes float, int and bool "
-                                  "scalars and float64 (or int64 index) arrays of 1 or 2 "
-                                  f"dimensions; argument {bad[0][0]!r} is {bad[0][1]}")
+                                  "scalars and float64 or float32 (or int64 index) arrays of "
+                                  f"1 to {MAX_RANK} dimensions; argument {bad[0][0]!r} is "
+                                  f"{bad[0][1]}")
     try:
         from .backends.llvm.jit import compile_kernel
         from .backends.llvm.lower import LoweringError
@@ -162,7 +201,35 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None)
             location = parsed.loc.of(parsed.node)
         return Refusal(UnsupportedSyntax, f"{qualname} cannot run on the native backend: "
                                           f"{exc}{where}", location)
+    if any(t.single for _, t in arrays):
+        kernel = SingleKernel(kernel)
     return kernel, order, compiled.tangent_params
+
+
+class SingleKernel:
+    """A kernel taking float32 arrays: the numbers numpy would hold as float32
+    scalars (kind "float32", see lower.kind) come back as ``np.float32``.  It
+    has no native ``f.jvp`` entry (that boxes Python floats): calls go through
+    the plans of calling.py, which call this."""
+
+    entry = None
+    fast = None
+
+    def __init__(self, kernel):
+        self._kernel = kernel
+        self._single = [k == "float32" for k in kernel._kinds]
+
+    def __getattr__(self, name):
+        return getattr(self._kernel, name)
+
+    def __call__(self, *args):
+        value, tangent = self._kernel(*args)
+        flat = list(value) + list(tangent) if isinstance(value, tuple) else [value, tangent]
+        flat = [np.float32(v) if single else v for v, single in zip(flat, self._single)]
+        k = len(flat) // 2
+        if isinstance(value, tuple):
+            return tuple(flat[:k]), tuple(flat[k:])
+        return flat[0], flat[1]
 
 
 def jvp_entry(kernel, general, doc):

@@ -108,5 +108,5 @@ def test_show_native_needs_a_valid_signature(user_file, capsys):
     target = f"{user_file}:squares"
     assert main(["show", target, "--backend", "llvm"]) == 2
     assert "--signature" in capsys.readouterr().err
-    assert main(["show", target, "--backend", "llvm", "--signature", "float32[:]", "int"]) == 2
+    assert main(["show", target, "--backend", "llvm", "--signature", "float16[:]", "int"]) == 2
     assert "'float64[:]'" in capsys.readouterr().err

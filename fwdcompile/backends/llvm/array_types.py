@@ -39,7 +39,7 @@ class ArrayTyping:
             kept = t.ndim - len(parts) + sum(isinstance(p, gast.Slice) for p in parts)
             if kept == 0:
                 return int if t.integer else float
-            return ArrayType(kept, t.integer)
+            return ArrayType(kept, t.integer, t.single)
         if isinstance(node, gast.Attribute):
             t = self.array_expr_type(node.value)
             if t is None:
@@ -55,7 +55,7 @@ class ArrayTyping:
             if isinstance(node.op, gast.MatMult):
                 return self.matmul_type(left, right, node)
             if isinstance(left, ArrayType) or isinstance(right, ArrayType):
-                return self.broadcast_type(left, right, node)
+                return self.broadcast_type(left, right)
             return None
         if isinstance(node, gast.UnaryOp):
             t = self.array_expr_type(node.operand)
@@ -64,8 +64,8 @@ class ArrayTyping:
         if isinstance(node, gast.Compare):
             types = [self.array_expr_type(v) for v in [node.left] + node.comparators]
             _only_indexed(node, *types)
-            if any(isinstance(t, ArrayType) for t in types):
-                return ArrayType(max(t.ndim for t in types if isinstance(t, ArrayType)))
+            if any(isinstance(t, ArrayType) for t in types):  # booleans: either precision
+                return self.broadcast_type(*types)
             return None
         if isinstance(node, gast.Call):
             return self.call_array_type(node)
@@ -120,18 +120,25 @@ class ArrayTyping:
         if keep:
             return t
         rank = 0 if axis is None else t.ndim - 1
-        return float if rank == 0 else ArrayType(rank)
+        return float if rank == 0 else ArrayType(rank, single=t.single)
 
     @staticmethod
     def matmul_type(a, b, node):
         if not (isinstance(a, ArrayType) and isinstance(b, ArrayType)):
             raise LoweringError("`@` / np.dot with a scalar operand does not lower", node)
-        return {(1, 1): float, (2, 1): ArrayType(1), (1, 2): ArrayType(1),
-                (2, 2): ArrayType(2)}[(a.ndim, b.ndim)]
+        if a.ndim > 2 or b.ndim > 2:
+            raise LoweringError("`@` / np.dot of arrays of 3 or more dimensions does not "
+                                "lower (vectors and matrices only)", node)
+        rank = {(1, 1): 0, (2, 1): 1, (1, 2): 1, (2, 2): 2}[(a.ndim, b.ndim)]
+        return ArrayType(rank, single=a.single and b.single) if rank else float
 
     @staticmethod
-    def broadcast_type(a, b, node):
-        return ArrayType(max(t.ndim for t in (a, b) if isinstance(t, ArrayType)))
+    def broadcast_type(*types):
+        """The type of an elementwise result: the highest rank, float32 when every
+        array operand is float32 (numpy's promotion; Python numbers do not
+        promote, NEP 50; a float64 array does)."""
+        arrays = [t for t in types if isinstance(t, ArrayType)]
+        return ArrayType(max(t.ndim for t in arrays), single=all(t.single for t in arrays))
 
     def call_array_type(self, node):
         func = node.func
@@ -187,14 +194,80 @@ class ArrayTyping:
                 raise LoweringError("np.vdot lowers for two vectors only", node)
             return int if name == "len" else float
         if name in UFUNCS:
-            t = None
-            for a in arg_types:
-                if isinstance(a, ArrayType):
-                    t = a if t is None else self.broadcast_type(t, a, node)
-            return t
+            return self.broadcast_type(*arg_types)
         if name == "sum" and len(node.args) == 1:  # builtin sum over a vector
             return float
         raise LoweringError(f"the call to `{name}` on arrays does not lower", node)
+
+    # ------------------------------------------------------------ float32
+    def check_precisions(self):
+        """A function of float32 arrays keeps every float array in float32 (a
+        float64 array among them would promote, and numbers read from it are
+        numpy float64 scalars, which promote too: not in the subset yet)."""
+        arrays = [(n, t) for n, t in self.types.items()
+                  if isinstance(t, ArrayType) and not t.integer]
+        self.has_single = any(t.single for _, t in arrays)
+        wide = [n for n, t in arrays if not t.single]
+        if self.has_single and wide:
+            raise LoweringError(f"`{wide[0]}` is a float64 array in a function of float32 "
+                                "arrays; mixing float32 and float64 arrays does not lower yet "
+                                "(make it with np.zeros_like/ones_like/empty_like of a float32 "
+                                "array)")
+        self.single_names = set()
+        changed = self.has_single
+        while changed:
+            changed = False
+            for node in gast.walk(self.fdef):
+                names = []
+                if isinstance(node, gast.Assign) and len(node.targets) == 1 \
+                        and isinstance(node.targets[0], gast.Tuple) \
+                        and self.is_helper_call(node.value):  # by the kinds it returns
+                    lowered = self.helper(node.value)
+                    kinds = lowered.kinds + lowered.tangent_kinds
+                    names = [n for n, k in zip(self.joint_targets(node.targets[0],
+                                                                  len(lowered.kinds)), kinds)
+                             if n is not None and k == "float32"]
+                elif isinstance(node, gast.Assign) and self.single_value(node.value):
+                    names = [n for t in node.targets for n in _names(t)]
+                elif isinstance(node, gast.AugAssign) and self.single_value(node.value):
+                    names = _names(node.target)
+                elif isinstance(node, gast.For) and self.single_value(node.iter):
+                    names = _names(node.target)
+                for name in names:
+                    if self.types.get(name) is float and name not in self.single_names:
+                        self.single_names.add(name)
+                        changed = True
+
+    def single_value(self, node):
+        """Whether numpy would hold this number as a float32 scalar: it is read
+        from a float32 array or computed from one (numpy float32 scalars do
+        not promote with Python numbers); ``float()``, ``math`` functions,
+        integers and booleans give Python numbers."""
+        if not self.has_single:
+            return False
+        if isinstance(node, gast.Name):
+            t = self.types.get(node.id)
+            return node.id in self.single_names or isinstance(t, ArrayType) and t.single
+        if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Attribute) \
+                and node.value.attr == "shape":
+            return False
+        if isinstance(node, gast.Call):
+            if self.is_helper_call(node):
+                return any(self.single_value(a) for a in node.args)
+            receiver = self.method_receiver(node)
+            if receiver is None:
+                target = self.call_target(node)
+                if target.origin == MATH or target.name in ("float", "int", "len", "range",
+                                                            "bool"):
+                    return False
+            parts = list(node.args) + [k.value for k in node.keywords] \
+                + ([receiver] if receiver is not None else [])
+            return any(self.single_value(p) for p in parts)
+        if isinstance(node, gast.Compare) or isinstance(node, gast.Attribute) \
+                and node.attr in ("size", "ndim"):
+            return False  # a bool; Python ints
+        return any(self.single_value(child) for child in gast.iter_child_nodes(node)
+                   if isinstance(child, gast.expr))
 
     def method_receiver(self, node):
         """``x`` for ``x.sum()`` or ``(a + b).sum()``, a method of a value the
@@ -224,6 +297,14 @@ class ArrayTyping:
         if len(parts) > ndim:
             raise LoweringError("too many indices for the array", node)
         return parts
+
+
+def _names(target):
+    if isinstance(target, gast.Name):
+        return [target.id]
+    if isinstance(target, gast.Tuple):
+        return [n for e in target.elts for n in _names(e)]
+    return []
 
 
 def _only_indexed(node, *types):

@@ -1,12 +1,17 @@
 """Arrays in the native backend: values, memory, indexing and statements.
 
-Contract: float64 arrays of 1 and 2 dimensions.  During lowering an array is
+Contract: float64 and float32 arrays of 1 to ``MAX_RANK`` (4) dimensions
+(returned to the caller: float64, 1 or 2).  A float32 array's data pointer is
+``float*``: its elements are widened to double when read and rounded to
+float32 when written (:meth:`ArrayLowering.load_element`,
+:meth:`ArrayLowering.store_element`), so arithmetic runs in double and each
+stored element is the correctly rounded float32 of that double result.  During lowering an array is
 an :class:`Arr` (LLVM values for its memory block, data pointer, shape and
 strides in elements) or, before it is computed, a :class:`Lazy` (see
 elementwise.py).  :class:`ArrayLowering`, mixed into the lowering (lower.py),
 gives it
 
-- array parameters: ``double* data, i64 n0[, i64 n1]`` for a kernel
+- array parameters: ``double* data, i64 n0, ..., i64 n{ndim-1}`` for a kernel
   (C-contiguous; the caller converts), whole views for a helper;
 - element reads and writes with Python's negative indices and a bounds
   check (an out-of-range index sets the ``INDEX`` error bit and leaves the
@@ -36,7 +41,7 @@ from llvmlite import ir
 from .errors import INDEX, SHAPE, LoweringError
 from .catalogue import MISSING, root_name
 from .numpy_names import MAKERS, constant_int
-from .types import F64, F64P, I1, I64, I64P, I8P, VOID, ArrayType
+from .types import F32, F32P, F64, F64P, I1, I64, I64P, I8P, VOID, ArrayType
 
 NULL = ir.Constant(I64P, None)
 
@@ -84,11 +89,11 @@ class ArrayLowering:
 
     # ------------------------------------------------------------ parameters
     def array_abi(self, t):
-        """LLVM parameter types of an array: ``data, n0[, n1]`` for a kernel
+        """LLVM parameter types of an array: ``data, n0, ...`` for a kernel
         (C-contiguous), the whole view ``block, data, shape, strides`` for a helper."""
         if self.is_helper:
-            return [I64P, F64P] + [I64] * (2 * t.ndim)
-        return [F64P] + [I64] * t.ndim
+            return [I64P, data_pointer(t)] + [I64] * (2 * t.ndim)
+        return [data_pointer(t)] + [I64] * t.ndim
 
     def array_param(self, name, t, llargs):
         """Store an array parameter from its LLVM arguments (see :meth:`array_abi`)."""
@@ -98,36 +103,47 @@ class ArrayLowering:
             self.store_array(name, Arr(owner, data, shape, strides))
             return
         data, shape = llargs[0], tuple(llargs[1:1 + t.ndim])
-        strides = (ir.Constant(I64, 1),) if t.ndim == 1 else (shape[1], ir.Constant(I64, 1))
-        self.store_array(name, Arr(NULL, data, shape, strides), borrowed=True)
+        self.store_array(name, Arr(NULL, data, shape, self.contiguous_strides(shape)),
+                         borrowed=True)
+
+    def contiguous_strides(self, shape):
+        """The strides (in elements) of a C-contiguous array of ``shape``."""
+        strides, step = [ir.Constant(I64, 1)], None
+        for n in reversed(shape[1:]):
+            step = n if step is None else self.builder.mul(step, n)
+            strides.insert(0, step)
+        return tuple(strides)
 
     @staticmethod
     def view_arguments(arr):
         return [arr.owner, arr.data, *arr.shape, *arr.strides]
 
-    def returned_array(self, out, slot, ndim):
-        """The array a helper wrote at ``out[slot:slot + 6]`` (see :meth:`return_array`)."""
+    def returned_array(self, out, slot, t):
+        """The array of type ``t`` a helper wrote at ``out[slot:slot + 6]`` (see
+        :meth:`return_array`)."""
         b = self.builder
         raw = b.bitcast(out, I64P)
+        ndim = t.ndim
         field = [b.load(b.gep(raw, [ir.Constant(I64, slot + k)])) for k in range(6)]
-        return Arr(b.inttoptr(field[0], I64P), b.inttoptr(field[1], F64P),
+        return Arr(b.inttoptr(field[0], I64P), b.inttoptr(field[1], data_pointer(t)),
                    tuple(field[2:2 + ndim]), tuple(field[4:4 + ndim]))
 
     # ------------------------------------------------------------ storage
-    def array_slots(self, name, ndim):
+    def array_slots(self, name, t):
+        ndim = t.ndim
         if name not in self.slots:
             with self.builder.goto_entry_block():
                 b = self.builder
                 owner = b.alloca(I64P, name=f"{name}.owner")
                 b.store(NULL, owner)
-                slots = (owner, b.alloca(F64P, name=f"{name}.data"),
+                slots = (owner, b.alloca(data_pointer(t), name=f"{name}.data"),
                          tuple(b.alloca(I64, name=f"{name}.n{k}") for k in range(ndim)),
                          tuple(b.alloca(I64, name=f"{name}.s{k}") for k in range(ndim)))
             self.slots[name] = slots
         return self.slots[name]
 
     def load_array(self, name):
-        owner, data, shape, strides = self.array_slots(name, self.types[name].ndim)
+        owner, data, shape, strides = self.array_slots(name, self.types[name])
         b = self.builder
         return Arr(b.load(owner), b.load(data), tuple(b.load(s) for s in shape),
                    tuple(b.load(s) for s in strides))
@@ -137,10 +153,11 @@ class ArrayLowering:
         ``borrowed`` (an argument) or ``acquired`` (taken already: a tuple
         assignment takes every new reference before it drops any old one)."""
         t = self.types[name]
-        if not isinstance(t, ArrayType) or t.ndim != arr.ndim:
-            raise LoweringError(f"`{name}` holds arrays of different ranks, or an array "
-                                "and a scalar")
-        owner, data, shape, strides = self.array_slots(name, t.ndim)
+        if not isinstance(t, ArrayType) or t.ndim != arr.ndim \
+                or (arr.data.type == F32P) != t.single:
+            raise LoweringError(f"`{name}` holds arrays of different ranks or dtypes, or an "
+                                "array and a scalar")
+        owner, data, shape, strides = self.array_slots(name, t)
         b = self.builder
         if not borrowed:
             if not acquired:
@@ -174,17 +191,17 @@ class ArrayLowering:
         return self.module.globals.get(name) or ir.Function(
             self.module, ir.FunctionType(ret, params), name=name)
 
-    def allocate(self, shape):
-        """A new C-contiguous array (one reference to be taken by its holder)."""
+    def allocate(self, shape, single=False):
+        """A new C-contiguous array (one reference to be taken by its holder),
+        float32 when ``single`` (its block is sized for doubles all the same)."""
         b = self.builder
         size = self.size_of(shape)
         nbytes = b.mul(b.add(size, ir.Constant(I64, 1)), ir.Constant(I64, 8))
         block = b.call(self.libc("malloc", I8P, [I64]), [nbytes])
         owner = b.bitcast(block, I64P)
         b.store(ir.Constant(I64, 0), owner)
-        data = b.bitcast(b.gep(owner, [ir.Constant(I64, 1)]), F64P)
-        strides = (ir.Constant(I64, 1),) if len(shape) == 1 else (shape[1], ir.Constant(I64, 1))
-        return Arr(owner, data, tuple(shape), strides)
+        data = b.bitcast(b.gep(owner, [ir.Constant(I64, 1)]), F32P if single else F64P)
+        return Arr(owner, data, tuple(shape), self.contiguous_strides(shape))
 
     def size_of(self, shape):
         size = shape[0]
@@ -280,11 +297,20 @@ class ArrayLowering:
         return lo, length, step
 
     def load_element(self, pointer, integer=False):
-        """The element at ``pointer``: data pointers are typed double*, and an
-        int64 array's are reinterpreted."""
+        """The element at ``pointer``: data pointers are typed double* (an
+        int64 array's are reinterpreted) or float* (widened to double)."""
         if integer:
             return self.builder.load(self.builder.bitcast(pointer, I64P))
+        if pointer.type == F32P:
+            return self.builder.fpext(self.builder.load(pointer), F64)
         return self.builder.load(pointer)
+
+    def store_element(self, x, pointer):
+        """Write the number ``x`` at ``pointer`` (rounded to float32 for a float32 array)."""
+        x = self.convert(x, float)
+        if pointer.type == F32P:
+            x = self.builder.fptrunc(x, F32)
+        self.builder.store(x, pointer)
 
     def element_pointer(self, arr, index):
         offset = ir.Constant(I64, 0)
@@ -332,7 +358,8 @@ class ArrayLowering:
             self.store_array(name, self.array_value(value))
             return
         maker = self.make_array(value)
-        self.store_array(name, maker if maker is not None else self.materialize(self.lazy(value)))
+        self.store_array(name, maker if maker is not None else self.materialize(
+            self.lazy(value), self.types[name].single))
 
     def make_array(self, node):
         """np.zeros/ones/empty(_like) as a new array, or None for other calls."""
@@ -359,10 +386,11 @@ class ArrayLowering:
         if extra or len(node.args) > 1:
             raise LoweringError(f"np.{name} with options other than dtype=float does not "
                                 "lower", node)
-        out = self.allocate(shape)
+        out = self.allocate(shape, name.endswith("_like") and self.array_expr_type(
+            node.args[0]).single)
         if not name.startswith("empty"):
             fill = ir.Constant(F64, 1.0 if name.startswith("ones") else 0.0)
-            self.loop_nest(shape, lambda index: self.builder.store(
+            self.loop_nest(shape, lambda index: self.store_element(
                 fill, self.element_pointer(out, index)))
         return out
 
@@ -382,7 +410,7 @@ class ArrayLowering:
         if isinstance(where, Arr):
             source = self.lazy(value)
             if op is not None:
-                current = Lazy(where.shape, lambda index: self.builder.load(
+                current = Lazy(where.shape, lambda index: self.load_element(
                     self.element_pointer(where, index)), [where])
                 rhs = source
                 source = Lazy(where.shape, lambda index: self.float_binop(
@@ -397,8 +425,8 @@ class ArrayLowering:
             raise LoweringError("assigning an array to one element does not lower", target)
         x = self.convert(self.expr(value), float)
         if op is not None:
-            x = self.float_binop(op, self.builder.load(where), x, target)
-        self.builder.store(x, where)
+            x = self.float_binop(op, self.load_element(where), x, target)
+        self.store_element(x, where)
 
     def array_iteration(self, stmt):
         """``for x in a``, ``for x, y in zip(a, b)``, ``for i, x in enumerate(a)``:
@@ -459,7 +487,8 @@ class ArrayLowering:
             return None
         targets = stmt.target.elts if isinstance(stmt.target, gast.Tuple) else [stmt.target]
         items = ([int] if enumerated else []) + [
-            (int if t.integer else float) if t.ndim == 1 else ArrayType(t.ndim - 1, t.integer)
+            (int if t.integer else float) if t.ndim == 1
+            else ArrayType(t.ndim - 1, t.integer, t.single)
             for t in types]
         return [(t.id, ty) for t, ty in zip(targets, items) if isinstance(t, gast.Name)]
 
@@ -474,3 +503,8 @@ class ArrayLowering:
         fields += list(arr.strides) + [ir.Constant(I64, 0)] * (2 - arr.ndim)
         for k, v in enumerate(fields):
             b.store(v, b.gep(out, [ir.Constant(I64, slot + k)]))
+
+
+def data_pointer(t):
+    """The LLVM type of the data pointer of an array of type ``t``."""
+    return F32P if t.single else F64P

@@ -20,7 +20,7 @@ from llvmlite import ir
 from .arrays import Lazy
 from .errors import SHAPE, LoweringError
 from .numpy_names import REDUCTIONS, UFUNCS
-from .types import F64, I1, I64, I64P, VOID, ArrayType
+from .types import F32P, F64, I1, I64, I64P, VOID, ArrayType
 
 
 class ElementwiseLowering:
@@ -37,7 +37,7 @@ class ElementwiseLowering:
             return Lazy(None, lambda index: value, [])
         if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
             arr = self.array_value(node)
-            return Lazy(arr.shape, lambda index: self.builder.load(
+            return Lazy(arr.shape, lambda index: self.load_element(
                 self.element_pointer(arr, index)), [arr])
         if isinstance(node, gast.BinOp) and isinstance(node.op, gast.MatMult):
             return self.matmul(node.left, node.right, node)
@@ -208,10 +208,10 @@ class ElementwiseLowering:
             return b.select(nan, x, b.fsub(pos, neg))
         return self.call_math(UFUNCS[name], fl)
 
-    def materialize(self, lazy):
-        out = self.allocate(lazy.shape)
-        self.each(lazy, lazy.shape, lambda x, index: self.builder.store(
-            self.convert(x, float), self.element_pointer(out, index)))
+    def materialize(self, lazy, single=False):
+        out = self.allocate(lazy.shape, single)
+        self.each(lazy, lazy.shape, lambda x, index: self.store_element(
+            x, self.element_pointer(out, index)))
         return out
 
     def write_into(self, target, lazy, node):
@@ -229,8 +229,8 @@ class ElementwiseLowering:
             lazy = self.align_to(lazy, target.shape)
 
         def copy(source):
-            self.each(source, target.shape, lambda x, index: self.builder.store(
-                self.convert(x, float), self.element_pointer(target, index)))
+            self.each(source, target.shape, lambda x, index: self.store_element(
+                x, self.element_pointer(target, index)))
 
         if not lazy.leaves:
             copy(lazy)
@@ -257,9 +257,10 @@ class ElementwiseLowering:
         b = self.builder
         base = b.ptrtoint(arr.data, I64)
         lo, hi = base, base
+        size = ir.Constant(I64, 4 if arr.data.type == F32P else 8)
         for n, s in zip(arr.shape, arr.strides):
-            reach = b.mul(b.mul(b.sub(n, ir.Constant(I64, 1)), s), ir.Constant(I64, 8))
+            reach = b.mul(b.mul(b.sub(n, ir.Constant(I64, 1)), s), size)
             positive = b.icmp_signed(">", reach, ir.Constant(I64, 0))
             hi = b.add(hi, b.select(positive, reach, ir.Constant(I64, 0)))
             lo = b.add(lo, b.select(positive, ir.Constant(I64, 0), reach))
-        return lo, b.add(hi, ir.Constant(I64, 8))
+        return lo, b.add(hi, size)

@@ -53,7 +53,7 @@ from ...syntax import trees
 from .numpy_names import REDUCTION_METHODS, constant_int
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
-from .types import F64, F64P, I1, I64, I64P, VOID, ArrayType, ll
+from .types import F32P, F64, F64P, I1, I64, I64P, RETURN_RANK, VOID, ArrayType, ll
 
 # math operations (catalogue.py names): name -> LLVM intrinsic, or libm symbol -> arity
 _INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
@@ -66,7 +66,12 @@ _LIBM = {"tan": 1, "asin": 1, "acos": 1, "atan": 1, "atan2": 2, "sinh": 1, "cosh
          "erfc": 1, "hypot": 2, "fmod": 2, "cbrt": 1}
 
 
-_KIND_TYPES = {"int": int, "float": float, "array1": ArrayType(1), "array2": ArrayType(2)}
+def kind_type(kind):
+    """The type of a returned value of ``kind``: "int", "float", "float32" (a
+    number numpy holds as a float32 scalar), "array<n>" or "array<n>f32"."""
+    if kind.startswith("array"):
+        return ArrayType(int(kind[5]), single=kind.endswith("f32"))
+    return int if kind == "int" else float
 
 
 METHOD = "method"  # call_target of ``v.sum()``: a method of a value the function computes
@@ -106,6 +111,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.types = dict(zip(params, arg_types))
         self.known_types = None
         self.infer_types()
+        self.check_precisions()  # float32: array_types.py
         self.known_types = {}  # id(node) -> (node, type), once every variable's type is fixed
         self.inlined = inlinable_temporaries(fdef, self.types, self)  # name -> its Assign
         self.is_helper = name is not None
@@ -185,7 +191,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         if isinstance(target, gast.Tuple) and self.is_helper_call(value):
             lowered = self.helper(value)
             names = self.joint_targets(target, len(lowered.kinds))
-            types = [_KIND_TYPES[k] for k in lowered.kinds + lowered.tangent_kinds]
+            types = [kind_type(k) for k in lowered.kinds + lowered.tangent_kinds]
             return [(n, t) for n, t in zip(names, types) if n is not None]
         if isinstance(target, gast.Name) or target is None:
             return []
@@ -324,7 +330,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         slot = 0
         for name, kind in zip(names, kinds):
             if kind.startswith("array"):
-                arr = self.returned_array(out, slot, int(kind[-1]))
+                arr = self.returned_array(out, slot, kind_type(kind))
                 if name is None:
                     self.decref(arr.owner)
                 else:
@@ -540,11 +546,12 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                                 "values are not in the native subset yet)", stmt)
 
     def tuple_item(self, node):
-        if not isinstance(self.expr_type(node), ArrayType):
+        t = self.expr_type(node)
+        if not isinstance(t, ArrayType):
             return self.expr(node)
         if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
             return self.array_value(node)
-        return self.materialize(self.lazy(node))
+        return self.materialize(self.lazy(node), t.single)  # in its own dtype
 
 
     def stmt_AugAssign(self, stmt):
@@ -597,11 +604,18 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             if any(k.startswith("array") for k in
                    kinds + tangent_kinds + self.value_kinds + self.tangent_kinds):
                 raise LoweringError("returns mixing arrays and numbers do not lower", stmt)
+            if "float32" in kinds + tangent_kinds + self.value_kinds + self.tangent_kinds:
+                raise LoweringError("returns mixing float32 and other numbers do not lower",
+                                    stmt)
             self.value_kinds = ["float"] * len(kinds)  # returns disagree: floats, like numpy
         slot = 0
         for leaf in leaves:
             if self.kind(leaf).startswith("array"):
-                self.return_array(self.tuple_item(leaf), slot)
+                arr = self.tuple_item(leaf)
+                if (arr.data.type == F32P) != self.kind(leaf).endswith("f32"):
+                    raise LoweringError("an array returned in another dtype than its type "
+                                        "(a lowering gap)", leaf)
+                self.return_array(arr, slot)
                 slot += 6
             else:
                 v = self.convert(self.expr(leaf), float)
@@ -614,8 +628,17 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         if isinstance(t, ArrayType):
             if t.integer:
                 raise LoweringError("returning an integer array does not lower", node)
-            return f"array{t.ndim}"
-        return "int" if t in (int, bool) else "float"
+            if t.ndim > RETURN_RANK:
+                raise LoweringError(f"returning an array of {t.ndim} dimensions does not "
+                                    f"lower (arrays of up to {RETURN_RANK} are returned; "
+                                    "reduce it, or return a view of lower rank)", node)
+            if t.single and not self.is_helper:
+                raise LoweringError("returning a float32 array does not lower yet (return "
+                                    "a number, or use float64 arrays)", node)
+            return f"array{t.ndim}" + ("f32" if t.single else "")
+        if t in (int, bool):
+            return "int"
+        return "float32" if self.single_value(node) else "float"
 
 
     def stmt_If(self, stmt):

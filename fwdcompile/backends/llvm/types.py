@@ -5,7 +5,8 @@ kernels) emits: ``F64`` (double), ``I64``, ``I32``, ``I8``, ``I1`` and
 ``VOID``, the pointers ``F64P`` (``double*``), ``I64P`` and ``I8P`` (a
 ``PyObject*`` or any untyped address; llvmlite still models typed pointers),
 and :class:`ArrayType`, the Python-side type of an array variable that the
-lowering's type inference assigns (float64 or int64, 1 or 2 dimensions).
+lowering's type inference assigns (float64 or int64, 1 to ``MAX_RANK``
+dimensions).
 Scalars are the Python types ``float``, ``int`` and ``bool``; :func:`ll`
 gives their LLVM type.
 """
@@ -19,9 +20,13 @@ from llvmlite import ir
 F64, I64, I32, I8, I1 = ir.DoubleType(), ir.IntType(64), ir.IntType(32), ir.IntType(8), \
     ir.IntType(1)
 VOID = ir.VoidType()
-F64P, I64P, I8P = F64.as_pointer(), I64.as_pointer(), I8.as_pointer()
+F32 = ir.FloatType()
+F64P, I64P, I8P, F32P = F64.as_pointer(), I64.as_pointer(), I8.as_pointer(), F32.as_pointer()
 
 _SCALARS = {float: F64, int: I64, bool: I1}
+
+MAX_RANK = 4  # arrays of 1 to 4 dimensions (CNN activations: batch, channels, h, w)
+RETURN_RANK = 2  # arrays handed back to the caller: 6 out slots (block, data, 2+2 dims)
 
 
 def ll(t):
@@ -31,10 +36,17 @@ def ll(t):
 
 @dataclass(frozen=True)
 class ArrayType:
-    """The type of an array variable of ``ndim`` dimensions: float64, or
-    int64 (``integer``: index arrays, read element by element only)."""
+    """The type of an array variable of ``ndim`` dimensions: float64, float32
+    (``single``: stored in single precision, computed in double, see
+    arrays.py), or int64 (``integer``: index arrays, read element by element
+    only)."""
     ndim: int
     integer: bool = False
+    single: bool = False
+
+    @property
+    def dtype(self):
+        return "int64" if self.integer else "float32" if self.single else "float64"
 
     def __repr__(self):
-        return f"{'int64' if self.integer else 'float64'}[{', '.join(':' * self.ndim)}]"
+        return f"{self.dtype}[{', '.join(':' * self.ndim)}]"
