@@ -229,8 +229,7 @@ class ForwardGradient:
                             "differentiate (pass floats, or name the parameters in wrt)")
         # one direction per leaf: a parameter given a structure (a pytree) has
         # several, and its directions and estimate have its structure
-        flat = [tree.flatten(arguments[n]) for n in wrt]
-        leaves = [leaf for values, _ in flat for leaf in values]
+        leaves, per_parameter = tree.flatten_all([arguments[n] for n in wrt])
         shapes = [np.shape(leaf) for leaf in leaves]
         # directions (and g) in each leaf's precision: float32 models stay float32
         dtypes = [_other_float(leaf) for leaf in leaves]
@@ -243,12 +242,6 @@ class ForwardGradient:
         writes = calls.writes_into(wrt, structures)
         k = int(directions)
 
-        def per_parameter(per_leaf):
-            out, i = [], 0
-            for values, structure in flat:
-                out.append(structure.unflatten(per_leaf[i:i + len(values)]))
-                i += len(values)
-            return tuple(out)
         compiled = calls.lazy_variant(wrt, structures, batched=k > 1) \
             if lazy and not writes else None
         if compiled is not None:

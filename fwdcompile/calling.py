@@ -121,11 +121,7 @@ def check_tangents(qualname, wrt, arguments, tangents):
         arg = arguments[name]
         if tree.is_container(arg) and t is not None:
             a_leaves, structure = tree.flatten(arg)
-            t_leaves, t_structure = tree.flatten(t)
-            if t_structure != structure:
-                raise ValueError(f"{qualname}: the tangent for parameter {name!r} has "
-                                 f"structure {t_structure} but the argument has structure "
-                                 f"{structure}")
+            t_leaves = _tangent_leaves(qualname, "tangent", name, t, structure)
             checked = []
             for j, (a, tl) in enumerate(zip(a_leaves, t_leaves)):
                 if not (type(tl) is _NDARRAY and type(a) is _NDARRAY
@@ -137,6 +133,15 @@ def check_tangents(qualname, wrt, arguments, tangents):
         else:
             out.append(_checked_tangent(qualname, f"parameter {name!r}", arg, t))
     return out
+
+
+def _tangent_leaves(qualname, what, name, tangent, structure):
+    """The leaves of ``tangent``, which must have the argument's ``structure``."""
+    leaves, t_structure = tree.flatten(tangent)
+    if t_structure != structure:
+        raise ValueError(f"{qualname}: the {what} for parameter {name!r} has structure "
+                         f"{t_structure} but the argument has structure {structure}")
+    return leaves
 
 
 def _checked_tangent(qualname, what, arg, t):
@@ -523,11 +528,7 @@ class Calls:
                                  f"{name!r} is None")
             paths, structure = tree.leaf_paths(arg, f"parameter {name!r}" if
                                                not tree.is_container(arg) else name)
-            t_leaves, t_structure = tree.flatten(t)
-            if t_structure != structure:
-                raise ValueError(f"{qualname}: the batched tangent for parameter {name!r} "
-                                 f"has structure {t_structure} but the argument has "
-                                 f"structure {structure}")
+            t_leaves = _tangent_leaves(qualname, "batched tangent", name, t, structure)
             checked = []
             for (what, leaf), tl in zip(paths, t_leaves):
                 tl = np.asarray(tl)

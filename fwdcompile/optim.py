@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import estimators, tree
+from . import calling, estimators, tree
 from .api import BoundForwardGradient, ForwardGradient, forward_gradient
 
 __all__ = ["FGD", "Momentum", "Adam", "minimize", "minibatches", "MinimizeResult"]
@@ -504,15 +504,8 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
     f = _optimized(f, n)
     # the optimizer works on the leaves (one array or float each); f and the
     # callback see them in the parameters' structures
-    flat = [tree.flatten(p) for p in structured]
-    params = tuple(leaf for leaves, _ in flat for leaf in leaves)
-
-    def rebuild(leaves):
-        out, j = [], 0
-        for values, structure in flat:
-            out.append(structure.unflatten(leaves[j:j + len(values)]))
-            j += len(values)
-        return tuple(out)
+    leaves, rebuild = tree.flatten_all(structured)
+    params = tuple(leaves)
     if rng is None and state is not None and "seed" in state:
         rng = state["seed"]  # resuming a run whose directions came from the sampler
     rng = estimators.from_seed(rng)
@@ -542,8 +535,7 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
     # drawn in float64 and rounded, as forward_grad draws them
     dtypes = [p.dtype if isinstance(p, np.ndarray) else np.dtype(float) for p in params]
     wrt = tuple(f._params[:n])
-    structures = tuple((name, structure) for name, (_, structure) in zip(wrt, flat)
-                       if not structure.is_leaf)
+    structures = calling.structures_for(wrt, dict(zip(wrt, structured)))
     writes = f._calls.writes_into(wrt, structures)
     lazy_fn = None
     if lazy:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["flatten", "unflatten", "leaves", "structure", "map", "leaf_paths",
+__all__ = ["flatten", "unflatten", "flatten_all", "leaves", "structure", "map", "leaf_paths",
            "is_container", "PyTreeDef"]
 
 _LEAF = "*"
@@ -189,6 +189,21 @@ def flatten(tree: Any) -> tuple[list[Any], PyTreeDef]:
 def unflatten(treedef: PyTreeDef, leaves: list[Any] | tuple[Any, ...]) -> Any:
     """The pytree of structure ``treedef`` with ``leaves`` (inverse of :func:`flatten`)."""
     return treedef.unflatten(leaves)
+
+
+def flatten_all(trees: Any) -> tuple[list[Any], Callable[[Any], tuple[Any, ...]]]:
+    """``(leaves, rebuild)``: the leaves of several trees in one list, and the
+    function putting such a list (of anything: directions, gradients) back
+    into trees of their structures, one per tree."""
+    flat = [flatten(t) for t in trees]
+
+    def rebuild(values: Any) -> tuple[Any, ...]:
+        out, i = [], 0
+        for leaves_of, treedef in flat:
+            out.append(treedef.unflatten(values[i:i + len(leaves_of)]))
+            i += len(leaves_of)
+        return tuple(out)
+    return [leaf for leaves_of, _ in flat for leaf in leaves_of], rebuild
 
 
 def leaves(tree: Any) -> list[Any]:
