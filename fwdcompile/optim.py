@@ -96,14 +96,10 @@ class _InPlace:
         """Forget the state :meth:`step` kept (start again from step 0)."""
         self._steps.clear()
 
-    def init(self, params: Sequence[Any]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def rate(self, step: int) -> float:
-        raise NotImplementedError
-
-    def _in_place(self, state, params, grads, scratch, scratch2, lr):
-        raise NotImplementedError
+    # what each optimizer defines (declared for the type checker)
+    init: Callable[[Sequence[Any]], dict[str, Any]]
+    rate: Callable[[int], float]
+    _in_place: Callable[..., None]
 
 
 def _state_field() -> Any:
