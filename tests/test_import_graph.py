@@ -25,7 +25,7 @@ PACKAGE = "fwdcompile"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 LAYERS = ("fwdcompile.syntax", "fwdcompile.frontend", "fwdcompile.rules",
           "fwdcompile.transform", "fwdcompile.codegen", "fwdcompile.backends.llvm",
-          "fwdcompile.runtime")
+          "fwdcompile.runtime", "fwdcompile.distributed")
 FOUNDATION = "fwdcompile.syntax"
 FOUNDATION_MAY_IMPORT = {"fwdcompile.errors"}
 

@@ -266,14 +266,19 @@ class _Run:
             if not lost:
                 break
             done = len(self.rows) - (previous is not None)  # updates before this call
-            log = np.array(self.rows[:done]).reshape(-1, self.k)
+            log = np.array(self.rows).reshape(-1, self.k)
+            again = {}
             for r in lost:
-                back = self.engine.map({r: ("catch_up", (log,), {})})[r]
+                back = self.engine.map({r: ("catch_up", (log, done), {})})[r]
                 if back == DIED:
+                    again[r] = calls[r]
                     continue
                 self.raise_if_error({r: back}, step)
                 self.recoveries.append((r, step, back["from"]))
-            results.update(self.engine.map({r: calls[r] for r in lost}))
+                # a checkpoint written while it was down may put it past `previous`
+                again[r] = ("step", (step, previous if back["position"] == done else None),
+                            kwargs)
+            results.update(self.engine.map(again))
         else:
             raise RuntimeError(f"distributed.minimize: worker(s) {lost} died again and again "
                                f"at step {step} (max_restarts={self.max_restarts})")

@@ -154,8 +154,8 @@ class Replica:
         out: dict[str, Any] = {"position": self.position}
         if checksum:
             out["checksum"] = self.updater.checksum()
-        if checkpoint and self.spec.checkpoint is not None:
-            self.write_checkpoint()
+        if checkpoint and self.spec.checkpoint is not None and self.rank == 0:
+            self.write_checkpoint()  # one writer: the replicas are identical
         if compute:
             out.update(self.compute(step))
         return out
@@ -163,8 +163,9 @@ class Replica:
     def state(self) -> dict[str, Any]:
         return {"position": self.position, "checksum": self.updater.checksum()}
 
-    def params(self) -> Any:
-        return self.rebuild(self.updater.params)
+    def params(self) -> tuple[Any, ...]:
+        """The parameters' leaves (the driver puts them back into x0's structure)."""
+        return self.updater.params
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``getattr(self, method)(...)``, with an exception returned as
@@ -211,16 +212,18 @@ class Replica:
         self.applied = [np.array(a) for a in applied]
         return True
 
-    def catch_up(self, log: np.ndarray) -> dict[str, Any]:
-        """Rebuild this replica at position ``len(log)``: from the checkpoint
-        (if valid) or ``x0``, then the logged updates.  Returns ``{"from":
-        position it replayed from, "position"}``."""
+    def catch_up(self, log: np.ndarray, target: int) -> dict[str, Any]:
+        """Rebuild this replica at position ``target`` or later: from the
+        checkpoint (if valid: it may be newer than ``target``, written while
+        this worker was down, but never beyond the log) or ``x0``, then the
+        logged updates.  Returns ``{"from": the position it replayed from,
+        "position"}``."""
         log = np.asarray(log, dtype=np.float64).reshape(-1, self.spec.directions)
         if not self._load_checkpoint(log):
             self.updater = self._fresh_updater()
             self.applied = []
         start = self.position
-        for t in range(start, len(log)):
+        for t in range(start, target):
             self.updater.apply(log[t])
             self.applied.append(np.array(log[t]))
         self._data_fresh()  # compute() skips the batches of the steps before
