@@ -52,7 +52,10 @@ class RayEngine:
                 ray.init(address=address, log_to_driver=False)
         actor = ray.remote(_Worker).options(num_cpus=1, max_restarts=max_restarts,
                                             max_task_retries=0)
-        self.handles = [actor.remote(s) for s in specs]
+        # the specs (x0, the data) stay in the object store while the engine
+        # lives: a restarted actor is built from them again
+        self._specs = [ray.put(s) for s in specs]
+        self.handles = [actor.remote(s) for s in self._specs]
         self._dead = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
 
     def map(self, calls: dict[int, tuple[str, tuple, dict]]) -> dict[int, Any]:

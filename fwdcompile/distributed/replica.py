@@ -1,4 +1,4 @@
-"""One worker of a distributed run: a replica of the parameters, its data, its directional derivatives.
+"""One worker of a distributed run: its replica, its data, its directional derivatives.
 
 Contract:
 
