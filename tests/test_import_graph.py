@@ -10,7 +10,8 @@ listed in ``LAZY`` with the reason each one is deliberate.
 
 Nodes are the layers: each subpackage (``fwdcompile.syntax``,
 ``fwdcompile.frontend``, ``fwdcompile.rules``, ``fwdcompile.transform``,
-``fwdcompile.codegen``, ``fwdcompile.backends.llvm``, ``fwdcompile.runtime``) and each top-level
+``fwdcompile.codegen``, ``fwdcompile.backends.llvm``, ``fwdcompile.runtime``,
+``fwdcompile.distributed``) and each top-level
 module (``fwdcompile.api``, ``fwdcompile.pipeline``, ...); imports inside one
 subpackage are its own business.  ``fwdcompile.syntax``, the foundation,
 imports nothing of the package but ``fwdcompile.errors``.
