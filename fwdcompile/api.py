@@ -48,7 +48,14 @@ class ForwardGradient:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         if fallback not in (None, "python"):
             raise ValueError(f"fallback must be None or 'python', got {fallback!r}")
-        self.fallback = fallback
+        if fallback is not None:
+            import warnings
+            warnings.warn("forward_gradient(fallback=...) does nothing any more: "
+                          "backend='llvm' runs what does not lower in numpy (see "
+                          "f.llvm_placement); drop the argument", DeprecationWarning,
+                          stacklevel=3)
+        self.fallback = fallback  # kept for callers that read it
+        self._python_reason = None  # why the last native call ran on the Python backend
         self.boundscheck = bool(boundscheck)
         self.check = check  # None: the FWDCOMPILE_CHECK environment variable decides
         functools.update_wrapper(self, fn)
@@ -158,6 +165,20 @@ class ForwardGradient:
     def llvm_ir(self) -> str:
         """The optimized LLVM IR of the last native kernel compiled."""
         return self._last_kernel().llvm_ir
+
+    @property
+    def llvm_placement(self) -> str:
+        """Where the last native kernel's statements run: the generated source,
+        each statement marked ``native k`` (fused into kernel k) or ``numpy``
+        (a matrix product, or code outside the native subset), when the
+        function does not lower whole (docs/native-backend.md, "Regions")."""
+        if getattr(self, "_python_reason", None):
+            return f"the last call ran on the Python backend: {self._python_reason}"
+        kernel = self._last_kernel()
+        placement = getattr(kernel, "placement", None)
+        if placement is None:
+            return f"every statement of {self.__qualname__} runs in one native kernel"
+        return placement()
 
     @property
     def llvm_asm(self) -> str:
@@ -406,9 +427,10 @@ def forward_gradient(fn: Callable[..., Any] | None = None, *, wrt: Wrt = None,
     ``backend="llvm"`` runs the function as native code compiled through
     llvmlite (float, int and bool scalars, float64 or float32 arrays of 1 to 4
     dimensions and int64 index arrays; the subset in docs/native-backend.md);
-    code outside that subset raises ``UnsupportedSyntax`` at the first
-    ``jvp``, or with ``fallback="python"`` runs on the Python backend after
-    one warning.
+    statements outside that subset (and matrix products, which go to BLAS)
+    run in numpy between native kernels (``f.llvm_placement`` shows which
+    run where), and arguments it does not take (float16, 5-d arrays, pytrees)
+    run on the Python backend.  ``fallback`` is deprecated and does nothing.
     ``check=True`` (or the environment variable ``FWDCOMPILE_CHECK=1``)
     generates code that asserts the shape and dtype of every tangent after
     each statement and raises :class:`fwdcompile.errors.TangentCheckFailed`

@@ -408,7 +408,8 @@ class Calls:
 
     def _reference_native(self, args, kwargs, tangents, key):
         """The JVP on the native backend, or MISS to take the Python path
-        (``fallback="python"``, after one warning)."""
+        (arguments the native backend does not take: float16, 5-d, mixed
+        float32 and float64, structures; ``f.llvm_placement`` says so)."""
         arguments = self.bind(args, kwargs)
         values = self.with_defaults(arguments)
         wrt = self.wrt_for(arguments)
@@ -417,10 +418,10 @@ class Calls:
         entry = native.scalar_refusal(self.qualname, self.params, values, types) \
             or self.native_kernel(wrt, types)
         if isinstance(entry, native.Refusal):
-            if self.owner.fallback == "python":
+            if entry.kind is TypeError:  # arguments the native code does not take: numpy does
+                self.owner._python_reason = entry.message
                 return MISS
-            raise entry.error("use backend='python', or forward_gradient(..., "
-                              "fallback='python')")
+            raise entry.error("use backend='python'")
         kernel, order, tangent_names = entry
         if kernel.entry is not None and not self.entry_installed:
             install(self.owner, native.jvp_entry(kernel, self.jvp, _JVP_DOC))
@@ -446,16 +447,11 @@ class Calls:
         return entry
 
     def _compile_native(self, wrt, types):
-        import warnings
-
         entry = native.compile_native(self.fn, self.qualname, self.params, wrt, types,
                                       self.owner.boundscheck, binding=self._binding(wrt, types))
-        if isinstance(entry, native.Refusal):
-            if self.owner.fallback == "python":
-                warnings.warn(f"{entry.message}; using the Python backend", RuntimeWarning,
-                              stacklevel=6)
-        else:
+        if not isinstance(entry, native.Refusal):
             self.owner._kernel = entry[0]
+            self.owner._python_reason = None
         return entry
 
     def _binding(self, wrt, types):

@@ -187,23 +187,26 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None)
                                 helpers=helpers, boundscheck=boundscheck,
                                 entry=(plan, binding or EntryBinding.positional(params, wrt),
                                        len(wrt)),
-                                namespace=Namespace.of(compiled.fn), label=compiled.fn)
+                                namespace=Namespace.of(compiled.fn), label=compiled.fn,
+                                blas=True)
     except LoweringError as exc:
-        where, location = "", {}
-        source = generated.get(exc.function)
-        lineno = getattr(exc.node, "lineno", 0) if exc.node is not None else 0
-        if source is not None and 0 < lineno <= len(source.own_source.splitlines()):
-            line = source.own_source.splitlines()[lineno - 1].strip()
-            where = f" (generated code: `{line}`)"
-            location = source.origins.get(lineno, {})
-        if not location:  # a fact about the whole function (a variable's types): its def
-            parsed = pipeline.check(fn)
-            location = parsed.loc.of(parsed.node)
-        return Refusal(UnsupportedSyntax, f"{qualname} cannot run on the native backend: "
-                                          f"{exc}{where}", location)
+        # runs as native regions joined by numpy (regions.py), never refused
+        from .backends.llvm.regions import HybridKernel
+        kernel = HybridKernel(compiled, helpers, Namespace.of(compiled.fn), boundscheck,
+                              _lowering_failure(exc, generated))
+        return kernel, order, compiled.tangent_params
     if any(t.single for _, t in arrays):
         kernel = SingleKernel(kernel)
     return kernel, order, compiled.tangent_params
+
+
+def _lowering_failure(exc, generated):
+    """Why a generated function does not lower whole, with the generated line."""
+    source = generated.get(exc.function)
+    lineno = getattr(exc.node, "lineno", 0) if exc.node is not None else 0
+    if source is not None and 0 < lineno <= len(source.own_source.splitlines()):
+        return f"{exc}: `{source.own_source.splitlines()[lineno - 1].strip()}`"
+    return str(exc)
 
 
 class SingleKernel:

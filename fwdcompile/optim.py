@@ -350,7 +350,7 @@ def _optimized(f, n):
     cache = f.__dict__.setdefault("_minimize_variants", {})
     if n not in cache:
         cache[n] = ForwardGradient(f.__fwdcompile_function__, wrt=optimized,
-                                   backend=f.backend, fallback=f.fallback,
+                                   backend=f.backend,
                                    boundscheck=f.boundscheck, check=f.check)
     return cache[n]
 

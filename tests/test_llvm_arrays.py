@@ -2,6 +2,7 @@
 backend's answers; indexing is bounds-checked; shapes, dtypes and layouts
 behave as documented; arrays made inside a kernel are freed."""
 
+import copy
 import numpy as np
 import pytest
 
@@ -26,9 +27,10 @@ ARRAY_CASES = [c for c in harness.CASES if not c.kwargs
 def _both(case):
     args = harness.make_args(case)
     tangents = harness.make_tangents(case, args)
+    fresh = copy.deepcopy((args, tangents))  # some cases write into their arguments
     native = forward_gradient(case.fn, wrt=case.wrt, backend="llvm").jvp(*args,
                                                                           tangents=tangents)
-    python = forward_gradient(case.fn, wrt=case.wrt).jvp(*args, tangents=tangents)
+    python = forward_gradient(case.fn, wrt=case.wrt).jvp(*fresh[0], tangents=fresh[1])
     return native, python
 
 
@@ -101,13 +103,14 @@ def test_unequal_shapes_are_a_value_error():
         f.jvp(np.ones(3), np.ones(4), tangents=(np.ones(3), np.ones(4)))
 
 
-def test_other_dtypes_and_ranks_are_a_type_error_naming_the_argument():
-    f = forward_gradient(add, backend="llvm")
-    with pytest.raises(TypeError, match="'y'.*int32"):
-        f.jvp(np.ones(3), np.arange(3, dtype=np.int32), tangents=(np.ones(3),))
-    with pytest.raises(TypeError, match="'x'.*5 dimension"):
-        f.jvp(np.ones((1, 1, 1, 1, 3)), np.ones(3),
-              tangents=(np.ones((1, 1, 1, 1, 3)), np.ones(3)))
+def test_other_dtypes_and_ranks_run_on_the_python_backend():
+    f = forward_gradient(add, wrt=("x",), backend="llvm")
+    python = forward_gradient(add, wrt=("x",))
+    for args in ((np.ones(3), np.arange(3, dtype=np.int32)),
+                 (np.ones((1, 1, 1, 1, 3)), np.ones(3))):
+        tangents = (np.ones(args[0].shape),)
+        assert f.jvp(*args, tangents=tangents) == python.jvp(*args, tangents=tangents)
+    assert "Python backend" in f.llvm_placement and "5 dimension" in f.llvm_placement
 
 
 def test_non_contiguous_arrays_are_converted():
@@ -202,8 +205,8 @@ def test_eager_compilation_from_a_signature():
         forward_gradient(loop_with_temporaries, backend="llvm").compile("float16[:]", int)
     with pytest.raises(TypeError, match="takes 2 parameters"):
         forward_gradient(loop_with_temporaries, backend="llvm").compile(float)
-    with pytest.raises(UnsupportedSyntax, match="native backend"):
-        forward_gradient(uses_a_list, backend="llvm").compile(float)
+    listed = forward_gradient(uses_a_list, backend="llvm").compile(float)  # regions
+    assert listed.jvp(1.5, tangents=(2.0,)) == (1.5, 2.0)
 
 
 def uses_a_list(x):
@@ -295,7 +298,7 @@ def test_matrix_products_match_numpy_and_check_shapes():
     got = f.jvp(A, B, x, tangents=tangents)
     want = forward_gradient(products).jvp(A, B, x, tangents=tangents)
     np.testing.assert_allclose(got, want, rtol=1e-12)
-    with pytest.raises(ValueError, match="broadcast"):
+    with pytest.raises(ValueError, match="not aligned"):  # numpy's BLAS path checks shapes
         f.jvp(A, B.T.copy(), x, tangents=(tangents[0], tangents[1].T.copy(), tangents[2]))
 
 
@@ -494,14 +497,13 @@ def test_integer_arrays_index_native_code():
         g.jvp(x, np.array([5]), tangents=(np.ones(5),))
 
 
-def test_integer_arrays_outside_indexing_are_clear_errors():
-    x = np.ones(3)
-    with pytest.raises(UnsupportedSyntax, match="integer arrays only lower as index data"):
-        forward_gradient(index_arithmetic, wrt=("x",), backend="llvm").jvp(
-            x, np.arange(3), tangents=(x,))
-    with pytest.raises(TypeError, match="int32"):
-        forward_gradient(gather_squares, wrt=("x",), backend="llvm").jvp(
-            x, np.arange(3, dtype=np.int32), tangents=(x,))
+def test_integer_arrays_outside_indexing_run_in_numpy():
+    x = np.linspace(0.5, 1.5, 3)
+    for fn, idx in ((index_arithmetic, np.arange(3)),
+                    (gather_squares, np.arange(3, dtype=np.int32))):
+        want = forward_gradient(fn, wrt=("x",)).jvp(x, idx, tangents=(x,))
+        got = forward_gradient(fn, wrt=("x",), backend="llvm").jvp(x, idx, tangents=(x,))
+        np.testing.assert_allclose(got, want, rtol=1e-13)
 
 
 def scaled_by_quotient(x, n):

@@ -122,10 +122,12 @@ class ArrayTyping:
         rank = 0 if axis is None else t.ndim - 1
         return float if rank == 0 else ArrayType(rank, single=t.single)
 
-    @staticmethod
-    def matmul_type(a, b, node):
+    def matmul_type(self, a, b, node):
         if not (isinstance(a, ArrayType) and isinstance(b, ArrayType)):
             raise LoweringError("`@` / np.dot with a scalar operand does not lower", node)
+        if self.blas and (a.ndim >= 2 or b.ndim >= 2):
+            # numpy's BLAS beats scalar loops: region lowering runs this in numpy
+            raise LoweringError("a matrix product runs through numpy's BLAS", node)
         if a.ndim > 2 or b.ndim > 2:
             raise LoweringError("`@` / np.dot of arrays of 3 or more dimensions does not "
                                 "lower (vectors and matrices only)", node)

@@ -122,18 +122,18 @@ class Kernel:
 
 
 def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=None,
-                   namespace=None, label=None):
+                   namespace=None, label=None, blas=False):
     """A :class:`Kernel` for the generated JVP ``fdef`` at argument ``types``.
     ``entry=(plan, binding, number of tangents)`` also builds the
     ``f.jvp(*args, tangents=(...))`` builtin (see callwrap.entry_ir) when the
     kernel returns one value and one tangent.  ``helpers``, ``namespace`` and
-    ``label``: see lower.lower (calls are resolved by object there)."""
+    ``label``, ``blas``: see lower.lower (calls are resolved by object there)."""
     entry_spec = entry
     timings: dict = {}
     with _LOCK:
         start = time.perf_counter()
         module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers, boundscheck,
-                                                              namespace, label)
+                                                              namespace, label, blas)
         wrapper = entry = None
         scalar_result = n_values is None and value_kinds \
             and not (value_kinds[0] + tangent_kinds[0]).count("array")

@@ -87,7 +87,7 @@ class _Helper:
 
 class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLowering):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
-                 boundscheck=True, constants=None, namespace=None):
+                 boundscheck=True, constants=None, namespace=None, blas=False):
         """``name`` set: a helper, whose array parameters arrive as whole views
         (block, data, shape, strides) instead of a contiguous buffer.
         ``namespace``: where the function's other names lead (catalogue.py);
@@ -95,6 +95,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         FunctionDef, its Namespace)."""
         self.fdef = fdef
         self.boundscheck = boundscheck
+        self.blas = blas  # matrix products refused: they run through numpy (regions.py)
         self.constants = constants or {}  # parameters known to be these integers
         self.helpers = helpers or {}
         self.namespace = namespace or Namespace()
@@ -116,12 +117,13 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.inlined = inlinable_temporaries(fdef, self.types, self)  # name -> its Assign
         self.is_helper = name is not None
         ll_args = []
+        given = dict(zip(params, arg_types))
         for p in params:
             t = self.types[p]
             if isinstance(t, ArrayType):
                 ll_args += self.array_abi(t)
-            else:
-                ll_args.append(self.ll(t))
+            else:  # the caller's type (an int parameter the body makes a float is stored converted)
+                ll_args.append(self.ll(given[p]))
         ll_args += [F64P, I64P]
         self.fn = ir.Function(self.module, ir.FunctionType(VOID, ll_args),
                               name=name or fdef.name)
@@ -295,7 +297,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                 sub = _Lowering(fdef, types, self.helpers, self.module,
                                 self.cache, name=f"{fdef.name}__{len(self.cache)}",
                                 boundscheck=self.boundscheck, constants=dict(constants),
-                                namespace=namespace)
+                                namespace=namespace, blas=self.blas)
                 _, _, kinds, tangent_kinds = sub.run()
             self.cache[key] = _Helper(sub.fn, types, kinds, tangent_kinds)
         if self.cache[key] is None:
@@ -1079,17 +1081,19 @@ def _number_expression(fn):
     return tuple(a.id for a in fdef.args.args), body[0].value
 
 
-def lower(fdef, arg_types, helpers=None, boundscheck=True, namespace=None, label=None):
+def lower(fdef, arg_types, helpers=None, boundscheck=True, namespace=None, label=None,
+          blas=False):
     """(module, number of values or None for a scalar, "int"/"float" per value).
     ``namespace`` (a catalogue.Namespace) is where the generated function
     runs: every call and outside name is resolved there, by object.
     ``helpers`` maps id(generated helper JVP) to ``(function, FunctionDef,
     Namespace)``; the helpers called are lowered into the same module.  A
     LoweringError's ``function`` is ``label`` (default: ``fdef.name``) or
-    the helper function it comes from."""
+    the helper function it comes from.  ``blas``: refuse matrix products
+    (region lowering runs them in numpy instead)."""
     with _attributed(fdef.name if label is None else label):
         return _Lowering(fdef, arg_types, helpers, boundscheck=boundscheck,
-                         namespace=namespace).run()
+                         namespace=namespace, blas=blas).run()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,209 @@
+"""Shape a generated JVP for region lowering (regions.py) before it is partitioned.
+
+Contract: :func:`prepare` rewrites a freshly parsed generated JVP in place,
+without changing what it computes, so that more of it lands in few native
+regions:
+
+* ``return (e_value, e_tangent)`` becomes assignments of each expression to
+  a new name and a return of the names, so the expressions can lower;
+* in a simple statement, each matrix product (``@``, ``np.dot``,
+  ``np.einsum``, ``np.linalg``, ...) is hoisted into its own assignment just
+  before the statement (``blas_1 = X @ W1``), leaving the elementwise work
+  around it (bias, activation, their tangents) lowerable;
+* in each run of products and lowerable assignments, statements are
+  reordered (dependences kept) so that products run in as few groups as
+  possible: the products of a layer's value and tangent then run back to
+  back in numpy, and the elementwise statements between groups join one
+  region.
+
+Only what cannot change a result moves: products are hoisted only from
+statements that call nothing but catalogue functions and products, never
+out of a conditional expression (``a if c else b``, ``and``/``or``), and
+reordering happens only among assignments to names that call nothing else
+either (so no array is written in place in between: name dependences are
+all the dependences there are).  New statements carry their origin's line, for placement.
+"""
+
+from __future__ import annotations
+
+import gast
+
+
+def prepare(fdef, candidates, local):
+    """Rewrite ``fdef`` (see the module doc); ``candidates`` decides what lowers."""
+    names = _Names(local)
+    _split_returns(fdef.body, names)
+    _hoist_block(fdef.body, candidates, names)
+    _schedule_block(fdef.body, candidates)
+    local |= names.made
+
+
+class _Names:
+    """Fresh local names, ``blas_1``, ``value_1``, ... never clashing with the function's."""
+
+    def __init__(self, local):
+        self.taken = set(local)
+        self.made = set()
+        self.counts = {}
+
+    def __call__(self, base):
+        while True:
+            self.counts[base] = self.counts.get(base, 0) + 1
+            name = f"{base}_{self.counts[base]}"
+            if name not in self.taken:
+                self.taken.add(name)
+                self.made.add(name)
+                return name
+
+
+def _name(name, store=False):
+    return gast.Name(id=name, ctx=gast.Store() if store else gast.Load(), annotation=None,
+                     type_comment=None)
+
+
+def _assign(name, value, origin):
+    stmt = gast.Assign(targets=[_name(name, store=True)], value=value, type_comment=None)
+    return gast.copy_location(stmt, origin)
+
+
+def _bodies(stmt):
+    return [getattr(stmt, f) for f in ("body", "orelse")
+            if isinstance(getattr(stmt, f, None), list)]
+
+
+# ---------------------------------------------------------------- returns
+def _split_returns(stmts, names):
+    i = 0
+    while i < len(stmts):
+        s = stmts[i]
+        for body in _bodies(s):
+            _split_returns(body, names)
+        if isinstance(s, gast.Return) and isinstance(s.value, gast.Tuple):
+            before = []
+            for part in s.value.elts:
+                leaves = part.elts if isinstance(part, gast.Tuple) else [part]
+                holder = part.elts if isinstance(part, gast.Tuple) else s.value.elts
+                for leaf in leaves:
+                    if isinstance(leaf, (gast.Name, gast.Constant)):
+                        continue
+                    name = names("value" if part is s.value.elts[0] else "tangent")
+                    before.append(_assign(name, leaf, s))
+                    holder[holder.index(leaf)] = _name(name)
+            stmts[i:i] = before
+            i += len(before)
+        i += 1
+
+
+# ---------------------------------------------------------------- hoisting
+def _hoist_block(stmts, candidates, names):
+    i = 0
+    while i < len(stmts):
+        s = stmts[i]
+        for body in _bodies(s):
+            _hoist_block(body, candidates, names)
+        before = []
+        # only from statements calling nothing impure: a product evaluated before
+        # the rest of its statement must not miss (or see) a write the rest makes
+        if isinstance(s, (gast.Assign, gast.AugAssign)) and not candidates(s) \
+                and not _blocking(s.value, candidates) and candidates.pure(s):
+            s.value = _hoist(s.value, candidates, names, before, s)
+        stmts[i:i] = before
+        i += len(before) + 1
+
+
+def _blocking(node, candidates):
+    """Whether ``node`` is a product (hoisted whole)."""
+    return candidates.is_blas(node)
+
+
+def _hoist(node, candidates, names, before, origin):
+    if _blocking(node, candidates):
+        name = names("blas")
+        before.append(_assign(name, node, origin))
+        return _name(name)
+    if isinstance(node, (gast.IfExp, gast.BoolOp, gast.Lambda)):
+        return node  # evaluated conditionally: hoisting would evaluate it always
+    for field, value in gast.iter_fields(node):
+        if isinstance(value, gast.expr):
+            setattr(node, field, _hoist(value, candidates, names, before, origin))
+        elif isinstance(value, list):
+            setattr(node, field, [_hoist(v, candidates, names, before, origin)
+                                  if isinstance(v, gast.expr) else v for v in value])
+    return node
+
+
+# ---------------------------------------------------------------- scheduling
+def _schedule_block(stmts, candidates):
+    for s in stmts:
+        for body in _bodies(s):
+            _schedule_block(body, candidates)
+    start = 0
+    while start < len(stmts):
+        end = start
+        while end < len(stmts) and _passable(stmts[end], candidates):
+            end += 1
+        if end > start:
+            stmts[start:end] = _schedule(stmts[start:end], candidates)
+        start = end + 1
+
+
+def _schedule(segment, candidates):
+    """``segment`` (products and lowerable assignments) in as few alternations
+    of numpy products and native statements as its dependences allow: each
+    statement's level is the number of product groups that must run before
+    it, and the order is by level, products first within a level, then as
+    written.  A ``del`` goes to the end of the segment (unless the name is
+    bound again after it: then the segment keeps its order)."""
+    deletes = [s for s in segment if isinstance(s, gast.Delete)]
+    body = [s for s in segment if not isinstance(s, gast.Delete)]
+    for d in deletes:
+        after = segment[segment.index(d) + 1:]
+        if any(_bound(s) & _bound(d) for s in after if s is not d):
+            return segment
+    level, kinds = [], []
+    for i, s in enumerate(body):
+        blas = _movable(s, candidates)
+        reads, binds = _read(s), _bound(s)
+        lv = 0
+        for j in range(i):
+            t = body[j]
+            if _bound(t) & (reads | binds) or _read(t) & binds:
+                lv = max(lv, level[j] + (1 if blas and not kinds[j] else 0))
+        level.append(lv)
+        kinds.append(blas)
+    order = sorted(range(len(body)), key=lambda i: (level[i], not kinds[i], i))
+    return [body[i] for i in order] + deletes
+
+
+def _movable(s, candidates):
+    """A product assigned to a name: pure, so it may run earlier."""
+    return isinstance(s, gast.Assign) and len(s.targets) == 1 \
+        and isinstance(s.targets[0], gast.Name) and _blocking(s.value, candidates) \
+        and all(isinstance(a, (gast.Name, gast.Constant)) for a in _operands(s.value))
+
+
+def _operands(node):
+    if isinstance(node, gast.BinOp):
+        return [node.left, node.right]
+    return list(node.args) + [k.value for k in node.keywords]
+
+
+def _passable(s, candidates):
+    """A statement a product may move above: it writes no array in place."""
+    if isinstance(s, gast.Delete):
+        return True
+    if not (isinstance(s, gast.Assign) and all(isinstance(t, (gast.Name, gast.Tuple))
+                                               for t in s.targets)):
+        return False
+    return candidates.pure(s) and (candidates(s) or _movable(s, candidates))
+
+
+def _bound(s):
+    return {n.id for n in gast.walk(s) if isinstance(n, gast.Name)
+            and isinstance(n.ctx, (gast.Store, gast.Del))}
+
+
+def _read(s):
+    return {n.id for n in gast.walk(s) if isinstance(n, gast.Name)
+            and isinstance(n.ctx, gast.Load)}
+
