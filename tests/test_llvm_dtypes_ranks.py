@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("llvmlite")
-from fwdcompile import UnsupportedSyntax, forward_gradient  # noqa: E402
+from fwdcompile import forward_gradient  # noqa: E402
 
 
 # ------------------------------------------------------------------ cases

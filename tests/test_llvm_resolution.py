@@ -12,13 +12,12 @@ import re
 import math
 import math as m
 import types
-import warnings
 
 import numpy as np
 import pytest
 
 pytest.importorskip("llvmlite")
-from fwdcompile import UnsupportedSyntax, forward_gradient  # noqa: E402
+from fwdcompile import forward_gradient  # noqa: E402
 from usercode.same_names import h as other_modules_h  # noqa: E402
 
 G = 6.674e-11  # module constants folded at compile time
