@@ -1,7 +1,7 @@
 """Arrays in the native backend: values, memory, indexing and statements.
 
 Contract: float64 and float32 arrays of 1 to ``MAX_RANK`` (4) dimensions
-(returned to the caller: float64, 1 or 2).  A float32 array's data pointer is
+(any of them may be returned to the caller).  A float32 array's data pointer is
 ``float*``: its elements are widened to double when read and rounded to
 float32 when written (:meth:`ArrayLowering.load_element`,
 :meth:`ArrayLowering.store_element`), so arithmetic runs in double and each
@@ -119,14 +119,14 @@ class ArrayLowering:
         return [arr.owner, arr.data, *arr.shape, *arr.strides]
 
     def returned_array(self, out, slot, t):
-        """The array of type ``t`` a helper wrote at ``out[slot:slot + 6]`` (see
-        :meth:`return_array`)."""
+        """The array of type ``t`` a helper wrote at ``out[slot:slot + 2 + 2 ndim]``
+        (see :meth:`return_array`)."""
         b = self.builder
         raw = b.bitcast(out, I64P)
         ndim = t.ndim
-        field = [b.load(b.gep(raw, [ir.Constant(I64, slot + k)])) for k in range(6)]
+        field = [b.load(b.gep(raw, [ir.Constant(I64, slot + k)])) for k in range(2 + 2 * ndim)]
         return Arr(b.inttoptr(field[0], I64P), b.inttoptr(field[1], data_pointer(t)),
-                   tuple(field[2:2 + ndim]), tuple(field[4:4 + ndim]))
+                   tuple(field[2:2 + ndim]), tuple(field[2 + ndim:]))
 
     # ------------------------------------------------------------ storage
     def array_slots(self, name, t):
@@ -494,13 +494,13 @@ class ArrayLowering:
 
     # ------------------------------------------------------------ returns
     def return_array(self, arr, slot):
-        """Hand an array to the caller: 6 slots (block, data, shape, strides)."""
+        """Hand an array to the caller: ``2 + 2 ndim`` slots (block, data, the
+        shape, the strides in elements; types.kind_slots)."""
         b = self.builder
         self.incref(arr.owner)
         out = b.bitcast(self.out, I64P)
         fields = [b.ptrtoint(arr.owner, I64), b.ptrtoint(arr.data, I64)]
-        fields += list(arr.shape) + [ir.Constant(I64, 1)] * (2 - arr.ndim)
-        fields += list(arr.strides) + [ir.Constant(I64, 0)] * (2 - arr.ndim)
+        fields += list(arr.shape) + list(arr.strides)
         for k, v in enumerate(fields):
             b.store(v, b.gep(out, [ir.Constant(I64, slot + k)]))
 
