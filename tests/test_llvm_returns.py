@@ -245,3 +245,67 @@ def test_jvp_kernels_of_unequal_value_and_tangent_parts_are_not_split_in_half():
             return (x[0], x[1], x[2]), ()
         """, (ArrayType(1),))
     assert kernel(np.array([1.0, 2.0, 3.0])) == ((1.0, 2.0, 3.0), ())
+
+
+# ------------------------------------------------------------------ new axes
+def pairwise_energy(x, eps):
+    """Lennard-Jones-like: (n, 1, 3) - (1, n, 3) broadcast to (n, n, 3)."""
+    d = x[:, None, :] - x[None, :, :]
+    r2 = np.sum(d * d, axis=-1) + eps
+    inv = 1.0 / (r2 * r2 * r2)
+    return np.sum(inv * inv - inv)
+
+
+def gaussian_mixture(X, mu, s):
+    """(N, 1, D) against (1, K, D), a log-sum-exp over K with the max kept."""
+    z = (X[:, np.newaxis, :] - mu[np.newaxis]) / s[None, :, :]
+    logp = -0.5 * np.sum(z * z, axis=2)                 # (N, K)
+    m = np.max(logp, axis=1, keepdims=True)
+    return -np.sum(m[:, 0] + np.log(np.sum(np.exp(logp - m), axis=1)))
+
+
+def outer_views(x, y):
+    """New axes returned, with an ellipsis, after integers, on a column."""
+    o = x[:, np.newaxis] * y[None]
+    return o, x[None], o[..., None] * 2.0, o[0, None], np.sum(o[:, 1][:, None] * y)
+
+
+AXIS_CASES = [
+    (pairwise_energy, (RNG.normal(size=(6, 3)) * 2.0, 1.5)),
+    (gaussian_mixture, (RNG.normal(size=(7, 2)), RNG.normal(size=(3, 2)),
+                        1.0 + RNG.uniform(size=(3, 2)))),
+    (outer_views, (RNG.normal(size=4), RNG.normal(size=3))),
+]
+
+
+@pytest.mark.parametrize("fn, args", AXIS_CASES, ids=[c[0].__name__ for c in AXIS_CASES])
+def test_new_axes_are_broadcasting_views(fn, args):
+    test_float64_arrays_of_every_rank_come_back(fn, args)
+
+
+def new_axis_write(x):
+    out = np.zeros((3, 1))
+    out[:, 0][:, None] = x[:, None] * 2.0   # a write through a view with a new axis
+    out[None, 1] += x[1]
+    return out, out[None, :, 0, None]
+
+
+def test_new_axes_in_writes_and_through_the_entry():
+    x = np.array([1.0, 2.0, 3.0])
+    f = forward_gradient(new_axis_write, backend="llvm")
+    ref = forward_gradient(new_axis_write).jvp(x, tangents=(x,))
+    for _ in range(3):
+        got = f.jvp(x, tangents=(x,))
+        for a, b in zip(got[0] + got[1], ref[0] + ref[1], strict=True):
+            assert a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+
+
+def too_many_indices(x):
+    return np.sum(x[0, None, 1])
+
+
+def test_too_many_indices_next_to_new_axes_is_refused():
+    from fwdcompile import UnsupportedSyntax
+    with pytest.raises(UnsupportedSyntax, match="too many indices"):
+        forward_gradient(too_many_indices, backend="llvm").jvp(np.ones(3), tangents=(np.ones(3),))

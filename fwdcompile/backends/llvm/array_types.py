@@ -36,7 +36,10 @@ class ArrayTyping:
             if not isinstance(t, ArrayType):
                 return None
             parts = self.index_parts(node, t.ndim)
-            kept = t.ndim - len(parts) + sum(isinstance(p, gast.Slice) for p in parts)
+            indexing = [p for p in parts if not self.is_new_axis(p)]
+            # each slice keeps its dimension, each new axis adds one, integers drop one
+            kept = t.ndim - len(indexing) + sum(isinstance(p, gast.Slice) for p in indexing) \
+                + (len(parts) - len(indexing))
             if kept == 0:
                 return int if t.integer else float
             return ArrayType(kept, t.integer, t.single)
@@ -281,22 +284,33 @@ class ArrayTyping:
             return None
         return func.value
 
-    @staticmethod
-    def index_parts(node, ndim):
-        """The index items of ``a[...]``, with ``...`` expanded into full slices."""
+    def index_parts(self, node, ndim):
+        """The index items of ``a[...]``, with ``...`` expanded into full slices
+        (as many as the dimensions the other items leave; new axes take none:
+        :meth:`is_new_axis`)."""
         index = node.slice
         parts = list(index.elts) if isinstance(index, gast.Tuple) else [index]
+        indexing = sum(1 for p in parts if not self.is_new_axis(p)
+                       and not (isinstance(p, gast.Constant) and p.value is Ellipsis))
         for k, p in enumerate(parts):
             if isinstance(p, gast.Constant) and p.value is Ellipsis:
                 full = gast.Slice(lower=None, upper=None, step=None)
-                parts[k:k + 1] = [full] * (ndim - len(parts) + 1)
+                parts[k:k + 1] = [full] * max(ndim - indexing, 0)
                 break
-        for p in parts:
-            if isinstance(p, gast.Constant) and p.value is None:
-                raise LoweringError("new axes (`None` in an index) do not lower", node)
-        if len(parts) > ndim:
+        if sum(1 for p in parts if not self.is_new_axis(p)) > ndim:
             raise LoweringError("too many indices for the array", node)
         return parts
+
+    def is_new_axis(self, part):
+        """Whether an index item adds an axis of length 1: ``None``, or a name
+        from outside the function that is None when the kernel is compiled
+        (``np.newaxis``, resolved by object like every outside name)."""
+        if isinstance(part, gast.Constant):
+            return part.value is None
+        root = root_name(part) if isinstance(part, (gast.Name, gast.Attribute)) else None
+        if root is None or root in self.local_names:
+            return False
+        return self.namespace.resolve(part) is None
 
 
 def _names(target):

@@ -17,7 +17,8 @@ gives it
   check (an out-of-range index sets the ``INDEX`` error bit and leaves the
   function: an ``IndexError``, never a stray write);
 - views that share memory as in numpy: basic slices, rows ``A[i]``,
-  columns ``A[:, j]`` and ``A.T``;
+  columns ``A[:, j]``, ``A.T`` and new axes ``x[:, None]`` (length 1,
+  stride 0, so they broadcast);
 - ``np.zeros``/``np.ones``/``np.empty`` (and ``_like``), assignments,
   element and slice writes, iteration with ``for`` (also ``zip`` and
   ``enumerate``), and arrays returned to the caller.
@@ -238,8 +239,14 @@ class ArrayLowering:
         b = self.builder
         offset = ir.Constant(I64, 0)
         shape, strides = [], []
-        for k, part in enumerate(parts):
+        k = 0  # the base's dimension the next indexing item applies to
+        for part in parts:
+            if self.is_new_axis(part):  # x[:, None]: length 1, stride 0 (broadcasts)
+                shape.append(ir.Constant(I64, 1))
+                strides.append(ir.Constant(I64, 0))
+                continue
             n, s = base.shape[k], base.strides[k]
+            k += 1
             if isinstance(part, gast.Slice):
                 start, length, step = self.slice_bounds(part, n)
                 offset = b.add(offset, b.mul(start, s))
@@ -255,8 +262,8 @@ class ArrayLowering:
                                     b.icmp_signed(">=", i, n))
                     self.fail_if(outside, INDEX)
                 offset = b.add(offset, b.mul(i, s))
-        shape += base.shape[len(parts):]
-        strides += base.strides[len(parts):]
+        shape += base.shape[k:]
+        strides += base.strides[k:]
         data = b.gep(base.data, [offset])
         if not shape:
             return data  # a pointer to one element

@@ -552,6 +552,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             return self.expr(node)
         if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
             return self.array_value(node)
+        made = self.make_array(node)  # the zero tangent of an inactive array returned
+        if made is not None:
+            return made
         return self.materialize(self.lazy(node), t.single)  # in its own dtype
 
 
