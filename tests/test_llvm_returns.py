@@ -309,3 +309,64 @@ def test_too_many_indices_next_to_new_axes_is_refused():
     from fwdcompile import UnsupportedSyntax
     with pytest.raises(UnsupportedSyntax, match="too many indices"):
         forward_gradient(too_many_indices, backend="llvm").jvp(np.ones(3), tangents=(np.ones(3),))
+
+
+# ------------------------------------------------------------------ var and std
+def layer_norm(x, g, b):
+    """Normalised over the last axis, with a returned (N, D) array."""
+    mu = np.mean(x, axis=-1, keepdims=True)
+    sd = np.std(x, axis=-1, keepdims=True)
+    y = g * (x - mu) / (sd + 1e-5) + b
+    return y, np.sum(np.tanh(y))
+
+
+def spreads(x, A):
+    """Every spelling: functions and methods, over everything and along axes."""
+    a = np.var(x) + np.std(x) + x.var() + x.std(ddof=0)
+    col = np.var(A, axis=0) + A.std(axis=0)
+    row = np.std(A, axis=1)
+    return a * np.sum(col) + np.sum(row * row) + np.std(A * x[:3, None]), row
+
+
+def spread_of_rank3(t):
+    return t.var(axis=1), np.std(t)
+
+
+SPREAD_CASES = [
+    (layer_norm, (RNG.normal(size=(4, 6)), RNG.normal(size=6), RNG.normal(size=6))),
+    (spreads, (RNG.normal(size=5), RNG.normal(size=(3, 4)))),
+    (spread_of_rank3, (RNG.normal(size=(2, 3, 4)),)),
+]
+
+
+@pytest.mark.parametrize("fn, args", SPREAD_CASES, ids=[c[0].__name__ for c in SPREAD_CASES])
+def test_var_and_std(fn, args):
+    test_float64_arrays_of_every_rank_come_back(fn, args)
+
+
+def std_only(x):
+    return np.std(x, axis=1)
+
+
+def test_std_tangent_where_the_spread_is_zero():
+    """A constant row has std 0: its tangent is 0 along a direction constant on
+    the row and NaN along any other (runtime/rules.py std_jvp); one entry per
+    row gives 0."""
+    x = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]])
+    f, ref = forward_gradient(std_only, backend="llvm"), forward_gradient(std_only)
+    for d in (np.full(x.shape, 0.5), np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])):
+        got = f.jvp(x, tangents=(d,))[1]
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref.jvp(x, tangents=(d,))[1]))
+        np.testing.assert_allclose(got, ref.jvp(x, tangents=(d,))[1], rtol=1e-14)
+    one = x[:, :1].copy()
+    assert np.all(f.jvp(one, tangents=(one,))[1] == 0.0)
+
+
+def spread_with_ddof(x):
+    return np.var(x, ddof=1)
+
+
+def test_other_ddof_is_refused():
+    from fwdcompile import UnsupportedSyntax
+    with pytest.raises(UnsupportedSyntax, match="ddof"):
+        forward_gradient(spread_with_ddof, backend="llvm").jvp(np.ones(3), tangents=(np.ones(3),))

@@ -90,6 +90,7 @@ def _reduced_count(a, axis):
     return int(np.prod([a.shape[i] for i in np.atleast_1d(axis)]))
 
 
+@lowered_natively(ARRAYS)  # reductions.py: moment (ddof=0)
 def var_jvp(a, d_a, axis=None, ddof=0, keepdims=False):
     """Tangent of var: 2 / (N - ddof) * sum((a - mean(a)) * d_a)."""
     a = np.asarray(a)
@@ -99,6 +100,7 @@ def var_jvp(a, d_a, axis=None, ddof=0, keepdims=False):
     return 2.0 * np.sum(centered * d_centered, axis=axis, keepdims=keepdims) / (n - ddof)
 
 
+@lowered_natively(ARRAYS)  # reductions.py: moment (ddof=0)
 def std_jvp(a, z, d_a, axis=None, ddof=0, keepdims=False):
     """Tangent of std: d var / (2 std).
 

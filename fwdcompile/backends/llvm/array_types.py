@@ -15,7 +15,7 @@ import gast
 
 from .errors import LoweringError
 from .catalogue import BUILTIN, MATH, root_name
-from .numpy_names import AXIS_REDUCTIONS, REDUCTIONS, UFUNCS, constant_int
+from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS, REDUCTIONS, UFUNCS, constant_int
 from .types import ArrayType
 
 
@@ -81,10 +81,12 @@ class ArrayTyping:
         name = self.call_name(node)
         operands = [receiver] if receiver is not None else list(node.args)
         extra = list(node.args) if receiver is not None else []
-        count = 3 if name == "max_jvp" else 1
+        count = OPERANDS.get(name, 1)
         extra += operands[count:]
         operands = operands[:count]
         options = {k.arg: k.value for k in node.keywords}
+        if name in MOMENTS and "ddof" in options and constant_int(options["ddof"]) == 0:
+            del options["ddof"]  # the default; any other ddof is refused below
         if extra:
             if len(extra) > 1 or "axis" in options:
                 raise LoweringError(f"`{name}` with these arguments does not lower", node)
