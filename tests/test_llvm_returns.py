@@ -370,3 +370,45 @@ def test_other_ddof_is_refused():
     from fwdcompile import UnsupportedSyntax
     with pytest.raises(UnsupportedSyntax, match="ddof"):
         forward_gradient(spread_with_ddof, backend="llvm").jvp(np.ones(3), tangents=(np.ones(3),))
+
+
+# ------------------------------------------------------------------ cumsum, cumprod
+def running(x, A):
+    """1-D scans, axis= scans of a matrix, nested in expressions and in a loop."""
+    c = np.cumsum(x)
+    p = np.cumprod(x)
+    q = np.cumsum(A, axis=1) + np.cumprod(A, axis=0)
+    total = 0.0
+    for i in range(2):
+        total += np.sum(np.cumsum(x * i + 1.0) ** 2)
+    return np.sum(c * p) + np.sum(np.sin(q)) + total, q, np.cumprod(A, axis=-1)
+
+
+def running32(x, w):
+    return np.cumsum(x * w, axis=1), np.sum(np.cumprod(x, axis=0))
+
+
+SCAN_CASES = [
+    (running, (0.5 + RNG.uniform(size=5), 0.5 + RNG.uniform(size=(3, 4)))),
+]
+
+
+@pytest.mark.parametrize("fn, args", SCAN_CASES, ids=[c[0].__name__ for c in SCAN_CASES])
+def test_cumsum_and_cumprod(fn, args):
+    test_float64_arrays_of_every_rank_come_back(fn, args)
+
+
+def test_cumsum_and_cumprod_of_float32():
+    test_float32_arrays_come_back_as_float32(
+        running32, (0.5 + RNG.uniform(size=(3, 4)), 0.5 + RNG.uniform(size=(3, 4))))
+
+
+def flattening_cumsum(A):
+    return np.sum(np.cumsum(A))
+
+
+def test_cumsum_of_a_matrix_without_axis_is_refused():
+    from fwdcompile import UnsupportedSyntax
+    with pytest.raises(UnsupportedSyntax, match="axis= only"):
+        forward_gradient(flattening_cumsum, backend="llvm").jvp(
+            np.ones((2, 2)), tangents=(np.ones((2, 2)),))

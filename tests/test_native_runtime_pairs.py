@@ -251,6 +251,30 @@ def case_std_jvp(rng):
                     _same(tangent, runtime.std_jvp(a, z, d, axis=axis, keepdims=keepdims))
 
 
+def case_cumprod_jvp(rng):
+    k = _kernel("""
+        def k(a, d):
+            z = _np.cumprod(a)
+            return (z, _rt.cumprod_jvp(a, z, d))
+    """, (A1, A1))
+    for a in _arrays(rng, 1) + [np.zeros(0), np.array([0.0, 2.0, 0.0, 3.0])]:
+        d = rng.normal(size=a.shape)
+        value, tangent = k(a, d)
+        _same(value, np.cumprod(a))
+        _same(tangent, runtime.cumprod_jvp(a, np.cumprod(a), d))
+    for axis in (0, 1, -1):
+        k = _kernel(f"""
+            def k(a, d):
+                z = _np.cumprod(a, axis={axis})
+                return (z, _rt.cumprod_jvp(a, z, d, axis={axis}))
+        """, (A2, A2))
+        for a in _arrays(rng, 2):
+            d = rng.normal(size=a.shape)
+            value, tangent = k(a, d)
+            _same(value, np.cumprod(a, axis=axis))
+            _same(tangent, runtime.cumprod_jvp(a, value, d, axis=axis))
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

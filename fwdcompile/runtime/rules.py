@@ -62,6 +62,7 @@ def _others_product(a, axis):
     return np.moveaxis(left * right, -1, axis)
 
 
+@lowered_natively(ARRAYS)  # elementwise.py: scan (not batched)
 def cumprod_jvp(a, z, d_a, axis=None, batched=False):
     """Tangent of cumprod by the product rule along the axis (no division);
     ``batched``: K directions on a leading axis of ``d_a``, the same sums."""

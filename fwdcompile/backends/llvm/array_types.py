@@ -15,7 +15,8 @@ import gast
 
 from .errors import LoweringError
 from .catalogue import BUILTIN, MATH, root_name
-from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS, REDUCTIONS, UFUNCS, constant_int
+from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS, REDUCTIONS, SCANS, UFUNCS, \
+    constant_int
 from .types import ArrayType
 
 
@@ -198,6 +199,17 @@ class ArrayTyping:
                                       for t in arg_types):
                 raise LoweringError("np.vdot lowers for two vectors only", node)
             return int if name == "len" else float
+        if name in SCANS:
+            _, operands, axis, keep = self.reduction_spec(node)
+            t = self.array_expr_type(operands[0])
+            if keep or not isinstance(t, ArrayType):
+                raise LoweringError(f"`{name}` with these arguments does not lower", node)
+            if axis is None and t.ndim > 1:
+                raise LoweringError(f"`{name}` of a {t.ndim}-D array lowers with an axis= "
+                                    "only (without one numpy flattens it)", node)
+            if axis is not None and not -t.ndim <= axis < t.ndim:
+                raise LoweringError(f"axis {axis} is out of range for a {t.ndim}-D array", node)
+            return t
         if name in UFUNCS:
             return self.broadcast_type(*arg_types)
         if name == "sum" and len(node.args) == 1:  # builtin sum over a vector

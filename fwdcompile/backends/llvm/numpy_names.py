@@ -26,7 +26,10 @@ AXIS_REDUCTIONS = ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp
 # the spreads (ddof=0) and their tangents: two passes, the mean first (reductions.py)
 MOMENTS = ("var", "std", "var_jvp", "std_jvp")
 # how many array or number operands come before an axis passed by position
-OPERANDS = {"max_jvp": 3, "std_jvp": 3, "var_jvp": 2}
+OPERANDS = {"max_jvp": 3, "std_jvp": 3, "var_jvp": 2, "cumprod_jvp": 3}
+# running sums and products along an axis (and cumprod's tangent): computed
+# into an array of their own, element after element as numpy does (elementwise.py)
+SCANS = ("cumsum", "cumprod", "cumprod_jvp")
 # every reduction: those, and the sums of products of two arrays
 REDUCTIONS = AXIS_REDUCTIONS + ("dot", "vdot")
 # the array methods lowered as their reduction (``x.sum()``; ``x.copy()`` is a maker)
