@@ -10,6 +10,9 @@ second copy of the loop without the broadcasting index arithmetic when no
 operand broadcasts, so the common case vectorizes.  ``view[...] = expr``
 goes through a temporary when the two overlap in memory, as numpy's
 semantics require.  ``@`` with a matrix is a lazy array of inner products.
+``np.cumsum``/``np.cumprod`` (and cumprod's tangent) are not elementwise:
+:meth:`ElementwiseLowering.scan` computes them into an array first, which
+the expression around them then reads.
 """
 
 from __future__ import annotations
