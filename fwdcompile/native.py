@@ -227,12 +227,15 @@ class SingleKernel:
 
     def __call__(self, *args):
         value, tangent = self._kernel(*args)
-        flat = list(value) + list(tangent) if isinstance(value, tuple) else [value, tangent]
-        flat = [np.float32(v) if single else v for v, single in zip(flat, self._single)]
-        k = len(flat) // 2
         if isinstance(value, tuple):
+            flat = list(value) + list(tangent)
+        else:  # one value, and one tangent or none (``()``: values only)
+            flat = [value] + ([] if isinstance(tangent, tuple) else [tangent])
+        flat = [np.float32(v) if single else v for v, single in zip(flat, self._single)]
+        if isinstance(value, tuple):
+            k = len(value)  # the tangent part may be empty
             return tuple(flat[:k]), tuple(flat[k:])
-        return flat[0], flat[1]
+        return flat[0], (flat[1] if len(flat) > 1 else ())
 
 
 def jvp_entry(kernel, general, doc):

@@ -150,8 +150,8 @@ def test_explicit_signatures_up_to_rank_4():
         f.compile("float64[:, :, :, :, :]", "float64[:,:]", "float64[:, :, :]")
 
 
-def returns_a_3d_array(x):
-    return x * 2.0
+def returns_an_index_array(x, idx):
+    return x * 2.0, idx
 
 
 def _same_as_python(fn, args, tangents, rtol=1e-13):
@@ -167,6 +167,21 @@ def _same_as_python(fn, args, tangents, rtol=1e-13):
 def test_returning_arrays_of_rank_3_runs():
     x = np.linspace(0.1, 0.8, 8).reshape(2, 2, 2)
     _same_as_python(returns_a_3d_array, (x,), (np.ones((2, 2, 2)),))
+
+
+def returns_a_3d_array(x):
+    return x * 2.0
+
+
+def test_returning_an_integer_array_runs_in_numpy():
+    """Arrays of every rank and float dtype are returned (tests/test_llvm_returns.py);
+    int64 arrays are index data only, so the statement returning one runs in numpy."""
+    x, idx = np.ones((2, 2, 2)), np.arange(3)
+    f = forward_gradient(returns_an_index_array, wrt="x", backend="llvm")
+    (value, index), (tangent, _) = f.jvp(x, idx, tangents=(np.ones((2, 2, 2)),))
+    np.testing.assert_array_equal(index, idx)
+    np.testing.assert_array_equal(value, 2.0 * x)
+    np.testing.assert_array_equal(tangent, 2.0 * np.ones((2, 2, 2)))
 
 
 def batched_matmul(x, w):
@@ -335,6 +350,8 @@ def test_float32_outside_the_subset_runs_with_numpys_promotions():
     assert type(got[0]) is np.float32
     _same_as_python(f32_returns_array, (x32,), (x32,), rtol=1e-6)
     _same_as_python(f32_makes_float64, (x32,), (x32,), rtol=1e-6)
+    value, tangent = forward_gradient(f32_returns_array, backend="llvm").jvp(x32, tangents=(x32,))
+    assert value.dtype == tangent.dtype == np.float32  # returned as numpy would
 
 
 def test_float32_signature_and_numpy_type_number():

@@ -197,6 +197,84 @@ def case_norm_jvp(rng):
                 _same(k(x, d)[1], runtime.norm_jvp(x, np.linalg.norm(x), d))
 
 
+def _spread_tangents(rng, a):
+    """Directions for var/std tangents: random, and constant (where a row of
+    ``a`` is constant too, std's tangent is 0 along a constant direction and
+    NaN along any other: both branches)."""
+    return [rng.normal(size=a.shape), np.full(a.shape, 0.5)]
+
+
+def case_var_jvp(rng):
+    for k, arrays in _by_rank(rng, """
+            def k(a, d):
+                return (_np.var(a), _rt.var_jvp(a, d))
+            """, 2):
+        for a in arrays:
+            for d in _spread_tangents(rng, a):
+                _same(k(a, d)[1], runtime.var_jvp(a, d))
+    for axis in (0, 1, -1):
+        for keepdims in (False, True):
+            k = _kernel(f"""
+                def k(a, d):
+                    z = _np.var(a, axis={axis}, keepdims={keepdims})
+                    return (z, _rt.var_jvp(a, d, axis={axis}, keepdims={keepdims}))
+            """, (A2, A2))
+            for a in _arrays(rng, 2):
+                for d in _spread_tangents(rng, a):
+                    value, tangent = k(a, d)
+                    _same(value, np.var(a, axis=axis, keepdims=keepdims))
+                    _same(tangent, runtime.var_jvp(a, d, axis=axis, keepdims=keepdims))
+
+
+def case_std_jvp(rng):
+    for k, arrays in _by_rank(rng, """
+            def k(a, d):
+                z = _np.std(a)
+                return (z, _rt.std_jvp(a, z, d))
+            """, 2):
+        for a in arrays:
+            for d in _spread_tangents(rng, a):
+                with np.errstate(invalid="ignore"):  # the NaN vector
+                    _same(k(a, d)[1], runtime.std_jvp(a, np.std(a), d))
+    for axis in (0, 1):
+        for keepdims in (False, True):
+            k = _kernel(f"""
+                def k(a, d):
+                    z = _np.std(a, axis={axis}, keepdims={keepdims})
+                    return (z, _rt.std_jvp(a, z, d, axis={axis}, keepdims={keepdims}))
+            """, (A2, A2))
+            for a in _arrays(rng, 2):
+                for d in _spread_tangents(rng, a):
+                    z = np.std(a, axis=axis, keepdims=keepdims)
+                    value, tangent = k(a, d)
+                    _same(value, z)
+                    _same(tangent, runtime.std_jvp(a, z, d, axis=axis, keepdims=keepdims))
+
+
+def case_cumprod_jvp(rng):
+    k = _kernel("""
+        def k(a, d):
+            z = _np.cumprod(a)
+            return (z, _rt.cumprod_jvp(a, z, d))
+    """, (A1, A1))
+    for a in _arrays(rng, 1) + [np.zeros(0), np.array([0.0, 2.0, 0.0, 3.0])]:
+        d = rng.normal(size=a.shape)
+        value, tangent = k(a, d)
+        _same(value, np.cumprod(a))
+        _same(tangent, runtime.cumprod_jvp(a, np.cumprod(a), d))
+    for axis in (0, 1, -1):
+        k = _kernel(f"""
+            def k(a, d):
+                z = _np.cumprod(a, axis={axis})
+                return (z, _rt.cumprod_jvp(a, z, d, axis={axis}))
+        """, (A2, A2))
+        for a in _arrays(rng, 2):
+            d = rng.normal(size=a.shape)
+            value, tangent = k(a, d)
+            _same(value, np.cumprod(a, axis=axis))
+            _same(tangent, runtime.cumprod_jvp(a, value, d, axis=axis))
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

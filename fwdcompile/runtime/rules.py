@@ -62,6 +62,7 @@ def _others_product(a, axis):
     return np.moveaxis(left * right, -1, axis)
 
 
+@lowered_natively(ARRAYS)  # elementwise.py: scan (not batched)
 def cumprod_jvp(a, z, d_a, axis=None, batched=False):
     """Tangent of cumprod by the product rule along the axis (no division);
     ``batched``: K directions on a leading axis of ``d_a``, the same sums."""
@@ -90,6 +91,7 @@ def _reduced_count(a, axis):
     return int(np.prod([a.shape[i] for i in np.atleast_1d(axis)]))
 
 
+@lowered_natively(ARRAYS)  # reductions.py: moment (ddof=0)
 def var_jvp(a, d_a, axis=None, ddof=0, keepdims=False):
     """Tangent of var: 2 / (N - ddof) * sum((a - mean(a)) * d_a)."""
     a = np.asarray(a)
@@ -99,6 +101,7 @@ def var_jvp(a, d_a, axis=None, ddof=0, keepdims=False):
     return 2.0 * np.sum(centered * d_centered, axis=axis, keepdims=keepdims) / (n - ddof)
 
 
+@lowered_natively(ARRAYS)  # reductions.py: moment (ddof=0)
 def std_jvp(a, z, d_a, axis=None, ddof=0, keepdims=False):
     """Tangent of std: d var / (2 std).
 

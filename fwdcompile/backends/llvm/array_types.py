@@ -15,7 +15,8 @@ import gast
 
 from .errors import LoweringError
 from .catalogue import BUILTIN, MATH, root_name
-from .numpy_names import AXIS_REDUCTIONS, REDUCTIONS, UFUNCS, constant_int
+from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS, REDUCTIONS, SCANS, UFUNCS, \
+    constant_int
 from .types import ArrayType
 
 
@@ -36,7 +37,10 @@ class ArrayTyping:
             if not isinstance(t, ArrayType):
                 return None
             parts = self.index_parts(node, t.ndim)
-            kept = t.ndim - len(parts) + sum(isinstance(p, gast.Slice) for p in parts)
+            indexing = [p for p in parts if not self.is_new_axis(p)]
+            # each slice keeps its dimension, each new axis adds one, integers drop one
+            kept = t.ndim - len(indexing) + sum(isinstance(p, gast.Slice) for p in indexing) \
+                + (len(parts) - len(indexing))
             if kept == 0:
                 return int if t.integer else float
             return ArrayType(kept, t.integer, t.single)
@@ -78,10 +82,12 @@ class ArrayTyping:
         name = self.call_name(node)
         operands = [receiver] if receiver is not None else list(node.args)
         extra = list(node.args) if receiver is not None else []
-        count = 3 if name == "max_jvp" else 1
+        count = OPERANDS.get(name, 1)
         extra += operands[count:]
         operands = operands[:count]
         options = {k.arg: k.value for k in node.keywords}
+        if name in MOMENTS and "ddof" in options and constant_int(options["ddof"]) == 0:
+            del options["ddof"]  # the default; any other ddof is refused below
         if extra:
             if len(extra) > 1 or "axis" in options:
                 raise LoweringError(f"`{name}` with these arguments does not lower", node)
@@ -195,6 +201,17 @@ class ArrayTyping:
                                       for t in arg_types):
                 raise LoweringError("np.vdot lowers for two vectors only", node)
             return int if name == "len" else float
+        if name in SCANS:
+            _, operands, axis, keep = self.reduction_spec(node)
+            t = self.array_expr_type(operands[0])
+            if keep or not isinstance(t, ArrayType):
+                raise LoweringError(f"`{name}` with these arguments does not lower", node)
+            if axis is None and t.ndim > 1:
+                raise LoweringError(f"`{name}` of a {t.ndim}-D array lowers with an axis= "
+                                    "only (without one numpy flattens it)", node)
+            if axis is not None and not -t.ndim <= axis < t.ndim:
+                raise LoweringError(f"axis {axis} is out of range for a {t.ndim}-D array", node)
+            return t
         if name in UFUNCS:
             return self.broadcast_type(*arg_types)
         if name == "sum" and len(node.args) == 1:  # builtin sum over a vector
@@ -283,22 +300,33 @@ class ArrayTyping:
             return None
         return func.value
 
-    @staticmethod
-    def index_parts(node, ndim):
-        """The index items of ``a[...]``, with ``...`` expanded into full slices."""
+    def index_parts(self, node, ndim):
+        """The index items of ``a[...]``, with ``...`` expanded into full slices
+        (as many as the dimensions the other items leave; new axes take none:
+        :meth:`is_new_axis`)."""
         index = node.slice
         parts = list(index.elts) if isinstance(index, gast.Tuple) else [index]
+        indexing = sum(1 for p in parts if not self.is_new_axis(p)
+                       and not (isinstance(p, gast.Constant) and p.value is Ellipsis))
         for k, p in enumerate(parts):
             if isinstance(p, gast.Constant) and p.value is Ellipsis:
                 full = gast.Slice(lower=None, upper=None, step=None)
-                parts[k:k + 1] = [full] * (ndim - len(parts) + 1)
+                parts[k:k + 1] = [full] * max(ndim - indexing, 0)
                 break
-        for p in parts:
-            if isinstance(p, gast.Constant) and p.value is None:
-                raise LoweringError("new axes (`None` in an index) do not lower", node)
-        if len(parts) > ndim:
+        if sum(1 for p in parts if not self.is_new_axis(p)) > ndim:
             raise LoweringError("too many indices for the array", node)
         return parts
+
+    def is_new_axis(self, part):
+        """Whether an index item adds an axis of length 1: ``None``, or a name
+        from outside the function that is None when the kernel is compiled
+        (``np.newaxis``, resolved by object like every outside name)."""
+        if isinstance(part, gast.Constant):
+            return part.value is None
+        root = root_name(part) if isinstance(part, (gast.Name, gast.Attribute)) else None
+        if root is None or root in self.local_names:
+            return False
+        return self.namespace.resolve(part) is None
 
 
 def _names(target):

@@ -1,7 +1,7 @@
 """Arrays in the native backend: values, memory, indexing and statements.
 
 Contract: float64 and float32 arrays of 1 to ``MAX_RANK`` (4) dimensions
-(returned to the caller: float64, 1 or 2).  A float32 array's data pointer is
+(any of them may be returned to the caller).  A float32 array's data pointer is
 ``float*``: its elements are widened to double when read and rounded to
 float32 when written (:meth:`ArrayLowering.load_element`,
 :meth:`ArrayLowering.store_element`), so arithmetic runs in double and each
@@ -17,7 +17,8 @@ gives it
   check (an out-of-range index sets the ``INDEX`` error bit and leaves the
   function: an ``IndexError``, never a stray write);
 - views that share memory as in numpy: basic slices, rows ``A[i]``,
-  columns ``A[:, j]`` and ``A.T``;
+  columns ``A[:, j]``, ``A.T`` and new axes ``x[:, None]`` (length 1,
+  stride 0, so they broadcast);
 - ``np.zeros``/``np.ones``/``np.empty`` (and ``_like``), assignments,
   element and slice writes, iteration with ``for`` (also ``zip`` and
   ``enumerate``), and arrays returned to the caller.
@@ -119,14 +120,14 @@ class ArrayLowering:
         return [arr.owner, arr.data, *arr.shape, *arr.strides]
 
     def returned_array(self, out, slot, t):
-        """The array of type ``t`` a helper wrote at ``out[slot:slot + 6]`` (see
-        :meth:`return_array`)."""
+        """The array of type ``t`` a helper wrote at ``out[slot:slot + 2 + 2 ndim]``
+        (see :meth:`return_array`)."""
         b = self.builder
         raw = b.bitcast(out, I64P)
         ndim = t.ndim
-        field = [b.load(b.gep(raw, [ir.Constant(I64, slot + k)])) for k in range(6)]
+        field = [b.load(b.gep(raw, [ir.Constant(I64, slot + k)])) for k in range(2 + 2 * ndim)]
         return Arr(b.inttoptr(field[0], I64P), b.inttoptr(field[1], data_pointer(t)),
-                   tuple(field[2:2 + ndim]), tuple(field[4:4 + ndim]))
+                   tuple(field[2:2 + ndim]), tuple(field[2 + ndim:]))
 
     # ------------------------------------------------------------ storage
     def array_slots(self, name, t):
@@ -238,8 +239,14 @@ class ArrayLowering:
         b = self.builder
         offset = ir.Constant(I64, 0)
         shape, strides = [], []
-        for k, part in enumerate(parts):
+        k = 0  # the base's dimension the next indexing item applies to
+        for part in parts:
+            if self.is_new_axis(part):  # x[:, None]: length 1, stride 0 (broadcasts)
+                shape.append(ir.Constant(I64, 1))
+                strides.append(ir.Constant(I64, 0))
+                continue
             n, s = base.shape[k], base.strides[k]
+            k += 1
             if isinstance(part, gast.Slice):
                 start, length, step = self.slice_bounds(part, n)
                 offset = b.add(offset, b.mul(start, s))
@@ -255,8 +262,8 @@ class ArrayLowering:
                                     b.icmp_signed(">=", i, n))
                     self.fail_if(outside, INDEX)
                 offset = b.add(offset, b.mul(i, s))
-        shape += base.shape[len(parts):]
-        strides += base.strides[len(parts):]
+        shape += base.shape[k:]
+        strides += base.strides[k:]
         data = b.gep(base.data, [offset])
         if not shape:
             return data  # a pointer to one element
@@ -494,13 +501,13 @@ class ArrayLowering:
 
     # ------------------------------------------------------------ returns
     def return_array(self, arr, slot):
-        """Hand an array to the caller: 6 slots (block, data, shape, strides)."""
+        """Hand an array to the caller: ``2 + 2 ndim`` slots (block, data, the
+        shape, the strides in elements; types.kind_slots)."""
         b = self.builder
         self.incref(arr.owner)
         out = b.bitcast(self.out, I64P)
         fields = [b.ptrtoint(arr.owner, I64), b.ptrtoint(arr.data, I64)]
-        fields += list(arr.shape) + [ir.Constant(I64, 1)] * (2 - arr.ndim)
-        fields += list(arr.strides) + [ir.Constant(I64, 0)] * (2 - arr.ndim)
+        fields += list(arr.shape) + list(arr.strides)
         for k, v in enumerate(fields):
             b.store(v, b.gep(out, [ir.Constant(I64, slot + k)]))
 

@@ -111,6 +111,12 @@ class _Builder:
             out = b.alloca(F64, size=ir.Constant(I64, slots or 2), name="out")
             err = b.alloca(I64, name="err")
         b.store(ir.Constant(I64, 0), err)
+        if slots is not None:
+            # zeroed: a kernel leaving on an error writes no (or only some) returned
+            # arrays, and Kernel.assemble reads every slot to release what was handed
+            # over; a zero slot is "no block, no elements", never a stale pointer
+            for k in range(slots):
+                b.store(ir.Constant(F64, 0.0), b.gep(out, [ir.Constant(I64, k)]))
         b.call(self.kernel, values + [out, err])
         assembled = None
         if slots is not None:  # first: arrays handed over are released even on error

@@ -32,7 +32,7 @@ import numpy as np
 from ... import runtime
 from ...codegen.load import base_namespace
 from .errors import LoweringError
-from .numpy_names import MAKERS, REDUCTIONS, UFUNCS
+from .numpy_names import MAKERS, REDUCTIONS, SCANS, UFUNCS
 
 BUILTIN, MATH, NUMPY, RUNTIME = "builtin", "math", "numpy", "runtime"
 
@@ -85,7 +85,7 @@ for _name in ("abs", "min", "max", "float", "int", "len", "range", "zip", "enume
               "pow"):  # pow(x, y) lowers as x ** y does (pow(x, y, m) is refused)
     _add(getattr(builtins, _name), _name, BUILTIN)
 
-for _name in (*UFUNCS, *REDUCTIONS, *MAKERS, "array", "asarray", "matmul"):
+for _name in (*UFUNCS, *REDUCTIONS, *MAKERS, *SCANS, "array", "asarray", "matmul"):
     if hasattr(np, _name):
         _add(getattr(np, _name), _name, NUMPY)
 _add(np.abs, "abs", NUMPY)  # np.abs is np.absolute

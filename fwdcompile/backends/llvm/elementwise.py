@@ -10,6 +10,9 @@ second copy of the loop without the broadcasting index arithmetic when no
 operand broadcasts, so the common case vectorizes.  ``view[...] = expr``
 goes through a temporary when the two overlap in memory, as numpy's
 semantics require.  ``@`` with a matrix is a lazy array of inner products.
+``np.cumsum``/``np.cumprod`` (and cumprod's tangent) are not elementwise:
+:meth:`ElementwiseLowering.scan` computes them into an array first, which
+the expression around them then reads.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from llvmlite import ir
 
 from .arrays import Lazy
 from .errors import SHAPE, LoweringError
-from .numpy_names import REDUCTIONS, UFUNCS
+from .numpy_names import REDUCTIONS, SCANS, UFUNCS
 from .types import F32P, F64, I1, I64, I64P, VOID, ArrayType
 
 
@@ -68,6 +71,10 @@ class ElementwiseLowering:
                 return self.matmul(node.args[0], node.args[1], node)
             if name in REDUCTIONS:
                 return self.reduce_along(node)
+            if name in SCANS:
+                out = self.scan(name, node)
+                return Lazy(out.shape, lambda index: self.load_element(
+                    self.element_pointer(out, index)), [out])
             if name not in UFUNCS or node.keywords:
                 raise LoweringError(f"`{name}` on arrays does not lower", node)
             return self.combine(node, node.args, lambda *xs: self.ufunc(name, xs, node))
@@ -264,3 +271,53 @@ class ElementwiseLowering:
             hi = b.add(hi, b.select(positive, reach, ir.Constant(I64, 0)))
             lo = b.add(lo, b.select(positive, ir.Constant(I64, 0), reach))
         return lo, b.add(hi, size)
+
+    def scan(self, name, node):
+        """``np.cumsum``/``np.cumprod`` (or ``_rt.cumprod_jvp(a, z, d_a)``, the
+        product rule along the axis, as runtime/rules.py computes it) into a new
+        array, element after element in numpy's order (so the sums are exact
+        numpy sums, not reassociated).  The array is held by a hidden variable
+        of this call site (``scan.<k>``: no user name has a dot), so it is
+        released when the site runs again or the kernel returns, like any
+        variable's array, wherever the expression around it reads it."""
+        _, operands, axis, _ = self.reduction_spec(node)
+        b = self.builder
+        t = self.array_expr_type(node)
+        a = self.lazy(operands[0])
+        d = None
+        if name == "cumprod_jvp":
+            d = self.lazy(operands[2])
+            if d.shape is not None:
+                self.require_same_shape(self.broadcast_shape([a.shape, d.shape]), a.shape)
+            d = self.align_to(d, a.shape)
+        k = 0 if axis is None else axis % len(a.shape)
+        out = self.allocate(a.shape, t.single)
+        hidden = f"scan.{self.scan_sites.setdefault(id(node), len(self.scan_sites))}"
+        self.types[hidden] = t
+        self.local_names.add(hidden)
+        self.store_array(hidden, out)
+        outer_shape = a.shape[:k] + a.shape[k + 1:]
+
+        def line(outer):
+            with b.goto_entry_block():
+                acc, tan = b.alloca(F64, name=name), b.alloca(F64, name=f"{name}.d")
+            b.store(ir.Constant(F64, 0.0 if name == "cumsum" else 1.0), acc)
+            b.store(ir.Constant(F64, 0.0), tan)
+
+            def step(inner):
+                where = list(outer[:k]) + [inner[0]] + list(outer[k:])
+                x = self.convert(a.element(where), float)
+                if name == "cumprod_jvp":  # acc_tan * a + acc_val * d, then acc_val * a
+                    dx = self.convert(d.element(where), float)
+                    value = b.fadd(b.fmul(b.load(tan), x), b.fmul(b.load(acc), dx))
+                    b.store(value, tan)
+                    b.store(b.fmul(b.load(acc), x), acc)
+                else:
+                    value = (b.fadd if name == "cumsum" else b.fmul)(b.load(acc), x)
+                    b.store(value, acc)
+                self.store_element(value, self.element_pointer(out, where))
+
+            self.loop_nest((a.shape[k],), step)
+
+        self.loop_nest(outer_shape, line)
+        return out

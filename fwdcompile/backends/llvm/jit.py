@@ -27,12 +27,13 @@ from . import callwrap, engine
 from .callwrap import LAYOUT_OK, NDARRAY_TYPE, as_builtin, entry_ir, wrapper_ir
 from .errors import LoweringError, raise_for
 from .lower import lower
-from .types import ArrayType
+from .types import ArrayType, kind_rank, kind_slots
 
 _LOCK = threading.Lock()
 _CTYPES = {float: ctypes.c_double, int: ctypes.c_int64, bool: ctypes.c_bool}
 
 
+_F32, _F64 = np.dtype(np.float32).str, np.dtype(np.float64).str  # native byte order
 _LIBC_FREE = ctypes.CDLL(None).free
 _LIBC_FREE.argtypes = [ctypes.c_void_p]
 
@@ -51,19 +52,25 @@ class Kernel:
         self._fn = fn
         self._engine = engine  # keeps the machine code alive
         self._n_values = n_values
+        # the value part's leaves come first; the tangent part may have as many
+        # (a JVP) or none (``return (a, b), ()``: values only, for region code)
+        self._n_value_leaves = len(value_kinds)
         self._kinds = list(value_kinds) + list(tangent_kinds)
         self.llvm_ir = llvm_ir
         self.types = types
         self.takes_arrays = any(isinstance(t, ArrayType) for t in types)
-        self._slots = sum(6 if k.startswith("array") else 1 for k in self._kinds)
+        self._slots = sum(kind_slots(k) for k in self._kinds)
 
     def assemble(self, address):
         """The ``(value, tangent)`` a kernel wrote into the out buffer at
         ``address`` (called by the generated entry for results holding arrays)."""
-        leaves = self._leaves((ctypes.c_double * self._slots).from_address(address))
-        k = len(leaves) // 2
+        return self._split(self._leaves((ctypes.c_double * self._slots).from_address(address)))
+
+    def _split(self, leaves):
+        """``(value, tangent)`` from the leaves in out-buffer order."""
+        k = self._n_value_leaves
         if self._n_values is None:
-            return leaves[0], leaves[k]
+            return leaves[0], (leaves[k] if len(leaves) > k else ())
         return tuple(leaves[:k]), tuple(leaves[k:])
 
     def __call__(self, *args):
@@ -79,11 +86,7 @@ class Kernel:
         leaves = self._leaves(out)  # first: arrays handed over are freed even on error
         if err.value:
             raise_for(err.value)
-        k = len(leaves) // 2
-        values, tangents = leaves[:k], leaves[k:]
-        if self._n_values is None:
-            return values[0], tangents[0]
-        return tuple(values), tuple(tangents)
+        return self._split(leaves)
 
     @property
     def asm(self):
@@ -104,20 +107,28 @@ class Kernel:
         return flat
 
     def _leaves(self, out):
+        """The returned values and tangents, in order, from the out buffer
+        (``_slots`` slots; types.kind_slots): numbers as Python numbers,
+        arrays copied into new numpy arrays of their dtype, every block handed
+        over released."""
         leaves, slot = [], 0
         raw = ctypes.cast(out, ctypes.POINTER(ctypes.c_int64))
         for kind in self._kinds:
             if kind.startswith("array"):
-                owner, data, n0, n1, s0, s1 = raw[slot:slot + 6]
-                shape, strides = ((n0,), (8 * s0,)) if kind == "array1" \
-                    else ((n0, n1), (8 * s0, 8 * s1))
-                leaves.append(_copy_out(data, shape, strides))
-                if owner:
-                    _release(owner)
-                slot += 6
+                n = kind_rank(kind)
+                owner, data = raw[slot], raw[slot + 1]
+                shape = tuple(raw[slot + 2:slot + 2 + n])
+                single = kind.endswith("f32")
+                size = 4 if single else 8
+                strides = tuple(size * s for s in raw[slot + 2 + n:slot + 2 + 2 * n])
+                try:
+                    leaves.append(_copy_out(data, shape, strides, single))
+                finally:
+                    if owner:
+                        _release(owner)
             else:
                 leaves.append(int(out[slot]) if kind == "int" else out[slot])
-                slot += 1
+            slot += kind_slots(kind)
         return leaves
 
 
@@ -135,10 +146,10 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
         module, n_values, value_kinds, tangent_kinds = lower(fdef, types, helpers, boundscheck,
                                                               namespace, label, blas)
         wrapper = entry = None
-        scalar_result = n_values is None and value_kinds \
+        scalar_result = n_values is None and value_kinds and len(tangent_kinds) == 1 \
             and not (value_kinds[0] + tangent_kinds[0]).count("array")
         slots = None if scalar_result else sum(
-            6 if k.startswith("array") else 1 for k in (value_kinds or []) + (tangent_kinds or []))
+            kind_slots(k) for k in (value_kinds or []) + (tangent_kinds or []))
         if scalar_result and not any(isinstance(t, ArrayType) for t in types):
             # one value and one tangent, all scalars: a CPython wrapper
             wrapper = wrapper_ir(module, module.get_global(fdef.name), types,
@@ -188,23 +199,24 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
         return kernel
 
 
-def _copy_out(address, shape, strides):
-    """A C-ordered numpy copy of ``shape`` float64 elements at ``address``
-    (byte strides, maybe negative)."""
+def _copy_out(address, shape, strides, single=False):
+    """A C-ordered numpy copy of ``shape`` float64 (float32 when ``single``)
+    elements at ``address`` (byte strides, maybe negative)."""
     if any(n == 0 for n in shape):
-        return np.zeros(shape)
-    return np.array(_Memory(address, shape, strides), order="C")
+        return np.zeros(shape, np.float32 if single else np.float64)
+    return np.array(_Memory(address, shape, strides, single), order="C")
 
 
 class _Memory:
-    """Float64 memory a kernel wrote, described to numpy through
+    """Float64 or float32 memory a kernel wrote, described to numpy through
     ``__array_interface__`` (half the cost of a ctypes buffer and a view)."""
 
     __slots__ = ("__array_interface__",)
 
-    def __init__(self, address, shape, strides):
+    def __init__(self, address, shape, strides, single=False):
         self.__array_interface__ = {"data": (address, True), "shape": shape,
-                                    "strides": strides, "typestr": "<f8", "version": 3}
+                                    "strides": strides, "typestr": _F32 if single else _F64,
+                                    "version": 3}
 
 
 def _release(owner):

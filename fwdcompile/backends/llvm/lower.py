@@ -3,16 +3,19 @@
 Contract: :func:`lower` takes the gast ``FunctionDef`` the Python backend
 generated (``f_jvp(args..., d_args...)`` returning ``(value, tangent)``,
 each a number, an array or a tuple of them) and the types of its parameters
-(``float``, ``int``, ``bool``, or :class:`~.types.ArrayType` for float64 and
-int64 arrays of 1 and 2 dimensions), and returns an ``llvmlite.ir.Module``
-holding ``void <name>(<args>, double* out, i64* err)`` (plus the helpers it
-calls, lowered into the same module).  A number argument is a ``double``,
-``i64`` or ``i1``; an array is ``double* data, i64 n0[, i64 n1]``, C-contiguous
-(arrays.py).  Results are written into ``out``: one slot per number, six per
-array (its memory block, data pointer, shape and strides; jit.py copies it
-out and frees the block).  ``err`` is a bit field (errors.py: integer
-division by zero, index out of bounds, shape mismatch, empty reduction,
-int64 overflow, zero range step): the kernel sets a bit and leaves by its
+(``float``, ``int``, ``bool``, or :class:`~.types.ArrayType` for float64,
+float32 and int64 arrays of 1 to 4 dimensions), and returns an
+``llvmlite.ir.Module`` holding ``void <name>(<args>, double* out, i64* err)``
+(plus the helpers it calls, lowered into the same module).  A number argument
+is a ``double``, ``i64`` or ``i1``; an array is ``double* data, i64 n0, ...``
+(``float*`` for float32), C-contiguous (arrays.py).  Results are written into
+``out``: one slot per number, ``2 + 2 ndim`` per array (its memory block,
+data pointer, shape and strides: types.kind_slots; jit.py copies it out and
+frees the block).  The value part may hold several results and the tangent
+part none (``return (a, b), ()``: a region of a function run natively for
+its values only).  ``err`` is a bit field (errors.py: integer division by
+zero, index out of bounds, shape mismatch, empty reduction, int64 overflow,
+zero range step): the kernel sets a bit and leaves by its
 single exit, and the caller raises the exception Python would have raised.
 
 This module holds the driver (:class:`_Lowering`: type inference, calls,
@@ -53,7 +56,7 @@ from ...syntax import trees
 from .numpy_names import REDUCTION_METHODS, constant_int
 from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
-from .types import F32P, F64, F64P, I1, I64, I64P, RETURN_RANK, VOID, ArrayType, ll
+from .types import F32P, F64, F64P, I1, I64, I64P, VOID, ArrayType, kind_rank, kind_slots, ll
 
 # math operations (catalogue.py names): name -> LLVM intrinsic, or libm symbol -> arity
 _INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
@@ -70,7 +73,7 @@ def kind_type(kind):
     """The type of a returned value of ``kind``: "int", "float", "float32" (a
     number numpy holds as a float32 scalar), "array<n>" or "array<n>f32"."""
     if kind.startswith("array"):
-        return ArrayType(int(kind[5]), single=kind.endswith("f32"))
+        return ArrayType(kind_rank(kind), single=kind.endswith("f32"))
     return int if kind == "int" else float
 
 
@@ -101,6 +104,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.namespace = namespace or Namespace()
         self.targets = {}  # id(call) -> (call, what it calls), see call_target
         self.inlined_numbers = []  # expressions lowered from the runtime (inline_number)
+        self.scan_sites = {}  # id(cumsum call) -> k: its array's hidden variable scan.<k>
         self.cache = cache if cache is not None else {}  # (helper, types) -> lowered helper
         self.module = module or ir.Module(name=f"fwdcompile_{fdef.name}")
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
@@ -142,7 +146,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                 self.store(p, llargs.pop(0))
         self.loops = []  # (continue block, break block)
         self.out_size = None
-        self.value_kinds = None  # "int", "float", "array1" or "array2" per returned value
+        self.value_kinds = None  # "int", "float", "float32", "array<n>[f32]" per value
         self.tangent_kinds = None  # the same per returned tangent
 
     # ------------------------------------------------------------ types
@@ -320,7 +324,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             else:
                 values.append(self.convert(self.expr(node), t))
         kinds = lowered.kinds + lowered.tangent_kinds
-        size = sum(6 if k.startswith("array") else 1 for k in kinds)
+        size = sum(kind_slots(k) for k in kinds)
         with b.goto_entry_block():
             out = b.alloca(F64, size=ir.Constant(I64, size))
         b.call(lowered.fn, values + [out, self.err])
@@ -337,11 +341,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                     self.decref(arr.owner)
                 else:
                     self.store_array(name, arr, acquired=True)
-                slot += 6
-            else:
-                if name is not None:
-                    self.store(name, b.load(b.gep(out, [ir.Constant(I64, slot)])))
-                slot += 1
+            elif name is not None:
+                self.store(name, b.load(b.gep(out, [ir.Constant(I64, slot)])))
+            slot += kind_slots(kind)
 
     @staticmethod
     def joint_targets(target, n):
@@ -553,6 +555,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             return self.expr(node)
         if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
             return self.array_value(node)
+        made = self.make_array(node)  # the zero tangent of an inactive array returned
+        if made is not None:
+            return made
         return self.materialize(self.lazy(node), t.single)  # in its own dtype
 
 
@@ -618,11 +623,10 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                     raise LoweringError("an array returned in another dtype than its type "
                                         "(a lowering gap)", leaf)
                 self.return_array(arr, slot)
-                slot += 6
             else:
                 v = self.convert(self.expr(leaf), float)
                 self.builder.store(v, self.builder.gep(self.out, [ir.Constant(I64, slot)]))
-                slot += 1
+            slot += kind_slots(self.kind(leaf))
         self.builder.branch(self.exit)
 
     def kind(self, node):
@@ -630,13 +634,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         if isinstance(t, ArrayType):
             if t.integer:
                 raise LoweringError("returning an integer array does not lower", node)
-            if t.ndim > RETURN_RANK:
-                raise LoweringError(f"returning an array of {t.ndim} dimensions does not "
-                                    f"lower (arrays of up to {RETURN_RANK} are returned; "
-                                    "reduce it, or return a view of lower rank)", node)
-            if t.single and not self.is_helper:
-                raise LoweringError("returning a float32 array does not lower yet (return "
-                                    "a number, or use float64 arrays)", node)
+            # every rank an array can have here (1 to MAX_RANK) is returned, float32
+            # ones as float32 (jit._copy_out reads the kind's dtype)
             return f"array{t.ndim}" + ("f32" if t.single else "")
         if t in (int, bool):
             return "int"

@@ -21,11 +21,19 @@ UFUNCS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan",
            "cbrt": "cbrt", "square": "square", "arctan2": "atan2", "hypot": "hypot",
            "maximum": "maximum", "minimum": "minimum", "power": "pow", "where": "where"}
 # reductions to a number, or along an ``axis=`` (with ``keepdims=``) to an array
-AXIS_REDUCTIONS = ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp")
+AXIS_REDUCTIONS = ("sum", "mean", "max", "min", "amax", "amin", "prod", "max_jvp", "var", "std",
+                   "var_jvp", "std_jvp")
+# the spreads (ddof=0) and their tangents: two passes, the mean first (reductions.py)
+MOMENTS = ("var", "std", "var_jvp", "std_jvp")
+# how many array or number operands come before an axis passed by position
+OPERANDS = {"max_jvp": 3, "std_jvp": 3, "var_jvp": 2, "cumprod_jvp": 3}
+# running sums and products along an axis (and cumprod's tangent): computed
+# into an array of their own, element after element as numpy does (elementwise.py)
+SCANS = ("cumsum", "cumprod", "cumprod_jvp")
 # every reduction: those, and the sums of products of two arrays
 REDUCTIONS = AXIS_REDUCTIONS + ("dot", "vdot")
 # the array methods lowered as their reduction (``x.sum()``; ``x.copy()`` is a maker)
-REDUCTION_METHODS = ("sum", "mean", "max", "min", "prod")
+REDUCTION_METHODS = ("sum", "mean", "max", "min", "prod", "var", "std")
 MAKERS = ("zeros", "ones", "empty", "zeros_like", "ones_like", "empty_like", "copy")
 # elementwise functions cheap enough to recompute at every use (temporaries.py)
 CHEAP = {"fabs", "abs", "absolute", "sign", "where", "maximum", "minimum", "square", "floor",

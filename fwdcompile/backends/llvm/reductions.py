@@ -7,17 +7,21 @@ array whose elements each run an inner loop (:meth:`reduce_along`, with
 ``keepdims``).  ``np.max``/``np.min`` of an empty array set the ``EMPTY``
 bit, as numpy raises; NaN wins, as in numpy.  ``_rt.max_jvp`` (the tangent
 of a max or min) shares the derivative between ties, as runtime/rules.py does.
+``np.var``/``np.std`` (ddof=0) and their tangents ``_rt.var_jvp``/``_rt.std_jvp``
+take two passes, the means first (:meth:`ReductionLowering.moment`).
 """
 
 from __future__ import annotations
+
+import functools
 
 import gast
 from llvmlite import ir
 
 from .arrays import Lazy
 from .errors import EMPTY, LoweringError
-from .numpy_names import AXIS_REDUCTIONS
-from .types import F64, I64
+from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS
+from .types import F64, I1, I64
 
 
 class ReductionLowering:
@@ -26,10 +30,13 @@ class ReductionLowering:
     def reduce(self, name, operands, node):
         b = self.builder
         if name in AXIS_REDUCTIONS and isinstance(node, gast.Call) and (
-                node.keywords or len(operands) > (3 if name == "max_jvp" else 1)):
+                node.keywords or len(operands) > OPERANDS.get(name, 1)):
             operands = self.reduction_spec(node)[1]  # an axis that leaves a number
         if name == "max_jvp":
             return self.extremum_tangent(operands, node)
+        if name in MOMENTS:
+            parts, z = self.moment_operands(name, operands, node)
+            return self.moment(name, parts, z, parts[0].shape, lambda inner: inner)
         if name == "norm":  # sqrt(sum(x * x))
             return self.call_math("sqrt", [self.reduce("dot", [operands[0]] * 2, node)])
         if name == "norm_jvp":  # sum(x * dx) / norm, as runtime.norm_jvp (0/0 is NaN)
@@ -84,6 +91,12 @@ class ReductionLowering:
         else:
             k = axis % rank
             out_shape = a.shape[:k] + ((ir.Constant(I64, 1),) if keep else ()) + a.shape[k + 1:]
+        spread_z = None
+        if name in MOMENTS:
+            parts, spread_z = self.moment_operands(name, operands, node)
+            a = parts[0]
+            if isinstance(spread_z, Lazy):  # std along an axis: one std per output element
+                spread_z = self.align_to(spread_z, out_shape)
         if name == "max_jvp":
             self.require_same_shape(a.shape, parts[2].shape)
             extremes = self.align_to(parts[1], out_shape)
@@ -103,6 +116,11 @@ class ReductionLowering:
             return outer[:k] + [inner[0]] + outer[k:]
 
         def element(index):
+            if name in MOMENTS:
+                z_here = spread_z.element(index) if isinstance(spread_z, Lazy) else spread_z
+                return self.moment(name, parts, z_here,
+                                   tuple(a.shape[k] for k in axes),
+                                   lambda inner: full_index(index, inner))
             with b.goto_entry_block():
                 acc, count = b.alloca(F64, name=name), b.alloca(F64, name="count")
             start = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "max_jvp": 0.0}.get(
@@ -163,3 +181,83 @@ class ReductionLowering:
 
         self.loop_nest(a.shape, step)
         return b.fdiv(b.load(total), b.load(count))
+
+    def moment_operands(self, name, operands, node):
+        """Lazy operands of a spread: ``[a]`` for var/std, ``[a, d_a]`` for their
+        tangents (``d_a`` broadcast to ``a``'s shape, as runtime/rules.py does,
+        never the other way round), and std_jvp's ``z`` (a number, or a lazy
+        array for an axis)."""
+        a = self.lazy(operands[0])
+        if name in ("var", "std"):
+            return [a], None
+        d = self.lazy(operands[-1])
+        if d.shape is not None:
+            self.require_same_shape(self.broadcast_shape([a.shape, d.shape]), a.shape)
+        d = self.align_to(d, a.shape)
+        z = None
+        if name == "std_jvp":
+            z = self.lazy(operands[1])
+            if z.shape is None:  # a number: the element function ignores its index
+                z = z.element([])
+        return [a, d], z
+
+    def moment(self, name, parts, z, shape, at):
+        """var, std, var_jvp or std_jvp of ``parts`` over the ``shape`` of the
+        reduced positions (``at(inner)``: the operands' index there), as
+        runtime/rules.py computes them: the mean, then the centred sums;
+        ``d var = 2 sum((a - mean a) (d - mean d)) / n``; ``d std = d var / (2
+        std)``, except over one entry (``d var * std``: 0, NaN for a NaN) and
+        where std is 0 (0 when ``d`` is constant over the positions, else NaN:
+        the direction has no derivative there)."""
+        b = self.builder
+        f = functools.partial(ir.Constant, F64)
+        a, d = parts[0], (parts[1] if len(parts) > 1 else None)
+        with b.goto_entry_block():
+            sa, sd, saa, sad = (b.alloca(F64, name=f"{name}.{k}")
+                                for k in ("sa", "sd", "saa", "sad"))
+            lo, hi, nan = b.alloca(F64), b.alloca(F64), b.alloca(I1)
+        for acc in (sa, sd, saa, sad):
+            b.store(f(0.0), acc)
+        b.store(f(float("inf")), lo)
+        b.store(f(float("-inf")), hi)
+        b.store(ir.Constant(I1, 0), nan)
+        n = b.sitofp(self.size_of(shape), F64)
+
+        def means(inner):
+            where = at(inner)
+            b.store(b.fadd(b.load(sa), self.convert(a.element(where), float),
+                           flags=("reassoc", "contract")), sa)
+            if d is not None:
+                x = self.convert(d.element(where), float)
+                b.store(b.fadd(b.load(sd), x, flags=("reassoc", "contract")), sd)
+                b.store(b.select(b.fcmp_ordered("<", x, b.load(lo)), x, b.load(lo)), lo)
+                b.store(b.select(b.fcmp_ordered(">", x, b.load(hi)), x, b.load(hi)), hi)
+                b.store(b.or_(b.load(nan), b.fcmp_unordered("uno", x, x)), nan)
+
+        self.loop_nest(shape, means)
+        mean_a = b.fdiv(b.load(sa), n)
+        mean_d = b.fdiv(b.load(sd), n)
+
+        def centred(inner):
+            where = at(inner)
+            da = b.fsub(self.convert(a.element(where), float), mean_a)
+            if d is None:
+                b.store(b.fadd(b.load(saa), b.fmul(da, da), flags=("reassoc", "contract")), saa)
+            else:
+                dd = b.fsub(self.convert(d.element(where), float), mean_d)
+                b.store(b.fadd(b.load(sad), b.fmul(da, dd), flags=("reassoc", "contract")), sad)
+
+        self.loop_nest(shape, centred)
+        if d is None:
+            var = b.fdiv(b.load(saa), n)
+            return var if name == "var" else self.call_math("sqrt", [var])
+        d_var = b.fdiv(b.fmul(f(2.0), b.load(sad)), n)
+        if name == "var_jvp":
+            return d_var
+        z = self.convert(z, float)
+        general = b.fdiv(d_var, b.fmul(f(2.0), z))
+        # d constant over the positions: exactly, and no NaN among them
+        constant = b.and_(b.fcmp_ordered("==", b.load(lo), b.load(hi)), b.not_(b.load(nan)))
+        flat = b.select(constant, f(0.0), f(float("nan")))
+        out = b.select(b.fcmp_ordered("==", z, f(0.0)), flat, general)
+        return b.select(b.fcmp_ordered("==", n, f(1.0)), b.fmul(d_var, z), out)

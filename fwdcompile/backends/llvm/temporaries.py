@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gast
 
-from .numpy_names import CHEAP, REDUCTIONS, UFUNCS
+from .numpy_names import CHEAP, MOMENTS, REDUCTIONS, UFUNCS
 from .types import ArrayType
 
 
@@ -93,7 +93,8 @@ def _consumed_elementwise(use, parents, calls):
         return True
     if isinstance(parent, gast.Call) and use in parent.args and not parent.keywords:
         name = _name(calls, parent) if calls.method_receiver(parent) is None else None
-        return name in UFUNCS or name in REDUCTIONS and name != "max_jvp" or name == "matmul"
+        return name in UFUNCS or name in REDUCTIONS and name != "max_jvp" \
+            and name not in MOMENTS or name == "matmul"  # a spread reads its operand twice
     return False
 
 

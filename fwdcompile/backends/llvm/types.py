@@ -8,7 +8,9 @@ and :class:`ArrayType`, the Python-side type of an array variable that the
 lowering's type inference assigns (float64 or int64, 1 to ``MAX_RANK``
 dimensions).
 Scalars are the Python types ``float``, ``int`` and ``bool``; :func:`ll`
-gives their LLVM type.
+gives their LLVM type.  :func:`kind_slots` is the out-buffer layout of
+returned values, shared by the lowering (lower.py, arrays.py) and the reader
+(jit.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,21 @@ F64P, I64P, I8P, F32P = F64.as_pointer(), I64.as_pointer(), I8.as_pointer(), F32
 _SCALARS = {float: F64, int: I64, bool: I1}
 
 MAX_RANK = 4  # arrays of 1 to 4 dimensions (CNN activations: batch, channels, h, w)
-RETURN_RANK = 2  # arrays handed back to the caller: 6 out slots (block, data, 2+2 dims)
+
+
+def kind_slots(kind):
+    """How many 8-byte slots of a kernel's out buffer a returned leaf of
+    ``kind`` takes: one for a number ("int", "float", "float32"), and for an
+    array ("array<n>", "array<n>f32") ``2 + 2 n``: its memory block, data
+    pointer, ``n`` dimensions and ``n`` strides in elements.  The count
+    depends on the rank only, so a reader knowing the kinds (jit.Kernel, a
+    caller of a helper) finds every field without padding."""
+    return 2 + 2 * kind_rank(kind) if kind.startswith("array") else 1
+
+
+def kind_rank(kind):
+    """The rank of an "array<n>[f32]" kind."""
+    return int(kind[5])
 
 
 def ll(t):
