@@ -151,3 +151,33 @@ def test_tuple_results_in_vector_mode():
 def test_tuple_tangents_that_do_not_match_the_values_raise():
     with pytest.raises(TypeError, match="tuple of 2 values but a tuple of 1"):
         forward_gradient(uses_short).jvp(X, tangents=(EYE,), batched=True)
+
+
+def windows(x, shape):
+    """A rule taking a tuple argument (like sliding_window_view's window shape)."""
+    return np.lib.stride_tricks.sliding_window_view(x, shape)
+
+
+@fwdcompile.custom_jvp(windows)
+def windows_jvp(primals, tangents):
+    x, shape = primals
+    return windows(x, shape), windows(tangents[0], shape)
+
+
+def window_energy(x):
+    return np.sum(windows(x, (3,)) ** 2)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 8])
+def test_a_rule_with_a_tuple_argument_in_vector_mode_matches_one_direction_at_a_time(k):
+    # the tuple's tangent is a tuple of stacked zeros: direction i of it is a
+    # tuple too (it once indexed the tuple's items by direction: wrong values
+    # for K below the tuple's length, an IndexError above)
+    x = np.linspace(-1.0, 1.5, 6)
+    directions = np.random.default_rng(k).normal(size=(k, 6))
+    f = forward_gradient(window_energy)
+    batched = f.jvp(x, tangents=(directions,), batched=True)[1]
+    one_by_one = [f.jvp(x, tangents=(d,))[1] for d in directions]
+    np.testing.assert_allclose(batched, one_by_one, rtol=1e-14)
+    np.testing.assert_allclose(one_by_one, [2 * np.sum(windows(x, (3,)) * windows(d, (3,)))
+                                            for d in directions], rtol=1e-14)

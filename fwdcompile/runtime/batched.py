@@ -282,9 +282,17 @@ def custom_batched(rule, primals, tangents, **keywords):
     k = batch_size(*tangents)
     value, outs = None, []
     for i in range(k):
-        value, out = rule(primals, tuple(t[i] for t in tangents), **keywords)
+        value, out = rule(primals, tuple(_direction(t, i) for t in tangents), **keywords)
         outs.append(_rule_tangent(rule, value, out))
     return value, _stack_like(outs, value)
+
+
+def _direction(tangent, i):
+    """Direction ``i`` of K stacked tangents; a tuple argument's tangent is a
+    tuple of stacks (``bzeros``), not a stack of tuples."""
+    if isinstance(tangent, tuple):
+        return tuple(_direction(t, i) for t in tangent)
+    return tangent[i]
 
 
 def _rule_tangent(rule, value, tangent):
