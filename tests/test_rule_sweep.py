@@ -406,6 +406,10 @@ TABLE = {
                          cs=True),
     "numpy.broadcast_to": Spec(("np.broadcast_to(x, (3, 4))", "np.broadcast_to(x, (2, 3, 4))"),
                                {"x": U(-2, 2, ((4,), (3, 1)))}, cs=True),
+    "numpy.lib.stride_tricks.sliding_window_view": Spec(
+        ("np.lib.stride_tricks.sliding_window_view(x, 2)",
+         "np.lib.stride_tricks.sliding_window_view(x, (2, 2))"),
+        {"x": U(-2, 2, ((4,), (3, 4)))}, cs=True),
     "numpy.concatenate": binary(("np.concatenate([x, y])", "np.concatenate((x, y), axis=1)"),
                                 U(-2, 2), U(-2, 2, ((2,), (3, 2)))),
     "numpy.stack": binary(("np.stack([x, y])", "np.stack((x, y), axis=1)"), U(-2, 2), U(-2, 2)),

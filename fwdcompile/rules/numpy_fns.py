@@ -206,6 +206,8 @@ linear("roll",           "a, shift, axis=None")
 linear("tile",           "A, reps")
 linear("repeat",         "a, repeats, axis=None")
 linear("broadcast_to",   "array, shape, subok=False", **VIEW)
+linear("lib.stride_tricks.sliding_window_view",  # convolutions written with windows
+       "x, window_shape, axis=None, *, subok=False, writeable=False", **VIEW)
 linear("concatenate",    "arrays, axis=0, out=None, dtype=None, casting='same_kind'", "arrays")
 linear("stack",          "arrays, axis=0, out=None, dtype=None, casting='same_kind'", "arrays")
 linear("vstack",         "tup, dtype=None, casting='same_kind'", "tup")
