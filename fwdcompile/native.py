@@ -59,6 +59,16 @@ def native_type(value):
     return f"a {type(value).__name__}"
 
 
+def region_type(value):
+    """:func:`native_type` for a value crossing into a region (regions.py):
+    numpy's float32 (or int32, ...) scalars keep their own arithmetic there,
+    so they stay in numpy."""
+    if isinstance(value, np.generic) and not isinstance(value, (np.float64, np.int64,
+                                                                np.bool_)):
+        return f"a numpy {value.dtype} scalar"
+    return native_type(value)
+
+
 def scalar_refusal(qualname, params, values, types):
     """A :class:`Refusal` for a numpy scalar passed with float32 arrays (numpy
     promotes ``float32 array * np.float64(c)`` to float64, and keeps
@@ -193,7 +203,8 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None)
         # runs as native regions joined by numpy (regions.py), never refused
         from .backends.llvm.regions import HybridKernel
         kernel = HybridKernel(compiled, helpers, Namespace.of(compiled.fn), boundscheck,
-                              _lowering_failure(exc, generated))
+                              _lowering_failure(exc, generated), region_type,
+                              EntryBinding.positional)
         return kernel, order, compiled.tangent_params
     if any(t.single for _, t in arrays):
         kernel = SingleKernel(kernel)

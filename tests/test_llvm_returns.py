@@ -124,7 +124,10 @@ def test_float64_arrays_of_every_rank_come_back(fn, args):
                 assert np.shape(got) == np.shape(want)
                 if isinstance(want, np.ndarray):
                     assert isinstance(got, np.ndarray) and got.dtype == np.float64
-                    assert got.flags.c_contiguous and got.flags.owndata  # a copy: ours
+                    # ours: the kernel's own block (no copy) or a copy, never an argument's memory
+                    assert got.flags.c_contiguous and got.flags.writeable
+                    assert not any(np.shares_memory(got, a) for a in (*args, *tangents)
+                                   if isinstance(a, np.ndarray))
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
         fd = _finite_difference(fn, args, names, wrt, tangents)
         for got, want in zip(_leaves(native[1]), fd, strict=True):

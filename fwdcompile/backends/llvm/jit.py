@@ -108,10 +108,11 @@ class Kernel:
 
     def _leaves(self, out):
         """The returned values and tangents, in order, from the out buffer
-        (``_slots`` slots; types.kind_slots): numbers as Python numbers,
-        arrays copied into new numpy arrays of their dtype, every block handed
-        over released."""
-        leaves, slot = [], 0
+        (``_slots`` slots; types.kind_slots): numbers as Python numbers, a
+        C-contiguous array in a block the kernel handed over as a numpy array
+        on that block (which frees it), any other array copied into a new
+        numpy array of its dtype (and its block released)."""
+        leaves, slot, taken = [], 0, set()
         raw = ctypes.cast(out, ctypes.POINTER(ctypes.c_int64))
         for kind in self._kinds:
             if kind.startswith("array"):
@@ -121,11 +122,15 @@ class Kernel:
                 single = kind.endswith("f32")
                 size = 4 if single else 8
                 strides = tuple(size * s for s in raw[slot + 2 + n:slot + 2 + 2 * n])
-                try:
-                    leaves.append(_copy_out(data, shape, strides, single))
-                finally:
-                    if owner:
-                        _release(owner)
+                if owner and data not in taken and _c_contiguous(shape, strides, size):
+                    taken.add(data)  # (a block returned twice is copied the second time)
+                    leaves.append(np.asarray(_Block(owner, data, shape, single)))  # no copy
+                else:
+                    try:
+                        leaves.append(_copy_out(data, shape, strides, single))
+                    finally:
+                        if owner:
+                            _release(owner)
             else:
                 leaves.append(int(out[slot]) if kind == "int" else out[slot])
             slot += kind_slots(kind)
@@ -217,6 +222,32 @@ class _Memory:
         self.__array_interface__ = {"data": (address, True), "shape": shape,
                                     "strides": strides, "typestr": _F32 if single else _F64,
                                     "version": 3}
+
+
+def _c_contiguous(shape, strides, size):
+    expected = size
+    for n, stride in zip(reversed(shape), reversed(strides)):
+        if n != 1 and stride != expected:
+            return False
+        expected *= n
+    return all(n > 0 for n in shape)
+
+
+class _Block:
+    """A kernel's memory block handed over with one returned array: numpy
+    keeps this object as the array's base, and dropping it drops the
+    block's reference (the kernel's arrays are reference-counted blocks,
+    arrays.py), so a result costs no copy."""
+
+    __slots__ = ("__array_interface__", "_owner")
+
+    def __init__(self, owner, data, shape, single):
+        self._owner = owner
+        self.__array_interface__ = {"data": (data, False), "shape": shape,
+                                    "typestr": _F32 if single else _F64, "version": 3}
+
+    def __del__(self):
+        _release(self._owner)
 
 
 def _release(owner):

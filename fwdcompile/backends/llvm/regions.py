@@ -398,7 +398,17 @@ def _drop_deletes(stmts, hidden):
 
 # ---------------------------------------------------------------- running
 class Region:
-    """One region: its Python function, and its native kernel per argument types."""
+    """One region: its Python function, and its native kernel per argument types.
+
+    Calls go first to ``fast``, the builtin entry generated with the last
+    kernel compiled (callwrap.entry_ir: it checks every argument's exact
+    type, C-contiguity and alignment in native code, so nothing is copied
+    and a write into an argument reaches the caller's array); any other call
+    falls through to :meth:`general`, which picks (or compiles) the kernel
+    for the arguments' types, copies non-contiguous inputs, or runs the
+    region in Python."""
+
+    fast = None
 
     def __init__(self, owner, spec, python, fdef):
         self.owner, self.spec, self.python, self.fdef = owner, spec, python, fdef
@@ -407,17 +417,24 @@ class Region:
         self.mutated = [i for i, name in enumerate(spec.ins) if name in _mutated(spec.stmts)]
 
     def __call__(self, *args):
-        types = tuple(_native_type(a) for a in args)
+        fast = self.fast
+        if fast is not None:
+            return fast(*args, tangents=())[0]
+        return self.general(*args)[0]
+
+    def general(self, *args, tangents=()):
+        """``(results, ())`` for any arguments (the fast entry's fallback)."""
+        types = tuple(self.owner.native_type(a) for a in args)
         kernel = self.kernels.get(types)
         if kernel is None:
             kernel = self.kernels[types] = self.compile(types)
         if isinstance(kernel, str):
-            return self.python(*args)
+            return self.python(*args), ()
         given = args
         args = [np.ascontiguousarray(a) if isinstance(t, ArrayType) else a
                 for a, t in zip(args, types)]
         if any(args[i] is not given[i] for i in self.mutated):
-            return self.python(*given)  # a copy would not carry the write back
+            return self.python(*given), ()  # a copy would not carry the write back
         out = (ctypes.c_double * kernel._slots)()
         err = ctypes.c_int64(0)
         kernel._fn(*kernel._flatten(args), out, ctypes.byref(err))
@@ -426,37 +443,35 @@ class Region:
             raise_for(err.value)
         leaves = [np.float32(v) if kind == "float32" else v
                   for v, kind in zip(leaves[:self.n], kernel._kinds)]
-        return tuple(leaves)
+        return tuple(leaves), ()
 
     def compile(self, types):
         """The kernel for ``types``, or why this region runs in Python for them."""
+        from .callwrap import as_builtin
         from .jit import compile_kernel
 
         what = [(name, t) for name, t in zip(self.spec.ins, types) if isinstance(t, str)]
         if what:  # the statements reading it run in numpy from the next call on
             self.owner.refuse_readers(self, {name for name, _ in what})
             return f"`{what[0][0]}` is {what[0][1]}"
+        single = any(getattr(t, "single", False) for t in types)
+        entry = None if single else (  # float32 kernels have no entry (numpy scalars)
+            [("arg", i, t) for i, t in enumerate(types)],
+            self.owner.positional(self.spec.ins, ()), 0)
         try:
             kernel = compile_kernel(copy.deepcopy(self.fdef), types,
                                     helpers=self.owner.helpers,
-                                    boundscheck=self.owner.boundscheck,
+                                    boundscheck=self.owner.boundscheck, entry=entry,
                                     namespace=self.owner.namespace, label=self.fdef.name,
                                     blas=True)
         except LoweringError as exc:
             self.owner.refine(self, exc)
             return str(exc)
         self.owner.compiled_kernels.append(kernel)
+        if kernel.entry is not None and "float32" not in kernel._kinds:
+            self.fast = as_builtin("region", kernel.entry, kernel, self.general, None,
+                                   kernel.assemble)
         return kernel
-
-
-def _native_type(value):
-    from ...native import native_type
-
-    # numpy's float32 (or int32, ...) scalars have their own arithmetic: numpy's job
-    if isinstance(value, np.generic) and not isinstance(value, (np.float64, np.int64,
-                                                                np.bool_)):
-        return f"a numpy {value.dtype} scalar"
-    return native_type(value)
 
 
 def _unshared(result, arrays):
@@ -474,8 +489,14 @@ class HybridKernel:
     entry = None
     takes_arrays = True
 
-    def __init__(self, compiled, helpers, namespace, boundscheck, reason):
+    def __init__(self, compiled, helpers, namespace, boundscheck, reason, native_type,
+                 positional):
+        """``native_type(value)``: a value's native type, or a string saying why
+        it has none; ``positional(names, wrt)``: the binding of a generated
+        entry taking ``names`` by position (both from fwdcompile/native.py)."""
         self.compiled, self.helpers, self.namespace = compiled, helpers, namespace
+        self.positional = positional
+        self.native_type = native_type
         self.boundscheck = boundscheck
         self.reason = reason  # why the function does not lower whole
         self.refused = set()
@@ -546,9 +567,14 @@ class HybridKernel:
         next call partitions around it."""
         stmts = region.spec.stmts
         body = region.fdef.body
-        line = getattr(exc.node, "lineno", None) if exc.function == region.fdef.name else None
-        hit = [s for s, b in zip(stmts, body)
-               if line is not None and b.lineno <= line <= (b.end_lineno or b.lineno)]
+        if exc.function == region.fdef.name:
+            line = getattr(exc.node, "lineno", None)
+            hit = [s for s, b in zip(stmts, body)
+                   if line is not None and b.lineno <= line <= (b.end_lineno or b.lineno)]
+        else:  # inside a helper: the statements calling helpers
+            hit = [s for s in stmts if any(
+                isinstance(n, gast.Call) and isinstance(n.func, gast.Name)
+                and id(self.namespace.lookup(n.func.id)) in self.helpers for n in gast.walk(s))]
         self.refused.update(_key(s) for s in (hit or stmts))
         self._glue = None
 
