@@ -116,6 +116,8 @@ def make_call(mode, depth, width, batch):
     if mode == "primal":
         def call():
             return loss(layers, X, y)
+    elif mode == "fg step fused":
+        return fused_step(layers, X, y)
     elif mode.startswith("fg step"):
         f = fwdcompile.forward_gradient(loss, wrt="layers")
         sampler, opt = DirectionSampler(0), FGD(lr=1e-4)
@@ -161,8 +163,62 @@ def make_call(mode, depth, width, batch):
     return call
 
 
+def fused_step(layers, X, y, lr=1e-4):
+    """A lazy-direction FGD step that never forms the estimate: the one
+    directional derivative from the lazy JVP, then each leaf updated by
+    ``p -= lr * slope * v_p`` with ``v_p`` drawn again from the sampler's
+    key, one leaf at a time.  Not a library API: it reaches into
+    ``ForwardGradient`` internals (``_calls``, ``_lazy_jvp``) to measure what
+    such an API would cost; its update is checked against ``forward_grad``'s
+    estimate in ``--check-fused``."""
+    import fwdcompile
+    from fwdcompile import calling, estimators, tree
+    from fwdcompile.sampling import DirectionSampler
+
+    f = fwdcompile.forward_gradient(loss, wrt="layers")
+    calls = f._calls
+    arguments = calls.bind((layers, X, y), {})
+    wrt = calls.wrt_for(arguments)
+    leaves, _ = tree.flatten_all([arguments[n] for n in wrt])
+    shapes = [leaf.shape for leaf in leaves]
+    compiled = calls.lazy_variant(wrt, calling.structures_for(wrt, arguments), batched=False)
+    sampler = DirectionSampler(0)
+
+    def call():
+        draw = estimators.directions_from(sampler, "normal", [leaf.dtype for leaf in leaves])
+        value, slopes = f._lazy_jvp(compiled, (layers, X, y), {}, draw, shapes, 1)
+        scale = -lr * float(slopes[0])
+        for i, leaf in enumerate(leaves):
+            v = draw(shapes[i], i)
+            v *= scale
+            leaf += v
+        return value
+    return call
+
+
+def check_fused():
+    """The fused step moves the parameters exactly as forward_grad + FGD.step."""
+    import fwdcompile
+    from fwdcompile.optim import FGD
+    from fwdcompile.sampling import DirectionSampler
+
+    rng = np.random.default_rng(1)
+    a = [(rng.normal(size=(8, 8)), rng.normal(size=8)) for _ in range(3)]
+    b = [(W.copy(), c.copy()) for W, c in a]
+    X, y = rng.normal(size=(4, 8)), rng.normal(size=4)
+    fused = fused_step(a, X, y)
+    f, s, opt = fwdcompile.forward_gradient(loss, wrt="layers"), DirectionSampler(0), FGD(1e-4)
+    for _ in range(2):
+        fused()
+        _, g = f.forward_grad(b, X, y, rng=s, lazy=True)
+        opt.step(b, g)
+    worst = max(float(np.max(np.abs(p - q))) for pa, pb in zip(a, b) for p, q in zip(pa, pb))
+    print(f"fused step against forward_grad + FGD.step, 2 steps: max difference {worst:.1e}")
+    assert worst < 1e-12
+
+
 MODES = ("primal", "jvp", "jvp, no release", "fg K=8 stored", "fg K=8 lazy",
-         "fg step stored", "fg step lazy", "torch step")
+         "fg step stored", "fg step lazy", "fg step fused", "torch step")
 
 
 def have_torch():
@@ -178,8 +234,8 @@ def plot(rows, depths, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = ("primal", "fg step stored", "fg step lazy", "fg K=8 stored", "fg K=8 lazy",
-             "torch step")
+    shown = ("primal", "fg step stored", "fg step lazy", "fg step fused", "fg K=8 stored",
+             "fg K=8 lazy", "torch step")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for mode in shown:
         if all(mode in rows[d] for d in depths):
@@ -206,10 +262,33 @@ def main(argv=None):
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--plot", help="draw step total and time against depth into this file")
     parser.add_argument("--json", help="write the numbers here")
+    parser.add_argument("--from-json", help="plot and print these numbers instead of measuring "
+                        "(several files: their modes merged)", nargs="+")
+    parser.add_argument("--check-fused", action="store_true",
+                        help="check the fused step against forward_grad + FGD.step and exit")
     parser.add_argument("--point", nargs=2, metavar=("MODE", "DEPTH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.point:
         print(json.dumps(point(args.point[0], int(args.point[1]), args.width, args.batch)))
+        return
+    if args.check_fused:
+        check_fused()
+        return
+    if args.from_json:
+        rows = {}
+        for name in args.from_json:
+            for depth, row in json.loads(Path(name).read_text())["rows"].items():
+                rows.setdefault(int(depth), {}).update(row)
+        depths = sorted(rows)
+        modes = [m for m in MODES if all(m in rows[d] for d in depths)]
+        print(f"{'depth':>5} " + " ".join(f"{m:>24}" for m in modes))
+        for depth in depths:
+            print(f"{depth:>5} " + " ".join(f"{rows[depth][m][0]:>7.1f} /{rows[depth][m][1]:>7.1f} "
+                                            f"/{1e3 * rows[depth][m][2]:>6.0f}" for m in modes))
+        if args.plot:
+            plot(rows, depths, args.plot,
+                 f"MLP of width {args.width}, batch {args.batch}, float64: one call per point, "
+                 "each in a fresh process")
         return
     if not Path("/proc/self/clear_refs").exists():
         sys.exit("bench_memory needs Linux (/proc/self/clear_refs and VmHWM)")
