@@ -28,6 +28,9 @@ the process's resident size just before that call:
 * ``fg step stored`` and ``fg step lazy``: a whole training step, one
   direction from a ``DirectionSampler`` (``forward_grad``), then
   ``FGD.step`` updating the parameters in place;
+* ``fg step fused``: the lazy step without the estimate: the directional
+  derivative from the lazy JVP, then each leaf updated from its direction
+  drawn again (not a library API: see :func:`fused_step`);
 * ``torch step``: PyTorch's backprop step on the same MLP (float64, one
   thread: forward, ``backward``, an in-place SGD update; ``.grad`` kept
   between steps as a training loop keeps it), when ``import torch`` works.
