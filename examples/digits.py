@@ -3,11 +3,13 @@ bundled digits, trained with forward gradients and, for comparison, with true
 gradients (hand-written backpropagation in numpy).
 
     python examples/digits.py [--out examples/output] [--epochs 30]
-    python examples/digits.py --mnist mnist.npz   # the paper's 784-1024-1024-10 setup
+    python examples/digits.py --mnist ~/data/mnist   # the paper's 784-1024-1024-10 setup
 
 Needs scikit-learn (bundled data, no download) and matplotlib
-(`pip install ".[examples]"`).  ``--mnist`` reads a local npz with
-``x_train``/``y_train`` (batch 64, lr0 2e-4, k 1e-4, as in the paper).
+(`pip install ".[examples]"`).  ``--mnist`` takes a directory holding
+MNIST's IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+gzipped or not; read by ``examples/mnist_idx.py``), or an npz file with
+``x_train``/``y_train``; batch 64, lr0 2e-4, k 1e-4, as in the paper.
 """
 
 import argparse
@@ -96,19 +98,33 @@ def train(loss, params, Xtr, ytr, Xte, yte, *, method, epochs, batch, opt, rng):
     return curve
 
 
+def load_mnist_arrays(path):
+    """MNIST's training images and labels from a directory of IDX files or an npz."""
+    path = os.path.expanduser(path)
+    if os.path.isdir(path):
+        from mnist_idx import IDXError, load_mnist
+        try:
+            return load_mnist(path, "train")
+        except (IDXError, FileNotFoundError) as exc:
+            sys.exit(f"digits.py: {exc}")
+    if not os.path.exists(path):
+        sys.exit(f"digits.py: no MNIST at {path!r} (a directory with the IDX files, or an "
+                 "npz with x_train, y_train)")
+    data = np.load(path)
+    return data["x_train"], data["y_train"].astype(np.int64)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "output"))
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--mnist", help="path to an npz file with x_train and y_train")
+    parser.add_argument("--mnist", help="a directory with MNIST's IDX files "
+                        "(train-images-idx3-ubyte[.gz], ...) or an npz with x_train, y_train")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     if args.mnist:
-        if not os.path.exists(args.mnist):
-            sys.exit(f"digits.py: no MNIST file at {args.mnist!r} (an npz with x_train, y_train)")
-        data = np.load(args.mnist)
-        X = data["x_train"].reshape(len(data["x_train"]), -1) / 255.0
-        y = data["y_train"].astype(int)
+        images, y = load_mnist_arrays(args.mnist)
+        X = images.reshape(len(images), -1) / 255.0
         sizes, batch, opt = [784, 1024, 1024, 10], 64, FGD(lr=2e-4, decay=1e-4)
     else:
         try:
