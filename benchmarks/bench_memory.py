@@ -28,9 +28,12 @@ the process's resident size just before that call:
 * ``fg step stored`` and ``fg step lazy``: a whole training step, one
   direction from a ``DirectionSampler`` (``forward_grad``), then
   ``FGD.step`` updating the parameters in place;
-* ``fg step fused``: the lazy step without the estimate: the directional
+* ``fg step fused``: ``FGD.forward_step(f, layers, X, y, rng=sampler)``,
+  the library's in-place step at inference memory: the directional
   derivative from the lazy JVP, then each leaf updated from its direction
-  drawn again (not a library API: see :func:`fused_step`);
+  drawn again, one leaf at a time (no estimate, no second copy of the
+  parameters; the numbers of ``forward_grad(lazy=True)`` + ``FGD.step``,
+  bit for bit, checked by ``--check-fused`` and tests/test_forward_step.py);
 * ``torch step``: PyTorch's backprop step on the same MLP (float64, one
   thread: forward, ``backward``, an in-place SGD update; ``.grad`` kept
   between steps as a training loop keeps it), when ``import torch`` works.
@@ -120,7 +123,11 @@ def make_call(mode, depth, width, batch):
         def call():
             return loss(layers, X, y)
     elif mode == "fg step fused":
-        return fused_step(layers, X, y)
+        f = fwdcompile.forward_gradient(loss, wrt="layers")
+        sampler, opt = DirectionSampler(0), FGD(lr=1e-4)
+
+        def call():
+            return opt.forward_step(f, layers, X, y, rng=sampler)
     elif mode.startswith("fg step"):
         f = fwdcompile.forward_gradient(loss, wrt="layers")
         sampler, opt = DirectionSampler(0), FGD(lr=1e-4)
@@ -166,39 +173,6 @@ def make_call(mode, depth, width, batch):
     return call
 
 
-def fused_step(layers, X, y, lr=1e-4):
-    """A lazy-direction FGD step that never forms the estimate: the one
-    directional derivative from the lazy JVP, then each leaf updated by
-    ``p -= lr * slope * v_p`` with ``v_p`` drawn again from the sampler's
-    key, one leaf at a time.  Not a library API: it reaches into
-    ``ForwardGradient`` internals (``_calls``, ``_lazy_jvp``) to measure what
-    such an API would cost; its update is checked against ``forward_grad``'s
-    estimate in ``--check-fused``."""
-    import fwdcompile
-    from fwdcompile import calling, estimators, tree
-    from fwdcompile.sampling import DirectionSampler
-
-    f = fwdcompile.forward_gradient(loss, wrt="layers")
-    calls = f._calls
-    arguments = calls.bind((layers, X, y), {})
-    wrt = calls.wrt_for(arguments)
-    leaves, _ = tree.flatten_all([arguments[n] for n in wrt])
-    shapes = [leaf.shape for leaf in leaves]
-    compiled = calls.lazy_variant(wrt, calling.structures_for(wrt, arguments), batched=False)
-    sampler = DirectionSampler(0)
-
-    def call():
-        draw = estimators.directions_from(sampler, "normal", [leaf.dtype for leaf in leaves])
-        value, slopes = f._lazy_jvp(compiled, (layers, X, y), {}, draw, shapes, 1)
-        scale = -lr * float(slopes[0])
-        for i, leaf in enumerate(leaves):
-            v = draw(shapes[i], i)
-            v *= scale
-            leaf += v
-        return value
-    return call
-
-
 def check_fused():
     """The fused step moves the parameters exactly as forward_grad + FGD.step."""
     import fwdcompile
@@ -209,15 +183,15 @@ def check_fused():
     a = [(rng.normal(size=(8, 8)), rng.normal(size=8)) for _ in range(3)]
     b = [(W.copy(), c.copy()) for W, c in a]
     X, y = rng.normal(size=(4, 8)), rng.normal(size=4)
-    fused = fused_step(a, X, y)
-    f, s, opt = fwdcompile.forward_gradient(loss, wrt="layers"), DirectionSampler(0), FGD(1e-4)
+    f, opt_a, opt_b = fwdcompile.forward_gradient(loss, wrt="layers"), FGD(1e-4), FGD(1e-4)
+    sa, sb = DirectionSampler(0), DirectionSampler(0)
     for _ in range(2):
-        fused()
-        _, g = f.forward_grad(b, X, y, rng=s, lazy=True)
-        opt.step(b, g)
-    worst = max(float(np.max(np.abs(p - q))) for pa, pb in zip(a, b) for p, q in zip(pa, pb))
-    print(f"fused step against forward_grad + FGD.step, 2 steps: max difference {worst:.1e}")
-    assert worst < 1e-12
+        opt_a.forward_step(f, a, X, y, rng=sa)
+        _, g = f.forward_grad(b, X, y, rng=sb, lazy=True)
+        opt_b.step(b, g)
+    same = all(np.array_equal(p, q) for pa, pb in zip(a, b) for p, q in zip(pa, pb))
+    print(f"FGD.forward_step against forward_grad + FGD.step, 2 steps: bit for bit: {same}")
+    assert same
 
 
 MODES = ("primal", "jvp", "jvp, no release", "fg K=8 stored", "fg K=8 lazy",

@@ -158,20 +158,27 @@ def combine_regenerated(elements, slopes, how, shapes, dtypes):
     again by ``elements(p)`` (its K directions, a list) each time they are
     needed, instead of held for every leaf at once (lazy directions: the
     same arithmetic in the same order, so the same numbers)."""
-    n = len(shapes)
+    w = elements_weights(elements, slopes, how, len(shapes))
+    return [elements_estimate(elements(p), w, shape, dtypes[p])
+            for p, shape in enumerate(shapes)]
 
+
+def elements_weights(elements, slopes, how, n):
+    """The K weights :func:`combine_regenerated` combines each leaf's
+    directions ``elements(p)`` (a list) with."""
     def gram():
         total = 0
         for p in range(n):
             e = elements(p)
             total = total + np.array([[np.vdot(a, b) for b in e] for a in e])
         return total
-    w = weights([float(s) for s in slopes], how, gram)
-    grads = []
-    for p, shape in enumerate(shapes):
-        g = sum(wi * v for wi, v in zip(w, elements(p)))
-        grads.append(float(g) if shape == () else np.asarray(g, dtype=dtypes[p] or float))
-    return grads
+    return weights([float(s) for s in slopes], how, gram)
+
+
+def elements_estimate(e, w, shape, dtype):
+    """One leaf's estimate ``sum_i w_i e_i`` as :func:`combine_regenerated` forms it."""
+    g = sum(wi * v for wi, v in zip(w, e))
+    return float(g) if shape == () else np.asarray(g, dtype=dtype or float)
 
 
 def scale_single(v, slope):
@@ -184,15 +191,27 @@ def combine_into_regenerated(directions, slopes, how, out):
     """:func:`combine_into` with leaf p's K directions drawn again by
     ``directions(p)`` each time they are needed (lazy directions: the same
     arithmetic, so the same numbers)."""
+    w = regenerated_weights(directions, slopes, how, len(out))
+    for p, o in enumerate(out):
+        leaf_estimate(directions(p), w, o)
+    return out
+
+
+def regenerated_weights(directions, slopes, how, n):
+    """The K weights of the estimate, ``g = sum_i w_i v_i``, with the ``n``
+    leaves' directions drawn by ``directions(p)`` (``project`` needs their Gram
+    matrix: one more pass over the leaves)."""
     k = len(slopes)
 
     def gram():
         return sum(np.tensordot(vi.reshape(k, -1), vi.reshape(k, -1), axes=([1], [1]))
-                   for vi in (directions(p) for p in range(len(out))))
-    w = weights(slopes, how, gram)
-    for p, o in enumerate(out):
-        vi = directions(p)
-        np.dot(w.astype(vi.dtype, copy=False), vi.reshape(k, -1), out=o.reshape(-1))
+                   for vi in (directions(p) for p in range(n)))
+    return weights(slopes, how, gram)
+
+
+def leaf_estimate(vi, w, out):
+    """One leaf's estimate from its K directions ``vi`` and the weights, into ``out``."""
+    np.dot(w.astype(vi.dtype, copy=False), vi.reshape(len(w), -1), out=out.reshape(-1))
     return out
 
 

@@ -89,17 +89,112 @@ class _InPlace:
                                                [np.empty_like(p) for p in leaves])
         _, state, scratch, scratch2 = entry
         lr = self.rate(state["step"])
-        self._in_place(state, leaves, g_leaves, scratch, scratch2, lr)
+        for i, (p, g, s, s2) in enumerate(zip(leaves, g_leaves, scratch, scratch2)):
+            self._leaf_update(state, i, p, g, s, s2, lr)
         state["step"] += 1
 
     def reset(self) -> None:
-        """Forget the state :meth:`step` kept (start again from step 0)."""
+        """Forget the state :meth:`step` and :meth:`forward_step` kept (start
+        again from step 0)."""
         self._steps.clear()
 
-    # what each optimizer defines (declared for the type checker)
+    def forward_step(self, f: Any, *args: Any, rng: Any, directions: int = 1,
+                     distribution: Literal["normal", "rademacher"] = "normal",
+                     combine: Literal["mean", "project"] = "mean", clip: float | None = None,
+                     **kwargs: Any) -> float:
+        """One forward-gradient step on ``f`` at ``args``, in place; returns the loss.
+
+        The same update as ``g = f.forward_grad(*args, rng=..., lazy=True)``
+        then ``self.step(params, g)``, bit for bit, at inference memory: the
+        directions are drawn where the loss uses them, and each parameter is
+        then moved from its directions drawn again, one parameter at a time,
+        so no parameter-sized copy (directions, estimate, new parameters) is
+        ever held.  The differentiated arguments (``f``'s ``wrt``: arrays, or
+        structures of arrays) must be writable float arrays; the optimizer
+        keeps its state for them, as :meth:`step` does.  ``rng`` is a
+        :class:`fwdcompile.sampling.DirectionSampler` (each call uses its
+        next step) or an int seed (step t of these parameters draws from
+        ``(seed, t)``).  ``clip`` clips each directional derivative to
+        ``[-clip, clip]`` as :func:`minimize` does; a non-finite loss or
+        derivative leaves the parameters unchanged and warns.
+        """
+        f = f if isinstance(f, (ForwardGradient, BoundForwardGradient)) else forward_gradient(f)
+        estimators.check_options(directions, distribution, combine)
+        calls = f._calls
+        arguments = calls.bind(args, kwargs)
+        wrt = calls.wrt_for(arguments)
+        if not wrt:
+            raise TypeError(f"forward_step: no parameter of {f.__qualname__} receives a float")
+        leaves, _ = tree.flatten_all([arguments[n] for n in wrt])
+        for name in wrt:
+            for path, leaf in tree.leaf_paths(arguments[name], name)[0]:
+                if not (isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f"
+                        and leaf.flags.writeable):
+                    raise TypeError(f"forward_step updates arrays in place, but {path} is "
+                                    f"{type(leaf).__name__}; keep parameters in writable "
+                                    "float arrays (a scalar as np.array(0.5))")
+        structures = calling.structures_for(wrt, arguments)
+        if calls.writes_into(wrt, structures):
+            raise ValueError(f"forward_step: {f.__qualname__} writes into its parameters, so "
+                             "its directions must be held: use forward_grad and step")
+        key = tuple(id(leaf) for leaf in leaves)
+        entry = self._steps.get(key)
+        if entry is None or any(a is not b for a, b in zip(entry[0], leaves)):
+            entry = self._steps[key] = (tuple(leaves), self.init(tuple(leaves)),
+                                        _LeafScratch(leaves))
+        _, state, scratch = entry
+        sampler = estimators.from_seed(rng)
+        if not estimators.is_sampler(sampler):
+            raise ValueError("forward_step draws the directions again from the sampler's key: "
+                             "pass rng as an int seed or a DirectionSampler")
+        if sampler is not rng:  # an int seed: this optimizer's step on these parameters
+            sampler.step = state["step"]
+        k = int(directions)
+        shapes = [leaf.shape for leaf in leaves]
+        dtypes = [leaf.dtype for leaf in leaves]
+        # forward_grad(lazy=True)'s draws and arithmetic, leaf by leaf
+        draw = estimators.directions_from(sampler, distribution,
+                                          [d if d != np.float64 else None for d in dtypes])
+        value, slopes = f._lazy_jvp(calls.lazy_variant(wrt, structures, batched=k > 1),
+                                    args, kwargs, draw, shapes, k)
+        f._check_scalar_value(value)
+        loss = float(value)
+        slopes = np.reshape(slopes, -1)
+        if not (np.isfinite(loss) and np.all(np.isfinite(slopes))):
+            warnings.warn(f"forward_step: the loss or its derivative is not finite "
+                          f"(loss={loss}); the parameters were not changed", RuntimeWarning,
+                          stacklevel=2)
+            return loss
+        if clip is not None:
+            slopes = np.clip(slopes, -clip, clip)
+        prefix = (k,) if k > 1 else ()
+
+        def elements(p):
+            v = draw(prefix + shapes[p], p)
+            return [v[i] for i in range(k)] if k > 1 else [v]
+        single = k == 1 and combine == "mean"
+        w = None if single else estimators.elements_weights(elements, slopes, combine,
+                                                            len(leaves))
+        lr = self.rate(state["step"])
+        for p, leaf in enumerate(leaves):
+            e = elements(p)
+            if single:  # forward_grad's estimate for one direction: v * slope, in place
+                g = estimators.scale_single(tuple(e), float(slopes[0]))[0]
+            else:
+                g = estimators.elements_estimate(e, w, shapes[p], dtypes[p])
+            del e
+            _, s, s2 = scratch.views(leaf)
+            self._leaf_update(state, p, leaf, g, s, s2, lr)
+            del g
+        state["step"] += 1
+        return loss
+
+    # what each optimizer defines (declared for the type checker):
+    # _leaf_update(state, i, p, g, s, s2, lr) moves leaf i (the array p) by its
+    # gradient g in place, with scratch arrays s and s2 of its shape, as update does
     init: Callable[[Sequence[Any]], dict[str, Any]]
     rate: Callable[[int], float]
-    _in_place: Callable[..., None]
+    _leaf_update: Callable[..., None]
 
 
 def _state_field() -> Any:
@@ -123,9 +218,8 @@ class FGD(_InPlace):
     def init(self, params: Sequence[Any]) -> dict[str, Any]:
         return {"step": 0}
 
-    def _in_place(self, state, params, grads, scratch, scratch2, lr):
-        for p, g, s in zip(params, grads, scratch):
-            np.add(np.multiply(g, -lr, out=s), p, out=p)  # (-lr) * g + p, as update
+    def _leaf_update(self, state, i, p, g, s, s2, lr):
+        np.add(np.multiply(g, -lr, out=s), p, out=p)  # (-lr) * g + p, as update
 
     def update(self, params: Sequence[Any], grads: Sequence[Any],
                state: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -163,10 +257,10 @@ class Momentum(_InPlace):
         new = tuple(_like(p, (-lr) * mi + p) for p, mi in zip(params, m))
         return new, {"step": state["step"] + 1, "m": m}
 
-    def _in_place(self, state, params, grads, scratch, scratch2, lr):
-        for p, g, m, s in zip(params, grads, state["m"], scratch):
-            np.add(np.multiply(m, self.beta, out=m), g, out=m)
-            np.add(np.multiply(m, -lr, out=s), p, out=p)
+    def _leaf_update(self, state, i, p, g, s, s2, lr):
+        m = state["m"][i]
+        np.add(np.multiply(m, self.beta, out=m), g, out=m)
+        np.add(np.multiply(m, -lr, out=s), p, out=p)
 
 
 @dataclass(frozen=True)
@@ -203,19 +297,32 @@ class Adam(_InPlace):
                     for p, mi, vi in zip(params, m, v))
         return new, {"step": t, "m": m, "v": v}
 
-    def _in_place(self, state, params, grads, scratch, scratch2, lr):
+    def _leaf_update(self, state, i, p, g, s, s2, lr):
         t = state["step"] + 1
         c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t
-        for p, g, m, v, s, s2 in zip(params, grads, state["m"], state["v"], scratch,
-                                     scratch2):
-            # the operations of update(), in its order, into buffers
-            np.add(np.multiply(m, self.beta1, out=m),
-                   np.multiply(g, 1 - self.beta1, out=s), out=m)
-            np.multiply(np.multiply(g, 1 - self.beta2, out=s), g, out=s)
-            np.add(np.multiply(v, self.beta2, out=v), s, out=v)
-            np.multiply(np.divide(m, c1, out=s), lr, out=s)          # lr * (m / c1)
-            np.add(np.sqrt(np.divide(v, c2, out=s2), out=s2), self.eps, out=s2)
-            np.subtract(p, np.divide(s, s2, out=s), out=p)
+        m, v = state["m"][i], state["v"][i]
+        # the operations of update(), in its order, into buffers
+        np.add(np.multiply(m, self.beta1, out=m),
+               np.multiply(g, 1 - self.beta1, out=s), out=m)
+        np.multiply(np.multiply(g, 1 - self.beta2, out=s), g, out=s)
+        np.add(np.multiply(v, self.beta2, out=v), s, out=v)
+        np.multiply(np.divide(m, c1, out=s), lr, out=s)          # lr * (m / c1)
+        np.add(np.sqrt(np.divide(v, c2, out=s2), out=s2), self.eps, out=s2)
+        np.subtract(p, np.divide(s, s2, out=s), out=p)
+
+
+class _LeafScratch:
+    """Three flat buffers per dtype, as large as the largest leaf of that
+    dtype: the estimate and the optimizer's scratch for one leaf at a time."""
+
+    def __init__(self, leaves):
+        sizes = {}
+        for leaf in leaves:
+            sizes[leaf.dtype] = max(sizes.get(leaf.dtype, 0), leaf.size)
+        self.buffers = {d: [np.empty(n, dtype=d) for _ in range(3)] for d, n in sizes.items()}
+
+    def views(self, leaf):
+        return [b[:leaf.size].reshape(leaf.shape) for b in self.buffers[leaf.dtype]]
 
 
 def _like(template, value):
@@ -283,7 +390,7 @@ def _as_leaf(what, p):
     return np.array(p, dtype=float)
 
 
-def _lazy_step(fn, rng, distribution, shapes, dtypes, k, call_args):
+def _lazy_step(fn, rng, distribution, shapes, dtypes, k, call_args, call_kwargs=None):
     """``(loss, slopes, leaf_directions)`` of one step with lazy directions:
     ``leaf_directions(p)`` draws leaf p's K directions again, in its dtype
     (what ``draw_into`` and the rounding give the stored path)."""
@@ -299,7 +406,7 @@ def _lazy_step(fn, rng, distribution, shapes, dtypes, k, call_args):
             return d
         return float(d[0]) if shapes[offset] == () else d[0]
     direction.k = k
-    loss, tangent = fn.fn(*call_args, **{fn.direction_param: direction})
+    loss, tangent = fn.fn(*call_args, **(call_kwargs or {}), **{fn.direction_param: direction})
     slopes = np.asarray(tangent, dtype=float).reshape(-1)
     return loss, slopes, leaf_directions
 
@@ -543,7 +650,15 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
     if lazy_fn is None:
         v_out = [np.empty((directions,) + s, dtype=d) for s, d in zip(shapes, dtypes)]
         v_draw = [o if d == np.float64 else np.empty(o.shape) for o, d in zip(v_out, dtypes)]
-    g_out = [np.empty(s, dtype=d) for s, d in zip(shapes, dtypes)]
+    # lazy directions and array parameters: each leaf's estimate is formed in
+    # one scratch buffer and applied in place before the next leaf's is drawn,
+    # so a step holds no parameter-sized copy (the estimate, new parameters)
+    fused = lazy_fn is not None and all(isinstance(p, np.ndarray) for p in params)
+    if fused:
+        params = tuple(params)  # our copies (_as_params): updated in place
+        scratch = _LeafScratch(params)
+    else:
+        g_out = [np.empty(s, dtype=d) for s, d in zip(shapes, dtypes)]
     history, stopped, last_loss = [], "steps", math.nan
     total = count if steps is None else steps if count is None else min(steps, count)
     bar = _progress(total, progress)
@@ -595,14 +710,25 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
                 break
             if clip is not None:
                 slopes = np.clip(slopes, -clip, clip)
-            grads = estimators.combine_into(v, slopes, combine, g_out) if v is not None else \
-                estimators.combine_into_regenerated(leaf_directions, slopes, combine, g_out)
-            grads = tuple(float(g) if isinstance(p, float) else g for g, p in zip(grads, params))
             history.append(loss)
             last_loss = loss
             if writer is not None:
                 writer.writerow([i, repr(loss), repr(optimizer.rate(opt_state["step"]))])
-            params, opt_state = optimizer.update(params, grads, opt_state)
+            if fused:
+                w = estimators.regenerated_weights(leaf_directions, slopes, combine, len(params))
+                lr = optimizer.rate(opt_state["step"])
+                for p, leaf in enumerate(params):
+                    g, s, s2 = scratch.views(leaf)
+                    estimators.leaf_estimate(leaf_directions(p), w, g)
+                    optimizer._leaf_update(opt_state, p, leaf, g, s, s2, lr)
+                opt_state["step"] += 1
+            else:
+                grads = estimators.combine_into(v, slopes, combine, g_out) if v is not None \
+                    else estimators.combine_into_regenerated(leaf_directions, slopes, combine,
+                                                             g_out)
+                grads = tuple(float(g) if isinstance(p, float) else g
+                              for g, p in zip(grads, params))
+                params, opt_state = optimizer.update(params, grads, opt_state)
             if bar is not None:
                 bar.update(1)
                 if samples:
