@@ -141,7 +141,7 @@ class _InPlace:
         entry = self._steps.get(key)
         if entry is None or any(a is not b for a, b in zip(entry[0], leaves)):
             entry = self._steps[key] = (tuple(leaves), self.init(tuple(leaves)),
-                                        _LeafScratch(leaves))
+                                        _LeafScratch(leaves, self._scratch))
         _, state, scratch = entry
         sampler = estimators.from_seed(rng)
         if not estimators.is_sampler(sampler):
@@ -183,8 +183,8 @@ class _InPlace:
             else:
                 g = estimators.elements_estimate(e, w, shapes[p], dtypes[p])
             del e
-            _, s, s2 = scratch.views(leaf)
-            self._leaf_update(state, p, leaf, g, s, s2, lr)
+            s, s2 = scratch.views(leaf, 2)  # g is ours: FGD and Momentum use it as scratch
+            self._leaf_update(state, p, leaf, g, g if s is None else s, s2, lr)
             del g
         state["step"] += 1
         return loss
@@ -195,6 +195,7 @@ class _InPlace:
     init: Callable[[Sequence[Any]], dict[str, Any]]
     rate: Callable[[int], float]
     _leaf_update: Callable[..., None]
+    _scratch: int
 
 
 def _state_field() -> Any:
@@ -217,6 +218,8 @@ class FGD(_InPlace):
 
     def init(self, params: Sequence[Any]) -> dict[str, Any]:
         return {"step": 0}
+
+    _scratch = 0  # buffers _leaf_update needs besides g (which it may overwrite)
 
     def _leaf_update(self, state, i, p, g, s, s2, lr):
         np.add(np.multiply(g, -lr, out=s), p, out=p)  # (-lr) * g + p, as update
@@ -256,6 +259,8 @@ class Momentum(_InPlace):
         m = tuple(self.beta * mi + g for mi, g in zip(state["m"], grads))
         new = tuple(_like(p, (-lr) * mi + p) for p, mi in zip(params, m))
         return new, {"step": state["step"] + 1, "m": m}
+
+    _scratch = 0  # s may be g: g is read before s is written
 
     def _leaf_update(self, state, i, p, g, s, s2, lr):
         m = state["m"][i]
@@ -297,6 +302,8 @@ class Adam(_InPlace):
                     for p, mi, vi in zip(params, m, v))
         return new, {"step": t, "m": m, "v": v}
 
+    _scratch = 2  # s and s2, both apart from g (read twice)
+
     def _leaf_update(self, state, i, p, g, s, s2, lr):
         t = state["step"] + 1
         c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t
@@ -312,17 +319,19 @@ class Adam(_InPlace):
 
 
 class _LeafScratch:
-    """Three flat buffers per dtype, as large as the largest leaf of that
-    dtype: the estimate and the optimizer's scratch for one leaf at a time."""
+    """``count`` flat buffers per dtype, as large as the largest leaf of that
+    dtype, for one leaf at a time (``views`` pads with None past ``count``)."""
 
-    def __init__(self, leaves):
+    def __init__(self, leaves, count):
         sizes = {}
         for leaf in leaves:
             sizes[leaf.dtype] = max(sizes.get(leaf.dtype, 0), leaf.size)
-        self.buffers = {d: [np.empty(n, dtype=d) for _ in range(3)] for d, n in sizes.items()}
+        self.buffers = {d: [np.empty(n, dtype=d) for _ in range(count)]
+                        for d, n in sizes.items()}
 
-    def views(self, leaf):
-        return [b[:leaf.size].reshape(leaf.shape) for b in self.buffers[leaf.dtype]]
+    def views(self, leaf, n=3):
+        found = [b[:leaf.size].reshape(leaf.shape) for b in self.buffers[leaf.dtype]]
+        return found + [None] * (n - len(found))
 
 
 def _like(template, value):
@@ -656,7 +665,7 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
     fused = lazy_fn is not None and all(isinstance(p, np.ndarray) for p in params)
     if fused:
         params = tuple(params)  # our copies (_as_params): updated in place
-        scratch = _LeafScratch(params)
+        scratch = _LeafScratch(params, 1 + optimizer._scratch)
     else:
         g_out = [np.empty(s, dtype=d) for s, d in zip(shapes, dtypes)]
     history, stopped, last_loss = [], "steps", math.nan
@@ -720,7 +729,8 @@ def minimize(f: Callable[..., Any], x0: Any, *, args: Sequence[Any] = (),
                 for p, leaf in enumerate(params):
                     g, s, s2 = scratch.views(leaf)
                     estimators.leaf_estimate(leaf_directions(p), w, g)
-                    optimizer._leaf_update(opt_state, p, leaf, g, s, s2, lr)
+                    optimizer._leaf_update(opt_state, p, leaf, g, g if s is None else s, s2,
+                                           lr)
                 opt_state["step"] += 1
             else:
                 grads = estimators.combine_into(v, slopes, combine, g_out) if v is not None \
