@@ -647,6 +647,10 @@ class HybridKernel:
     def llvm_ir(self):
         head = ["; region lowering: this function does not lower whole "
                 f"({self.reason}); its statements run where marked:"]
+        if not self.compiled_kernels:
+            head.append("; (no region has run yet: each compiles at its first call, for the "
+                        "types it meets; call f.jvp once to see their IR and the settled "
+                        "placement)")
         head += ["; " + line for line in self.placement().splitlines()]
         return "\n".join(head) + "\n" + "\n".join(k.llvm_ir for k in self.compiled_kernels)
 
