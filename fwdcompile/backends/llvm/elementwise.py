@@ -70,7 +70,13 @@ class ElementwiseLowering:
             if name in ("dot", "matmul") and len(node.args) == 2:
                 return self.matmul(node.args[0], node.args[1], node)
             if name in REDUCTIONS:
-                return self.reduce_along(node)
+                # computed once into an array of its own: read lazily, a keepdims
+                # reduction broadcast against its operand (x - np.max(x, axis=1,
+                # keepdims=True)) would run its inner loop again for every element
+                out = self.hold(node, "reduce", self.materialize(
+                    self.reduce_along(node), self.array_expr_type(node).single))
+                return Lazy(out.shape, lambda index: self.load_element(
+                    self.element_pointer(out, index)), [out])
             if name in SCANS:
                 out = self.scan(name, node)
                 return Lazy(out.shape, lambda index: self.load_element(
@@ -215,6 +221,17 @@ class ElementwiseLowering:
             return b.select(nan, x, b.fsub(pos, neg))
         return self.call_math(UFUNCS[name], fl)
 
+    def hold(self, node, kind, out):
+        """``out``, a new array computed for the expression ``node``, held by a
+        hidden variable of this call site (``scan.<k>``, ``reduce.<k>``: no
+        user name has a dot), so it is released when the site runs again or
+        the kernel returns, like any variable's array."""
+        hidden = f"{kind}.{self.scan_sites.setdefault(id(node), len(self.scan_sites))}"
+        self.types[hidden] = self.array_expr_type(node)
+        self.local_names.add(hidden)
+        self.store_array(hidden, out)
+        return out
+
     def materialize(self, lazy, single=False):
         out = self.allocate(lazy.shape, single)
         self.each(lazy, lazy.shape, lambda x, index: self.store_element(
@@ -291,11 +308,7 @@ class ElementwiseLowering:
                 self.require_same_shape(self.broadcast_shape([a.shape, d.shape]), a.shape)
             d = self.align_to(d, a.shape)
         k = 0 if axis is None else axis % len(a.shape)
-        out = self.allocate(a.shape, t.single)
-        hidden = f"scan.{self.scan_sites.setdefault(id(node), len(self.scan_sites))}"
-        self.types[hidden] = t
-        self.local_names.add(hidden)
-        self.store_array(hidden, out)
+        out = self.hold(node, "scan", self.allocate(a.shape, t.single))
         outer_shape = a.shape[:k] + a.shape[k + 1:]
 
         def line(outer):

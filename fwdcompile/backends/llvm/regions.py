@@ -475,8 +475,14 @@ class Region:
 
 
 def _unshared(result, arrays):
+    """``result`` with arrays sharing an argument's memory copied, and numpy
+    float64 scalars as Python floats (what a kernel returns, whether the
+    statement computing it ran natively or, while the partition settles, in
+    numpy)."""
     if isinstance(result, tuple):
         return tuple(_unshared(r, arrays) for r in result)
+    if type(result) is np.float64:
+        return float(result)
     if isinstance(result, np.ndarray) and any(np.may_share_memory(result, a) for a in arrays):
         return result.copy()
     return result
