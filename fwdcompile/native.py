@@ -12,6 +12,7 @@ Python values and explicit signature entries to native types.
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 
@@ -192,19 +193,31 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None)
         else:
             j = list(compiled.tangent_params).index(name)
             plan.append(("tangent", j, (type_of[name], params.index(wrt[j]))))
+    kernel_types = tuple(type_of.get(name, float) for name in order)
+    entry = (plan, binding or EntryBinding.positional(params, wrt), len(wrt))
     try:
-        kernel = compile_kernel(fdef, tuple(type_of.get(name, float) for name in order),
-                                helpers=helpers, boundscheck=boundscheck,
-                                entry=(plan, binding or EntryBinding.positional(params, wrt),
-                                       len(wrt)),
-                                namespace=Namespace.of(compiled.fn), label=compiled.fn,
-                                blas=True)
+        kernel = compile_kernel(fdef, kernel_types, helpers=helpers, boundscheck=boundscheck,
+                                entry=entry, namespace=Namespace.of(compiled.fn),
+                                label=compiled.fn, blas=True)
     except LoweringError as exc:
         # runs as native regions joined by numpy (regions.py), never refused
         from .backends.llvm.regions import HybridKernel
         kernel = HybridKernel(compiled, helpers, Namespace.of(compiled.fn), boundscheck,
                               _lowering_failure(exc, generated), region_type,
                               EntryBinding.positional)
+        if getattr(exc, "blas", False):
+            # matrix products: BLAS for large operands, but for small ones (an RNN's
+            # 32 x 32 weights in a loop) one kernel with the products as loops is
+            # far faster than a Python loop between regions
+            try:
+                whole = compile_kernel(copy.deepcopy(fdef), kernel_types, helpers=helpers,
+                                       boundscheck=boundscheck, namespace=Namespace.of(
+                                           compiled.fn), label=compiled.fn)
+            except LoweringError:
+                whole = None
+            if whole is not None:
+                kernel = BySize(SingleKernel(whole) if any(t.single for _, t in arrays)
+                                else whole, kernel)
         return kernel, order, compiled.tangent_params
     if any(t.single for _, t in arrays):
         kernel = SingleKernel(kernel)
@@ -218,6 +231,36 @@ def _lowering_failure(exc, generated):
     if source is not None and 0 < lineno <= len(source.own_source.splitlines()):
         return f"{exc}: `{source.own_source.splitlines()[lineno - 1].strip()}`"
     return str(exc)
+
+
+class BySize:
+    """A function with matrix products, compiled twice: ``small`` (one kernel,
+    the products as loops) runs calls whose arrays all hold at most
+    :attr:`LIMIT` elements (:attr:`LOOP_LIMIT` when the regions would run in
+    a Python loop), ``large`` (regions, the products through BLAS) the others.  Both compute what the Python backend does; they differ only
+    by rounding (docs/native-backend.md, "Regions")."""
+
+    LIMIT = 4096  # 64 x 64: where OpenBLAS starts to beat a fused loop here
+    # with a Python loop around the regions, each iteration pays ~10 us of
+    # region calls: the whole kernel wins up to about 512 x 512 (an RNN's weights)
+    LOOP_LIMIT = 1 << 18
+    fast = None
+    entry = None
+    takes_arrays = True
+
+    def __init__(self, small, large):
+        self.small, self.large = small, large
+        self.limit = self.LOOP_LIMIT if getattr(large, "loops", False) else self.LIMIT
+
+    def __call__(self, *args):
+        limit = self.limit
+        for a in args:
+            if type(a) is np.ndarray and a.size > limit:
+                return self.large(*args)
+        return self.small(*args)
+
+    def __getattr__(self, name):  # llvm_ir, placement, timings, ...: the regions'
+        return getattr(self.large, name)
 
 
 class SingleKernel:

@@ -178,3 +178,30 @@ def test_the_glue_source_is_readable_and_deterministic():
         sources.append(f._last_kernel().glue_source)
     assert sources[0] == sources[1]
     assert "_region_1(" in sources[0] and "np.einsum" in sources[0]
+
+
+def rnn(W, U, xs, y):
+    h = np.zeros(W.shape[0])
+    for t in range(xs.shape[0]):
+        h = np.tanh(W @ h + U @ xs[t])
+    return np.sum((h - y) ** 2)
+
+
+@pytest.mark.parametrize("n", [8, 600])  # one kernel with the products as loops; regions
+def test_matrix_products_run_as_loops_when_small_and_through_blas_when_large(n):
+    from fwdcompile.native import BySize
+
+    rng = np.random.default_rng(n)
+    W, U = rng.normal(size=(n, n)) * 0.3 / np.sqrt(n), rng.normal(size=(n, 3)) * 0.3
+    xs, y = rng.normal(size=(4, 3)), rng.normal(size=n)
+    tangents = (rng.normal(size=W.shape), rng.normal(size=U.shape))
+    native = forward_gradient(rnn, wrt=("W", "U"), backend="llvm")
+    want = forward_gradient(rnn, wrt=("W", "U")).jvp(W, U, xs, y, tangents=tangents)
+    for _ in range(2):
+        got = native.jvp(W, U, xs, y, tangents=tangents)
+        np.testing.assert_allclose(got, want, rtol=1e-11)
+    fd, _ = oracle.jvp_reference(rnn, (W, U, xs, y), [0, 1], tangents)
+    np.testing.assert_allclose(got[1], fd, rtol=1e-7)
+    kernel = native._last_kernel()
+    assert isinstance(kernel, BySize) and kernel.large.loops
+    assert (W.size <= kernel.limit) == (n == 8)

@@ -133,7 +133,9 @@ class ArrayTyping:
             raise LoweringError("`@` / np.dot with a scalar operand does not lower", node)
         if self.blas and (a.ndim >= 2 or b.ndim >= 2):
             # numpy's BLAS beats scalar loops: region lowering runs this in numpy
-            raise LoweringError("a matrix product runs through numpy's BLAS", node)
+            exc = LoweringError("a matrix product runs through numpy's BLAS", node)
+            exc.blas = True  # native.py may also compile the function whole, for small sizes
+            raise exc
         if a.ndim > 2 or b.ndim > 2:
             raise LoweringError("`@` / np.dot of arrays of 3 or more dimensions does not "
                                 "lower (vectors and matrices only)", node)

@@ -538,6 +538,8 @@ class HybridKernel:
             for spec in specs:
                 bindings[f"_region_{spec.index}"] = self._region(fdef.name, spec)
             self.specs, self.glue = specs, glue
+            # a Python loop around regions pays their call overhead every iteration
+            self.loops = any(isinstance(n, (gast.For, gast.While)) for n in gast.walk(glue))
             name = fdef.name
             source = to_source(glue)
             self.glue_source = source

@@ -179,7 +179,15 @@ def _movable(s, candidates):
     """A product assigned to a name: pure, so it may run earlier."""
     return isinstance(s, gast.Assign) and len(s.targets) == 1 \
         and isinstance(s.targets[0], gast.Name) and _blocking(s.value, candidates) \
-        and all(isinstance(a, (gast.Name, gast.Constant)) for a in _operands(s.value))
+        and all(_plain_read(a) for a in _operands(s.value))
+
+
+def _plain_read(node):
+    """A name, a constant, or an index or attribute of one (``xs[t]``, ``W.T``):
+    reading it computes nothing and calls nothing."""
+    return all(isinstance(n, (gast.Name, gast.Constant, gast.Subscript, gast.Attribute,
+                              gast.Slice, gast.Tuple, gast.Load, gast.expr_context))
+               for n in gast.walk(node))
 
 
 def _operands(node):
