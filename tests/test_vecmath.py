@@ -8,7 +8,8 @@ huge, the tanh saturation region, domain edges) the two must agree to
 within :data:`MAX_ULP` units in the last place of the extended-precision
 result (glibc documents its vector functions at <= 4 ULP), classify alike
 (NaN where NaN, the same infinities, the sign of zero), and JVPs through
-them still match the Python backend and central differences.  The disk cache keys kernels by the switch.
+them still match the Python backend and central differences.  The disk
+cache keys kernels by the switch.
 """
 
 from __future__ import annotations

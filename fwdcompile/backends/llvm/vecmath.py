@@ -130,7 +130,7 @@ def describe():
     if not chosen:
         return "vecmath off" if not enabled() else "vecmath unavailable"
     isas = sorted({isa for entries in chosen.values() for isa, _, _ in entries})
-    return (f"vecmath glibc {glibc_version()} isa {''.join(isas)} "
+    return (f"vecmath glibc {glibc_version()} isa {''.join(isas)}; "
             + ",".join(sorted(chosen)))
 
 
@@ -156,7 +156,7 @@ def tag(text):
     for callee, number in groups.items():
         arity = FUNCTIONS[callee][1]
         mapping = []
-        for isa, lanes, symbol in chosen[callee]:
+        for _isa, lanes, symbol in chosen[callee]:
             vector = f"<{lanes} x double>"
             lines.append(f'declare {vector} @"{symbol}"({", ".join([vector] * arity)})')
             used.append(f'ptr @"{symbol}"')
