@@ -237,8 +237,9 @@ class BySize:
     """A function with matrix products, compiled twice: ``small`` (one kernel,
     the products as loops) runs calls whose arrays all hold at most
     :attr:`LIMIT` elements (:attr:`LOOP_LIMIT` when the regions would run in
-    a Python loop), ``large`` (regions, the products through BLAS) the others.  Both compute what the Python backend does; they differ only
-    by rounding (docs/native-backend.md, "Regions")."""
+    a Python loop), ``large`` (regions, the products through BLAS) the
+    others.  Both compute what the Python backend does; they differ only by
+    rounding (docs/native-backend.md, "Regions")."""
 
     LIMIT = 4096  # 64 x 64: where OpenBLAS starts to beat a fused loop here
     # with a Python loop around the regions, each iteration pays ~10 us of

@@ -8,7 +8,10 @@ lowering read: the generated source, the argument types, ``wrt``,
 ``boundscheck``, constants folded from globals, every helper), the
 optimization level, and :func:`environment` (fwdcompile's version, a hash of
 the compiling code, llvmlite, LLVM, numpy and Python versions, the target
-triple, the CPU name and its feature string).  A kernel whose IR changes in
+triple, the CPU name and its feature string), and ``vecmath.describe()``
+(vector math on or off, the glibc version and the libmvec instruction sets
+used: ``FWDCOMPILE_VECMATH=0`` or another host gives other machine code; the
+IR is keyed after vecmath.py tagged its calls).  A kernel whose IR changes in
 any way gets another key, so a stale or foreign kernel is never loaded.
 
 Process-specific addresses the call wrappers compare against (``id`` of
@@ -79,7 +82,7 @@ def environment():
         from . import engine
         engine.init()
         code = hashlib.sha256()
-        for name in ("engine.py", "disk_cache.py"):
+        for name in ("engine.py", "disk_cache.py", "vecmath.py"):
             code.update(Path(__file__).with_name(name).read_bytes())
         package = sys.modules.get("fwdcompile")
         _ENVIRONMENT.append("\n".join([
@@ -141,8 +144,11 @@ def bind(symbols):
 
 def key(text, opt, vectorize=False):
     """The SHA-256 (hex) naming the kernel compiled from IR ``text``."""
+    from . import vecmath
+
     digest = hashlib.sha256()
-    for part in (environment(), f"opt {opt} vectorize {bool(vectorize)}", text):
+    for part in (environment(), vecmath.describe(), f"opt {opt} vectorize {bool(vectorize)}",
+                 text):
         digest.update(part.encode())
         digest.update(b"\x00")
     return digest.hexdigest()

@@ -22,7 +22,10 @@ a function here:
 :func:`build` runs parse, optimize and load in that order;
 :func:`build_cached` does the same through the disk cache of compiled code
 (disk_cache.py): a kernel compiled by an earlier process is parsed, not
-optimized, and MCJIT loads its stored object code.  The callers keep
+optimized, and MCJIT loads its stored object code.  Both first tag the
+math calls with their libmvec vector versions (vecmath.py; a text edit,
+nothing when vector math is off or unavailable), so loops over ``exp``,
+``tanh``, ... vectorize.  The callers keep
 what is theirs: the lowering and the wrappers (jit.py), the text edits for
 loop metadata and vector width (sampling.py), their locks and what they do
 when compilation fails.  See docs/native-backend.md and the notes on
@@ -130,9 +133,12 @@ def load(mod, tm, object_code=None, notify=None):
 
 
 def build(text, tm, opt, vectorize=False):
-    """``(engine, module)`` for IR ``text``: :func:`parse`, :func:`optimize`,
+    """``(engine, module)`` for IR ``text``: its math calls tagged with their
+    vector versions (vecmath.py), then :func:`parse`, :func:`optimize`,
     :func:`load`."""
-    mod = parse(text)
+    from . import vecmath
+
+    mod = parse(vecmath.tag(text))
     optimize(mod, tm, opt, vectorize)
     return load(mod, tm), mod
 
@@ -147,10 +153,13 @@ def build_cached(text, tm, opt, strings=(), timings=None, vectorize=False):
     ``"process-specific"`` (the IR holds an address the cache cannot name).
     ``timings`` (a dict) receives the seconds spent parsing, optimizing,
     generating code (or loading it from disk); ``vectorize``: see :func:`optimize`."""
-    from . import disk_cache
+    from . import disk_cache, vecmath
 
     timings = {} if timings is None else timings
     clock = time.perf_counter
+    start = clock()
+    text = vecmath.tag(text)
+    timings["vector math"] = clock() - start
     start = clock()
     digest, status = None, "off"
     if disk_cache.directory() is not None:

@@ -58,14 +58,16 @@ from .temporaries import inlinable_temporaries
 from .errors import OVERFLOW, ZERO_DIVISION, ZERO_STEP, LoweringError
 from .types import F32P, F64, F64P, I1, I64, I64P, VOID, ArrayType, kind_rank, kind_slots, ll
 
-# math operations (catalogue.py names): name -> LLVM intrinsic, or libm symbol -> arity
-_INTRINSICS = {"sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
-               "cos": "llvm.cos", "fabs": "llvm.fabs", "floor": "llvm.floor",
-               "ceil": "llvm.ceil", "trunc": "llvm.trunc", "log2": "llvm.log2",
-               "log10": "llvm.log10", "pow": "llvm.pow", "copysign": "llvm.copysign",
-               "exp2": "llvm.exp2"}
-_LIBM = {"tan": 1, "asin": 1, "acos": 1, "atan": 1, "atan2": 2, "sinh": 1, "cosh": 1,
-         "tanh": 1, "asinh": 1, "acosh": 1, "atanh": 1, "expm1": 1, "log1p": 1, "erf": 1,
+# math operations (catalogue.py names): name -> LLVM intrinsic, or libm symbol -> arity.
+# Intrinsics wherever LLVM has one (the trigonometric and hyperbolic ones since
+# LLVM 19-20): they lower to the same libm calls, but a bare libm call keeps a loop
+# scalar, and vecmath.py tags the calls with their libmvec vector versions
+_INTRINSICS = {name: f"llvm.{name}" for name in (
+    "sqrt", "exp", "log", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh",
+    "cosh", "tanh", "floor", "ceil", "trunc", "log2", "log10", "pow", "copysign", "exp2")}
+_INTRINSICS["fabs"] = "llvm.fabs"
+_BINARY = ("pow", "copysign", "atan2")
+_LIBM = {"asinh": 1, "acosh": 1, "atanh": 1, "expm1": 1, "log1p": 1, "erf": 1,
          "erfc": 1, "hypot": 2, "fmod": 2, "cbrt": 1}
 
 
@@ -1063,7 +1065,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             self.namespace = outer
 
     def call_math(self, name, args):
-        arity = 2 if name in ("pow", "copysign") else _LIBM.get(name, 1)
+        arity = 2 if name in _BINARY else _LIBM.get(name, 1)
         if len(args) != arity:
             if name == "log" and len(args) == 2:  # math.log(x, base)
                 return self.builder.fdiv(self.call_math("log", args[:1]),
