@@ -177,7 +177,7 @@ def test_the_glue_source_is_readable_and_deterministic():
         f.jvp(*args, tangents=(np.ones((4, 4)),))
         sources.append(f._last_kernel().glue_source)
     assert sources[0] == sources[1]
-    assert "_region_1(" in sources[0] and "np.einsum" in sources[0]
+    assert "_region_1(" in sources[0] and "q @ k.T" in sources[0]  # the einsum, as a product
 
 
 def rnn(W, U, xs, y):
@@ -205,3 +205,23 @@ def test_matrix_products_run_as_loops_when_small_and_through_blas_when_large(n):
     kernel = native._last_kernel()
     assert isinstance(kernel, BySize) and kernel.large.loops
     assert (W.size <= kernel.limit) == (n == 8)
+
+
+@pytest.mark.parametrize("spec", ["id,jd->ij", "ij,jd->id", "ij,jk->ki", "ji,jk->ik", "ij,j->i",
+                                  "ji,j->i", "i,ij->j", "i,ji->j", "i,i->"])
+def test_einsum_matrix_products_become_matmul(spec):
+    from fwdcompile.backends.llvm.schedule import matmul_form
+
+    ta, tb, tout = matmul_form(spec)
+    inputs = spec.split("->")[0].split(",")
+    sizes = {c: 3 + k for k, c in enumerate(sorted(set("".join(inputs))))}
+    a, b = (RNG.normal(size=[sizes[c] for c in s]) for s in inputs)
+    got = (a.T if ta else a) @ (b.T if tb else b)
+    np.testing.assert_allclose(got.T if tout else got, np.einsum(spec, a, b), rtol=1e-13)
+
+
+@pytest.mark.parametrize("spec", ["ij,ij->", "bij,bjk->bik", "ij,jk->ijk", "ii,i->i", "...i,i"])
+def test_other_einsums_stay_einsum(spec):
+    from fwdcompile.backends.llvm.schedule import matmul_form
+
+    assert matmul_form(spec) is None

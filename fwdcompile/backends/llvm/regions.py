@@ -189,6 +189,10 @@ class _Candidates:
         obj = self.namespace.resolve(node.func)
         return obj is not MISSING and _is_blas(obj)
 
+    def is_einsum(self, call):
+        obj = self.namespace.resolve(call.func)
+        return obj is np.einsum
+
     def pure(self, node):
         """Whether every call below ``node`` is a catalogue function or a
         product: nothing that could write into an array."""
