@@ -298,7 +298,8 @@ def test_matrix_products_match_numpy_and_check_shapes():
     got = f.jvp(A, B, x, tangents=tangents)
     want = forward_gradient(products).jvp(A, B, x, tangents=tangents)
     np.testing.assert_allclose(got, want, rtol=1e-12)
-    with pytest.raises(ValueError, match="not aligned"):  # numpy's BLAS path checks shapes
+    # small arrays: one kernel (its shape check); large ones: numpy's BLAS path checks
+    with pytest.raises(ValueError, match="not aligned|broadcast"):
         f.jvp(A, B.T.copy(), x, tangents=(tangents[0], tangents[1].T.copy(), tangents[2]))
 
 

@@ -436,10 +436,15 @@ def test_unsupported_uses_of_a_structure_are_located_errors():
     _unsupported(missing_key, ({"w": np.ones(2)}, x), "has no item 'nope'")
 
 
-def test_the_native_backend_refuses_structures_clearly():
-    f = fwdcompile.forward_gradient(lambda p, x: np.sum(p["w"] * x), wrt="p", backend="llvm")
-    with pytest.raises(TypeError, match="argument 'p' is a dict"):
-        f.jvp({"w": np.ones(3)}, np.ones(3), tangents={"w": np.ones(3)})
+def test_the_native_backend_runs_structures_on_the_python_backend_and_says_so():
+    def loss(p, x):
+        return np.sum(p["w"] * x)
+
+    f = fwdcompile.forward_gradient(loss, wrt="p", backend="llvm")
+    args, tangents = ({"w": np.arange(3.0)}, np.ones(3)), {"w": np.ones(3)}
+    assert f.jvp(*args, tangents=tangents) == \
+        fwdcompile.forward_gradient(loss, wrt="p").jvp(*args, tangents=tangents)
+    assert "Python backend" in f.llvm_placement and "argument 'p' is a dict" in f.llvm_placement
 
 
 # ---------------------------------------------------------------- the tree helpers
