@@ -87,7 +87,7 @@ class ElementwiseLowering:
         raise LoweringError(f"`{type(node).__name__}` on arrays does not lower", node)
 
     def combine(self, node, operands, op):
-        parts = [self.lazy(a) for a in operands]
+        parts = [self.broadcast_operand(a, node) for a in operands]
         shape = self.broadcast_shape([p.shape for p in parts])
         parts = [self.align_to(p, shape) for p in parts]
         leaves = [leaf for p in parts for leaf in p.leaves]
@@ -95,6 +95,21 @@ class ElementwiseLowering:
         direct = None if same is None else (lambda index: op(*[p.fast(index) for p in parts]))
         return Lazy(shape, lambda index: op(*[p.element(index) for p in parts]), leaves,
                      direct, same)
+
+    def broadcast_operand(self, operand, node):
+        """``operand`` of the elementwise ``node`` as a Lazy.  An operand of
+        lower rank that computes something (``np.exp(-2.0 * log_sigma)`` against
+        an (N, K) array) is computed once into an array of its own: read
+        lazily, it would be computed again for every element it broadcasts to."""
+        t, result = self.array_expr_type(operand), self.array_expr_type(node)
+        plain = isinstance(operand, (gast.Name, gast.Subscript, gast.Attribute)) and not (
+            isinstance(operand, gast.Name) and operand.id in self.inlined)
+        if plain or not (isinstance(t, ArrayType) and isinstance(result, ArrayType)
+                         and t.ndim < result.ndim):
+            return self.lazy(operand)
+        out = self.hold(operand, "bcast", self.materialize(self.lazy(operand), t.single))
+        return Lazy(out.shape, lambda index: self.load_element(
+            self.element_pointer(out, index)), [out])
 
     def align_to(self, part, shape):
         """``part`` read at the indices of the broadcast ``shape``."""
@@ -223,10 +238,13 @@ class ElementwiseLowering:
 
     def hold(self, node, kind, out):
         """``out``, a new array computed for the expression ``node``, held by a
-        hidden variable of this call site (``scan.<k>``, ``reduce.<k>``: no
-        user name has a dot), so it is released when the site runs again or
-        the kernel returns, like any variable's array."""
-        hidden = f"{kind}.{self.scan_sites.setdefault(id(node), len(self.scan_sites))}"
+        hidden variable of this place in the code (``scan.<k>``, ``reduce.<k>``:
+        no user name has a dot), so it is released when the code runs again
+        (a loop) or the kernel returns, like any variable's array."""
+        # one variable per place the lowering emits this (an inlined temporary's
+        # expression is emitted at each of its uses: each holds its own array)
+        hidden = f"{kind}.{len(self.scan_sites)}"
+        self.scan_sites[hidden] = node
         self.types[hidden] = self.array_expr_type(node)
         self.local_names.add(hidden)
         self.store_array(hidden, out)

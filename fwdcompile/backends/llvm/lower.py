@@ -106,7 +106,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.namespace = namespace or Namespace()
         self.targets = {}  # id(call) -> (call, what it calls), see call_target
         self.inlined_numbers = []  # expressions lowered from the runtime (inline_number)
-        self.scan_sites = {}  # id(cumsum or reduction call) -> k: its hidden array scan.<k>
+        self.scan_sites = {}  # hidden array variable (scan.<k>, ...) -> the expression it holds
         self.cache = cache if cache is not None else {}  # (helper, types) -> lowered helper
         self.module = module or ir.Module(name=f"fwdcompile_{fdef.name}")
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
