@@ -41,6 +41,8 @@ from .local import DIED, LocalEngine
 from .log import ScalarLog, checksum, optimizer_spec
 from .replica import Spec, direction_slice
 
+RESTART_WAIT = 120.0  # seconds the driver waits for Ray to bring a killed worker back
+
 __all__ = ["minimize", "DistributedResult", "WorkerError", "ReplicaMismatch"]
 
 
@@ -260,17 +262,25 @@ class _Run:
         up from the log and called again."""
         calls = {r: ("step", (step, previous), kwargs) for r in range(self.workers)}
         results = self.engine.map(calls)
-        for _ in range(self.max_restarts + 1):
+        # a killed actor answers DIED until Ray has restarted it, which takes
+        # seconds on a loaded machine: wait for it (with a deadline) instead of
+        # counting each unanswered call as another death
+        deadline, pause = time.monotonic() + RESTART_WAIT, 0.05
+        while True:
             lost = [r for r, res in results.items()
                     if res == DIED or (isinstance(res, dict) and "behind" in res)]
             if not lost:
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"distributed.minimize: worker(s) {lost} did not come back "
+                                   f"within {RESTART_WAIT:.0f} s at step {step} (Ray restarts "
+                                   f"an actor at most max_restarts={self.max_restarts} times)")
             done = len(self.rows) - (previous is not None)  # updates before this call
             log = np.array(self.rows).reshape(-1, self.k)
             again = {}
             for r in lost:
                 back = self.engine.map({r: ("catch_up", (log, done), {})})[r]
-                if back == DIED:
+                if back == DIED:  # still restarting
                     again[r] = calls[r]
                     continue
                 self.raise_if_error({r: back}, step)
@@ -278,10 +288,10 @@ class _Run:
                 # a checkpoint written while it was down may put it past `previous`
                 again[r] = ("step", (step, previous if back["position"] == done else None),
                             kwargs)
+            if any(call[0] == "step" and call is calls.get(r) for r, call in again.items()):
+                time.sleep(pause)
+                pause = min(2 * pause, 2.0)
             results.update(self.engine.map(again))
-        else:
-            raise RuntimeError(f"distributed.minimize: worker(s) {lost} died again and again "
-                               f"at step {step} (max_restarts={self.max_restarts})")
         self.raise_if_error(results, step)
         return [results[r] for r in range(self.workers)]
 
