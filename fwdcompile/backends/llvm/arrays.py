@@ -24,7 +24,8 @@ gives it
   ``enumerate``), and arrays returned to the caller.
 
 Memory: every array made inside the function lives in a block
-``[refcount, data...]`` from ``malloc``; a variable holding it counts as one
+``[refcount, data...]`` from ``fwdcompile_alloc`` (memory.py: malloc, with
+large blocks kept for reuse); a variable holding it counts as one
 reference, reassignment releases the old block, and the function's single
 exit releases every variable's block, so no call leaks.  A returned array's
 block is handed to the caller with one reference (jit.py copies it into a
@@ -69,11 +70,15 @@ class Lazy:
     time when none does (every operand has the result's shape), and
     ``direct`` emits the element without the broadcasting index arithmetic;
     consumers loop over ``direct`` when ``same`` holds, so the common case
-    vectorizes (see :meth:`ElementwiseLowering.each`)."""
+    vectorizes (see :meth:`ElementwiseLowering.each`).  ``flat`` says that
+    ``fast(index)`` reads its leaves only through their element pointers at
+    ``index`` (no index arithmetic of its own: not a matrix product or a
+    reduction along an axis), so a loop over the flat index of C-contiguous
+    leaves may stand for the loop nest."""
 
-    def __init__(self, shape, element, leaves, direct=None, same=None):
+    def __init__(self, shape, element, leaves, direct=None, same=None, flat=False):
         self.shape, self.element, self.leaves = shape, element, leaves
-        self.direct, self.same = direct, same
+        self.direct, self.same, self.flat = direct, same, flat
 
     def fast(self, index):
         return (self.direct or self.element)(index)
@@ -82,7 +87,7 @@ class Lazy:
         """``fn`` applied to every element (a unary operation)."""
         direct = None if self.direct is None else (lambda index: fn(self.direct(index)))
         return Lazy(self.shape, lambda index: fn(self.element(index)), self.leaves, direct,
-                    self.same)
+                    self.same, self.flat)
 
 
 class ArrayLowering:
@@ -180,7 +185,7 @@ class ArrayLowering:
             count = b.sub(b.load(owner), ir.Constant(I64, 1))
             b.store(count, owner)
             with b.if_then(b.icmp_signed("==", count, ir.Constant(I64, 0))):
-                b.call(self.libc("free", VOID, [I64P]), [owner])
+                b.call(self.libc("fwdcompile_free", VOID, [I64P]), [owner])
 
     def release_arrays(self):
         """At the function's exit: drop every array variable's reference."""
@@ -198,7 +203,7 @@ class ArrayLowering:
         b = self.builder
         size = self.size_of(shape)
         nbytes = b.mul(b.add(size, ir.Constant(I64, 1)), ir.Constant(I64, 8))
-        block = b.call(self.libc("malloc", I8P, [I64]), [nbytes])
+        block = b.call(self.libc("fwdcompile_alloc", I8P, [I64]), [nbytes])
         owner = b.bitcast(block, I64P)
         b.store(ir.Constant(I64, 0), owner)
         data = b.bitcast(b.gep(owner, [ir.Constant(I64, 1)]), F32P if single else F64P)

@@ -37,11 +37,10 @@ class ElementwiseLowering:
         if not isinstance(t, ArrayType):
             value = self.convert(self.expr(node), float) if self.expr_type(node) is not bool \
                 else self.expr(node)
-            return Lazy(None, lambda index: value, [])
+            return Lazy(None, lambda index: value, [], flat=True)
         if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
             arr = self.array_value(node)
-            return Lazy(arr.shape, lambda index: self.load_element(
-                self.element_pointer(arr, index)), [arr])
+            return self.read(arr)
         if isinstance(node, gast.BinOp) and isinstance(node.op, gast.MatMult):
             return self.matmul(node.left, node.right, node)
         if isinstance(node, gast.BinOp):
@@ -73,14 +72,10 @@ class ElementwiseLowering:
                 # computed once into an array of its own: read lazily, a keepdims
                 # reduction broadcast against its operand (x - np.max(x, axis=1,
                 # keepdims=True)) would run its inner loop again for every element
-                out = self.hold(node, "reduce", self.materialize(
-                    self.reduce_along(node), self.array_expr_type(node).single))
-                return Lazy(out.shape, lambda index: self.load_element(
-                    self.element_pointer(out, index)), [out])
+                return self.read(self.hold(node, "reduce", self.materialize(
+                    self.reduce_along(node), self.array_expr_type(node).single)))
             if name in SCANS:
-                out = self.scan(name, node)
-                return Lazy(out.shape, lambda index: self.load_element(
-                    self.element_pointer(out, index)), [out])
+                return self.read(self.scan(name, node))
             if name not in UFUNCS or node.keywords:
                 raise LoweringError(f"`{name}` on arrays does not lower", node)
             return self.combine(node, node.args, lambda *xs: self.ufunc(name, xs, node))
@@ -94,7 +89,12 @@ class ElementwiseLowering:
         same = self.all_of([p.same for p in parts])
         direct = None if same is None else (lambda index: op(*[p.fast(index) for p in parts]))
         return Lazy(shape, lambda index: op(*[p.element(index) for p in parts]), leaves,
-                     direct, same)
+                    direct, same, all(p.flat for p in parts))
+
+    def read(self, arr):
+        """The elements of the array ``arr``, as a Lazy."""
+        return Lazy(arr.shape, lambda index: self.load_element(
+            self.element_pointer(arr, index)), [arr], flat=True)
 
     def broadcast_operand(self, operand, node):
         """``operand`` of the elementwise ``node`` as a Lazy.  An operand of
@@ -107,9 +107,8 @@ class ElementwiseLowering:
         if plain or not (isinstance(t, ArrayType) and isinstance(result, ArrayType)
                          and t.ndim < result.ndim):
             return self.lazy(operand)
-        out = self.hold(operand, "bcast", self.materialize(self.lazy(operand), t.single))
-        return Lazy(out.shape, lambda index: self.load_element(
-            self.element_pointer(out, index)), [out])
+        return self.read(self.hold(operand, "bcast",
+                                   self.materialize(self.lazy(operand), t.single)))
 
     def align_to(self, part, shape):
         """``part`` read at the indices of the broadcast ``shape``."""
@@ -120,8 +119,14 @@ class ElementwiseLowering:
         if len(part.shape) == len(shape):
             for n, m in zip(part.shape, shape):
                 equal = b.and_(equal, b.icmp_signed("==", n, m))
-        return Lazy(shape, lambda index: self.aligned(part, shape, index), part.leaves,
-                     part.fast, self.all_of([equal, part.same]))
+        # 1 where the part has the dimension, 0 where it stretches: computed here,
+        # before the consumer's loop, so an index times it is affine in the loop
+        # (a select per element would make every read a gather)
+        keep = [b.zext(b.icmp_signed("!=", n, ir.Constant(I64, 1)), I64) for n in part.shape]
+        offset = len(shape) - len(part.shape)
+        return Lazy(shape, lambda index: part.element(
+            [b.mul(index[offset + j], k) for j, k in enumerate(keep)]), part.leaves,
+                    part.fast, self.all_of([equal, part.same]), part.flat)
 
     def all_of(self, flags):
         flags = [f for f in flags if f is not None]
@@ -132,17 +137,67 @@ class ElementwiseLowering:
             out = self.builder.and_(out, f)
         return out
 
-    def each(self, lazy, shape, body):
+    def each(self, lazy, shape, body, writes=()):
         """``body(element, index)`` over ``shape``: one loop reading ``lazy``
-        directly when no operand broadcasts, another when one does."""
+        directly when no operand broadcasts, another when one does.  A body
+        uses ``index`` only for element pointers into the arrays ``writes``
+        (or not at all).  When ``lazy`` is flat (see :class:`Lazy`) and every
+        leaf and written array is C-contiguous at run time, a single loop over
+        the flat index runs instead of the nest: an (N, K, 2) expression is one
+        loop of 2NK elements, which vectorizes, not N K loops of two."""
+        b = self.builder
+        nest = self.loop_nest
+
+        def fast():
+            nest(shape, lambda index: body(lazy.fast(index), index))
+
+        def broadcasting():
+            nest(shape, lambda index: body(lazy.element(index), index))
+
+        if lazy.flat and shape is not None and len(shape) > 1:
+            contiguous = self.all_of([self.contiguous(a, shape)
+                                      for a in list(lazy.leaves) + list(writes)])
+            zeros = [ir.Constant(I64, 0)] * (len(shape) - 1)
+
+            def flat():
+                nest((self.size_of(shape),),
+                     lambda i: body(lazy.fast(zeros + i), zeros + i))
+
+            if contiguous is not None:
+                slow = fast
+                fast = lambda: self.branches(contiguous, flat, slow)  # noqa: E731
+            else:
+                fast = flat
         if lazy.same is None:
-            self.loop_nest(shape, lambda index: body(lazy.element(index), index))
+            (fast if lazy.flat else broadcasting)()
             return
-        with self.builder.if_else(lazy.same) as (unbroadcast, broadcast):
-            with unbroadcast:
-                self.loop_nest(shape, lambda index: body(lazy.fast(index), index))
-            with broadcast:
-                self.loop_nest(shape, lambda index: body(lazy.element(index), index))
+        self.branches(lazy.same, fast, broadcasting)
+
+    def branches(self, condition, then, otherwise):
+        with self.builder.if_else(condition) as (yes, no):
+            with yes:
+                then()
+            with no:
+                otherwise()
+
+    def contiguous(self, arr, shape):
+        """Whether ``arr`` (of ``shape``) is C-contiguous: the element at an
+        index is at ``data + flat index`` (None: known to be)."""
+        b = self.builder
+        one = ir.Constant(I64, 1)
+        if len(arr.strides) != len(shape):
+            return ir.Constant(I1, 0)
+        ok, expected = None, one
+        for k in reversed(range(len(shape))):
+            s = arr.strides[k]
+            if not (isinstance(s, ir.Constant) and isinstance(expected, ir.Constant)
+                    and s.constant == expected.constant):
+                here = b.icmp_signed("==", s, expected)
+                if k < len(shape) - 1:  # a length-1 dimension's stride is never used
+                    here = b.or_(here, b.icmp_signed("==", arr.shape[k], one))
+                ok = here if ok is None else b.and_(ok, here)
+            expected = b.mul(expected, arr.shape[k]) if k else expected
+        return ok
 
     def broadcast_shape(self, shapes):
         """The shape operands of ``shapes`` broadcast to, by numpy's rules
@@ -173,16 +228,6 @@ class ElementwiseLowering:
             out.append(size)
         self.fail_if(bad, SHAPE)
         return tuple(out)
-
-    def aligned(self, part, shape, index):
-        """``part``'s element at ``index`` of the broadcast ``shape``."""
-        if part.shape is None or part.shape is shape:
-            return part.element(index)
-        b = self.builder
-        offset = len(shape) - len(part.shape)
-        own = [b.select(b.icmp_signed("==", n, ir.Constant(I64, 1)), ir.Constant(I64, 0),
-                        index[offset + j]) for j, n in enumerate(part.shape)]
-        return part.element(own)
 
     def matmul(self, left, right, node):
         """``left @ right`` with a matrix on either side, as a lazy array whose
@@ -253,7 +298,7 @@ class ElementwiseLowering:
     def materialize(self, lazy, single=False):
         out = self.allocate(lazy.shape, single)
         self.each(lazy, lazy.shape, lambda x, index: self.store_element(
-            x, self.element_pointer(out, index)))
+            x, self.element_pointer(out, index)), writes=(out,))
         return out
 
     def write_into(self, target, lazy, node):
@@ -272,7 +317,7 @@ class ElementwiseLowering:
 
         def copy(source):
             self.each(source, target.shape, lambda x, index: self.store_element(
-                x, self.element_pointer(target, index)))
+                x, self.element_pointer(target, index)), writes=(target,))
 
         if not lazy.leaves:
             copy(lazy)
@@ -289,7 +334,7 @@ class ElementwiseLowering:
                 temp = self.materialize(lazy)
                 copy(Lazy(temp.shape, lambda index: b.load(self.element_pointer(temp, index)),
                            []))
-                b.call(self.libc("free", VOID, [I64P]), [temp.owner])
+                b.call(self.libc("fwdcompile_free", VOID, [I64P]), [temp.owner])
             with direct:
                 copy(lazy)
 

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from . import callwrap, engine
+from . import callwrap, engine, memory
 from .callwrap import LAYOUT_OK, NDARRAY_TYPE, as_builtin, entry_ir, wrapper_ir
 from .errors import LoweringError, raise_for
 from .lower import lower
@@ -34,8 +34,6 @@ _CTYPES = {float: ctypes.c_double, int: ctypes.c_int64, bool: ctypes.c_bool}
 
 
 _F32, _F64 = np.dtype(np.float32).str, np.dtype(np.float64).str  # native byte order
-_LIBC_FREE = ctypes.CDLL(None).free
-_LIBC_FREE.argtypes = [ctypes.c_void_p]
 
 
 class Kernel:
@@ -175,6 +173,7 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
         # the interned names the entry compares keyword names and tangent keys with
         strings = list(callwrap._INTERNED) + ([] if entry_spec is None else
                                               list(entry_spec[1].keys))
+        memory.install()  # the kernel's fwdcompile_alloc/_free resolve to it
         try:
             jitted, mod, optimized, status = engine.build_cached(text, tm, opt, strings,
                                                                  timings)
@@ -255,4 +254,4 @@ def _release(owner):
     count = ctypes.c_int64.from_address(owner)
     count.value -= 1
     if count.value == 0:
-        _LIBC_FREE(owner)
+        memory.release(owner)
