@@ -128,6 +128,18 @@ class ArrayTyping:
         rank = 0 if axis is None else t.ndim - 1
         return float if rank == 0 else ArrayType(rank, single=t.single)
 
+    def eye_type(self, node):
+        """``np.eye(N)``, ``np.eye(N, M)``, ``k=``, ``dtype=float``: a float64 matrix."""
+        options = {k.arg for k in node.keywords} - {"M", "k", "dtype"}
+        dtype = [k.value for k in node.keywords if k.arg == "dtype"]
+        if options or not 1 <= len(node.args) <= 3 or dtype and not self.is_float64_dtype(
+                dtype[0]):
+            raise LoweringError("np.eye lowers with N, M, k and dtype=float only", node)
+        for a in list(node.args) + [k.value for k in node.keywords if k.arg != "dtype"]:
+            if self.expr_type(a) is not int:
+                raise LoweringError("np.eye's sizes and k must be ints", node)
+        return ArrayType(2)
+
     def matmul_type(self, a, b, node):
         if not (isinstance(a, ArrayType) and isinstance(b, ArrayType)):
             raise LoweringError("`@` / np.dot with a scalar operand does not lower", node)
@@ -180,6 +192,8 @@ class ArrayTyping:
         if name in ("zeros", "ones", "empty"):
             shape = node.args[0] if node.args else None
             return ArrayType(len(shape.elts) if isinstance(shape, gast.Tuple) else 1)
+        if name == "eye":
+            return self.eye_type(node)
         if not any(isinstance(t, ArrayType) for t in arg_types):
             return None
         if name in ("zeros_like", "ones_like", "empty_like", "copy", "array", "asarray"):

@@ -68,6 +68,8 @@ class ElementwiseLowering:
                 return self.combine(node, node.args[:2], lambda d, z: d)
             if name in ("dot", "matmul") and len(node.args) == 2:
                 return self.matmul(node.args[0], node.args[1], node)
+            if name == "eye":
+                return self.eye(node)
             if name in REDUCTIONS:
                 # computed once into an array of its own: read lazily, a keepdims
                 # reduction broadcast against its operand (x - np.max(x, axis=1,
@@ -228,6 +230,20 @@ class ElementwiseLowering:
             out.append(size)
         self.fail_if(bad, SHAPE)
         return tuple(out)
+
+    def eye(self, node):
+        """``np.eye(N, M, k)`` as a lazy array: 1.0 where ``j == i + k``, never stored."""
+        b = self.builder
+        given = dict(zip(("N", "M", "k"), node.args))
+        given.update((k.arg, k.value) for k in node.keywords if k.arg != "dtype")
+        n = self.convert(self.expr(given["N"]), int)
+        m = self.convert(self.expr(given["M"]), int) if "M" in given else n
+        k = self.convert(self.expr(given["k"]), int) if "k" in given else ir.Constant(I64, 0)
+        zero = ir.Constant(I64, 0)
+        self.fail_if(b.or_(b.icmp_signed("<", n, zero), b.icmp_signed("<", m, zero)), SHAPE)
+        one, nought = ir.Constant(F64, 1.0), ir.Constant(F64, 0.0)
+        return Lazy((n, m), lambda index: b.select(
+            b.icmp_signed("==", b.add(index[0], k), index[1]), one, nought), [])
 
     def matmul(self, left, right, node):
         """``left @ right`` with a matrix on either side, as a lazy array whose
