@@ -127,15 +127,15 @@ def emit(w, out, err, layout, python):
     def slot(k):
         return b.load(b.gep(raw, [i64(k)]))
 
-    arrays, at = [], 0  # (leaf index, first slot, rank, suffix)
-    for leaf, kind in enumerate(layout.kinds):
+    arrays, at = [], 0  # (first slot, rank, dtype suffix) of each returned array
+    for kind in layout.kinds:
         if kind.startswith("array"):
-            arrays.append((leaf, at, int(kind[5]), kind[6:]))
+            arrays.append((at, int(kind[5]), kind[6:]))
             at += 2 + 2 * int(kind[5])
         else:
             at += 1
     ok = b.icmp_signed("==", b.load(err), i64(0))
-    for n, (_, first, rank, _) in enumerate(arrays):
+    for n, (first, rank, _) in enumerate(arrays):
         ok = b.and_(ok, b.icmp_unsigned("!=", slot(first), i64(0)))
         expected = i64(1)
         for k in reversed(range(rank)):  # C-contiguous in elements, every dimension > 0
@@ -144,7 +144,7 @@ def emit(w, out, err, layout, python):
             ok = b.and_(ok, b.or_(b.icmp_signed("==", size, i64(1)),
                                   b.icmp_signed("==", stride, expected)))
             expected = b.mul(expected, size)
-        for _, other, _, _ in arrays[:n]:  # the same memory twice: the second is copied
+        for other, _, _ in arrays[:n]:  # the same memory twice: the second is copied
             ok = b.and_(ok, b.icmp_unsigned("!=", slot(first + 1), slot(other + 1)))
     native = w.fn.append_basic_block("build_result")
     b.cbranch(ok, native, python)
@@ -154,7 +154,7 @@ def emit(w, out, err, layout, python):
     with b.goto_entry_block():
         objects = b.alloca(I8P, size=i64(len(layout.kinds)), name="leaves")
         done = b.alloca(I64, name="wrapped")  # array leaves before it are in Python objects
-        dims = b.alloca(I64, size=i64(max([r for _, _, r, _ in arrays] or [1])), name="dims")
+        dims = b.alloca(I64, size=i64(max([r for _, r, _ in arrays] or [1])), name="dims")
     for leaf in range(len(layout.kinds)):
         b.store(w.null, b.gep(objects, [i64(leaf)]))
     b.store(i64(0), done)
@@ -184,7 +184,7 @@ def emit(w, out, err, layout, python):
             made(obj, leaf)
             at += 1
             continue
-        _, first, rank, suffix = arrays[n]
+        first, rank, suffix = arrays[n]
         owner = b.inttoptr(slot(first), I8P)
         capsule = b.call(capsule_new, [owner, w.null, b.bitcast(release_capsule, I8P)])
         b.store(i64(n + 1), done)  # from here, the capsule (or the failure) releases the block
@@ -217,11 +217,10 @@ def emit(w, out, err, layout, python):
             obj = b.load(b.gep(objects, [i64(leaf)]))
             with b.if_then(b.icmp_unsigned("!=", obj, w.null)):
                 b.call(decref, [obj])
-        for n, (_, first, _, _) in enumerate(arrays):
+        for n, (first, _, _) in enumerate(arrays):
             with b.if_then(b.icmp_signed("<=", b.load(done), i64(n))):
                 b.call(release_block, [b.inttoptr(slot(first), I64P)])
         b.ret(w.null)
-
 
 
 def _nest(w, objects, layout, failed, decref):
