@@ -610,6 +610,9 @@ def glue_profile(f, args, tangents, repeats):
     kernel = hybrid_of(f._last_kernel())
     if kernel is None or kernel._glue is None:
         return [], {}
+    # the JVP's and the primal's glue share a file name: load this one's text
+    # again, so the traced lines show its statements
+    kernel._build()
     stats, restore = instrument(kernel)
     try:
         for _ in range(repeats):

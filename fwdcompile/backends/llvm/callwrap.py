@@ -17,7 +17,10 @@ arguments,
   kernel directly; any other call is passed unchanged (same ``args``, same
   ``kwnames``) to ``self[0]``, the general Python ``jvp``
   (``fwdcompile.calling``), so its checks and error messages stay the only
-  ones.
+  ones.  Results holding arrays are built in the entry too (results.py).
+  The same entry without keywords or tangents, taking exactly the kernel's
+  arguments by position, is what the glue of region lowering calls
+  (regions.py) and what ``native.BySize`` calls its whole kernel through.
 
 :func:`as_builtin` turns a wrapper's address into a Python builtin whose
 ``__self__`` keeps the compiled code alive.  The exact-type checks read

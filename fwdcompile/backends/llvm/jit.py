@@ -10,9 +10,10 @@ ownership of it); every external symbol is resolved before the first call
 lock, so it is thread-safe.  The machine code is kept on disk and loaded by
 later processes (engine.build_cached, disk_cache.py); ``Kernel.cache`` and
 ``Kernel.timings`` say whether it was and what each step took.  The call goes through
-ctypes (about 2 µs), or, for kernels returning one value and one tangent,
-through a METH_FASTCALL builtin generated in the same module (``Kernel.fast``,
-see callwrap.py), which costs about as much as calling a builtin.
+ctypes (about 2 µs plus about 2 µs per array argument), or, for kernels returning one
+value and one tangent, through a METH_FASTCALL builtin generated in the same module
+(``Kernel.fast``, ``Kernel.entry``: see callwrap.py; results holding arrays are
+built there, results.py), which costs about as much as calling a builtin.
 """
 
 from __future__ import annotations
