@@ -214,6 +214,33 @@ def workloads():
 ARRAY_WORKLOADS = 4  # the first four: issue 14's numpy-style array targets
 
 
+# ---------------------------------------------------------------- flops of the products
+
+def mlp_flops(W1, b1, W2, b2, X, Y):
+    """Multiply-adds of the products: the primal's X @ W1 and h @ W2; the JVP adds
+    X @ d_W1 (X is data: no d_X @ W1), d_h @ W2 and h @ d_W2."""
+    first, second = X.shape[0] * W1.size, X.shape[0] * W2.size
+    return first + second, 2 * first + 3 * second
+
+
+def attention_flops(Wq, Wk, Wv, X):
+    """Three projections and two (T x T x d) products; the JVP doubles the
+    projections (X @ d_W) and triples the products (product rule, both operands active)."""
+    t, d = X.shape
+    projections, products = t * d * d, t * t * d
+    return 3 * projections + 2 * products, 6 * projections + 6 * products
+
+
+def softmax_flops(W, b, X, y):
+    """X @ W, and X @ d_W for the JVP."""
+    return X.shape[0] * W.size, 2 * X.shape[0] * W.size
+
+
+# matrix workloads: JVP over primal at most the flop ratio + 0.3; the others at most 2.0
+FLOPS = {mlp_xent: mlp_flops, attention: attention_flops, softmax_loss: softmax_flops}
+ELEMENTWISE_TARGET, MATRIX_SLACK = 2.0, 0.3
+
+
 # ---------------------------------------------------------------- checking and timing
 
 def rel_err(got, want):
@@ -318,8 +345,18 @@ def run_table(budget, repeats, only=None):
             row["mismatch"] = (f"MISMATCH native {got!r} vs Python {want!r} "
                                f"(rel {row['native_vs_python_rel_err']:.2e})")
             print(row["mismatch"], file=sys.stderr)
+        # the primal alone, natively: the same function compiled without tangents
+        primal = forward_gradient(fn, wrt=(), backend="llvm")
+        value = primal.jvp(*args, tangents=())[0]
+        row["primal_placement"] = placement_of(primal)[0]
+        row["primal_vs_python_rel_err"] = rel_err(value, want[0])
+        if row["primal_vs_python_rel_err"] > 1e-12:
+            row["mismatch"] = (f"MISMATCH native primal {value!r} vs Python {want[0]!r} "
+                               f"(rel {row['primal_vs_python_rel_err']:.2e})")
+            print(row["mismatch"], file=sys.stderr)
         runners = {"python": lambda: python.jvp(*args, tangents=tangents),
-                   "native": lambda: native.jvp(*args, tangents=tangents)}
+                   "native": lambda: native.jvp(*args, tangents=tangents),
+                   "primal": lambda: primal.jvp(*args, tangents=())}
         call, version = jax_runner(jax_key, fn, args, n_active, tangents)
         if callable(call):
             out = call()
@@ -335,13 +372,21 @@ def run_table(budget, repeats, only=None):
         for name, seconds in times.items():
             row[name] = seconds * 1e6
         row["native/python"] = row["native"] / row["python"]
+        row["jvp/primal"] = row["native"] / row["primal"]
+        if fn in FLOPS:
+            primal_flops, jvp_flops = FLOPS[fn](*args)
+            row["flop ratio"] = jvp_flops / primal_flops
+            row["jvp/primal target"] = row["flop ratio"] + MATRIX_SLACK
+        else:
+            row["jvp/primal target"] = ELEMENTWISE_TARGET
         if isinstance(row.get("jax"), float):
             row["native/jax"] = row["native"] / row["jax"]
             row["python/jax"] = row["python"] / row["jax"]
         rows.append(row)
-        handles[label] = (fn, args, tangents, python, native, placement)
+        handles[label] = (fn, args, tangents, python, native, placement, primal)
         print(f"  {label}: {where}; Python {row['python']:.1f} µs, native "
-              f"{row['native']:.1f} µs, JAX {fmt(row.get('jax'))}", file=sys.stderr)
+              f"{row['native']:.1f} µs (primal {row['primal']:.1f} µs), JAX "
+              f"{fmt(row.get('jax'))}", file=sys.stderr)
     return rows, handles
 
 
@@ -363,6 +408,25 @@ def table_text(rows):
         lines.append(f"| geometric mean, {name} | | | | | "
                      f"{geomean([r['native/python'] for r in group]):.2f}× | "
                      f"{geomean([r.get('native/jax') for r in group]):.2f}× |")
+    return "\n".join(lines)
+
+
+def primal_text(rows):
+    """JVP over primal, both native (issue 14: at most 2.0 on elementwise code,
+    at most the flop ratio of the products + 0.3 on matrix code)."""
+    lines = ["JVP over primal, both native (the primal is the function compiled without "
+             "tangents, `forward_gradient(fn, wrt=(), backend=\"llvm\")`, timed in the "
+             "same interleaved repeats):", "",
+             "| workload | primal runs as | native primal | native JVP | JVP/primal "
+             "| flop ratio of the products | target | |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        met = r["jvp/primal"] <= r["jvp/primal target"]
+        flops = f"{r['flop ratio']:.2f}" if "flop ratio" in r else "(elementwise)"
+        lines.append(f"| {r['workload']} | {r['primal_placement']} | {fmt(r['primal'])} | "
+                     f"{fmt(r['native'])} | **{r['jvp/primal']:.2f}** | {flops} | "
+                     f"≤ {r['jvp/primal target']:.2f} | {'met' if met else 'NOT met'} |")
+    missed = [r["workload"] for r in rows if r["jvp/primal"] > r["jvp/primal target"]]
+    lines += ["", "Missed on: " + ("; ".join(missed) if missed else "none") + "."]
     return "\n".join(lines)
 
 
@@ -443,72 +507,41 @@ def is_blas(text):
 
 
 class TimedRegion:
-    """Stands in for a ``Region`` in a hybrid kernel's glue and times the parts
-    of its call.  It mirrors ``Region.__call__`` (fwdcompile/backends/llvm/regions.py):
-    argument preparation (types, contiguity, out buffer, flattening), the
-    native call through ctypes, the copy of returned arrays out of the
-    kernel's memory (``Kernel._leaves``), and the rest."""
+    """Stands in for a region in a hybrid kernel's glue (a builtin entry,
+    regions.Region.fast, or the Region itself) and times its calls: the
+    native work and building the results, which happen in the entry."""
 
     def __init__(self, region, stats):
         self.region, self.stats = region, stats
         stats.setdefault("calls", 0)
-        for k in ("prepare", "native", "copy-out", "after", "python", "bytes out"):
-            stats.setdefault(k, 0.0)
+        stats.setdefault("seconds", 0.0)
+        stats.setdefault("bytes out", 0.0)
 
     def __call__(self, *args):
-        import ctypes
+        start = time.perf_counter()
+        result = self.region(*args)
+        self.stats["seconds"] += time.perf_counter() - start
+        self.stats["calls"] += 1
+        self.stats["bytes out"] += sum(v.nbytes for v in result if isinstance(v, np.ndarray))
+        return result
 
-        from fwdcompile.backends.llvm.errors import raise_for
-        from fwdcompile.backends.llvm.regions import _native_type
-        from fwdcompile.backends.llvm.types import ArrayType
 
-        r, st = self.region, self.stats
-        st["calls"] += 1
-        t0 = time.perf_counter()
-        kinds = tuple(_native_type(a) for a in args)
-        kernel = r.kernels.get(kinds)
-        if kernel is None or isinstance(kernel, str):
-            result = r(*args)
-            st["python"] += time.perf_counter() - t0
-            return result
-        given = args
-        args = [np.ascontiguousarray(a) if isinstance(t, ArrayType) else a
-                for a, t in zip(args, kinds)]
-        if any(args[i] is not given[i] for i in r.mutated):
-            result = r(*given)
-            st["python"] += time.perf_counter() - t0
-            return result
-        out = (ctypes.c_double * kernel._slots)()
-        err = ctypes.c_int64(0)
-        flat = kernel._flatten(args)
-        t1 = time.perf_counter()
-        kernel._fn(*flat, out, ctypes.byref(err))
-        t2 = time.perf_counter()
-        leaves = kernel._leaves(out)
-        t3 = time.perf_counter()
-        if err.value:
-            raise_for(err.value)
-        leaves = [np.float32(v) if kind == "float32" else v
-                  for v, kind in zip(leaves[:r.n], kernel._kinds)]
-        st["prepare"] += t1 - t0
-        st["native"] += t2 - t1
-        st["copy-out"] += t3 - t2
-        st["after"] += time.perf_counter() - t3
-        st["bytes out"] += sum(v.nbytes for v in leaves if isinstance(v, np.ndarray))
-        return tuple(leaves)
+def hybrid_of(kernel):
+    """The regions behind a kernel (a BySize dispatches large calls to them), or None."""
+    kernel = getattr(kernel, "large", kernel)
+    return kernel if type(kernel).__name__ == "HybridKernel" else None
 
 
 def instrument(kernel):
-    """Replace the Region objects in ``kernel``'s glue closure by TimedRegions;
+    """Replace the regions in ``kernel``'s glue closure by TimedRegions;
     returns {region name: stats} and a function restoring the originals."""
     glue = kernel._glue
     stats, undo = {}, []
     for name, cell in zip(glue.__code__.co_freevars, glue.__closure__ or ()):
-        value = cell.cell_contents
-        if type(value).__name__ == "Region":
+        if name.startswith("_region_"):
             stats[name] = {}
-            cell.cell_contents = TimedRegion(value, stats[name])
-            undo.append((cell, value))
+            undo.append((cell, cell.cell_contents))
+            cell.cell_contents = TimedRegion(cell.cell_contents, stats[name])
 
     def restore():
         for cell, value in undo:
@@ -571,68 +604,66 @@ def transcendental_costs():
     return out
 
 
-def profile_workload(label, fn, args, tangents, python, native, placement, repeats=5):
-    """Where the native JVP's time goes; returns Markdown and a record."""
-    kernel = native._last_kernel()
+def glue_profile(f, args, tangents, repeats):
+    """Markdown lines and a record: where a hybrid kernel's time goes, per
+    statement of its glue (traced) and per region (timed without the tracer)."""
+    kernel = hybrid_of(f._last_kernel())
+    if kernel is None or kernel._glue is None:
+        return [], {}
+    # the JVP's and the primal's glue share a file name: load this one's text
+    # again, so the traced lines show its statements
+    kernel._build()
+    stats, restore = instrument(kernel)
+    try:
+        for _ in range(repeats):
+            f.jvp(*args, tangents=tangents)
+    finally:
+        restore()
+    timer = LineTimer()
+    with timer:
+        for _ in range(repeats):
+            f.jvp(*args, tangents=tangents)
+    traced = timer.lines(repeats)
+    total = sum(s for s, _, _ in traced)
+    blas = sum(s for s, t, _ in traced if "_region_" not in t and is_blas(t))
+    other = sum(s for s, t, _ in traced if "_region_" not in t and not is_blas(t))
+    regions = {name: {"calls": st["calls"] / repeats, "us": st["seconds"] / repeats * 1e6,
+                      "MB out": st["bytes out"] / repeats / 1e6} for name, st in stats.items()}
+    in_regions = sum(r["us"] for r in regions.values())
+    calls = sum(r["calls"] for r in regions.values())
+    record = {"traced_glue_us": total * 1e6, "blas_us": blas * 1e6,
+              "other_numpy_us": other * 1e6, "regions_us": in_regions, "region_calls": calls,
+              "regions": regions,
+              "statements": [{"us": s * 1e6, "line": t} for s, t, _ in traced]}
+    lines = [f"Glue, traced ({repeats} calls): {total * 1e6:,.0f} µs per call = BLAS/einsum "
+             f"statements {blas * 1e6:,.0f} µs + other numpy statements {other * 1e6:,.0f} µs "
+             f"+ {calls:.0f} region calls; untraced, the region calls take {in_regions:,.0f} µs "
+             f"(native work and building their results).", "",
+             "| µs per call | statement of the glue |", "|---|---|"]
+    for s, t, _ in traced[:12]:
+        kind = "region" if "_region_" in t else "BLAS" if is_blas(t) else "numpy"
+        lines.append(f"| {s * 1e6:,.0f} ({kind}) | `{t[:110]}` |")
+    lines += ["", "| region | calls | µs | MB returned |", "|---|---|---|---|"]
+    for name, r in regions.items():
+        lines.append(f"| {name} | {r['calls']:.0f} | {r['us']:,.0f} | {r['MB out']:.2f} |")
+    return lines, record
+
+
+def profile_workload(label, fn, args, tangents, python, native, placement, primal, repeats=5):
+    """Where the native JVP's (and the native primal's) time goes; returns Markdown and a record."""
     lines_md = [f"#### {label}", ""]
-    record = {}
-    jvp_us = median_time(lambda: native.jvp(*args, tangents=tangents)) * 1e6
-    record["native_jvp_us"] = jvp_us
-    n_active = len(tangents)
-    if type(kernel).__name__ == "HybridKernel":
-        stats, restore = instrument(kernel)
-        try:  # the regions' parts without the tracer (which slows Python code down)
-            for _ in range(repeats):
-                native.jvp(*args, tangents=tangents)
-        finally:
-            restore()
-        timer = LineTimer()
-        with timer:
-            for _ in range(repeats):
-                native.jvp(*args, tangents=tangents)
-        traced = timer.lines(repeats)
-        total = sum(s for s, _, _ in traced)
-        region_lines = [(s, t) for s, t, _ in traced if "_region_" in t]
-        numpy_lines = [(s, t) for s, t, _ in traced if "_region_" not in t]
-        blas = sum(s for s, t in numpy_lines if is_blas(t))
-        other = sum(s for s, t in numpy_lines if not is_blas(t))
-        parts = {k: sum(st.get(k, 0.0) for st in stats.values()) / repeats
-                 for k in ("prepare", "native", "copy-out", "after", "python")}
-        calls = sum(st.get("calls", 0) for st in stats.values()) / repeats
-        out_bytes = sum(st.get("bytes out", 0.0) for st in stats.values()) / repeats
-        regions_total = sum(s for s, _ in region_lines)
-        record.update({
-            "traced_glue_us": total * 1e6, "blas_us": blas * 1e6, "other_numpy_us": other * 1e6,
-            "regions_us": regions_total * 1e6,
-            **{f"region_{k}_us": v * 1e6 for k, v in parts.items()},
-            "region_calls": calls, "copied_out_MB": out_bytes / 1e6,
-            "statements": [{"us": s * 1e6, "line": t} for s, t, _ in traced]})
-        lines_md += [
-            "",
-            f"Glue, traced ({repeats} calls, {calls:.0f} region calls each): "
-            f"{total * 1e6:,.0f} µs per JVP = BLAS/einsum statements {blas * 1e6:,.0f} µs "
-            f"({blas / total:.0%}) + other numpy statements {other * 1e6:,.0f} µs "
-            f"({other / total:.0%}) + region calls {regions_total * 1e6:,.0f} µs "
-            f"({regions_total / total:.0%}).",
-            f"Inside the region calls: native code {parts['native'] * 1e6:,.0f} µs, "
-            f"copy-out of returned arrays {parts['copy-out'] * 1e6:,.0f} µs "
-            f"({out_bytes / 1e6:.1f} MB), argument preparation "
-            f"{parts['prepare'] * 1e6:,.0f} µs, after {parts['after'] * 1e6:,.0f} µs"
-            + (f", regions run in Python {parts['python'] * 1e6:,.0f} µs"
-               if parts["python"] else "") + ".",
-            "", "| µs per JVP | statement of the glue |", "|---|---|"]
-        for s, t, _ in traced[:12]:
-            kind = "region" if "_region_" in t else "BLAS" if is_blas(t) else "numpy"
-            lines_md.append(f"| {s * 1e6:,.0f} ({kind}) | `{t[:110]}` |")
-        per_region = {}
-        for name, st in stats.items():
-            per_region[name] = {k: (st[k] / repeats * 1e6 if k != "calls" else st[k] / repeats)
-                                for k in st if k != "bytes out"}
-        record["regions"] = per_region
-        lines_md += ["", "| region | native µs | copy-out µs | prepare µs |", "|---|---|---|---|"]
-        for name, st in per_region.items():
-            lines_md.append(f"| {name} | {st.get('native', 0):,.0f} | "
-                            f"{st.get('copy-out', 0):,.0f} | {st.get('prepare', 0):,.0f} |")
+    record = {"native_jvp_us": median_time(lambda: native.jvp(*args, tangents=tangents)) * 1e6,
+              "native_primal_us": median_time(lambda: primal.jvp(*args, tangents=())) * 1e6,
+              "numpy_primal_us": median_time(lambda: fn(*args)) * 1e6}
+    lines_md += [f"Native JVP {record['native_jvp_us']:,.0f} µs ({placement_of(native)[0]}); "
+                 f"native primal {record['native_primal_us']:,.0f} µs "
+                 f"({placement_of(primal)[0]}); the plain numpy function "
+                 f"{record['numpy_primal_us']:,.0f} µs.", ""]
+    for name, f, t in (("JVP", native, tangents), ("primal", primal, ())):
+        glue_md, glue_record = glue_profile(f, args, t, repeats)
+        if glue_md:
+            lines_md += [f"Native {name}:", ""] + glue_md + [""]
+            record[f"{name}_glue"] = glue_record
     # the same statements on the Python backend, for comparison
     timer = LineTimer()
     with timer:
@@ -644,22 +675,11 @@ def profile_workload(label, fn, args, tangents, python, native, placement, repea
     record["python_traced_us"] = total * 1e6
     record["python_blas_us"] = blas * 1e6
     record["python_statements"] = [{"us": s * 1e6, "line": t} for s, t, _ in traced]
-    lines_md += ["", f"Python backend, traced: {total * 1e6:,.0f} µs per JVP, of which "
+    lines_md += [f"Python backend, traced: {total * 1e6:,.0f} µs per JVP, of which "
                  f"BLAS/einsum statements {blas * 1e6:,.0f} µs; its heaviest statements:", "",
                  "| µs per JVP | statement |", "|---|---|"]
     for s, t, _ in traced[:8]:
         lines_md.append(f"| {s * 1e6:,.0f} | `{t[:110]}` |")
-    # built last: its glue has the same name, and would replace the traced lines' text
-    primal = forward_gradient(fn, wrt=(), backend="llvm")
-    primal.jvp(*args, tangents=())
-    primal_us = median_time(lambda: primal.jvp(*args, tangents=())) * 1e6
-    record["native_primal_us"] = primal_us
-    plain_us = median_time(lambda: fn(*args)) * 1e6
-    record["numpy_primal_us"] = plain_us
-    lines_md[2:2] = [f"Native JVP {jvp_us:,.0f} µs; native primal alone (`wrt=()`) "
-                     f"{primal_us:,.0f} µs ({placement_of(primal)[0]}); the plain numpy "
-                     f"function {plain_us:,.0f} µs.", ""]
-    del n_active
     return "\n".join(lines_md), record
 
 
@@ -698,7 +718,7 @@ def main(argv=None):
             f"µs per JVP call, median of {repeats} interleaved repeats; every native JVP "
             f"agreed with the Python backend to 1e-12 (relative) and every JAX JVP to 1e-9, "
             f"unless marked.")
-    text = "\n\n".join([head, table_text(rows), targets_text(rows)])
+    text = "\n\n".join([head, table_text(rows), targets_text(rows), primal_text(rows)])
     mismatches = [r["mismatch"] for r in rows if "mismatch" in r]
     if mismatches:
         text += "\n\n" + "\n".join(f"- {m_}" for m_ in mismatches)
@@ -714,7 +734,8 @@ def main(argv=None):
                         f"{fmt(c.get('jax'), '')} |")
         record["profiles"] = {}
         for r in rows:
-            slow = r["native/python"] > 1.0 or (r.get("native/jax") or 0.0) > 1.0
+            slow = r["native/python"] > 1.0 or (r.get("native/jax") or 0.0) > 1.0 \
+                or r["jvp/primal"] > r["jvp/primal target"]
             if not slow:
                 continue
             md, rec = profile_workload(r["workload"], *handles[r["workload"]])

@@ -205,19 +205,22 @@ def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None)
         kernel = HybridKernel(compiled, helpers, Namespace.of(compiled.fn), boundscheck,
                               _lowering_failure(exc, generated), region_type,
                               EntryBinding.positional)
-        if getattr(exc, "blas", False):
-            # matrix products: BLAS for large operands, but for small ones (an RNN's
-            # 32 x 32 weights in a loop) one kernel with the products as loops is
-            # far faster than a Python loop between regions
+        if getattr(exc, "blas", False) and kernel.loops:
+            # matrix products in a Python loop around regions: BLAS for large operands,
+            # but for small ones (an RNN's 32 x 32 weights) one kernel with the products
+            # as loops is far faster than the loop calling regions
+            single = any(t.single for _, t in arrays)
+            positional = None if single else (  # float32 kernels have no entry
+                [("arg", i, t) for i, t in enumerate(kernel_types)],
+                EntryBinding.positional(order, ()), None)
             try:
                 whole = compile_kernel(copy.deepcopy(fdef), kernel_types, helpers=helpers,
-                                       boundscheck=boundscheck, namespace=Namespace.of(
-                                           compiled.fn), label=compiled.fn)
+                                       boundscheck=boundscheck, entry=positional,
+                                       namespace=Namespace.of(compiled.fn), label=compiled.fn)
             except LoweringError:
                 whole = None
             if whole is not None:
-                kernel = BySize(SingleKernel(whole) if any(t.single for _, t in arrays)
-                                else whole, kernel)
+                kernel = BySize(SingleKernel(whole) if single else whole, kernel)
         return kernel, order, compiled.tangent_params
     if any(t.single for _, t in arrays):
         kernel = SingleKernel(kernel)
@@ -234,24 +237,24 @@ def _lowering_failure(exc, generated):
 
 
 class BySize:
-    """A function with matrix products, compiled twice: ``small`` (one kernel,
-    the products as loops) runs calls whose arrays all hold at most
-    :attr:`LIMIT` elements (:attr:`LOOP_LIMIT` when the regions would run in
-    a Python loop), ``large`` (regions, the products through BLAS) the
-    others.  Both compute what the Python backend does; they differ only by
-    rounding (docs/native-backend.md, "Regions")."""
+    """A function whose regions run in a Python loop, with matrix products,
+    compiled twice: ``small`` (one kernel, the products as loops) runs calls
+    whose arrays all hold at most :attr:`limit` elements, ``large`` (regions,
+    the products through BLAS) the others.  Both compute what the Python
+    backend does; they differ only by rounding (docs/native-backend.md,
+    "Regions").  Without a loop the regions run once each and win at every
+    size (the whole kernel's products are scalar loops): no BySize then."""
 
-    LIMIT = 4096  # 64 x 64: where OpenBLAS starts to beat a fused loop here
-    # with a Python loop around the regions, each iteration pays ~10 us of
-    # region calls: the whole kernel wins up to about 512 x 512 (an RNN's weights)
-    LOOP_LIMIT = 1 << 18
+    # each iteration pays a few microseconds of region calls and numpy
+    # products: the whole kernel wins up to about 512 x 512 (an RNN's weights)
+    limit = 1 << 18
     fast = None
     entry = None
     takes_arrays = True
 
     def __init__(self, small, large):
-        self.small, self.large = small, large
-        self.limit = self.LOOP_LIMIT if getattr(large, "loops", False) else self.LIMIT
+        self.large = large
+        self.small = small if getattr(small, "entry", None) is None else _positional(small)
 
     def __call__(self, *args):
         limit = self.limit
@@ -262,6 +265,13 @@ class BySize:
 
     def __getattr__(self, name):  # llvm_ir, placement, timings, ...: the regions'
         return getattr(self.large, name)
+
+
+def _positional(kernel):
+    """``kernel`` called through its entry taking its own arguments (jit.compile_kernel):
+    no ctypes per call; other calls fall through to ``kernel`` itself."""
+    from .backends.llvm.callwrap import as_builtin
+    return as_builtin("kernel", kernel.entry, kernel, kernel, None, kernel.assemble)
 
 
 class SingleKernel:

@@ -13,6 +13,8 @@ The pipeline, one module per job:
   the generated function runs in; outside numbers folded as constants;
 - ``numpy_names.py``: the operations those objects lower to;
 - ``callwrap.py``: CPython entry points generated in IR;
+- ``results.py``: the results of an entry (numbers, numpy arrays on the
+  kernel's memory) built in IR through numpy's C API;
 - ``jit.py``: optimizes at O2 (O3 ran no faster in ``benchmarks/bench_llvm.py``
   and compiled about 20% slower), compiles with MCJIT, returns a callable;
 - ``engine.py``: the one JIT pipeline (target machine, parse and verify,

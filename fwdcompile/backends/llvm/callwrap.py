@@ -17,7 +17,10 @@ arguments,
   kernel directly; any other call is passed unchanged (same ``args``, same
   ``kwnames``) to ``self[0]``, the general Python ``jvp``
   (``fwdcompile.calling``), so its checks and error messages stay the only
-  ones.
+  ones.  Results holding arrays are built in the entry too (results.py).
+  The same entry without keywords or tangents, taking exactly the kernel's
+  arguments by position, is what the glue of region lowering calls
+  (regions.py) and what ``native.BySize`` calls its whole kernel through.
 
 :func:`as_builtin` turns a wrapper's address into a Python builtin whose
 ``__self__`` keeps the compiled code alive.  The exact-type checks read
@@ -34,6 +37,7 @@ import sys
 
 from llvmlite import ir
 
+from . import results
 from .errors import MESSAGES
 from .types import F32, F64, I32, I64, I8P
 
@@ -101,11 +105,12 @@ class _Builder:
         field = b.gep(obj, [ir.Constant(I64, _OB_TYPE)])
         return b.load(b.bitcast(field, I8P.as_pointer()))
 
-    def call_and_return(self, values, value_is_int, slots=None, owner=None):
+    def call_and_return(self, values, value_is_int, slots=None, owner=None, layout=None):
         """Call the kernel on LLVM values; return ``(value, tangent)`` or raise.
         With ``slots`` (the size of the kernel's out buffer), the result is
-        built in Python by ``owner[1]`` (Kernel.assemble) from the buffer's
-        address: results holding arrays."""
+        built from the buffer as ``layout`` (results.Layout) says: in native
+        code when results.emit can, else in Python by ``owner[1]``
+        (Kernel.assemble) from the buffer's address."""
         b = self.b
         with b.goto_entry_block():
             out = b.alloca(F64, size=ir.Constant(I64, slots or 2), name="out")
@@ -120,6 +125,10 @@ class _Builder:
         b.call(self.kernel, values + [out, err])
         assembled = None
         if slots is not None:  # first: arrays handed over are released even on error
+            if layout is not None and results.AVAILABLE and layout.supported():
+                python = self.fn.append_basic_block("assemble_in_python")
+                results.emit(self, out, err, layout, python)
+                b.position_at_end(python)
             tuple_item = self.declare("PyTuple_GetItem", I8P, [I8P, I64])
             assemble = b.call(tuple_item, [owner, ir.Constant(I64, 1)])
             address = b.call(self.declare("PyLong_FromVoidPtr", I8P, [I8P]),
@@ -194,10 +203,12 @@ def wrapper_ir(module, kernel, types, value_is_int):
     return fn.name
 
 
-def entry_ir(module, kernel, spec, value_is_int, slots=None):
+def entry_ir(module, kernel, spec, value_is_int, slots=None, layout=None):
     """Add ``<kernel>_entry``, ``f.jvp(*args, tangents=(...))`` as a builtin, to
     ``module``; returns its name.  ``spec`` is ``(plan, binding, number of
-    tangents)``.  ``plan`` says, for each kernel argument in order,
+    tangents)``; a number of tangents of None makes an entry taking exactly
+    the kernel's arguments, by position (a region's: regions.py).  ``plan``
+    says, for each kernel argument in order,
     ``(source, position, type)``: ``source`` is ``"arg"`` (the parameter at
     index position) or ``"tangent"`` (the position-th tangent, whose primal
     is the parameter at index ``type[1]``), and type is float, int, bool or
@@ -216,8 +227,8 @@ def entry_ir(module, kernel, spec, value_is_int, slots=None):
     a scalar tangent may also be an exact int.  A call that binds otherwise
     or holds anything else goes to ``self[0]``, the general ``jvp``,
     unchanged, so its checks and error messages stay the only ones.  With
-    ``slots`` the result (holding arrays) is built by ``self[1]`` from the
-    kernel's out buffer."""
+    ``slots`` the result (holding arrays) is built from the kernel's out
+    buffer as ``layout`` says (see :meth:`_Builder.call_and_return`)."""
     plan, binding, n_tangents = spec
     params = binding.params
     n = len(params)
@@ -274,86 +285,98 @@ def entry_ir(module, kernel, spec, value_is_int, slots=None):
                 b.branch(general)
         b.position_at_end(fine)
 
+    def bind_call():
+        """Bind positional and keyword arguments and read the tangents."""
+        counter = b.alloca(I64, name="kw")
+        require(b.icmp_signed("<=", nargs, i64(n_positional)), "few_enough")
+        for i in range(n_positional):
+            given, after = fn.append_basic_block(f"given{i}"), fn.append_basic_block(f"after{i}")
+            b.cbranch(b.icmp_signed("<", i64(i), nargs), given, after)
+            with b.goto_block(given):
+                b.store(b.load(b.gep(args, [i64(i)])), b.gep(slot, [i64(i)]))
+                b.branch(after)
+            b.position_at_end(after)
+        kw_start, kw_head = fn.append_basic_block("kw_start"), fn.append_basic_block("kw_head")
+        kw_body, kw_done = fn.append_basic_block("kw_body"), fn.append_basic_block("kw_done")
+        b.cbranch(b.icmp_unsigned("!=", kwnames, w.null), kw_start, kw_done)
+        b.position_at_end(kw_start)
+        n_kw = b.call(tuple_size, [kwnames])
+        b.store(i64(0), counter)
+        b.branch(kw_head)
+        b.position_at_end(kw_head)
+        j = b.load(counter)
+        b.cbranch(b.icmp_signed("<", j, n_kw), kw_body, kw_done)
+        b.position_at_end(kw_body)
+        name = b.call(tuple_item, [kwnames, j])
+        value = b.load(b.gep(args, [b.add(nargs, j)]))
+        compare = w.declare("PyUnicode_CompareWithASCIIString", I32, [I8P, I8P])
+        # `tangents` first: every call passes it by keyword
+        candidates = [(n, "tangents")]
+        candidates += [(i, pname) for i, (pname, _, keyword) in enumerate(params) if keyword]
+        matches = {}
+        for i, _ in candidates:
+            matches[i] = fn.append_basic_block(f"kw_is_{i}")
+            with b.goto_block(matches[i]):
+                target = b.gep(slot, [i64(i)])
+                require(b.icmp_unsigned("==", b.load(target), w.null), f"kw_once_{i}")
+                b.store(value, target)
+                b.store(b.add(j, i64(1)), counter)
+                b.branch(kw_head)
+        # keyword names written in the caller's source are interned strings: one
+        # pointer compare each; any other str equal to a name is compared as text
+        for i, pname in candidates:
+            other = fn.append_basic_block(f"kw_not_same_{i}")
+            b.cbranch(b.icmp_unsigned("==", name, constant_type(id(_interned(pname)))),
+                      matches[i], other)
+            b.position_at_end(other)
+        for i, pname in candidates:
+            other = fn.append_basic_block(f"kw_not_{i}")
+            b.cbranch(b.icmp_signed("==", b.call(compare, [name, w.cstring(pname, f"name{i}")]),
+                                    ir.Constant(I32, 0)), matches[i], other)
+            b.position_at_end(other)
+        b.branch(general)  # an unknown keyword (batched=..., a typo): the general path
+        b.position_at_end(kw_done)
+
+        # ---- the tangents: a tuple, a list or a dict, of the right size
+        tangents = b.load(b.gep(slot, [i64(n)]))
+        require(b.icmp_unsigned("!=", tangents, w.null), "has_tangents")
+        kind = w.type_of(tangents)
+        got = fn.append_basic_block("tangents_read")
+        containers = [("PyTuple_Type", "PyTuple_Size", "PyTuple_GetItem"),
+                      ("PyList_Type", "PyList_Size", "PyList_GetItem"), ("PyDict_Type", None, None)]
+        for tname, size_name, item_name in containers:
+            this = fn.append_basic_block(f"is_{tname}")
+            other = fn.append_basic_block(f"not_{tname}")
+            b.cbranch(b.icmp_unsigned("==", kind, types[tname]), this, other)
+            b.position_at_end(this)
+            size = w.declare(size_name or "PyDict_Size", I64, [I8P])
+            require(b.icmp_signed("==", b.call(size, [tangents]), i64(n_tangents)),
+                    f"{tname}_sized")
+            for k in range(n_tangents):
+                if item_name is not None:
+                    item = b.call(w.declare(item_name, I8P, [I8P, I64]), [tangents, i64(k)])
+                else:  # by wrt name; a borrowed reference, NULL when absent (no error set)
+                    get = w.declare("PyDict_GetItem", I8P, [I8P, I8P])
+                    item = b.call(get, [tangents, constant_type(id(binding.keys[k]))])
+                    require(b.icmp_unsigned("!=", item, w.null), f"has_key{k}")
+                b.store(item, b.gep(titem, [i64(k)]))
+            b.branch(got)
+            b.position_at_end(other)
+        b.branch(general)
+        b.position_at_end(got)
+
     # ---- bind: slot[i] is parameter i's argument (NULL: not passed), slot[n] the tangents
     slot = b.alloca(I8P, size=i64(n + 1), name="slot")
-    titem = b.alloca(I8P, size=i64(max(n_tangents, 1)), name="titem")
-    counter = b.alloca(I64, name="kw")
+    titem = b.alloca(I8P, size=i64(max(n_tangents or 0, 1)), name="titem")
     for i in range(n + 1):
         b.store(w.null, b.gep(slot, [i64(i)]))
-    require(b.icmp_signed("<=", nargs, i64(n_positional)), "few_enough")
-    for i in range(n_positional):
-        given, after = fn.append_basic_block(f"given{i}"), fn.append_basic_block(f"after{i}")
-        b.cbranch(b.icmp_signed("<", i64(i), nargs), given, after)
-        with b.goto_block(given):
+    if n_tangents is None:  # the kernel's own arguments, by position only
+        require(b.and_(b.icmp_signed("==", nargs, i64(n)),
+                       b.icmp_unsigned("==", kwnames, w.null)), "positional")
+        for i in range(n):
             b.store(b.load(b.gep(args, [i64(i)])), b.gep(slot, [i64(i)]))
-            b.branch(after)
-        b.position_at_end(after)
-    kw_start, kw_head = fn.append_basic_block("kw_start"), fn.append_basic_block("kw_head")
-    kw_body, kw_done = fn.append_basic_block("kw_body"), fn.append_basic_block("kw_done")
-    b.cbranch(b.icmp_unsigned("!=", kwnames, w.null), kw_start, kw_done)
-    b.position_at_end(kw_start)
-    n_kw = b.call(tuple_size, [kwnames])
-    b.store(i64(0), counter)
-    b.branch(kw_head)
-    b.position_at_end(kw_head)
-    j = b.load(counter)
-    b.cbranch(b.icmp_signed("<", j, n_kw), kw_body, kw_done)
-    b.position_at_end(kw_body)
-    name = b.call(tuple_item, [kwnames, j])
-    value = b.load(b.gep(args, [b.add(nargs, j)]))
-    compare = w.declare("PyUnicode_CompareWithASCIIString", I32, [I8P, I8P])
-    # `tangents` first: every call passes it by keyword
-    candidates = [(n, "tangents")]
-    candidates += [(i, pname) for i, (pname, _, keyword) in enumerate(params) if keyword]
-    matches = {}
-    for i, _ in candidates:
-        matches[i] = fn.append_basic_block(f"kw_is_{i}")
-        with b.goto_block(matches[i]):
-            target = b.gep(slot, [i64(i)])
-            require(b.icmp_unsigned("==", b.load(target), w.null), f"kw_once_{i}")
-            b.store(value, target)
-            b.store(b.add(j, i64(1)), counter)
-            b.branch(kw_head)
-    # keyword names written in the caller's source are interned strings: one
-    # pointer compare each; any other str equal to a name is compared as text
-    for i, pname in candidates:
-        other = fn.append_basic_block(f"kw_not_same_{i}")
-        b.cbranch(b.icmp_unsigned("==", name, constant_type(id(_interned(pname)))),
-                  matches[i], other)
-        b.position_at_end(other)
-    for i, pname in candidates:
-        other = fn.append_basic_block(f"kw_not_{i}")
-        b.cbranch(b.icmp_signed("==", b.call(compare, [name, w.cstring(pname, f"name{i}")]),
-                                ir.Constant(I32, 0)), matches[i], other)
-        b.position_at_end(other)
-    b.branch(general)  # an unknown keyword (batched=..., a typo): the general path
-    b.position_at_end(kw_done)
-
-    # ---- the tangents: a tuple, a list or a dict, of the right size
-    tangents = b.load(b.gep(slot, [i64(n)]))
-    require(b.icmp_unsigned("!=", tangents, w.null), "has_tangents")
-    kind = w.type_of(tangents)
-    got = fn.append_basic_block("tangents_read")
-    containers = [("PyTuple_Type", "PyTuple_Size", "PyTuple_GetItem"),
-                  ("PyList_Type", "PyList_Size", "PyList_GetItem"), ("PyDict_Type", None, None)]
-    for tname, size_name, item_name in containers:
-        this, other = fn.append_basic_block(f"is_{tname}"), fn.append_basic_block(f"not_{tname}")
-        b.cbranch(b.icmp_unsigned("==", kind, types[tname]), this, other)
-        b.position_at_end(this)
-        size = w.declare(size_name or "PyDict_Size", I64, [I8P])
-        require(b.icmp_signed("==", b.call(size, [tangents]), i64(n_tangents)), f"{tname}_sized")
-        for k in range(n_tangents):
-            if item_name is not None:
-                item = b.call(w.declare(item_name, I8P, [I8P, I64]), [tangents, i64(k)])
-            else:  # by wrt name; a borrowed reference, NULL when absent (no error set)
-                get = w.declare("PyDict_GetItem", I8P, [I8P, I8P])
-                item = b.call(get, [tangents, constant_type(id(binding.keys[k]))])
-                require(b.icmp_unsigned("!=", item, w.null), f"has_key{k}")
-            b.store(item, b.gep(titem, [i64(k)]))
-        b.branch(got)
-        b.position_at_end(other)
-    b.branch(general)
-    b.position_at_end(got)
+    else:
+        bind_call()
 
     # ---- every value: its type, then converted for the kernel
     values, dims = [], {}
@@ -441,7 +464,7 @@ def entry_ir(module, kernel, spec, value_is_int, slots=None):
             b.position_at_end(done)
             v = b.load(cell)
         values.append(v)
-    w.call_and_return(values, value_is_int, slots, owner)
+    w.call_and_return(values, value_is_int, slots, owner, layout)
     with b.goto_block(general):  # anything else: the general jvp, same arguments
         fallback = b.call(tuple_item, [owner, i64(0)])
         vectorcall = w.declare("PyObject_Vectorcall", I8P, [I8P, I8P.as_pointer(), I64, I8P])

@@ -10,9 +10,10 @@ ownership of it); every external symbol is resolved before the first call
 lock, so it is thread-safe.  The machine code is kept on disk and loaded by
 later processes (engine.build_cached, disk_cache.py); ``Kernel.cache`` and
 ``Kernel.timings`` say whether it was and what each step took.  The call goes through
-ctypes (about 2 µs), or, for kernels returning one value and one tangent,
-through a METH_FASTCALL builtin generated in the same module (``Kernel.fast``,
-see callwrap.py), which costs about as much as calling a builtin.
+ctypes (about 2 µs plus about 2 µs per array argument), or, for kernels returning one
+value and one tangent, through a METH_FASTCALL builtin generated in the same module
+(``Kernel.fast``, ``Kernel.entry``: see callwrap.py; results holding arrays are
+built there, results.py), which costs about as much as calling a builtin.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from . import callwrap, engine, memory
 from .callwrap import LAYOUT_OK, NDARRAY_TYPE, as_builtin, entry_ir, wrapper_ir
 from .errors import LoweringError, raise_for
 from .lower import lower
+from .results import Layout
 from .types import ArrayType, kind_rank, kind_slots
 
 _LOCK = threading.Lock()
@@ -63,6 +65,10 @@ class Kernel:
         """The ``(value, tangent)`` a kernel wrote into the out buffer at
         ``address`` (called by the generated entry for results holding arrays)."""
         return self._split(self._leaves((ctypes.c_double * self._slots).from_address(address)))
+
+    def assemble_values(self, address):
+        """The value part alone (for an entry returning a region's outputs)."""
+        return self.assemble(address)[0]
 
     def _split(self, leaves):
         """``(value, tangent)`` from the leaves in out-buffer order."""
@@ -136,12 +142,14 @@ class Kernel:
 
 
 def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=None,
-                   namespace=None, label=None, blas=False):
+                   namespace=None, label=None, blas=False, values_only=False):
     """A :class:`Kernel` for the generated JVP ``fdef`` at argument ``types``.
     ``entry=(plan, binding, number of tangents)`` also builds the
-    ``f.jvp(*args, tangents=(...))`` builtin (see callwrap.entry_ir) when the
-    kernel returns one value and one tangent.  ``helpers``, ``namespace`` and
-    ``label``, ``blas``: see lower.lower (calls are resolved by object there)."""
+    ``f.jvp(*args, tangents=(...))`` builtin (see callwrap.entry_ir; with
+    None tangents, a builtin taking the kernel's own arguments), returning
+    ``(value, tangent)``, or the value leaves alone when ``values_only`` (a
+    region's outputs).  ``helpers``, ``namespace`` and ``label``, ``blas``:
+    see lower.lower (calls are resolved by object there)."""
     entry_spec = entry
     timings: dict = {}
     with _LOCK:
@@ -161,7 +169,8 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
                 and hasattr(ctypes.pythonapi, "PyObject_Vectorcall") \
                 and (NDARRAY_TYPE or not any(isinstance(t, ArrayType) for t in types)):
             entry = entry_ir(module, module.get_global(fdef.name), entry_spec,
-                             value_kinds[0] == "int", slots)
+                             value_kinds[0] == "int", slots,
+                             _layout(n_values, value_kinds, tangent_kinds, values_only))
         if wrapper is not None or entry is not None:
             # one optimized copy of the kernel, called by its wrappers: inlined into
             # each, it would be optimized two or three times
@@ -201,6 +210,17 @@ def compile_kernel(fdef, types, opt=2, helpers=None, boundscheck=True, entry=Non
             kernel.entry = jitted.get_function_address(entry)
             kernel.entry_spec = entry_spec  # owns the objects the entry points at
         return kernel
+
+
+def _layout(n_values, value_kinds, tangent_kinds, values_only):
+    """How the entry nests the leaves it returns (results.Layout): like
+    :meth:`Kernel._split`, or the value leaves alone."""
+    k = len(value_kinds)
+    if values_only:
+        return Layout(value_kinds, k, "values")
+    if n_values is None:
+        return Layout(list(value_kinds) + list(tangent_kinds[:1]), k, "one")
+    return Layout(list(value_kinds) + list(tangent_kinds), k, "tuples")
 
 
 def _copy_out(address, shape, strides, single=False):

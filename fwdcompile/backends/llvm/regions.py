@@ -404,13 +404,14 @@ def _drop_deletes(stmts, hidden):
 class Region:
     """One region: its Python function, and its native kernel per argument types.
 
-    Calls go first to ``fast``, the builtin entry generated with the last
-    kernel compiled (callwrap.entry_ir: it checks every argument's exact
-    type, C-contiguity and alignment in native code, so nothing is copied
-    and a write into an argument reaches the caller's array); any other call
-    falls through to :meth:`general`, which picks (or compiles) the kernel
-    for the arguments' types, copies non-contiguous inputs, or runs the
-    region in Python."""
+    The glue calls ``fast`` once there is one: the builtin entry generated
+    with the last kernel compiled (callwrap.entry_ir, taking the kernel's
+    own arguments).  It checks every argument's exact type, C-contiguity and
+    alignment in native code, so nothing is copied and a write into an
+    argument reaches the caller's array, and builds the results there
+    (results.py); any other call falls through to :meth:`general`, which
+    picks (or compiles) the kernel for the arguments' types, copies
+    non-contiguous inputs, or runs the region in Python."""
 
     fast = None
 
@@ -422,32 +423,29 @@ class Region:
 
     def __call__(self, *args):
         fast = self.fast
-        if fast is not None:
-            return fast(*args, tangents=())[0]
-        return self.general(*args)[0]
+        return fast(*args) if fast is not None else self.general(*args)
 
-    def general(self, *args, tangents=()):
-        """``(results, ())`` for any arguments (the fast entry's fallback)."""
+    def general(self, *args):
+        """The region's results for any arguments (the fast entry's fallback)."""
         types = tuple(self.owner.native_type(a) for a in args)
         kernel = self.kernels.get(types)
         if kernel is None:
             kernel = self.kernels[types] = self.compile(types)
         if isinstance(kernel, str):
-            return self.python(*args), ()
+            return self.python(*args)
         given = args
         args = [np.ascontiguousarray(a) if isinstance(t, ArrayType) else a
                 for a, t in zip(args, types)]
         if any(args[i] is not given[i] for i in self.mutated):
-            return self.python(*given), ()  # a copy would not carry the write back
+            return self.python(*given)  # a copy would not carry the write back
         out = (ctypes.c_double * kernel._slots)()
         err = ctypes.c_int64(0)
         kernel._fn(*kernel._flatten(args), out, ctypes.byref(err))
         leaves = kernel._leaves(out)
         if err.value:
             raise_for(err.value)
-        leaves = [np.float32(v) if kind == "float32" else v
-                  for v, kind in zip(leaves[:self.n], kernel._kinds)]
-        return tuple(leaves), ()
+        return tuple(np.float32(v) if kind == "float32" else v
+                     for v, kind in zip(leaves[:self.n], kernel._kinds))
 
     def compile(self, types):
         """The kernel for ``types``, or why this region runs in Python for them."""
@@ -461,20 +459,21 @@ class Region:
         single = any(getattr(t, "single", False) for t in types)
         entry = None if single else (  # float32 kernels have no entry (numpy scalars)
             [("arg", i, t) for i, t in enumerate(types)],
-            self.owner.positional(self.spec.ins, ()), 0)
+            self.owner.positional(self.spec.ins, ()), None)
         try:
             kernel = compile_kernel(copy.deepcopy(self.fdef), types,
                                     helpers=self.owner.helpers,
                                     boundscheck=self.owner.boundscheck, entry=entry,
                                     namespace=self.owner.namespace, label=self.fdef.name,
-                                    blas=True)
+                                    blas=True, values_only=True)
         except LoweringError as exc:
             self.owner.refine(self, exc)
             return str(exc)
         self.owner.compiled_kernels.append(kernel)
         if kernel.entry is not None and "float32" not in kernel._kinds:
             self.fast = as_builtin("region", kernel.entry, kernel, self.general, None,
-                                   kernel.assemble)
+                                   kernel.assemble_values)
+            self.owner.bind(self)
         return kernel
 
 
@@ -523,6 +522,8 @@ class HybridKernel:
         if glue is None:
             glue = self._build()
         value, tangent = glue(*args)
+        if type(value) is float and type(tangent) is float:  # a loss and its derivative
+            return value, tangent
         # like a kernel's, the results are the caller's own: never an argument's memory
         arrays = [a for a in args if isinstance(a, np.ndarray)]
         return _unshared(value, arrays), _unshared(tangent, arrays)
@@ -540,7 +541,8 @@ class HybridKernel:
             glue, specs = partition(fdef, candidates, local)
             bindings = dict(self.namespace.cells)
             for spec in specs:
-                bindings[f"_region_{spec.index}"] = self._region(fdef.name, spec)
+                region = self._region(fdef.name, spec)
+                bindings[f"_region_{spec.index}"] = region.fast or region
             self.specs, self.glue = specs, glue
             # a Python loop around regions pays their call overhead every iteration
             self.loops = any(isinstance(n, (gast.For, gast.While)) for n in gast.walk(glue))
@@ -549,8 +551,15 @@ class HybridKernel:
             self.glue_source = source
             fn = load(source, name, f"<fwdcompile glue {name}>", self.namespace.globals,
                       bindings)
+            self._cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
             self._glue = fn
             return fn
+
+    def bind(self, region):
+        """Let the glue call ``region``'s new fast entry directly (no Python in between)."""
+        with self._lock:
+            if any(spec is region.spec for spec in self.specs):  # it is in this glue
+                self._cells[f"_region_{region.spec.index}"].cell_contents = region.fast
 
     def _region(self, name, spec):
         header = f"def {name}__region{spec.index}({', '.join(spec.ins)}):\n"
