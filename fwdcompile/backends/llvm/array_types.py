@@ -37,6 +37,9 @@ class ArrayTyping:
             if not isinstance(t, ArrayType):
                 return None
             parts = self.index_parts(node, t.ndim)
+            selected = self.selection_type(node, t, parts)
+            if selected is not None:
+                return selected
             indexing = [p for p in parts if not self.is_new_axis(p)]
             # each slice keeps its dimension, each new axis adds one, integers drop one
             kept = t.ndim - len(indexing) + sum(isinstance(p, gast.Slice) for p in indexing) \
@@ -59,17 +62,22 @@ class ArrayTyping:
             if isinstance(node.op, gast.MatMult):
                 return self.matmul_type(left, right, node)
             if isinstance(left, ArrayType) or isinstance(right, ArrayType):
-                return self.broadcast_type(left, right)
+                if isinstance(node.op, (gast.BitAnd, gast.BitOr, gast.BitXor)):
+                    return self.logical_type(node, left, right)
+                return self.broadcast_type(left, right, node=node)
             return None
         if isinstance(node, gast.UnaryOp):
             t = self.array_expr_type(node.operand)
             _only_indexed(node, t)
+            if isinstance(t, ArrayType) and t.boolean:
+                raise LoweringError("`-`, `+` and `~` of a bool array do not lower", node)
             return t if isinstance(t, ArrayType) else None
         if isinstance(node, gast.Compare):
             types = [self.array_expr_type(v) for v in [node.left] + node.comparators]
             _only_indexed(node, *types)
-            if any(isinstance(t, ArrayType) for t in types):  # booleans: either precision
-                return self.broadcast_type(*types)
+            arrays = [t for t in types if isinstance(t, ArrayType)]
+            if arrays:
+                return ArrayType(max(t.ndim for t in arrays), boolean=True)
             return None
         if isinstance(node, gast.Call):
             return self.call_array_type(node)
@@ -121,6 +129,9 @@ class ArrayTyping:
         t = self.array_expr_type(operands[0])
         if not isinstance(t, ArrayType):
             return None
+        if t.boolean:
+            raise LoweringError(f"`{name}` of a bool array does not lower (numpy counts in "
+                                "integers)", node)
         if axis is not None and not -t.ndim <= axis < t.ndim:
             raise LoweringError(f"axis {axis} is out of range for a {t.ndim}-D array", node)
         if keep:
@@ -131,6 +142,8 @@ class ArrayTyping:
     def matmul_type(self, a, b, node):
         if not (isinstance(a, ArrayType) and isinstance(b, ArrayType)):
             raise LoweringError("`@` / np.dot with a scalar operand does not lower", node)
+        if a.boolean or b.boolean:
+            raise LoweringError("`@` / np.dot of bool arrays does not lower", node)
         if self.blas and (a.ndim >= 2 or b.ndim >= 2):
             # numpy's BLAS beats scalar loops: region lowering runs this in numpy
             exc = LoweringError("a matrix product runs through numpy's BLAS", node)
@@ -143,12 +156,63 @@ class ArrayTyping:
         return ArrayType(rank, single=a.single and b.single) if rank else float
 
     @staticmethod
-    def broadcast_type(*types):
+    def broadcast_type(*types, node=None):
         """The type of an elementwise result: the highest rank, float32 when every
-        array operand is float32 (numpy's promotion; Python numbers do not
-        promote, NEP 50; a float64 array does)."""
+        float array operand is float32 (numpy's promotion; Python numbers do not
+        promote, NEP 50; a float64 array does; a bool array counts as 0 or 1).
+        With only bool arrays numpy's result is a bool or an int array: not lowered."""
         arrays = [t for t in types if isinstance(t, ArrayType)]
-        return ArrayType(max(t.ndim for t in arrays), single=all(t.single for t in arrays))
+        floats = [t for t in arrays if not t.boolean]
+        if not floats:
+            raise LoweringError("arithmetic on bool arrays alone does not lower (numpy makes "
+                                "bools or ints of it)", node)
+        return ArrayType(max(t.ndim for t in arrays), single=all(t.single for t in floats))
+
+    @staticmethod
+    def logical_type(node, *types):
+        """``a & b``, ``a | b``, ``a ^ b``: bool arrays (or bools) only."""
+        if not all(t is bool or isinstance(t, ArrayType) and t.boolean for t in types):
+            raise LoweringError("`&`, `|` and `^` lower on bool arrays only", node)
+        return ArrayType(max(t.ndim for t in types if isinstance(t, ArrayType)), boolean=True)
+
+    def selection_type(self, node, t, parts):
+        """The type of ``x[mask]`` (a bool array over the first dimensions:
+        a vector of the elements where it holds, or rows of them) or of a
+        gather (``x[idx]``, ``x[idx, j]``, ``x[rows, cols]``, ``x[:, idx]``:
+        int64 index arrays broadcast together, numpy's advanced indexing);
+        None for basic indexing."""
+        arrays = [self.array_expr_type(p) for p in parts]
+        arrays = [a for a in arrays if isinstance(a, ArrayType)]
+        if not arrays:
+            return None
+        if not t.floating:
+            raise LoweringError(f"selecting from a {t.dtype} array with an array index does "
+                                "not lower", node)
+        if any(a.boolean for a in arrays):
+            if len(parts) != 1:
+                raise LoweringError("a mask lowers as the only index (`x[mask]`)", node)
+            if arrays[0].ndim > t.ndim:
+                raise LoweringError("the mask has more dimensions than the array", node)
+            return t.with_ndim(t.ndim - arrays[0].ndim + 1)
+        if not all(a.integer for a in arrays):
+            raise LoweringError("array indices must be int64 (or bool masks)", node)
+        if any(self.is_new_axis(p) for p in parts):
+            raise LoweringError("new axes with array indices do not lower", node)
+        slices = sum(isinstance(p, gast.Slice) for p in parts)
+        return t.with_ndim(max(a.ndim for a in arrays) + slices + t.ndim - len(parts))
+
+    def where_type(self, node, arg_types):
+        """``np.where(mask, a, b)``: the shape of all three, the dtype of the
+        branches (a float one is needed: numpy makes ints of ints)."""
+        if len(node.args) != 3 or node.keywords:
+            raise LoweringError("np.where lowers with three arguments", node)
+        branches = [t if t is not None else self.expr_type(a)
+                    for t, a in zip(arg_types[1:], node.args[1:])]
+        floats = [t for t in branches if isinstance(t, ArrayType) and not t.boolean]
+        if not floats and float not in branches:
+            raise LoweringError("np.where of two integer or bool branches does not lower", node)
+        rank = max(t.ndim for t in arg_types if isinstance(t, ArrayType))
+        return ArrayType(rank, single=bool(floats) and all(t.single for t in floats))
 
     def call_array_type(self, node):
         func = node.func
@@ -182,6 +246,10 @@ class ArrayTyping:
             return ArrayType(len(shape.elts) if isinstance(shape, gast.Tuple) else 1)
         if not any(isinstance(t, ArrayType) for t in arg_types):
             return None
+        if any(isinstance(t, ArrayType) and t.boolean for t in arg_types) \
+                and name not in ("len", "where", "copy", "array", "asarray") + tuple(UFUNCS):
+            raise LoweringError(f"`{name}` of a bool array does not lower (numpy counts in "
+                                "integers)", node)
         if name in ("zeros_like", "ones_like", "empty_like", "copy", "array", "asarray"):
             return arg_types[0]
         if name == "broadcast":  # _rt.broadcast(d, z): d widened to z's shape
@@ -214,8 +282,12 @@ class ArrayTyping:
             if axis is not None and not -t.ndim <= axis < t.ndim:
                 raise LoweringError(f"axis {axis} is out of range for a {t.ndim}-D array", node)
             return t
+        if name == "where":
+            return self.where_type(node, arg_types)
         if name in UFUNCS:
-            return self.broadcast_type(*arg_types)
+            if any(isinstance(t, ArrayType) and t.boolean for t in arg_types):
+                raise LoweringError(f"`{name}` of a bool array does not lower", node)
+            return self.broadcast_type(*arg_types, node=node)
         if name == "sum" and len(node.args) == 1:  # builtin sum over a vector
             return float
         raise LoweringError(f"the call to `{name}` on arrays does not lower", node)
@@ -226,7 +298,7 @@ class ArrayTyping:
         float64 array among them would promote, and numbers read from it are
         numpy float64 scalars, which promote too: not in the subset yet)."""
         arrays = [(n, t) for n, t in self.types.items()
-                  if isinstance(t, ArrayType) and not t.integer]
+                  if isinstance(t, ArrayType) and t.floating]
         self.has_single = any(t.single for _, t in arrays)
         wide = [n for n, t in arrays if not t.single]
         if self.has_single and wide:

@@ -21,7 +21,8 @@ single exit, and the caller raises the exception Python would have raised.
 This module holds the driver (:class:`_Lowering`: type inference, calls,
 storage, statements, scalar expressions); its mixins lower arrays
 (arrays.py), array types (array_types.py), elementwise expressions
-(elementwise.py) and reductions (reductions.py).  Calls are resolved by the
+(elementwise.py), reductions (reductions.py) and gathers and masks
+(selections.py).  Calls are resolved by the
 object they reach in the generated function's namespace (catalogue.py),
 never by their spelling; runtime helpers lower as declared in
 fwdcompile/runtime (``@lowered_natively``): by hand-written IR, or, for those
@@ -50,6 +51,7 @@ from .array_types import ArrayTyping
 from .arrays import Arr, ArrayLowering
 from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
+from .selections import SelectionLowering
 from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, spelling, \
     constant_value, unknown_callee
 from ...syntax import trees
@@ -90,7 +92,8 @@ class _Helper:
         self.fn, self.types, self.kinds, self.tangent_kinds = fn, types, kinds, tangent_kinds
 
 
-class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLowering):
+class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLowering,
+                SelectionLowering):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
                  boundscheck=True, constants=None, namespace=None, blas=False):
         """``name`` set: a helper, whose array parameters arrive as whole views
@@ -634,8 +637,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     def kind(self, node):
         t = self.expr_type(node)
         if isinstance(t, ArrayType):
-            if t.integer:
-                raise LoweringError("returning an integer array does not lower", node)
+            if not t.floating:
+                raise LoweringError(f"returning a {t.dtype} array does not lower", node)
             # every rank an array can have here (1 to MAX_RANK) is returned, float32
             # ones as float32 (jit._copy_out reads the kind's dtype)
             return f"array{t.ndim}" + ("f32" if t.single else "")
@@ -777,6 +780,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
 
     def binop(self, op, left, right, t, node):
         b = self.builder
+        logical = {gast.BitAnd: b.and_, gast.BitOr: b.or_, gast.BitXor: b.xor}.get(type(op))
+        if logical is not None and left.type == right.type == I1:  # masks: a & b
+            return logical(left, right)
         if isinstance(op, gast.Pow):
             n = getattr(right, "constant", None) if isinstance(right, ir.Constant) else None
             if isinstance(n, (int, float)) and n == int(n) and 2 <= abs(n) <= 4:
