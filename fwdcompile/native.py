@@ -156,10 +156,6 @@ def compile_native(fn, qualname, params, wrt, types, boundscheck=True, binding=N
 def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None):
     bad = [(n, t) for n, t in zip(params, types) if isinstance(t, str)]
     arrays = [(n, t) for n, t in zip(params, types) if hasattr(t, "ndim")]
-    if any(t.single for _, t in arrays):  # float32: every array float32 (array_types.py)
-        bad += [(n, f"a {t.dtype} array among float32 arrays (mixing precisions does not "
-                    "run natively yet: convert them to one dtype)")
-                for n, t in arrays if t.floating and not t.single]
     if bad:
         from .backends.llvm.types import MAX_RANK
         return Refusal(TypeError, f"{qualname}: backend='llvm' takes float, int and bool "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gast
 
 from .errors import LoweringError
-from .catalogue import BUILTIN, MATH, root_name
+from .catalogue import BUILTIN, MATH, RUNTIME, root_name
 from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS, REDUCTIONS, SCANS, UFUNCS, \
     constant_int
 from .types import ArrayType
@@ -64,7 +64,7 @@ class ArrayTyping:
             if isinstance(left, ArrayType) or isinstance(right, ArrayType):
                 if isinstance(node.op, (gast.BitAnd, gast.BitOr, gast.BitXor)):
                     return self.logical_type(node, left, right)
-                return self.broadcast_type(left, right, node=node)
+                return self.elementwise_type(node, [node.left, node.right])
             return None
         if isinstance(node, gast.UnaryOp):
             t = self.array_expr_type(node.operand)
@@ -156,19 +156,6 @@ class ArrayTyping:
         return ArrayType(rank, single=a.single and b.single) if rank else float
 
     @staticmethod
-    def broadcast_type(*types, node=None):
-        """The type of an elementwise result: the highest rank, float32 when every
-        float array operand is float32 (numpy's promotion; Python numbers do not
-        promote, NEP 50; a float64 array does; a bool array counts as 0 or 1).
-        With only bool arrays numpy's result is a bool or an int array: not lowered."""
-        arrays = [t for t in types if isinstance(t, ArrayType)]
-        floats = [t for t in arrays if not t.boolean]
-        if not floats:
-            raise LoweringError("arithmetic on bool arrays alone does not lower (numpy makes "
-                                "bools or ints of it)", node)
-        return ArrayType(max(t.ndim for t in arrays), single=all(t.single for t in floats))
-
-    @staticmethod
     def logical_type(node, *types):
         """``a & b``, ``a | b``, ``a ^ b``: bool arrays (or bools) only."""
         if not all(t is bool or isinstance(t, ArrayType) and t.boolean for t in types):
@@ -203,16 +190,11 @@ class ArrayTyping:
 
     def where_type(self, node, arg_types):
         """``np.where(mask, a, b)``: the shape of all three, the dtype of the
-        branches (a float one is needed: numpy makes ints of ints)."""
+        branches (promotion.py)."""
         if len(node.args) != 3 or node.keywords:
             raise LoweringError("np.where lowers with three arguments", node)
-        branches = [t if t is not None else self.expr_type(a)
-                    for t, a in zip(arg_types[1:], node.args[1:])]
-        floats = [t for t in branches if isinstance(t, ArrayType) and not t.boolean]
-        if not floats and float not in branches:
-            raise LoweringError("np.where of two integer or bool branches does not lower", node)
         rank = max(t.ndim for t in arg_types if isinstance(t, ArrayType))
-        return ArrayType(rank, single=bool(floats) and all(t.single for t in floats))
+        return self.elementwise_type(node, node.args[1:]).with_ndim(rank)
 
     def call_array_type(self, node):
         func = node.func
@@ -251,6 +233,8 @@ class ArrayTyping:
             raise LoweringError(f"`{name}` of a bool array does not lower (numpy counts in "
                                 "integers)", node)
         if name in ("zeros_like", "ones_like", "empty_like", "copy", "array", "asarray"):
+            if name == "zeros_like" and target.origin == RUNTIME:  # float64, whatever the dtype
+                return ArrayType(arg_types[0].ndim)
             return arg_types[0]
         if name == "broadcast":  # _rt.broadcast(d, z): d widened to z's shape
             return arg_types[1]
@@ -287,80 +271,10 @@ class ArrayTyping:
         if name in UFUNCS:
             if any(isinstance(t, ArrayType) and t.boolean for t in arg_types):
                 raise LoweringError(f"`{name}` of a bool array does not lower", node)
-            return self.broadcast_type(*arg_types, node=node)
+            return self.elementwise_type(node, node.args)
         if name == "sum" and len(node.args) == 1:  # builtin sum over a vector
             return float
         raise LoweringError(f"the call to `{name}` on arrays does not lower", node)
-
-    # ------------------------------------------------------------ float32
-    def check_precisions(self):
-        """A function of float32 arrays keeps every float array in float32 (a
-        float64 array among them would promote, and numbers read from it are
-        numpy float64 scalars, which promote too: not in the subset yet)."""
-        arrays = [(n, t) for n, t in self.types.items()
-                  if isinstance(t, ArrayType) and t.floating]
-        self.has_single = any(t.single for _, t in arrays)
-        wide = [n for n, t in arrays if not t.single]
-        if self.has_single and wide:
-            raise LoweringError(f"`{wide[0]}` is a float64 array in a function of float32 "
-                                "arrays; mixing float32 and float64 arrays does not lower yet "
-                                "(make it with np.zeros_like/ones_like/empty_like of a float32 "
-                                "array)")
-        self.single_names = set()
-        changed = self.has_single
-        while changed:
-            changed = False
-            for node in gast.walk(self.fdef):
-                names = []
-                if isinstance(node, gast.Assign) and len(node.targets) == 1 \
-                        and isinstance(node.targets[0], gast.Tuple) \
-                        and self.is_helper_call(node.value):  # by the kinds it returns
-                    lowered = self.helper(node.value)
-                    kinds = lowered.kinds + lowered.tangent_kinds
-                    names = [n for n, k in zip(self.joint_targets(node.targets[0],
-                                                                  len(lowered.kinds)), kinds)
-                             if n is not None and k == "float32"]
-                elif isinstance(node, gast.Assign) and self.single_value(node.value):
-                    names = [n for t in node.targets for n in _names(t)]
-                elif isinstance(node, gast.AugAssign) and self.single_value(node.value):
-                    names = _names(node.target)
-                elif isinstance(node, gast.For) and self.single_value(node.iter):
-                    names = _names(node.target)
-                for name in names:
-                    if self.types.get(name) is float and name not in self.single_names:
-                        self.single_names.add(name)
-                        changed = True
-
-    def single_value(self, node):
-        """Whether numpy would hold this number as a float32 scalar: it is read
-        from a float32 array or computed from one (numpy float32 scalars do
-        not promote with Python numbers); ``float()``, ``math`` functions,
-        integers and booleans give Python numbers."""
-        if not self.has_single:
-            return False
-        if isinstance(node, gast.Name):
-            t = self.types.get(node.id)
-            return node.id in self.single_names or isinstance(t, ArrayType) and t.single
-        if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Attribute) \
-                and node.value.attr == "shape":
-            return False
-        if isinstance(node, gast.Call):
-            if self.is_helper_call(node):
-                return any(self.single_value(a) for a in node.args)
-            receiver = self.method_receiver(node)
-            if receiver is None:
-                target = self.call_target(node)
-                if target.origin == MATH or target.name in ("float", "int", "len", "range",
-                                                            "bool"):
-                    return False
-            parts = list(node.args) + [k.value for k in node.keywords] \
-                + ([receiver] if receiver is not None else [])
-            return any(self.single_value(p) for p in parts)
-        if isinstance(node, gast.Compare) or isinstance(node, gast.Attribute) \
-                and node.attr in ("size", "ndim"):
-            return False  # a bool; Python ints
-        return any(self.single_value(child) for child in gast.iter_child_nodes(node)
-                   if isinstance(child, gast.expr))
 
     def method_receiver(self, node):
         """``x`` for ``x.sum()`` or ``(a + b).sum()``, a method of a value the
@@ -401,14 +315,6 @@ class ArrayTyping:
         if root is None or root in self.local_names:
             return False
         return self.namespace.resolve(part) is None
-
-
-def _names(target):
-    if isinstance(target, gast.Name):
-        return [target.id]
-    if isinstance(target, gast.Tuple):
-        return [n for e in target.elts for n in _names(e)]
-    return []
 
 
 def _only_indexed(node, *types):

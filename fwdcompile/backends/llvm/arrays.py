@@ -400,8 +400,9 @@ class ArrayLowering:
         if name.endswith("_like"):
             if not self.array_expr_type(node.args[0]).floating:
                 raise LoweringError(f"np.{name} of a non-float array does not lower", node)
-            like = self.array_value(node.args[0])
-            shape = like.shape
+            like = node.args[0]  # only its shape: an expression's is known without computing it
+            shape = self.array_value(like).shape if isinstance(
+                like, (gast.Name, gast.Subscript, gast.Attribute)) else self.lazy(like).shape
         else:
             spec = node.args[0]
             items = spec.elts if isinstance(spec, gast.Tuple) else [spec]
@@ -416,8 +417,7 @@ class ArrayLowering:
         if extra or len(node.args) > 1:
             raise LoweringError(f"np.{name} with options other than dtype=float does not "
                                 "lower", node)
-        out = self.allocate(shape, name.endswith("_like") and self.array_expr_type(
-            node.args[0]).single)
+        out = self.allocate(shape, self.array_expr_type(node).single)
         if not name.startswith("empty"):
             fill = ir.Constant(F64, 1.0 if name.startswith("ones") else 0.0)
             self.loop_nest(shape, lambda index: self.store_element(

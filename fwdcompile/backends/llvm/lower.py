@@ -52,6 +52,7 @@ from .arrays import Arr, ArrayLowering
 from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
 from .selections import SelectionLowering
+from .promotion import Promotion
 from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, spelling, \
     constant_value, unknown_callee
 from ...syntax import trees
@@ -74,8 +75,10 @@ _LIBM = {"asinh": 1, "acosh": 1, "atanh": 1, "expm1": 1, "log1p": 1, "erf": 1,
 
 
 def kind_type(kind):
-    """The type of a returned value of ``kind``: "int", "float", "float32" (a
-    number numpy holds as a float32 scalar), "array<n>" or "array<n>f32"."""
+    """The type of a returned value of ``kind``: "int", "float", "float32" or
+    "float64" (a number numpy holds as a float32 or float64 scalar, told apart
+    from a Python float where float32 values are about: promotion.py),
+    "array<n>" or "array<n>f32"."""
     if kind.startswith("array"):
         return ArrayType(kind_rank(kind), single=kind.endswith("f32"))
     return int if kind == "int" else float
@@ -93,7 +96,7 @@ class _Helper:
 
 
 class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLowering,
-                SelectionLowering):
+                SelectionLowering, Promotion):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
                  boundscheck=True, constants=None, namespace=None, blas=False):
         """``name`` set: a helper, whose array parameters arrive as whole views
@@ -121,7 +124,6 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.types = dict(zip(params, arg_types))
         self.known_types = None
         self.infer_types()
-        self.check_precisions()  # float32: array_types.py
         self.known_types = {}  # id(node) -> (node, type), once every variable's type is fixed
         self.inlined = inlinable_temporaries(fdef, self.types, self)  # name -> its Assign
         self.is_helper = name is not None
@@ -158,7 +160,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     ll = staticmethod(ll)
 
     def infer_types(self):
-        """One type per variable: int unless some assignment makes it float."""
+        """One type per variable: int unless some assignment makes it float;
+        with them numbers' numpy dtypes, on which arrays' dtypes depend (promotion.py)."""
         changed = True
         while changed:
             changed = False
@@ -181,6 +184,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                         if new != old:
                             self.types[name] = new
                             changed = True
+            if not changed:  # arrays' dtypes depend on numbers' (promotion.py)
+                changed = self.settle_number_dtypes()
 
     def target_types(self, target, value):
         if isinstance(target, gast.Name):
@@ -372,6 +377,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     @staticmethod
     def join(a, b):
         if isinstance(a, ArrayType) or isinstance(b, ArrayType):
+            if isinstance(a, ArrayType) and isinstance(b, ArrayType) and a.ndim == b.ndim \
+                    and a.floating and b.floating:  # float32, then float64 once promoted
+                return ArrayType(a.ndim, single=a.single and b.single)
             if a != b:
                 raise LoweringError(f"a variable holding both {a!r} and {b!r} does not lower")
             return a
@@ -644,7 +652,10 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             return f"array{t.ndim}" + ("f32" if t.single else "")
         if t in (int, bool):
             return "int"
-        return "float32" if self.single_value(node) else "float"
+        dtype = self.number_dtype(node)
+        if dtype == "float32" or dtype == "float64" and self.has_float32():
+            return dtype  # numpy scalars that promote (promotion.py)
+        return "float"
 
 
     def stmt_If(self, stmt):

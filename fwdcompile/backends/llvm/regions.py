@@ -445,8 +445,8 @@ class Region:
         leaves = kernel._leaves(out)
         if err.value:
             raise_for(err.value)
-        leaves = [np.float32(v) if kind == "float32" else v
-                  for v, kind in zip(leaves[:self.n], kernel._kinds)]
+        leaves = [np.float32(v) if kind == "float32" else np.float64(v) if kind == "float64"
+                  else v for v, kind in zip(leaves[:self.n], kernel._kinds)]
         return tuple(leaves), ()
 
     def compile(self, types):
