@@ -19,6 +19,10 @@ from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS, REDUCTIONS, SCANS, 
     constant_int
 from .types import ArrayType
 
+# what takes a list as numpy takes an array (the rest is refused: lists.py)
+_OF_LISTS = ("len", "zip", "enumerate", "sum", "min", "max", "mean", "prod", "array",
+             "asarray")
+
 
 class ArrayTyping:
     """Type inference for array expressions; see the module docstring."""
@@ -29,6 +33,11 @@ class ArrayTyping:
         if isinstance(node, gast.Name):
             t = self.types.get(node.id)
             return t if isinstance(t, ArrayType) else None
+        if isinstance(node, gast.List):  # vals = []: lists.py
+            if node.elts:
+                raise LoweringError("list displays with items do not lower (start with [] "
+                                    "and append)", node)
+            return ArrayType(1, listed=True)
         if isinstance(node, gast.Subscript):
             base = node.value
             if isinstance(base, gast.Attribute) and base.attr == "shape":
@@ -37,6 +46,8 @@ class ArrayTyping:
             if not isinstance(t, ArrayType):
                 return None
             parts = self.index_parts(node, t.ndim)
+            if t.listed and (len(parts) != 1 or self.expr_type(parts[0]) not in (int, bool)):
+                raise LoweringError("a list lowers indexed by an integer only", node)
             selected = self.selection_type(node, t, parts)
             if selected is not None:
                 return selected
@@ -51,6 +62,8 @@ class ArrayTyping:
             t = self.array_expr_type(node.value)
             if t is None:
                 return None
+            if t.listed:
+                raise LoweringError(f"a list has no `.{node.attr}`", node)
             if node.attr == "T":
                 return t
             if node.attr in ("size", "ndim"):
@@ -214,7 +227,10 @@ class ArrayTyping:
         target = self.call_target(node)
         name = target.name
         arg_types = [self.array_expr_type(a) for a in node.args]
-        if name not in ("len", "range", "zip", "enumerate"):
+        if any(isinstance(t, ArrayType) and t.listed for t in arg_types):
+            if name not in _OF_LISTS:
+                raise LoweringError(f"`{name}` of a list does not lower", node)
+        elif name not in ("len", "range", "zip", "enumerate"):
             _only_indexed(node, *arg_types)
         arrays = [t for t in arg_types if isinstance(t, ArrayType)]
         if arrays and target.origin == MATH:
@@ -235,7 +251,7 @@ class ArrayTyping:
         if name in ("zeros_like", "ones_like", "empty_like", "copy", "array", "asarray"):
             if name == "zeros_like" and target.origin == RUNTIME:  # float64, whatever the dtype
                 return ArrayType(arg_types[0].ndim)
-            return arg_types[0]
+            return arg_types[0].with_ndim(arg_types[0].ndim)  # an array, also of a list
         if name == "broadcast":  # _rt.broadcast(d, z): d widened to z's shape
             return arg_types[1]
         if name in ("dot", "matmul") and len(node.args) == 2 and not node.keywords:
@@ -318,7 +334,11 @@ class ArrayTyping:
 
 
 def _only_indexed(node, *types):
-    """Integer arrays are index data here: read element by element only."""
+    """Integer arrays are index data here: read element by element only; lists
+    are built and read (lists.py), never computed with."""
+    if any(isinstance(t, ArrayType) and t.listed for t in types):
+        raise LoweringError("a list lowers through append, len, sum, np.array, indexing and "
+                            "loops only (`*` and `+` repeat and join lists)", node)
     if any(isinstance(t, ArrayType) and t.integer for t in types):
         raise LoweringError("integer arrays only lower as index data, read element by "
                             "element (`idx[i]`); convert them to float64 for arithmetic", node)

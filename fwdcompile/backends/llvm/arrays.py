@@ -376,9 +376,16 @@ class ArrayLowering:
     # ------------------------------------------------------------ statements
     def assign_array(self, name, value):
         """``name = <array expression>``: a view shares memory, anything else is new."""
+        if self.types[name].listed:
+            if not (isinstance(value, gast.List) and not value.elts):
+                raise LoweringError("a list lowers when made empty (`vals = []`) and "
+                                    "appended to, never under a second name", value)
+            self.new_list(name)
+            return
         if isinstance(value, gast.Call) and not value.keywords and len(value.args) == 1 \
                 and self.method_receiver(value) is None and self.call_name(value) == "asarray" \
-                and isinstance(value.args[0], (gast.Name, gast.Subscript, gast.Attribute)):
+                and isinstance(value.args[0], (gast.Name, gast.Subscript, gast.Attribute)) \
+                and not self.array_expr_type(value.args[0]).listed:
             value = value.args[0]  # np.asarray of a float64 array is that array, not a copy
         if isinstance(value, (gast.Name, gast.Subscript, gast.Attribute)):
             self.store_array(name, self.array_value(value))
@@ -475,6 +482,8 @@ class ArrayLowering:
         if sources is None or not all(isinstance(self.array_expr_type(s), ArrayType)
                                       for s in sources):
             return None
+        if any(isinstance(s, gast.Name) and self.appends_to(stmt.body, s.id) for s in sources):
+            raise LoweringError("appending to a list inside a loop over it does not lower", stmt)
         arrays = [self.array_value(s) for s in sources]
         b = self.builder
         length = arrays[0].shape[0]

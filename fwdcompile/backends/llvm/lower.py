@@ -21,8 +21,8 @@ single exit, and the caller raises the exception Python would have raised.
 This module holds the driver (:class:`_Lowering`: type inference, calls,
 storage, statements, scalar expressions); its mixins lower arrays
 (arrays.py), array types (array_types.py), elementwise expressions
-(elementwise.py), reductions (reductions.py) and gathers and masks
-(selections.py).  Calls are resolved by the
+(elementwise.py), reductions (reductions.py), gathers and masks
+(selections.py), numpy's dtypes (promotion.py) and lists (lists.py).  Calls are resolved by the
 object they reach in the generated function's namespace (catalogue.py),
 never by their spelling; runtime helpers lower as declared in
 fwdcompile/runtime (``@lowered_natively``): by hand-written IR, or, for those
@@ -53,6 +53,7 @@ from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
 from .selections import SelectionLowering
 from .promotion import Promotion
+from .lists import ListLowering
 from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, spelling, \
     constant_value, unknown_callee
 from ...syntax import trees
@@ -96,7 +97,7 @@ class _Helper:
 
 
 class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLowering,
-                SelectionLowering, Promotion):
+                SelectionLowering, Promotion, ListLowering):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
                  boundscheck=True, constants=None, namespace=None, blas=False):
         """``name`` set: a helper, whose array parameters arrive as whole views
@@ -299,6 +300,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         """The lowered helper (a :class:`_Helper`) for a call, per argument types."""
         args = self.helper_arguments(call)
         types = tuple(self.expr_type(a) for a in args)
+        if any(getattr(t, "listed", False) for t in types):
+            raise LoweringError("passing a list to a function does not lower", call)
         fn, fdef, namespace = self.helper_target(call)
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
         # integer constants passed (axes, sizes) are known inside: one specialisation each
@@ -378,7 +381,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     def join(a, b):
         if isinstance(a, ArrayType) or isinstance(b, ArrayType):
             if isinstance(a, ArrayType) and isinstance(b, ArrayType) and a.ndim == b.ndim \
-                    and a.floating and b.floating:  # float32, then float64 once promoted
+                    and a.floating and b.floating and a != b and not (a.listed or b.listed):
+                # float32, then float64 once promoted
                 return ArrayType(a.ndim, single=a.single and b.single)
             if a != b:
                 raise LoweringError(f"a variable holding both {a!r} and {b!r} does not lower")
@@ -508,6 +512,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     def stmt_Expr(self, stmt):
         if isinstance(stmt.value, gast.Constant):
             return  # a docstring or a stray constant
+        if self.is_append(stmt.value):
+            self.append(stmt.value)
+            return
         raise LoweringError("expression statements (calls for their effects) do not lower",
                             stmt)
 
@@ -566,6 +573,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         t = self.expr_type(node)
         if not isinstance(t, ArrayType):
             return self.expr(node)
+        if t.listed:
+            raise LoweringError("a list passed on, returned or put in a tuple does not lower "
+                                "(it would have two names)", node)
         if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
             return self.array_value(node)
         made = self.make_array(node)  # the zero tangent of an inactive array returned

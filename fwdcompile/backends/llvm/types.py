@@ -55,11 +55,14 @@ class ArrayType:
     """The type of an array variable of ``ndim`` dimensions: float64, float32
     (``single``: stored in single precision, computed in double, see
     arrays.py), int64 (``integer``: index arrays, read element by element or
-    used to gather) or bool (``boolean``: masks, one byte per element)."""
+    used to gather) or bool (``boolean``: masks, one byte per element).
+    ``listed``: a Python list of floats built with ``append`` (lists.py),
+    stored as a float64 vector that grows."""
     ndim: int
     integer: bool = False
     single: bool = False
     boolean: bool = False
+    listed: bool = False
 
     @property
     def dtype(self):
@@ -75,7 +78,7 @@ class ArrayType:
         return ArrayType(ndim, self.integer, self.single, self.boolean)
 
     def __repr__(self):
-        return f"{self.dtype}[{', '.join(':' * self.ndim)}]"
+        return "list[float]" if self.listed else f"{self.dtype}[{', '.join(':' * self.ndim)}]"
 
 
 def data_pointer(t):
