@@ -5,8 +5,10 @@ Contract: float64 and float32 arrays of 1 to ``MAX_RANK`` (4) dimensions
 ``float*``: its elements are widened to double when read and rounded to
 float32 when written (:meth:`ArrayLowering.load_element`,
 :meth:`ArrayLowering.store_element`), so arithmetic runs in double and each
-stored element is the correctly rounded float32 of that double result.  During lowering an array is
-an :class:`Arr` (LLVM values for its memory block, data pointer, shape and
+stored element is the correctly rounded float32 of that double result.  A
+bool array's (a mask's) is ``i8*``, one byte per element read as an ``i1``;
+an int64 array's is ``double*``, reinterpreted where it is read.  During
+lowering an array is an :class:`Arr` (LLVM values for its memory block, data pointer, shape and
 strides in elements) or, before it is computed, a :class:`Lazy` (see
 elementwise.py).  :class:`ArrayLowering`, mixed into the lowering (lower.py),
 gives it
@@ -16,6 +18,7 @@ gives it
 - element reads and writes with Python's negative indices and a bounds
   check (an out-of-range index sets the ``INDEX`` error bit and leaves the
   function: an ``IndexError``, never a stray write);
+- gathers, scatters and masks (``x[idx]``, ``x[m] = v``: selections.py);
 - views that share memory as in numpy: basic slices, rows ``A[i]``,
   columns ``A[:, j]``, ``A.T`` and new axes ``x[:, None]`` (length 1,
   stride 0, so they broadcast);

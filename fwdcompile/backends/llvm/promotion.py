@@ -48,7 +48,10 @@ class Promotion:
         """Each number variable's dtype: the promotion of everything assigned
         to it, recomputed from the others' until none changes (a Python
         number in one round, ``s += x32[i]``, is a float32 in the next);
-        whether the result differs from the last time."""
+        whether the result differs from the last time.  Without float32
+        values a numpy scalar computes as a Python number does: skipped."""
+        if not self.has_float32():
+            return False
         last, self.number_dtypes = self.number_dtypes, {}
         for _ in range(_ROUNDS):
             found = {}

@@ -6,7 +6,8 @@ kernels) emits: ``F64`` (double), ``I64``, ``I32``, ``I8``, ``I1`` and
 ``PyObject*`` or any untyped address; llvmlite still models typed pointers),
 and :class:`ArrayType`, the Python-side type of an array variable that the
 lowering's type inference assigns (float64, float32, int64 or bool, 1 to
-``MAX_RANK`` dimensions).
+``MAX_RANK`` dimensions, or a list of floats), and :func:`data_pointer`, the
+LLVM type of an array's data pointer.
 Scalars are the Python types ``float``, ``int`` and ``bool``; :func:`ll`
 gives their LLVM type.  :func:`kind_slots` is the out-buffer layout of
 returned values, shared by the lowering (lower.py, arrays.py) and the reader
@@ -32,8 +33,8 @@ MAX_RANK = 4  # arrays of 1 to 4 dimensions (CNN activations: batch, channels, h
 
 def kind_slots(kind):
     """How many 8-byte slots of a kernel's out buffer a returned leaf of
-    ``kind`` takes: one for a number ("int", "float", "float32"), and for an
-    array ("array<n>", "array<n>f32") ``2 + 2 n``: its memory block, data
+    ``kind`` takes: one for a number ("int", "float", "float32", "float64"),
+    and for an array ("array<n>", "array<n>f32") ``2 + 2 n``: its memory block, data
     pointer, ``n`` dimensions and ``n`` strides in elements.  The count
     depends on the rank only, so a reader knowing the kinds (jit.Kernel, a
     caller of a helper) finds every field without padding."""
