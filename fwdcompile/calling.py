@@ -464,7 +464,7 @@ class Calls:
             params.append((name, p.kind is not inspect.Parameter.KEYWORD_ONLY,
                            p.kind is not inspect.Parameter.POSITIONAL_ONLY and name.isascii()))
             t = types[i]
-            differentiable = t is float or (not isinstance(t, type) and not t.integer)
+            differentiable = t is float or (not isinstance(t, type) and t.floating)
             # with wrt inferred, passing a float to a parameter outside wrt
             # would put it in wrt: that call needs another kernel
             if name in wrt or self.wrt is not None or not differentiable:

@@ -40,7 +40,7 @@ class Refusal:
 
 def native_type(value):
     """float, int or bool for a scalar, an ArrayType for an array the native
-    backend takes (float64, float32 or int64, 1 to 4 dimensions), else a
+    backend takes (float64, float32, int64 or bool, 1 to 4 dimensions), else a
     description of what the value is."""
     if isinstance(value, (bool, np.bool_)):
         return bool
@@ -50,13 +50,14 @@ def native_type(value):
         return float
     if isinstance(value, np.ndarray):
         from .backends.llvm.types import MAX_RANK, ArrayType
-        if value.dtype not in (np.float64, np.float32, np.int64):
+        if value.dtype not in (np.float64, np.float32, np.int64, np.bool_):
             return (f"an array of dtype {value.dtype} (convert it with "
                     "np.asarray(x, dtype=np.float64), or np.int64 for indices)")
         if not 1 <= value.ndim <= MAX_RANK:
             return (f"an array with {value.ndim} dimension(s) (the native backend takes "
                     f"1 to {MAX_RANK})")
-        return ArrayType(value.ndim, value.dtype == np.int64, value.dtype == np.float32)
+        return ArrayType(value.ndim, value.dtype == np.int64, value.dtype == np.float32,
+                         value.dtype == np.bool_)
     return f"a {type(value).__name__}"
 
 
@@ -96,14 +97,14 @@ def signature_type(qualname, name, spec):
         if text in _SIGNATURE_NAMES:
             return _SIGNATURE_NAMES[text]
         from .backends.llvm.types import MAX_RANK, ArrayType
-        match = re.fullmatch(r"(float64|float32|int64)\[(:(?:,:)*)\]", text)
+        match = re.fullmatch(r"(float64|float32|int64|bool)\[(:(?:,:)*)\]", text)
         if match and match.group(2).count(":") <= MAX_RANK:
             return ArrayType(match.group(2).count(":"), match.group(1) == "int64",
-                             match.group(1) == "float32")
+                             match.group(1) == "float32", match.group(1) == "bool")
     raise TypeError(f"{qualname}: the signature entry for {name!r} is {spec!r}; "
                     "expected float, int, bool, or an array type: 'float64[:]', "
                     f"'float64[:, :]', ... up to {MAX_RANK} dimensions (float32, or int64 "
-                    "for index arrays)")
+                    "for index arrays, bool for masks)")
 
 
 class EntryBinding:
@@ -155,14 +156,11 @@ def compile_native(fn, qualname, params, wrt, types, boundscheck=True, binding=N
 def _compile_native(fn, qualname, params, wrt, types, boundscheck, binding=None):
     bad = [(n, t) for n, t in zip(params, types) if isinstance(t, str)]
     arrays = [(n, t) for n, t in zip(params, types) if hasattr(t, "ndim")]
-    if any(t.single for _, t in arrays):  # float32: every array float32 (array_types.py)
-        bad += [(n, f"a {t.dtype} array among float32 arrays (mixing precisions does not "
-                    "run natively yet: convert them to one dtype)")
-                for n, t in arrays if not t.single]
     if bad:
         from .backends.llvm.types import MAX_RANK
         return Refusal(TypeError, f"{qualname}: backend='llvm' takes float, int and bool "
-                                  "scalars and float64 or float32 (or int64 index) arrays of "
+                                  "scalars and float64 or float32 (or int64 index, or bool) "
+                                  "arrays of "
                                   f"1 to {MAX_RANK} dimensions; argument {bad[0][0]!r} is "
                                   f"{bad[0][1]}")
     try:

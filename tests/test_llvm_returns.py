@@ -151,8 +151,10 @@ def test_float32_arrays_come_back_as_float32(fn, args):
                                        atol=2e-5)
         for got, want in zip(_leaves(native[1]), _leaves(python[1]), strict=True):
             # float32 as numpy keeps it (the Python backend widens the tangent of a
-            # Python float parameter to float64: docs/native-backend.md, float32)
-            assert np.asarray(got).dtype == np.float32 and np.shape(got) == np.shape(want)
+            # Python float parameter to float64: docs/native-backend.md, float32);
+            # a zero tangent of a number is the runtime's Python 0.0 on both backends
+            assert np.asarray(got).dtype == np.float32 or type(got) is type(want) is float
+            assert np.shape(got) == np.shape(want)
             np.testing.assert_allclose(got, np.asarray(want, np.float64), rtol=2e-5,
                                        atol=2e-5)
         wide = tuple(a.astype(np.float64) if isinstance(a, np.ndarray) else a for a in args32)

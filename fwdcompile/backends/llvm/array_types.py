@@ -14,10 +14,14 @@ from __future__ import annotations
 import gast
 
 from .errors import LoweringError
-from .catalogue import BUILTIN, MATH, root_name
+from .catalogue import BUILTIN, MATH, RUNTIME, root_name
 from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS, REDUCTIONS, SCANS, UFUNCS, \
     constant_int
 from .types import ArrayType
+
+# what takes a list as numpy takes an array (the rest is refused: lists.py)
+_OF_LISTS = ("len", "zip", "enumerate", "sum", "min", "max", "mean", "prod", "array",
+             "asarray")
 
 
 class ArrayTyping:
@@ -29,6 +33,11 @@ class ArrayTyping:
         if isinstance(node, gast.Name):
             t = self.types.get(node.id)
             return t if isinstance(t, ArrayType) else None
+        if isinstance(node, gast.List):  # vals = []: lists.py
+            if node.elts:
+                raise LoweringError("list displays with items do not lower (start with [] "
+                                    "and append)", node)
+            return ArrayType(1, listed=True)
         if isinstance(node, gast.Subscript):
             base = node.value
             if isinstance(base, gast.Attribute) and base.attr == "shape":
@@ -37,6 +46,11 @@ class ArrayTyping:
             if not isinstance(t, ArrayType):
                 return None
             parts = self.index_parts(node, t.ndim)
+            if t.listed and (len(parts) != 1 or self.expr_type(parts[0]) not in (int, bool)):
+                raise LoweringError("a list lowers indexed by an integer only", node)
+            selected = self.selection_type(node, t, parts)
+            if selected is not None:
+                return selected
             indexing = [p for p in parts if not self.is_new_axis(p)]
             # each slice keeps its dimension, each new axis adds one, integers drop one
             kept = t.ndim - len(indexing) + sum(isinstance(p, gast.Slice) for p in indexing) \
@@ -48,6 +62,8 @@ class ArrayTyping:
             t = self.array_expr_type(node.value)
             if t is None:
                 return None
+            if t.listed:
+                raise LoweringError(f"a list has no `.{node.attr}`", node)
             if node.attr == "T":
                 return t
             if node.attr in ("size", "ndim"):
@@ -59,17 +75,22 @@ class ArrayTyping:
             if isinstance(node.op, gast.MatMult):
                 return self.matmul_type(left, right, node)
             if isinstance(left, ArrayType) or isinstance(right, ArrayType):
-                return self.broadcast_type(left, right)
+                if isinstance(node.op, (gast.BitAnd, gast.BitOr, gast.BitXor)):
+                    return self.logical_type(node, left, right)
+                return self.elementwise_type(node, [node.left, node.right])
             return None
         if isinstance(node, gast.UnaryOp):
             t = self.array_expr_type(node.operand)
             _only_indexed(node, t)
+            if isinstance(t, ArrayType) and t.boolean:
+                raise LoweringError("`-`, `+` and `~` of a bool array do not lower", node)
             return t if isinstance(t, ArrayType) else None
         if isinstance(node, gast.Compare):
             types = [self.array_expr_type(v) for v in [node.left] + node.comparators]
             _only_indexed(node, *types)
-            if any(isinstance(t, ArrayType) for t in types):  # booleans: either precision
-                return self.broadcast_type(*types)
+            arrays = [t for t in types if isinstance(t, ArrayType)]
+            if arrays:
+                return ArrayType(max(t.ndim for t in arrays), boolean=True)
             return None
         if isinstance(node, gast.Call):
             return self.call_array_type(node)
@@ -121,6 +142,9 @@ class ArrayTyping:
         t = self.array_expr_type(operands[0])
         if not isinstance(t, ArrayType):
             return None
+        if t.boolean:
+            raise LoweringError(f"`{name}` of a bool array does not lower (numpy counts in "
+                                "integers)", node)
         if axis is not None and not -t.ndim <= axis < t.ndim:
             raise LoweringError(f"axis {axis} is out of range for a {t.ndim}-D array", node)
         if keep:
@@ -143,6 +167,8 @@ class ArrayTyping:
     def matmul_type(self, a, b, node):
         if not (isinstance(a, ArrayType) and isinstance(b, ArrayType)):
             raise LoweringError("`@` / np.dot with a scalar operand does not lower", node)
+        if a.boolean or b.boolean:
+            raise LoweringError("`@` / np.dot of bool arrays does not lower", node)
         if self.blas and (a.ndim >= 2 or b.ndim >= 2):
             # numpy's BLAS beats scalar loops: region lowering runs this in numpy
             exc = LoweringError("a matrix product runs through numpy's BLAS", node)
@@ -155,12 +181,45 @@ class ArrayTyping:
         return ArrayType(rank, single=a.single and b.single) if rank else float
 
     @staticmethod
-    def broadcast_type(*types):
-        """The type of an elementwise result: the highest rank, float32 when every
-        array operand is float32 (numpy's promotion; Python numbers do not
-        promote, NEP 50; a float64 array does)."""
-        arrays = [t for t in types if isinstance(t, ArrayType)]
-        return ArrayType(max(t.ndim for t in arrays), single=all(t.single for t in arrays))
+    def logical_type(node, *types):
+        """``a & b``, ``a | b``, ``a ^ b``: bool arrays (or bools) only."""
+        if not all(t is bool or isinstance(t, ArrayType) and t.boolean for t in types):
+            raise LoweringError("`&`, `|` and `^` lower on bool arrays only", node)
+        return ArrayType(max(t.ndim for t in types if isinstance(t, ArrayType)), boolean=True)
+
+    def selection_type(self, node, t, parts):
+        """The type of ``x[mask]`` (a bool array over the first dimensions:
+        a vector of the elements where it holds, or rows of them) or of a
+        gather (``x[idx]``, ``x[idx, j]``, ``x[rows, cols]``, ``x[:, idx]``:
+        int64 index arrays broadcast together, numpy's advanced indexing);
+        None for basic indexing."""
+        arrays = [self.array_expr_type(p) for p in parts]
+        arrays = [a for a in arrays if isinstance(a, ArrayType)]
+        if not arrays:
+            return None
+        if not t.floating:
+            raise LoweringError(f"selecting from a {t.dtype} array with an array index does "
+                                "not lower", node)
+        if any(a.boolean for a in arrays):
+            if len(parts) != 1:
+                raise LoweringError("a mask lowers as the only index (`x[mask]`)", node)
+            if arrays[0].ndim > t.ndim:
+                raise LoweringError("the mask has more dimensions than the array", node)
+            return t.with_ndim(t.ndim - arrays[0].ndim + 1)
+        if not all(a.integer for a in arrays):
+            raise LoweringError("array indices must be int64 (or bool masks)", node)
+        if any(self.is_new_axis(p) for p in parts):
+            raise LoweringError("new axes with array indices do not lower", node)
+        slices = sum(isinstance(p, gast.Slice) for p in parts)
+        return t.with_ndim(max(a.ndim for a in arrays) + slices + t.ndim - len(parts))
+
+    def where_type(self, node, arg_types):
+        """``np.where(mask, a, b)``: the shape of all three, the dtype of the
+        branches (promotion.py)."""
+        if len(node.args) != 3 or node.keywords:
+            raise LoweringError("np.where lowers with three arguments", node)
+        rank = max(t.ndim for t in arg_types if isinstance(t, ArrayType))
+        return self.elementwise_type(node, node.args[1:]).with_ndim(rank)
 
     def call_array_type(self, node):
         func = node.func
@@ -180,7 +239,10 @@ class ArrayTyping:
         target = self.call_target(node)
         name = target.name
         arg_types = [self.array_expr_type(a) for a in node.args]
-        if name not in ("len", "range", "zip", "enumerate"):
+        if any(isinstance(t, ArrayType) and t.listed for t in arg_types):
+            if name not in _OF_LISTS:
+                raise LoweringError(f"`{name}` of a list does not lower", node)
+        elif name not in ("len", "range", "zip", "enumerate"):
             _only_indexed(node, *arg_types)
         arrays = [t for t in arg_types if isinstance(t, ArrayType)]
         if arrays and target.origin == MATH:
@@ -196,8 +258,14 @@ class ArrayTyping:
             return self.eye_type(node)
         if not any(isinstance(t, ArrayType) for t in arg_types):
             return None
+        if any(isinstance(t, ArrayType) and t.boolean for t in arg_types) \
+                and name not in ("len", "where", "copy", "array", "asarray") + tuple(UFUNCS):
+            raise LoweringError(f"`{name}` of a bool array does not lower (numpy counts in "
+                                "integers)", node)
         if name in ("zeros_like", "ones_like", "empty_like", "copy", "array", "asarray"):
-            return arg_types[0]
+            if name == "zeros_like" and target.origin == RUNTIME:  # float64, whatever the dtype
+                return ArrayType(arg_types[0].ndim)
+            return arg_types[0].with_ndim(arg_types[0].ndim)  # an array, also of a list
         if name == "broadcast":  # _rt.broadcast(d, z): d widened to z's shape
             return arg_types[1]
         if name in ("dot", "matmul") and len(node.args) == 2 and not node.keywords:
@@ -228,81 +296,15 @@ class ArrayTyping:
             if axis is not None and not -t.ndim <= axis < t.ndim:
                 raise LoweringError(f"axis {axis} is out of range for a {t.ndim}-D array", node)
             return t
+        if name == "where":
+            return self.where_type(node, arg_types)
         if name in UFUNCS:
-            return self.broadcast_type(*arg_types)
+            if any(isinstance(t, ArrayType) and t.boolean for t in arg_types):
+                raise LoweringError(f"`{name}` of a bool array does not lower", node)
+            return self.elementwise_type(node, node.args)
         if name == "sum" and len(node.args) == 1:  # builtin sum over a vector
             return float
         raise LoweringError(f"the call to `{name}` on arrays does not lower", node)
-
-    # ------------------------------------------------------------ float32
-    def check_precisions(self):
-        """A function of float32 arrays keeps every float array in float32 (a
-        float64 array among them would promote, and numbers read from it are
-        numpy float64 scalars, which promote too: not in the subset yet)."""
-        arrays = [(n, t) for n, t in self.types.items()
-                  if isinstance(t, ArrayType) and not t.integer]
-        self.has_single = any(t.single for _, t in arrays)
-        wide = [n for n, t in arrays if not t.single]
-        if self.has_single and wide:
-            raise LoweringError(f"`{wide[0]}` is a float64 array in a function of float32 "
-                                "arrays; mixing float32 and float64 arrays does not lower yet "
-                                "(make it with np.zeros_like/ones_like/empty_like of a float32 "
-                                "array)")
-        self.single_names = set()
-        changed = self.has_single
-        while changed:
-            changed = False
-            for node in gast.walk(self.fdef):
-                names = []
-                if isinstance(node, gast.Assign) and len(node.targets) == 1 \
-                        and isinstance(node.targets[0], gast.Tuple) \
-                        and self.is_helper_call(node.value):  # by the kinds it returns
-                    lowered = self.helper(node.value)
-                    kinds = lowered.kinds + lowered.tangent_kinds
-                    names = [n for n, k in zip(self.joint_targets(node.targets[0],
-                                                                  len(lowered.kinds)), kinds)
-                             if n is not None and k == "float32"]
-                elif isinstance(node, gast.Assign) and self.single_value(node.value):
-                    names = [n for t in node.targets for n in _names(t)]
-                elif isinstance(node, gast.AugAssign) and self.single_value(node.value):
-                    names = _names(node.target)
-                elif isinstance(node, gast.For) and self.single_value(node.iter):
-                    names = _names(node.target)
-                for name in names:
-                    if self.types.get(name) is float and name not in self.single_names:
-                        self.single_names.add(name)
-                        changed = True
-
-    def single_value(self, node):
-        """Whether numpy would hold this number as a float32 scalar: it is read
-        from a float32 array or computed from one (numpy float32 scalars do
-        not promote with Python numbers); ``float()``, ``math`` functions,
-        integers and booleans give Python numbers."""
-        if not self.has_single:
-            return False
-        if isinstance(node, gast.Name):
-            t = self.types.get(node.id)
-            return node.id in self.single_names or isinstance(t, ArrayType) and t.single
-        if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Attribute) \
-                and node.value.attr == "shape":
-            return False
-        if isinstance(node, gast.Call):
-            if self.is_helper_call(node):
-                return any(self.single_value(a) for a in node.args)
-            receiver = self.method_receiver(node)
-            if receiver is None:
-                target = self.call_target(node)
-                if target.origin == MATH or target.name in ("float", "int", "len", "range",
-                                                            "bool"):
-                    return False
-            parts = list(node.args) + [k.value for k in node.keywords] \
-                + ([receiver] if receiver is not None else [])
-            return any(self.single_value(p) for p in parts)
-        if isinstance(node, gast.Compare) or isinstance(node, gast.Attribute) \
-                and node.attr in ("size", "ndim"):
-            return False  # a bool; Python ints
-        return any(self.single_value(child) for child in gast.iter_child_nodes(node)
-                   if isinstance(child, gast.expr))
 
     def method_receiver(self, node):
         """``x`` for ``x.sum()`` or ``(a + b).sum()``, a method of a value the
@@ -345,16 +347,12 @@ class ArrayTyping:
         return self.namespace.resolve(part) is None
 
 
-def _names(target):
-    if isinstance(target, gast.Name):
-        return [target.id]
-    if isinstance(target, gast.Tuple):
-        return [n for e in target.elts for n in _names(e)]
-    return []
-
-
 def _only_indexed(node, *types):
-    """Integer arrays are index data here: read element by element only."""
+    """Integer arrays are index data here: read element by element only; lists
+    are built and read (lists.py), never computed with."""
+    if any(isinstance(t, ArrayType) and t.listed for t in types):
+        raise LoweringError("a list lowers through append, len, sum, np.array, indexing and "
+                            "loops only (`*` and `+` repeat and join lists)", node)
     if any(isinstance(t, ArrayType) and t.integer for t in types):
         raise LoweringError("integer arrays only lower as index data, read element by "
                             "element (`idx[i]`); convert them to float64 for arithmetic", node)

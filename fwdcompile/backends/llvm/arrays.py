@@ -5,8 +5,10 @@ Contract: float64 and float32 arrays of 1 to ``MAX_RANK`` (4) dimensions
 ``float*``: its elements are widened to double when read and rounded to
 float32 when written (:meth:`ArrayLowering.load_element`,
 :meth:`ArrayLowering.store_element`), so arithmetic runs in double and each
-stored element is the correctly rounded float32 of that double result.  During lowering an array is
-an :class:`Arr` (LLVM values for its memory block, data pointer, shape and
+stored element is the correctly rounded float32 of that double result.  A
+bool array's (a mask's) is ``i8*``, one byte per element read as an ``i1``;
+an int64 array's is ``double*``, reinterpreted where it is read.  During
+lowering an array is an :class:`Arr` (LLVM values for its memory block, data pointer, shape and
 strides in elements) or, before it is computed, a :class:`Lazy` (see
 elementwise.py).  :class:`ArrayLowering`, mixed into the lowering (lower.py),
 gives it
@@ -16,6 +18,7 @@ gives it
 - element reads and writes with Python's negative indices and a bounds
   check (an out-of-range index sets the ``INDEX`` error bit and leaves the
   function: an ``IndexError``, never a stray write);
+- gathers, scatters and masks (``x[idx]``, ``x[m] = v``: selections.py);
 - views that share memory as in numpy: basic slices, rows ``A[i]``,
   columns ``A[:, j]``, ``A.T`` and new axes ``x[:, None]`` (length 1,
   stride 0, so they broadcast);
@@ -43,7 +46,7 @@ from llvmlite import ir
 from .errors import INDEX, SHAPE, LoweringError
 from .catalogue import MISSING, root_name
 from .numpy_names import MAKERS, constant_int
-from .types import F32, F32P, F64, F64P, I1, I64, I64P, I8P, VOID, ArrayType
+from .types import F32, F32P, F64, I1, I8, I64, I64P, I8P, VOID, ArrayType, data_pointer
 
 NULL = ir.Constant(I64P, None)
 
@@ -160,7 +163,7 @@ class ArrayLowering:
         assignment takes every new reference before it drops any old one)."""
         t = self.types[name]
         if not isinstance(t, ArrayType) or t.ndim != arr.ndim \
-                or (arr.data.type == F32P) != t.single:
+                or arr.data.type != data_pointer(t):
             raise LoweringError(f"`{name}` holds arrays of different ranks or dtypes, or an "
                                 "array and a scalar")
         owner, data, shape, strides = self.array_slots(name, t)
@@ -197,16 +200,18 @@ class ArrayLowering:
         return self.module.globals.get(name) or ir.Function(
             self.module, ir.FunctionType(ret, params), name=name)
 
-    def allocate(self, shape, single=False):
+    def allocate(self, shape, single=False, boolean=False):
         """A new C-contiguous array (one reference to be taken by its holder),
-        float32 when ``single`` (its block is sized for doubles all the same)."""
+        float32 when ``single``, bool when ``boolean`` (its block is sized for
+        doubles all the same)."""
         b = self.builder
         size = self.size_of(shape)
         nbytes = b.mul(b.add(size, ir.Constant(I64, 1)), ir.Constant(I64, 8))
         block = b.call(self.libc("fwdcompile_alloc", I8P, [I64]), [nbytes])
         owner = b.bitcast(block, I64P)
         b.store(ir.Constant(I64, 0), owner)
-        data = b.bitcast(b.gep(owner, [ir.Constant(I64, 1)]), F32P if single else F64P)
+        data = b.bitcast(b.gep(owner, [ir.Constant(I64, 1)]),
+                         data_pointer(ArrayType(len(shape), single=single, boolean=boolean)))
         return Arr(owner, data, tuple(shape), self.contiguous_strides(shape))
 
     def size_of(self, shape):
@@ -234,6 +239,8 @@ class ArrayLowering:
             a = self.array_value(node.value)
             return Arr(a.owner, a.data, a.shape[::-1], a.strides[::-1])
         if isinstance(node, gast.Subscript):
+            if self.selection_kind(node) is not None:  # x[idx], x[mask]: selections.py
+                return self.selected_array(node)
             return self.subscript(node)
         raise LoweringError("this array expression does not lower here", node)
 
@@ -258,21 +265,27 @@ class ArrayLowering:
                 shape.append(length)
                 strides.append(b.mul(s, step))
             else:
-                if self.expr_type(part) not in (int, bool):
-                    raise LoweringError("array indices must be integers or slices", part)
-                i = self.convert(self.expr(part), int)
-                i = b.select(b.icmp_signed("<", i, ir.Constant(I64, 0)), b.add(i, n), i)
-                if self.boundscheck:
-                    outside = b.or_(b.icmp_signed("<", i, ir.Constant(I64, 0)),
-                                    b.icmp_signed(">=", i, n))
-                    self.fail_if(outside, INDEX)
-                offset = b.add(offset, b.mul(i, s))
+                offset = b.add(offset, b.mul(self.index_value(part, n), s))
         shape += base.shape[k:]
         strides += base.strides[k:]
         data = b.gep(base.data, [offset])
         if not shape:
             return data  # a pointer to one element
         return Arr(base.owner, data, tuple(shape), tuple(strides))
+
+    def index_value(self, part, n):
+        """The integer index ``part`` into ``n`` items, negative ones counted
+        from the end, checked (the INDEX bit)."""
+        if self.expr_type(part) not in (int, bool):
+            raise LoweringError("array indices must be integers or slices", part)
+        b = self.builder
+        i = self.convert(self.expr(part), int)
+        i = b.select(b.icmp_signed("<", i, ir.Constant(I64, 0)), b.add(i, n), i)
+        if self.boundscheck:
+            outside = b.or_(b.icmp_signed("<", i, ir.Constant(I64, 0)),
+                            b.icmp_signed(">=", i, n))
+            self.fail_if(outside, INDEX)
+        return i
 
     def slice_bounds(self, part, n):
         """(start, length, step) of ``lo:hi:step`` over ``n`` items, clamped as in Python."""
@@ -310,19 +323,28 @@ class ArrayLowering:
 
     def load_element(self, pointer, integer=False):
         """The element at ``pointer``: data pointers are typed double* (an
-        int64 array's are reinterpreted) or float* (widened to double)."""
+        int64 array's are reinterpreted), float* (widened to double) or i8*
+        (a bool array's bytes, read as i1)."""
+        b = self.builder
         if integer:
-            return self.builder.load(self.builder.bitcast(pointer, I64P))
+            return b.load(b.bitcast(pointer, I64P))
         if pointer.type == F32P:
-            return self.builder.fpext(self.builder.load(pointer), F64)
-        return self.builder.load(pointer)
+            return b.fpext(b.load(pointer), F64)
+        if pointer.type == I8P:
+            return b.icmp_unsigned("!=", b.load(pointer), ir.Constant(I8, 0))
+        return b.load(pointer)
 
     def store_element(self, x, pointer):
-        """Write the number ``x`` at ``pointer`` (rounded to float32 for a float32 array)."""
+        """Write the number ``x`` at ``pointer`` (rounded to float32 for a
+        float32 array, a byte 0 or 1 for a bool array)."""
+        b = self.builder
+        if pointer.type == I8P:
+            b.store(b.zext(self.convert(x, bool), I8), pointer)
+            return
         x = self.convert(x, float)
         if pointer.type == F32P:
-            x = self.builder.fptrunc(x, F32)
-        self.builder.store(x, pointer)
+            x = b.fptrunc(x, F32)
+        b.store(x, pointer)
 
     def element_pointer(self, arr, index):
         offset = ir.Constant(I64, 0)
@@ -362,14 +384,23 @@ class ArrayLowering:
     # ------------------------------------------------------------ statements
     def assign_array(self, name, value):
         """``name = <array expression>``: a view shares memory, anything else is new."""
+        if self.types[name].listed:
+            if not (isinstance(value, gast.List) and not value.elts):
+                raise LoweringError("a list lowers when made empty (`vals = []`) and "
+                                    "appended to, never under a second name", value)
+            self.new_list(name)
+            return
         if isinstance(value, gast.Call) and not value.keywords and len(value.args) == 1 \
                 and self.method_receiver(value) is None and self.call_name(value) == "asarray" \
-                and isinstance(value.args[0], (gast.Name, gast.Subscript, gast.Attribute)):
+                and isinstance(value.args[0], (gast.Name, gast.Subscript, gast.Attribute)) \
+                and not self.array_expr_type(value.args[0]).listed:
             value = value.args[0]  # np.asarray of a float64 array is that array, not a copy
         if isinstance(value, (gast.Name, gast.Subscript, gast.Attribute)):
             self.store_array(name, self.array_value(value))
             return
         maker = self.make_array(value)
+        if maker is None and self.types[name].boolean:  # a mask: x > 0, a & b
+            maker = self.mask_value(value)
         self.store_array(name, maker if maker is not None else self.materialize(
             self.lazy(value), self.types[name].single))
 
@@ -382,8 +413,11 @@ class ArrayLowering:
         if name not in MAKERS or name == "copy":
             return None
         if name.endswith("_like"):
-            like = self.array_value(node.args[0])
-            shape = like.shape
+            if not self.array_expr_type(node.args[0]).floating:
+                raise LoweringError(f"np.{name} of a non-float array does not lower", node)
+            like = node.args[0]  # only its shape: an expression's is known without computing it
+            shape = self.array_value(like).shape if isinstance(
+                like, (gast.Name, gast.Subscript, gast.Attribute)) else self.lazy(like).shape
         else:
             spec = node.args[0]
             items = spec.elts if isinstance(spec, gast.Tuple) else [spec]
@@ -398,8 +432,7 @@ class ArrayLowering:
         if extra or len(node.args) > 1:
             raise LoweringError(f"np.{name} with options other than dtype=float does not "
                                 "lower", node)
-        out = self.allocate(shape, name.endswith("_like") and self.array_expr_type(
-            node.args[0]).single)
+        out = self.allocate(shape, self.array_expr_type(node).single)
         if not name.startswith("empty"):
             fill = ir.Constant(F64, 1.0 if name.startswith("ones") else 0.0)
             self.loop_nest(shape, lambda index: self.store_element(
@@ -415,9 +448,12 @@ class ArrayLowering:
 
     def assign_subscript(self, target, value, op=None):
         """``a[...] = value`` or ``a[...] op= value``."""
-        if self.array_expr_type(target.value).integer:
-            raise LoweringError("writing into an integer array does not lower (they are "
-                                "index data)", target)
+        if not self.array_expr_type(target.value).floating:
+            raise LoweringError("writing into an integer or bool array does not lower", target)
+        kind = self.selection_kind(target)
+        if kind is not None:  # x[mask] = ..., x[idx] = ...: selections.py
+            (self.assign_masked if kind == "mask" else self.assign_gathered)(target, value, op)
+            return
         where = self.subscript(target)
         if isinstance(where, Arr):
             source = self.lazy(value)
@@ -454,6 +490,8 @@ class ArrayLowering:
         if sources is None or not all(isinstance(self.array_expr_type(s), ArrayType)
                                       for s in sources):
             return None
+        if any(isinstance(s, gast.Name) and self.appends_to(stmt.body, s.id) for s in sources):
+            raise LoweringError("appending to a list inside a loop over it does not lower", stmt)
         arrays = [self.array_value(s) for s in sources]
         b = self.builder
         length = arrays[0].shape[0]
@@ -499,8 +537,8 @@ class ArrayLowering:
             return None
         targets = stmt.target.elts if isinstance(stmt.target, gast.Tuple) else [stmt.target]
         items = ([int] if enumerated else []) + [
-            (int if t.integer else float) if t.ndim == 1
-            else ArrayType(t.ndim - 1, t.integer, t.single)
+            (int if t.integer else bool if t.boolean else float) if t.ndim == 1
+            else t.with_ndim(t.ndim - 1)
             for t in types]
         return [(t.id, ty) for t, ty in zip(targets, items) if isinstance(t, gast.Name)]
 
@@ -515,8 +553,3 @@ class ArrayLowering:
         fields += list(arr.shape) + list(arr.strides)
         for k, v in enumerate(fields):
             b.store(v, b.gep(out, [ir.Constant(I64, slot + k)]))
-
-
-def data_pointer(t):
-    """The LLVM type of the data pointer of an array of type ``t``."""
-    return F32P if t.single else F64P

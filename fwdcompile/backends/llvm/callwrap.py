@@ -39,7 +39,7 @@ from llvmlite import ir
 
 from . import results
 from .errors import MESSAGES
-from .types import F32, F64, I32, I64, I8P
+from .types import F64, I32, I64, I8P, data_pointer
 
 METH_FASTCALL, METH_KEYWORDS = 0x80, 0x02
 _OB_TYPE = 8  # offsetof(PyObject, ob_type) in CPython's default build
@@ -439,7 +439,8 @@ def entry_ir(module, kernel, spec, value_is_int, slots=None, layout=None):
             require(b.icmp_signed("==", field(item, _ND, I32), ir.Constant(I32, t.ndim)),
                     f"rank{step}")
             descr = field(item, _DESCR, I8P)
-            type_num = _NPY_INT64 if t.integer else _NPY_FLOAT if t.single else _NPY_DOUBLE
+            type_num = _NPY_INT64 if t.integer else _NPY_FLOAT if t.single else \
+                _NPY_BOOL if t.boolean else _NPY_DOUBLE
             require(b.icmp_signed("==", field(descr, _TYPE_NUM, I32),
                                   ir.Constant(I32, type_num)), f"dtype{step}")
             flags = b.and_(field(item, _FLAGS, I32), ir.Constant(I32, _CONTIGUOUS_ALIGNED))
@@ -454,8 +455,7 @@ def entry_ir(module, kernel, spec, value_is_int, slots=None, layout=None):
                 for d, m in zip(shape, dims[primal]):
                     same = b.and_(same, b.icmp_signed("==", d, m))
                 require(same, f"shape{step}")
-            values.append(b.bitcast(field(item, _DATA, I8P),
-                                    (F32 if t.single else F64).as_pointer()))
+            values.append(b.bitcast(field(item, _DATA, I8P), data_pointer(t)))
             values.extend(shape)
             continue
         if default is not None:
@@ -479,6 +479,7 @@ _TYPE_NUM = 28
 _NPY_DOUBLE = 12
 _NPY_FLOAT = 11  # float32
 _NPY_INT64 = 7  # NPY_LONG: int64 on LP64 platforms (checked by _numpy_layout)
+_NPY_BOOL = 0
 _CONTIGUOUS_ALIGNED = 0x0001 | 0x0100  # NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
 
 

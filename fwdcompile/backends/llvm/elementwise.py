@@ -38,6 +38,8 @@ class ElementwiseLowering:
             value = self.convert(self.expr(node), float) if self.expr_type(node) is not bool \
                 else self.expr(node)
             return Lazy(None, lambda index: value, [], flat=True)
+        if isinstance(node, gast.Subscript) and self.selection_kind(node) == "gather":
+            return self.gather(node)  # read in place: no copy
         if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
             arr = self.array_value(node)
             return self.read(arr)
@@ -64,6 +66,9 @@ class ElementwiseLowering:
             if receiver is not None and node.func.attr == "copy" or name in (
                     "copy", "array", "asarray"):
                 return self.lazy(receiver if receiver is not None else node.args[0])
+            if name in ("zeros_like", "ones_like") and len(node.args) == 1:
+                fill = ir.Constant(F64, 1.0 if name == "ones_like" else 0.0)
+                return Lazy(self.lazy(node.args[0]).shape, lambda index: fill, [])
             if name == "broadcast" and len(node.args) >= 2:  # _rt.broadcast(d, z)
                 return self.combine(node, node.args[:2], lambda d, z: d)
             if name in ("dot", "matmul") and len(node.args) == 2:
@@ -201,9 +206,10 @@ class ElementwiseLowering:
             expected = b.mul(expected, arr.shape[k]) if k else expected
         return ok
 
-    def broadcast_shape(self, shapes):
+    def broadcast_shape(self, shapes, bit=SHAPE):
         """The shape operands of ``shapes`` broadcast to, by numpy's rules
-        (right-aligned; a dimension of 1 stretches), checked at run time."""
+        (right-aligned; a dimension of 1 stretches), checked at run time
+        (``bit``: the error a mismatch raises)."""
         ranked = [s for s in shapes if s is not None]
         if not ranked:
             return None
@@ -228,7 +234,7 @@ class ElementwiseLowering:
                 bad = b.or_(bad, b.and_(differ, b.not_(b.or_(size_one, n_one))))
                 size = b.select(size_one, n, size)
             out.append(size)
-        self.fail_if(bad, SHAPE)
+        self.fail_if(bad, bit)
         return tuple(out)
 
     def eye(self, node):

@@ -7,6 +7,7 @@ time; jit.py and callwrap.py turn them into the exception Python would raise.
 """
 
 ZERO_DIVISION, INDEX, SHAPE, EMPTY, OVERFLOW, ZERO_STEP = 1, 2, 4, 8, 16, 32
+INDEX_SHAPE, MASK_SHAPE, MASK_VALUES = 64, 128, 256
 
 MESSAGES = {
     ZERO_DIVISION: (ZeroDivisionError, "integer division or modulo by zero"),
@@ -17,6 +18,13 @@ MESSAGES = {
     OVERFLOW: (OverflowError, "an integer left the 64-bit range in native code (Python's "
                               "ints are unbounded: use backend='python' for this)"),
     ZERO_STEP: (ValueError, "range() arg 3 must not be zero"),
+    INDEX_SHAPE: (IndexError, "shape mismatch: indexing arrays could not be broadcast "
+                              "together"),
+    MASK_SHAPE: (IndexError, "boolean index did not match indexed array along its "
+                             "dimensions"),
+    MASK_VALUES: (ValueError, "NumPy boolean array indexing assignment cannot assign the "
+                              "values given to the elements where the mask is true (their "
+                              "shapes do not broadcast)"),
 }
 
 

@@ -21,7 +21,8 @@ single exit, and the caller raises the exception Python would have raised.
 This module holds the driver (:class:`_Lowering`: type inference, calls,
 storage, statements, scalar expressions); its mixins lower arrays
 (arrays.py), array types (array_types.py), elementwise expressions
-(elementwise.py) and reductions (reductions.py).  Calls are resolved by the
+(elementwise.py), reductions (reductions.py), gathers and masks
+(selections.py), numpy's dtypes (promotion.py) and lists (lists.py).  Calls are resolved by the
 object they reach in the generated function's namespace (catalogue.py),
 never by their spelling; runtime helpers lower as declared in
 fwdcompile/runtime (``@lowered_natively``): by hand-written IR, or, for those
@@ -50,6 +51,9 @@ from .array_types import ArrayTyping
 from .arrays import Arr, ArrayLowering
 from .elementwise import ElementwiseLowering
 from .reductions import ReductionLowering
+from .selections import SelectionLowering
+from .promotion import Promotion
+from .lists import ListLowering
 from .catalogue import BUILTIN, MISSING, Namespace, Native, lookup, root_name, spelling, \
     constant_value, unknown_callee
 from ...syntax import trees
@@ -72,8 +76,10 @@ _LIBM = {"asinh": 1, "acosh": 1, "atanh": 1, "expm1": 1, "log1p": 1, "erf": 1,
 
 
 def kind_type(kind):
-    """The type of a returned value of ``kind``: "int", "float", "float32" (a
-    number numpy holds as a float32 scalar), "array<n>" or "array<n>f32"."""
+    """The type of a returned value of ``kind``: "int", "float", "float32" or
+    "float64" (a number numpy holds as a float32 or float64 scalar, told apart
+    from a Python float where float32 values are about: promotion.py),
+    "array<n>" or "array<n>f32"."""
     if kind.startswith("array"):
         return ArrayType(kind_rank(kind), single=kind.endswith("f32"))
     return int if kind == "int" else float
@@ -90,7 +96,8 @@ class _Helper:
         self.fn, self.types, self.kinds, self.tangent_kinds = fn, types, kinds, tangent_kinds
 
 
-class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLowering):
+class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLowering,
+                SelectionLowering, Promotion, ListLowering):
     def __init__(self, fdef, arg_types, helpers=None, module=None, cache=None, name=None,
                  boundscheck=True, constants=None, namespace=None, blas=False):
         """``name`` set: a helper, whose array parameters arrive as whole views
@@ -118,7 +125,6 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         self.types = dict(zip(params, arg_types))
         self.known_types = None
         self.infer_types()
-        self.check_precisions()  # float32: array_types.py
         self.known_types = {}  # id(node) -> (node, type), once every variable's type is fixed
         self.inlined = inlinable_temporaries(fdef, self.types, self)  # name -> its Assign
         self.is_helper = name is not None
@@ -155,7 +161,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     ll = staticmethod(ll)
 
     def infer_types(self):
-        """One type per variable: int unless some assignment makes it float."""
+        """One type per variable: int unless some assignment makes it float;
+        with them numbers' numpy dtypes, on which arrays' dtypes depend (promotion.py)."""
         changed = True
         while changed:
             changed = False
@@ -178,6 +185,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
                         if new != old:
                             self.types[name] = new
                             changed = True
+            if not changed:  # arrays' dtypes depend on numbers' (promotion.py)
+                changed = self.settle_number_dtypes()
 
     def target_types(self, target, value):
         if isinstance(target, gast.Name):
@@ -291,6 +300,8 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         """The lowered helper (a :class:`_Helper`) for a call, per argument types."""
         args = self.helper_arguments(call)
         types = tuple(self.expr_type(a) for a in args)
+        if any(getattr(t, "listed", False) for t in types):
+            raise LoweringError("passing a list to a function does not lower", call)
         fn, fdef, namespace = self.helper_target(call)
         params = [a.id for a in fdef.args.args + fdef.args.kwonlyargs]
         # integer constants passed (axes, sizes) are known inside: one specialisation each
@@ -369,6 +380,10 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     @staticmethod
     def join(a, b):
         if isinstance(a, ArrayType) or isinstance(b, ArrayType):
+            if isinstance(a, ArrayType) and isinstance(b, ArrayType) and a.ndim == b.ndim \
+                    and a.floating and b.floating and a != b and not (a.listed or b.listed):
+                # float32, then float64 once promoted
+                return ArrayType(a.ndim, single=a.single and b.single)
             if a != b:
                 raise LoweringError(f"a variable holding both {a!r} and {b!r} does not lower")
             return a
@@ -497,6 +512,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     def stmt_Expr(self, stmt):
         if isinstance(stmt.value, gast.Constant):
             return  # a docstring or a stray constant
+        if self.is_append(stmt.value):
+            self.append(stmt.value)
+            return
         raise LoweringError("expression statements (calls for their effects) do not lower",
                             stmt)
 
@@ -555,6 +573,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         t = self.expr_type(node)
         if not isinstance(t, ArrayType):
             return self.expr(node)
+        if t.listed:
+            raise LoweringError("a list passed on, returned or put in a tuple does not lower "
+                                "(it would have two names)", node)
         if isinstance(node, (gast.Name, gast.Subscript, gast.Attribute)):
             return self.array_value(node)
         made = self.make_array(node)  # the zero tangent of an inactive array returned
@@ -634,14 +655,17 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
     def kind(self, node):
         t = self.expr_type(node)
         if isinstance(t, ArrayType):
-            if t.integer:
-                raise LoweringError("returning an integer array does not lower", node)
+            if not t.floating:
+                raise LoweringError(f"returning a {t.dtype} array does not lower", node)
             # every rank an array can have here (1 to MAX_RANK) is returned, float32
             # ones as float32 (jit._copy_out reads the kind's dtype)
             return f"array{t.ndim}" + ("f32" if t.single else "")
         if t in (int, bool):
             return "int"
-        return "float32" if self.single_value(node) else "float"
+        dtype = self.number_dtype(node)
+        if dtype == "float32" or dtype == "float64" and self.has_float32():
+            return dtype  # numpy scalars that promote (promotion.py)
+        return "float"
 
 
     def stmt_If(self, stmt):
@@ -777,6 +801,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
 
     def binop(self, op, left, right, t, node):
         b = self.builder
+        logical = {gast.BitAnd: b.and_, gast.BitOr: b.or_, gast.BitXor: b.xor}.get(type(op))
+        if logical is not None and left.type == right.type == I1:  # masks: a & b
+            return logical(left, right)
         if isinstance(op, gast.Pow):
             n = getattr(right, "constant", None) if isinstance(right, ir.Constant) else None
             if isinstance(n, (int, float)) and n == int(n) and 2 <= abs(n) <= 4:

@@ -1,8 +1,9 @@
 """The memory of native arrays: ``malloc`` with a small cache of large blocks.
 
 Contract: every array block a kernel allocates comes from
-``fwdcompile_alloc(nbytes)`` and goes back through
-``fwdcompile_free(block)`` (arrays.py; jit.py for blocks handed to numpy),
+``fwdcompile_alloc(nbytes)`` (grows with ``fwdcompile_realloc``: lists.py)
+and goes back through ``fwdcompile_free(block)`` (arrays.py; jit.py and
+results.py for blocks handed to numpy),
 two native functions compiled once per process by :func:`install`, which
 registers them as symbols before any kernel is loaded.  Blocks of at least
 ``MIN_CACHED`` bytes are kept, when freed, in a table of ``SLOTS`` slots
@@ -162,6 +163,17 @@ def _module(limit):
     counted_loop(release, b, place)
     b.branch(over)  # every slot taken
 
+    # fwdcompile_realloc(block, nbytes) -> block: a list's block grows (lists.py)
+    grow = ir.Function(module, ir.FunctionType(_I8P, [_I8P, _I64]), "fwdcompile_realloc")
+    realloc = ir.Function(module, ir.FunctionType(_I8P, [_I8P, _I64]), "realloc")
+    b = ir.IRBuilder(grow.append_basic_block("entry"))
+    nbytes = grow.args[1]
+    raw = b.call(realloc, [b.gep(grow.args[0], [ir.Constant(_I64, -8)]),
+                           b.add(nbytes, ir.Constant(_I64, 8))])
+    with b.if_then(b.icmp_unsigned("!=", raw, null)):
+        b.store(nbytes, b.bitcast(raw, _I64P))
+    b.ret(b.select(b.icmp_unsigned("==", raw, null), null, b.gep(raw, [ir.Constant(_I64, 8)])))
+
     # fwdcompile_trim(): every cached block back to malloc
     trim = ir.Function(module, ir.FunctionType(ir.VoidType(), []), "fwdcompile_trim")
     b = ir.IRBuilder(trim.append_basic_block("entry"))
@@ -191,7 +203,8 @@ def install():
                 mod = engine.parse(str(module))
                 engine.optimize(mod, tm, 2)
                 ee = engine.load(mod, tm)
-                names = ("fwdcompile_alloc", "fwdcompile_free", "fwdcompile_trim")
+                names = ("fwdcompile_alloc", "fwdcompile_free", "fwdcompile_realloc",
+                         "fwdcompile_trim")
                 addresses = {n: ee.get_function_address(n) for n in names}
                 for n, address in addresses.items():
                     llvm.add_symbol(n, address)

@@ -444,8 +444,9 @@ class Region:
         leaves = kernel._leaves(out)
         if err.value:
             raise_for(err.value)
-        return tuple(np.float32(v) if kind == "float32" else v
-                     for v, kind in zip(leaves[:self.n], kernel._kinds))
+        # numpy scalars where numpy's promotion needs their dtype (promotion.py)
+        return tuple(np.float32(v) if kind == "float32" else np.float64(v) if kind == "float64"
+                     else v for v, kind in zip(leaves[:self.n], kernel._kinds))
 
     def compile(self, types):
         """The kernel for ``types``, or why this region runs in Python for them."""
@@ -470,7 +471,9 @@ class Region:
             self.owner.refine(self, exc)
             return str(exc)
         self.owner.compiled_kernels.append(kernel)
-        if kernel.entry is not None and "float32" not in kernel._kinds:
+        # the entry builds Python floats: numpy scalars (float32, or float64 where
+        # numpy's promotion needs the dtype) come through general()
+        if kernel.entry is not None and not {"float32", "float64"} & set(kernel._kinds):
             self.fast = as_builtin("region", kernel.entry, kernel, self.general, None,
                                    kernel.assemble_values)
             self.owner.bind(self)
