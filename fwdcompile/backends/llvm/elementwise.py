@@ -132,17 +132,20 @@ class ElementwiseLowering:
             out = self.builder.and_(out, f)
         return out
 
-    def each(self, lazy, shape, body):
+    def each(self, lazy, shape, body, parallel=False):
         """``body(element, index)`` over ``shape``: one loop reading ``lazy``
-        directly when no operand broadcasts, another when one does."""
+        directly when no operand broadcasts, another when one does.
+        ``parallel``: each index is written once, so the loop may be split
+        across threads (parallel.py)."""
+        loop = self.parallel_nest if parallel else self.loop_nest
         if lazy.same is None:
-            self.loop_nest(shape, lambda index: body(lazy.element(index), index))
+            loop(shape, lambda index: body(lazy.element(index), index))
             return
         with self.builder.if_else(lazy.same) as (unbroadcast, broadcast):
             with unbroadcast:
-                self.loop_nest(shape, lambda index: body(lazy.fast(index), index))
+                loop(shape, lambda index: body(lazy.fast(index), index))
             with broadcast:
-                self.loop_nest(shape, lambda index: body(lazy.element(index), index))
+                loop(shape, lambda index: body(lazy.element(index), index))
 
     def broadcast_shape(self, shapes):
         """The shape operands of ``shapes`` broadcast to, by numpy's rules
@@ -253,7 +256,7 @@ class ElementwiseLowering:
     def materialize(self, lazy, single=False):
         out = self.allocate(lazy.shape, single)
         self.each(lazy, lazy.shape, lambda x, index: self.store_element(
-            x, self.element_pointer(out, index)))
+            x, self.element_pointer(out, index)), parallel=True)
         return out
 
     def write_into(self, target, lazy, node):
@@ -272,7 +275,7 @@ class ElementwiseLowering:
 
         def copy(source):
             self.each(source, target.shape, lambda x, index: self.store_element(
-                x, self.element_pointer(target, index)))
+                x, self.element_pointer(target, index)), parallel=True)
 
         if not lazy.leaves:
             copy(lazy)

@@ -21,10 +21,11 @@ from llvmlite import ir
 from .arrays import Lazy
 from .errors import EMPTY, LoweringError
 from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS
+from .parallel import ParallelLowering
 from .types import F64, I1, I64
 
 
-class ReductionLowering:
+class ReductionLowering(ParallelLowering):
     """Reductions; see the module docstring."""
 
     def reduce(self, name, operands, node):
