@@ -125,6 +125,7 @@ class ParallelLowering:
             self.slots.update(saved[4])
             del self.module.globals[name]
             return False
+        captured = self._rematerialize(worker, captured)
         self._bind_context(worker, captured)
         self._dispatch(worker, captured, count, size, grain)
         return True
@@ -153,6 +154,26 @@ class ParallelLowering:
                     if outside(v):
                         found.setdefault(id(v), v)
         return list(found.values())
+
+    def _rematerialize(self, worker, captured):
+        """Emit again in the worker each captured value computed from constants
+        alone (``sitofp i64 2``: the exponent of ``z ** 2``): read from the
+        context, LLVM could not fold it (``pow(z, 2.0)`` is ``z * z``, a ``pow``
+        of a loaded exponent a libm call).  The others, still to be passed."""
+        b = self.builder
+        saved = b.block
+        b.position_at_start(worker.entry_basic_block)
+        copies = {}
+        for v in captured:
+            twin = _constant_twin(v)
+            if twin is not None:
+                copies[id(v)] = twin
+        b.position_at_end(saved)
+        if copies:
+            for block in worker.blocks:
+                for instr in block.instructions:
+                    _rewrite(instr, lambda v: copies.get(id(v), v))
+        return [v for v in captured if id(v) not in copies]
 
     def _bind_context(self, worker, captured):
         """Replace the worker's uses of ``captured`` by loads from its context struct."""
@@ -213,10 +234,34 @@ def _rewrite(instr, swap):
     instr._clear_string_cache()
 
 
+def _constant_twin(v, depth=4):
+    """An ``ir.Constant`` equal to ``v`` when ``v`` is a cast or arithmetic
+    instruction of constants (folded here as LLVM would), else None."""
+    if isinstance(v, ir.Constant):
+        return v
+    if depth == 0 or not isinstance(v, ir.Instruction):
+        return None
+    ops = [_constant_twin(o, depth - 1) for o in v.operands]
+    if any(o is None or not isinstance(o.constant, (int, float)) for o in ops):
+        return None
+    values = [o.constant for o in ops]
+    op = v.opname
+    if isinstance(v, ir.CastInstr) and op in ("sitofp", "uitofp"):
+        return ir.Constant(v.type, float(values[0]))
+    if isinstance(v, ir.CastInstr) and op == "fpext":
+        return ir.Constant(v.type, values[0])
+    arith = {"fadd": lambda x, y: x + y, "fsub": lambda x, y: x - y,
+             "fmul": lambda x, y: x * y}
+    if op in arith and len(values) == 2 and all(isinstance(x, float) for x in values):
+        return ir.Constant(v.type, arith[op](*values))
+    return None
+
+
 def _cost(worker):
-    """A rough per-element cost of the worker's body: its instructions, a call 8."""
+    """A rough per-element cost of the worker's body: its instructions, a call
+    8 (not the entry block's: context loads and allocas run once)."""
     total = 0
-    for block in worker.blocks:
+    for block in worker.blocks[1:]:
         for instr in block.instructions:
             total += MATH_COST if isinstance(instr, ir.CallInstr) else 1
     return max(1, total)
