@@ -115,7 +115,7 @@ def sweep(n_threads, repeats):
     rng = np.random.default_rng(1)
     rows = []
     for fn in (affine, tanh_map):
-        for n in (10 ** 3, 3 * 10 ** 3, 10 ** 4, 3 * 10 ** 4, 10 ** 5, 3 * 10 ** 5, 10 ** 6):
+        for n in (10 ** 3, 10 ** 4, 10 ** 5, 3 * 10 ** 5, 10 ** 6, 3 * 10 ** 6):
             args = tuple(rng.standard_normal(n) for _ in range(3))
             tans = tuple(rng.standard_normal(n) for _ in range(3))
             one = compiled(fn, 1, args, tans)

@@ -1,8 +1,14 @@
 """Reductions in the native backend: sums, means, extremes and products.
 
 Contract: :class:`ReductionLowering` (mixed into the lowering) reduces an
-elementwise expression to a number in one loop (:meth:`reduce`; sums are
-reassociated so that the loop vectorizes), or along one axis to a lazy
+elementwise expression to a number (:meth:`reduce`) in fixed blocks of whole
+rows (:meth:`ReductionLowering.blocked`: at least :data:`BLOCK` elements, at
+most :data:`MAX_BLOCKS` blocks, chosen from the shape alone), each block in
+one loop (sums reassociated so that it vectorizes) run by an outlined worker
+on one thread or several (parallel.py), the blocks' results combined in
+order: the bits are the same whatever the thread count or threshold (a sum
+over more than one block adds in another order than numpy's pairwise sum:
+docs/native-backend.md, "Threads"); or along one axis to a lazy
 array whose elements each run an inner loop (:meth:`reduce_along`, with
 ``keepdims``).  ``np.max``/``np.min`` of an empty array set the ``EMPTY``
 bit, as numpy raises; NaN wins, as in numpy.  ``_rt.max_jvp`` (the tangent
