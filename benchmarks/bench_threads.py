@@ -129,6 +129,33 @@ def sweep(n_threads, repeats):
     return rows
 
 
+def thread_start_cost(repeats=15, number=300):
+    """Median seconds to create and join one POSIX thread running a trivial
+    function (``strlen``), through ctypes (about 1 us of that is ctypes)."""
+    import ctypes
+    libc = ctypes.CDLL(None)
+    create, join = libc.pthread_create, libc.pthread_join
+    create.argtypes = [ctypes.POINTER(ctypes.c_ulong), ctypes.c_void_p, ctypes.c_void_p,
+                       ctypes.c_void_p]
+    join.argtypes = [ctypes.c_ulong, ctypes.c_void_p]
+    start = ctypes.cast(libc.strlen, ctypes.c_void_p).value
+    text, tid = ctypes.create_string_buffer(b"x"), ctypes.c_ulong()
+
+    def once():
+        create(ctypes.byref(tid), None, start, ctypes.addressof(text))
+        join(tid.value, None)
+
+    return interleaved([once], repeats, number)[0]
+
+
+def cpu_pressure():
+    """Linux's CPU pressure line ("some avg10=..."): how often a task waited for a core."""
+    try:
+        return Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except OSError:
+        return "unavailable"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -140,6 +167,8 @@ def main():
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} CPUs; threads {n_threads}; "
           f"threshold {parallel.threshold():.0e} (elements x cost)")
+    start_cost, pressure = thread_start_cost(), cpu_pressure()
+    print(f"create + join one thread: {start_cost * 1e6:.1f} us; CPU pressure: {pressure}")
     rows = []
     for label, fn, args, tans in workloads(opts.quick):
         one = compiled(fn, 1, args, tans)
@@ -153,15 +182,18 @@ def main():
         print(f"{label:45s} 1 thread {t1 * 1e3:9.3f} ms  {n_threads} threads {tn * 1e3:9.3f} ms"
               f"  speed-up {t1 / tn:5.2f}  {'same bits' if bits else '!= (BUG)'}", flush=True)
     swept = sweep(n_threads, repeats) if opts.sweep else []
-    write(info, n_threads, rows, swept, repeats)
+    write(info, n_threads, rows, swept, repeats, start_cost, pressure)
 
 
-def write(info, n_threads, rows, swept, repeats):
+def write(info, n_threads, rows, swept, repeats, start_cost, pressure):
     lines = ["# Threads: native JVPs on 1 thread against N threads", "",
              f"Machine: {info['cpu']}, {info['cores']} CPUs (shared), Python {info['python']}, "
              f"numpy {info['numpy']}.  Command: `python benchmarks/bench_threads.py"
              f"{' --sweep' if swept else ''}`.  Medians of {repeats} interleaved repeats; "
              f"default threshold {parallel.threshold():.0e} (elements x cost).", "",
+             f"Creating and joining one thread (ctypes, trivial function): "
+             f"{start_cost * 1e6:.0f} us.  CPU pressure at the end of the run "
+             f"(`/proc/pressure/cpu`): `{pressure}`.", "",
              f"| workload (JVP) | 1 thread ms | {n_threads} threads ms | speed-up | bits |",
              "|---|---:|---:|---:|---|"]
     for label, t1, tn, bits in rows:

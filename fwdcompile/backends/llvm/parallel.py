@@ -50,7 +50,10 @@ from llvmlite import ir
 from .types import I1, I8, I8P, I32, I64, I64P, VOID
 
 GRAIN = 256  # 1-d chunks are multiples of this (any vector width x interleave divides it)
-THRESHOLD = 2_000_000  # elements x cost below which one thread runs the loop (measured)
+# elements x cost below which one thread runs the loop: about 3e6 elements of a
+# JVP body (cost ~35), some ms of work, so that creating and joining a thread
+# (0.1-0.3 ms measured here: benchmarks/results/threads.md) costs a few percent
+THRESHOLD = 100_000_000
 MATH_COST = 8  # a call (exp, tanh, ...) counts as this many instructions
 WORKER = ir.FunctionType(VOID, [I8P, I64, I64, I64P])
 TASK = ir.LiteralStructType([WORKER.as_pointer(), I8P, I64, I64, I64])
