@@ -202,7 +202,8 @@ def write(info, n_threads, rows, swept, repeats, start_cost, pressure):
     if swept:
         lines += ["", f"Threshold sweep: threads forced on (threshold 0), {n_threads} threads "
                   "against 1.", "",
-                  "| kernel | n | 1 thread us | threads us | speed-up |", "|---|---:|---:|---:|---:|"]
+                  "| kernel | n | 1 thread us | threads us | speed-up |",
+                  "|---|---:|---:|---:|---:|"]
         for name, n, t1, tn in swept:
             lines.append(f"| {name} | {n} | {t1 * 1e6:.1f} | {tn * 1e6:.1f} | {t1 / tn:.2f} |")
     out = HERE / "results" / "threads.md"
