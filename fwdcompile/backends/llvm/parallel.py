@@ -12,8 +12,8 @@ reductions.py) gives
   the thread count (1 included): compiled inline, LLVM may choose another
   vector width or other fused multiply-adds for the same expression (measured:
   1060 of 20001 tangent elements of ``tanh(a * b + c) * a`` differed in the
-  last bit), and the bits must not depend on the thread count.  Chunks of a 1-d loop are
-  multiples of :data:`GRAIN` elements, so an element falls in a vectorized
+  last bit), and the bits must not depend on the thread count.  Chunks of a
+  1-d loop are multiples of :data:`GRAIN` elements, so an element falls in a vectorized
   body or a scalar remainder in the same way whatever the thread count (a
   libmvec ``exp`` and libm's scalar ``exp`` may differ in the last bit);
 - :meth:`ParallelLowering.outline`: the mechanism.  ``work(lo, hi)`` emits
@@ -22,15 +22,18 @@ reductions.py) gives
   runs, and the lowering's one IRBuilder is moved into it, so closures holding
   it and ``goto_entry_block`` allocas land in the worker); then every operand
   that belongs to the enclosing function is replaced by a load from a context
-  struct that the enclosing function fills on its stack.  The worker runs
+  struct that the enclosing function fills on its stack (a value computed
+  from constants alone is folded instead: ``z ** 2`` must stay ``z * z``,
+  not a ``pow`` of a loaded exponent).  The worker runs
   through ``fwdc.parallel_for`` (pthread_create / pthread_join from the
   process's libc; a thread that cannot be created runs its range inline),
   each thread with its own error word, ORed into ``*err`` after the join (a
   bit other than ZERO_DIVISION then leaves the function, as ``fail_if`` does).
 
 Refused (the caller emits its serial loop instead, always correct): a body
-that stores straight into a variable of the enclosing function (an
-accumulator or a variable's slot: a data race), creates a variable (a held
+that stores straight into a value of the enclosing function (an accumulator,
+a variable's slot, an array's reference count: a data race; array elements
+are written through addresses the worker computes), creates a variable (a held
 hidden array: its slot would live in the worker), or branches to a block of
 the enclosing function; nesting (a parallel loop inside a worker).  Memory a
 body allocates and frees itself is private to its thread (malloc is
@@ -89,12 +92,10 @@ class ParallelLowering:
         if self.in_worker or not shape:
             self.loop_nest(shape, body)
             return
-        b = self.builder
         ok = self.outline(shape[0], self.size_of(shape), lambda lo, hi: self.loop_nest(
             (hi,) + tuple(shape[1:]), body, start=lo), GRAIN if len(shape) == 1 else 1)
         if not ok:
             self.loop_nest(shape, body)
-        assert b is self.builder
 
     def outline(self, count, size, work, grain=1):
         """Run ``work(lo, hi)`` (emitting a loop over ``[lo, hi)``) on
@@ -149,10 +150,11 @@ class ParallelLowering:
                     else list(instr.operands)
                 if any(isinstance(v, ir.Block) and v.parent is not worker for v in ops):
                     return None  # a branch out of the loop (break, return)
-                if isinstance(instr, ir.StoreInstr) and isinstance(instr.operands[1],
-                                                                   ir.AllocaInstr) \
-                        and outside(instr.operands[1]):
-                    return None  # a store into a variable of the enclosing function: a race
+                if isinstance(instr, ir.StoreInstr) and outside(instr.operands[1]):
+                    # straight into a variable or a reference count of the enclosing
+                    # function: every thread would write it (elements are written
+                    # through an address the worker computes from its index)
+                    return None
                 for v in ops:
                     if outside(v):
                         found.setdefault(id(v), v)
