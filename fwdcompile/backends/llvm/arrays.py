@@ -353,8 +353,10 @@ class ArrayLowering:
         return self.builder.gep(arr.data, [offset])
 
     # ------------------------------------------------------------ loops
-    def loop_nest(self, shape, body):
-        """Emit ``for i0 in range(shape[0]): for i1 ...: body([i0, i1])``."""
+    def loop_nest(self, shape, body, start=None):
+        """Emit ``for i0 in range(shape[0]): for i1 ...: body([i0, i1])``
+        (``range(start, shape[0])`` for the outermost when ``start`` is given:
+        a worker's chunk, parallel.py)."""
         b = self.builder
         index = []
 
@@ -364,7 +366,7 @@ class ArrayLowering:
                 return
             with b.goto_entry_block():
                 counter = b.alloca(I64, name=f"ew{k}")
-            b.store(ir.Constant(I64, 0), counter)
+            b.store(start if k == 0 and start is not None else ir.Constant(I64, 0), counter)
             head, inner, after = (self.fn.append_basic_block(n)
                                   for n in (f"ew{k}", f"ew{k}.body", f"ew{k}.end"))
             b.branch(head)

@@ -5,7 +5,8 @@ optimized IR, for ``f.llvm_ir``) in one file per kernel under
 :func:`directory`, keyed by :func:`key`: a SHA-256 of the IR text the kernel
 is compiled from (before optimization; it already holds everything the
 lowering read: the generated source, the argument types, ``wrt``,
-``boundscheck``, constants folded from globals, every helper), the
+``boundscheck``, constants folded from globals, every helper, the thread
+count and size threshold of parallel loops: parallel.py), the
 optimization level, and :func:`environment` (fwdcompile's version, a hash of
 the compiling code, llvmlite, LLVM, numpy and Python versions, the target
 triple, the CPU name and its feature string), and ``vecmath.describe()``

@@ -144,16 +144,17 @@ class ElementwiseLowering:
             out = self.builder.and_(out, f)
         return out
 
-    def each(self, lazy, shape, body, writes=()):
+    def each(self, lazy, shape, body, writes=(), parallel=False):
         """``body(element, index)`` over ``shape``: one loop reading ``lazy``
         directly when no operand broadcasts, another when one does.  A body
         uses ``index`` only for element pointers into the arrays ``writes``
         (or not at all).  When ``lazy`` is flat (see :class:`Lazy`) and every
         leaf and written array is C-contiguous at run time, a single loop over
         the flat index runs instead of the nest: an (N, K, 2) expression is one
-        loop of 2NK elements, which vectorizes, not N K loops of two."""
-        b = self.builder
-        nest = self.loop_nest
+        loop of 2NK elements, which vectorizes, not N K loops of two.
+        ``parallel``: each index is written once, so the loops may be split
+        across threads (parallel.py)."""
+        nest = self.parallel_nest if parallel else self.loop_nest
 
         def fast():
             nest(shape, lambda index: body(lazy.fast(index), index))
@@ -320,7 +321,7 @@ class ElementwiseLowering:
     def materialize(self, lazy, single=False):
         out = self.allocate(lazy.shape, single)
         self.each(lazy, lazy.shape, lambda x, index: self.store_element(
-            x, self.element_pointer(out, index)), writes=(out,))
+            x, self.element_pointer(out, index)), writes=(out,), parallel=True)
         return out
 
     def write_into(self, target, lazy, node):
@@ -339,7 +340,7 @@ class ElementwiseLowering:
 
         def copy(source):
             self.each(source, target.shape, lambda x, index: self.store_element(
-                x, self.element_pointer(target, index)), writes=(target,))
+                x, self.element_pointer(target, index)), writes=(target,), parallel=True)
 
         if not lazy.leaves:
             copy(lazy)

@@ -1,8 +1,14 @@
 """Reductions in the native backend: sums, means, extremes and products.
 
 Contract: :class:`ReductionLowering` (mixed into the lowering) reduces an
-elementwise expression to a number in one loop (:meth:`reduce`; sums are
-reassociated so that the loop vectorizes), or along one axis to a lazy
+elementwise expression to a number (:meth:`reduce`) in fixed blocks of whole
+rows (:meth:`ReductionLowering.blocked`: at least :data:`BLOCK` elements, at
+most :data:`MAX_BLOCKS` blocks, chosen from the shape alone), each block in
+one loop (sums reassociated so that it vectorizes) run by an outlined worker
+on one thread or several (parallel.py), the blocks' results combined in
+order: the bits are the same whatever the thread count or threshold (a sum
+over more than one block adds in another order than numpy's pairwise sum:
+docs/native-backend.md, "Threads"); or along one axis to a lazy
 array whose elements each run an inner loop (:meth:`reduce_along`, with
 ``keepdims``).  ``np.max``/``np.min`` of an empty array set the ``EMPTY``
 bit, as numpy raises; NaN wins, as in numpy.  ``_rt.max_jvp`` (the tangent
@@ -21,10 +27,17 @@ from llvmlite import ir
 from .arrays import Lazy
 from .errors import EMPTY, LoweringError
 from .numpy_names import AXIS_REDUCTIONS, MOMENTS, OPERANDS
+from .parallel import ParallelLowering
 from .types import F64, I1, I64
 
 
-class ReductionLowering:
+BLOCK = 8192  # elements per block of a whole reduction (whole rows), at least
+MAX_BLOCKS = 256  # at most this many blocks (bigger ones for a bigger array): on the stack
+_START = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "max": float("-inf"), "amax": float("-inf"),
+          "min": float("inf"), "amin": float("inf")}
+
+
+class ReductionLowering(ParallelLowering):
     """Reductions; see the module docstring."""
 
     def reduce(self, name, operands, node):
@@ -48,34 +61,86 @@ class ReductionLowering:
             name = "sum"
         else:
             lazy = self.lazy(operands[0])
-        with b.goto_entry_block():
-            acc = b.alloca(F64, name=name)
-        start = {"sum": 0.0, "mean": 0.0, "prod": 1.0}.get(name)
-        if start is None:  # max/min: numpy raises on an empty array
+        if name in ("max", "min", "amax", "amin"):  # numpy raises on an empty array
             self.fail_if(b.icmp_signed("==", self.size_of(lazy.shape), ir.Constant(I64, 0)),
                          EMPTY)
-            b.store(ir.Constant(F64, float("-inf") if name in ("max", "amax") else float("inf")),
-                    acc)
-        else:
-            b.store(ir.Constant(F64, start), acc)
-
-        def step(x, index):
-            x = self.convert(x, float)
-            old = b.load(acc)
-            if name in ("sum", "mean"):  # reassociated: the loop vectorizes
-                new = b.fadd(old, x, flags=("reassoc", "contract"))
-            elif name == "prod":
-                new = b.fmul(old, x)
-            else:  # NaN wins, as in numpy
-                better = b.fcmp_unordered(">" if name in ("max", "amax") else "<", x, old)
-                new = b.select(b.fcmp_unordered("uno", old, old), old, b.select(better, x, old))
-            b.store(new, acc)
-
-        self.each(lazy, lazy.shape, step)
-        result = b.load(acc)
+        result = self.blocked(name, lazy)
         if name == "mean":
             result = b.fdiv(result, b.sitofp(self.size_of(lazy.shape), F64))
         return result
+
+    def blocked(self, name, lazy):
+        """The whole reduction ``name`` (sum, mean's sum, prod, max, min) of
+        ``lazy`` in fixed blocks of about :data:`BLOCK` elements (whole rows of
+        the outermost dimension), each reduced alone (reassociated: the loop
+        vectorizes), their partials combined in order: the blocks depend on
+        the shape only, and the block loop always runs in the same outlined
+        worker (parallel.py), split across threads or not, so the bits never
+        depend on the thread count or the size threshold."""
+        b = self.builder
+        shape = lazy.shape
+        one = ir.Constant(I64, 1)
+        inner = self.size_of(shape[1:]) if len(shape) > 1 else one
+        inner = b.select(b.icmp_signed("<", inner, one), one, inner)
+        per = b.sdiv(ir.Constant(I64, BLOCK), inner)
+        per = b.select(b.icmp_signed("<", per, one), one, per)  # rows per block
+        rows = shape[0]
+        most = ir.Constant(I64, MAX_BLOCKS)  # bigger blocks beyond: the partials stay on the stack
+        spread = b.sdiv(b.add(rows, b.sub(most, one)), most)
+        per = b.select(b.icmp_signed("<", per, spread), spread, per)
+        blocks = b.sdiv(b.add(rows, b.sub(per, one)), per)
+        with b.goto_entry_block():
+            partials = b.alloca(F64, size=most, name=f"{name}.blocks")
+
+        def block_loop(lo, hi):
+            self.loop_nest((hi,), lambda k: one_block(k[0]), start=lo)
+
+        def one_block(k):
+            with b.goto_entry_block():
+                acc = b.alloca(F64, name=name)
+            b.store(ir.Constant(F64, _START[name]), acc)
+            first = b.mul(k, per)
+            last = b.add(first, per)
+            last = b.select(b.icmp_signed(">", last, rows), rows, last)
+
+            def step(x):
+                b.store(self.accumulate_into(name, b.load(acc), self.convert(x, float)), acc)
+
+            sub = (last,) + tuple(shape[1:])
+            if lazy.same is None:
+                self.loop_nest(sub, lambda index: step(lazy.element(index)), start=first)
+            else:
+                with b.if_else(lazy.same) as (unbroadcast, broadcast):
+                    with unbroadcast:
+                        self.loop_nest(sub, lambda index: step(lazy.fast(index)), start=first)
+                    with broadcast:
+                        self.loop_nest(sub, lambda index: step(lazy.element(index)),
+                                       start=first)
+            b.store(b.load(acc), b.gep(partials, [k]))
+
+        if self.in_worker or not self.outline(blocks, self.size_of(shape), block_loop):
+            block_loop(ir.Constant(I64, 0), blocks)  # inside a worker already: serially
+        with b.goto_entry_block():
+            total = b.alloca(F64, name=f"{name}.total")
+        b.store(ir.Constant(F64, _START[name]), total)
+
+        def combine(k):  # in order, not reassociated
+            b.store(self.accumulate_into(name, b.load(total), b.load(b.gep(partials, [k[0]])),
+                                         strict=True), total)
+
+        self.loop_nest((blocks,), combine)
+        return b.load(total)
+
+    def accumulate_into(self, name, old, x, strict=False):
+        """``old`` combined with ``x`` by the reduction ``name`` (NaN wins in
+        max and min, as in numpy); sums are reassociated unless ``strict``."""
+        b = self.builder
+        if name in ("sum", "mean"):
+            return b.fadd(old, x, flags=() if strict else ("reassoc", "contract"))
+        if name == "prod":
+            return b.fmul(old, x)
+        better = b.fcmp_unordered(">" if name in ("max", "amax") else "<", x, old)
+        return b.select(b.fcmp_unordered("uno", old, old), old, b.select(better, x, old))
 
     def reduce_along(self, node):
         """A reduction whose result is an array (an axis, or keepdims), as a
