@@ -152,7 +152,6 @@ class ElementwiseLowering:
         leaf and written array is C-contiguous at run time, a single loop over
         the flat index runs instead of the nest: an (N, K, 2) expression is one
         loop of 2NK elements, which vectorizes, not N K loops of two."""
-        b = self.builder
         nest = self.loop_nest
 
         def fast():
