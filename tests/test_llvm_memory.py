@@ -100,7 +100,7 @@ def test_threads_allocate_and_free_at_once():
                 if not (arr == seed).all():
                     errors.append(f"thread {seed}: a block changed while it was held")
                 memory.release(p)
-        for p, n, arr in live:
+        for p, _, arr in live:
             if not (arr == seed).all():
                 errors.append(f"thread {seed}: a block changed while it was held")
             memory.release(p)

@@ -85,8 +85,9 @@ class SelectionLowering:
                                                                         base.ndim))
         shape = tuple([slices[k][1] for k in lead] + list(index_shape)
                       + [slices[k][1] if k in slices else base.shape[k] for k in trail])
-        indices = {k: Lazy(a.shape, lambda i, a=a: self.load_element(
-            self.element_pointer(a, i), integer=True), [a]) for k, a in arrays.items()}
+        indices = {k: self.align_to(Lazy(a.shape, lambda i, a=a: self.load_element(
+            self.element_pointer(a, i), integer=True), [a]), index_shape)
+            for k, a in arrays.items()}  # broadcast to the index shape, before the loop
         zero = ir.Constant(I64, 0)
 
         def pointer(index):
@@ -99,7 +100,7 @@ class SelectionLowering:
                     i = b.add(start, b.mul(i, step))
                 at[k] = i
             for k, read in indices.items():
-                v = self.aligned(read, index_shape, inner)
+                v = read.element(inner)
                 at[k] = b.select(b.icmp_signed("<", v, zero), b.add(v, base.shape[k]), v)
             return self.element_pointer(base, [at[k] for k in range(base.ndim)])
 
