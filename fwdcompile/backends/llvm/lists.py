@@ -10,9 +10,10 @@ reductions, and ``for v in vals``.  A list is a float64 vector
 (types.ArrayType ``listed``) whose block grows by doubling
 (``fwdcompile_realloc``, memory.py); its capacity is a hidden variable
 ``<name>.capacity`` (no user name has a dot).  Whatever a list does that
-an array does differently is refused (and runs in numpy): arithmetic (``vals * 2`` repeats a list), slices (copies),
-a second name for the same list (``w = vals``, a list in a tuple, passed to
-a helper or returned: appending through one name is seen through the
+an array does differently is refused (and runs in numpy): arithmetic
+(``vals * 2`` repeats a list), slices (copies), a second name for the same
+list (``w = vals``, a list in a tuple, passed to a helper or returned:
+appending through one name is seen through the
 other, and a grown block moves), appending inside a loop over the list.
 """
 
