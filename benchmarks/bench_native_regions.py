@@ -25,7 +25,8 @@ answers are compared: native against Python to 1e-12 relative (a larger gap
 is reported as a MISMATCH: a bug), JAX against Python to 1e-9.  Times are
 medians of interleaved repeats (the columns take turns, so a noisy neighbour
 hits all of them alike).  By default everything runs on one thread
-(OPENBLAS_NUM_THREADS=1, XLA's Eigen pool off, one intra-op thread);
+(OPENBLAS_NUM_THREADS=1, FWDCOMPILE_NUM_THREADS=1, XLA's Eigen pool off,
+one intra-op thread);
 ``--threads`` leaves the environment alone.  ``--profile`` then breaks the
 native time down (per region and numpy statement, call overhead, copy-out,
 transcendentals) for every workload where the native JVP is slower than the
@@ -40,6 +41,7 @@ if "--threads" not in sys.argv:  # before numpy and JAX read them
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ.setdefault("FWDCOMPILE_NUM_THREADS", "1")  # native kernels too
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
                                        "intra_op_parallelism_threads=1")
 
@@ -709,12 +711,14 @@ def main(argv=None):
     budget, repeats = (0.03, 5) if args.quick else (0.15, 9)
     rows, handles = run_table(budget, repeats, args.only)
     m = {**machine(), **versions()}
-    threads = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_NUM_THREADS", "XLA_FLAGS")}
+    threads = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_NUM_THREADS", "XLA_FLAGS",
+                                                       "FWDCOMPILE_NUM_THREADS")}
     m["threads"] = threads
     head = (f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy "
             f"{m['numpy']}, llvmlite {m['llvmlite']}, JAX {m['jax']}; "
             f"OPENBLAS_NUM_THREADS={threads['OPENBLAS_NUM_THREADS']}, "
-            f"XLA_FLAGS={threads['XLA_FLAGS']}.\n"
+            f"XLA_FLAGS={threads['XLA_FLAGS']}, "
+            f"FWDCOMPILE_NUM_THREADS={threads['FWDCOMPILE_NUM_THREADS']}.\n"
             f"µs per JVP call, median of {repeats} interleaved repeats; every native JVP "
             f"agreed with the Python backend to 1e-12 (relative) and every JAX JVP to 1e-9, "
             f"unless marked.")
