@@ -6,7 +6,8 @@ expressions and reductions of the same block, with nothing they read
 reassigned or written in between.  The lowering does not store those: each
 use recomputes the expression inside its consumer's loop, which is what turns
 ``d = x[1:] - x[:-1] ** 2; np.sum(d * d_d)`` into one loop with no
-allocation.  Expressions with transcendental calls or matrix products are
+allocation.  Broadcast tangents (``_rt.broadcast(d, z)``) are
+such expressions too.  Expressions with transcendental calls or matrix products are
 chosen only when used once (and not inside a product), so work is never
 repeated where it costs more than memory.
 """
@@ -29,7 +30,8 @@ def inlinable_temporaries(fdef, types, calls):
     for node in gast.walk(fdef):
         for child in gast.iter_child_nodes(node):
             parents[child] = node
-        if isinstance(node, gast.Name) and isinstance(node.ctx, (gast.Store, gast.Del)):
+        # ``del`` (the release stage's, after the last use) is nothing in a kernel
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
             stores[node.id] = stores.get(node.id, 0) + 1
         if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
             loads.setdefault(node.id, []).append(node)
@@ -57,6 +59,7 @@ def inlinable_temporaries(fdef, types, calls):
         if last is None:
             continue
         expensive = any(isinstance(n, gast.Call) and _name(calls, n) not in CHEAP
+                        and not _widening(n, calls)
                         or isinstance(n, gast.BinOp) and isinstance(n.op, gast.MatMult)
                         for n in gast.walk(stmt.value))
         if expensive and (len(uses) > 1 or any(_in_product(u, parents, calls) for u in uses)):
@@ -78,13 +81,19 @@ def _name(calls, call):
 
 def _elementwise_only(node, calls):
     for n in gast.walk(node):
-        if isinstance(n, gast.Call) and _name(calls, n) not in UFUNCS:
+        if isinstance(n, gast.Call) and _name(calls, n) not in UFUNCS and not _widening(n, calls):
             return False
         if isinstance(n, gast.Call) and calls.method_receiver(n) is not None:
             return False  # a method call
         if isinstance(n, (gast.Lambda, gast.IfExp, gast.BoolOp, gast.NamedExpr)):
             return False
     return True
+
+
+def _widening(call, calls):
+    """``_rt.broadcast(d, z)``: ``d`` read at ``z``'s shape (a broadcast
+    tangent; stored, it would be a full array of repeated values)."""
+    return _name(calls, call) == "broadcast" and len(call.args) == 2 and not call.keywords
 
 
 def _consumed_elementwise(use, parents, calls):
