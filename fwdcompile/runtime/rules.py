@@ -207,6 +207,7 @@ def _no_rule(message):
                                           "matrices, any number for vectors")
 
 
+@lowered_natively(ARRAYS)  # elementwise.py: clip, the same selects and sums
 def clip_jvp(a, a_min, a_max, d_a, d_min=0.0, d_max=0.0):
     """Tangent of clip: the argument's tangent inside the bounds, a bound's outside."""
     below = (a < a_min) if a_min is not None else False

@@ -221,6 +221,27 @@ class ArrayTyping:
         rank = max(t.ndim for t in arg_types if isinstance(t, ArrayType))
         return self.elementwise_type(node, node.args[1:]).with_ndim(rank)
 
+    def clip_type(self, node, name, arg_types):
+        """``np.clip(a, lo, hi)`` (the dtype of all three) and
+        ``_rt.clip_jvp(a, lo, hi, d_a, d_lo, d_hi)`` (the dtype of the
+        tangents), both with finite bounds given (None runs in numpy)."""
+        arity = 3 if name == "clip" else 6
+        if len(node.args) != arity or node.keywords or any(
+                isinstance(a, gast.Constant) and a.value is None for a in node.args):
+            raise LoweringError(f"`{name}` lowers with {arity} arguments and both bounds", node)
+        rank = max(t.ndim for t in arg_types if isinstance(t, ArrayType))
+        if name == "clip":
+            return self.elementwise_type(node, node.args).with_ndim(rank)
+        # the runtime adds np.where(inside, d_a, 0.0), np.where(below, d_lo, 0.0), ...:
+        # a tangent given as a Python float makes a float64 array there
+        tangents = node.args[3:]
+        if any(not isinstance(t, ArrayType) and self.number_dtype(a) != "float32"
+               for a, t in zip(tangents, arg_types[3:])):
+            return ArrayType(rank)
+        if not any(isinstance(t, ArrayType) for t in arg_types[3:]):
+            return ArrayType(rank, single=True)
+        return self.elementwise_type(node, tangents).with_ndim(rank)
+
     def call_array_type(self, node):
         func = node.func
         receiver = self.method_receiver(node)
@@ -298,6 +319,8 @@ class ArrayTyping:
             return t
         if name == "where":
             return self.where_type(node, arg_types)
+        if name in ("clip", "clip_jvp"):
+            return self.clip_type(node, name, arg_types)
         if name in UFUNCS:
             if any(isinstance(t, ArrayType) and t.boolean for t in arg_types):
                 raise LoweringError(f"`{name}` of a bool array does not lower", node)

@@ -85,7 +85,8 @@ for _name in ("abs", "min", "max", "float", "int", "len", "range", "zip", "enume
               "pow"):  # pow(x, y) lowers as x ** y does (pow(x, y, m) is refused)
     _add(getattr(builtins, _name), _name, BUILTIN)
 
-for _name in (*UFUNCS, *REDUCTIONS, *MAKERS, *SCANS, "array", "asarray", "matmul", "eye"):
+for _name in (*UFUNCS, *REDUCTIONS, *MAKERS, *SCANS, "array", "asarray", "matmul", "eye",
+              "clip"):
     if hasattr(np, _name):
         _add(getattr(np, _name), _name, NUMPY)
 _add(np.abs, "abs", NUMPY)  # np.abs is np.absolute

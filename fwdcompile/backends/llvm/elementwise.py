@@ -75,6 +75,11 @@ class ElementwiseLowering:
                 return self.matmul(node.args[0], node.args[1], node)
             if name == "eye":
                 return self.eye(node)
+            if name == "clip":  # numpy: minimum(maximum(a, lo), hi), NaN from any
+                return self.combine(node, node.args, lambda x, lo, hi: self.ufunc(
+                    "minimum", [self.ufunc("maximum", [x, lo], node), hi], node))
+            if name == "clip_jvp":
+                return self.combine(node, node.args, self.clip_tangent)
             if name in REDUCTIONS:
                 # computed once into an array of its own: read lazily, a keepdims
                 # reduction broadcast against its operand (x - np.max(x, axis=1,
@@ -303,6 +308,16 @@ class ElementwiseLowering:
             nan = b.fcmp_unordered("uno", x, x)
             return b.select(nan, x, b.fsub(pos, neg))
         return self.call_math(UFUNCS[name], fl)
+
+    def clip_tangent(self, x, lo, hi, d, d_lo, d_hi):
+        """runtime.clip_jvp elementwise, in its order: ``where(inside, d, 0) +
+        where(below, d_lo, 0) + where(above, d_hi, 0)`` (NaN is inside)."""
+        b = self.builder
+        x, lo, hi, d, d_lo, d_hi = (self.convert(v, float) for v in (x, lo, hi, d, d_lo, d_hi))
+        below, above = b.fcmp_ordered("<", x, lo), b.fcmp_ordered(">", x, hi)
+        zero = ir.Constant(F64, 0.0)
+        inside = b.select(b.or_(below, above), zero, d)
+        return b.fadd(b.fadd(inside, b.select(below, d_lo, zero)), b.select(above, d_hi, zero))
 
     def hold(self, node, kind, out):
         """``out``, a new array computed for the expression ``node``, held by a
