@@ -275,6 +275,22 @@ def case_cumprod_jvp(rng):
             _same(tangent, runtime.cumprod_jvp(a, value, d, axis=axis))
 
 
+def case_clip_jvp(rng):
+    k = _kernel("""
+        def k(a, lo, hi, d, d_lo, d_hi):
+            return (_np.clip(a, lo, hi), _rt.clip_jvp(a, lo, hi, d, d_lo, d_hi))
+    """, (A2, A1, A2, A2, A1, A2))
+    for a in _arrays(rng, 2):
+        lo, hi = rng.uniform(-1.0, 0.0, size=a.shape[1]), rng.uniform(0.0, 1.0, size=a.shape)
+        a = a.copy()
+        if a.size:  # on the bounds (inside: the argument's tangent) and NaN (inside too)
+            a[0, 0], a.flat[-1] = lo[0], np.nan
+        d, d_lo, d_hi = (rng.normal(size=x.shape) for x in (a, lo, hi))
+        value, tangent = k(a, lo, hi, d, d_lo, d_hi)
+        _same(value, np.clip(a, lo, hi))
+        _same(tangent, runtime.clip_jvp(a, lo, hi, d, d_lo, d_hi))
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
