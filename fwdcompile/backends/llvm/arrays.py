@@ -353,10 +353,11 @@ class ArrayLowering:
         return self.builder.gep(arr.data, [offset])
 
     # ------------------------------------------------------------ loops
-    def loop_nest(self, shape, body, start=None):
+    def loop_nest(self, shape, body, start=None, vectorize=False):
         """Emit ``for i0 in range(shape[0]): for i1 ...: body([i0, i1])``
         (``range(start, shape[0])`` for the outermost when ``start`` is given:
-        a worker's chunk, parallel.py)."""
+        a worker's chunk, parallel.py).  ``vectorize``: the innermost loop is
+        vectorized however short it is (:meth:`vectorize_hint`)."""
         b = self.builder
         index = []
 
@@ -375,13 +376,33 @@ class ArrayLowering:
             b.cbranch(b.icmp_signed("<", i, shape[k]), inner, after)
             b.position_at_end(inner)
             index.append(i)
+            blocks = len(self.fn.blocks)
             level(k + 1)
             index.pop()
             b.store(b.add(b.load(counter), ir.Constant(I64, 1)), counter)
-            b.branch(head)
+            latch = b.branch(head)
+            if vectorize and k == len(shape) - 1 and len(self.fn.blocks) == blocks \
+                    and not any(isinstance(x, ir.CallInstr) and not x.callee.name.startswith(
+                        "llvm.") for x in inner.instructions):
+                # straight-line bodies calling intrinsics only: in a loop with a
+                # loop or a branch inside (a reduction along an axis) or a call
+                # LLVM cannot widen, the hint would make LLVM warn it could not
+                latch.set_metadata("llvm.loop", self.vectorize_hint())
             b.position_at_end(after)
 
         level(0)
+
+    def vectorize_hint(self):
+        """Loop metadata asking LLVM to vectorize an elementwise loop even when
+        its cost model would not: with run-time alias and stride checks it
+        vectorizes a loop of unknown length only from about 20 iterations, so
+        the inner loop over K = 8 components of an (N, K) array broadcast
+        against an (N, 1) one ran scalar (a scalar ``exp`` per element).  A
+        fresh node per loop: loop IDs are distinct, self-referential."""
+        enable = self.module.add_metadata(["llvm.loop.vectorize.enable", ir.Constant(I1, 1)])
+        loop = ir.values.MDValue(self.module, [], name=str(len(self.module.metadata)))
+        loop.operands = (loop, enable)  # (the constructor listed it in the module)
+        return loop
 
     # ------------------------------------------------------------ statements
     def assign_array(self, name, value):

@@ -17,6 +17,8 @@ the expression around them then reads.
 
 from __future__ import annotations
 
+import functools
+
 import gast
 from llvmlite import ir
 
@@ -70,7 +72,13 @@ class ElementwiseLowering:
                 fill = ir.Constant(F64, 1.0 if name == "ones_like" else 0.0)
                 return Lazy(self.lazy(node.args[0]).shape, lambda index: fill, [])
             if name == "broadcast" and len(node.args) >= 2:  # _rt.broadcast(d, z)
-                return self.combine(node, node.args[:2], lambda d, z: d)
+                # d read at z's shape: z's elements are never computed (its
+                # shape is all this needs), so the loop reads d's arrays only
+                d = self.broadcast_operand(node.args[0], node)
+                z = self.lazy(node.args[1])
+                if d.shape is None or z.shape is None:  # a number widened
+                    return self.combine(node, node.args[:2], lambda d, z: d)
+                return self.align_to(d, self.broadcast_shape([d.shape, z.shape]))
             if name in ("dot", "matmul") and len(node.args) == 2:
                 return self.matmul(node.args[0], node.args[1], node)
             if name == "eye":
@@ -159,7 +167,8 @@ class ElementwiseLowering:
         loop of 2NK elements, which vectorizes, not N K loops of two.
         ``parallel``: each index is written once, so the loops may be split
         across threads (parallel.py)."""
-        nest = self.parallel_nest if parallel else self.loop_nest
+        nest = functools.partial(self.parallel_nest if parallel else self.loop_nest,
+                                 vectorize=True)
 
         def fast():
             nest(shape, lambda index: body(lazy.fast(index), index))
@@ -296,11 +305,8 @@ class ElementwiseLowering:
             return b.select(cond, self.convert(xs[1], float), self.convert(xs[2], float))
         if name == "square":
             return b.fmul(fl[0], fl[0])
-        if name in ("maximum", "minimum"):  # numpy propagates NaN from either side
-            x, y = fl
-            pick = b.fcmp_ordered(">=" if name == "maximum" else "<=", x, y)
-            nan = b.fcmp_unordered("uno", x, x)
-            return b.select(nan, x, b.select(pick, x, y))
+        if name in ("maximum", "minimum"):  # NaN from either side, as numpy
+            return self.extreme(name, *fl)
         if name == "sign":
             x = fl[0]
             pos = b.uitofp(b.fcmp_ordered(">", x, ir.Constant(F64, 0.0)), F64)

@@ -806,7 +806,9 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             return logical(left, right)
         if isinstance(op, gast.Pow):
             n = getattr(right, "constant", None) if isinstance(right, ir.Constant) else None
-            if isinstance(n, (int, float)) and n == int(n) and 2 <= abs(n) <= 4:
+            if n is None and isinstance(node, gast.BinOp):  # arrays: the exponent arrives
+                n = _literal_number(node.right)  # converted, no longer an ir.Constant
+            if isinstance(n, (int, float)) and not isinstance(n, bool) and n == int(n) and 2 <= abs(n) <= 4:
                 return self.small_power(self.convert(left, float), int(n))
             return self.call_math("pow", [self.convert(left, float), self.convert(right, float)])
         if t is float or isinstance(op, gast.Div):
@@ -1146,3 +1148,13 @@ def _attributed(function):
             exc.function = function
         raise
 
+
+
+def _literal_number(node):
+    """The int or float a literal (``3``, ``-2.0``) spells, else None."""
+    sign = 1
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        sign, node = -1, node.operand
+    if isinstance(node, gast.Constant) and type(node.value) in (int, float):
+        return sign * node.value
+    return None

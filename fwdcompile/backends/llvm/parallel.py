@@ -86,16 +86,18 @@ class ParallelLowering:
 
     in_worker = False
 
-    def parallel_nest(self, shape, body):
-        """``loop_nest(shape, body)``, split across threads along dimension 0
-        when large enough (elementwise bodies: each index written once)."""
+    def parallel_nest(self, shape, body, vectorize=False):
+        """``loop_nest(shape, body, vectorize=...)``, split across threads
+        along dimension 0 when large enough (elementwise bodies: each index
+        written once)."""
         if self.in_worker or not shape:
-            self.loop_nest(shape, body)
+            self.loop_nest(shape, body, vectorize=vectorize)
             return
         ok = self.outline(shape[0], self.size_of(shape), lambda lo, hi: self.loop_nest(
-            (hi,) + tuple(shape[1:]), body, start=lo), GRAIN if len(shape) == 1 else 1)
+            (hi,) + tuple(shape[1:]), body, start=lo, vectorize=vectorize),
+            GRAIN if len(shape) == 1 else 1)
         if not ok:
-            self.loop_nest(shape, body)
+            self.loop_nest(shape, body, vectorize=vectorize)
 
     def outline(self, count, size, work, grain=1):
         """Run ``work(lo, hi)`` (emitting a loop over ``[lo, hi)``) on

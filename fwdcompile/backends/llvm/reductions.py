@@ -32,6 +32,7 @@ from .types import F64, I1, I64
 
 
 BLOCK = 8192  # elements per block of a whole reduction (whole rows), at least
+UNROLLED = 4  # reductions along one axis this short are unrolled (short_loop)
 MAX_BLOCKS = 256  # at most this many blocks (bigger ones for a bigger array): on the stack
 _START = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "max": float("-inf"), "amax": float("-inf"),
           "min": float("inf"), "amin": float("inf")}
@@ -139,8 +140,18 @@ class ReductionLowering(ParallelLowering):
             return b.fadd(old, x, flags=() if strict else ("reassoc", "contract"))
         if name == "prod":
             return b.fmul(old, x)
-        better = b.fcmp_unordered(">" if name in ("max", "amax") else "<", x, old)
-        return b.select(b.fcmp_unordered("uno", old, old), old, b.select(better, x, old))
+        return self.extreme(name, old, x)
+
+    def extreme(self, name, x, y):
+        """The larger (``name`` max, amax, maximum) or the smaller of ``x`` and
+        ``y``, NaN if either is NaN, as numpy: ``llvm.maximum``/``llvm.minimum``,
+        branch-free.  (Nested selects fold into one select on an ``or`` of two
+        compares, which x86 lowers to a branch: on unordered data a row max of
+        8 took 4.5x as long.)  Of -0.0 and +0.0 the larger is +0.0, where numpy
+        returns its second operand; the two compare equal."""
+        intrinsic = "llvm.maximum" if name in ("max", "amax", "maximum") else "llvm.minimum"
+        fn = self.module.declare_intrinsic(intrinsic, [F64], ir.FunctionType(F64, [F64, F64]))
+        return self.builder.call(fn, [x, y])
 
     def reduce_along(self, node):
         """A reduction whose result is an array (an axis, or keepdims), as a
@@ -209,12 +220,10 @@ class ReductionLowering(ParallelLowering):
                 elif name == "prod":
                     new = b.fmul(old, x)
                 else:
-                    better = b.fcmp_unordered(">" if name in ("max", "amax") else "<", x, old)
-                    new = b.select(b.fcmp_unordered("uno", old, old), old,
-                                   b.select(better, x, old))
+                    new = self.extreme(name, old, x)
                 b.store(new, acc)
 
-            self.loop_nest(tuple(a.shape[k] for k in axes), step)
+            self.short_loop(tuple(a.shape[k] for k in axes), step)
             result = b.load(acc)
             if name == "mean":
                 result = b.fdiv(result, b.sitofp(self.size_of([a.shape[k] for k in axes]), F64))
@@ -223,6 +232,31 @@ class ReductionLowering(ParallelLowering):
             return result
 
         return Lazy(out_shape, element, [leaf for p in parts for leaf in p.leaves])
+
+    def short_loop(self, shape, step):
+        """``loop_nest(shape, step)`` for the reduced positions of one output
+        element, with the loop unrolled for a single axis of 1 to
+        :data:`UNROLLED` positions (chosen at run time): the sum over the
+        2 coordinates of an (N, K, 2) difference is then straight-line code
+        inside the loop over (N, K), not a loop of two per element."""
+        if len(shape) != 1:
+            self.loop_nest(shape, step)
+            return
+        b = self.builder
+        done = self.fn.append_basic_block("short.end")
+        other = self.fn.append_basic_block("short.loop")
+        switch = b.switch(shape[0], other)
+        for n in range(1, UNROLLED + 1):
+            case = self.fn.append_basic_block(f"short.{n}")
+            switch.add_case(ir.Constant(I64, n), case)
+            b.position_at_end(case)
+            for j in range(n):
+                step([ir.Constant(I64, j)])
+            b.branch(done)
+        b.position_at_end(other)
+        self.loop_nest(shape, step)
+        b.branch(done)
+        b.position_at_end(done)
 
     def extremum_tangent(self, operands, node):
         """``_rt.max_jvp(a, z, d_a)``: the mean of ``d_a`` where ``a == z``

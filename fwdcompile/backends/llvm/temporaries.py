@@ -101,6 +101,8 @@ def _consumed_elementwise(use, parents, calls):
     if isinstance(parent, (gast.BinOp, gast.UnaryOp, gast.Compare)):
         return True
     if isinstance(parent, gast.Call) and use in parent.args and not parent.keywords:
+        if _widening(parent, calls):  # d read elementwise, z for its shape alone
+            return True
         name = _name(calls, parent) if calls.method_receiver(parent) is None else None
         return name in UFUNCS or name in REDUCTIONS and name != "max_jvp" \
             and name not in MOMENTS or name == "matmul"  # a spread reads its operand twice
@@ -148,4 +150,4 @@ def _writes(stmt, names, calls):
 def _elementwise_call(call, calls):
     name = _name(calls, call)
     return name in UFUNCS or name in REDUCTIONS or name in ("len", "range", "float", "int",
-                                                              "abs", "min", "max")
+                                                              "abs", "min", "max", "broadcast")
