@@ -808,7 +808,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
             n = getattr(right, "constant", None) if isinstance(right, ir.Constant) else None
             if n is None and isinstance(node, gast.BinOp):  # arrays: the exponent arrives
                 n = _literal_number(node.right)  # converted, no longer an ir.Constant
-            if isinstance(n, (int, float)) and not isinstance(n, bool) and n == int(n) and 2 <= abs(n) <= 4:
+            if type(n) in (int, float) and n in (2, 3, 4, -2, -3, -4):
                 return self.small_power(self.convert(left, float), int(n))
             return self.call_math("pow", [self.convert(left, float), self.convert(right, float)])
         if t is float or isinstance(op, gast.Div):
