@@ -1,7 +1,7 @@
 """The native backend's fast paths give numpy's answers: branch-free
 ``max``/``min``/``np.maximum``/``np.minimum`` (NaN from either side, in every
-position), reductions along one short axis unrolled for 1 to 4 positions
-(and the loop beyond), short elementwise loops vectorized on request (an
+position), reductions along an axis of 2 or 3 positions spelled out
+(and the loop otherwise), short elementwise loops vectorized on request (an
 (N, K) array against an (N, 1) one, K from 1 to 9) without LLVM printing
 anything, ``_rt.broadcast`` of a tangent read for its target's shape alone,
 and ``x ** n`` of an array for small integer ``n`` by multiplication.  The

@@ -77,7 +77,12 @@ class Lazy:
     ``fast(index)`` reads its leaves only through their element pointers at
     ``index`` (no index arithmetic of its own: not a matrix product or a
     reduction along an axis), so a loop over the flat index of C-contiguous
-    leaves may stand for the loop nest."""
+    leaves may stand for the loop nest.  ``versions``: ``(value, {n: lazy})``,
+    the same elements emitted more simply when the run-time ``value`` is
+    ``n`` (a reduction along an axis of ``n`` positions, spelled out); a
+    consumer that loops may switch between them outside its loop."""
+
+    versions = None
 
     def __init__(self, shape, element, leaves, direct=None, same=None, flat=False):
         self.shape, self.element, self.leaves = shape, element, leaves

@@ -341,8 +341,29 @@ class ElementwiseLowering:
 
     def materialize(self, lazy, single=False):
         out = self.allocate(lazy.shape, single)
-        self.each(lazy, lazy.shape, lambda x, index: self.store_element(
-            x, self.element_pointer(out, index)), writes=(out,), parallel=True)
+
+        def fill(source):
+            self.each(source, lazy.shape, lambda x, index: self.store_element(
+                x, self.element_pointer(out, index)), writes=(out,), parallel=True)
+
+        if lazy.versions is None:
+            fill(lazy)
+            return out
+        value, versions = lazy.versions  # one loop per version, chosen before looping
+        b = self.builder
+        done = self.fn.append_basic_block("versions.end")
+        general = self.fn.append_basic_block("versions.other")
+        switch = b.switch(value, general)
+        for n, version in versions.items():
+            case = self.fn.append_basic_block(f"versions.{n}")
+            switch.add_case(ir.Constant(value.type, n), case)
+            b.position_at_end(case)
+            fill(version)
+            b.branch(done)
+        b.position_at_end(general)
+        fill(lazy)
+        b.branch(done)
+        b.position_at_end(done)
         return out
 
     def write_into(self, target, lazy, node):

@@ -10,7 +10,9 @@ order: the bits are the same whatever the thread count or threshold (a sum
 over more than one block adds in another order than numpy's pairwise sum:
 docs/native-backend.md, "Threads"); or along one axis to a lazy
 array whose elements each run an inner loop (:meth:`reduce_along`, with
-``keepdims``).  ``np.max``/``np.min`` of an empty array set the ``EMPTY``
+``keepdims``; with versions for an axis of 2 or 3 positions, which spell
+the positions out so that the loop over the output vectorizes: the squared
+distance of 2-d or 3-d points).  ``np.max``/``np.min`` of an empty array set the ``EMPTY``
 bit, as numpy raises; NaN wins, as in numpy.  ``_rt.max_jvp`` (the tangent
 of a max or min) shares the derivative between ties, as runtime/rules.py does.
 ``np.var``/``np.std`` (ddof=0) and their tangents ``_rt.var_jvp``/``_rt.std_jvp``
@@ -32,7 +34,7 @@ from .types import F64, I1, I64
 
 
 BLOCK = 8192  # elements per block of a whole reduction (whole rows), at least
-UNROLLED = 4  # reductions along one axis this short are unrolled (short_loop)
+SHORT = (2, 3)  # an axis reduction this long gets a loop of its own (Lazy.versions)
 MAX_BLOCKS = 256  # at most this many blocks (bigger ones for a bigger array): on the stack
 _START = {"sum": 0.0, "mean": 0.0, "prod": 1.0, "max": float("-inf"), "amax": float("-inf"),
           "min": float("inf"), "amin": float("inf")}
@@ -191,7 +193,7 @@ class ReductionLowering(ParallelLowering):
                 return outer
             return outer[:k] + [inner[0]] + outer[k:]
 
-        def element(index):
+        def element(index, fixed=None):
             if name in MOMENTS:
                 z_here = spread_z.element(index) if isinstance(spread_z, Lazy) else spread_z
                 return self.moment(name, parts, z_here,
@@ -223,7 +225,11 @@ class ReductionLowering(ParallelLowering):
                     new = self.extreme(name, old, x)
                 b.store(new, acc)
 
-            self.short_loop(tuple(a.shape[k] for k in axes), step)
+            if fixed is None:
+                self.loop_nest(tuple(a.shape[k] for k in axes), step)
+            else:  # the positions spelled out: straight-line code
+                for j in range(fixed):
+                    step([ir.Constant(I64, j)])
             result = b.load(acc)
             if name == "mean":
                 result = b.fdiv(result, b.sitofp(self.size_of([a.shape[k] for k in axes]), F64))
@@ -231,32 +237,12 @@ class ReductionLowering(ParallelLowering):
                 result = b.fdiv(result, b.load(count))
             return result
 
-        return Lazy(out_shape, element, [leaf for p in parts for leaf in p.leaves])
-
-    def short_loop(self, shape, step):
-        """``loop_nest(shape, step)`` for the reduced positions of one output
-        element, with the loop unrolled for a single axis of 1 to
-        :data:`UNROLLED` positions (chosen at run time): the sum over the
-        2 coordinates of an (N, K, 2) difference is then straight-line code
-        inside the loop over (N, K), not a loop of two per element."""
-        if len(shape) != 1:
-            self.loop_nest(shape, step)
-            return
-        b = self.builder
-        done = self.fn.append_basic_block("short.end")
-        other = self.fn.append_basic_block("short.loop")
-        switch = b.switch(shape[0], other)
-        for n in range(1, UNROLLED + 1):
-            case = self.fn.append_basic_block(f"short.{n}")
-            switch.add_case(ir.Constant(I64, n), case)
-            b.position_at_end(case)
-            for j in range(n):
-                step([ir.Constant(I64, j)])
-            b.branch(done)
-        b.position_at_end(other)
-        self.loop_nest(shape, step)
-        b.branch(done)
-        b.position_at_end(done)
+        leaves = [leaf for p in parts for leaf in p.leaves]
+        out = Lazy(out_shape, element, leaves)
+        if len(axes) == 1 and name not in MOMENTS:
+            out.versions = (a.shape[axes[0]], {n: Lazy(out_shape, functools.partial(
+                element, fixed=n), leaves) for n in SHORT})
+        return out
 
     def extremum_tangent(self, operands, node):
         """``_rt.max_jvp(a, z, d_a)``: the mean of ``d_a`` where ``a == z``
