@@ -807,7 +807,7 @@ class _Lowering(ArrayLowering, ArrayTyping, ElementwiseLowering, ReductionLoweri
         if isinstance(op, gast.Pow):
             n = getattr(right, "constant", None) if isinstance(right, ir.Constant) else None
             if n is None and isinstance(node, gast.BinOp):  # arrays: the exponent arrives
-                n = _literal_number(node.right)  # converted, no longer an ir.Constant
+                n = trees.constant_value(node.right)  # converted, no longer an ir.Constant
             if type(n) in (int, float) and n in (2, 3, 4, -2, -3, -4):
                 return self.small_power(self.convert(left, float), int(n))
             return self.call_math("pow", [self.convert(left, float), self.convert(right, float)])
@@ -1147,14 +1147,3 @@ def _attributed(function):
         if exc.function is None:
             exc.function = function
         raise
-
-
-
-def _literal_number(node):
-    """The int or float a literal (``3``, ``-2.0``) spells, else None."""
-    sign = 1
-    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
-        sign, node = -1, node.operand
-    if isinstance(node, gast.Constant) and type(node.value) in (int, float):
-        return sign * node.value
-    return None
